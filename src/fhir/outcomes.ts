@@ -1,0 +1,69 @@
+import type { OperationOutcome, OperationOutcomeIssue } from '@medplum/fhirtypes';
+
+/**
+ * Every error a client can cause travels as a FhirError: an HTTP status plus the OperationOutcome the
+ * client will see. Texts must be actionable and must never carry identifiers, stack traces or internals.
+ */
+export class FhirError extends Error {
+  constructor(
+    readonly status: number,
+    readonly outcome: OperationOutcome,
+    /** Extra response headers, e.g. Retry-After on 503 or Allow on 405. */
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(outcome.issue?.[0]?.diagnostics ?? outcome.issue?.[0]?.details?.text ?? `HTTP ${status}`);
+    this.name = 'FhirError';
+  }
+}
+
+export type IssueCode = OperationOutcomeIssue['code'];
+
+export function issue(
+  code: IssueCode,
+  text: string,
+  expression?: string | string[],
+  severity: OperationOutcomeIssue['severity'] = 'error',
+): OperationOutcomeIssue {
+  const result: OperationOutcomeIssue = { severity, code, details: { text } };
+  if (expression !== undefined) {
+    result.expression = Array.isArray(expression) ? expression : [expression];
+  }
+  return result;
+}
+
+export function operationOutcome(issues: OperationOutcomeIssue[]): OperationOutcome {
+  return { resourceType: 'OperationOutcome', issue: issues };
+}
+
+function fail(status: number, code: IssueCode, text: string, expression?: string | string[]): FhirError {
+  return new FhirError(status, operationOutcome([issue(code, text, expression)]));
+}
+
+export const errors = {
+  badRequest: (text: string, expression?: string | string[]) => fail(400, 'invalid', text, expression),
+  unauthorized: (text: string) =>
+    new FhirError(401, operationOutcome([issue('login', text)]), { 'WWW-Authenticate': 'Bearer' }),
+  forbidden: (text: string) => fail(403, 'forbidden', text),
+  notFound: (text: string) => fail(404, 'not-found', text),
+  methodNotAllowed: (text: string, allow: string[]) =>
+    new FhirError(405, operationOutcome([issue('not-supported', text)]), { Allow: allow.join(', ') }),
+  notAcceptable: (text: string) => fail(406, 'not-supported', text),
+  conflict: (text: string) => fail(409, 'conflict', text),
+  gone: (text: string) => fail(410, 'deleted', text),
+  preconditionFailed: (text: string) => fail(412, 'conflict', text),
+  payloadTooLarge: (text: string) => fail(413, 'too-long', text),
+  unsupportedMediaType: (text: string) => fail(415, 'not-supported', text),
+  unprocessable: (issues: OperationOutcomeIssue[]) => new FhirError(422, operationOutcome(issues)),
+  tooManyRequests: (text: string, retryAfterSeconds: number) =>
+    new FhirError(429, operationOutcome([issue('throttled', text)]), {
+      'Retry-After': String(retryAfterSeconds),
+    }),
+  serviceUnavailable: (text: string, retryAfterSeconds: number) =>
+    new FhirError(503, operationOutcome([issue('transient', text)]), {
+      'Retry-After': String(retryAfterSeconds),
+    }),
+};
+
+export function isFhirError(err: unknown): err is FhirError {
+  return err instanceof FhirError;
+}

@@ -1,0 +1,38 @@
+import type { Resource, ResourceType } from '@medplum/fhirtypes';
+import type { Principal } from '../auth/principal';
+
+/**
+ * Every write, whatever the channel (single resource, conditional create or update, batch entry or
+ * transaction), is normalised to a Write before it enters the ingest pipeline, so that each stage
+ * (validate, exclude, pseudonymise, persist) handles all channels in one place.
+ */
+export interface WriteEntry {
+  method: 'POST' | 'PUT' | 'DELETE';
+  resourceType: ResourceType;
+  /** Target id for PUT and DELETE by id. */
+  id?: string;
+  resource?: Resource;
+  /** Expected current versionId (bare) for PUT with If-Match. */
+  ifMatch?: string;
+  /** Conditional create query (If-None-Exist / request.ifNoneExist). */
+  ifNoneExist?: string;
+  /** Conditional update or delete query (PUT Type?query). */
+  conditionalQuery?: string;
+  /** The entry's fullUrl in a transaction (urn:uuid:...), for reference resolution. */
+  fullUrl?: string;
+}
+
+export interface Write {
+  /** true for a transaction (all or nothing) and for single-resource writes. */
+  atomic: boolean;
+  entries: WriteEntry[];
+}
+
+export interface IngestContext {
+  principal: Principal;
+  /** Correlates the log line and the audit event of one request. */
+  requestId: string;
+}
+
+/** One stage of the ingest pipeline. It returns the (possibly rewritten) write or throws a FhirError. */
+export type IngestStage = (write: Write, ctx: IngestContext) => Promise<Write> | Write;
