@@ -5,8 +5,8 @@ const path = require('node:path');
 const fs = require('node:fs');
 const compiled = path.join(__dirname, '..', 'dist', 'cli', 'main.js');
 if (process.env.NODE_ENV === 'production' && fs.existsSync(compiled)) {
-  require(compiled);
+  require(compiled).runCli();
 } else {
   require('tsx/cjs');
-  require(path.join(__dirname, '..', 'src', 'cli', 'main.ts'));
+  require(path.join(__dirname, '..', 'src', 'cli', 'main.ts')).runCli();
 }

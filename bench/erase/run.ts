@@ -1,0 +1,140 @@
+/**
+ * Reserve-and-erase benchmark (not a test): the time from a reservation's start to its end — record the
+ * reservation, erase the person's compartment physically (every version, WAL checkpointed), delete the
+ * identity vault entry, verify the residual by search — for a person with ~20 resources, in a store that
+ * also holds other people. Runs the real components (embedded store, identity vault, reservation register,
+ * person lock); people are loaded through the real ingest pipeline (exclusion, pseudonymisation).
+ *
+ *   npx tsx bench/erase/run.ts [--people N] [--others N]
+ */
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { FollowUpCancellers } from '../../src/consent/followUps';
+import { PersonLocks } from '../../src/consent/personLock';
+import { ReservationRegister } from '../../src/consent/register';
+import { ReservationService } from '../../src/consent/reservation';
+import { openIdentity } from '../../src/identity/service';
+import { seededRandom, syntheticNationalId } from '../../src/identity/synthetic';
+import { createExclusionGuard } from '../../src/ingest/exclude';
+import { createIngestPipeline } from '../../src/ingest/pipeline';
+import { createPseudonymiseStage } from '../../src/ingest/pseudonymise';
+import type { WriteEntry } from '../../src/ingest/write';
+import { createLogger } from '../../src/logging/logger';
+import { EmbeddedStore } from '../../src/store/embedded';
+
+function arg(name: string, fallback: number): number {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? Number(process.argv[i + 1]) : fallback;
+}
+
+const FNR = 'urn:oid:2.16.578.1.12.4.1.4.1';
+const RESH = 'urn:oid:2.16.578.1.12.4.1.4.102';
+
+/** Patient, EpisodeOfCare and 18 Observations: 20 resources. */
+function person(fnr: string, n: number): WriteEntry[] {
+  const patientUrl = `urn:uuid:${randomUUID()}`;
+  const entries: WriteEntry[] = [
+    {
+      method: 'POST',
+      resourceType: 'Patient',
+      fullUrl: patientUrl,
+      resource: { resourceType: 'Patient', identifier: [{ system: FNR, value: fnr }], birthDate: '1970-05-05' },
+    },
+    {
+      method: 'POST',
+      resourceType: 'EpisodeOfCare',
+      fullUrl: `urn:uuid:${randomUUID()}`,
+      resource: {
+        resourceType: 'EpisodeOfCare',
+        status: 'active',
+        patient: { reference: patientUrl },
+        managingOrganization: { identifier: { system: RESH, value: '999001' } },
+        period: { start: '2024-03-04' },
+      },
+    },
+  ];
+  for (let i = 0; i < 18; i++) {
+    entries.push({
+      method: 'POST',
+      resourceType: 'Observation',
+      fullUrl: `urn:uuid:${randomUUID()}`,
+      resource: {
+        resourceType: 'Observation',
+        status: 'final',
+        code: { coding: [{ system: 'http://loinc.org', code: '72514-3' }] },
+        subject: { reference: patientUrl },
+        valueString: `answer ${n}-${i}`,
+      },
+    });
+  }
+  return entries;
+}
+
+async function main(): Promise<void> {
+  const measured = arg('people', 50);
+  const others = arg('others', 500);
+  const dir = mkdtempSync(join(tmpdir(), 'norpain-bench-erase-'));
+  const logger = createLogger({ level: 'silent', sink: () => undefined });
+  const store = EmbeddedStore.open(join(dir, 'fhir-store.sqlite'));
+  const identity = openIdentity({ env: {}, production: false, dataDir: dir, logger });
+  const register = ReservationRegister.open({ file: join(dir, 'reservations.sqlite'), key: Buffer.alloc(32, 7) });
+  const locks = new PersonLocks();
+  const ingest = createIngestPipeline({
+    store,
+    pseudonymise: createPseudonymiseStage({ ...identity, store, production: false }),
+    exclude: createExclusionGuard({ register, vault: identity.vault, locks }),
+  });
+  const service = new ReservationService({
+    register,
+    vault: identity.vault,
+    locks,
+    store,
+    followUps: new FollowUpCancellers(),
+  });
+  const ctx = {
+    principal: { role: 'clinic' as const, clientId: 'bench', organization: '999001', scopes: [] },
+    requestId: 'bench',
+  };
+  const random = seededRandom(4242);
+  const ids = new Set<string>();
+  while (ids.size < measured + others) {
+    ids.add(syntheticNationalId('fnr', { random }));
+  }
+  const all = [...ids];
+  const load = Date.now();
+  for (const [n, fnr] of all.entries()) {
+    await ingest.run({ atomic: true, entries: person(fnr, n) }, ctx);
+  }
+  console.log(`loaded ${all.length} people × 20 resources in ${((Date.now() - load) / 1000).toFixed(1)} s`);
+
+  const times: number[] = [];
+  let erased = 0;
+  for (const fnr of all.slice(0, measured)) {
+    const start = process.hrtime.bigint();
+    const { receipt } = await service.reserve(
+      { id: { kind: 'fnr', value: fnr, synthetic: true }, scope: 'patient-privacy', channel: 'letter', reservedAt: '2024-05-02' },
+      { actor: 'bench' },
+    );
+    times.push(Number(process.hrtime.bigint() - start) / 1e6);
+    erased += Object.values(receipt.erased).reduce((a, b) => a + b, 0);
+    if (receipt.residual !== 0) {
+      throw new Error('residual after erasure');
+    }
+  }
+  times.sort((a, b) => a - b);
+  const pct = (p: number) => times[Math.min(times.length - 1, Math.floor((p / 100) * times.length))].toFixed(2);
+  console.log(
+    `reserve-and-erase, ${measured} people (${(erased / measured).toFixed(0)} resources each), ${others} others in the store: median ${pct(50)} ms, p95 ${pct(95)} ms, max ${times[times.length - 1].toFixed(2)} ms (goal ≤ 10 ms)`,
+  );
+  register.close();
+  identity.close();
+  await store.close();
+  rmSync(dir, { recursive: true, force: true });
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});

@@ -1,0 +1,165 @@
+/**
+ * Building blocks for the NorPain Questionnaires: answer scales as local CodeSystems whose codes are the
+ * scores themselves (so FHIRPath scoring reads `code.toInteger()` in every renderer), and SDC
+ * calculatedExpressions that carry each instrument's missing-item rule.
+ */
+import type { Coding, Extension, QuestionnaireItem, QuestionnaireItemAnswerOption } from '@medplum/fhirtypes';
+
+export const BASE = 'https://norpain.no/fhir';
+export const cs = (name: string): string => `${BASE}/CodeSystem/${name}`;
+export const LOINC = 'http://loinc.org';
+
+const ITEM_CONTROL = 'http://hl7.org/fhir/StructureDefinition/questionnaire-itemControl';
+const ORDINAL = 'http://hl7.org/fhir/StructureDefinition/ordinalValue';
+const CALCULATED = 'http://hl7.org/fhir/uv/sdc/StructureDefinition/sdc-questionnaire-calculatedExpression';
+const MIN = 'http://hl7.org/fhir/StructureDefinition/minValue';
+const MAX = 'http://hl7.org/fhir/StructureDefinition/maxValue';
+const DECIMALS = 'http://hl7.org/fhir/StructureDefinition/maxDecimalPlaces';
+const UNIT = 'http://hl7.org/fhir/StructureDefinition/questionnaire-unit';
+const ENTRY_FORMAT = 'http://hl7.org/fhir/StructureDefinition/entryFormat';
+
+/** Marks placeholder text of a licensed instrument (reference §5: real wording is loaded at deployment). */
+export const PLACEHOLDER = '[Plassholder – lisensiert ordlyd lastes ved utrulling]';
+
+export type Option = [code: string, display: string];
+
+export function options(system: string, list: Option[], ordinal = false): QuestionnaireItemAnswerOption[] {
+  return list.map(([code, display]) => {
+    const valueCoding: Coding = { system, code, display };
+    return ordinal
+      ? { valueCoding, extension: [{ url: ORDINAL, valueDecimal: Number(code) }] }
+      : { valueCoding };
+  });
+}
+
+function control(code: 'radio-button' | 'check-box' | 'drop-down' | 'slider'): Extension {
+  return {
+    url: ITEM_CONTROL,
+    valueCodeableConcept: { coding: [{ system: 'http://hl7.org/fhir/questionnaire-item-control', code }] },
+  };
+}
+
+type Extra = Partial<QuestionnaireItem>;
+
+export function choice(
+  linkId: string,
+  text: string,
+  system: string,
+  list: Option[],
+  extra: Extra = {},
+): QuestionnaireItem {
+  const ordinal = list.every(([code]) => /^\d+$/.test(code));
+  return {
+    linkId,
+    text,
+    type: 'choice',
+    extension: [control(extra.repeats ? 'check-box' : 'radio-button')],
+    answerOption: options(system, list, ordinal),
+    ...extra,
+  };
+}
+
+export function integer(
+  linkId: string,
+  text: string,
+  min: number,
+  max: number,
+  extra: Extra = {},
+  unit?: string,
+): QuestionnaireItem {
+  const extension: Extension[] = [
+    { url: MIN, valueInteger: min },
+    { url: MAX, valueInteger: max },
+  ];
+  if (unit) {
+    extension.push({
+      url: UNIT,
+      valueCoding: { system: 'http://unitsofmeasure.org', code: unit, display: unit },
+    });
+  }
+  return { linkId, text, type: 'integer', extension, ...extra };
+}
+
+export function bool(linkId: string, text: string, extra: Extra = {}): QuestionnaireItem {
+  return { linkId, text, type: 'boolean', ...extra };
+}
+
+export function date(linkId: string, text: string, extra: Extra = {}): QuestionnaireItem {
+  return {
+    linkId,
+    text,
+    type: 'date',
+    extension: [{ url: ENTRY_FORMAT, valueString: 'dd.mm.åååå' }],
+    ...extra,
+  };
+}
+
+export function display(linkId: string, text: string): QuestionnaireItem {
+  return { linkId, text, type: 'display' };
+}
+
+export function group(
+  linkId: string,
+  text: string,
+  item: QuestionnaireItem[],
+  extra: Extra = {},
+): QuestionnaireItem {
+  return { linkId, text, type: 'group', ...extra, item };
+}
+
+export function when(
+  question: string,
+  answer: Partial<NonNullable<QuestionnaireItem['enableWhen']>[number]>,
+  operator: '=' | '!=' | 'exists' = '=',
+): Extra {
+  return { enableWhen: [{ question, operator, ...answer }] };
+}
+
+/** A read-only score item computed by FHIRPath; `type` integer or decimal (then rounded to `places`). */
+export function score(
+  linkId: string,
+  text: string,
+  type: 'integer' | 'decimal' | 'boolean' | 'date',
+  expression: string,
+  description: string,
+  places?: number,
+  code?: Coding,
+): QuestionnaireItem {
+  const extension: Extension[] = [
+    {
+      url: CALCULATED,
+      valueExpression: { description, language: 'text/fhirpath', expression },
+    },
+  ];
+  if (places !== undefined) {
+    extension.push({ url: DECIMALS, valueInteger: places });
+  }
+  return { linkId, text, type, readOnly: true, extension, ...(code ? { code: [code] } : {}) };
+}
+
+/**
+ * FHIRPath for the numeric answers of the items `prefix-N` (N in `numbers`) inside top-level group `group`.
+ * Direct paths rather than repeat(item) keep server-side evaluation cheap.
+ */
+export function values(group: string, prefix: string, numbers: number[]): string {
+  const ids = numbers.map((n) => `'${prefix}-${n}'`).join(' | ');
+  return `%resource.item.where(linkId = '${group}').item.where(linkId in (${ids})).answer.value.code.select(toInteger())`;
+}
+
+/** Sum when at least `min` of the items are answered, prorated to the full item count when some are missing. */
+export function proratedSum(group: string, prefix: string, numbers: number[], min: number): string {
+  const v = values(group, prefix, numbers);
+  if (min >= numbers.length) {
+    return `iif((${v}).count() = ${numbers.length}, (${v}).sum())`;
+  }
+  return `iif((${v}).count() >= ${min}, ((${v}).sum() * ${numbers.length} / (${v}).count()).round(0))`;
+}
+
+/** Mean of the answered items when at least `min` are answered. */
+export function mean(group: string, prefix: string, numbers: number[], min: number, places = 2): string {
+  const v = values(group, prefix, numbers);
+  return `iif((${v}).count() >= ${min}, ((${v}).sum() / (${v}).count()).round(${places}))`;
+}
+
+export const range = (from: number, to: number): number[] =>
+  Array.from({ length: to - from + 1 }, (_, i) => from + i);

@@ -1,0 +1,189 @@
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import type { IncomingHttpHeaders } from 'node:http';
+import {
+  createLocalJWKSet,
+  createRemoteJWKSet,
+  errors as joseErrors,
+  jwtVerify,
+  type JSONWebKeySet,
+  type JWK,
+  type JWTVerifyGetKey,
+  type KeyLike,
+} from 'jose';
+import type { Config } from '../config';
+import { ConfigError } from '../config';
+import { errors, FhirError } from '../fhir/outcomes';
+import { getLogger, type Logger } from '../logging/logger';
+import { ClaimError, principalFromClaims } from './claims';
+import { devKeyPath, ensureDevSigningKey } from './devKey';
+import type { Principal } from './principal';
+
+/** Establishes who is calling, or throws a 401 FhirError (503 when the issuer's keys are unreachable). */
+export type Authenticate = (req: { headers: IncomingHttpHeaders }) => Promise<Principal>;
+
+/** Token types HelseID and common issuers put in the JWT header; other types are not access tokens. */
+const ACCEPTED_TYP = new Set(['at+jwt', 'application/at+jwt', 'jwt']);
+
+/**
+ * Bearer JWT verification with jose: signature against the configured keys (JWKS URL, key file, or in
+ * development the server's own dev key), exact issuer, audience, expiry with a few seconds of skew, and
+ * an algorithm allow-list that can only hold asymmetric algorithms. Keys are resolved at creation, so a
+ * missing or unreadable key file fails the start, not the first request.
+ */
+export function createAuthenticator(config: Config, logger: Logger = getLogger()): Authenticate {
+  const key = resolveKey(config, logger);
+  const { issuer, audience, algorithms, clockToleranceSeconds } = config.auth;
+  return async (req) => {
+    const token = bearerToken(req.headers.authorization);
+    let payload;
+    try {
+      const verified = await verifyWith(key, token, {
+        issuer,
+        audience,
+        algorithms,
+        clockTolerance: clockToleranceSeconds,
+        requiredClaims: ['exp'],
+      });
+      const typ = verified.protectedHeader.typ;
+      if (typ !== undefined && !ACCEPTED_TYP.has(typ.toLowerCase())) {
+        throw errors.unauthorized(`Token type "${typ}" is not an access token`);
+      }
+      payload = verified.payload;
+    } catch (err) {
+      throw toAuthError(err);
+    }
+    try {
+      return principalFromClaims(payload);
+    } catch (err) {
+      if (err instanceof ClaimError) {
+        throw errors.unauthorized(`Token rejected: ${err.message}`);
+      }
+      throw err;
+    }
+  };
+}
+
+type VerifyKey = JWTVerifyGetKey | KeyLike;
+
+function verifyWith(key: VerifyKey, token: string, options: Parameters<typeof jwtVerify>[2]) {
+  // jwtVerify is overloaded on key kind; the two calls keep the types exact.
+  return typeof key === 'function' ? jwtVerify(token, key, options) : jwtVerify(token, key, options);
+}
+
+function bearerToken(header: string | undefined): string {
+  if (header === undefined || header.trim() === '') {
+    throw errors.unauthorized('This request needs an access token: send "Authorization: Bearer <token>"');
+  }
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
+  if (!match) {
+    throw errors.unauthorized('The Authorization header must use the Bearer scheme: "Bearer <token>"');
+  }
+  return match[1];
+}
+
+/** Says which check failed, never what the token contained. */
+function toAuthError(err: unknown): FhirError {
+  if (err instanceof FhirError) {
+    return err;
+  }
+  if (err instanceof joseErrors.JWTExpired) {
+    return errors.unauthorized('Token rejected: it has expired');
+  }
+  if (err instanceof joseErrors.JWTClaimValidationFailed) {
+    const reasons: Record<string, string> = {
+      iss: 'it was not issued by the trusted issuer',
+      aud: 'it is not meant for this server (audience)',
+      nbf: 'it is not valid yet',
+      iat: 'its issue time is invalid',
+      exp: 'it has no valid expiry time',
+    };
+    return errors.unauthorized(`Token rejected: ${reasons[err.claim] ?? `claim ${err.claim} is invalid`}`);
+  }
+  if (err instanceof joseErrors.JOSEAlgNotAllowed) {
+    return errors.unauthorized('Token rejected: its signature algorithm is not allowed');
+  }
+  if (err instanceof joseErrors.JWKSNoMatchingKey) {
+    return errors.unauthorized('Token rejected: it was signed with an unknown key');
+  }
+  if (err instanceof joseErrors.JWSSignatureVerificationFailed) {
+    return errors.unauthorized('Token rejected: its signature is invalid');
+  }
+  if (err instanceof joseErrors.JWKSTimeout || isNetworkError(err)) {
+    return errors.serviceUnavailable('The token issuer’s keys cannot be fetched right now; try again', 5);
+  }
+  if (err instanceof joseErrors.JOSENotSupported) {
+    return errors.unauthorized('Token rejected: its algorithm or key type is not supported');
+  }
+  if (err instanceof joseErrors.JWTInvalid || err instanceof joseErrors.JWSInvalid) {
+    return errors.unauthorized('Token rejected: it is not a well-formed signed JWT');
+  }
+  return errors.unauthorized('Token rejected: it could not be verified');
+}
+
+const NETWORK_ERRORS = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+]);
+
+/** The issuer's JWKS endpoint is down or answers with an error: our problem to wait out, not the client's. */
+function isNetworkError(err: unknown): boolean {
+  const code = (err as { code?: unknown } | undefined)?.code;
+  if (typeof code === 'string' && NETWORK_ERRORS.has(code)) {
+    return true;
+  }
+  return err instanceof joseErrors.JOSEError && /JSON Web Key Set HTTP response/.test(err.message);
+}
+
+function resolveKey(config: Config, logger: Logger): VerifyKey {
+  const { auth } = config;
+  if (auth.jwksUrl !== undefined) {
+    // jose caches the set and refetches on an unknown kid (rate-limited by the cooldown).
+    return createRemoteJWKSet(new URL(auth.jwksUrl), {
+      timeoutDuration: 5000,
+      cooldownDuration: 30_000,
+      cacheMaxAge: 10 * 60_000,
+    });
+  }
+  if (auth.publicKeyFile !== undefined) {
+    return keyFromFile(auth.publicKeyFile);
+  }
+  if (config.mode === 'production' || !auth.useDevKey) {
+    throw new ConfigError('No token verification key configured: set AUTH_JWKS_URL or AUTH_PUBLIC_KEY_FILE');
+  }
+  const { key, created } = ensureDevSigningKey(config.dataDir);
+  if (created) {
+    logger.warn('created development token signing key; tokens from `norpain token` are trusted', {
+      file: devKeyPath(config.dataDir),
+      kid: key.kid,
+    });
+  }
+  return createLocalJWKSet({ keys: [key.publicJwk] });
+}
+
+/** A key file holds a PEM public key, one JWK, or a JWKS. Private parts in a JWK are ignored. */
+function keyFromFile(file: string): VerifyKey {
+  const text = fs.readFileSync(file, 'utf8').trim();
+  try {
+    if (text.startsWith('{')) {
+      const json = JSON.parse(text) as JSONWebKeySet | JWK;
+      const keys = 'keys' in json && Array.isArray(json.keys) ? json.keys : [json as JWK];
+      return createLocalJWKSet({ keys: keys.map(publicPart) });
+    }
+    return crypto.createPublicKey(text);
+  } catch {
+    throw new ConfigError(`AUTH_PUBLIC_KEY_FILE must hold a PEM public key, a JWK or a JWKS: ${file}`);
+  }
+}
+
+function publicPart(jwk: JWK): JWK {
+  const { d: _d, p: _p, q: _q, dp: _dp, dq: _dq, qi: _qi, k: _k, ...rest } = jwk;
+  if (jwk.kty === 'oct') {
+    throw new ConfigError('AUTH_PUBLIC_KEY_FILE must not hold a symmetric (oct) key');
+  }
+  return rest;
+}

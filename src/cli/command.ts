@@ -1,0 +1,19 @@
+/**
+ * A `norpain` subcommand. To add one (rekey, audit verify, report …), write a module exporting a
+ * CliCommand and list it in main.ts.
+ */
+export interface CliCommand {
+  /** One word or several ("audit verify"): the words the user types after `norpain`. */
+  name: string;
+  /** One line for the usage overview. */
+  summary: string;
+  /** Full usage text shown by `norpain help NAME` and on a usage error. */
+  usage: string;
+  /** Runs with the remaining arguments; resolves to the process exit code. */
+  run(args: string[], env: NodeJS.ProcessEnv): Promise<number>;
+}
+
+/** Wrong arguments: main prints the message and the command's usage and exits with 2. */
+export class UsageError extends Error {
+  override name = 'UsageError';
+}

@@ -1,0 +1,273 @@
+import type { Bundle, CodeableConcept, Consent, Extension, Parameters, ParametersParameter } from '@medplum/fhirtypes';
+import type { Principal } from '../auth/principal';
+import type { FhirResponse } from '../fhir/http';
+import type { InteractionContext } from '../fhir/interactions';
+import { errors, type FhirError, issue } from '../fhir/outcomes';
+import type { CustomOperation } from '../fhir/router';
+import {
+  invalidNationalId,
+  nationalIdKindOf,
+  parseNationalIdValue,
+  type NationalId,
+  type NationalIdKind,
+} from '../identity/nationalId';
+import { validateAgainstProfile } from '../validation/profiles';
+import type { ReservationChannel, ReservationRecord, ReservationRegister, ReservationScope } from './register';
+import type { ReservationReceipt, ReservationService } from './reservation';
+
+/**
+ * The reservation endpoint (DESIGN §6):
+ *
+ * - `POST /fhir/Consent` with the NorPain reservation profile. `status = active` reserves (201 the first
+ *   time, 200 when the person was already reserved; the erasure runs again either way); `status =
+ *   inactive` withdraws (200; 404 when there is no active reservation). Clinics, the portal (for the
+ *   person in its token only) and registry staff may send it; staff say how the reservation reached them
+ *   with the `reservation-channel` extension (`letter` or `e-mail`).
+ *   The answer is a `Parameters` holding no identifier: `reservation` (the Consent as recorded: no
+ *   patient, with its channel), and for a reservation the erasure receipt — `erased` (one part per
+ *   resource type: `type`, `count`), `versionsErased`, `residual` (resources of the person a search of
+ *   the store still finds; always 0, else the request fails with 503), `identityDeleted`,
+ *   `followUpsCancelled`. `Location` names `Consent/<reservation id>`.
+ * - `GET /fhir/Consent?patient.identifier=system|value` (staff): the person's reservations, the id
+ *   hashed on the way in; never a listing, and never with an identifier.
+ * - `GET /fhir/Consent/<id>` (staff): one reservation by its id.
+ *
+ * The Consent is never stored in the clinical store (any other Consent write is refused by the
+ * exclusion stage).
+ */
+export const CHANNEL_EXTENSION = 'https://norpain.no/fhir/StructureDefinition/reservation-channel';
+export const WITHDRAWN_EXTENSION = 'https://norpain.no/fhir/StructureDefinition/reservation-withdrawn';
+const CONSENT_SCOPE_SYSTEM = 'http://terminology.hl7.org/CodeSystem/consentscope';
+
+export interface ReservationHttpDeps {
+  service: ReservationService;
+  register: ReservationRegister;
+  production: boolean;
+}
+
+export function reservationOperation(deps: ReservationHttpDeps): CustomOperation {
+  return async (ctx, request) => {
+    if (request.segments[0] !== 'Consent') {
+      return undefined;
+    }
+    const [, id, ...rest] = request.segments;
+    if (request.method === 'POST' && id === undefined) {
+      return submit(deps, ctx, request.body());
+    }
+    if (request.method === 'GET' && id === undefined) {
+      return search(deps, ctx, request.params);
+    }
+    if (request.method === 'GET' && id !== undefined && rest.length === 0) {
+      return read(deps, ctx, id);
+    }
+    throw errors.methodNotAllowed(
+      'Reservations are registered with POST /fhir/Consent (status active to reserve, inactive to withdraw) and looked up with GET /fhir/Consent?patient.identifier=system|value.',
+      ['GET', 'POST'],
+    );
+  };
+}
+
+async function submit(deps: ReservationHttpDeps, ctx: InteractionContext, body: unknown): Promise<FhirResponse> {
+  const consent = body as Consent;
+  if (consent.resourceType !== 'Consent') {
+    throw errors.badRequest('POST /fhir/Consent takes a Consent resource.', 'resourceType');
+  }
+  const channel = channelOf(ctx.principal, consent);
+  validateAgainstProfile(consent);
+  const id = nationalIdOf(consent, deps.production);
+  if (ctx.principal.role === 'portal' && !samePerson(ctx.principal.pid, id)) {
+    throw errors.forbidden('The portal may register or withdraw a reservation only for the person its token acts for.');
+  }
+  if (consent.status === 'inactive') {
+    const record = await deps.service.withdraw(id, channel);
+    if (!record) {
+      throw errors.notFound('The person has no active reservation to withdraw.');
+    }
+    return { status: 200, body: parameters(record), headers: { Location: `${ctx.base}/Consent/${record.id}` } };
+  }
+  const { record, created, receipt } = await deps.service.reserve(
+    { id, scope: scopeOf(consent), channel, reservedAt: consent.dateTime as string },
+    { actor: ctx.principal.clientId, requestId: ctx.requestId },
+  );
+  return {
+    status: created ? 201 : 200,
+    body: parameters(record, receipt),
+    headers: { Location: `${ctx.base}/Consent/${record.id}` },
+  };
+}
+
+async function search(
+  deps: ReservationHttpDeps,
+  ctx: InteractionContext,
+  params: URLSearchParams,
+): Promise<FhirResponse> {
+  requireStaff(ctx.principal);
+  const values: string[] = [];
+  for (const [name, value] of params) {
+    if (name === 'patient.identifier' || name === 'patient:identifier') {
+      values.push(value);
+    } else if (!['_format', '_pretty'].includes(name)) {
+      throw lookupOnly(name);
+    }
+  }
+  if (values.length !== 1) {
+    throw lookupOnly(undefined);
+  }
+  const value = values[0];
+  const bar = value.indexOf('|');
+  const identifier = { system: bar < 0 ? undefined : value.slice(0, bar), value: value.slice(bar + 1) };
+  const kind = nationalIdKindOf(identifier);
+  if (kind === undefined || kind === 'hnr') {
+    throw errors.badRequest(
+      'patient.identifier must be system|value with the OID system of a fødselsnummer, D-number or felles hjelpenummer.',
+      'patient.identifier',
+    );
+  }
+  const parsed = parseNationalIdValue(kind, identifier.value, { production: deps.production });
+  if (!parsed.ok) {
+    throw invalidNationalId(kind, parsed.problem, 'patient.identifier');
+  }
+  const records = deps.register.lookup(deps.register.hashNationalId(parsed.id));
+  const bundle: Bundle = {
+    resourceType: 'Bundle',
+    type: 'searchset',
+    total: records.length,
+    link: [{ relation: 'self', url: `${ctx.base}/Consent` }],
+    entry: records.map((record) => ({
+      fullUrl: `${ctx.base}/Consent/${record.id}`,
+      resource: asConsent(record),
+      search: { mode: 'match' },
+    })),
+  };
+  return { status: 200, body: bundle, headers: {} };
+}
+
+async function read(deps: ReservationHttpDeps, ctx: InteractionContext, id: string): Promise<FhirResponse> {
+  requireStaff(ctx.principal);
+  const record = /^[A-Za-z0-9-]{1,64}$/.test(id) ? deps.register.read(id) : undefined;
+  if (!record) {
+    throw errors.notFound('No reservation has this id.');
+  }
+  return { status: 200, body: asConsent(record), headers: {} };
+}
+
+function requireStaff(principal: Principal): void {
+  if (principal.role !== 'registry-admin') {
+    throw errors.forbidden('Only registry staff may look up reservations.');
+  }
+}
+
+function lookupOnly(name: string | undefined): FhirError {
+  return errors.badRequest(
+    `Reservations are looked up by one national id only (GET /fhir/Consent?patient.identifier=system|value) and never listed${name ? `; '${name}' is not supported` : ''}.`,
+    name,
+  );
+}
+
+/** Clinic and portal tokens are their channel; staff say whether the reservation came by letter or e-mail. */
+function channelOf(principal: Principal, consent: Consent): ReservationChannel {
+  const stated = consent.extension?.find((e) => e.url === CHANNEL_EXTENSION)?.valueCode;
+  switch (principal.role) {
+    case 'clinic':
+    case 'portal':
+      if (stated !== undefined && stated !== principal.role) {
+        throw errors.unprocessable([
+          issue('value', `A ${principal.role} token registers through the ${principal.role} channel, not '${stated}'.`, 'Consent.extension'),
+        ]);
+      }
+      return principal.role;
+    case 'registry-admin':
+      if (stated !== 'letter' && stated !== 'e-mail') {
+        throw errors.unprocessable([
+          issue(
+            'required',
+            `Registry staff must say how the reservation reached them: an extension ${CHANNEL_EXTENSION} with valueCode 'letter' or 'e-mail'.`,
+            'Consent.extension',
+          ),
+        ]);
+      }
+      return stated;
+    default:
+      throw errors.forbidden('Reservations are registered by clinics, the portal or registry staff.');
+  }
+}
+
+function nationalIdOf(consent: Consent, production: boolean): NationalId {
+  const identifier = consent.patient?.identifier;
+  const kind = identifier ? nationalIdKindOf(identifier) : undefined;
+  if (!identifier?.value || kind === undefined || kind === 'hnr') {
+    throw errors.unprocessable([
+      issue('required', 'The person must be identified by a national id in Consent.patient.identifier.', 'Consent.patient.identifier'),
+    ]);
+  }
+  const parsed = parseNationalIdValue(kind, identifier.value, { production });
+  if (!parsed.ok) {
+    throw invalidNationalId(kind, parsed.problem, 'Consent.patient.identifier');
+  }
+  return parsed.id;
+}
+
+/** The kind of a bare national id as a portal token carries it (first digit: 0–3 FNR, 4–7 D, 8–9 FH). */
+export function kindOfBareId(value: string): NationalIdKind {
+  const first = Number(value[0]);
+  return first <= 3 ? 'fnr' : first <= 7 ? 'dnr' : 'fhn';
+}
+
+function samePerson(pid: string | undefined, id: NationalId): boolean {
+  return pid !== undefined && pid.replace(/\s+/g, '') === id.value;
+}
+
+function scopeOf(consent: Consent): ReservationScope {
+  const code = consent.scope?.coding?.find((c) => c.system === CONSENT_SCOPE_SYSTEM)?.code;
+  return code === 'research' ? 'research' : 'patient-privacy';
+}
+
+/** A reservation as a Consent: what was recorded, without the person. */
+export function asConsent(record: ReservationRecord): Consent {
+  const extension: Extension[] = [{ url: CHANNEL_EXTENSION, valueCode: record.channel }];
+  if (record.withdrawnAt) {
+    extension.push({
+      url: WITHDRAWN_EXTENSION,
+      extension: [
+        { url: 'date', valueDateTime: record.withdrawnAt },
+        ...(record.withdrawalChannel ? [{ url: 'channel', valueCode: record.withdrawalChannel }] : []),
+      ],
+    });
+  }
+  const scope: CodeableConcept = { coding: [{ system: CONSENT_SCOPE_SYSTEM, code: record.scope }] };
+  return {
+    resourceType: 'Consent',
+    id: record.id,
+    meta: { lastUpdated: record.withdrawnAt ?? record.recordedAt },
+    extension,
+    status: record.status,
+    scope,
+    category: [{ coding: [{ system: 'http://loinc.org', code: '59284-0' }] }],
+    dateTime: record.reservedAt,
+    policyRule: { coding: [{ system: 'https://norpain.no/fhir/CodeSystem/consent-policy', code: 'reservasjonsrett' }] },
+    provision: { type: 'deny' },
+  };
+}
+
+function parameters(record: ReservationRecord, receipt?: ReservationReceipt): Parameters {
+  const parameter: ParametersParameter[] = [{ name: 'reservation', resource: asConsent(record) }];
+  if (receipt) {
+    for (const [type, count] of Object.entries(receipt.erased).sort(([a], [b]) => a.localeCompare(b))) {
+      parameter.push({
+        name: 'erased',
+        part: [
+          { name: 'type', valueCode: type },
+          { name: 'count', valueInteger: count },
+        ],
+      });
+    }
+    parameter.push(
+      { name: 'versionsErased', valueInteger: receipt.versionsErased },
+      { name: 'residual', valueInteger: receipt.residual },
+      { name: 'identityDeleted', valueBoolean: receipt.identityDeleted },
+      { name: 'followUpsCancelled', valueInteger: receipt.followUpsCancelled },
+    );
+  }
+  return { resourceType: 'Parameters', parameter };
+}
+

@@ -1,0 +1,74 @@
+import type { Env } from '../config/secrets';
+import type { CustomOperation } from '../fhir/router';
+import type { IdentityVault } from '../identity/vault/IdentityVault';
+import { createExclusionGuard, type WriteGuard } from '../ingest/exclude';
+import type { IngestStage } from '../ingest/write';
+import type { Logger } from '../logging/logger';
+import { correctOperation } from '../rights/correct';
+import { everythingOperation } from '../rights/everything';
+import type { FhirStore } from '../store/FhirStore';
+import { isParticipatingUnit } from '../units/units';
+import { FollowUpCancellers } from './followUps';
+import { reservationOperation } from './http';
+import { createInclusionStage, loadInclusionCriteria } from './inclusion';
+import { loadReservationKey } from './keys';
+import { PersonLocks } from './personLock';
+import { ReservationRegister } from './register';
+import { ReservationService } from './reservation';
+
+/**
+ * Reservations, exclusion, inclusion criteria and the person's rights, assembled for the server:
+ * the exclusion guard and the inclusion stage for the ingest pipeline, and the custom operations for
+ * the FHIR router (POST/GET Consent, Patient/$everything, $correct).
+ */
+export interface ConsentServices {
+  register: ReservationRegister;
+  locks: PersonLocks;
+  reservations: ReservationService;
+  exclude: WriteGuard;
+  inclusion: IngestStage;
+  operations: CustomOperation[];
+  /** Where the follow-up module registers its canceller. */
+  followUps: FollowUpCancellers;
+  close(): void;
+}
+
+export function openConsent(options: {
+  env: Env;
+  production: boolean;
+  dataDir: string;
+  store: FhirStore;
+  vault: IdentityVault;
+  unitsFile: string;
+  logger: Logger;
+}): ConsentServices {
+  const { store, vault, production } = options;
+  const key = loadReservationKey({
+    env: options.env,
+    production,
+    dataDir: options.dataDir,
+    onCreated: (message, file) => options.logger.warn(message, { component: 'consent', file }),
+  });
+  const criteria = loadInclusionCriteria(options.env, (resh) => isParticipatingUnit(resh, options.unitsFile));
+  const register = ReservationRegister.open({ file: ReservationRegister.defaultFile(options.dataDir), key });
+  const locks = new PersonLocks();
+  const followUps = new FollowUpCancellers();
+  const reservations = new ReservationService({ register, vault, locks, store, followUps });
+  return {
+    register,
+    locks,
+    reservations,
+    exclude: createExclusionGuard({ register, vault, locks }),
+    inclusion: createInclusionStage({ criteria, store, vault }),
+    operations: [
+      reservationOperation({ service: reservations, register, production }),
+      everythingOperation({ vault, production }),
+      correctOperation(),
+    ],
+    followUps,
+    close: () => register.close(),
+  };
+}
+
+export { ReservationRegister } from './register';
+export type { FollowUpCanceller } from './followUps';

@@ -1,0 +1,267 @@
+import { createHmac, randomUUID, timingSafeEqual } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { ConfigError } from '../config/ConfigError';
+import { canonicalNationalId, type NationalId } from '../identity/nationalId';
+
+/** How a reservation reached the registry (DESIGN §1). */
+export type ReservationChannel = 'portal' | 'clinic' | 'letter' | 'e-mail';
+export const RESERVATION_CHANNELS: readonly ReservationChannel[] = ['portal', 'clinic', 'letter', 'e-mail'];
+
+export type ReservationScope = 'patient-privacy' | 'research';
+
+/** One reservation as the register keeps it: no identifier and nothing else about the person. */
+export interface ReservationRecord {
+  /** Random id, used as Consent.id in responses. */
+  id: string;
+  status: 'active' | 'inactive';
+  scope: ReservationScope;
+  channel: ReservationChannel;
+  /** When the person reserved (Consent.dateTime as received). */
+  reservedAt: string;
+  /** When the register recorded it. */
+  recordedAt: string;
+  withdrawnAt?: string;
+  withdrawalChannel?: ReservationChannel;
+}
+
+interface ReservationRow {
+  id: string;
+  status: 'active' | 'inactive';
+  scope: ReservationScope;
+  channel: ReservationChannel;
+  reserved_at: string;
+  recorded_at: string;
+  withdrawn_at: string | null;
+  withdrawal_channel: ReservationChannel | null;
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS reservation (
+  id TEXT PRIMARY KEY,
+  status TEXT NOT NULL CHECK (status IN ('active', 'inactive')),
+  scope TEXT NOT NULL,
+  channel TEXT NOT NULL,
+  reserved_at TEXT NOT NULL,
+  recorded_at TEXT NOT NULL,
+  withdrawn_at TEXT,
+  withdrawal_channel TEXT
+);
+CREATE TABLE IF NOT EXISTS reservation_id_hash (
+  id_hash TEXT NOT NULL,
+  reservation_id TEXT NOT NULL REFERENCES reservation(id),
+  PRIMARY KEY (id_hash, reservation_id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS erased_reference (ref_hash TEXT PRIMARY KEY) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS register_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+`;
+
+const KEY_CHECK = 'norpain reservation register';
+
+/**
+ * The reservation register (DESIGN §3.2, §7): its own SQLite file under DATA_DIR, never the clinical
+ * store. Per reservation it keeps a keyed hash (HMAC-SHA-256 under RESERVATION_KEY) of each national id
+ * the person has had, the date, the channel and the status — nothing else about the person.
+ *
+ * It also keeps keyed hashes of the pseudonymous Patient ids and pseudonyms that were erased
+ * (`erased_reference`, not linked to any reservation): a clinic holding an old reference
+ * (`Patient/<id>`) must not be able to re-create data about an erased person through it.
+ *
+ * better-sqlite3 is synchronous, so each method is atomic within the process.
+ */
+export class ReservationRegister {
+  private readonly db: Database.Database;
+  private readonly stmts;
+
+  private constructor(
+    file: string,
+    private readonly key: Buffer,
+  ) {
+    fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+    this.db = new Database(file);
+    try {
+      fs.chmodSync(file, 0o600);
+      this.db.pragma('journal_mode = WAL');
+      this.db.pragma('synchronous = FULL');
+      this.db.pragma('foreign_keys = ON');
+      this.db.exec(SCHEMA);
+    } catch (err) {
+      this.db.close();
+      throw err;
+    }
+    this.stmts = {
+      active: this.db.prepare<[string], ReservationRow>(
+        `SELECT r.* FROM reservation_id_hash h JOIN reservation r ON r.id = h.reservation_id
+         WHERE h.id_hash = ? AND r.status = 'active' LIMIT 1`,
+      ),
+      all: this.db.prepare<[string], ReservationRow>(
+        `SELECT r.* FROM reservation_id_hash h JOIN reservation r ON r.id = h.reservation_id
+         WHERE h.id_hash = ? ORDER BY r.recorded_at DESC, r.id`,
+      ),
+      byId: this.db.prepare<[string], ReservationRow>('SELECT * FROM reservation WHERE id = ?'),
+      hashesOf: this.db.prepare<[string], { id_hash: string }>(
+        'SELECT id_hash FROM reservation_id_hash WHERE reservation_id = ?',
+      ),
+      insert: this.db.prepare<[string, string, string, string, string]>(
+        `INSERT INTO reservation (id, status, scope, channel, reserved_at, recorded_at)
+         VALUES (?, 'active', ?, ?, ?, ?)`,
+      ),
+      addHash: this.db.prepare<[string, string]>(
+        'INSERT OR IGNORE INTO reservation_id_hash (id_hash, reservation_id) VALUES (?, ?)',
+      ),
+      withdraw: this.db.prepare<[string, string, string]>(
+        `UPDATE reservation SET status = 'inactive', withdrawn_at = ?, withdrawal_channel = ? WHERE id = ?`,
+      ),
+      addErased: this.db.prepare<[string]>('INSERT OR IGNORE INTO erased_reference (ref_hash) VALUES (?)'),
+      isErased: this.db.prepare<[string], { one: number }>(
+        'SELECT 1 AS one FROM erased_reference WHERE ref_hash = ?',
+      ),
+      getMeta: this.db.prepare<[string], { value: string }>('SELECT value FROM register_meta WHERE name = ?'),
+      setMeta: this.db.prepare<[string, string]>('INSERT INTO register_meta (name, value) VALUES (?, ?)'),
+    };
+    this.checkKey();
+  }
+
+  static open(options: { file: string; key: Buffer }): ReservationRegister {
+    return new ReservationRegister(options.file, options.key);
+  }
+
+  static defaultFile(dataDir: string): string {
+    return path.join(dataDir, 'consent', 'reservations.sqlite');
+  }
+
+  /** A wrong key would silently let reserved people back in, so the register refuses to open with one. */
+  private checkKey(): void {
+    const expected = this.mac('key-check', KEY_CHECK);
+    const row = this.stmts.getMeta.get('key-check');
+    if (!row) {
+      this.stmts.setMeta.run('key-check', expected);
+      return;
+    }
+    const a = Buffer.from(row.value);
+    const b = Buffer.from(expected);
+    if (a.length !== b.length || !timingSafeEqual(a, b)) {
+      this.db.close();
+      throw new ConfigError(
+        'RESERVATION_KEY does not fit the existing reservation register; configure the key it was made with',
+      );
+    }
+  }
+
+  private mac(label: string, text: string): string {
+    return createHmac('sha256', this.key).update(`${label}\u0000${text}`, 'utf8').digest('base64url');
+  }
+
+  /** The keyed hash under which a national id is kept. */
+  hashNationalId(id: NationalId): string {
+    return this.mac('national-id', canonicalNationalId(id));
+  }
+
+  private hashReference(kind: 'patient' | 'pseudonym', value: string): string {
+    return this.mac(kind, value);
+  }
+
+  /** The active reservation covering any of the hashes, if there is one. */
+  activeFor(hashes: readonly string[]): ReservationRecord | undefined {
+    for (const hash of hashes) {
+      const row = this.stmts.active.get(hash);
+      if (row) {
+        return toRecord(row);
+      }
+    }
+    return undefined;
+  }
+
+  /** Every reservation (active or withdrawn) recorded under the hash, newest first. */
+  lookup(hash: string): ReservationRecord[] {
+    return this.stmts.all.all(hash).map(toRecord);
+  }
+
+  read(id: string): ReservationRecord | undefined {
+    const row = this.stmts.byId.get(id);
+    return row ? toRecord(row) : undefined;
+  }
+
+  /** The id hashes recorded for a reservation (for the person lock when withdrawing). */
+  hashesOf(reservationId: string): string[] {
+    return this.stmts.hashesOf.all(reservationId).map((r) => r.id_hash);
+  }
+
+  /**
+   * Records a reservation under the hashes, or — when one of them is already actively reserved — adds
+   * the hashes to that one (reserving twice is not an error; the erasure simply runs again).
+   */
+  reserve(input: {
+    hashes: readonly string[];
+    scope: ReservationScope;
+    channel: ReservationChannel;
+    reservedAt: string;
+  }): { record: ReservationRecord; created: boolean } {
+    return this.db.transaction(() => {
+      const existing = this.activeFor(input.hashes);
+      const id = existing?.id ?? randomUUID();
+      if (!existing) {
+        this.stmts.insert.run(id, input.scope, input.channel, input.reservedAt, new Date().toISOString());
+      }
+      for (const hash of input.hashes) {
+        this.stmts.addHash.run(hash, id);
+      }
+      return { record: toRecord(this.stmts.byId.get(id) as ReservationRow), created: !existing };
+    })();
+  }
+
+  /** Adds hashes (e.g. the aliases the identity vault knew) to a reservation. */
+  addHashes(reservationId: string, hashes: readonly string[]): void {
+    this.db.transaction(() => {
+      for (const hash of hashes) {
+        this.stmts.addHash.run(hash, reservationId);
+      }
+    })();
+  }
+
+  /** Sets the active reservation covering the hashes inactive; undefined when there is none. */
+  withdraw(hashes: readonly string[], channel: ReservationChannel): ReservationRecord | undefined {
+    return this.db.transaction(() => {
+      const active = this.activeFor(hashes);
+      if (!active) {
+        return undefined;
+      }
+      this.stmts.withdraw.run(new Date().toISOString(), channel, active.id);
+      return toRecord(this.stmts.byId.get(active.id) as ReservationRow);
+    })();
+  }
+
+  /** Remembers that a pseudonymous Patient id / pseudonym was erased, so old references stay refused. */
+  markErased(kind: 'patient' | 'pseudonym', value: string): void {
+    this.stmts.addErased.run(this.hashReference(kind, value));
+  }
+
+  wasErased(kind: 'patient' | 'pseudonym', value: string): boolean {
+    return this.stmts.isErased.get(this.hashReference(kind, value)) !== undefined;
+  }
+
+  close(): void {
+    if (this.db.open) {
+      this.db.close();
+    }
+  }
+}
+
+function toRecord(row: ReservationRow): ReservationRecord {
+  const record: ReservationRecord = {
+    id: row.id,
+    status: row.status,
+    scope: row.scope,
+    channel: row.channel,
+    reservedAt: row.reserved_at,
+    recordedAt: row.recorded_at,
+  };
+  if (row.withdrawn_at !== null) {
+    record.withdrawnAt = row.withdrawn_at;
+  }
+  if (row.withdrawal_channel !== null) {
+    record.withdrawalChannel = row.withdrawal_channel;
+  }
+  return record;
+}

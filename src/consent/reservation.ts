@@ -1,0 +1,147 @@
+import { parseSearchRequest } from '@medplum/core';
+import { errors } from '../fhir/outcomes';
+import type { NationalId } from '../identity/nationalId';
+import { registryPseudonymSystem } from '../identity/pseudonym';
+import type { VaultReadContext } from '../identity/vault/audit';
+import type { IdentityVault } from '../identity/vault/IdentityVault';
+import { personKey } from '../ingest/exclude';
+import type { FhirStore } from '../store/FhirStore';
+import type { FollowUpCanceller } from './followUps';
+import type { PersonLocks } from './personLock';
+import type { ReservationChannel, ReservationRecord, ReservationRegister, ReservationScope } from './register';
+
+/** What a reservation erased. No identifiers: counts only. */
+export interface ReservationReceipt {
+  /** Resources erased per resource type (each with all its versions). */
+  erased: Record<string, number>;
+  versionsErased: number;
+  /** Resources of the person still found by searching the store afterwards; 0, or the request fails. */
+  residual: number;
+  /** Whether the identity vault held the person (and now no longer does). */
+  identityDeleted: boolean;
+  followUpsCancelled: number;
+}
+
+export interface ReservationDeps {
+  register: ReservationRegister;
+  vault: IdentityVault;
+  locks: PersonLocks;
+  store: FhirStore;
+  followUps: FollowUpCanceller;
+}
+
+/**
+ * Reserving and withdrawing (DESIGN §3.2). Each runs as one serialised step per person: it holds the
+ * person's keys exclusively in the person lock that every write about the person holds shared, so no
+ * write about them can be between its exclusion check and its commit meanwhile.
+ *
+ * Reserving, in an order that a crash at any point leaves safe and that a repeated request completes:
+ * 1. record the reservation (hash of the given id) and mark the pseudonymous Patient id and pseudonym
+ *    as erased — from here on every write about the person is refused;
+ * 2. physically erase the Patient compartment in the clinical store (all resources, all versions);
+ * 3. delete the identity vault entry, adding the hashes of every id the vault knew for the person;
+ * 4. cancel pending follow-ups;
+ * 5. verify by searching the store that nothing of the person is left.
+ */
+export class ReservationService {
+  constructor(private readonly deps: ReservationDeps) {}
+
+  async reserve(
+    input: { id: NationalId; scope: ReservationScope; channel: ReservationChannel; reservedAt: string },
+    actor: VaultReadContext,
+  ): Promise<{ record: ReservationRecord; created: boolean; receipt: ReservationReceipt }> {
+    const { register, vault, store, followUps } = this.deps;
+    const hash = register.hashNationalId(input.id);
+    const keys = (): string[] => {
+      const person = vault.find(input.id);
+      const found = [personKey.nationalId(hash)];
+      if (person) {
+        found.push(personKey.patient(person.patientId), personKey.pseudonym(person.pseudonym));
+      }
+      return found;
+    };
+    const release = await this.lockStable(keys);
+    try {
+      const person = vault.find(input.id);
+      const { record, created } = register.reserve({
+        hashes: [hash],
+        scope: input.scope,
+        channel: input.channel,
+        reservedAt: input.reservedAt,
+      });
+      const receipt: ReservationReceipt = {
+        erased: {},
+        versionsErased: 0,
+        residual: 0,
+        identityDeleted: false,
+        followUpsCancelled: 0,
+      };
+      if (person) {
+        register.markErased('patient', person.patientId);
+        register.markErased('pseudonym', person.pseudonym);
+        const erased = await store.erasePatientCompartment(person.patientId);
+        receipt.erased = erased.erased;
+        receipt.versionsErased = erased.versionsErased;
+        receipt.residual = erased.residual + (await this.residualByPseudonym(person.pseudonym));
+        const ids = vault.erase(person.patientId, actor) ?? [];
+        register.addHashes(
+          record.id,
+          ids.map((id) => register.hashNationalId(id)),
+        );
+        receipt.identityDeleted = true;
+        receipt.followUpsCancelled = await followUps.cancelPendingFollowUps(person.patientId);
+        if (receipt.residual !== 0) {
+          // The reservation is recorded (the person stays out); the erasure must be completed by retrying.
+          throw errors.serviceUnavailable(
+            'The reservation is recorded, but the store still holds data of the person after erasure; send the reservation again to complete the erasure.',
+            5,
+          );
+        }
+      }
+      return { record, created, receipt };
+    } finally {
+      release();
+    }
+  }
+
+  /** Sets the person's active reservation inactive; undefined when they have none. */
+  async withdraw(id: NationalId, channel: ReservationChannel): Promise<ReservationRecord | undefined> {
+    const { register } = this.deps;
+    const hash = register.hashNationalId(id);
+    const keys = (): string[] => {
+      const active = register.activeFor([hash]);
+      const hashes = active ? register.hashesOf(active.id) : [hash];
+      return [hash, ...hashes].map(personKey.nationalId);
+    };
+    const release = await this.lockStable(keys);
+    try {
+      return register.withdraw([hash], channel);
+    } finally {
+      release();
+    }
+  }
+
+  /** Takes the keys exclusively, again and wider while the vault or register changed them meanwhile. */
+  private async lockStable(keysNow: () => string[]): Promise<() => void> {
+    let keys = new Set(keysNow());
+    for (;;) {
+      const release = await this.deps.locks.acquire(keys, 'exclusive');
+      const again = keysNow();
+      if (again.every((key) => keys.has(key))) {
+        return release;
+      }
+      release();
+      keys = new Set([...keys, ...again]);
+    }
+  }
+
+  /** A second, independent look: any Patient still carrying the person's pseudonym. */
+  private async residualByPseudonym(pseudonym: string): Promise<number> {
+    const result = await this.deps.store.search(
+      parseSearchRequest(
+        `Patient?identifier=${encodeURIComponent(`${registryPseudonymSystem}|${pseudonym}`)}&_total=accurate&_count=0`,
+      ),
+    );
+    return result.total ?? result.matches.length;
+  }
+}

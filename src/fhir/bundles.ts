@@ -1,0 +1,177 @@
+import { randomUUID } from 'node:crypto';
+import { STATUS_CODES } from 'node:http';
+import type { Bundle, BundleEntry, Resource } from '@medplum/fhirtypes';
+import { checkResourceType } from '../validation/base';
+import type { WriteEntry } from '../ingest/write';
+import { parseETag, type FhirResponse, type ReturnPreference } from './http';
+import { errors, isFhirError } from './outcomes';
+import { isId, perform, searchQuery, type InteractionContext } from './interactions';
+import { isResourceTypeName, planSearch } from './search';
+
+/**
+ * Batch and transaction Bundles posted to the base. A batch runs each entry as an independent
+ * interaction (a failing entry becomes an OperationOutcome in its response); a transaction becomes one
+ * Write that the ingest pipeline validates and persists all or nothing.
+ */
+
+export async function processBundle(
+  ctx: InteractionContext,
+  body: unknown,
+  prefer: ReturnPreference,
+): Promise<FhirResponse> {
+  checkResourceType(body, 'Bundle');
+  const bundle = body as Bundle;
+  if (bundle.type === 'batch') {
+    return { status: 200, body: await batch(ctx, bundle, prefer), headers: {} };
+  }
+  if (bundle.type === 'transaction') {
+    return { status: 200, body: await transaction(ctx, bundle), headers: {} };
+  }
+  throw errors.badRequest(
+    'Only Bundles of type batch or transaction can be posted to the base.',
+    'Bundle.type',
+  );
+}
+
+interface EntryTarget {
+  method: string;
+  segments: string[];
+  params: URLSearchParams;
+}
+
+/** entry.request as method, path segments and query; absolute URLs must point at this server's base. */
+function entryTarget(ctx: InteractionContext, entry: BundleEntry, index: number): EntryTarget {
+  const where = `Bundle.entry[${index}].request`;
+  const method = entry.request?.method;
+  let url = entry.request?.url;
+  if (!method || !url) {
+    throw errors.badRequest('Every entry needs request.method and request.url.', where);
+  }
+  if (/^https?:\/\//.test(url)) {
+    if (!url.startsWith(`${ctx.base}/`)) {
+      throw errors.badRequest('request.url points outside this server.', `${where}.url`);
+    }
+    url = url.slice(ctx.base.length + 1);
+  }
+  const question = url.indexOf('?');
+  const path = question < 0 ? url : url.slice(0, question);
+  const params = new URLSearchParams(question < 0 ? '' : url.slice(question + 1));
+  let segments: string[];
+  try {
+    segments = path.split('/').filter(Boolean).map(decodeURIComponent);
+  } catch {
+    throw errors.badRequest('request.url is not a valid URL.', `${where}.url`);
+  }
+  return { method, segments, params };
+}
+
+function statusLine(status: number): string {
+  return `${status} ${STATUS_CODES[status] ?? ''}`.trim();
+}
+
+async function batch(ctx: InteractionContext, bundle: Bundle, prefer: ReturnPreference): Promise<Bundle> {
+  const entries: BundleEntry[] = [];
+  for (const [index, entry] of (bundle.entry ?? []).entries()) {
+    try {
+      const target = entryTarget(ctx, entry, index);
+      const response = await perform(ctx, {
+        ...target,
+        body: entry.resource,
+        ifMatch: entry.request?.ifMatch ? parseETag(entry.request.ifMatch, 'request.ifMatch') : undefined,
+        ifNoneExist: entry.request?.ifNoneExist,
+        prefer: prefer === 'minimal' ? 'minimal' : 'representation',
+      });
+      entries.push({
+        resource: response.body,
+        response: {
+          status: statusLine(response.status),
+          location: response.headers.Location,
+          etag: response.headers.ETag,
+          lastModified: response.body?.meta?.lastUpdated,
+        },
+      });
+    } catch (err) {
+      if (!isFhirError(err)) {
+        throw err;
+      }
+      entries.push({ response: { status: statusLine(err.status), outcome: err.outcome } });
+    }
+  }
+  return { resourceType: 'Bundle', type: 'batch-response', entry: entries };
+}
+
+async function transaction(ctx: InteractionContext, bundle: Bundle): Promise<Bundle> {
+  const entries = (bundle.entry ?? []).map((entry, index) => transactionEntry(ctx, entry, index));
+  const outcome = await ctx.ingest.run(
+    { atomic: true, entries },
+    { principal: ctx.principal, requestId: ctx.requestId },
+  );
+  if (outcome.kind !== 'transaction') {
+    throw new Error('The pipeline did not run the write as a transaction');
+  }
+  return outcome.bundle;
+}
+
+function transactionEntry(ctx: InteractionContext, entry: BundleEntry, index: number): WriteEntry {
+  const where = `Bundle.entry[${index}]`;
+  const { method, segments, params } = entryTarget(ctx, entry, index);
+  const [type, id, ...rest] = segments;
+  if (type === undefined || !isResourceTypeName(type) || rest.length > 0 || (id !== undefined && !isId(id))) {
+    throw errors.badRequest('request.url must be Type, Type/id or Type?query.', `${where}.request.url`);
+  }
+  // Every transaction entry carries a fullUrl: that is how persist recognises a transaction.
+  const fullUrl = entry.fullUrl ?? `urn:uuid:${randomUUID()}`;
+  const ifMatch = entry.request?.ifMatch
+    ? parseETag(entry.request.ifMatch, `${where}.request.ifMatch`)
+    : undefined;
+  const resource = entry.resource as Resource | undefined;
+  const needResource = (): Resource => {
+    if (!resource) {
+      throw errors.badRequest(`A ${method} entry needs a resource.`, `${where}.resource`);
+    }
+    return resource;
+  };
+  switch (method) {
+    case 'POST': {
+      if (id !== undefined || params.size > 0) {
+        throw errors.badRequest(
+          'A POST entry targets a type: request.url is the resource type.',
+          `${where}.request.url`,
+        );
+      }
+      const body = { ...needResource() };
+      delete body.id;
+      return { method, resourceType: type, resource: body, ifNoneExist: entry.request?.ifNoneExist, fullUrl };
+    }
+    case 'PUT': {
+      const body = needResource();
+      if (id === undefined) {
+        const query = searchQuery(params);
+        if (query === '') {
+          throw errors.badRequest('A PUT entry needs an id or a search query.', `${where}.request.url`);
+        }
+        planSearch(type, params);
+        return { method, resourceType: type, resource: body, conditionalQuery: query, ifMatch, fullUrl };
+      }
+      if (body.id !== id) {
+        throw errors.badRequest(
+          'The resource id does not match the id in request.url.',
+          `${where}.resource.id`,
+        );
+      }
+      return { method, resourceType: type, id, resource: body, ifMatch, fullUrl };
+    }
+    case 'DELETE':
+      if (id === undefined) {
+        throw errors.badRequest(
+          'Conditional delete is not supported; DELETE needs Type/id.',
+          `${where}.request.url`,
+        );
+      }
+      return { method, resourceType: type, id, fullUrl };
+  }
+  throw errors.badRequest(
+    `A transaction entry may be POST, PUT or DELETE, not ${method}; use a batch for reads.`,
+    `${where}.request.method`,
+  );
+}

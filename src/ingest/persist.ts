@@ -1,0 +1,81 @@
+import type { Bundle, BundleEntry, Resource } from '@medplum/fhirtypes';
+import type { FhirStore } from '../store/FhirStore';
+import type { Write, WriteEntry } from './write';
+
+/** What persisting a write produced, for the HTTP layer to answer with. */
+export type PersistOutcome =
+  | { kind: 'resource'; resource: Resource; created: boolean }
+  | { kind: 'deleted' }
+  | { kind: 'transaction'; bundle: Bundle };
+
+/**
+ * A write is a transaction when any entry carries a fullUrl (the HTTP layer gives every transaction
+ * entry one) or when it has several entries; otherwise it is one single-resource interaction.
+ */
+export function isTransaction(write: Write): boolean {
+  return write.entries.length !== 1 || write.entries.some((entry) => entry.fullUrl !== undefined);
+}
+
+/** Executes a validated, checked and pseudonymised write against the store: the last stage before audit. */
+export async function persistWrite(store: FhirStore, write: Write): Promise<PersistOutcome> {
+  if (isTransaction(write)) {
+    return { kind: 'transaction', bundle: await store.transaction(toTransactionBundle(write)) };
+  }
+  const entry = write.entries[0];
+  switch (entry.method) {
+    case 'POST': {
+      const result = await store.create(requireResource(entry), { ifNoneExist: entry.ifNoneExist });
+      return { kind: 'resource', resource: result.resource, created: result.created };
+    }
+    case 'PUT': {
+      const resource = requireResource(entry);
+      const result = entry.conditionalQuery
+        ? await store.conditionalUpdate(resource, entry.conditionalQuery)
+        : await store.update({ ...resource, id: requireId(entry) }, { ifMatch: entry.ifMatch });
+      return { kind: 'resource', resource: result.resource, created: result.created };
+    }
+    case 'DELETE':
+      await store.delete(entry.resourceType, requireId(entry));
+      return { kind: 'deleted' };
+  }
+}
+
+/** Rebuilds the transaction Bundle from the (possibly rewritten) write entries, in their order. */
+export function toTransactionBundle(write: Write): Bundle {
+  return {
+    resourceType: 'Bundle',
+    type: 'transaction',
+    entry: write.entries.map((entry): BundleEntry => {
+      const url =
+        entry.method === 'POST'
+          ? entry.resourceType
+          : entry.conditionalQuery !== undefined
+            ? `${entry.resourceType}?${entry.conditionalQuery}`
+            : `${entry.resourceType}/${requireId(entry)}`;
+      return {
+        fullUrl: entry.fullUrl,
+        resource: entry.resource,
+        request: {
+          method: entry.method,
+          url,
+          ifNoneExist: entry.ifNoneExist,
+          ifMatch: entry.ifMatch !== undefined ? `W/"${entry.ifMatch}"` : undefined,
+        },
+      };
+    }),
+  };
+}
+
+function requireResource(entry: WriteEntry): Resource {
+  if (!entry.resource) {
+    throw new Error(`A ${entry.method} write entry has no resource`);
+  }
+  return entry.resource;
+}
+
+function requireId(entry: WriteEntry): string {
+  if (!entry.id) {
+    throw new Error(`A ${entry.method} write entry has no target id`);
+  }
+  return entry.id;
+}

@@ -1,0 +1,84 @@
+import type { FhirStore } from '../store/FhirStore';
+import { authoriseWrite } from './authorise';
+import { persistWrite, type PersistOutcome } from './persist';
+import { validateBase } from './validate';
+import type { WriteGuard } from './exclude';
+import type { IngestContext, IngestStage, Write } from './write';
+
+/**
+ * The path of every write (DESIGN §2): authorise → validate → exclude → pseudonymise → persist → audit.
+ * Each stage is a module of its own; to add one, add one line to the lists below.
+ */
+export interface IngestPipeline {
+  /** Runs the write through every stage; returns what persist produced. Throws a FhirError on refusal. */
+  run(write: Write, ctx: IngestContext): Promise<PersistOutcome>;
+  /** Runs only the validation stages ($validate): throws the FhirError a write would get, else returns. */
+  validate(write: Write, ctx: IngestContext): Promise<void>;
+}
+
+/** A stage after persist (audit): sees the write as stored and its outcome; cannot undo it. */
+export type PersistedStage = (
+  write: Write,
+  outcome: PersistOutcome,
+  ctx: IngestContext,
+) => Promise<void> | void;
+
+export interface IngestDeps {
+  store: FhirStore;
+  /** The pseudonymise stage (src/ingest/pseudonymise.ts), built with the identity vault. */
+  pseudonymise?: IngestStage;
+  /** Inclusion criteria (src/consent/inclusion.ts): participating unit, age at episode start. */
+  inclusion?: IngestStage;
+  /** The exclusion stage (src/ingest/exclude.ts): refuses writes about reserved persons, and holds the
+   * person lock from its check through pseudonymise and persist. */
+  exclude?: WriteGuard;
+}
+
+export function createIngestPipeline(deps: IngestDeps): IngestPipeline {
+  const validation: IngestStage[] = [
+    validateBase,
+    // Questionnaire and NorPain profile validation
+  ];
+  const beforeExclusion: IngestStage[] = [
+    authoriseWrite,
+    ...validation,
+    ...(deps.inclusion ? [deps.inclusion] : []),
+  ];
+  // exclude (deps.exclude) wraps these and persist: refuse writes about reserved persons (src/consent)
+  const guarded: IngestStage[] = [
+    ...(deps.pseudonymise ? [deps.pseudonymise] : []), // national id → registry pseudonym, identifiers dropped
+  ];
+  const pseudonymiseAndPersist = async (
+    write: Write,
+    ctx: IngestContext,
+  ): Promise<{ stored: Write; outcome: PersistOutcome }> => {
+    let current = write;
+    for (const stage of guarded) {
+      current = await stage(current, ctx);
+    }
+    return { stored: current, outcome: await persistWrite(deps.store, current) };
+  };
+  const afterPersist: PersistedStage[] = [
+    // audit: AuditEvent per write (src/audit)
+  ];
+  return {
+    async run(write, ctx) {
+      let current = write;
+      for (const stage of beforeExclusion) {
+        current = await stage(current, ctx);
+      }
+      const { stored, outcome } = deps.exclude
+        ? await deps.exclude.guard(current, ctx, (w) => pseudonymiseAndPersist(w, ctx))
+        : await pseudonymiseAndPersist(current, ctx);
+      for (const stage of afterPersist) {
+        await stage(stored, outcome, ctx);
+      }
+      return outcome;
+    },
+    async validate(write, ctx) {
+      for (const stage of validation) {
+        await stage(write, ctx);
+      }
+    },
+  };
+}

@@ -1,0 +1,236 @@
+import fs from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import express, { type NextFunction, type Request, type Response } from 'express';
+import { createAuthenticator, type Authenticate } from './auth/authenticator';
+import { openConsent, type ConsentServices } from './consent';
+import { ConfigError, type Config } from './config';
+import { loadFhirDefinitions } from './fhir/definitions';
+import { createFhirRouter } from './fhir/router';
+import { errors, FhirError, issue, operationOutcome } from './fhir/outcomes';
+import { openIdentity, type IdentityServices } from './identity/service';
+import { createIngestPipeline } from './ingest/pipeline';
+import { createPseudonymiseStage } from './ingest/pseudonymise';
+import { describeError, getLogger, type Logger } from './logging/logger';
+import { requestIdOf, requestLogging } from './logging/requestLog';
+import { EmbeddedStore } from './store/embedded';
+import type { FhirStore } from './store/FhirStore';
+import { loadUnits, readUnits } from './units/units';
+
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const VERSION = (require('../package.json') as { version: string }).version;
+
+export interface NorpainServer {
+  app: express.Express;
+  store: FhirStore;
+  config: Config;
+  authenticate: Authenticate;
+  /** Starts listening (default: config.port on all interfaces); port 0 picks a free port. */
+  listen(port?: number, host?: string): Promise<Listening>;
+  /** Stops every listener, drops open connections and closes the store. */
+  close(): Promise<void>;
+}
+
+export interface Listening {
+  /** http://host:port, without a path. */
+  url: string;
+  port: number;
+  close(): Promise<void>;
+}
+
+export interface ServerOptions {
+  logger?: Logger;
+  /** A store opened by the caller (e.g. the contract suite); by default the one config.store names. */
+  store?: FhirStore;
+  /** Identity keys are read from here (PSEUDONYM_KEYS, VAULT_KEY, *_FILE); default process.env. */
+  identityEnv?: Record<string, string | undefined>;
+}
+
+/**
+ * Assembles the server: FHIR definitions, the store, the participating units, token verification, and
+ * the Express app (/healthz, /readyz, /fhir). Nothing listens until listen() is called, so tests and
+ * the CLI decide where.
+ */
+export async function createServer(config: Config, options: ServerOptions = {}): Promise<NorpainServer> {
+  const logger = options.logger ?? getLogger();
+  loadFhirDefinitions();
+  fs.mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+  const authenticate = createAuthenticator(config, logger);
+  const store = options.store ?? (await openStore(config));
+  try {
+    const units = await loadUnits(store, readUnits(config.unitsFile));
+    logger.info('participating units loaded', { ...units });
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
+  let identity: IdentityServices;
+  try {
+    identity = openIdentity({
+      env: options.identityEnv ?? process.env,
+      production: config.mode === 'production',
+      dataDir: config.dataDir,
+      logger,
+    });
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
+  const pseudonymise = createPseudonymiseStage({ ...identity, store, production: config.mode === 'production' });
+  let consent: ConsentServices;
+  try {
+    consent = openConsent({
+      env: options.identityEnv ?? process.env,
+      production: config.mode === 'production',
+      dataDir: config.dataDir,
+      store,
+      vault: identity.vault,
+      unitsFile: config.unitsFile,
+      logger,
+    });
+  } catch (err) {
+    identity.close();
+    await store.close();
+    throw err;
+  }
+
+  const app = express();
+  app.disable('x-powered-by');
+  // The FHIR router sets its own ETags (W/"versionId"); Express's body-hash ETags would answer
+  // conditional requests with 304s the FHIR semantics do not intend.
+  app.set('etag', false);
+  app.use(requestLogging(logger));
+
+  app.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+  app.get('/readyz', async (_req, res) => {
+    try {
+      await store.ping();
+      res.json({ status: 'ready', store: store.kind });
+    } catch (err) {
+      logger.warn('readiness check failed', { store: store.kind, ...describeError(err) });
+      res.status(503).json({ status: 'unavailable', store: store.kind });
+    }
+  });
+
+  app.use(
+    '/fhir',
+    createFhirRouter({
+      store,
+      authenticate,
+      maxBodyBytes: config.maxBodyBytes,
+      ingest: createIngestPipeline({ store, pseudonymise, exclude: consent.exclude, inclusion: consent.inclusion }),
+      operations: consent.operations,
+      publicBaseUrl: config.publicBaseUrl,
+      version: VERSION,
+      // Class and where it was thrown; the router already leaves out messages (they may quote data).
+      logError: (event) =>
+        logger.error('unhandled error', {
+          requestId: event.requestId,
+          method: event.method,
+          route: event.route,
+          errorType: event.error,
+          errorAt: event.frames[0]?.replace(/^at\s+/, ''),
+        }),
+    }),
+  );
+
+  app.use((_req, _res, next) => next(errors.notFound('No such endpoint; the FHIR API is under /fhir')));
+  app.use(errorHandler(logger));
+
+  const listeners = new Set<http.Server>();
+  const closeListener = (server: http.Server): Promise<void> =>
+    new Promise((resolve) => {
+      listeners.delete(server);
+      server.close(() => resolve());
+      server.closeAllConnections();
+    });
+
+  return {
+    app,
+    store,
+    config,
+    authenticate,
+    listen: (port = config.port, host) =>
+      new Promise<Listening>((resolve, reject) => {
+        const server = http.createServer(app);
+        server.once('error', (err: NodeJS.ErrnoException) => {
+          reject(
+            err.code === 'EADDRINUSE'
+              ? new ConfigError(`PORT ${port} is already in use; set PORT to a free port`)
+              : err,
+          );
+        });
+        server.listen(port, host, () => {
+          listeners.add(server);
+          const actual = (server.address() as AddressInfo).port;
+          const shownHost = host === undefined || host === '0.0.0.0' || host === '::' ? 'localhost' : host;
+          resolve({ url: `http://${shownHost}:${actual}`, port: actual, close: () => closeListener(server) });
+        });
+      }),
+    close: async () => {
+      await Promise.all([...listeners].map(closeListener));
+      await store.close();
+      identity.close();
+      consent.close();
+    },
+  };
+}
+
+/** The store named by config.store. */
+export async function openStore(config: Config): Promise<FhirStore> {
+  switch (config.store.kind) {
+    case 'embedded': {
+      return EmbeddedStore.open(path.join(config.dataDir, 'fhir-store.sqlite'));
+    }
+    case 'hapi': {
+      const mod = optionalModule<{ HapiStore: { connect(url: string): FhirStore | Promise<FhirStore> } }>(
+        './store/hapi',
+      );
+      if (mod === undefined) {
+        throw new ConfigError('STORE=hapi is not available in this build yet (src/store/hapi missing)');
+      }
+      return mod.HapiStore.connect(config.store.url);
+    }
+  }
+}
+
+/** Loads a module another work stream is still building, or undefined if it is not there yet. */
+function optionalModule<T>(id: string): T | undefined {
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    return require(id) as T;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'MODULE_NOT_FOUND' && String(err).includes(id.slice(2))) {
+      return undefined;
+    }
+    throw err;
+  }
+}
+
+/** Last resort: FhirErrors become their OperationOutcome; anything else is a 500 without internals. */
+function errorHandler(logger: Logger) {
+  return (err: unknown, _req: Request, res: Response, _next: NextFunction): void => {
+    const requestId = requestIdOf(res);
+    let status: number;
+    let body;
+    if (err instanceof FhirError) {
+      status = err.status;
+      body = err.outcome;
+      res.set(err.headers);
+    } else {
+      status = 500;
+      logger.error('unhandled error', { requestId, ...describeError(err) });
+      body = operationOutcome([
+        issue('exception', `Internal server error; quote request id ${requestId} when reporting it`),
+      ]);
+    }
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    res.status(status).type('application/fhir+json').send(JSON.stringify(body));
+  };
+}

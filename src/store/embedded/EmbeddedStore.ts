@@ -1,0 +1,651 @@
+import { randomUUID } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import Database from 'better-sqlite3';
+import { parseSearchRequest, type SearchRequest } from '@medplum/core';
+import type { Bundle, Resource, ResourceType } from '@medplum/fhirtypes';
+import { loadFhirDefinitions } from '../../fhir/definitions';
+import { errors, FhirError } from '../../fhir/outcomes';
+import type {
+  ErasureReceipt,
+  FhirStore,
+  HistoryEntry,
+  HistoryOptions,
+  HistoryResult,
+  SearchResult,
+  WriteResult,
+} from '../FhirStore';
+import { extractIndexRows } from './extract';
+import { INDEX_TABLES, initialise } from './schema';
+import {
+  compileFilters,
+  compileSort,
+  searchableParameter,
+  type Condition,
+  type SearchContext,
+  type Sql,
+} from './search';
+import { runTransaction } from './transaction';
+import { dateRange } from './ranges';
+
+const DEFAULT_COUNT = 20;
+const MAX_COUNT = 1000;
+const OPTIMIZE_EVERY = 5000;
+/** How many matches of a filter are counted, at most, to judge which filter is the most selective. */
+const SELECTIVITY_PROBE = 2000;
+const ID_PATTERN = /^[A-Za-z0-9\-.]{1,64}$/;
+
+interface ResourceRow {
+  res: number;
+  version: number;
+  deleted: number;
+}
+
+interface VersionRow {
+  type: string;
+  id: string;
+  version: number;
+  last_updated: string;
+  method: string;
+  content: string | null;
+}
+
+/**
+ * The embedded FhirStore: one SQLite file (better-sqlite3, WAL). better-sqlite3 is synchronous, so every
+ * operation is one SQLite transaction that runs to completion before the next starts; writes that read
+ * first (ifMatch, conditional create/update, transactions) run inside BEGIN IMMEDIATE so that another
+ * process sharing the file cannot interleave.
+ */
+export class EmbeddedStore implements FhirStore {
+  readonly kind = 'embedded';
+  private readonly db: Database.Database;
+  private readonly stmt: ReturnType<typeof prepare>;
+  private readonly searchContext: SearchContext = {
+    targetTypes: (resourceType, param) =>
+      (this.stmt.targetTypes.all(resourceType, param) as { target_type: string }[]).map((r) => r.target_type),
+  };
+  /** The last lastUpdated handed out, so every write gets a strictly later instant than the one before. */
+  private lastMs = 0;
+  private writes = 0;
+
+  private constructor(readonly file: string) {
+    loadFhirDefinitions();
+    mkdirSync(dirname(resolve(file)), { recursive: true });
+    this.db = new Database(file);
+    initialise(this.db);
+    this.stmt = prepare(this.db);
+    const last = this.db.prepare('SELECT MAX(lu_ms) AS ms FROM resource_version').get() as {
+      ms: number | null;
+    };
+    this.lastMs = last.ms ?? 0;
+  }
+
+  /** Opens (creating folders, file and schema when absent) the store in `file`. */
+  static open(file: string): EmbeddedStore {
+    return new EmbeddedStore(file);
+  }
+
+  // ---- FhirStore ---------------------------------------------------------------------------------
+
+  async create<T extends Resource>(resource: T, options?: { ifNoneExist?: string }): Promise<WriteResult<T>> {
+    return this.immediate(() => this.createSync(resource, options?.ifNoneExist));
+  }
+
+  async read<T extends Resource>(type: ResourceType, id: string): Promise<T> {
+    return this.readSync(type, id) as T;
+  }
+
+  async vread<T extends Resource>(type: ResourceType, id: string, versionId: string): Promise<T> {
+    const version = Number(versionId);
+    const row =
+      Number.isInteger(version) && version > 0
+        ? (this.stmt.version.get(type, id, version) as VersionRow | undefined)
+        : undefined;
+    if (!row) {
+      throw errors.notFound(`${type} version not found.`);
+    }
+    if (row.content === null) {
+      throw errors.gone(`That version of the ${type} is a deletion.`);
+    }
+    return JSON.parse(row.content) as T;
+  }
+
+  async update<T extends Resource>(
+    resource: T & { id: string },
+    options?: { ifMatch?: string },
+  ): Promise<WriteResult<T>> {
+    return this.immediate(() => this.updateSync(resource, options?.ifMatch));
+  }
+
+  async conditionalUpdate<T extends Resource>(resource: T, query: string): Promise<WriteResult<T>> {
+    return this.immediate(() => this.conditionalUpdateSync(resource, query));
+  }
+
+  async delete(type: ResourceType, id: string): Promise<void> {
+    this.immediate(() => this.deleteSync(type, id));
+  }
+
+  async search<T extends Resource>(request: SearchRequest<T>): Promise<SearchResult<T>> {
+    return this.db.transaction(() => this.searchSync(request)).deferred() as SearchResult<T>;
+  }
+
+  async history(
+    type: ResourceType,
+    id: string | undefined,
+    options: HistoryOptions = {},
+  ): Promise<HistoryResult> {
+    return this.db.transaction(() => this.historySync(type, id, options)).deferred();
+  }
+
+  async transaction(bundle: Bundle): Promise<Bundle> {
+    return this.immediate(() => runTransaction(this, bundle));
+  }
+
+  async erasePatientCompartment(patientId: string): Promise<ErasureReceipt> {
+    const receipt = this.immediate(() => this.eraseSync(patientId));
+    // Zeroed pages are in the WAL now; copy them into the database file and truncate the WAL so no
+    // frame holding erased bytes survives in either file.
+    this.checkpoint();
+    receipt.residual = this.residual(patientId);
+    return receipt;
+  }
+
+  async ping(): Promise<void> {
+    this.db.prepare('SELECT 1').get();
+  }
+
+  async close(): Promise<void> {
+    if (this.db.open) {
+      this.db.pragma('wal_checkpoint(TRUNCATE)');
+      this.db.close();
+    }
+  }
+
+  // ---- synchronous operations (also used by the transaction runner) -------------------------------
+
+  /** Runs fn in BEGIN IMMEDIATE; SQLITE_BUSY from another process becomes a retryable 409. */
+  immediate<R>(fn: () => R): R {
+    try {
+      return this.db.transaction(fn).immediate();
+    } catch (err) {
+      if (err instanceof Error && (err as { code?: string }).code === 'SQLITE_BUSY') {
+        throw errors.conflict('The store is busy with a concurrent write; retry the request.');
+      }
+      throw err;
+    }
+  }
+
+  createSync<T extends Resource>(resource: T, ifNoneExist?: string, assignedId?: string): WriteResult<T> {
+    if (ifNoneExist) {
+      const existing = this.matchOne(resource.resourceType, ifNoneExist);
+      if (existing) {
+        return { resource: existing as T, created: false };
+      }
+    }
+    const id = assignedId ?? randomUUID();
+    return { resource: this.put(resource, id, 'POST'), created: true };
+  }
+
+  readSync(type: string, id: string): Resource {
+    const row = this.stmt.current.get(type, id) as ResourceRow | undefined;
+    if (!row) {
+      throw errors.notFound(`${type} not found.`);
+    }
+    if (row.deleted) {
+      throw errors.gone(`The ${type} has been deleted.`);
+    }
+    const version = this.stmt.version.get(type, id, row.version) as VersionRow;
+    return JSON.parse(version.content as string) as Resource;
+  }
+
+  updateSync<T extends Resource>(resource: T & { id: string }, ifMatch?: string): WriteResult<T> {
+    if (!resource.id || !ID_PATTERN.test(resource.id)) {
+      throw errors.badRequest('The resource id must be 1-64 letters, digits, "-" or ".".', 'id');
+    }
+    const row = this.stmt.current.get(resource.resourceType, resource.id) as ResourceRow | undefined;
+    if (ifMatch !== undefined && (!row || String(row.version) !== ifMatch)) {
+      throw errors.preconditionFailed(
+        `The ${resource.resourceType} is not at version ${ifMatch}; read it again and retry.`,
+      );
+    }
+    return { resource: this.put(resource, resource.id, 'PUT'), created: !row || row.deleted === 1 };
+  }
+
+  conditionalUpdateSync<T extends Resource>(resource: T, query: string): WriteResult<T> {
+    const matches = this.matchAll(resource.resourceType, query);
+    if (matches.length > 1) {
+      throw errors.preconditionFailed(
+        'The conditional update matches more than one resource; make it selective.',
+      );
+    }
+    if (matches.length === 1) {
+      const id = matches[0].id as string;
+      if (resource.id && resource.id !== id) {
+        throw errors.badRequest(
+          'The resource id differs from the id of the resource the condition matches.',
+          'id',
+        );
+      }
+      return this.updateSync({ ...resource, id });
+    }
+    if (resource.id) {
+      return this.updateSync(resource as T & { id: string });
+    }
+    return this.createSync(resource);
+  }
+
+  deleteSync(type: string, id: string): void {
+    const row = this.stmt.current.get(type, id) as ResourceRow | undefined;
+    if (!row || row.deleted) {
+      return;
+    }
+    const now = this.clock();
+    const version = row.version + 1;
+    this.stmt.updateCurrent.run(version, now.toISOString(), now.getTime(), 1, row.res);
+    this.stmt.insertVersion.run(type, id, version, now.toISOString(), now.getTime(), 'DELETE', null);
+    this.clearIndex(row.res);
+  }
+
+  searchSync(request: SearchRequest): SearchResult {
+    const type = request.resourceType;
+    const count = request.count ?? DEFAULT_COUNT;
+    const offset = request.offset ?? 0;
+    if (!Number.isInteger(count) || count < 0) {
+      throw errors.badRequest('_count must be a whole number of 0 or more.', '_count');
+    }
+    if (!Number.isInteger(offset) || offset < 0) {
+      throw errors.badRequest('_offset must be a whole number of 0 or more.', '_offset');
+    }
+    if (request.total && !['none', 'estimate', 'accurate'].includes(request.total)) {
+      throw errors.badRequest('_total must be none, estimate or accurate.', '_total');
+    }
+    const limit = Math.min(count, MAX_COUNT);
+    const where = this.where(type, request);
+    const order = compileSort(type, request.sortRules, 'r');
+    const result: SearchResult = { matches: [], included: [] };
+    if (limit > 0) {
+      const rows = this.db
+        .prepare(
+          `SELECT r.res, v.content FROM resource r JOIN resource_version v
+             ON v.type = r.type AND v.id = r.id AND v.version = r.version
+           WHERE ${where.sql} ORDER BY ${order.sql} LIMIT ? OFFSET ?`,
+        )
+        .all(...where.params, ...order.params, limit + 1, offset) as { res: number; content: string }[];
+      if (rows.length > limit) {
+        rows.pop();
+        result.nextOffset = offset + limit;
+      }
+      result.matches = rows.map((r) => JSON.parse(r.content) as Resource);
+      result.included = this.includes(
+        request,
+        rows.map((r) => r.res),
+        result.matches,
+      );
+    }
+    if (request.total === 'accurate' || request.total === 'estimate' || limit === 0) {
+      const row = this.db
+        .prepare(`SELECT COUNT(*) AS n FROM resource r WHERE ${where.sql}`)
+        .get(...where.params) as {
+        n: number;
+      };
+      result.total = row.n;
+      if (limit === 0 && row.n > offset && count > 0) {
+        result.nextOffset = offset;
+      }
+    }
+    return result;
+  }
+
+  historySync(type: string, id: string | undefined, options: HistoryOptions): HistoryResult {
+    const count = Math.min(options.count ?? DEFAULT_COUNT, MAX_COUNT);
+    const offset = options.offset ?? 0;
+    const conditions = ['type = ?'];
+    const params: unknown[] = [type];
+    if (id !== undefined) {
+      if (!this.stmt.current.get(type, id)) {
+        throw errors.notFound(`${type} not found.`);
+      }
+      conditions.push('id = ?');
+      params.push(id);
+    }
+    if (options.since) {
+      const since = dateRange(options.since);
+      if (!since) {
+        throw errors.badRequest('_since must be an instant.', '_since');
+      }
+      conditions.push('lu_ms >= ?');
+      params.push(since.lo);
+    }
+    const where = conditions.join(' AND ');
+    const total = (
+      this.db.prepare(`SELECT COUNT(*) AS n FROM resource_version WHERE ${where}`).get(...params) as {
+        n: number;
+      }
+    ).n;
+    const rows = this.db
+      .prepare(`SELECT * FROM resource_version WHERE ${where} ORDER BY seq DESC LIMIT ? OFFSET ?`)
+      .all(...params, count, offset) as VersionRow[];
+    const entries: HistoryEntry[] = rows.map((r) => ({
+      resourceType: r.type as ResourceType,
+      id: r.id,
+      versionId: String(r.version),
+      lastUpdated: r.last_updated,
+      method: r.method as HistoryEntry['method'],
+      ...(r.content !== null ? { resource: JSON.parse(r.content) as Resource } : {}),
+    }));
+    return { entries, total, ...(offset + rows.length < total ? { nextOffset: offset + rows.length } : {}) };
+  }
+
+  /** Every current match of a conditional query (used by ifNoneExist and conditional update). */
+  matchAll(type: string, query: string): Resource[] {
+    const request = parseQuery(type, query);
+    if (!request.filters?.length) {
+      throw errors.badRequest('A conditional operation needs at least one search parameter.');
+    }
+    return this.searchSync({ ...request, count: 2, offset: 0, total: 'none', include: [], revInclude: [] })
+      .matches;
+  }
+
+  /** Parses a query string ("identifier=sys|val", "?…" or "Type?…") for a type; bad queries are 400. */
+  parseQuery(type: string, query: string): SearchRequest {
+    return parseQuery(type, query);
+  }
+
+  private matchOne(type: string, query: string): Resource | undefined {
+    const matches = this.matchAll(type, query);
+    if (matches.length > 1) {
+      throw errors.preconditionFailed('The condition matches more than one resource; make it selective.');
+    }
+    return matches[0];
+  }
+
+  // ---- internals ----------------------------------------------------------------------------------
+
+  /** Writes a new version with the store's meta and re-indexes the resource. */
+  private put<T extends Resource>(input: T, id: string, method: 'POST' | 'PUT'): T {
+    if (!ID_PATTERN.test(id)) {
+      throw errors.badRequest('The resource id must be 1-64 letters, digits, "-" or ".".', 'id');
+    }
+    const type = input.resourceType;
+    const row = this.stmt.current.get(type, id) as ResourceRow | undefined;
+    const version = (row?.version ?? 0) + 1;
+    const now = this.clock();
+    const lastUpdated = now.toISOString();
+    const resource = structuredClone(input) as T;
+    resource.id = id;
+    resource.meta = { ...resource.meta, versionId: String(version), lastUpdated };
+    const content = JSON.stringify(resource);
+    let res: number;
+    if (row) {
+      this.stmt.updateCurrent.run(version, lastUpdated, now.getTime(), 0, row.res);
+      this.clearIndex(row.res);
+      res = row.res;
+    } else {
+      res = Number(
+        this.stmt.insertCurrent.run(type, id, version, lastUpdated, now.getTime()).lastInsertRowid,
+      );
+    }
+    this.stmt.insertVersion.run(type, id, version, lastUpdated, now.getTime(), method, content);
+    this.index(res, resource);
+    if (++this.writes % OPTIMIZE_EVERY === 0) {
+      // Keeps the planner's statistics in step with the data, so it drives searches from the most
+      // selective index; cheap when little has changed.
+      this.db.pragma('optimize');
+    }
+    return resource;
+  }
+
+  /** wal_checkpoint(TRUNCATE) waits (busy_timeout) for readers; if one still holds the WAL, say so. */
+  private checkpoint(): void {
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const [result] = this.db.pragma('wal_checkpoint(TRUNCATE)') as { busy: number }[];
+      if (result.busy === 0) {
+        return;
+      }
+    }
+    throw errors.serviceUnavailable(
+      'The erasure is committed, but the store could not yet overwrite its write-ahead log; retry the erasure.',
+      5,
+    );
+  }
+
+  private clock(): Date {
+    this.lastMs = Math.max(Date.now(), this.lastMs + 1);
+    return new Date(this.lastMs);
+  }
+
+  private index(res: number, resource: Resource): void {
+    const rows = extractIndexRows(resource);
+    const type = resource.resourceType;
+    const s = this.stmt;
+    for (const r of rows.token) s.token.run(res, type, r.param, r.system, r.code);
+    for (const r of rows.string) s.string.run(res, type, r.param, r.norm, r.raw);
+    for (const r of rows.reference) {
+      s.reference.run(res, type, r.param, r.targetType, r.targetId, r.ref, r.idSystem, r.idValue);
+      if (r.targetType && r.targetId) {
+        s.refHistory.run(type, resource.id, r.targetType, r.targetId);
+      }
+    }
+    for (const r of rows.date) s.date.run(res, type, r.param, r.lo, r.hi);
+    for (const r of rows.number) s.number.run(res, type, r.param, r.value);
+    for (const r of rows.quantity) s.quantity.run(res, type, r.param, r.value, r.system, r.code, r.unit);
+    for (const r of rows.uri) s.uri.run(res, type, r.param, r.uri);
+  }
+
+  private clearIndex(res: number): void {
+    for (const del of this.stmt.clear) {
+      del.run(res);
+    }
+  }
+
+  /**
+   * The WHERE clause of a search. With several index filters, the one that matches fewest rows (counted
+   * up to a bound) drives the query through its index and the others are probed per candidate row:
+   * SQLite would otherwise materialise every filter's full match set, which for a filter such as
+   * "questionnaire=baseline" is the whole table.
+   */
+  private where(type: string, request: SearchRequest): Sql {
+    const conditions: Condition[] = [{ sql: 'r.type = ? AND r.deleted = 0', params: [type] }];
+    const filters = compileFilters(type, request.filters, 'r', this.searchContext);
+    const indexed = filters.filter((c) => c.driver && c.correlated);
+    if (indexed.length > 1) {
+      const sizes = indexed.map(
+        (c) =>
+          (
+            this.db
+              .prepare(`SELECT COUNT(*) AS n FROM (${c.driver?.sql} LIMIT ${SELECTIVITY_PROBE})`)
+              .get(...(c.driver?.params ?? [])) as { n: number }
+          ).n,
+      );
+      const driver = indexed[sizes.indexOf(Math.min(...sizes))];
+      for (const c of filters) {
+        conditions.push(c === driver || !indexed.includes(c) ? c : (c.correlated as Sql));
+      }
+    } else {
+      conditions.push(...filters);
+    }
+    return {
+      sql: conditions.map((c) => `(${c.sql})`).join(' AND '),
+      params: conditions.flatMap((c) => c.params),
+    };
+  }
+
+  /** _include (targets of the page's references) and _revinclude (resources referring to the page). */
+  private includes(request: SearchRequest, resIds: number[], matches: Resource[]): Resource[] {
+    if (resIds.length === 0 || (!request.include?.length && !request.revInclude?.length)) {
+      return [];
+    }
+    const seen = new Set(matches.map((m) => `${m.resourceType}/${m.id}`));
+    const out: Resource[] = [];
+    const add = (rows: { content: string }[]): void => {
+      for (const row of rows) {
+        const r = JSON.parse(row.content) as Resource;
+        const key = `${r.resourceType}/${r.id}`;
+        if (!seen.has(key)) {
+          seen.add(key);
+          out.push(r);
+        }
+      }
+    };
+    const list = resIds.map(() => '?').join(',');
+    for (const inc of request.include ?? []) {
+      if (inc.resourceType !== request.resourceType) {
+        continue;
+      }
+      const param = searchableParameter(inc.resourceType, inc.searchParam);
+      if (param.type !== 'reference') {
+        throw errors.badRequest(
+          `_include needs a reference parameter; '${inc.searchParam}' is not one.`,
+          '_include',
+        );
+      }
+      const typeCondition = inc.targetType ? 'AND t.type = ?' : '';
+      add(
+        this.db
+          .prepare(
+            `SELECT DISTINCT v.content FROM idx_reference x
+               JOIN resource t ON t.type = x.target_type AND t.id = x.target_id AND t.deleted = 0
+               JOIN resource_version v ON v.type = t.type AND v.id = t.id AND v.version = t.version
+             WHERE x.res IN (${list}) AND x.param = ? ${typeCondition}`,
+          )
+          .all(...resIds, inc.searchParam, ...(inc.targetType ? [inc.targetType] : [])) as {
+          content: string;
+        }[],
+      );
+    }
+    const ids = matches.map((m) => m.id);
+    const idList = ids.map(() => '?').join(',');
+    for (const inc of request.revInclude ?? []) {
+      const param = searchableParameter(inc.resourceType, inc.searchParam);
+      if (param.type !== 'reference') {
+        throw errors.badRequest(
+          `_revinclude needs a reference parameter; '${inc.searchParam}' is not one.`,
+          '_revinclude',
+        );
+      }
+      add(
+        this.db
+          .prepare(
+            `SELECT DISTINCT v.content FROM idx_reference x
+               JOIN resource s ON s.res = x.res AND s.deleted = 0
+               JOIN resource_version v ON v.type = s.type AND v.id = s.id AND v.version = s.version
+             WHERE x.rtype = ? AND x.param = ? AND x.target_type = ? AND x.target_id IN (${idList})`,
+          )
+          .all(inc.resourceType, inc.searchParam, request.resourceType, ...ids) as { content: string }[],
+      );
+    }
+    return out;
+  }
+
+  /** Physically removes the Patient and everything that ever referred to it, with all versions. */
+  private eraseSync(patientId: string): ErasureReceipt {
+    const targets = new Map<string, { type: string; id: string }>();
+    const add = (type: string, id: string): void => {
+      targets.set(`${type}/${id}`, { type, id });
+    };
+    if (this.stmt.anyVersion.get('Patient', patientId)) {
+      add('Patient', patientId);
+    }
+    for (const r of this.db
+      .prepare(
+        `SELECT DISTINCT r.type, r.id FROM idx_reference x JOIN resource r ON r.res = x.res
+         WHERE x.target_type = 'Patient' AND x.target_id = ?`,
+      )
+      .all(patientId) as { type: string; id: string }[]) {
+      add(r.type, r.id);
+    }
+    for (const r of this.db
+      .prepare(
+        `SELECT src_type AS type, src_id AS id FROM ref_history WHERE target_type = 'Patient' AND target_id = ?`,
+      )
+      .all(patientId) as { type: string; id: string }[]) {
+      add(r.type, r.id);
+    }
+    const receipt: ErasureReceipt = { erased: {}, versionsErased: 0, residual: 0 };
+    for (const { type, id } of targets.values()) {
+      const row = this.stmt.current.get(type, id) as ResourceRow | undefined;
+      if (row) {
+        this.clearIndex(row.res);
+        this.db.prepare('DELETE FROM resource WHERE res = ?').run(row.res);
+      }
+      const versions = this.db
+        .prepare('DELETE FROM resource_version WHERE type = ? AND id = ?')
+        .run(type, id).changes;
+      this.db.prepare('DELETE FROM ref_history WHERE src_type = ? AND src_id = ?').run(type, id);
+      receipt.versionsErased += versions;
+      receipt.erased[type] = (receipt.erased[type] ?? 0) + 1;
+    }
+    this.db.prepare(`DELETE FROM ref_history WHERE target_type = 'Patient' AND target_id = ?`).run(patientId);
+    return receipt;
+  }
+
+  /** What a search still finds of the compartment after erasure: the Patient, and any referrer. */
+  private residual(patientId: string): number {
+    let residual = this.searchSync({
+      resourceType: 'Patient',
+      filters: [{ code: '_id', operator: 'eq', value: patientId }],
+      total: 'accurate',
+      count: 0,
+    }).total as number;
+    residual += (
+      this.db
+        .prepare(
+          `SELECT (SELECT COUNT(*) FROM idx_reference WHERE target_type = 'Patient' AND target_id = ?)
+                + (SELECT COUNT(*) FROM ref_history WHERE target_type = 'Patient' AND target_id = ?)
+                + (SELECT COUNT(*) FROM resource_version WHERE type = 'Patient' AND id = ?) AS n`,
+        )
+        .get(patientId, patientId, patientId) as { n: number }
+    ).n;
+    return residual;
+  }
+}
+
+export function parseQuery(type: string, query: string): SearchRequest {
+  const q = query.startsWith('?') ? query.slice(1) : query.slice(query.indexOf('?') + 1);
+  if (!q) {
+    return { resourceType: type as ResourceType };
+  }
+  try {
+    return parseSearchRequest(`${type}?${q}`);
+  } catch (err) {
+    if (err instanceof FhirError) {
+      throw err;
+    }
+    throw errors.badRequest(`The condition '${q}' is not a valid search.`);
+  }
+}
+
+function prepare(db: Database.Database) {
+  return {
+    current: db.prepare('SELECT res, version, deleted FROM resource WHERE type = ? AND id = ?'),
+    targetTypes: db.prepare(
+      'SELECT DISTINCT target_type FROM idx_reference WHERE rtype = ? AND param = ? AND target_type IS NOT NULL',
+    ),
+    anyVersion: db.prepare('SELECT 1 FROM resource_version WHERE type = ? AND id = ? LIMIT 1'),
+    version: db.prepare('SELECT * FROM resource_version WHERE type = ? AND id = ? AND version = ?'),
+    insertCurrent: db.prepare(
+      'INSERT INTO resource (type, id, version, last_updated, lu_ms, deleted) VALUES (?, ?, ?, ?, ?, 0)',
+    ),
+    updateCurrent: db.prepare(
+      'UPDATE resource SET version = ?, last_updated = ?, lu_ms = ?, deleted = ? WHERE res = ?',
+    ),
+    insertVersion: db.prepare(
+      'INSERT INTO resource_version (type, id, version, last_updated, lu_ms, method, content) VALUES (?, ?, ?, ?, ?, ?, ?)',
+    ),
+    token: db.prepare('INSERT INTO idx_token (res, rtype, param, system, code) VALUES (?, ?, ?, ?, ?)'),
+    string: db.prepare('INSERT INTO idx_string (res, rtype, param, norm, raw) VALUES (?, ?, ?, ?, ?)'),
+    reference: db.prepare(
+      'INSERT INTO idx_reference (res, rtype, param, target_type, target_id, ref, id_system, id_value) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+    ),
+    date: db.prepare('INSERT INTO idx_date (res, rtype, param, lo, hi) VALUES (?, ?, ?, ?, ?)'),
+    number: db.prepare('INSERT INTO idx_number (res, rtype, param, value) VALUES (?, ?, ?, ?)'),
+    quantity: db.prepare(
+      'INSERT INTO idx_quantity (res, rtype, param, value, system, code, unit) VALUES (?, ?, ?, ?, ?, ?, ?)',
+    ),
+    uri: db.prepare('INSERT INTO idx_uri (res, rtype, param, uri) VALUES (?, ?, ?, ?)'),
+    refHistory: db.prepare(
+      'INSERT OR IGNORE INTO ref_history (src_type, src_id, target_type, target_id) VALUES (?, ?, ?, ?)',
+    ),
+    clear: INDEX_TABLES.map((t) => db.prepare(`DELETE FROM ${t} WHERE res = ?`)),
+  };
+}

@@ -1,0 +1,2 @@
+export { EmbeddedStore } from './EmbeddedStore';
+export { normaliseForSearch, searchPrefixes } from './normalise';

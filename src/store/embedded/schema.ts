@@ -1,0 +1,130 @@
+import type Database from 'better-sqlite3';
+
+/**
+ * The embedded store's tables.
+ *
+ * `resource` holds one row per logical resource (its current version); `resource_version` holds every
+ * version's JSON (the current one included), so history and vread read from one place. The `idx_*`
+ * tables index the *current, non-deleted* version only, keyed by `resource.res`, so a search is a set
+ * of `res IN (SELECT res FROM idx_… WHERE …)` conditions. `ref_history` remembers every reference any
+ * version ever held, so erasure also finds resources that referenced a patient in an earlier version
+ * or that are deleted now.
+ */
+const SCHEMA_VERSION = 1;
+
+const DDL = `
+CREATE TABLE IF NOT EXISTS resource (
+  res INTEGER PRIMARY KEY,
+  type TEXT NOT NULL,
+  id TEXT NOT NULL,
+  version INTEGER NOT NULL,
+  last_updated TEXT NOT NULL,
+  lu_ms INTEGER NOT NULL,
+  deleted INTEGER NOT NULL DEFAULT 0,
+  UNIQUE (type, id)
+);
+CREATE INDEX IF NOT EXISTS resource_type_lu ON resource (type, deleted, lu_ms);
+
+CREATE TABLE IF NOT EXISTS resource_version (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  type TEXT NOT NULL,
+  id TEXT NOT NULL,
+  version INTEGER NOT NULL,
+  last_updated TEXT NOT NULL,
+  lu_ms INTEGER NOT NULL,
+  method TEXT NOT NULL,
+  content TEXT,
+  UNIQUE (type, id, version)
+);
+CREATE INDEX IF NOT EXISTS resource_version_type_seq ON resource_version (type, seq);
+
+CREATE TABLE IF NOT EXISTS idx_token (
+  res INTEGER NOT NULL, rtype TEXT NOT NULL, param TEXT NOT NULL,
+  system TEXT, code TEXT
+);
+CREATE INDEX IF NOT EXISTS idx_token_search ON idx_token (rtype, param, code, system);
+CREATE INDEX IF NOT EXISTS idx_token_res ON idx_token (res);
+
+CREATE TABLE IF NOT EXISTS idx_string (
+  res INTEGER NOT NULL, rtype TEXT NOT NULL, param TEXT NOT NULL,
+  norm TEXT NOT NULL, raw TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS idx_string_search ON idx_string (rtype, param, norm);
+CREATE INDEX IF NOT EXISTS idx_string_res ON idx_string (res);
+
+CREATE TABLE IF NOT EXISTS idx_reference (
+  res INTEGER NOT NULL, rtype TEXT NOT NULL, param TEXT NOT NULL,
+  target_type TEXT, target_id TEXT, ref TEXT, id_system TEXT, id_value TEXT
+);
+CREATE INDEX IF NOT EXISTS idx_reference_target ON idx_reference (target_id, target_type);
+CREATE INDEX IF NOT EXISTS idx_reference_search ON idx_reference (rtype, param, target_type, target_id);
+CREATE INDEX IF NOT EXISTS idx_reference_ref ON idx_reference (rtype, param, ref);
+CREATE INDEX IF NOT EXISTS idx_reference_ident ON idx_reference (rtype, param, id_value);
+CREATE INDEX IF NOT EXISTS idx_reference_res ON idx_reference (res);
+
+CREATE TABLE IF NOT EXISTS idx_date (
+  res INTEGER NOT NULL, rtype TEXT NOT NULL, param TEXT NOT NULL,
+  lo INTEGER NOT NULL, hi INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS idx_date_search ON idx_date (rtype, param, lo, hi);
+CREATE INDEX IF NOT EXISTS idx_date_res ON idx_date (res);
+CREATE INDEX IF NOT EXISTS idx_date_hi ON idx_date (rtype, param, hi);
+
+CREATE TABLE IF NOT EXISTS idx_number (
+  res INTEGER NOT NULL, rtype TEXT NOT NULL, param TEXT NOT NULL,
+  value REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS idx_number_search ON idx_number (rtype, param, value);
+CREATE INDEX IF NOT EXISTS idx_number_res ON idx_number (res);
+
+CREATE TABLE IF NOT EXISTS idx_quantity (
+  res INTEGER NOT NULL, rtype TEXT NOT NULL, param TEXT NOT NULL,
+  value REAL NOT NULL, system TEXT, code TEXT, unit TEXT
+);
+CREATE INDEX IF NOT EXISTS idx_quantity_search ON idx_quantity (rtype, param, value);
+CREATE INDEX IF NOT EXISTS idx_quantity_res ON idx_quantity (res);
+
+CREATE TABLE IF NOT EXISTS idx_uri (
+  res INTEGER NOT NULL, rtype TEXT NOT NULL, param TEXT NOT NULL,
+  uri TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS idx_uri_search ON idx_uri (rtype, param, uri);
+CREATE INDEX IF NOT EXISTS idx_uri_res ON idx_uri (res);
+
+CREATE TABLE IF NOT EXISTS ref_history (
+  src_type TEXT NOT NULL, src_id TEXT NOT NULL,
+  target_type TEXT NOT NULL, target_id TEXT NOT NULL,
+  PRIMARY KEY (target_type, target_id, src_type, src_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS ref_history_src ON ref_history (src_type, src_id);
+`;
+
+export const INDEX_TABLES = [
+  'idx_token',
+  'idx_string',
+  'idx_reference',
+  'idx_date',
+  'idx_number',
+  'idx_quantity',
+  'idx_uri',
+] as const;
+
+/** Pragmas first (WAL, NORMAL sync, secure_delete so erased rows are zeroed), then the tables. */
+export function initialise(db: Database.Database): void {
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = NORMAL');
+  db.pragma('secure_delete = ON');
+  db.pragma('busy_timeout = 5000');
+  db.pragma('foreign_keys = ON');
+  const version = db.pragma('user_version', { simple: true }) as number;
+  if (version > SCHEMA_VERSION) {
+    throw new Error(
+      `The store file has schema version ${version}; this server understands ${SCHEMA_VERSION}.`,
+    );
+  }
+  db.exec(DDL);
+  db.pragma(`user_version = ${SCHEMA_VERSION}`);
+  // Planner statistics: bounded ANALYZE work, refreshed now and then (see EmbeddedStore.put).
+  db.pragma('analysis_limit = 1000');
+  db.pragma('optimize = 0x10002');
+}

@@ -1,0 +1,194 @@
+import type { Bundle, Parameters } from '@medplum/fhirtypes';
+import type { ErasureReceipt } from '../FhirStore';
+import { relativeTo } from './bundles';
+import { HapiClient, hapiError } from './client';
+import { referencesIn } from './references';
+
+/**
+ * Physical erasure of a patient compartment on HAPI (DESIGN §3.2, §7): the Patient, every resource that
+ * refers to it, and every resource that refers to one of those, with all their versions. HAPI's own
+ * cascade is not trusted (it leaves referring resources behind), so the set is found here:
+ *  1. searches: `_revinclude=*` from each member finds every current resource that refers to it;
+ *  2. history: every version written since the Patient was created is read, which finds resources that
+ *     referred to a member once but are now deleted or point elsewhere (a search cannot see those);
+ * then each member is deleted and `$expunge`d (all versions), and the same two searches run again: what
+ * they still find is the residual, which must be 0.
+ * The cost of step 2 grows with the writes made since the Patient was created; see docs/hapi.md.
+ */
+
+const EXPUNGE_ALL: Parameters = {
+  resourceType: 'Parameters',
+  parameter: [
+    { name: 'expungeDeletedResources', valueBoolean: true },
+    { name: 'expungePreviousVersions', valueBoolean: true },
+  ],
+};
+const HISTORY_PAGE = 500;
+const LONG = 120_000;
+
+export async function eraseCompartment(client: HapiClient, patientId: string): Promise<ErasureReceipt> {
+  const patientKey = `Patient/${patientId}`;
+  const patientHistory = await versionsOf(client, patientKey);
+  if (patientHistory === undefined) {
+    return { erased: {}, versionsErased: 0, residual: 0 };
+  }
+
+  const members = new Set<string>([patientKey]);
+  const history = await referencesSince(client, patientHistory.created);
+  await growByReferences(client, members, history);
+
+  // Versions are counted before anything is touched: the erasure's own deletes are not data erased.
+  const erased: Record<string, number> = {};
+  let versionsErased = 0;
+  const order = [...members].reverse(); // those found last refer to those found first
+  for (const key of order) {
+    const versions = key === patientKey ? patientHistory : await versionsOf(client, key);
+    if (versions === undefined) {
+      continue; // already gone (expunged by an earlier, interrupted erasure)
+    }
+    const type = key.split('/')[0];
+    erased[type] = (erased[type] ?? 0) + 1;
+    versionsErased += versions.count;
+  }
+
+  // Delete everything first: a deleted resource no longer holds reference rows, so no expunge below
+  // is refused because of one still pointing at it.
+  for (const key of order) {
+    const response = await client.send({ method: 'DELETE', path: key, idempotent: true, timeoutMs: LONG });
+    if (![200, 202, 204, 404, 410].includes(response.status)) {
+      throw hapiError(response.status, response.body, 'Erasure could not delete a resource; run it again.');
+    }
+  }
+  for (const key of order) {
+    const response = await client.send({
+      method: 'POST',
+      path: `${key}/$expunge`,
+      body: EXPUNGE_ALL,
+      idempotent: true,
+      timeoutMs: LONG,
+    });
+    if (response.status !== 200 && response.status !== 404) {
+      throw hapiError(response.status, response.body, 'Erasure could not expunge a resource; run it again.');
+    }
+  }
+
+  return { erased, versionsErased, residual: await residual(client, members, patientHistory.created) };
+}
+
+interface Versions {
+  count: number;
+  /** lastUpdated of the oldest version. */
+  created: string;
+}
+
+/** How many versions a resource has, and when it was created; undefined when HAPI holds none. */
+async function versionsOf(client: HapiClient, key: string): Promise<Versions | undefined> {
+  const response = await client.send({
+    method: 'GET',
+    path: `${key}/_history?_count=${HISTORY_PAGE}`,
+    idempotent: true,
+    timeoutMs: LONG,
+  });
+  if (response.status === 404 || response.status === 410) {
+    return undefined;
+  }
+  if (response.status !== 200) {
+    throw hapiError(response.status, response.body, 'Erasure could not read a history; run it again.');
+  }
+  const bundle = response.body as Bundle;
+  const entries = bundle.entry ?? [];
+  if (entries.length === 0) {
+    return undefined;
+  }
+  const times = entries
+    .map((e) => e.resource?.meta?.lastUpdated ?? e.response?.lastModified)
+    .filter((t): t is string => t !== undefined)
+    .sort();
+  return { count: bundle.total ?? entries.length, created: times[0] ?? new Date(0).toISOString() };
+}
+
+/** For each resource written since `since`: the "Type/id"s any of its versions referred to. */
+async function referencesSince(client: HapiClient, since: string): Promise<Map<string, Set<string>>> {
+  const result = new Map<string, Set<string>>();
+  // One millisecond of slack: HAPI's _since is inclusive, but clocks and rounding are not to be trusted.
+  const from = new Date(Date.parse(since) - 1).toISOString();
+  let path: string | undefined = `_history?_since=${encodeURIComponent(from)}&_count=${HISTORY_PAGE}`;
+  while (path !== undefined) {
+    const response = await client.send({ method: 'GET', path, idempotent: true, timeoutMs: LONG });
+    if (response.status !== 200) {
+      throw hapiError(response.status, response.body, 'Erasure could not read the history; run it again.');
+    }
+    const bundle = response.body as Bundle;
+    for (const entry of bundle.entry ?? []) {
+      const resource = entry.resource;
+      if (resource?.id === undefined) {
+        continue; // a delete marker: its earlier versions are entries of their own
+      }
+      const key = `${resource.resourceType}/${resource.id}`;
+      const refs = result.get(key) ?? new Set<string>();
+      referencesIn(resource, refs);
+      result.set(key, refs);
+    }
+    const next = bundle.link?.find((l) => l.relation === 'next')?.url;
+    path = next === undefined ? undefined : relativeTo(client.base, next);
+  }
+  return result;
+}
+
+/** Adds to `members` whatever refers to a member, by search and by history, until nothing new turns up. */
+async function growByReferences(
+  client: HapiClient,
+  members: Set<string>,
+  history: Map<string, Set<string>>,
+): Promise<void> {
+  const queue = [...members];
+  while (queue.length > 0) {
+    const key = queue.shift() as string;
+    const found = new Set<string>(await currentReferrers(client, key));
+    for (const [referrer, refs] of history) {
+      if (refs.has(key)) {
+        found.add(referrer);
+      }
+    }
+    for (const referrer of found) {
+      if (!members.has(referrer)) {
+        members.add(referrer);
+        queue.push(referrer);
+      }
+    }
+  }
+}
+
+/** "Type/id" of every current resource that refers to `key`, through any search parameter. */
+async function currentReferrers(client: HapiClient, key: string): Promise<string[]> {
+  const [type, id] = key.split('/');
+  const response = await client.send({
+    method: 'GET',
+    path: `${type}?_id=${encodeURIComponent(id)}&_revinclude=*&_count=1`,
+    idempotent: true,
+    timeoutMs: LONG,
+  });
+  if (response.status !== 200) {
+    throw hapiError(response.status, response.body, 'Erasure could not search for references; run it again.');
+  }
+  return ((response.body as Bundle).entry ?? [])
+    .filter((e) => e.search?.mode === 'include' && e.resource?.id !== undefined)
+    .map((e) => `${e.resource?.resourceType}/${e.resource?.id}`);
+}
+
+/** Members HAPI still holds a version of, plus resources that still refer to a member. */
+async function residual(client: HapiClient, members: Set<string>, since: string): Promise<number> {
+  const left = new Set<string>();
+  for (const key of members) {
+    if ((await versionsOf(client, key)) !== undefined) {
+      left.add(key);
+    }
+  }
+  const history = await referencesSince(client, since);
+  for (const [referrer, refs] of history) {
+    if ([...refs].some((r) => members.has(r))) {
+      left.add(referrer);
+    }
+  }
+  return left.size;
+}

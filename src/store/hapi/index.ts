@@ -1,0 +1,2 @@
+export { HapiStore } from './HapiStore';
+export { HapiClient, type HapiClientOptions } from './client';

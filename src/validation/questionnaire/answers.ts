@@ -1,0 +1,314 @@
+import type {
+  Extension,
+  Questionnaire,
+  QuestionnaireItem,
+  QuestionnaireItemAnswerOption,
+  QuestionnaireResponseItemAnswer,
+  ValueSet,
+} from '@medplum/fhirtypes';
+
+/** The value[x] property names an answer can carry in R4. */
+export const ANSWER_VALUE_KEYS = [
+  'valueBoolean',
+  'valueDecimal',
+  'valueInteger',
+  'valueDate',
+  'valueDateTime',
+  'valueTime',
+  'valueString',
+  'valueUri',
+  'valueAttachment',
+  'valueCoding',
+  'valueQuantity',
+  'valueReference',
+] as const;
+export type AnswerValueKey = (typeof ANSWER_VALUE_KEYS)[number];
+
+/** Which value[x] each R4 item type takes (choice and open-choice also depend on their answerOptions). */
+const VALUE_KEY_BY_TYPE: Partial<Record<QuestionnaireItem['type'], AnswerValueKey>> = {
+  boolean: 'valueBoolean',
+  decimal: 'valueDecimal',
+  integer: 'valueInteger',
+  date: 'valueDate',
+  dateTime: 'valueDateTime',
+  time: 'valueTime',
+  string: 'valueString',
+  text: 'valueString',
+  url: 'valueUri',
+  attachment: 'valueAttachment',
+  reference: 'valueReference',
+  quantity: 'valueQuantity',
+};
+
+export const EXT = {
+  minValue: 'http://hl7.org/fhir/StructureDefinition/minValue',
+  maxValue: 'http://hl7.org/fhir/StructureDefinition/maxValue',
+  minLength: 'http://hl7.org/fhir/StructureDefinition/minLength',
+  maxDecimalPlaces: 'http://hl7.org/fhir/StructureDefinition/maxDecimalPlaces',
+  regex: 'http://hl7.org/fhir/StructureDefinition/regex',
+  minOccurs: 'http://hl7.org/fhir/StructureDefinition/questionnaire-minOccurs',
+  maxOccurs: 'http://hl7.org/fhir/StructureDefinition/questionnaire-maxOccurs',
+  maxSize: 'http://hl7.org/fhir/StructureDefinition/maxSize',
+  mimeType: 'http://hl7.org/fhir/StructureDefinition/mimeType',
+  calculatedExpression:
+    'http://hl7.org/fhir/uv/sdc/StructureDefinition/sdc-questionnaire-calculatedExpression',
+  variable: 'http://hl7.org/fhir/StructureDefinition/variable',
+} as const;
+
+export function valueKeyOf(answer: QuestionnaireResponseItemAnswer): AnswerValueKey | undefined {
+  for (const key in answer) {
+    if (key.startsWith('value')) {
+      return key as AnswerValueKey;
+    }
+  }
+  return undefined;
+}
+
+export function extensionsOf(item: { extension?: Extension[] }, url: string): Extension[] {
+  return item.extension?.filter((e) => e.url === url) ?? [];
+}
+
+/** Allowed value[x] keys of an item's answers; empty for group and display. */
+export function allowedValueKeys(item: QuestionnaireItem): Set<AnswerValueKey> {
+  const keys = new Set<AnswerValueKey>();
+  if (item.type === 'choice' || item.type === 'open-choice') {
+    for (const option of item.answerOption ?? []) {
+      const key = valueKeyOf(option as QuestionnaireResponseItemAnswer);
+      if (key) {
+        keys.add(key);
+      }
+    }
+    if (keys.size === 0) {
+      keys.add('valueCoding');
+    }
+    if (item.type === 'open-choice') {
+      keys.add('valueString');
+    }
+    return keys;
+  }
+  const key = VALUE_KEY_BY_TYPE[item.type];
+  if (key) {
+    keys.add(key);
+  }
+  return keys;
+}
+
+/**
+ * The permitted answers of a choice item, as lookup sets. Codings are keyed `system|code`; options and
+ * answers without a system match on code alone. `systems` holds code systems a ValueSet includes whole,
+ * where only the system can be checked without a terminology server.
+ */
+export interface OptionSet {
+  readonly keys: ReadonlySet<string>;
+  readonly codes: ReadonlySet<string>;
+  readonly systems: ReadonlySet<string>;
+  /** Human-readable summary for error messages. */
+  readonly summary: string;
+}
+
+export function optionKey(key: AnswerValueKey, value: unknown): string {
+  if (key === 'valueCoding') {
+    const coding = value as { system?: string; code?: string };
+    return `${coding.system ?? ''}|${coding.code ?? ''}`;
+  }
+  return `${key}:${String(value)}`;
+}
+
+export function compileOptions(item: QuestionnaireItem, questionnaire: Questionnaire): OptionSet | undefined {
+  if (item.answerOption?.length) {
+    return fromOptions(item.answerOption);
+  }
+  if (item.answerValueSet?.startsWith('#')) {
+    const id = item.answerValueSet.slice(1);
+    const vs = questionnaire.contained?.find((r) => r.resourceType === 'ValueSet' && r.id === id) as
+      ValueSet | undefined;
+    return vs ? fromValueSet(vs) : undefined;
+  }
+  // A ValueSet held elsewhere needs a terminology service; membership is then not checked here.
+  return undefined;
+}
+
+function fromOptions(options: QuestionnaireItemAnswerOption[]): OptionSet {
+  const keys = new Set<string>();
+  const codes = new Set<string>();
+  const shown: string[] = [];
+  for (const option of options) {
+    const key = valueKeyOf(option as QuestionnaireResponseItemAnswer);
+    if (!key) {
+      continue;
+    }
+    const value = (option as Record<string, unknown>)[key];
+    keys.add(optionKey(key, value));
+    if (key === 'valueCoding') {
+      const code = option.valueCoding?.code ?? '';
+      codes.add(code);
+      shown.push(code);
+    } else {
+      shown.push(String(value));
+    }
+  }
+  return {
+    keys,
+    codes,
+    systems: new Set(),
+    summary: shown.slice(0, 12).join(', ') + (shown.length > 12 ? ', …' : ''),
+  };
+}
+
+function fromValueSet(vs: ValueSet): OptionSet {
+  const keys = new Set<string>();
+  const codes = new Set<string>();
+  const systems = new Set<string>();
+  for (const include of vs.compose?.include ?? []) {
+    if (include.concept?.length) {
+      for (const concept of include.concept) {
+        keys.add(`${include.system ?? ''}|${concept.code}`);
+        codes.add(concept.code ?? '');
+      }
+    } else if (include.system) {
+      systems.add(include.system);
+    }
+  }
+  for (const entry of vs.expansion?.contains ?? []) {
+    keys.add(`${entry.system ?? ''}|${entry.code ?? ''}`);
+    codes.add(entry.code ?? '');
+  }
+  const summary = [...codes].slice(0, 12).join(', ') || [...systems].join(', ');
+  return { keys, codes, systems, summary };
+}
+
+export function isOption(options: OptionSet, key: AnswerValueKey, value: unknown): boolean {
+  if (key !== 'valueCoding') {
+    return options.keys.has(optionKey(key, value));
+  }
+  const coding = value as { system?: string; code?: string };
+  if (coding.system === undefined) {
+    return options.codes.has(coding.code ?? '');
+  }
+  return (
+    options.keys.has(`${coding.system}|${coding.code ?? ''}`) ||
+    options.keys.has(`|${coding.code ?? ''}`) ||
+    options.systems.has(coding.system)
+  );
+}
+
+/** A check of one answer value against a constraint of its item; returns a message when violated. */
+export type AnswerCheck = (
+  answer: QuestionnaireResponseItemAnswer,
+  key: AnswerValueKey,
+) => string | undefined;
+
+/** Compiles the value constraints an item declares: min/max value, lengths, decimals, pattern, size. */
+export function compileChecks(item: QuestionnaireItem): AnswerCheck[] {
+  const checks: AnswerCheck[] = [];
+  const bound = (url: string, sign: 1 | -1, word: string): void => {
+    const ext = extensionsOf(item, url)[0];
+    if (!ext) {
+      return;
+    }
+    const limitKey = valueKeyOf(ext as QuestionnaireResponseItemAnswer);
+    const limit = limitKey ? (ext as unknown as Record<string, unknown>)[limitKey] : undefined;
+    if (limit === undefined) {
+      return;
+    }
+    checks.push((answer, key) => {
+      const value = comparable(answer, key);
+      if (value === undefined || typeof value !== typeof limit) {
+        return undefined;
+      }
+      const exceeds = sign > 0 ? value > (limit as number | string) : value < (limit as number | string);
+      return exceeds ? `The answer ${String(value)} is ${word} the allowed ${String(limit)}` : undefined;
+    });
+  };
+  bound(EXT.minValue, -1, 'below');
+  bound(EXT.maxValue, 1, 'above');
+
+  const maxLength = item.maxLength;
+  if (maxLength !== undefined) {
+    checks.push((answer) => {
+      const text = answer.valueString ?? answer.valueUri;
+      return text !== undefined && [...text].length > maxLength
+        ? `The answer is ${[...text].length} characters long; at most ${maxLength} are allowed`
+        : undefined;
+    });
+  }
+  const minLength = extensionsOf(item, EXT.minLength)[0]?.valueInteger;
+  if (minLength !== undefined) {
+    checks.push((answer) => {
+      const text = answer.valueString ?? answer.valueUri;
+      return text !== undefined && [...text].length < minLength
+        ? `The answer is ${[...text].length} characters long; at least ${minLength} are required`
+        : undefined;
+    });
+  }
+  const places = extensionsOf(item, EXT.maxDecimalPlaces)[0]?.valueInteger;
+  if (places !== undefined) {
+    checks.push((answer) => {
+      const value = answer.valueDecimal ?? answer.valueQuantity?.value;
+      if (value === undefined) {
+        return undefined;
+      }
+      const fraction = String(value).split(/[eE]/)[0].split('.')[1] ?? '';
+      return fraction.length > places
+        ? `The answer ${value} has ${fraction.length} decimal places; at most ${places} are allowed`
+        : undefined;
+    });
+  }
+  const regex = extensionsOf(item, EXT.regex)[0]?.valueString;
+  if (regex !== undefined) {
+    let pattern: RegExp | undefined;
+    try {
+      pattern = new RegExp(`^(?:${regex})$`, 'u');
+    } catch {
+      pattern = undefined; // reported by the Questionnaire compiler
+    }
+    if (pattern) {
+      const re = pattern;
+      checks.push((answer, key) => {
+        const value = comparable(answer, key);
+        return value !== undefined && !re.test(String(value))
+          ? `The answer does not match the required pattern`
+          : undefined;
+      });
+    }
+  }
+  const maxSize = extensionsOf(item, EXT.maxSize)[0]?.valueDecimal;
+  if (maxSize !== undefined) {
+    checks.push((answer) => {
+      const size = answer.valueAttachment?.size;
+      return size !== undefined && size > maxSize
+        ? `The attachment is ${size} bytes; at most ${maxSize} are allowed`
+        : undefined;
+    });
+  }
+  const mimeTypes = extensionsOf(item, EXT.mimeType).map((e) => e.valueCode);
+  if (mimeTypes.length) {
+    checks.push((answer) => {
+      const type = answer.valueAttachment?.contentType;
+      return type !== undefined && !mimeTypes.includes(type)
+        ? `The attachment type ${type} is not allowed; use ${mimeTypes.join(', ')}`
+        : undefined;
+    });
+  }
+  return checks;
+}
+
+function comparable(
+  answer: QuestionnaireResponseItemAnswer,
+  key: AnswerValueKey,
+): number | string | undefined {
+  switch (key) {
+    case 'valueInteger':
+    case 'valueDecimal':
+    case 'valueDate':
+    case 'valueDateTime':
+    case 'valueTime':
+    case 'valueString':
+    case 'valueUri':
+      return answer[key];
+    case 'valueQuantity':
+      return answer.valueQuantity?.value;
+    default:
+      return undefined;
+  }
+}

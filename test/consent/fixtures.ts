@@ -1,0 +1,140 @@
+import { randomUUID } from 'node:crypto';
+import type { Bundle, Consent, Resource } from '@medplum/fhirtypes';
+import { seededRandom, syntheticNationalId } from '../../src/identity/synthetic';
+import type { TestServer } from '../helpers/testServer';
+
+export const FNR_SYSTEM = 'urn:oid:2.16.578.1.12.4.1.4.1';
+export const DNR_SYSTEM = 'urn:oid:2.16.578.1.12.4.1.4.2';
+export const RESH = 'urn:oid:2.16.578.1.12.4.1.4.102';
+export const CHANNEL = 'https://norpain.no/fhir/StructureDefinition/reservation-channel';
+/** Observations carry the test person's tag as their code, so a test can find them per person. */
+export const TAG_SYSTEM = 'urn:norpain:test-person';
+
+export function people(seed: number, n: number, kind: 'fnr' | 'dnr' = 'fnr'): string[] {
+  const random = seededRandom(seed);
+  const out = new Set<string>();
+  while (out.size < n) {
+    out.add(syntheticNationalId(kind, { random }));
+  }
+  return [...out];
+}
+
+export interface Reply<T = Resource> {
+  status: number;
+  body: T;
+  text: string;
+}
+
+/** A FHIR call with a token of the given role (and options). */
+export async function call<T = Resource>(
+  server: TestServer,
+  token: string,
+  method: string,
+  path: string,
+  body?: unknown,
+  headers: Record<string, string> = {},
+): Promise<Reply<T>> {
+  const response = await fetch(`${server.baseUrl}/${path}`, {
+    method,
+    headers: {
+      authorization: `Bearer ${token}`,
+      ...(body === undefined ? {} : { 'content-type': 'application/fhir+json' }),
+      ...headers,
+    },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await response.text();
+  return { status: response.status, text, body: (text ? JSON.parse(text) : undefined) as T };
+}
+
+/** A clinic's transaction: the Patient (national id, birth date), an episode and answers as Observations. */
+export function submission(
+  ids: { system: string; value: string }[],
+  tag: string,
+  answers: string[],
+  options: { birthDate?: string; start?: string; unit?: string } = {},
+): Bundle {
+  const patientUrl = `urn:uuid:${randomUUID()}`;
+  return {
+    resourceType: 'Bundle',
+    type: 'transaction',
+    entry: [
+      {
+        fullUrl: patientUrl,
+        resource: {
+          resourceType: 'Patient',
+          identifier: ids,
+          name: [{ family: 'Testesen', given: ['Test'] }],
+          birthDate: options.birthDate ?? '1980-01-15',
+        },
+        request: { method: 'POST', url: 'Patient' },
+      },
+      {
+        fullUrl: `urn:uuid:${randomUUID()}`,
+        resource: {
+          resourceType: 'EpisodeOfCare',
+          status: 'active',
+          patient: { reference: patientUrl },
+          managingOrganization: { identifier: { system: RESH, value: options.unit ?? '999001' } },
+          period: { start: options.start ?? '2024-03-04' },
+        },
+        request: { method: 'POST', url: 'EpisodeOfCare' },
+      },
+      ...answers.map((answer) => ({
+        fullUrl: `urn:uuid:${randomUUID()}`,
+        resource: observation(tag, answer, { reference: patientUrl }),
+        request: { method: 'POST' as const, url: 'Observation' },
+      })),
+    ],
+  };
+}
+
+export function observation(tag: string, answer: string, subject: { reference?: string; identifier?: { system: string; value: string } }): Resource {
+  return {
+    resourceType: 'Observation',
+    status: 'final',
+    code: { coding: [{ system: TAG_SYSTEM, code: tag }] },
+    subject,
+    valueString: answer,
+  };
+}
+
+export function reservation(
+  fnr: string,
+  options: { status?: 'active' | 'inactive'; channel?: string; system?: string } = {},
+): Consent {
+  return {
+    resourceType: 'Consent',
+    ...(options.channel ? { extension: [{ url: CHANNEL, valueCode: options.channel }] } : {}),
+    status: options.status ?? 'active',
+    scope: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/consentscope', code: 'patient-privacy' }] },
+    category: [{ coding: [{ system: 'http://loinc.org', code: '59284-0' }] }],
+    patient: { identifier: { system: options.system ?? FNR_SYSTEM, value: fnr } },
+    dateTime: '2024-05-02T09:00:00+02:00',
+    policyRule: { coding: [{ system: 'https://norpain.no/fhir/CodeSystem/consent-policy', code: 'reservasjonsrett' }] },
+    provision: { type: 'deny' },
+  };
+}
+
+/** The answers (Observation.valueString) the store holds per person tag. */
+export async function answersByTag(server: TestServer, token: string): Promise<Map<string, Set<string>>> {
+  const out = new Map<string, Set<string>>();
+  let path: string | undefined = `Observation?code=${encodeURIComponent(`${TAG_SYSTEM}|`)}&_count=1000`;
+  while (path) {
+    const reply: Reply<Bundle> = await call<Bundle>(server, token, 'GET', path);
+    if (reply.status !== 200) {
+      throw new Error(`search failed: ${reply.status} ${reply.text}`);
+    }
+    for (const entry of reply.body.entry ?? []) {
+      const obs = entry.resource as { code: { coding: { code: string }[] }; valueString: string };
+      const tag = obs.code.coding[0].code;
+      if (!out.has(tag)) {
+        out.set(tag, new Set());
+      }
+      out.get(tag)?.add(obs.valueString);
+    }
+    const next = reply.body.link?.find((l) => l.relation === 'next')?.url;
+    path = next ? next.slice(server.baseUrl.length + 1) : undefined;
+  }
+  return out;
+}

@@ -1,0 +1,93 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { issueDevToken, type DevTokenRequest } from '../../src/auth/devTokens';
+import type { Role } from '../../src/auth/principal';
+import { loadConfig, type Config } from '../../src/config';
+import { createLogger, setLogger } from '../../src/logging/logger';
+import { createServer, type NorpainServer } from '../../src/server';
+import { readUnits } from '../../src/units/units';
+
+/** A synthetic fødselsnummer (born 1 Jan 1980, month +80): valid check digits, never a real person. */
+export const SYNTHETIC_FNR = '01818040071';
+
+export interface TokenOptions {
+  org?: string;
+  pid?: string;
+  study?: string;
+  hpr?: string;
+  scopes?: string[];
+  expiresIn?: string;
+  clientId?: string;
+}
+
+export interface TestServer {
+  /** The FHIR base, http://127.0.0.1:PORT/fhir. */
+  baseUrl: string;
+  /** http://127.0.0.1:PORT, for /healthz and /readyz. */
+  origin: string;
+  dataDir: string;
+  config: Config;
+  server: NorpainServer;
+  /** Every log line the server wrote, parsed. */
+  logs: Record<string, unknown>[];
+  /** A real dev token the server accepts. Clinic, portal and researcher tokens get a default org (the
+   * first participating unit), pid (SYNTHETIC_FNR) and study ("test-study") unless given. */
+  token(role: Role, opts?: TokenOptions): Promise<string>;
+  stop(): Promise<void>;
+}
+
+/**
+ * Runs the real server in-process on 127.0.0.1 with an ephemeral port, a fresh temporary DATA_DIR, the
+ * development signing key and the embedded store. Only envOverrides are read, never the caller's
+ * environment, so tests do not depend on the shell they run in.
+ */
+export async function startTestServer(envOverrides: Record<string, string> = {}): Promise<TestServer> {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'norpain-test-'));
+  const config = loadConfig({
+    NODE_ENV: 'development',
+    DATA_DIR: dataDir,
+    LOG_LEVEL: 'info',
+    ...envOverrides,
+  });
+  const logs: Record<string, unknown>[] = [];
+  const logger = createLogger({
+    level: config.logLevel,
+    sink: (line) => logs.push(JSON.parse(line) as Record<string, unknown>),
+  });
+  setLogger(logger);
+  let server: NorpainServer;
+  try {
+    server = await createServer(config, { logger, identityEnv: envOverrides });
+  } catch (err) {
+    fs.rmSync(dataDir, { recursive: true, force: true });
+    throw err;
+  }
+  const listening = await server.listen(0, '127.0.0.1');
+  const firstUnit = readUnits(config.unitsFile)[0].resh;
+  return {
+    baseUrl: `${listening.url}/fhir`,
+    origin: listening.url,
+    dataDir,
+    config,
+    server,
+    logs,
+    token: (role, opts = {}) => {
+      const request: DevTokenRequest = {
+        role,
+        org: opts.org ?? (role === 'clinic' ? firstUnit : undefined),
+        pid: opts.pid ?? (role === 'portal' ? SYNTHETIC_FNR : undefined),
+        study: opts.study ?? (role === 'researcher' ? 'test-study' : undefined),
+        hpr: opts.hpr,
+        scopes: opts.scopes,
+        expiresIn: opts.expiresIn,
+        clientId: opts.clientId,
+      };
+      return issueDevToken(config, request);
+    },
+    stop: async () => {
+      await server.close();
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}

@@ -1,0 +1,174 @@
+import type { Bundle, OperationOutcome, Patient, QuestionnaireResponse } from '@medplum/fhirtypes';
+import { startTestServer, type TestServer } from '../helpers/testServer';
+import { clientFor, type Client } from './client';
+
+let server: TestServer;
+let fhir: Client;
+
+beforeAll(async () => {
+  server = await startTestServer();
+  fhir = await clientFor(server);
+});
+afterAll(async () => {
+  await server.stop();
+});
+
+const QUESTIONNAIRE_URL = 'http://example.org/Questionnaire/http-test';
+const PATIENT_URN = 'urn:uuid:6f1b3a52-2c1e-4d9a-9a59-2f5e8b0c1d01';
+
+function patientAndResponse(system: string, status: string): Bundle {
+  return {
+    resourceType: 'Bundle',
+    type: 'transaction',
+    entry: [
+      {
+        // The response's Questionnaire travels in the same transaction, so the test needs no fixture.
+        fullUrl: 'urn:uuid:6f1b3a52-2c1e-4d9a-9a59-2f5e8b0c1d00',
+        resource: {
+          resourceType: 'Questionnaire',
+          url: QUESTIONNAIRE_URL,
+          version: '1',
+          status: 'active',
+          item: [{ linkId: 'pain-now', text: 'Pain now (0-10)', type: 'integer' }],
+        },
+        request: { method: 'PUT', url: `Questionnaire?url=${QUESTIONNAIRE_URL}` },
+      },
+      {
+        fullUrl: PATIENT_URN,
+        resource: { resourceType: 'Patient', identifier: [{ system, value: '1' }], gender: 'female' },
+        request: { method: 'POST', url: 'Patient' },
+      },
+      {
+        fullUrl: 'urn:uuid:6f1b3a52-2c1e-4d9a-9a59-2f5e8b0c1d02',
+        resource: {
+          resourceType: 'QuestionnaireResponse',
+          status,
+          questionnaire: `${QUESTIONNAIRE_URL}|1`,
+          subject: { reference: PATIENT_URN },
+          item: [{ linkId: 'pain-now', answer: [{ valueInteger: 6 }] }],
+        } as QuestionnaireResponse,
+        request: { method: 'POST', url: 'QuestionnaireResponse' },
+      },
+    ],
+  };
+}
+
+async function count(query: string): Promise<number> {
+  return (await fhir.get<Bundle>(`${query}&_summary=count`)).body.total ?? -1;
+}
+
+describe('transaction', () => {
+  test('creates a Patient and a QuestionnaireResponse that references it by urn:uuid', async () => {
+    const reply = await fhir.post<Bundle>('', patientAndResponse('urn:test:tx-ok', 'completed'));
+    expect(reply.status).toBe(200);
+    expect(reply.body.type).toBe('transaction-response');
+    // A fresh server: the conditional PUT creates the Questionnaire.
+    expect(reply.body.entry?.map((e) => e.response?.status.split(' ')[0])).toEqual(['201', '201', '201']);
+    const [, patientLocation, responseLocation] = (reply.body.entry ?? []).map(
+      (e) => e.response?.location ?? '',
+    );
+    const patientId = /Patient\/([^/]+)/.exec(patientLocation)?.[1];
+    expect(patientId).toBeDefined();
+
+    const responseId = /QuestionnaireResponse\/([^/]+)/.exec(responseLocation)?.[1];
+    const stored = await fhir.get<QuestionnaireResponse>(`QuestionnaireResponse/${responseId}`);
+    expect(stored.body.subject?.reference).toBe(`Patient/${patientId}`);
+    const bySubject = await fhir.get<Bundle>(`QuestionnaireResponse?subject=Patient/${patientId}`);
+    expect(bySubject.body.entry).toHaveLength(1);
+    expect((await fhir.get<Patient>(`Patient/${patientId}`)).status).toBe(200);
+  });
+
+  test('a transaction with one invalid entry is 422, names the entry, and writes nothing', async () => {
+    const reply = await fhir.post<OperationOutcome>('', patientAndResponse('urn:test:tx-bad', 'bogus'));
+    expect(reply.status).toBe(422);
+    expect(reply.body.issue[0].expression).toEqual(['Bundle.entry[2].resource.status']);
+    expect(await count('Patient?identifier=urn:test:tx-bad|1')).toBe(0);
+  });
+
+  test('a transaction failing in the store (version conflict) writes nothing', async () => {
+    const { body: existing } = await fhir.post<Patient>('Patient', {
+      resourceType: 'Patient',
+      gender: 'male',
+    });
+    const bundle: Bundle = {
+      resourceType: 'Bundle',
+      type: 'transaction',
+      entry: [
+        {
+          fullUrl: 'urn:uuid:0e7f6c35-8d4e-4a51-b7a2-0c9d3f2e1a10',
+          resource: { resourceType: 'Patient', identifier: [{ system: 'urn:test:tx-conflict', value: '1' }] },
+          request: { method: 'POST', url: 'Patient' },
+        },
+        {
+          resource: { ...existing, gender: 'female' },
+          request: { method: 'PUT', url: `Patient/${existing.id}`, ifMatch: 'W/"7"' },
+        },
+      ],
+    };
+    const reply = await fhir.post<OperationOutcome>('', bundle);
+    expect(reply.status).toBe(412);
+    expect(reply.body.resourceType).toBe('OperationOutcome');
+    expect(await count('Patient?identifier=urn:test:tx-conflict|1')).toBe(0);
+    expect((await fhir.get<Patient>(`Patient/${existing.id}`)).body.gender).toBe('male');
+  });
+
+  test('GET entries and malformed entries are refused with 400', async () => {
+    const withGet = await fhir.post<OperationOutcome>('', {
+      resourceType: 'Bundle',
+      type: 'transaction',
+      entry: [{ request: { method: 'GET', url: 'Patient' } }],
+    });
+    expect(withGet.status).toBe(400);
+    expect(withGet.body.issue[0].expression).toEqual(['Bundle.entry[0].request.method']);
+    const notABundle = await fhir.post<OperationOutcome>('', { resourceType: 'Patient' });
+    expect(notABundle.status).toBe(400);
+    const wrongType = await fhir.post<OperationOutcome>('', { resourceType: 'Bundle', type: 'collection' });
+    expect(wrongType.status).toBe(400);
+  });
+});
+
+describe('batch', () => {
+  test('runs each entry on its own; failures become OperationOutcomes in their entry', async () => {
+    const { body: existing } = await fhir.post<Patient>('Patient', {
+      resourceType: 'Patient',
+      identifier: [{ system: 'urn:test:batch', value: 'existing' }],
+    });
+    const reply = await fhir.post<Bundle>('', {
+      resourceType: 'Bundle',
+      type: 'batch',
+      entry: [
+        {
+          resource: { resourceType: 'Patient', identifier: [{ system: 'urn:test:batch', value: 'new' }] },
+          request: { method: 'POST', url: 'Patient' },
+        },
+        {
+          resource: { resourceType: 'Patient', gender: 'bogus' },
+          request: { method: 'POST', url: 'Patient' },
+        },
+        { request: { method: 'GET', url: `Patient/${existing.id}` } },
+        { request: { method: 'GET', url: 'Patient?identifier=urn:test:batch|existing' } },
+        { request: { method: 'GET', url: 'Patient/missing-id' } },
+        { resource: { resourceType: 'Observation' }, request: { method: 'POST', url: 'Patient' } },
+      ],
+    });
+    expect(reply.status).toBe(200);
+    expect(reply.body.type).toBe('batch-response');
+    const entries = reply.body.entry ?? [];
+    expect(entries.map((e) => e.response?.status.split(' ')[0])).toEqual([
+      '201',
+      '422',
+      '200',
+      '200',
+      '404',
+      '400',
+    ]);
+    expect(entries[0].response?.location).toMatch(/\/Patient\/[^/]+\/_history\/1$/);
+    expect(entries[1].response?.outcome?.resourceType).toBe('OperationOutcome');
+    expect((entries[1].response?.outcome as OperationOutcome).issue[0].expression).toEqual([
+      'Patient.gender',
+    ]);
+    expect(entries[2].resource?.id).toBe(existing.id);
+    expect((entries[3].resource as Bundle).type).toBe('searchset');
+    expect(await count('Patient?identifier=urn:test:batch|new')).toBe(1);
+  });
+});

@@ -1,0 +1,215 @@
+import type { Bundle, OperationOutcome, Patient } from '@medplum/fhirtypes';
+import { startTestServer, type TestServer } from '../helpers/testServer';
+import { clientFor, type Client } from './client';
+
+let server: TestServer;
+let fhir: Client;
+
+beforeAll(async () => {
+  server = await startTestServer();
+  fhir = await clientFor(server);
+});
+afterAll(async () => {
+  await server.stop();
+});
+
+const patient = (extra: Partial<Patient> = {}): Patient => ({
+  resourceType: 'Patient',
+  gender: 'female',
+  birthDate: '1980-01-01',
+  ...extra,
+});
+
+describe('create, read, vread', () => {
+  test('POST creates with a server id, 201, Location, ETag and Last-Modified, in fhir+json', async () => {
+    const created = await fhir.post<Patient>('Patient', patient({ id: 'client-chosen' }));
+    expect(created.status).toBe(201);
+    expect(created.headers.get('content-type')).toBe('application/fhir+json; charset=utf-8');
+    const body = created.body;
+    expect(body.id).toBeDefined();
+    expect(body.id).not.toBe('client-chosen');
+    expect(body.meta?.versionId).toBe('1');
+    expect(created.headers.get('location')).toBe(`${server.baseUrl}/Patient/${body.id}/_history/1`);
+    expect(created.headers.get('etag')).toBe('W/"1"');
+    expect(new Date(created.headers.get('last-modified') ?? '').getTime()).toBe(
+      Math.floor(new Date(body.meta?.lastUpdated ?? '').getTime() / 1000) * 1000,
+    );
+
+    const read = await fhir.get<Patient>(`Patient/${body.id}`);
+    expect(read.status).toBe(200);
+    expect(read.body).toEqual(body);
+    expect(read.headers.get('etag')).toBe('W/"1"');
+
+    // Following the Location header gives the version.
+    const vread = await fhir.get<Patient>(created.headers.get('location') ?? '');
+    expect(vread.status).toBe(200);
+    expect(vread.body.meta?.versionId).toBe('1');
+  });
+
+  test('unknown id is 404, unknown type is 404, both as OperationOutcome', async () => {
+    const missing = await fhir.get<OperationOutcome>('Patient/does-not-exist');
+    expect(missing.status).toBe(404);
+    expect(missing.body.resourceType).toBe('OperationOutcome');
+    const unknownType = await fhir.get<OperationOutcome>('Pasient/1');
+    expect(unknownType.status).toBe(404);
+    expect(unknownType.body.issue[0].code).toBe('not-found');
+  });
+
+  test('Prefer: return=minimal gives no body, return=OperationOutcome an outcome', async () => {
+    const minimal = await fhir.post('Patient', patient(), { prefer: 'return=minimal' });
+    expect(minimal.status).toBe(201);
+    expect(minimal.text).toBe('');
+    expect(minimal.headers.get('location')).toMatch(/\/Patient\/[^/]+\/_history\/1$/);
+
+    const outcome = await fhir.post<OperationOutcome>('Patient', patient(), {
+      prefer: 'return=OperationOutcome',
+    });
+    expect(outcome.status).toBe(201);
+    expect(outcome.body.resourceType).toBe('OperationOutcome');
+    expect(outcome.body.issue[0].severity).toBe('information');
+
+    const representation = await fhir.post<Patient>('Patient', patient(), {
+      prefer: 'return=representation',
+    });
+    expect(representation.body.resourceType).toBe('Patient');
+  });
+});
+
+describe('update', () => {
+  test('PUT updates, bumps the version, and honours If-Match', async () => {
+    const { body: created } = await fhir.post<Patient>('Patient', patient());
+    const id = created.id ?? '';
+
+    const updated = await fhir.put<Patient>(
+      `Patient/${id}`,
+      { ...created, gender: 'male' },
+      { 'if-match': 'W/"1"' },
+    );
+    expect(updated.status).toBe(200);
+    expect(updated.body.meta?.versionId).toBe('2');
+    expect(updated.headers.get('etag')).toBe('W/"2"');
+    expect(updated.headers.get('location')).toBe(`${server.baseUrl}/Patient/${id}/_history/2`);
+
+    const stale = await fhir.put<OperationOutcome>(
+      `Patient/${id}`,
+      { ...created, gender: 'other' },
+      { 'if-match': 'W/"1"' },
+    );
+    expect(stale.status).toBe(412);
+    expect(stale.body.resourceType).toBe('OperationOutcome');
+    expect((await fhir.get<Patient>(`Patient/${id}`)).body.gender).toBe('male');
+
+    const v1 = await fhir.get<Patient>(`Patient/${id}/_history/1`);
+    expect(v1.body.gender).toBe('female');
+  });
+
+  test('PUT with a body id different from the URL id, or without id, is 400', async () => {
+    const { body: created } = await fhir.post<Patient>('Patient', patient());
+    const mismatch = await fhir.put<OperationOutcome>(`Patient/${created.id}`, { ...created, id: 'other' });
+    expect(mismatch.status).toBe(400);
+    expect(mismatch.body.issue[0].expression).toEqual(['id']);
+    const noId = await fhir.put<OperationOutcome>(`Patient/${created.id}`, patient());
+    expect(noId.status).toBe(400);
+  });
+
+  test('PUT to a new id creates it (update as create) with 201', async () => {
+    const created = await fhir.put<Patient>('Patient/client-id-1', patient({ id: 'client-id-1' }));
+    expect(created.status).toBe(201);
+    expect(created.body.id).toBe('client-id-1');
+  });
+
+  test('malformed If-Match is 400', async () => {
+    const { body: created } = await fhir.post<Patient>('Patient', patient());
+    const bad = await fhir.put(`Patient/${created.id}`, created, { 'if-match': 'W/"1" garbage' });
+    expect(bad.status).toBe(400);
+  });
+});
+
+describe('conditional create and update', () => {
+  test('If-None-Exist returns the existing resource instead of creating another', async () => {
+    const identifier = [{ system: 'urn:test:conditional', value: 'c-1' }];
+    const first = await fhir.post<Patient>('Patient', patient({ identifier }), {
+      'if-none-exist': 'identifier=urn:test:conditional|c-1',
+    });
+    expect(first.status).toBe(201);
+    const second = await fhir.post<Patient>('Patient', patient({ identifier }), {
+      'if-none-exist': 'identifier=urn:test:conditional|c-1',
+    });
+    expect(second.status).toBe(200);
+    expect(second.body.id).toBe(first.body.id);
+    const search = await fhir.get<Bundle>('Patient?identifier=urn:test:conditional|c-1&_total=accurate');
+    expect(search.body.total).toBe(1);
+  });
+
+  test('PUT Type?query creates when nothing matches and updates the single match', async () => {
+    const identifier = [{ system: 'urn:test:condupdate', value: 'u-1' }];
+    const created = await fhir.put<Patient>(
+      'Patient?identifier=urn:test:condupdate|u-1',
+      patient({ identifier }),
+    );
+    expect(created.status).toBe(201);
+    const updated = await fhir.put<Patient>(
+      'Patient?identifier=urn:test:condupdate|u-1',
+      patient({ identifier, gender: 'male' }),
+    );
+    expect(updated.status).toBe(200);
+    expect(updated.body.id).toBe(created.body.id);
+    expect(updated.body.meta?.versionId).toBe('2');
+  });
+
+  test('conditional update with an unknown search parameter is 400 and writes nothing', async () => {
+    const bad = await fhir.put<OperationOutcome>('Patient?nonsense=1', patient());
+    expect(bad.status).toBe(400);
+  });
+});
+
+describe('delete and history', () => {
+  test('DELETE gives 204, then read is 410, and history shows every version', async () => {
+    const { body: created } = await fhir.post<Patient>('Patient', patient());
+    const id = created.id ?? '';
+    await fhir.put(`Patient/${id}`, { ...created, gender: 'male' });
+    const deleted = await fhir.del(`Patient/${id}`);
+    expect(deleted.status).toBe(204);
+    const gone = await fhir.get<OperationOutcome>(`Patient/${id}`);
+    expect(gone.status).toBe(410);
+    expect(gone.body.resourceType).toBe('OperationOutcome');
+
+    const history = await fhir.get<Bundle<Patient>>(`Patient/${id}/_history`);
+    expect(history.status).toBe(200);
+    expect(history.body.type).toBe('history');
+    expect(history.body.total).toBe(3);
+    const methods = history.body.entry?.map((e) => e.request?.method);
+    expect(methods).toEqual(['DELETE', 'PUT', 'POST']);
+    expect(history.body.entry?.[0].resource).toBeUndefined();
+    expect(history.body.entry?.[2].resource?.gender).toBe('female');
+  });
+
+  test('type history pages with _count and a next link that works', async () => {
+    const type = 'Practitioner';
+    for (let i = 0; i < 3; i++) {
+      await fhir.post(type, { resourceType: type, active: true });
+    }
+    const first = await fhir.get<Bundle>(`${type}/_history?_count=2`);
+    expect(first.body.entry).toHaveLength(2);
+    const next = first.body.link?.find((l) => l.relation === 'next')?.url;
+    expect(next).toBeDefined();
+    const second = await fhir.get<Bundle>(next ?? '');
+    expect(second.body.entry).toHaveLength(1);
+    const ids = [...(first.body.entry ?? []), ...(second.body.entry ?? [])].map((e) => e.resource?.id);
+    expect(new Set(ids).size).toBe(3);
+  });
+});
+
+describe('methods', () => {
+  test('unsupported methods get 405 with Allow', async () => {
+    const patchType = await fhir.request<OperationOutcome>('PATCH', 'Patient', { body: {} });
+    expect(patchType.status).toBe(405);
+    expect(patchType.headers.get('allow')).toBe('GET, POST, PUT');
+    const deleteHistory = await fhir.del<OperationOutcome>('Patient/x/_history');
+    expect(deleteHistory.status).toBe(405);
+    expect(deleteHistory.headers.get('allow')).toBe('GET');
+    const getBase = await fhir.get<OperationOutcome>('');
+    expect(getBase.status).toBe(405);
+    expect(getBase.body.resourceType).toBe('OperationOutcome');
+  });
+});

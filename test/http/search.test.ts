@@ -1,0 +1,200 @@
+import type { Bundle, Observation, OperationOutcome, Patient } from '@medplum/fhirtypes';
+import { startTestServer, type TestServer } from '../helpers/testServer';
+import { clientFor, type Client } from './client';
+
+let server: TestServer;
+let fhir: Client;
+const SYSTEM = 'urn:test:search';
+
+beforeAll(async () => {
+  server = await startTestServer();
+  fhir = await clientFor(server);
+});
+afterAll(async () => {
+  await server.stop();
+});
+
+const link = (bundle: Bundle, relation: string): string | undefined =>
+  bundle.link?.find((l) => l.relation === relation)?.url;
+
+describe('search basics', () => {
+  let created: Patient;
+  let startedAt: string;
+
+  beforeAll(async () => {
+    startedAt = new Date(Date.now() - 1000).toISOString();
+    created = (
+      await fhir.post<Patient>('Patient', {
+        resourceType: 'Patient',
+        identifier: [{ system: SYSTEM, value: 'p-1' }],
+        gender: 'male',
+        birthDate: '1970-05-05',
+      })
+    ).body;
+  });
+
+  test('by identifier', async () => {
+    const found = await fhir.get<Bundle<Patient>>(`Patient?identifier=${SYSTEM}|p-1`);
+    expect(found.status).toBe(200);
+    expect(found.body.type).toBe('searchset');
+    expect(found.body.entry?.map((e) => e.resource?.id)).toEqual([created.id]);
+    expect(found.body.entry?.[0].fullUrl).toBe(`${server.baseUrl}/Patient/${created.id}`);
+    expect(found.body.entry?.[0].search?.mode).toBe('match');
+    const none = await fhir.get<Bundle>(`Patient?identifier=${SYSTEM}|p-unknown`);
+    expect(none.body.entry ?? []).toHaveLength(0);
+  });
+
+  test('by _lastUpdated', async () => {
+    const since = await fhir.get<Bundle<Patient>>(`Patient?_lastUpdated=ge${encodeURIComponent(startedAt)}`);
+    expect(since.body.entry?.map((e) => e.resource?.id)).toContain(created.id);
+    const before = await fhir.get<Bundle<Patient>>(`Patient?_lastUpdated=lt${encodeURIComponent(startedAt)}`);
+    expect(before.body.entry?.map((e) => e.resource?.id) ?? []).not.toContain(created.id);
+  });
+
+  test('POST _search with a form body finds the same as GET', async () => {
+    const form = await fhir.request<Bundle<Patient>>('POST', 'Patient/_search', {
+      raw: new URLSearchParams({ identifier: `${SYSTEM}|p-1` }).toString(),
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    });
+    expect(form.status).toBe(200);
+    expect(form.body.entry?.map((e) => e.resource?.id)).toEqual([created.id]);
+    const json = await fhir.post<OperationOutcome>('Patient/_search', { identifier: 'x' });
+    expect(json.status).toBe(415);
+  });
+
+  test('_elements keeps the asked elements plus id and meta, and tags SUBSETTED', async () => {
+    const found = await fhir.get<Bundle<Patient>>(`Patient?identifier=${SYSTEM}|p-1&_elements=gender`);
+    const resource = found.body.entry?.[0].resource;
+    expect(resource?.gender).toBe('male');
+    expect(resource?.birthDate).toBeUndefined();
+    expect(resource?.identifier).toBeUndefined();
+    expect(resource?.id).toBe(created.id);
+    expect(resource?.meta?.tag?.map((t) => t.code)).toContain('SUBSETTED');
+    expect(link(found.body, 'self')).toContain('_elements=gender');
+  });
+
+  test('_summary=count gives the total only; _summary=true the summary elements', async () => {
+    const count = await fhir.get<Bundle>(`Patient?identifier=${SYSTEM}|p-1&_summary=count`);
+    expect(count.body.total).toBe(1);
+    expect(count.body.entry ?? []).toHaveLength(0);
+    const summary = await fhir.get<Bundle<Patient>>(`Patient?identifier=${SYSTEM}|p-1&_summary=true`);
+    const resource = summary.body.entry?.[0].resource;
+    expect(resource?.gender).toBe('male');
+    expect(resource?.meta?.tag?.map((t) => t.code)).toContain('SUBSETTED');
+  });
+
+  test('unknown parameters, unknown modifiers and malformed controls are 400', async () => {
+    for (const query of [
+      'Patient?nonsense=1',
+      'Patient?gender:bogus=male',
+      'Patient?_count=abc',
+      'Patient?_sort=nonsense',
+      'Patient?_total=lots',
+      'Patient?_include=Patient:nonsense',
+      'Patient?_elements=nonsense',
+      'Patient?_summary=maybe',
+      'Patient?gender.name=x',
+    ]) {
+      const reply = await fhir.get<OperationOutcome>(query);
+      expect({ query, status: reply.status }).toEqual({ query, status: 400 });
+      expect(reply.body.resourceType).toBe('OperationOutcome');
+    }
+  });
+});
+
+describe('paging', () => {
+  const SERIES = 'urn:test:paging';
+
+  beforeAll(async () => {
+    const entry = Array.from({ length: 120 }, (_, i) => ({
+      fullUrl: `urn:uuid:00000000-0000-4000-8000-${String(i).padStart(12, '0')}`,
+      resource: {
+        resourceType: 'Patient',
+        identifier: [{ system: SERIES, value: `n-${i}` }],
+        gender: 'unknown',
+      },
+      request: { method: 'POST', url: 'Patient' },
+    }));
+    const loaded = await fhir.post<Bundle>('', { resourceType: 'Bundle', type: 'transaction', entry });
+    expect(loaded.status).toBe(200);
+  });
+
+  test('120 results in pages of 50 by following next links; previous links work too', async () => {
+    const seen: string[] = [];
+    const pages: Bundle[] = [];
+    let url: string | undefined = `Patient?gender=unknown&_count=50&_total=accurate&_sort=_id`;
+    while (url) {
+      const page: Bundle<Patient> = (await fhir.get<Bundle<Patient>>(url)).body;
+      pages.push(page);
+      expect(page.total).toBe(120);
+      seen.push(...(page.entry ?? []).map((e) => e.resource?.id ?? ''));
+      url = link(page, 'next');
+    }
+    expect(pages.map((p) => p.entry?.length ?? 0)).toEqual([50, 50, 20]);
+    expect(new Set(seen).size).toBe(120);
+    expect([...seen].sort()).toEqual(seen);
+    expect(link(pages[0], 'previous')).toBeUndefined();
+    const back = await fhir.get<Bundle<Patient>>(link(pages[2], 'previous') ?? '');
+    expect(back.body.entry?.map((e) => e.resource?.id)).toEqual(pages[1].entry?.map((e) => e.resource?.id));
+  });
+});
+
+describe('_sort, _include, _revinclude, _total', () => {
+  let patientId: string;
+
+  beforeAll(async () => {
+    patientId = (
+      await fhir.post<Patient>('Patient', {
+        resourceType: 'Patient',
+        identifier: [{ system: SYSTEM, value: 'with-obs' }],
+      })
+    ).body.id as string;
+    for (const value of [3, 1, 2]) {
+      await fhir.post<Observation>('Observation', {
+        resourceType: 'Observation',
+        status: 'final',
+        code: { coding: [{ system: 'http://loinc.org', code: '72514-3' }] },
+        subject: { reference: `Patient/${patientId}` },
+        valueQuantity: { value, unit: '{score}', system: 'http://unitsofmeasure.org', code: '{score}' },
+      });
+    }
+  });
+
+  test('_sort by a value, ascending and descending', async () => {
+    const up = await fhir.get<Bundle<Observation>>(
+      `Observation?subject=Patient/${patientId}&_sort=value-quantity`,
+    );
+    expect(up.body.entry?.map((e) => e.resource?.valueQuantity?.value)).toEqual([1, 2, 3]);
+    const down = await fhir.get<Bundle<Observation>>(
+      `Observation?subject=Patient/${patientId}&_sort=-value-quantity`,
+    );
+    expect(down.body.entry?.map((e) => e.resource?.valueQuantity?.value)).toEqual([3, 2, 1]);
+  });
+
+  test('_include brings the subject, marked include', async () => {
+    const found = await fhir.get<Bundle>(
+      `Observation?subject=Patient/${patientId}&_include=Observation:subject`,
+    );
+    const included = found.body.entry?.filter((e) => e.search?.mode === 'include') ?? [];
+    expect(included.map((e) => `${e.resource?.resourceType}/${e.resource?.id}`)).toEqual([
+      `Patient/${patientId}`,
+    ]);
+  });
+
+  test('_revinclude brings the observations of a patient', async () => {
+    const found = await fhir.get<Bundle>(`Patient?_id=${patientId}&_revinclude=Observation:subject`);
+    const modes = found.body.entry?.map((e) => `${e.search?.mode}:${e.resource?.resourceType}`).sort();
+    expect(modes).toEqual([
+      'include:Observation',
+      'include:Observation',
+      'include:Observation',
+      'match:Patient',
+    ]);
+  });
+
+  test('_total=accurate gives a total', async () => {
+    const found = await fhir.get<Bundle>(`Observation?subject=Patient/${patientId}&_total=accurate&_count=1`);
+    expect(found.body.total).toBe(3);
+    expect(found.body.entry).toHaveLength(1);
+  });
+});
