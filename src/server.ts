@@ -3,20 +3,30 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import express, { type NextFunction, type Request, type Response } from 'express';
+import { AuditLog, auditLogPath } from './audit/log';
+import { vaultAuditSink } from './audit/vaultSink';
 import { createAuthenticator, type Authenticate } from './auth/authenticator';
+import { authFailureRateLimit, clientRateLimit, corsFor, securityHeaders } from './auth/hardening';
+import { personResolver } from './auth/person';
+import { createView } from './auth/view';
 import { openConsent, type ConsentServices } from './consent';
 import { ConfigError, type Config } from './config';
 import { loadFhirDefinitions } from './fhir/definitions';
+import { auditEventOperation, createRequestAuditor } from './fhir/audit';
 import { createFhirRouter } from './fhir/router';
 import { errors, FhirError, issue, operationOutcome } from './fhir/outcomes';
+import { SearchTranslator } from './identity/searchTranslation';
 import { openIdentity, type IdentityServices } from './identity/service';
+import { createWriteOwnershipStage } from './ingest/authorise';
 import { createIngestPipeline } from './ingest/pipeline';
 import { createPseudonymiseStage } from './ingest/pseudonymise';
 import { describeError, getLogger, type Logger } from './logging/logger';
 import { requestIdOf, requestLogging } from './logging/requestLog';
+import type { Principal } from './auth/principal';
 import { EmbeddedStore } from './store/embedded';
 import type { FhirStore } from './store/FhirStore';
 import { loadUnits, readUnits } from './units/units';
+import { loadNorPainQuestionnaires } from './validation/questionnaire';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const VERSION = (require('../package.json') as { version: string }).version;
@@ -61,23 +71,34 @@ export async function createServer(config: Config, options: ServerOptions = {}):
   try {
     const units = await loadUnits(store, readUnits(config.unitsFile));
     logger.info('participating units loaded', { ...units });
+    const questionnaires = await loadNorPainQuestionnaires(store);
+    logger.info('NorPain questionnaires loaded', { written: questionnaires });
   } catch (err) {
     await store.close();
     throw err;
   }
+  // The audit log (append-only, own file); every vault read is recorded in it too.
+  const auditLog = AuditLog.open(auditLogPath(config.dataDir));
   let identity: IdentityServices;
+  let vaultForAudit: IdentityServices['vault'] | undefined;
   try {
     identity = openIdentity({
       env: options.identityEnv ?? process.env,
       production: config.mode === 'production',
       dataDir: config.dataDir,
       logger,
+      audit: vaultAuditSink(auditLog, (patientId) => vaultForAudit?.findByPatientId(patientId)?.pseudonym),
     });
+    vaultForAudit = identity.vault;
   } catch (err) {
+    auditLog.close();
     await store.close();
     throw err;
   }
+  const personOf = personResolver(identity.vault, config.mode === 'production');
+  const viewDeps = { personOf: (principal: Principal) => personOf(principal)?.patientId };
   const pseudonymise = createPseudonymiseStage({ ...identity, store, production: config.mode === 'production' });
+  const searchTranslator = new SearchTranslator({ ...identity, production: config.mode === 'production' });
   let consent: ConsentServices;
   try {
     consent = openConsent({
@@ -91,6 +112,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     });
   } catch (err) {
     identity.close();
+    auditLog.close();
     await store.close();
     throw err;
   }
@@ -101,6 +123,8 @@ export async function createServer(config: Config, options: ServerOptions = {}):
   // conditional requests with 304s the FHIR semantics do not intend.
   app.set('etag', false);
   app.use(requestLogging(logger));
+  app.use(securityHeaders());
+  app.use(corsFor(config.http.corsOrigins));
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
@@ -121,8 +145,30 @@ export async function createServer(config: Config, options: ServerOptions = {}):
       store,
       authenticate,
       maxBodyBytes: config.maxBodyBytes,
-      ingest: createIngestPipeline({ store, pseudonymise, exclude: consent.exclude, inclusion: consent.inclusion }),
-      operations: consent.operations,
+      maxBundleEntries: config.http.maxBundleEntries,
+      translateSearch: (type, params) => searchTranslator.params(type, params),
+      ingest: createIngestPipeline({
+        store,
+        pseudonymise,
+        exclude: consent.exclude,
+        inclusion: consent.inclusion,
+        ownership: createWriteOwnershipStage({ store, ...viewDeps }),
+      }),
+      view: (principal) => createView(principal, viewDeps),
+      audit: createRequestAuditor({
+        sink: auditLog,
+        pseudonymOfPatient: (patientId) => identity.vault.findByPatientId(patientId)?.pseudonym,
+        pseudonymOfPrincipal: (principal) => personOf(principal)?.pseudonym,
+      }),
+      rateLimit: clientRateLimit(config.http.rateLimitPerMinute),
+      authFailureLimit: authFailureRateLimit(config.http.authFailuresPerMinute),
+      operations: [
+        auditEventOperation({
+          log: auditLog,
+          pseudonymOfPrincipal: (principal) => personOf(principal)?.pseudonym,
+        }),
+        ...consent.operations,
+      ],
       publicBaseUrl: config.publicBaseUrl,
       version: VERSION,
       // Class and where it was thrown; the router already leaves out messages (they may quote data).
@@ -175,6 +221,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
       await store.close();
       identity.close();
       consent.close();
+      auditLog.close();
     },
   };
 }

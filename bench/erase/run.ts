@@ -40,7 +40,11 @@ function person(fnr: string, n: number): WriteEntry[] {
       method: 'POST',
       resourceType: 'Patient',
       fullUrl: patientUrl,
-      resource: { resourceType: 'Patient', identifier: [{ system: FNR, value: fnr }], birthDate: '1970-05-05' },
+      resource: {
+        resourceType: 'Patient',
+        identifier: [{ system: FNR, value: fnr }],
+        birthDate: '1970-05-05',
+      },
     },
     {
       method: 'POST',
@@ -79,18 +83,38 @@ async function main(): Promise<void> {
   const logger = createLogger({ level: 'silent', sink: () => undefined });
   const store = EmbeddedStore.open(join(dir, 'fhir-store.sqlite'));
   const identity = openIdentity({ env: {}, production: false, dataDir: dir, logger });
-  const register = ReservationRegister.open({ file: join(dir, 'reservations.sqlite'), key: Buffer.alloc(32, 7) });
+  const register = ReservationRegister.open({
+    file: join(dir, 'reservations.sqlite'),
+    key: Buffer.alloc(32, 7),
+  });
   const locks = new PersonLocks();
   const ingest = createIngestPipeline({
     store,
     pseudonymise: createPseudonymiseStage({ ...identity, store, production: false }),
     exclude: createExclusionGuard({ register, vault: identity.vault, locks }),
   });
+  // Time spent inside the store's erasure, to tell the store's share from the register's and vault's.
+  let storeErasureMs = 0;
+  const timedStore = new Proxy(store, {
+    get(target, name, receiver) {
+      if (name !== 'erasePatientCompartment') {
+        return Reflect.get(target, name, receiver) as unknown;
+      }
+      return async (patientId: string) => {
+        const start = process.hrtime.bigint();
+        try {
+          return await target.erasePatientCompartment(patientId);
+        } finally {
+          storeErasureMs += Number(process.hrtime.bigint() - start) / 1e6;
+        }
+      };
+    },
+  });
   const service = new ReservationService({
     register,
     vault: identity.vault,
     locks,
-    store,
+    store: timedStore,
     followUps: new FollowUpCancellers(),
   });
   const ctx = {
@@ -114,7 +138,12 @@ async function main(): Promise<void> {
   for (const fnr of all.slice(0, measured)) {
     const start = process.hrtime.bigint();
     const { receipt } = await service.reserve(
-      { id: { kind: 'fnr', value: fnr, synthetic: true }, scope: 'patient-privacy', channel: 'letter', reservedAt: '2024-05-02' },
+      {
+        id: { kind: 'fnr', value: fnr, synthetic: true },
+        scope: 'patient-privacy',
+        channel: 'letter',
+        reservedAt: '2024-05-02',
+      },
       { actor: 'bench' },
     );
     times.push(Number(process.hrtime.bigint() - start) / 1e6);
@@ -124,10 +153,12 @@ async function main(): Promise<void> {
     }
   }
   times.sort((a, b) => a - b);
-  const pct = (p: number) => times[Math.min(times.length - 1, Math.floor((p / 100) * times.length))].toFixed(2);
+  const pct = (p: number) =>
+    times[Math.min(times.length - 1, Math.floor((p / 100) * times.length))].toFixed(2);
   console.log(
     `reserve-and-erase, ${measured} people (${(erased / measured).toFixed(0)} resources each), ${others} others in the store: median ${pct(50)} ms, p95 ${pct(95)} ms, max ${times[times.length - 1].toFixed(2)} ms (goal ≤ 10 ms)`,
   );
+  console.log(`of which store.erasePatientCompartment: mean ${(storeErasureMs / measured).toFixed(2)} ms`);
   register.close();
   identity.close();
   await store.close();

@@ -62,8 +62,8 @@ function percentile(sorted: number[], p: number): number {
 
 async function main(): Promise<void> {
   const patients = Number(arg('patients') ?? 20000);
-  const dir = mkdtempSync(join(tmpdir(), 'norpain-bench-'));
-  const file = arg('file') ?? join(dir, 'fhir.db');
+  const dir = arg('file') ? undefined : mkdtempSync(join(tmpdir(), 'norpain-bench-'));
+  const file = arg('file') ?? join(dir as string, 'fhir.db');
   const store = EmbeddedStore.open(file);
   console.log(`embedded store bench: ${patients} patients, file ${file}`);
 
@@ -190,7 +190,7 @@ async function main(): Promise<void> {
       `p95 ${percentile(eraseTimes, 95).toFixed(1)} ms per patient`,
   );
   await store.close();
-  if (!process.argv.includes('--keep') && !arg('file')) {
+  if (dir && !process.argv.includes('--keep')) {
     rmSync(dir, { recursive: true, force: true });
   }
 }

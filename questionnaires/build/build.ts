@@ -19,7 +19,20 @@ import {
   pgic,
   work,
 } from './instruments';
-import { BASE, bool, choice, cs, date, group, integer, PLACEHOLDER, score, when, type Option } from './items';
+import {
+  BASE,
+  bool,
+  choice,
+  cs,
+  date,
+  group,
+  integer,
+  PLACEHOLDER,
+  score,
+  variable,
+  when,
+  type Option,
+} from './items';
 
 const VERSION = '1.0.0';
 const DATE = '2025-01-15';
@@ -103,7 +116,6 @@ const referralDiagnosisValueSet: ValueSet = {
 export function clinician(): Questionnaire {
   const granted = when('rett-innvilget', { answerBoolean: true });
   const ended = when('forlop-avsluttet', { answerBoolean: true });
-  const endDate = "%resource.item.where(linkId = 'avslutning').item.where(linkId = 'sluttdato').answer.value";
   return questionnaire(
     'norpain-clinician-episode',
     'NorPainClinicianEpisode',
@@ -230,30 +242,35 @@ export function clinician(): Questionnaire {
         integer('konsultasjoner-annen', 'Antall konsultasjoner hos andre profesjoner', 0, 200),
         integer('konsultasjoner-video-telefon', 'Herav antall video- eller telefonkonsultasjoner', 0, 200),
       ]),
-      group('avslutning', 'Avslutning av forløpet', [
-        bool('forlop-avsluttet', 'Er forløpet ved smerteklinikken avsluttet?', { required: true }),
-        date('sluttdato', 'Dato forløpet ble avsluttet', { ...ended, required: true }),
-        choice(
-          'sluttarsak',
-          'Årsak til avslutning',
-          cs('sluttarsak'),
-          [
-            ['fullfort', 'Fullført utredning/behandling'],
-            ['avbrutt', 'Avbrutt av pasienten'],
-            ['henvist-videre', 'Henvist videre'],
-            ['dod', 'Død'],
-            ['annet', 'Annet'],
-          ],
-          { ...ended, required: true },
-        ),
-        score(
-          'oppfolging-t12',
-          'Dato for 12-måneders oppfølging (beregnet)',
-          'date',
-          `iif(${endDate}.exists(), ${endDate} + 12 months)`,
-          'Sluttdato + 12 måneder',
-        ),
-      ]),
+      group(
+        'avslutning',
+        'Avslutning av forløpet',
+        [
+          bool('forlop-avsluttet', 'Er forløpet ved smerteklinikken avsluttet?', { required: true }),
+          date('sluttdato', 'Dato forløpet ble avsluttet', { ...ended, required: true }),
+          choice(
+            'sluttarsak',
+            'Årsak til avslutning',
+            cs('sluttarsak'),
+            [
+              ['fullfort', 'Fullført utredning/behandling'],
+              ['avbrutt', 'Avbrutt av pasienten'],
+              ['henvist-videre', 'Henvist videre'],
+              ['dod', 'Død'],
+              ['annet', 'Annet'],
+            ],
+            { ...ended, required: true },
+          ),
+          score(
+            'oppfolging-t12',
+            'Dato for 12-måneders oppfølging (beregnet)',
+            'date',
+            'iif(%sluttdato.exists(), %sluttdato + 12 months)',
+            'Sluttdato + 12 måneder',
+          ),
+        ],
+        { extension: [variable('sluttdato', "item.where(linkId = 'sluttdato').answer.value")] },
+      ),
     ],
     { subjectType: ['Patient'], contained: [diagnosisValueSet, referralDiagnosisValueSet] },
   );

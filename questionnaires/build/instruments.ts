@@ -11,13 +11,15 @@ import {
   display,
   group,
   integer,
+  itemScores,
   LOINC,
   mean,
+  numbered,
   PLACEHOLDER,
   proratedSum,
   range,
   score,
-  values,
+  variable,
   when,
   type Option,
 } from './items';
@@ -29,46 +31,56 @@ const YES_NO_UNKNOWN: Option[] = [
 ];
 
 export function demographics(): QuestionnaireItem {
-  return group('bakgrunn', 'Om deg', [
-    choice('sivilstand', 'Hva er din sivilstand?', cs('sivilstand'), [
-      ['ugift', 'Ugift'],
-      ['gift', 'Gift'],
-      ['samboer', 'Samboer'],
-      ['partner', 'Registrert partner'],
-      ['enke', 'Enke/enkemann'],
-      ['skilt', 'Skilt'],
-      ['separert', 'Separert'],
-    ]),
-    bool('har-barn', 'Har du barn?'),
-    integer('antall-barn', 'Hvor mange barn har du?', 1, 20, when('har-barn', { answerBoolean: true })),
-    integer('hoyde', 'Hvor høy er du (cm)?', 100, 230, {}, 'cm'),
-    integer('vekt', 'Hvor mye veier du (kg)?', 25, 300, {}, 'kg'),
-    score(
-      'kmi',
-      'Kroppsmasseindeks (beregnet)',
-      'decimal',
-      "iif(%resource.item.where(linkId = 'bakgrunn').item.where(linkId = 'hoyde').answer.value.exists() and %resource.item.where(linkId = 'bakgrunn').item.where(linkId = 'vekt').answer.value.exists(), (%resource.item.where(linkId = 'bakgrunn').item.where(linkId = 'vekt').answer.value / ((%resource.item.where(linkId = 'bakgrunn').item.where(linkId = 'hoyde').answer.value / 100).power(2))).round(1))",
-      'Vekt (kg) / høyde (m)²; bare når begge er besvart',
-      1,
-      { system: LOINC, code: '39156-5', display: 'Body mass index (BMI) [Ratio]' },
-    ),
-    choice(
-      'utdanning',
-      'Hva er din høyeste fullførte utdanning?',
-      cs('utdanning'),
-      [
-        ['grunnskole', 'Grunnskole'],
-        ['videregaende', 'Videregående skole'],
-        ['fagbrev', 'Fagbrev eller svennebrev'],
-        ['hoyskole-kort', 'Høyskole eller universitet, inntil 4 år'],
-        ['hoyskole-lang', 'Høyskole eller universitet, mer enn 4 år'],
-        ['ufullfort', 'Påbegynt, men ikke fullført utdanning'],
-        ['annet', 'Annet'],
+  return group(
+    'bakgrunn',
+    'Om deg',
+    [
+      choice('sivilstand', 'Hva er din sivilstand?', cs('sivilstand'), [
+        ['ugift', 'Ugift'],
+        ['gift', 'Gift'],
+        ['samboer', 'Samboer'],
+        ['partner', 'Registrert partner'],
+        ['enke', 'Enke/enkemann'],
+        ['skilt', 'Skilt'],
+        ['separert', 'Separert'],
+      ]),
+      bool('har-barn', 'Har du barn?'),
+      integer('antall-barn', 'Hvor mange barn har du?', 1, 20, when('har-barn', { answerBoolean: true })),
+      integer('hoyde', 'Hvor høy er du (cm)?', 100, 230, {}, 'cm'),
+      integer('vekt', 'Hvor mye veier du (kg)?', 25, 300, {}, 'kg'),
+      score(
+        'kmi',
+        'Kroppsmasseindeks (beregnet)',
+        'decimal',
+        'iif(%hoyde.exists() and %vekt.exists(), (%vekt / (%hoyde / 100).power(2)).round(1))',
+        'Vekt (kg) / høyde (m)²; bare når begge er besvart',
+        1,
+        { system: LOINC, code: '39156-5', display: 'Body mass index (BMI) [Ratio]' },
+      ),
+      choice(
+        'utdanning',
+        'Hva er din høyeste fullførte utdanning?',
+        cs('utdanning'),
+        [
+          ['grunnskole', 'Grunnskole'],
+          ['videregaende', 'Videregående skole'],
+          ['fagbrev', 'Fagbrev eller svennebrev'],
+          ['hoyskole-kort', 'Høyskole eller universitet, inntil 4 år'],
+          ['hoyskole-lang', 'Høyskole eller universitet, mer enn 4 år'],
+          ['ufullfort', 'Påbegynt, men ikke fullført utdanning'],
+          ['annet', 'Annet'],
+        ],
+        { required: true },
+      ),
+      fysiskAktivitet(),
+    ],
+    {
+      extension: [
+        variable('hoyde', "item.where(linkId = 'hoyde').answer.value"),
+        variable('vekt', "item.where(linkId = 'vekt').answer.value"),
       ],
-      { required: true },
-    ),
-    fysiskAktivitet(),
-  ]);
+    },
+  );
 }
 
 function fysiskAktivitet(): QuestionnaireItem {
@@ -269,35 +281,45 @@ export function pain(): QuestionnaireItem {
           }
         : {},
     );
-  return group('smerte', 'Smertested og smerteintensitet', [
-    choice(
-      'smertesteder',
-      'Hvor har du hatt smerter den siste uken? (Du kan velge flere)',
-      cs('smerteregion'),
-      REGIONS,
-      { repeats: true, required: true },
-    ),
-    score(
-      'antall-smertesteder',
-      'Antall smerteområder (beregnet)',
-      'integer',
-      "iif(%resource.item.where(linkId = 'smerte').item.where(linkId = 'smertesteder').answer.exists(), %resource.item.where(linkId = 'smerte').item.where(linkId = 'smertesteder').answer.count())",
-      'Antall valgte regioner (0–19), som i ACR widespread pain index',
-    ),
-    display('nrs-info', 'Angi smertene på en skala fra 0 (ingen smerte) til 10 (verst tenkelige smerte).'),
-    nrs('nrs-verst', 'Hvor sterke var smertene dine da de var på sitt verste den siste uken?'),
-    nrs('nrs-minst', 'Hvor sterke var smertene dine da de var på sitt minste den siste uken?'),
-    nrs('nrs-gjennomsnitt', 'Hvor sterke var smertene dine i gjennomsnitt den siste uken?'),
-    nrs('nrs-naa', 'Hvor sterke er smertene dine akkurat nå?', '72514-3'),
-    score(
-      'smerteintensitet',
-      'Smerteintensitet, gjennomsnitt av de fire spørsmålene (beregnet)',
-      'decimal',
-      "iif(%resource.item.where(linkId = 'smerte').item.where(linkId in ('nrs-verst' | 'nrs-minst' | 'nrs-gjennomsnitt' | 'nrs-naa')).answer.value.count() = 4, (%resource.item.where(linkId = 'smerte').item.where(linkId in ('nrs-verst' | 'nrs-minst' | 'nrs-gjennomsnitt' | 'nrs-naa')).answer.value.sum() / 4).round(2))",
-      'Gjennomsnitt av verst, minst, gjennomsnitt og nå; krever alle fire',
-      2,
-    ),
-  ]);
+  return group(
+    'smerte',
+    'Smertested og smerteintensitet',
+    [
+      choice(
+        'smertesteder',
+        'Hvor har du hatt smerter den siste uken? (Du kan velge flere)',
+        cs('smerteregion'),
+        REGIONS,
+        { repeats: true, required: true },
+      ),
+      score(
+        'antall-smertesteder',
+        'Antall smerteområder (beregnet)',
+        'integer',
+        'iif(%smertesteder.exists(), %smertesteder.count())',
+        'Antall valgte regioner (0–19), som i ACR widespread pain index',
+      ),
+      display('nrs-info', 'Angi smertene på en skala fra 0 (ingen smerte) til 10 (verst tenkelige smerte).'),
+      nrs('nrs-verst', 'Hvor sterke var smertene dine da de var på sitt verste den siste uken?'),
+      nrs('nrs-minst', 'Hvor sterke var smertene dine da de var på sitt minste den siste uken?'),
+      nrs('nrs-gjennomsnitt', 'Hvor sterke var smertene dine i gjennomsnitt den siste uken?'),
+      nrs('nrs-naa', 'Hvor sterke er smertene dine akkurat nå?', '72514-3'),
+      score(
+        'smerteintensitet',
+        'Smerteintensitet, gjennomsnitt av de fire spørsmålene (beregnet)',
+        'decimal',
+        mean('nrs', 4),
+        'Gjennomsnitt av verst, minst, gjennomsnitt og nå; krever alle fire',
+        2,
+      ),
+    ],
+    {
+      extension: [
+        variable('smertesteder', "item.where(linkId = 'smertesteder').answer"),
+        ...itemScores('nrs', ['nrs-verst', 'nrs-minst', 'nrs-gjennomsnitt', 'nrs-naa'], 'value'),
+      ],
+    },
+  );
 }
 
 /** BPI-SF interference block: 7 items 0–10; mean valid when at least 4 of 7 are answered. */
@@ -311,35 +333,31 @@ export function bpiInterference(): QuestionnaireItem {
     'søvn',
     'livsglede',
   ];
-  return group('bpi', 'Smertenes innvirkning (BPI-SF, påvirkning)', [
-    display(
-      'bpi-lisens',
-      `${PLACEHOLDER} Brief Pain Inventory © MD Anderson Cancer Center / C. Cleeland. Skala 0 (påvirker ikke) – 10 (påvirker fullstendig).`,
-    ),
-    ...domains.map((d, i) => integer(`bpi-${i + 1}`, `${PLACEHOLDER} BPI påvirkning ${i + 1}: ${d}`, 0, 10)),
-    score(
-      'bpi-paavirkning',
-      'BPI påvirkningsskår, gjennomsnitt (beregnet)',
-      'decimal',
-      `iif((%resource.item.where(linkId = 'bpi').item.where(linkId in (${range(1, 7)
-        .map((n) => `'bpi-${n}'`)
-        .join(
-          ' | ',
-        )})).answer.value).count() >= 4, ((%resource.item.where(linkId = 'bpi').item.where(linkId in (${range(
-        1,
-        7,
-      )
-        .map((n) => `'bpi-${n}'`)
-        .join(
-          ' | ',
-        )})).answer.value).sum() / (%resource.item.where(linkId = 'bpi').item.where(linkId in (${range(1, 7)
-        .map((n) => `'bpi-${n}'`)
-        .join(' | ')})).answer.value).count()).round(2))`,
-      'Gjennomsnitt av besvarte ledd; gyldig når minst 4 av 7 er besvart',
-      2,
-      { system: LOINC, code: '77565-0', display: 'Pain interference score [BPI Short Form]' },
-    ),
-  ]);
+  return group(
+    'bpi',
+    'Smertenes innvirkning (BPI-SF, påvirkning)',
+    [
+      display(
+        'bpi-lisens',
+        `${PLACEHOLDER} Brief Pain Inventory © MD Anderson Cancer Center / C. Cleeland. Skala 0 (påvirker ikke) – 10 (påvirker fullstendig).`,
+      ),
+      ...domains.map((d, i) =>
+        integer(`bpi-${i + 1}`, `${PLACEHOLDER} BPI påvirkning ${i + 1}: ${d}`, 0, 10),
+      ),
+      score(
+        'bpi-paavirkning',
+        'BPI påvirkningsskår, gjennomsnitt (beregnet)',
+        'decimal',
+        mean('bpi', 4),
+        'Gjennomsnitt av besvarte ledd; gyldig når minst 4 av 7 er besvart',
+        2,
+        { system: LOINC, code: '77565-0', display: 'Pain interference score [BPI Short Form]' },
+      ),
+    ],
+    {
+      extension: [...itemScores('bpi', numbered('bpi', range(1, 7)), 'value')],
+    },
+  );
 }
 
 const HSCL_SCALE: Option[] = [
@@ -354,52 +372,64 @@ export const HSCL10_ITEMS = [1, 2, 3, 4, 12, 16, 17, 18, 24, 25];
 /** Hopkins Symptom Checklist-25 (10 anxiety, 15 depression items, 1–4), with the HSCL-10 subset score. */
 export function hscl25(): QuestionnaireItem {
   const all = range(1, 25);
-  return group('hscl', 'Psykiske plager (HSCL-25)', [
-    display(
-      'hscl-lisens',
-      `${PLACEHOLDER} Hopkins Symptom Checklist-25 (Derogatis m.fl. 1974). Rettighetene til den norske oversettelsen er ikke avklart. Hvor mye har hvert av disse plagene plaget deg de siste 14 dagene?`,
-    ),
-    ...all.map((n) =>
-      choice(
-        `hscl-${n}`,
-        `${PLACEHOLDER} HSCL-25 ledd ${n} (${n <= 10 ? 'angst' : 'depresjon'})${HSCL10_ITEMS.includes(n) ? ', inngår i HSCL-10' : ''}`,
-        cs('hscl-skala'),
-        HSCL_SCALE,
+  return group(
+    'hscl',
+    'Psykiske plager (HSCL-25)',
+    [
+      display(
+        'hscl-lisens',
+        `${PLACEHOLDER} Hopkins Symptom Checklist-25 (Derogatis m.fl. 1974). Rettighetene til den norske oversettelsen er ikke avklart. Hvor mye har hvert av disse plagene plaget deg de siste 14 dagene?`,
       ),
-    ),
-    score(
-      'hscl-25-total',
-      'HSCL-25 totalskår, gjennomsnitt (beregnet)',
-      'decimal',
-      mean('hscl', 'hscl', all, 20),
-      'Gjennomsnitt av besvarte ledd; gyldig når minst 20 av 25 (80 %) er besvart. ≥1,75 regnes som betydelige plager.',
-      2,
-    ),
-    score(
-      'hscl-25-angst',
-      'HSCL-25 angst, gjennomsnitt (beregnet)',
-      'decimal',
-      mean('hscl', 'hscl', range(1, 10), 8),
-      'Ledd 1–10; gyldig når minst 8 av 10 er besvart',
-      2,
-    ),
-    score(
-      'hscl-25-depresjon',
-      'HSCL-25 depresjon, gjennomsnitt (beregnet)',
-      'decimal',
-      mean('hscl', 'hscl', range(11, 25), 12),
-      'Ledd 11–25; gyldig når minst 12 av 15 er besvart',
-      2,
-    ),
-    score(
-      'hscl10-gjennomsnitt',
-      'HSCL-10, gjennomsnitt (beregnet)',
-      'decimal',
-      mean('hscl', 'hscl', HSCL10_ITEMS, 7),
-      'Ledd 1, 2, 3, 4, 12, 16, 17, 18, 24, 25; gyldig når minst 7 av 10 er besvart. ≥1,85 regnes som betydelige plager.',
-      2,
-    ),
-  ]);
+      ...all.map((n) =>
+        choice(
+          `hscl-${n}`,
+          `${PLACEHOLDER} HSCL-25 ledd ${n} (${n <= 10 ? 'angst' : 'depresjon'})${HSCL10_ITEMS.includes(n) ? ', inngår i HSCL-10' : ''}`,
+          cs('hscl-skala'),
+          HSCL_SCALE,
+        ),
+      ),
+      score(
+        'hscl-25-total',
+        'HSCL-25 totalskår, gjennomsnitt (beregnet)',
+        'decimal',
+        mean('hscl25', 20),
+        'Gjennomsnitt av besvarte ledd; gyldig når minst 20 av 25 (80 %) er besvart. ≥1,75 regnes som betydelige plager.',
+        2,
+      ),
+      score(
+        'hscl-25-angst',
+        'HSCL-25 angst, gjennomsnitt (beregnet)',
+        'decimal',
+        mean('hsclAngst', 8),
+        'Ledd 1–10; gyldig når minst 8 av 10 er besvart',
+        2,
+      ),
+      score(
+        'hscl-25-depresjon',
+        'HSCL-25 depresjon, gjennomsnitt (beregnet)',
+        'decimal',
+        mean('hsclDepresjon', 12),
+        'Ledd 11–25; gyldig når minst 12 av 15 er besvart',
+        2,
+      ),
+      score(
+        'hscl10-gjennomsnitt',
+        'HSCL-10, gjennomsnitt (beregnet)',
+        'decimal',
+        mean('hscl10', 7),
+        'Ledd 1, 2, 3, 4, 12, 16, 17, 18, 24, 25; gyldig når minst 7 av 10 er besvart. ≥1,85 regnes som betydelige plager.',
+        2,
+      ),
+    ],
+    {
+      extension: [
+        ...itemScores('hscl25', numbered('hscl', all)),
+        ...itemScores('hsclAngst', numbered('hscl', range(1, 10))),
+        ...itemScores('hsclDepresjon', numbered('hscl', range(11, 25))),
+        ...itemScores('hscl10', numbered('hscl', HSCL10_ITEMS)),
+      ],
+    },
+  );
 }
 
 /** Insomnia Severity Index: 7 items 0–4, sum 0–28, all items required. */
@@ -435,27 +465,34 @@ export function isi(): QuestionnaireItem {
     'påvirkning på funksjon på dagtid',
   ];
   const scales = [severity, severity, severity, satisfaction, extent, extent, extent];
-  return group('isi', 'Søvn (ISI)', [
-    display(
-      'isi-lisens',
-      `${PLACEHOLDER} Insomnia Severity Index © C.M. Morin, distribuert av Mapi Research Trust. Gjelder de siste 2 ukene.`,
-    ),
-    ...topics.map((t, i) =>
-      choice(
-        `isi-${i + 1}`,
-        `${PLACEHOLDER} ISI ${i + 1}: ${t}`,
-        cs(i < 3 ? 'isi-alvorlighet' : i === 3 ? 'isi-tilfredshet' : 'isi-grad'),
-        scales[i],
+  return group(
+    'isi',
+    'Søvn (ISI)',
+    [
+      display(
+        'isi-lisens',
+        `${PLACEHOLDER} Insomnia Severity Index © C.M. Morin, distribuert av Mapi Research Trust. Gjelder de siste 2 ukene.`,
       ),
-    ),
-    score(
-      'isi-sum',
-      'ISI sumskår (beregnet)',
-      'integer',
-      proratedSum('isi', 'isi', range(1, 7), 7),
-      'Sum 0–28; krever alle 7 ledd. 0–7 ingen, 8–14 under terskel, 15–21 moderat, 22–28 alvorlig insomni.',
-    ),
-  ]);
+      ...topics.map((t, i) =>
+        choice(
+          `isi-${i + 1}`,
+          `${PLACEHOLDER} ISI ${i + 1}: ${t}`,
+          cs(i < 3 ? 'isi-alvorlighet' : i === 3 ? 'isi-tilfredshet' : 'isi-grad'),
+          scales[i],
+        ),
+      ),
+      score(
+        'isi-sum',
+        'ISI sumskår (beregnet)',
+        'integer',
+        proratedSum('isi', 7, 7),
+        'Sum 0–28; krever alle 7 ledd. 0–7 ingen, 8–14 under terskel, 15–21 moderat, 22–28 alvorlig insomni.',
+      ),
+    ],
+    {
+      extension: [...itemScores('isi', numbered('isi', range(1, 7)))],
+    },
+  );
 }
 
 /** Chalder Fatigue Questionnaire (11 items, Likert 0–3) with the duration item of the Norwegian 13-item form. */
@@ -466,84 +503,101 @@ export function cfq(): QuestionnaireItem {
     ['2', 'Mer enn vanlig'],
     ['3', 'Mye mer enn vanlig'],
   ];
-  return group('cfq', 'Utmattelse (Chalder Fatigue Questionnaire)', [
-    display(
-      'cfq-lisens',
-      `${PLACEHOLDER} Chalder Fatigue Questionnaire © T. Chalder. Gjelder den siste måneden sammenlignet med da du sist følte deg frisk.`,
-    ),
-    ...range(1, 11).map((n) =>
-      choice(
-        `cfq-${n}`,
-        `${PLACEHOLDER} CFQ ${n} (${n <= 7 ? 'fysisk' : 'mental'} utmattelse)`,
-        cs('cfq-likert'),
-        scale,
+  return group(
+    'cfq',
+    'Utmattelse (Chalder Fatigue Questionnaire)',
+    [
+      display(
+        'cfq-lisens',
+        `${PLACEHOLDER} Chalder Fatigue Questionnaire © T. Chalder. Gjelder den siste måneden sammenlignet med da du sist følte deg frisk.`,
       ),
-    ),
-    choice('cfq-varighet', 'Hvor lenge har du følt deg utmattet?', cs('cfq-varighet'), [
-      ['ikke-utmattet', 'Jeg føler meg ikke utmattet'],
-      ['under-1u', 'Mindre enn én uke'],
-      ['under-3m', 'Mindre enn 3 måneder'],
-      ['3-6m', '3–6 måneder'],
-      ['over-6m', 'Mer enn 6 måneder'],
-    ]),
-    score(
-      'cfq-total',
-      'Utmattelse totalskår 0–33 (beregnet)',
-      'integer',
-      proratedSum('cfq', 'cfq', range(1, 11), 11),
-      'Likert 0-1-2-3, sum av 11 ledd; krever alle ledd',
-    ),
-    score(
-      'cfq-fysisk',
-      'Fysisk utmattelse 0–21 (beregnet)',
-      'integer',
-      proratedSum('cfq', 'cfq', range(1, 7), 7),
-      'Sum av ledd 1–7; krever alle',
-    ),
-    score(
-      'cfq-mental',
-      'Mental utmattelse 0–12 (beregnet)',
-      'integer',
-      proratedSum('cfq', 'cfq', range(8, 11), 4),
-      'Sum av ledd 8–11; krever alle',
-    ),
-    score(
-      'cfq-bimodal',
-      'Utmattelse, bimodal skår 0–11 (beregnet)',
-      'integer',
-      `iif((${values('cfq', 'cfq', range(1, 11))}).count() = 11, (${values('cfq', 'cfq', range(1, 11))}).where($this >= 2).count())`,
-      'Bimodal 0-0-1-1; ≥4 regnes som kasus; krever alle ledd',
-    ),
-  ]);
+      ...range(1, 11).map((n) =>
+        choice(
+          `cfq-${n}`,
+          `${PLACEHOLDER} CFQ ${n} (${n <= 7 ? 'fysisk' : 'mental'} utmattelse)`,
+          cs('cfq-likert'),
+          scale,
+        ),
+      ),
+      choice('cfq-varighet', 'Hvor lenge har du følt deg utmattet?', cs('cfq-varighet'), [
+        ['ikke-utmattet', 'Jeg føler meg ikke utmattet'],
+        ['under-1u', 'Mindre enn én uke'],
+        ['under-3m', 'Mindre enn 3 måneder'],
+        ['3-6m', '3–6 måneder'],
+        ['over-6m', 'Mer enn 6 måneder'],
+      ]),
+      score(
+        'cfq-total',
+        'Utmattelse totalskår 0–33 (beregnet)',
+        'integer',
+        proratedSum('cfq', 11, 11),
+        'Likert 0-1-2-3, sum av 11 ledd; krever alle ledd',
+      ),
+      score(
+        'cfq-fysisk',
+        'Fysisk utmattelse 0–21 (beregnet)',
+        'integer',
+        proratedSum('cfqFysisk', 7, 7),
+        'Sum av ledd 1–7; krever alle',
+      ),
+      score(
+        'cfq-mental',
+        'Mental utmattelse 0–12 (beregnet)',
+        'integer',
+        proratedSum('cfqMental', 4, 4),
+        'Sum av ledd 8–11; krever alle',
+      ),
+      score(
+        'cfq-bimodal',
+        'Utmattelse, bimodal skår 0–11 (beregnet)',
+        'integer',
+        'iif(%cfq.count() = 11, %cfq.where($this >= 2).count())',
+        'Bimodal 0-0-1-1; ≥4 regnes som kasus; krever alle ledd',
+      ),
+    ],
+    {
+      extension: [
+        ...itemScores('cfq', numbered('cfq', range(1, 11))),
+        ...itemScores('cfqFysisk', numbered('cfq', range(1, 7))),
+        ...itemScores('cfqMental', numbered('cfq', range(8, 11))),
+      ],
+    },
+  );
 }
 
 /** EQ-5D-5L: five dimensions × five levels and EQ VAS; the index needs the licensee's value set. */
 export function eq5d(): QuestionnaireItem {
   const dims = ['gange', 'personlig stell', 'vanlige gjøremål', 'smerter/ubehag', 'angst/depresjon'];
   const levels: Option[] = range(1, 5).map((n) => [String(n), `${PLACEHOLDER} nivå ${n}`]);
-  const v = values('eq5d', 'eq5d', range(1, 5));
-  return group('eq5d', 'Helserelatert livskvalitet (EQ-5D-5L)', [
-    display(
-      'eq5d-lisens',
-      `${PLACEHOLDER} EQ-5D-5L © EuroQol Research Foundation. Offisiell ordlyd og digitalt format lastes fra lisensinnehavers EuroQol-pakke. Gjelder i dag.`,
-    ),
-    ...dims.map((d, i) =>
-      choice(`eq5d-${i + 1}`, `${PLACEHOLDER} EQ-5D-5L dimensjon ${i + 1}: ${d}`, cs('eq5d-niva'), levels),
-    ),
-    integer(
-      'eq5d-vas',
-      `${PLACEHOLDER} EQ VAS: helsen din i dag, 0 (verst tenkelige) – 100 (best tenkelige)`,
-      0,
-      100,
-    ),
-    score(
-      'eq5d-nivasum',
-      'EQ-5D-5L nivåsum 5–25 (beregnet)',
-      'integer',
-      `iif((${v}).count() = 5, (${v}).sum())`,
-      'Level sum score; krever alle fem dimensjoner. Indeksverdi beregnes med norsk verdisett ved analyse.',
-    ),
-  ]);
+  return group(
+    'eq5d',
+    'Helserelatert livskvalitet (EQ-5D-5L)',
+    [
+      display(
+        'eq5d-lisens',
+        `${PLACEHOLDER} EQ-5D-5L © EuroQol Research Foundation. Offisiell ordlyd og digitalt format lastes fra lisensinnehavers EuroQol-pakke. Gjelder i dag.`,
+      ),
+      ...dims.map((d, i) =>
+        choice(`eq5d-${i + 1}`, `${PLACEHOLDER} EQ-5D-5L dimensjon ${i + 1}: ${d}`, cs('eq5d-niva'), levels),
+      ),
+      integer(
+        'eq5d-vas',
+        `${PLACEHOLDER} EQ VAS: helsen din i dag, 0 (verst tenkelige) – 100 (best tenkelige)`,
+        0,
+        100,
+      ),
+      score(
+        'eq5d-nivasum',
+        'EQ-5D-5L nivåsum 5–25 (beregnet)',
+        'integer',
+        proratedSum('eq5d', 5, 5),
+        'Level sum score; krever alle fem dimensjoner. Indeksverdi beregnes med norsk verdisett ved analyse.',
+      ),
+    ],
+    {
+      extension: [...itemScores('eq5d', numbered('eq5d', range(1, 5)))],
+    },
+  );
 }
 
 /** Pain Catastrophizing Scale: 13 items 0–4; total (prorated when one item is missing) and three subscales. */
@@ -557,43 +611,55 @@ export function pcs(): QuestionnaireItem {
   ];
   const subscale = (n: number): string =>
     [8, 9, 10, 11].includes(n) ? 'grubling' : [6, 7, 13].includes(n) ? 'forstørring' : 'hjelpeløshet';
-  return group('pcs', 'Tanker og følelser ved smerte (PCS)', [
-    display(
-      'pcs-lisens',
-      `${PLACEHOLDER} Pain Catastrophizing Scale © M.J.L. Sullivan. Tenk på hvordan du har det når du har smerter.`,
-    ),
-    ...range(1, 13).map((n) =>
-      choice(`pcs-${n}`, `${PLACEHOLDER} PCS ${n} (${subscale(n)})`, cs('pcs-skala'), scale),
-    ),
-    score(
-      'pcs-total',
-      'PCS totalskår 0–52 (beregnet)',
-      'integer',
-      proratedSum('pcs', 'pcs', range(1, 13), 12),
-      'Sum av 13 ledd; med ett manglende ledd skaleres summen opp (gjennomsnitt × 13); ellers ingen skår. ≥30 regnes som klinisk relevant.',
-    ),
-    score(
-      'pcs-grubling',
-      'PCS grubling 0–16 (beregnet)',
-      'integer',
-      proratedSum('pcs', 'pcs', [8, 9, 10, 11], 4),
-      'Ledd 8–11; krever alle',
-    ),
-    score(
-      'pcs-forstorring',
-      'PCS forstørring 0–12 (beregnet)',
-      'integer',
-      proratedSum('pcs', 'pcs', [6, 7, 13], 3),
-      'Ledd 6, 7, 13; krever alle',
-    ),
-    score(
-      'pcs-hjelpeloshet',
-      'PCS hjelpeløshet 0–24 (beregnet)',
-      'integer',
-      proratedSum('pcs', 'pcs', [1, 2, 3, 4, 5, 12], 6),
-      'Ledd 1–5 og 12; krever alle',
-    ),
-  ]);
+  return group(
+    'pcs',
+    'Tanker og følelser ved smerte (PCS)',
+    [
+      display(
+        'pcs-lisens',
+        `${PLACEHOLDER} Pain Catastrophizing Scale © M.J.L. Sullivan. Tenk på hvordan du har det når du har smerter.`,
+      ),
+      ...range(1, 13).map((n) =>
+        choice(`pcs-${n}`, `${PLACEHOLDER} PCS ${n} (${subscale(n)})`, cs('pcs-skala'), scale),
+      ),
+      score(
+        'pcs-total',
+        'PCS totalskår 0–52 (beregnet)',
+        'integer',
+        proratedSum('pcs', 13, 12),
+        'Sum av 13 ledd; med ett manglende ledd skaleres summen opp (gjennomsnitt × 13); ellers ingen skår. ≥30 regnes som klinisk relevant.',
+      ),
+      score(
+        'pcs-grubling',
+        'PCS grubling 0–16 (beregnet)',
+        'integer',
+        proratedSum('pcsGrubling', 4, 4),
+        'Ledd 8–11; krever alle',
+      ),
+      score(
+        'pcs-forstorring',
+        'PCS forstørring 0–12 (beregnet)',
+        'integer',
+        proratedSum('pcsForstorring', 3, 3),
+        'Ledd 6, 7, 13; krever alle',
+      ),
+      score(
+        'pcs-hjelpeloshet',
+        'PCS hjelpeløshet 0–24 (beregnet)',
+        'integer',
+        proratedSum('pcsHjelpeloshet', 6, 6),
+        'Ledd 1–5 og 12; krever alle',
+      ),
+    ],
+    {
+      extension: [
+        ...itemScores('pcs', numbered('pcs', range(1, 13))),
+        ...itemScores('pcsGrubling', numbered('pcs', [8, 9, 10, 11])),
+        ...itemScores('pcsForstorring', numbered('pcs', [6, 7, 13])),
+        ...itemScores('pcsHjelpeloshet', numbered('pcs', [1, 2, 3, 4, 5, 12])),
+      ],
+    },
+  );
 }
 
 /** Patient Global Impression of Change (own Norwegian wording; no rights holder) and satisfaction. */
@@ -608,48 +674,55 @@ export function pgic(): QuestionnaireItem {
     ['7', 'Svært mye verre'],
   ];
   const sys = cs('pgic');
-  return group('pgic', 'Endring siden behandlingen ved smerteklinikken', [
-    choice(
-      'pgic-global',
-      'Sammenlignet med før du startet ved smerteklinikken, hvordan vil du beskrive tilstanden din nå alt i alt?',
-      sys,
-      scale,
-      { required: true },
-    ),
-    choice('pgic-smerte', 'Hvordan er smertene dine nå sammenlignet med før?', sys, scale),
-    choice('pgic-funksjon', 'Hvordan er funksjonen din i hverdagen nå sammenlignet med før?', sys, scale),
-    choice('pgic-humor', 'Hvordan er humøret ditt nå sammenlignet med før?', sys, scale),
-    score(
-      'pgic-responder',
-      'Mye eller svært mye bedre (beregnet)',
-      'boolean',
-      "%resource.item.where(linkId = 'pgic').item.where(linkId = 'pgic-global').answer.value.code.select($this = '1' or $this = '2')",
-      'Responder etter IMMPACT: «mye bedre» eller «svært mye bedre»',
-    ),
-    integer(
-      'tilfredshet',
-      'Hvor fornøyd er du alt i alt med tilbudet ved smerteklinikken? 0 (svært misfornøyd) – 10 (svært fornøyd)',
-      0,
-      10,
-    ),
-    bool(
-      'ny-behandling',
-      'Har du fått annen behandling for smertene etter at du var ferdig ved smerteklinikken?',
-    ),
-    choice(
-      'ny-behandling-hva',
-      'Hva slags behandling? (Du kan velge flere)',
-      cs('behandling-etter'),
-      [
-        ['fastlege', 'Oppfølging hos fastlege'],
-        ['fysioterapi', 'Fysioterapi'],
-        ['psykolog', 'Psykolog eller psykiater'],
-        ['medisiner', 'Ny medisinering'],
-        ['operasjon', 'Operasjon'],
-        ['rehabilitering', 'Rehabiliteringsopphold'],
-        ['annet', 'Annet'],
-      ],
-      { repeats: true, ...when('ny-behandling', { answerBoolean: true }) },
-    ),
-  ]);
+  return group(
+    'pgic',
+    'Endring siden behandlingen ved smerteklinikken',
+    [
+      choice(
+        'pgic-global',
+        'Sammenlignet med før du startet ved smerteklinikken, hvordan vil du beskrive tilstanden din nå alt i alt?',
+        sys,
+        scale,
+        { required: true },
+      ),
+      choice('pgic-smerte', 'Hvordan er smertene dine nå sammenlignet med før?', sys, scale),
+      choice('pgic-funksjon', 'Hvordan er funksjonen din i hverdagen nå sammenlignet med før?', sys, scale),
+      choice('pgic-humor', 'Hvordan er humøret ditt nå sammenlignet med før?', sys, scale),
+      score(
+        'pgic-responder',
+        'Mye eller svært mye bedre (beregnet)',
+        'boolean',
+        "%pgicGlobal.select($this = '1' or $this = '2')",
+        'Responder etter IMMPACT: «mye bedre» eller «svært mye bedre»',
+      ),
+      integer(
+        'tilfredshet',
+        'Hvor fornøyd er du alt i alt med tilbudet ved smerteklinikken? 0 (svært misfornøyd) – 10 (svært fornøyd)',
+        0,
+        10,
+      ),
+      bool(
+        'ny-behandling',
+        'Har du fått annen behandling for smertene etter at du var ferdig ved smerteklinikken?',
+      ),
+      choice(
+        'ny-behandling-hva',
+        'Hva slags behandling? (Du kan velge flere)',
+        cs('behandling-etter'),
+        [
+          ['fastlege', 'Oppfølging hos fastlege'],
+          ['fysioterapi', 'Fysioterapi'],
+          ['psykolog', 'Psykolog eller psykiater'],
+          ['medisiner', 'Ny medisinering'],
+          ['operasjon', 'Operasjon'],
+          ['rehabilitering', 'Rehabiliteringsopphold'],
+          ['annet', 'Annet'],
+        ],
+        { repeats: true, ...when('ny-behandling', { answerBoolean: true }) },
+      ),
+    ],
+    {
+      extension: [variable('pgicGlobal', "item.where(linkId = 'pgic-global').answer.value.code")],
+    },
+  );
 }

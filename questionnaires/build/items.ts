@@ -1,7 +1,8 @@
 /**
  * Building blocks for the NorPain Questionnaires: answer scales as local CodeSystems whose codes are the
  * scores themselves (so FHIRPath scoring reads `code.toInteger()` in every renderer), and SDC
- * calculatedExpressions that carry each instrument's missing-item rule.
+ * calculatedExpressions that carry each instrument's missing-item rule, over SDC variables declared on
+ * the instrument's group.
  */
 import type { Coding, Extension, QuestionnaireItem, QuestionnaireItemAnswerOption } from '@medplum/fhirtypes';
 
@@ -17,6 +18,7 @@ const MAX = 'http://hl7.org/fhir/StructureDefinition/maxValue';
 const DECIMALS = 'http://hl7.org/fhir/StructureDefinition/maxDecimalPlaces';
 const UNIT = 'http://hl7.org/fhir/StructureDefinition/questionnaire-unit';
 const ENTRY_FORMAT = 'http://hl7.org/fhir/StructureDefinition/entryFormat';
+const VARIABLE = 'http://hl7.org/fhir/StructureDefinition/variable';
 
 /** Marks placeholder text of a licensed instrument (reference §5: real wording is loaded at deployment). */
 export const PLACEHOLDER = '[Plassholder – lisensiert ordlyd lastes ved utrulling]';
@@ -137,28 +139,44 @@ export function score(
   return { linkId, text, type, readOnly: true, extension, ...(code ? { code: [code] } : {}) };
 }
 
+/** An SDC variable: a named FHIRPath expression in scope for the item that declares it and the items below. */
+export function variable(name: string, expression: string): Extension {
+  return { url: VARIABLE, valueExpression: { name, language: 'text/fhirpath', expression } };
+}
+
 /**
- * FHIRPath for the numeric answers of the items `prefix-N` (N in `numbers`) inside top-level group `group`.
- * Direct paths rather than repeat(item) keep server-side evaluation cheap.
+ * SDC variables, declared on an instrument's group, for the item scores of the items `linkIds` of that
+ * group: `%{name}Ledd` lists the linkIds (a constant, evaluated once) and `%{name}` holds the numeric
+ * answers, from the answer codes (`code`, the scales' codes are the item scores) or from integer answers
+ * (`value`). Score expressions then work on `%{name}` alone, so each instrument's items are read once
+ * per response, and membership is tested against a variable rather than a literal `|` union (which
+ * FHIRPath engines rebuild for every item).
  */
-export function values(group: string, prefix: string, numbers: number[]): string {
-  const ids = numbers.map((n) => `'${prefix}-${n}'`).join(' | ');
-  return `%resource.item.where(linkId = '${group}').item.where(linkId in (${ids})).answer.value.code.select(toInteger())`;
+export function itemScores(name: string, linkIds: string[], from: 'code' | 'value' = 'code'): Extension[] {
+  const value = from === 'code' ? 'answer.value.code.select(toInteger())' : 'answer.value';
+  return [
+    variable(`${name}Ledd`, `(${linkIds.map((id) => `'${id}'`).join(' | ')})`),
+    variable(name, `item.where(linkId in %${name}Ledd).${value}`),
+  ];
 }
 
-/** Sum when at least `min` of the items are answered, prorated to the full item count when some are missing. */
-export function proratedSum(group: string, prefix: string, numbers: number[], min: number): string {
-  const v = values(group, prefix, numbers);
-  if (min >= numbers.length) {
-    return `iif((${v}).count() = ${numbers.length}, (${v}).sum())`;
+/** The linkIds `prefix-N` for N in `numbers`. */
+export const numbered = (prefix: string, numbers: number[]): string[] => numbers.map((n) => `${prefix}-${n}`);
+
+/**
+ * Sum of the item scores in variable `name` (of `count` items) when at least `min` are answered,
+ * prorated to the full item count when some are missing.
+ */
+export function proratedSum(name: string, count: number, min: number): string {
+  if (min >= count) {
+    return `iif(%${name}.count() = ${count}, %${name}.sum())`;
   }
-  return `iif((${v}).count() >= ${min}, ((${v}).sum() * ${numbers.length} / (${v}).count()).round(0))`;
+  return `iif(%${name}.count() >= ${min}, (%${name}.sum() * ${count} / %${name}.count()).round(0))`;
 }
 
-/** Mean of the answered items when at least `min` are answered. */
-export function mean(group: string, prefix: string, numbers: number[], min: number, places = 2): string {
-  const v = values(group, prefix, numbers);
-  return `iif((${v}).count() >= ${min}, ((${v}).sum() / (${v}).count()).round(${places}))`;
+/** Mean of the answered item scores in variable `name` when at least `min` are answered. */
+export function mean(name: string, min: number, places = 2): string {
+  return `iif(%${name}.count() >= ${min}, %${name}.avg().round(${places}))`;
 }
 
 export const range = (from: number, to: number): number[] =>

@@ -10,6 +10,8 @@
 #   HAPI_START_TIMEOUT  seconds to wait for /fhir/metadata (default 600)
 #   HAPI_JAVA_OPTS      JVM options (default -Xms256m -Xmx1536m)
 #   PGPORT, HAPI_DB_*   passed on to start-postgres.sh
+# Safe to call twice at once (the second waits for the first): .ci/run can start it in the background
+# before installing and linting, and call it again later to wait for it and get the URL.
 # Prints the base URL on its last line: HAPI_URL=http://127.0.0.1:PORT/fhir
 set -euo pipefail
 
@@ -26,6 +28,11 @@ PID_FILE="$CI_DIR/hapi/hapi.pid"
 
 log() { echo "[start-hapi] $*" >&2; }
 answers() { curl -sf -m 5 -o /dev/null -H 'Accept: application/fhir+json' "$URL/metadata"; }
+
+# One start at a time: .ci/run may start HAPI in the background early and call this again to wait for it.
+mkdir -p "$CI_DIR/hapi"
+exec 9>"$CI_DIR/hapi/start.lock"
+flock 9
 
 if answers; then
   log "already answering at $URL"
@@ -51,7 +58,6 @@ if [[ ! -s "$JAR" ]] || [[ -n "$(find "$MODULE/pom.xml" "$MODULE/src" -newer "$J
   log "built in $(($(date +%s) - start)) s"
 fi
 
-mkdir -p "$CI_DIR/hapi"
 # HAPI runs from a copy: rebuilding the jar must never change the classes under a running server.
 RUN_JAR="$CI_DIR/hapi/norpain-hapi.jar"
 if [[ -s "$PID_FILE" ]] && kill -0 "$(cat "$PID_FILE")" 2>/dev/null; then

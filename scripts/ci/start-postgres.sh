@@ -35,10 +35,7 @@ if [[ -z "$PG_BIN" ]]; then
   log "PostgreSQL server not found: installing it from Debian"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq >&2
-  # postgresql-common would create and start a default cluster on 5432; we do not need it.
-  mkdir -p /etc/postgresql-common
-  grep -qs '^create_main_cluster' /etc/postgresql-common/createcluster.conf ||
-    echo 'create_main_cluster = false' >>/etc/postgresql-common/createcluster.conf
+  # Debian may also create a default cluster on 5432; ours is separate (its own folder and port).
   apt-get install -y -qq postgresql >&2
   PG_BIN="$(find_pg_bin)"
   [[ -n "$PG_BIN" ]] || { log "PostgreSQL installation did not provide pg_ctl"; exit 1; }

@@ -17,10 +17,26 @@ import { errors, FhirError } from '../fhir/outcomes';
 import { getLogger, type Logger } from '../logging/logger';
 import { ClaimError, principalFromClaims } from './claims';
 import { devKeyPath, ensureDevSigningKey } from './devKey';
+import { dpopError, MemoryReplayCache, verifyDpopProof, type ReplayCache } from './dpop';
 import type { Principal } from './principal';
 
+/** What authentication sees of a request. method and url are needed to check DPoP proofs. */
+export interface AuthRequest {
+  headers: IncomingHttpHeaders;
+  method?: string;
+  /** The request URL as the client addressed it (public base URL + path), for the DPoP htu. */
+  url?: string;
+}
+
 /** Establishes who is calling, or throws a 401 FhirError (503 when the issuer's keys are unreachable). */
-export type Authenticate = (req: { headers: IncomingHttpHeaders }) => Promise<Principal>;
+export type Authenticate = (req: AuthRequest) => Promise<Principal>;
+
+export interface AuthenticatorOptions {
+  /** Where DPoP proof ids are remembered; one per process by default. */
+  replayCache?: ReplayCache;
+  /** Minimum time between two JWKS fetches caused by an unknown kid (default 30 s). */
+  jwksCooldownMs?: number;
+}
 
 /** Token types HelseID and common issuers put in the JWT header; other types are not access tokens. */
 const ACCEPTED_TYP = new Set(['at+jwt', 'application/at+jwt', 'jwt']);
@@ -31,11 +47,16 @@ const ACCEPTED_TYP = new Set(['at+jwt', 'application/at+jwt', 'jwt']);
  * an algorithm allow-list that can only hold asymmetric algorithms. Keys are resolved at creation, so a
  * missing or unreadable key file fails the start, not the first request.
  */
-export function createAuthenticator(config: Config, logger: Logger = getLogger()): Authenticate {
-  const key = resolveKey(config, logger);
+export function createAuthenticator(
+  config: Config,
+  logger: Logger = getLogger(),
+  options: AuthenticatorOptions = {},
+): Authenticate {
+  const key = resolveKey(config, logger, options.jwksCooldownMs ?? 30_000);
   const { issuer, audience, algorithms, clockToleranceSeconds } = config.auth;
+  const replay = options.replayCache ?? new MemoryReplayCache();
   return async (req) => {
-    const token = bearerToken(req.headers.authorization);
+    const { scheme, token } = accessToken(req.headers.authorization);
     let payload;
     try {
       const verified = await verifyWith(key, token, {
@@ -53,8 +74,24 @@ export function createAuthenticator(config: Config, logger: Logger = getLogger()
     } catch (err) {
       throw toAuthError(err);
     }
+    const jkt = boundKeyOf(payload.cnf);
+    if (jkt !== undefined) {
+      if (scheme !== 'dpop') {
+        throw dpopError(
+          'This access token is bound to a key (DPoP): send it as "Authorization: DPoP <token>".',
+        );
+      }
+      await verifyDpopProof(
+        { proof: req.headers.dpop, method: req.method, url: req.url, accessToken: token, jkt },
+        replay,
+      );
+    } else if (scheme === 'dpop') {
+      throw dpopError('The DPoP scheme needs a token bound to a key (cnf.jkt); send this one as Bearer.');
+    } else if (config.auth.requireDpop) {
+      throw dpopError('This server accepts only DPoP-bound access tokens (cnf.jkt) with a DPoP proof.');
+    }
     try {
-      return principalFromClaims(payload);
+      return principalFromClaims(payload, audience);
     } catch (err) {
       if (err instanceof ClaimError) {
         throw errors.unauthorized(`Token rejected: ${err.message}`);
@@ -71,15 +108,36 @@ function verifyWith(key: VerifyKey, token: string, options: Parameters<typeof jw
   return typeof key === 'function' ? jwtVerify(token, key, options) : jwtVerify(token, key, options);
 }
 
-function bearerToken(header: string | undefined): string {
+/** `Bearer <token>`, or `DPoP <token>` for a sender-constrained token (RFC 9449 §7.1). */
+function accessToken(header: string | undefined): { scheme: 'bearer' | 'dpop'; token: string } {
   if (header === undefined || header.trim() === '') {
     throw errors.unauthorized('This request needs an access token: send "Authorization: Bearer <token>"');
   }
-  const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
+  const match = /^(Bearer|DPoP)\s+(\S+)\s*$/i.exec(header);
   if (!match) {
-    throw errors.unauthorized('The Authorization header must use the Bearer scheme: "Bearer <token>"');
+    throw errors.unauthorized(
+      'The Authorization header must use the Bearer scheme: "Bearer <token>" (or "DPoP <token>" for a key-bound token)',
+    );
   }
-  return match[1];
+  return { scheme: match[1].toLowerCase() as 'bearer' | 'dpop', token: match[2] };
+}
+
+/** The thumbprint a DPoP-bound token is bound to (`cnf.jkt`), if any. */
+function boundKeyOf(cnf: unknown): string | undefined {
+  if (cnf === undefined) {
+    return undefined;
+  }
+  const jkt = (cnf as { jkt?: unknown } | null)?.jkt;
+  if (typeof jkt === 'string' && jkt !== '') {
+    return jkt;
+  }
+  if (typeof cnf === 'object' && cnf !== null && Object.keys(cnf).length > 0) {
+    // Another confirmation method (e.g. mTLS x5t#S256) that this server cannot check.
+    throw errors.unauthorized(
+      'Token rejected: it is bound by a confirmation method this server does not support',
+    );
+  }
+  return undefined;
 }
 
 /** Says which check failed, never what the token contained. */
@@ -139,13 +197,13 @@ function isNetworkError(err: unknown): boolean {
   return err instanceof joseErrors.JOSEError && /JSON Web Key Set HTTP response/.test(err.message);
 }
 
-function resolveKey(config: Config, logger: Logger): VerifyKey {
+function resolveKey(config: Config, logger: Logger, cooldownDuration: number): VerifyKey {
   const { auth } = config;
   if (auth.jwksUrl !== undefined) {
     // jose caches the set and refetches on an unknown kid (rate-limited by the cooldown).
     return createRemoteJWKSet(new URL(auth.jwksUrl), {
       timeoutDuration: 5000,
-      cooldownDuration: 30_000,
+      cooldownDuration,
       cacheMaxAge: 10 * 60_000,
     });
   }

@@ -20,8 +20,11 @@ export class ClaimError extends Error {
   override name = 'ClaimError';
 }
 
-/** Maps verified claims to a Principal, or throws a ClaimError saying which claim is missing or wrong. */
-export function principalFromClaims(payload: JWTPayload): Principal {
+/**
+ * Maps verified claims to a Principal, or throws a ClaimError saying which claim is missing or wrong.
+ * HelseID names API scopes `<audience>/<scope>`; that prefix is removed for this server's audience.
+ */
+export function principalFromClaims(payload: JWTPayload, audience?: string): Principal {
   const role = stringClaim(payload, CLAIMS.role);
   if (role === undefined || !(ROLES as readonly string[]).includes(role)) {
     throw new ClaimError(`token claim ${CLAIMS.role} must be one of ${ROLES.join(', ')}`);
@@ -37,7 +40,9 @@ export function principalFromClaims(payload: JWTPayload): Principal {
     pid: stringClaim(payload, CLAIMS.pid),
     hpr: stringClaim(payload, CLAIMS.hpr),
     study: stringClaim(payload, CLAIMS.study),
-    scopes: scopesOf(payload),
+    scopes: scopesOf(payload).map((scope) =>
+      audience !== undefined && scope.startsWith(`${audience}/`) ? scope.slice(audience.length + 1) : scope,
+    ),
   };
   // Each role acts for someone; a token that does not say for whom cannot be authorised later.
   const needed: Partial<Record<Role, [keyof Principal, string]>> = {

@@ -18,9 +18,11 @@ export interface DevTokenRequest {
   /** jose time span: "1h", "30m", "90s", "2d". */
   expiresIn?: string;
   clientId?: string;
+  /** JWK SHA-256 thumbprint of the client's DPoP key: binds the token to it (`cnf.jkt`). */
+  dpopJkt?: string;
 }
 
-/** SMART v2 scopes a role's client would be granted; authorisation by scope comes in a later issue. */
+/** SMART v2 scopes a role's client would be granted (see src/auth/matrix.ts for what each role may do). */
 export const DEFAULT_SCOPES: Record<Role, string[]> = {
   clinic: ['system/*.cruds'],
   portal: ['patient/*.cruds'],
@@ -66,6 +68,9 @@ export async function issueDevToken(config: Config, request: DevTokenRequest): P
     if (value !== undefined) {
       claims[name] = value;
     }
+  }
+  if (request.dpopJkt !== undefined) {
+    claims.cnf = { jkt: request.dpopJkt };
   }
   return new SignJWT(claims)
     .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: 'at+jwt' })

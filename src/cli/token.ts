@@ -5,7 +5,7 @@ import { loadConfig } from '../config';
 import type { CliCommand } from './command';
 import { UsageError } from './command';
 
-const USAGE = `norpain token --role ROLE [--org RESH] [--pid FNR] [--study ID] [--hpr N] [--scope S]... [--expires 1h]
+const USAGE = `norpain token --role ROLE [--org RESH] [--pid FNR] [--study ID] [--hpr N] [--scope S]... [--dpop-jkt T] [--expires 1h]
 
 Prints an access token signed with the development key under DATA_DIR (created if absent), which a
 development server with the same DATA_DIR accepts. Roles: ${ROLES.join(', ')}.
@@ -16,6 +16,8 @@ development server with the same DATA_DIR accepts. Roles: ${ROLES.join(', ')}.
   --scope    a SMART scope; repeat or space-separate (default per role: ${Object.entries(DEFAULT_SCOPES)
     .map(([role, scopes]) => `${role} ${scopes.join(' ')}`)
     .join('; ')})
+  --dpop-jkt bind the token to a DPoP key: its JWK SHA-256 thumbprint (cnf.jkt); requests then need
+             "Authorization: DPoP <token>" and a DPoP proof signed by that key
   --expires  lifetime such as 90s, 30m, 1h, 2d (default 1h)`;
 
 const REQUIRED: Partial<Record<Role, 'org' | 'pid' | 'study'>> = {
@@ -44,6 +46,7 @@ export const tokenCommand: CliCommand = {
           scope: { type: 'string', multiple: true },
           expires: { type: 'string' },
           'client-id': { type: 'string' },
+          'dpop-jkt': { type: 'string' },
         },
       }));
     } catch (err) {
@@ -59,6 +62,9 @@ export const tokenCommand: CliCommand = {
     }
     if (values.expires !== undefined && !isValidExpiry(values.expires)) {
       throw new UsageError(`--expires must look like 90s, 30m, 1h or 2d, got "${values.expires}"`);
+    }
+    if (values['dpop-jkt'] !== undefined && !/^[A-Za-z0-9_-]{43}$/.test(values['dpop-jkt'])) {
+      throw new UsageError('--dpop-jkt must be a JWK SHA-256 thumbprint (43 base64url characters)');
     }
     const config = loadConfig(env);
     if (config.mode === 'production' || !config.auth.useDevKey) {
@@ -76,6 +82,7 @@ export const tokenCommand: CliCommand = {
       scopes: values.scope?.flatMap((s) => s.split(' ')).filter((s) => s !== ''),
       expiresIn: values.expires,
       clientId: values['client-id'],
+      dpopJkt: values['dpop-jkt'],
     });
     process.stdout.write(token + '\n');
     return 0;

@@ -41,6 +41,20 @@ export interface AuthConfig {
   clockToleranceSeconds: number;
   /** Development only: trust the signing key the server keeps under DATA_DIR (no key configured). */
   useDevKey: boolean;
+  /** Refuse tokens that are not DPoP-bound (AUTH_REQUIRE_DPOP=true), as HelseID's security profile asks. */
+  requireDpop: boolean;
+}
+
+/** Hardening of the HTTP interface (issue 6). */
+export interface HttpLimits {
+  /** Browser origins allowed by CORS (the patient portal's), from CORS_ORIGINS; none by default. */
+  corsOrigins: string[];
+  /** Requests per minute one client (token client_id) may make; 0 turns the limit off. */
+  rateLimitPerMinute: number;
+  /** Failed authentications per minute from one address before it gets 429. */
+  authFailuresPerMinute: number;
+  /** Most entries a batch or transaction Bundle may have. */
+  maxBundleEntries: number;
 }
 
 export interface Config {
@@ -53,6 +67,7 @@ export interface Config {
   /** The FHIR base URL as clients see it (e.g. https://norpain.example.no/fhir); else from the request. */
   publicBaseUrl?: string;
   auth: AuthConfig;
+  http: HttpLimits;
   logLevel: LogLevel;
   /** The participating units (pain clinics) loaded at start. */
   unitsFile: string;
@@ -99,6 +114,7 @@ export function loadConfig(env: Env = process.env): Config {
     maxBodyBytes,
     publicBaseUrl,
     auth: loadAuthConfig(env, mode),
+    http: loadHttpLimits(env),
     logLevel,
     unitsFile,
   };
@@ -137,7 +153,49 @@ function loadAuthConfig(env: Env, mode: Mode): AuthConfig {
     publicKeyFile: publicKeyFile === undefined ? undefined : path.resolve(publicKeyFile),
     clockToleranceSeconds: 5,
     useDevKey: !hasKey,
+    requireDpop: parseBoolean(env, 'AUTH_REQUIRE_DPOP', false),
   };
+}
+
+function loadHttpLimits(env: Env): HttpLimits {
+  const origins = (nonEmpty(env.CORS_ORIGINS) ?? '')
+    .split(',')
+    .map((origin) => origin.trim())
+    .filter((origin) => origin !== '');
+  for (const origin of origins) {
+    let url: URL | undefined;
+    try {
+      url = new URL(origin);
+    } catch {
+      url = undefined;
+    }
+    if (
+      url === undefined ||
+      url.origin !== origin ||
+      (url.protocol !== 'https:' && url.protocol !== 'http:')
+    ) {
+      throw new ConfigError(
+        `CORS_ORIGINS must list origins such as https://portal.example.no (scheme, host, port; no path), got "${origin}"`,
+      );
+    }
+  }
+  return {
+    corsOrigins: origins,
+    rateLimitPerMinute: parseInteger(env, 'RATE_LIMIT_PER_MINUTE', 6000, 0, 10_000_000),
+    authFailuresPerMinute: parseInteger(env, 'AUTH_FAILURES_PER_MINUTE', 300, 1, 1_000_000),
+    maxBundleEntries: parseInteger(env, 'MAX_BUNDLE_ENTRIES', 1000, 1, 100_000),
+  };
+}
+
+function parseBoolean(env: Env, name: string, fallback: boolean): boolean {
+  const raw = nonEmpty(env[name])?.toLowerCase();
+  if (raw === undefined) {
+    return fallback;
+  }
+  if (raw !== 'true' && raw !== 'false') {
+    throw new ConfigError(`${name} must be true or false, got "${raw}"`);
+  }
+  return raw === 'true';
 }
 
 function parseAlgorithms(env: Env): string[] {

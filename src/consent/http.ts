@@ -1,4 +1,11 @@
-import type { Bundle, CodeableConcept, Consent, Extension, Parameters, ParametersParameter } from '@medplum/fhirtypes';
+import type {
+  Bundle,
+  CodeableConcept,
+  Consent,
+  Extension,
+  Parameters,
+  ParametersParameter,
+} from '@medplum/fhirtypes';
 import type { Principal } from '../auth/principal';
 import type { FhirResponse } from '../fhir/http';
 import type { InteractionContext } from '../fhir/interactions';
@@ -12,7 +19,12 @@ import {
   type NationalIdKind,
 } from '../identity/nationalId';
 import { validateAgainstProfile } from '../validation/profiles';
-import type { ReservationChannel, ReservationRecord, ReservationRegister, ReservationScope } from './register';
+import type {
+  ReservationChannel,
+  ReservationRecord,
+  ReservationRegister,
+  ReservationScope,
+} from './register';
 import type { ReservationReceipt, ReservationService } from './reservation';
 
 /**
@@ -67,7 +79,11 @@ export function reservationOperation(deps: ReservationHttpDeps): CustomOperation
   };
 }
 
-async function submit(deps: ReservationHttpDeps, ctx: InteractionContext, body: unknown): Promise<FhirResponse> {
+async function submit(
+  deps: ReservationHttpDeps,
+  ctx: InteractionContext,
+  body: unknown,
+): Promise<FhirResponse> {
   const consent = body as Consent;
   if (consent.resourceType !== 'Consent') {
     throw errors.badRequest('POST /fhir/Consent takes a Consent resource.', 'resourceType');
@@ -76,14 +92,20 @@ async function submit(deps: ReservationHttpDeps, ctx: InteractionContext, body: 
   validateAgainstProfile(consent);
   const id = nationalIdOf(consent, deps.production);
   if (ctx.principal.role === 'portal' && !samePerson(ctx.principal.pid, id)) {
-    throw errors.forbidden('The portal may register or withdraw a reservation only for the person its token acts for.');
+    throw errors.forbidden(
+      'The portal may register or withdraw a reservation only for the person its token acts for.',
+    );
   }
   if (consent.status === 'inactive') {
     const record = await deps.service.withdraw(id, channel);
     if (!record) {
       throw errors.notFound('The person has no active reservation to withdraw.');
     }
-    return { status: 200, body: parameters(record), headers: { Location: `${ctx.base}/Consent/${record.id}` } };
+    return {
+      status: 200,
+      body: parameters(record),
+      headers: { Location: `${ctx.base}/Consent/${record.id}` },
+    };
   }
   const { record, created, receipt } = await deps.service.reserve(
     { id, scope: scopeOf(consent), channel, reservedAt: consent.dateTime as string },
@@ -172,7 +194,11 @@ function channelOf(principal: Principal, consent: Consent): ReservationChannel {
     case 'portal':
       if (stated !== undefined && stated !== principal.role) {
         throw errors.unprocessable([
-          issue('value', `A ${principal.role} token registers through the ${principal.role} channel, not '${stated}'.`, 'Consent.extension'),
+          issue(
+            'value',
+            `A ${principal.role} token registers through the ${principal.role} channel, not '${stated}'.`,
+            'Consent.extension',
+          ),
         ]);
       }
       return principal.role;
@@ -197,7 +223,11 @@ function nationalIdOf(consent: Consent, production: boolean): NationalId {
   const kind = identifier ? nationalIdKindOf(identifier) : undefined;
   if (!identifier?.value || kind === undefined || kind === 'hnr') {
     throw errors.unprocessable([
-      issue('required', 'The person must be identified by a national id in Consent.patient.identifier.', 'Consent.patient.identifier'),
+      issue(
+        'required',
+        'The person must be identified by a national id in Consent.patient.identifier.',
+        'Consent.patient.identifier',
+      ),
     ]);
   }
   const parsed = parseNationalIdValue(kind, identifier.value, { production });
@@ -244,7 +274,9 @@ export function asConsent(record: ReservationRecord): Consent {
     scope,
     category: [{ coding: [{ system: 'http://loinc.org', code: '59284-0' }] }],
     dateTime: record.reservedAt,
-    policyRule: { coding: [{ system: 'https://norpain.no/fhir/CodeSystem/consent-policy', code: 'reservasjonsrett' }] },
+    policyRule: {
+      coding: [{ system: 'https://norpain.no/fhir/CodeSystem/consent-policy', code: 'reservasjonsrett' }],
+    },
     provision: { type: 'deny' },
   };
 }
@@ -270,4 +302,3 @@ function parameters(record: ReservationRecord, receipt?: ReservationReceipt): Pa
   }
   return { resourceType: 'Parameters', parameter };
 }
-

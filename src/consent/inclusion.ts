@@ -65,9 +65,14 @@ export function createInclusionStage(deps: InclusionDeps): IngestStage {
         continue;
       }
       const episode = entry.resource;
-      const at = (path: string): string => (multi ? `Bundle.entry[${index}].resource.${path}` : `EpisodeOfCare.${path}`);
+      const at = (path: string): string =>
+        multi ? `Bundle.entry[${index}].resource.${path}` : `EpisodeOfCare.${path}`;
       const unit = episode.managingOrganization?.identifier;
-      if (unit?.system === RESH_SYSTEM && unit.value !== undefined && !criteria.isParticipatingUnit(unit.value)) {
+      if (
+        unit?.system === RESH_SYSTEM &&
+        unit.value !== undefined &&
+        !criteria.isParticipatingUnit(unit.value)
+      ) {
         throw violation(
           'participating-unit',
           'the episode belongs to a unit that does not take part in NorPain',
@@ -102,7 +107,11 @@ function violation(rule: string, text: string, expression: string | undefined) {
 }
 
 /** The birth date of the episode's patient, from the same write or the store; undefined when unknown. */
-async function birthDateOf(deps: InclusionDeps, write: Write, episode: EpisodeOfCare): Promise<string | undefined> {
+async function birthDateOf(
+  deps: InclusionDeps,
+  write: Write,
+  episode: EpisodeOfCare,
+): Promise<string | undefined> {
   const reference: Reference | undefined = episode.patient;
   if (!reference) {
     return undefined;
@@ -119,7 +128,12 @@ async function birthDateOf(deps: InclusionDeps, write: Write, episode: EpisodeOf
     const identifier = reference.identifier ?? identifierInQuery(reference.reference);
     const kind = identifier ? nationalIdKindOf(identifier) : undefined;
     if (identifier?.value && kind) {
-      const parsed = parseNationalIdValue(kind, identifier.value, { production: false }, assignerKey(identifier));
+      const parsed = parseNationalIdValue(
+        kind,
+        identifier.value,
+        { production: false },
+        assignerKey(identifier),
+      );
       patientId = parsed.ok ? deps.vault.find(parsed.id)?.patientId : undefined;
     }
   }

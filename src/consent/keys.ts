@@ -27,7 +27,10 @@ export function loadReservationKey(options: {
       fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
       try {
         fs.writeFileSync(file, `${randomBytes(32).toString('base64')}\n`, { mode: 0o600, flag: 'wx' });
-        options.onCreated?.('Created a development reservation key; configure a real key for production', file);
+        options.onCreated?.(
+          'Created a development reservation key; configure a real key for production',
+          file,
+        );
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') {
           throw err;
@@ -37,7 +40,9 @@ export function loadReservationKey(options: {
     text = fs.readFileSync(file, 'utf8');
   }
   const trimmed = text.trim();
-  const key = /^[0-9a-fA-F]{64}$/.test(trimmed) ? Buffer.from(trimmed, 'hex') : Buffer.from(trimmed, 'base64');
+  const key = /^[0-9a-fA-F]{64}$/.test(trimmed)
+    ? Buffer.from(trimmed, 'hex')
+    : Buffer.from(trimmed, 'base64');
   if (key.length !== 32) {
     throw new ConfigError('RESERVATION_KEY must be 32 random bytes, base64 or hex encoded');
   }

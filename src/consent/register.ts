@@ -197,8 +197,14 @@ export class ReservationRegister {
     scope: ReservationScope;
     channel: ReservationChannel;
     reservedAt: string;
+    /** The person's pseudonymous Patient id and pseudonym, when the registry holds them (see markErased). */
+    erasing?: { patientId: string; pseudonym: string };
   }): { record: ReservationRecord; created: boolean } {
     return this.db.transaction(() => {
+      if (input.erasing) {
+        this.markErased('patient', input.erasing.patientId);
+        this.markErased('pseudonym', input.erasing.pseudonym);
+      }
       const existing = this.activeFor(input.hashes);
       const id = existing?.id ?? randomUUID();
       if (!existing) {

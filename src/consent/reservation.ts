@@ -8,7 +8,12 @@ import { personKey } from '../ingest/exclude';
 import type { FhirStore } from '../store/FhirStore';
 import type { FollowUpCanceller } from './followUps';
 import type { PersonLocks } from './personLock';
-import type { ReservationChannel, ReservationRecord, ReservationRegister, ReservationScope } from './register';
+import type {
+  ReservationChannel,
+  ReservationRecord,
+  ReservationRegister,
+  ReservationScope,
+} from './register';
 
 /** What a reservation erased. No identifiers: counts only. */
 export interface ReservationReceipt {
@@ -37,7 +42,7 @@ export interface ReservationDeps {
  *
  * Reserving, in an order that a crash at any point leaves safe and that a repeated request completes:
  * 1. record the reservation (hash of the given id) and mark the pseudonymous Patient id and pseudonym
- *    as erased — from here on every write about the person is refused;
+ *    as erased, in one register transaction — from here on every write about the person is refused;
  * 2. physically erase the Patient compartment in the clinical store (all resources, all versions);
  * 3. delete the identity vault entry, adding the hashes of every id the vault knew for the person;
  * 4. cancel pending follow-ups;
@@ -68,6 +73,7 @@ export class ReservationService {
         scope: input.scope,
         channel: input.channel,
         reservedAt: input.reservedAt,
+        erasing: person,
       });
       const receipt: ReservationReceipt = {
         erased: {},
@@ -77,8 +83,6 @@ export class ReservationService {
         followUpsCancelled: 0,
       };
       if (person) {
-        register.markErased('patient', person.patientId);
-        register.markErased('pseudonym', person.pseudonym);
         const erased = await store.erasePatientCompartment(person.patientId);
         receipt.erased = erased.erased;
         receipt.versionsErased = erased.versionsErased;

@@ -6,6 +6,7 @@ import type { WriteEntry } from '../ingest/write';
 import { parseETag, type FhirResponse, type ReturnPreference } from './http';
 import { errors, isFhirError } from './outcomes';
 import { isId, perform, searchQuery, type InteractionContext } from './interactions';
+import { authoriseRequest } from '../auth/matrix';
 import { isResourceTypeName, planSearch } from './search';
 
 /**
@@ -21,6 +22,12 @@ export async function processBundle(
 ): Promise<FhirResponse> {
   checkResourceType(body, 'Bundle');
   const bundle = body as Bundle;
+  const limit = ctx.maxBundleEntries;
+  if (limit !== undefined && Array.isArray(bundle.entry) && bundle.entry.length > limit) {
+    throw errors.payloadTooLarge(
+      `The Bundle has ${bundle.entry.length} entries; this server accepts at most ${limit} per batch or transaction. Split it.`,
+    );
+  }
   if (bundle.type === 'batch') {
     return { status: 200, body: await batch(ctx, bundle, prefer), headers: {} };
   }
@@ -74,6 +81,7 @@ async function batch(ctx: InteractionContext, bundle: Bundle, prefer: ReturnPref
   for (const [index, entry] of (bundle.entry ?? []).entries()) {
     try {
       const target = entryTarget(ctx, entry, index);
+      authoriseRequest(ctx.principal, target.method, target.segments);
       const response = await perform(ctx, {
         ...target,
         body: entry.resource,

@@ -67,10 +67,19 @@ export function buildCapabilityStatement(storeKind: string, version: string): Ca
             {
               coding: [
                 { system: 'http://terminology.hl7.org/CodeSystem/restful-security-service', code: 'OAuth' },
+                {
+                  system: 'http://terminology.hl7.org/CodeSystem/restful-security-service',
+                  code: 'SMART-on-FHIR',
+                },
               ],
             },
           ],
-          description: 'Bearer JWT required for every interaction except metadata.',
+          description:
+            'An access token (JWT, RS256/ES256) is required for every interaction except metadata: "Bearer <token>", ' +
+            'or "DPoP <token>" with a DPoP proof for key-bound tokens (cnf.jkt). SMART v2 scopes ' +
+            '(system/, user/, patient/ with c r u d s; v1 .read/.write) and the role (clinic, portal, registry-admin, ' +
+            'researcher) limit what a token may do; clinics see their own unit, the portal its own person. Every ' +
+            'request that reads or changes data is recorded as an AuditEvent (GET AuditEvent for staff and the portal).',
         },
         resource,
         interaction: [{ code: 'transaction' }, { code: 'batch' }],

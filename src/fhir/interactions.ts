@@ -1,5 +1,6 @@
 import type { Bundle, BundleEntry, Resource, ResourceType } from '@medplum/fhirtypes';
 import type { Principal } from '../auth/principal';
+import type { View } from '../auth/view';
 import type { IngestPipeline } from '../ingest/pipeline';
 import type { PersistOutcome } from '../ingest/persist';
 import type { WriteEntry } from '../ingest/write';
@@ -21,6 +22,13 @@ export interface InteractionContext {
   requestId: string;
   /** The FHIR base URL as clients see it, without a trailing slash. */
   base: string;
+  /** What the principal may see; `store` already reads through it (src/auth/view.ts). */
+  view?: View;
+  /** Most entries a batch or transaction Bundle may have. */
+  maxBundleEntries?: number;
+  /** Rewrites search parameters to what the store holds: national ids → pseudonymous Patient, business
+   * identifiers → keyed hashes (src/identity/searchTranslation.ts). */
+  translateSearch?: (type: ResourceType, params: URLSearchParams) => URLSearchParams;
 }
 
 /** One request to the FHIR API, however it arrived (HTTP or batch entry). */
@@ -156,8 +164,10 @@ export function resourceResponse(status: number, resource: Resource, location?: 
 async function search(
   ctx: InteractionContext,
   type: ResourceType,
-  params: URLSearchParams,
+  searchParams: URLSearchParams,
 ): Promise<FhirResponse> {
+  // Translated before anything else, so the store and the paging links see only pseudonyms and hashes.
+  const params = ctx.translateSearch ? ctx.translateSearch(type, searchParams) : searchParams;
   const plan = planSearch(type, params);
   const result = await ctx.store.search(plan.request);
   const entry: BundleEntry[] = [];

@@ -1,10 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import express from 'express';
 import type { NextFunction, Request, Response } from 'express';
-import type { Parameters, Resource } from '@medplum/fhirtypes';
+import type { Bundle, Parameters, Resource } from '@medplum/fhirtypes';
+import type { AuthRequest } from '../auth/authenticator';
+import { authoriseRequest } from '../auth/matrix';
 import type { Principal } from '../auth/principal';
+import { filterResponseBundle, viewStore, type View } from '../auth/view';
 import type { IngestPipeline } from '../ingest/pipeline';
 import type { FhirStore } from '../store/FhirStore';
+import type { RequestAuditor } from './audit';
 import { processBundle } from './bundles';
 import { buildCapabilityStatement } from './capability';
 import { loadFhirDefinitions } from './definitions';
@@ -24,7 +28,19 @@ import { isResourceTypeName } from './search';
 export interface FhirRouterDeps {
   store: FhirStore;
   /** Establishes the caller from the request; throws a 401 FhirError. */
-  authenticate: (req: express.Request) => Promise<Principal>;
+  authenticate: (req: AuthRequest) => Promise<Principal>;
+  /** What a principal may see (src/auth/view.ts); without it every principal sees the whole store. */
+  view?: (principal: Principal) => View;
+  /** Records one AuditEvent per request under /fhir except metadata (src/fhir/audit.ts). */
+  audit?: RequestAuditor;
+  /** Per-client rate limit, run after authentication (src/auth/hardening.ts). */
+  rateLimit?: express.RequestHandler;
+  /** Rate limit on failed authentications, run before authentication. */
+  authFailureLimit?: express.RequestHandler;
+  /** Most entries a batch or transaction Bundle may have. */
+  maxBundleEntries?: number;
+  /** Search parameters → what the store holds (src/identity/searchTranslation.ts). */
+  translateSearch?: InteractionContext['translateSearch'];
   /** Bodies above this size get 413. */
   maxBodyBytes: number;
   ingest: IngestPipeline;
@@ -97,9 +113,25 @@ export function createFhirRouter(deps: FhirRouterDeps): express.Router {
     throw errors.methodNotAllowed('metadata is read with GET.', ['GET']);
   });
 
+  if (deps.authFailureLimit) {
+    router.use(deps.authFailureLimit);
+  }
   // Authenticate before reading a body, so that anonymous callers cannot make us buffer megabytes.
   router.use(async (req, res, next) => {
-    res.locals.principal = await deps.authenticate(req);
+    res.locals.audited = true; // from here on, every answer (also a 401) is audited
+    res.locals.principal = await deps.authenticate({
+      headers: req.headers,
+      method: req.method,
+      url: `${baseUrl(deps, req)}${req.path}`,
+    });
+    next();
+  });
+  if (deps.rateLimit) {
+    router.use(deps.rateLimit);
+  }
+  // Role and scope, before a body is read (src/auth/matrix.ts); batch entries are checked one by one.
+  router.use((req, res, next) => {
+    authoriseRequest(res.locals.principal as Principal, req.method, segmentsOf(req));
     next();
   });
 
@@ -107,25 +139,52 @@ export function createFhirRouter(deps: FhirRouterDeps): express.Router {
   router.use((req, res, next) => (METHODS_WITH_BODY.has(req.method) ? readBody(req, res, next) : next()));
 
   router.use(async (req, res) => {
+    const principal = res.locals.principal as Principal;
+    const view = deps.view?.(principal);
     const ctx: InteractionContext = {
-      store: deps.store,
+      store: view ? viewStore(deps.store, view) : deps.store,
       ingest: deps.ingest,
-      principal: res.locals.principal as Principal,
+      principal,
       requestId: requestId(res),
       base: baseUrl(deps, req),
+      view,
+      maxBundleEntries: deps.maxBundleEntries,
+      translateSearch: deps.translateSearch,
     };
-    sendFhir(req, res, await handle(ctx, req, deps.ingest, deps.operations ?? []));
+    const response = await handle(ctx, req, deps.ingest, deps.operations ?? []);
+    const bundleType = (response.body as Bundle | undefined)?.type;
+    if (
+      view &&
+      response.body?.resourceType === 'Bundle' &&
+      (bundleType === 'transaction-response' || bundleType === 'batch-response')
+    ) {
+      // What a transaction wrote or matched, shown only as far as the view allows (reads are already filtered).
+      response.body = filterResponseBundle(response.body as Bundle, view);
+    }
+    await auditRequest(deps, req, res, response.status, response.body, response.headers.Location);
+    sendFhir(req, res, response);
   });
 
-  router.use((err: unknown, req: Request, res: Response, next: NextFunction) => {
+  router.use(async (err: unknown, req: Request, res: Response, next: NextFunction) => {
     if (res.headersSent) {
       next(err);
       return;
     }
     const fhirError = isFhirError(err) ? err : fromBodyParser(err);
     if (fhirError) {
+      try {
+        await auditRequest(deps, req, res, fhirError.status, undefined, undefined);
+      } catch (auditError) {
+        next(auditError);
+        return;
+      }
       sendFhir(req, res, { status: fhirError.status, body: fhirError.outcome, headers: fhirError.headers });
       return;
+    }
+    try {
+      await auditRequest(deps, req, res, 500, undefined, undefined);
+    } catch {
+      // The failure is logged below; the audit log itself may be what failed.
     }
     logError({
       requestId: requestId(res),
@@ -149,6 +208,55 @@ export function createFhirRouter(deps: FhirRouterDeps): express.Router {
   return router;
 }
 
+/** The decoded path segments below the base (400 when the path is not validly encoded). */
+function segmentsOf(req: Request): string[] {
+  try {
+    return req.path.split('/').filter(Boolean).map(decodeURIComponent);
+  } catch {
+    throw errors.badRequest('The URL is not validly encoded.');
+  }
+}
+
+async function auditRequest(
+  deps: FhirRouterDeps,
+  req: Request,
+  res: Response,
+  status: number,
+  body: Resource | undefined,
+  location: string | undefined,
+): Promise<void> {
+  if (!deps.audit || res.locals.audited !== true) {
+    return;
+  }
+  let segments: string[];
+  try {
+    segments = segmentsOf(req);
+  } catch {
+    segments = [];
+  }
+  await deps.audit({
+    principal: res.locals.principal as Principal | undefined,
+    method: req.method,
+    segments,
+    status,
+    body,
+    location,
+    bundleType: segments.length === 0 ? bundleTypeOf(req) : undefined,
+    requestId: requestId(res),
+  });
+}
+
+/** The type of a Bundle posted to the base, read from the raw body without trusting it further. */
+function bundleTypeOf(req: Request): string | undefined {
+  if (!Buffer.isBuffer(req.body)) return undefined;
+  try {
+    const type = (JSON.parse(req.body.toString('utf8')) as { type?: unknown }).type;
+    return typeof type === 'string' ? type : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 async function handle(
   ctx: InteractionContext,
   req: Request,
@@ -156,12 +264,7 @@ async function handle(
   operations: CustomOperation[],
 ): Promise<FhirResponse> {
   const url = new URL(req.originalUrl, 'http://x');
-  let segments: string[];
-  try {
-    segments = req.path.split('/').filter(Boolean).map(decodeURIComponent);
-  } catch {
-    throw errors.badRequest('The URL is not validly encoded.');
-  }
+  const segments = segmentsOf(req);
   const prefer = returnPreference(req.get('prefer'));
   const request: OperationRequest = {
     method: req.method,

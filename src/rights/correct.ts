@@ -44,7 +44,10 @@ export function correctOperation(): CustomOperation {
       );
     }
     if (resource.resourceType !== type || (resource.id !== undefined && resource.id !== id)) {
-      throw errors.badRequest('The corrected resource must have the type and id of the URL.', 'Parameters.parameter.resource');
+      throw errors.badRequest(
+        'The corrected resource must have the type and id of the URL.',
+        'Parameters.parameter.resource',
+      );
     }
     const current = await ctx.store.read(type, id);
     const version = current.meta?.versionId as string;
@@ -61,9 +64,16 @@ export function correctOperation(): CustomOperation {
       agent: [
         {
           type: {
-            coding: [{ system: 'http://terminology.hl7.org/CodeSystem/provenance-participant-type', code: 'author' }],
+            coding: [
+              { system: 'http://terminology.hl7.org/CodeSystem/provenance-participant-type', code: 'author' },
+            ],
           },
-          who: { identifier: { system: 'https://norpain.no/fhir/NamingSystem/client-id', value: ctx.principal.clientId } },
+          who: {
+            identifier: {
+              system: 'https://norpain.no/fhir/NamingSystem/client-id',
+              value: ctx.principal.clientId,
+            },
+          },
         },
       ],
     };
@@ -79,7 +89,12 @@ export function correctOperation(): CustomOperation {
             resource: { ...resource, id },
             fullUrl: `urn:uuid:${randomUUID()}`,
           },
-          { method: 'POST', resourceType: 'Provenance', resource: provenance, fullUrl: `urn:uuid:${randomUUID()}` },
+          {
+            method: 'POST',
+            resourceType: 'Provenance',
+            resource: provenance,
+            fullUrl: `urn:uuid:${randomUUID()}`,
+          },
         ],
       },
       { principal: ctx.principal, requestId: ctx.requestId },
@@ -89,7 +104,9 @@ export function correctOperation(): CustomOperation {
     }
     const provenanceId = /Provenance\/([^/]+)/.exec(outcome.bundle.entry?.[1]?.response?.location ?? '')?.[1];
     if (!provenanceId) {
-      throw errors.unprocessable([issue('exception', 'The correction was stored but its Provenance was not found.')]);
+      throw errors.unprocessable([
+        issue('exception', 'The correction was stored but its Provenance was not found.'),
+      ]);
     }
     const parameters: Parameters = {
       resourceType: 'Parameters',
@@ -113,7 +130,11 @@ function patientReferences(type: string, id: string, resource: Resource): Refere
       value.forEach(walk);
     } else if (value !== null && typeof value === 'object') {
       for (const [key, child] of Object.entries(value)) {
-        if (key === 'reference' && typeof child === 'string' && /^Patient\/[A-Za-z0-9\-.]{1,64}$/.test(child)) {
+        if (
+          key === 'reference' &&
+          typeof child === 'string' &&
+          /^Patient\/[A-Za-z0-9\-.]{1,64}$/.test(child)
+        ) {
           found.add(child);
         } else {
           walk(child);

@@ -89,7 +89,11 @@ export function submission(
   };
 }
 
-export function observation(tag: string, answer: string, subject: { reference?: string; identifier?: { system: string; value: string } }): Resource {
+export function observation(
+  tag: string,
+  answer: string,
+  subject: { reference?: string; identifier?: { system: string; value: string } },
+): Resource {
   return {
     resourceType: 'Observation',
     status: 'final',
@@ -107,11 +111,15 @@ export function reservation(
     resourceType: 'Consent',
     ...(options.channel ? { extension: [{ url: CHANNEL, valueCode: options.channel }] } : {}),
     status: options.status ?? 'active',
-    scope: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/consentscope', code: 'patient-privacy' }] },
+    scope: {
+      coding: [{ system: 'http://terminology.hl7.org/CodeSystem/consentscope', code: 'patient-privacy' }],
+    },
     category: [{ coding: [{ system: 'http://loinc.org', code: '59284-0' }] }],
     patient: { identifier: { system: options.system ?? FNR_SYSTEM, value: fnr } },
     dateTime: '2024-05-02T09:00:00+02:00',
-    policyRule: { coding: [{ system: 'https://norpain.no/fhir/CodeSystem/consent-policy', code: 'reservasjonsrett' }] },
+    policyRule: {
+      coding: [{ system: 'https://norpain.no/fhir/CodeSystem/consent-policy', code: 'reservasjonsrett' }],
+    },
     provision: { type: 'deny' },
   };
 }

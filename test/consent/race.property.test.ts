@@ -5,6 +5,7 @@ import fc from 'fast-check';
 import { issueDevToken, type DevTokenRequest } from '../../src/auth/devTokens';
 import { loadConfig } from '../../src/config';
 import { seededRandom } from '../../src/identity/synthetic';
+import { createLogger } from '../../src/logging/logger';
 import { createServer } from '../../src/server';
 import { EmbeddedStore } from '../../src/store/embedded';
 import type { FhirStore } from '../../src/store/FhirStore';
@@ -41,18 +42,18 @@ const step = fc
     ),
   )
   .map((ops: Op[]) => {
-  const changing = new Set<number>();
-  return ops.filter((o) => {
-    if (o.kind !== 'reserve' && o.kind !== 'withdraw') {
+    const changing = new Set<number>();
+    return ops.filter((o) => {
+      if (o.kind !== 'reserve' && o.kind !== 'withdraw') {
+        return true;
+      }
+      if (changing.has(o.person)) {
+        return false;
+      }
+      changing.add(o.person);
       return true;
-    }
-    if (changing.has(o.person)) {
-      return false;
-    }
-    changing.add(o.person);
-    return true;
+    });
   });
-});
 
 let server: TestServer;
 let clinic: string;
@@ -84,7 +85,8 @@ beforeAll(async () => {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'norpain-race-'));
   const config = loadConfig({ NODE_ENV: 'development', DATA_DIR: dataDir, LOG_LEVEL: 'silent' });
   const store = withLatency(EmbeddedStore.open(path.join(dataDir, 'fhir-store.sqlite')));
-  const norpain = await createServer(config, { store, identityEnv: {} });
+  const logger = createLogger({ level: 'silent', sink: () => undefined });
+  const norpain = await createServer(config, { store, identityEnv: {}, logger });
   const listening = await norpain.listen(0, '127.0.0.1');
   const token = (request: DevTokenRequest) => issueDevToken(config, request);
   server = {
@@ -108,7 +110,7 @@ afterAll(async () => {
   await server.stop();
 });
 
-test('a reservation never leaves data of the person behind, and never loses anyone else\'s', async () => {
+test("a reservation never leaves data of the person behind, and never loses anyone else's", async () => {
   let run = 0;
   let answerNo = 0;
   await fc.assert(
@@ -128,20 +130,45 @@ test('a reservation never leaves data of the person behind, and never loses anyo
             switch (o.kind) {
               case 'submit': {
                 const answer = `a${++answerNo}`;
-                const reply = await call(server, clinic, 'POST', '', submission([{ system: FNR_SYSTEM, value: fnr }], tag(o.person), [answer]));
+                const reply = await call(
+                  server,
+                  clinic,
+                  'POST',
+                  '',
+                  submission([{ system: FNR_SYSTEM, value: fnr }], tag(o.person), [answer]),
+                );
                 return { o, status: reply.status, answer };
               }
               case 'submit-by-identifier': {
                 const answer = `a${++answerNo}`;
-                const reply = await call(server, clinic, 'POST', 'Observation', observation(tag(o.person), answer, { identifier: { system: FNR_SYSTEM, value: fnr } }));
+                const reply = await call(
+                  server,
+                  clinic,
+                  'POST',
+                  'Observation',
+                  observation(tag(o.person), answer, { identifier: { system: FNR_SYSTEM, value: fnr } }),
+                );
                 return { o, status: reply.status, answer };
               }
               case 'reserve':
-                return { o, status: (await call(server, admin, 'POST', 'Consent', reservation(fnr, { channel: 'letter' }))).status };
+                return {
+                  o,
+                  status: (
+                    await call(server, admin, 'POST', 'Consent', reservation(fnr, { channel: 'letter' }))
+                  ).status,
+                };
               case 'withdraw':
                 return {
                   o,
-                  status: (await call(server, admin, 'POST', 'Consent', reservation(fnr, { status: 'inactive', channel: 'letter' }))).status,
+                  status: (
+                    await call(
+                      server,
+                      admin,
+                      'POST',
+                      'Consent',
+                      reservation(fnr, { status: 'inactive', channel: 'letter' }),
+                    )
+                  ).status,
                 };
             }
           }),

@@ -15,7 +15,13 @@ beforeAll(async () => {
     [mine, 'mine'],
     [someoneElse, 'else'],
   ]) {
-    const reply = await call(server, clinic, 'POST', '', submission([{ system: FNR_SYSTEM, value: fnr }], tag, [`${tag}-1`, `${tag}-2`]));
+    const reply = await call(
+      server,
+      clinic,
+      'POST',
+      '',
+      submission([{ system: FNR_SYSTEM, value: fnr }], tag, [`${tag}-1`, `${tag}-2`]),
+    );
     expect(reply.status).toBe(200);
   }
 });
@@ -25,11 +31,16 @@ afterAll(async () => {
 });
 
 async function observationOf(tag: string): Promise<Observation> {
-  const found = await call<Bundle<Observation>>(server, admin, 'GET', `Observation?code=urn:norpain:test-person|${tag}&_sort=_id`);
+  const found = await call<Bundle<Observation>>(
+    server,
+    admin,
+    'GET',
+    `Observation?code=urn:norpain:test-person|${tag}&_sort=_id`,
+  );
   return found.body.entry?.[0].resource as Observation;
 }
 
-test('Patient/$everything gives the portal its own person\'s data, and nobody else\'s', async () => {
+test("Patient/$everything gives the portal its own person's data, and nobody else's", async () => {
   const portal = await server.token('portal', { pid: mine });
   const reply = await call<Bundle>(server, portal, 'GET', 'Patient/$everything');
   expect(reply.status).toBe(200);
@@ -39,7 +50,12 @@ test('Patient/$everything gives the portal its own person\'s data, and nobody el
   expect(reply.text).not.toContain('else-1');
   expect(reply.text).not.toContain(mine);
 
-  const unknown = await call<Bundle>(server, await server.token('portal', { pid: stranger }), 'GET', 'Patient/$everything');
+  const unknown = await call<Bundle>(
+    server,
+    await server.token('portal', { pid: stranger }),
+    'GET',
+    'Patient/$everything',
+  );
   expect(unknown.body.entry).toEqual([]);
   expect((await call(server, clinic, 'GET', 'Patient/$everything')).status).toBe(403);
 });
@@ -64,7 +80,10 @@ test('staff correct a resource with $correct; the correction keeps a Provenance 
     role: 'revision',
     what: { reference: `Observation/${before.id}/_history/${before.meta?.versionId}` },
   });
-  expect(provenance.target.map((t) => t.reference)).toEqual([`Observation/${before.id}`, before.subject?.reference]);
+  expect(provenance.target.map((t) => t.reference)).toEqual([
+    `Observation/${before.id}`,
+    before.subject?.reference,
+  ]);
   const history = await call<Bundle>(server, admin, 'GET', `Observation/${before.id}/_history`);
   expect(history.body.total).toBe(2);
 

@@ -38,6 +38,22 @@ export interface TestServer {
 }
 
 /**
+ * The clinical store the HTTP suites run against: the embedded store unless TEST_STORE=hapi, when they run
+ * against the HAPI FHIR JPA server at HAPI_URL (CI starts one; see scripts/ci/start-hapi.sh). This is the
+ * one place the caller's environment is read.
+ */
+function storeUnderTest(): Record<string, string> {
+  if (process.env.TEST_STORE !== 'hapi') {
+    return {};
+  }
+  const hapiUrl = process.env.HAPI_URL;
+  if (!hapiUrl) {
+    throw new Error('TEST_STORE=hapi needs HAPI_URL (start one with scripts/ci/start-hapi.sh)');
+  }
+  return { STORE: 'hapi', HAPI_URL: hapiUrl };
+}
+
+/**
  * Runs the real server in-process on 127.0.0.1 with an ephemeral port, a fresh temporary DATA_DIR, the
  * development signing key and the embedded store. Only envOverrides are read, never the caller's
  * environment, so tests do not depend on the shell they run in.
@@ -48,6 +64,7 @@ export async function startTestServer(envOverrides: Record<string, string> = {})
     NODE_ENV: 'development',
     DATA_DIR: dataDir,
     LOG_LEVEL: 'info',
+    ...storeUnderTest(),
     ...envOverrides,
   });
   const logs: Record<string, unknown>[] = [];

@@ -1,6 +1,17 @@
-import type { Bundle, OperationOutcome, Patient, QuestionnaireResponse } from '@medplum/fhirtypes';
+import type {
+  Bundle,
+  Identifier,
+  OperationOutcome,
+  Patient,
+  QuestionnaireResponse,
+} from '@medplum/fhirtypes';
+import { seededRandom, syntheticIdentifier } from '../../src/identity';
 import { startTestServer, type TestServer } from '../helpers/testServer';
 import { clientFor, type Client } from './client';
+
+const random = seededRandom(1303);
+const newPerson = (): Identifier => syntheticIdentifier('fnr', { random });
+const token = (identifier: Identifier): string => `${identifier.system}|${identifier.value}`;
 
 let server: TestServer;
 let fhir: Client;
@@ -16,7 +27,7 @@ afterAll(async () => {
 const QUESTIONNAIRE_URL = 'http://example.org/Questionnaire/http-test';
 const PATIENT_URN = 'urn:uuid:6f1b3a52-2c1e-4d9a-9a59-2f5e8b0c1d01';
 
-function patientAndResponse(system: string, status: string): Bundle {
+function patientAndResponse(person: Identifier, status: string): Bundle {
   return {
     resourceType: 'Bundle',
     type: 'transaction',
@@ -35,7 +46,7 @@ function patientAndResponse(system: string, status: string): Bundle {
       },
       {
         fullUrl: PATIENT_URN,
-        resource: { resourceType: 'Patient', identifier: [{ system, value: '1' }], gender: 'female' },
+        resource: { resourceType: 'Patient', identifier: [person], gender: 'female' },
         request: { method: 'POST', url: 'Patient' },
       },
       {
@@ -59,7 +70,8 @@ async function count(query: string): Promise<number> {
 
 describe('transaction', () => {
   test('creates a Patient and a QuestionnaireResponse that references it by urn:uuid', async () => {
-    const reply = await fhir.post<Bundle>('', patientAndResponse('urn:test:tx-ok', 'completed'));
+    const person = newPerson();
+    const reply = await fhir.post<Bundle>('', patientAndResponse(person, 'completed'));
     expect(reply.status).toBe(200);
     expect(reply.body.type).toBe('transaction-response');
     // A fresh server: the conditional PUT creates the Questionnaire.
@@ -76,31 +88,41 @@ describe('transaction', () => {
     const bySubject = await fhir.get<Bundle>(`QuestionnaireResponse?subject=Patient/${patientId}`);
     expect(bySubject.body.entry).toHaveLength(1);
     expect((await fhir.get<Patient>(`Patient/${patientId}`)).status).toBe(200);
+    // The Patient was stored as the person's pseudonymous Patient: found by the fødselsnummer.
+    const byPerson = await fhir.get<Bundle>(`Patient?identifier=${token(person)}`);
+    expect(byPerson.body.entry?.map((e) => e.resource?.id)).toEqual([patientId]);
   });
 
   test('a transaction with one invalid entry is 422, names the entry, and writes nothing', async () => {
-    const reply = await fhir.post<OperationOutcome>('', patientAndResponse('urn:test:tx-bad', 'bogus'));
+    const person = newPerson();
+    const reply = await fhir.post<OperationOutcome>('', patientAndResponse(person, 'bogus'));
     expect(reply.status).toBe(422);
     expect(reply.body.issue[0].expression).toEqual(['Bundle.entry[2].resource.status']);
-    expect(await count('Patient?identifier=urn:test:tx-bad|1')).toBe(0);
+    expect(await count(`Patient?identifier=${token(person)}`)).toBe(0);
+    // The Questionnaire entry matched the one the first test created; rolled back, it is still version 1.
+    const questionnaires = await fhir.get<Bundle>(`Questionnaire?url=${QUESTIONNAIRE_URL}`);
+    expect(questionnaires.body.entry?.map((e) => e.resource?.meta?.versionId)).toEqual(['1']);
   });
 
   test('a transaction failing in the store (version conflict) writes nothing', async () => {
+    const existingPerson = newPerson();
     const { body: existing } = await fhir.post<Patient>('Patient', {
       resourceType: 'Patient',
+      identifier: [existingPerson],
       gender: 'male',
     });
+    const person = newPerson();
     const bundle: Bundle = {
       resourceType: 'Bundle',
       type: 'transaction',
       entry: [
         {
           fullUrl: 'urn:uuid:0e7f6c35-8d4e-4a51-b7a2-0c9d3f2e1a10',
-          resource: { resourceType: 'Patient', identifier: [{ system: 'urn:test:tx-conflict', value: '1' }] },
+          resource: { resourceType: 'Patient', identifier: [person] },
           request: { method: 'POST', url: 'Patient' },
         },
         {
-          resource: { ...existing, gender: 'female' },
+          resource: { ...existing, identifier: [existingPerson], gender: 'female' },
           request: { method: 'PUT', url: `Patient/${existing.id}`, ifMatch: 'W/"7"' },
         },
       ],
@@ -108,7 +130,7 @@ describe('transaction', () => {
     const reply = await fhir.post<OperationOutcome>('', bundle);
     expect(reply.status).toBe(412);
     expect(reply.body.resourceType).toBe('OperationOutcome');
-    expect(await count('Patient?identifier=urn:test:tx-conflict|1')).toBe(0);
+    expect(await count(`Patient?identifier=${token(person)}`)).toBe(0);
     expect((await fhir.get<Patient>(`Patient/${existing.id}`)).body.gender).toBe('male');
   });
 
@@ -129,24 +151,26 @@ describe('transaction', () => {
 
 describe('batch', () => {
   test('runs each entry on its own; failures become OperationOutcomes in their entry', async () => {
+    const existingPerson = newPerson();
     const { body: existing } = await fhir.post<Patient>('Patient', {
       resourceType: 'Patient',
-      identifier: [{ system: 'urn:test:batch', value: 'existing' }],
+      identifier: [existingPerson],
     });
+    const person = newPerson();
     const reply = await fhir.post<Bundle>('', {
       resourceType: 'Bundle',
       type: 'batch',
       entry: [
         {
-          resource: { resourceType: 'Patient', identifier: [{ system: 'urn:test:batch', value: 'new' }] },
+          resource: { resourceType: 'Patient', identifier: [person] },
           request: { method: 'POST', url: 'Patient' },
         },
         {
-          resource: { resourceType: 'Patient', gender: 'bogus' },
+          resource: { resourceType: 'Patient', identifier: [newPerson()], gender: 'bogus' },
           request: { method: 'POST', url: 'Patient' },
         },
         { request: { method: 'GET', url: `Patient/${existing.id}` } },
-        { request: { method: 'GET', url: 'Patient?identifier=urn:test:batch|existing' } },
+        { request: { method: 'GET', url: `Patient?identifier=${token(existingPerson)}` } },
         { request: { method: 'GET', url: 'Patient/missing-id' } },
         { resource: { resourceType: 'Observation' }, request: { method: 'POST', url: 'Patient' } },
       ],
@@ -169,6 +193,7 @@ describe('batch', () => {
     ]);
     expect(entries[2].resource?.id).toBe(existing.id);
     expect((entries[3].resource as Bundle).type).toBe('searchset');
-    expect(await count('Patient?identifier=urn:test:batch|new')).toBe(1);
+    expect((entries[3].resource as Bundle).entry?.map((e) => e.resource?.id)).toEqual([existing.id]);
+    expect(await count(`Patient?identifier=${token(person)}`)).toBe(1);
   });
 });

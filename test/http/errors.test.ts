@@ -1,6 +1,11 @@
-import type { CapabilityStatement, OperationOutcome, Patient } from '@medplum/fhirtypes';
+import type { CapabilityStatement, Identifier, OperationOutcome, Patient } from '@medplum/fhirtypes';
+import { seededRandom, syntheticIdentifier } from '../../src/identity';
 import { startTestServer, type TestServer } from '../helpers/testServer';
 import { clientFor, type Client } from './client';
+
+const random = seededRandom(1304);
+const newPerson = (): Identifier => syntheticIdentifier('fnr', { random });
+const token = (identifier: Identifier): string => `${identifier.system}|${identifier.value}`;
 
 let server: TestServer;
 let fhir: Client;
@@ -37,13 +42,17 @@ describe('content negotiation', () => {
       'application/fhir+json; charset=utf-8',
       'application/json;charset=UTF-8',
     ]) {
-      const reply = await fhir.post('Patient', { resourceType: 'Patient' }, { 'content-type': type });
+      const reply = await fhir.post(
+        'Patient',
+        { resourceType: 'Patient', identifier: [newPerson()] },
+        { 'content-type': type },
+      );
       expect({ type, status: reply.status }).toEqual({ type, status: 201 });
       expect(reply.headers.get('content-type')).toBe(FHIR_JSON);
     }
     for (const type of ['application/xml', 'text/plain', 'application/fhir+json; charset=latin1']) {
       const reply = await fhir.request<OperationOutcome>('POST', 'Patient', {
-        raw: '{"resourceType":"Patient"}',
+        raw: JSON.stringify({ resourceType: 'Patient', identifier: [newPerson()] }),
         headers: { 'content-type': type },
       });
       expect({ type, status: reply.status }).toEqual({ type, status: 415 });
@@ -82,15 +91,16 @@ describe('bad input', () => {
   });
 
   test('a body over the limit is 413 and nothing is written', async () => {
+    const person = newPerson();
     const big: Patient = {
       resourceType: 'Patient',
-      identifier: [{ system: 'urn:test:big', value: '1' }],
+      identifier: [person],
       name: [{ text: 'x'.repeat(30000) }],
     };
     const reply = await fhir.post<OperationOutcome>('Patient', big);
     expect(reply.status).toBe(413);
     expect(reply.body.resourceType).toBe('OperationOutcome');
-    const found = await fhir.get<{ total?: number }>('Patient?identifier=urn:test:big|1&_summary=count');
+    const found = await fhir.get<{ total?: number }>(`Patient?identifier=${token(person)}&_summary=count`);
     expect(found.body.total).toBe(0);
   });
 
@@ -129,9 +139,10 @@ describe('bad input', () => {
 
 describe('$validate', () => {
   test('returns an OperationOutcome for valid and invalid resources without storing', async () => {
+    const person = newPerson();
     const valid = await fhir.post<OperationOutcome>('Patient/$validate', {
       resourceType: 'Patient',
-      identifier: [{ system: 'urn:test:validate', value: '1' }],
+      identifier: [person],
     });
     expect(valid.status).toBe(200);
     expect(valid.body.issue[0].severity).toBe('information');
@@ -141,7 +152,7 @@ describe('$validate', () => {
     });
     expect(invalid.status).toBe(200);
     expect(invalid.body.issue[0].expression).toEqual(['Patient.gender']);
-    const found = await fhir.get<{ total?: number }>('Patient?identifier=urn:test:validate|1&_summary=count');
+    const found = await fhir.get<{ total?: number }>(`Patient?identifier=${token(person)}&_summary=count`);
     expect(found.body.total).toBe(0);
   });
 });

@@ -1,10 +1,14 @@
-import type { Bundle, Observation, OperationOutcome, Patient } from '@medplum/fhirtypes';
+import type { Bundle, Identifier, Observation, OperationOutcome, Patient } from '@medplum/fhirtypes';
+import { seededRandom, syntheticIdentifier } from '../../src/identity';
 import { startTestServer, type TestServer } from '../helpers/testServer';
 import { clientFor, type Client } from './client';
 
+/** FHIR search through HTTP. Patients are synthetic persons found by their fødselsnummer (which the
+ * server translates to the registry pseudonym: the stored Patient carries no national id). */
 let server: TestServer;
 let fhir: Client;
-const SYSTEM = 'urn:test:search';
+const random = seededRandom(1302);
+const token = (identifier: Identifier): string => `${identifier.system}|${identifier.value}`;
 
 beforeAll(async () => {
   server = await startTestServer();
@@ -20,13 +24,15 @@ const link = (bundle: Bundle, relation: string): string | undefined =>
 describe('search basics', () => {
   let created: Patient;
   let startedAt: string;
+  const FNR = syntheticIdentifier('fnr', { random });
+  const P1 = token(FNR);
 
   beforeAll(async () => {
     startedAt = new Date(Date.now() - 1000).toISOString();
     created = (
       await fhir.post<Patient>('Patient', {
         resourceType: 'Patient',
-        identifier: [{ system: SYSTEM, value: 'p-1' }],
+        identifier: [FNR],
         gender: 'male',
         birthDate: '1970-05-05',
       })
@@ -34,13 +40,16 @@ describe('search basics', () => {
   });
 
   test('by identifier', async () => {
-    const found = await fhir.get<Bundle<Patient>>(`Patient?identifier=${SYSTEM}|p-1`);
+    const found = await fhir.get<Bundle<Patient>>(`Patient?identifier=${P1}`);
     expect(found.status).toBe(200);
     expect(found.body.type).toBe('searchset');
     expect(found.body.entry?.map((e) => e.resource?.id)).toEqual([created.id]);
     expect(found.body.entry?.[0].fullUrl).toBe(`${server.baseUrl}/Patient/${created.id}`);
     expect(found.body.entry?.[0].search?.mode).toBe('match');
-    const none = await fhir.get<Bundle>(`Patient?identifier=${SYSTEM}|p-unknown`);
+    const none = await fhir.get<Bundle>(
+      `Patient?identifier=${token(syntheticIdentifier('fnr', { random }))}`,
+    );
+    expect(none.status).toBe(200);
     expect(none.body.entry ?? []).toHaveLength(0);
   });
 
@@ -53,7 +62,7 @@ describe('search basics', () => {
 
   test('POST _search with a form body finds the same as GET', async () => {
     const form = await fhir.request<Bundle<Patient>>('POST', 'Patient/_search', {
-      raw: new URLSearchParams({ identifier: `${SYSTEM}|p-1` }).toString(),
+      raw: new URLSearchParams({ identifier: P1 }).toString(),
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
     });
     expect(form.status).toBe(200);
@@ -63,7 +72,7 @@ describe('search basics', () => {
   });
 
   test('_elements keeps the asked elements plus id and meta, and tags SUBSETTED', async () => {
-    const found = await fhir.get<Bundle<Patient>>(`Patient?identifier=${SYSTEM}|p-1&_elements=gender`);
+    const found = await fhir.get<Bundle<Patient>>(`Patient?identifier=${P1}&_elements=gender`);
     const resource = found.body.entry?.[0].resource;
     expect(resource?.gender).toBe('male');
     expect(resource?.birthDate).toBeUndefined();
@@ -74,10 +83,10 @@ describe('search basics', () => {
   });
 
   test('_summary=count gives the total only; _summary=true the summary elements', async () => {
-    const count = await fhir.get<Bundle>(`Patient?identifier=${SYSTEM}|p-1&_summary=count`);
+    const count = await fhir.get<Bundle>(`Patient?identifier=${P1}&_summary=count`);
     expect(count.body.total).toBe(1);
     expect(count.body.entry ?? []).toHaveLength(0);
-    const summary = await fhir.get<Bundle<Patient>>(`Patient?identifier=${SYSTEM}|p-1&_summary=true`);
+    const summary = await fhir.get<Bundle<Patient>>(`Patient?identifier=${P1}&_summary=true`);
     const resource = summary.body.entry?.[0].resource;
     expect(resource?.gender).toBe('male');
     expect(resource?.meta?.tag?.map((t) => t.code)).toContain('SUBSETTED');
@@ -103,14 +112,12 @@ describe('search basics', () => {
 });
 
 describe('paging', () => {
-  const SERIES = 'urn:test:paging';
-
   beforeAll(async () => {
     const entry = Array.from({ length: 120 }, (_, i) => ({
       fullUrl: `urn:uuid:00000000-0000-4000-8000-${String(i).padStart(12, '0')}`,
       resource: {
         resourceType: 'Patient',
-        identifier: [{ system: SERIES, value: `n-${i}` }],
+        identifier: [syntheticIdentifier('fnr', { random })],
         gender: 'unknown',
       },
       request: { method: 'POST', url: 'Patient' },
@@ -146,7 +153,7 @@ describe('_sort, _include, _revinclude, _total', () => {
     patientId = (
       await fhir.post<Patient>('Patient', {
         resourceType: 'Patient',
-        identifier: [{ system: SYSTEM, value: 'with-obs' }],
+        identifier: [syntheticIdentifier('fnr', { random })],
       })
     ).body.id as string;
     for (const value of [3, 1, 2]) {

@@ -94,6 +94,15 @@ describe('every write path pseudonymises', () => {
     expect(again.status).toBe(200);
     expect((again.json as Patient).id).toBe(body.id);
     expectClean(again.text, fnr);
+    // Updating the pseudonymous Patient by its own id keeps optimistic locking.
+    const stale = await call(
+      'PUT',
+      `Patient/${body.id}`,
+      { ...patient(fnr), id: body.id },
+      { 'if-match': 'W/"1"' },
+    );
+    expect(stale.status).toBe(412);
+    expectClean(stale.text, fnr);
   });
 
   test('an invalid national id: 422 naming the identifier, without the number', async () => {

@@ -13,7 +13,9 @@ export interface HeadlessChromium {
  * temporary --user-data-dir (it refuses one passed in args) and removes it on close. */
 export async function launchChromium(): Promise<HeadlessChromium> {
   if (!fs.existsSync(CHROMIUM)) {
-    throw new Error(`No Chromium at ${CHROMIUM}: run scripts/ci/install-renderers.sh (apt-get install chromium)`);
+    throw new Error(
+      `No Chromium at ${CHROMIUM}: run scripts/ci/install-renderers.sh (apt-get install chromium)`,
+    );
   }
   const browser = await chromium.launch({
     executablePath: CHROMIUM,

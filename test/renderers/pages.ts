@@ -35,8 +35,11 @@ export function assertPagesBuilt(): void {
 export async function startPageServer(): Promise<PageServer> {
   assertPagesBuilt();
   const app = express();
-  app.use('/lforms', express.static(LFORMS_DIST, { fallthrough: false }));
-  app.use(express.static(DIST, { fallthrough: false }));
+  app.use('/lforms', express.static(LFORMS_DIST));
+  app.use(express.static(DIST));
+  app.use((_req, res) => {
+    res.status(404).end();
+  });
   const server = app.listen(0, '127.0.0.1');
   await new Promise<void>((resolve, reject) => {
     server.once('listening', resolve);

@@ -829,9 +829,13 @@ export function describeStoreContract(name: string, open: () => Promise<FhirStor
               }),
               request: { method: 'POST', url: 'QuestionnaireResponse' },
             },
+            { request: { method: 'GET', url: `Organization/${toUpdate.id}` } },
           ],
         });
-        const [pe, ce, ue, de, qe] = response.entry ?? [];
+        const [pe, ce, ue, de, qe, ge] = response.entry ?? [];
+        // GET runs last, so it sees the update made by the PUT entry before it.
+        expect(ge.response?.status).toMatch(/^200/);
+        expect((ge.resource as Organization).name).toBe('Smerteklinikken, UNN');
         expect(pe.response?.status).toMatch(/^200/);
         expect((pe.resource as Patient).id).toBe(existing.id);
         expect(ce.response?.status).toMatch(/^201/);

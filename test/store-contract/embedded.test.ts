@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { parseSearchRequest } from '@medplum/core';
 import type { Patient, QuestionnaireResponse } from '@medplum/fhirtypes';
 import { EmbeddedStore, normaliseForSearch } from '../../src/store/embedded';
+import { dateRange, numberRange, periodRange, MAX_TIME } from '../../src/store/embedded/ranges';
 import { describeStoreContract } from './contract';
 
 const dirs: string[] = [];
@@ -46,6 +47,46 @@ describe('normaliseForSearch (Norwegian-aware)', () => {
     for (const s of ['Aasen', 'Øystein Hoel', 'Bélanger', 'aaa', 'Straße']) {
       expect(normaliseForSearch(normaliseForSearch(s))).toBe(normaliseForSearch(s));
     }
+  });
+});
+
+describe('search ranges', () => {
+  const utc = (s: string): number => Date.parse(s);
+  test('partial dates denote their whole period', () => {
+    expect(dateRange('2024')).toEqual({
+      lo: utc('2024-01-01T00:00:00Z'),
+      hi: utc('2024-12-31T23:59:59.999Z'),
+    });
+    expect(dateRange('2024-02')).toEqual({
+      lo: utc('2024-02-01T00:00:00Z'),
+      hi: utc('2024-02-29T23:59:59.999Z'),
+    });
+    expect(dateRange('2024-02-15')).toEqual({
+      lo: utc('2024-02-15T00:00:00Z'),
+      hi: utc('2024-02-15T23:59:59.999Z'),
+    });
+    expect(dateRange('2024-02-15T10:00+01:00')).toEqual({
+      lo: utc('2024-02-15T09:00:00Z'),
+      hi: utc('2024-02-15T09:00:59.999Z'),
+    });
+    expect(dateRange('2024-02-15T10:00:05.123Z')).toEqual({
+      lo: utc('2024-02-15T10:00:05.123Z'),
+      hi: utc('2024-02-15T10:00:05.123Z'),
+    });
+    expect(dateRange('15.02.2024')).toBeUndefined();
+    expect(dateRange('2024-13')).toBeUndefined();
+  });
+
+  test('a Period without an end is open', () => {
+    expect(periodRange({ start: '2024-01-01' })).toEqual({ lo: utc('2024-01-01T00:00:00Z'), hi: MAX_TIME });
+    expect(periodRange({})).toBeUndefined();
+  });
+
+  test('numbers are ranges by their precision', () => {
+    expect(numberRange('100')).toEqual({ lo: 99.5, hi: 100.5 });
+    expect(numberRange('0.75')).toEqual({ lo: 0.745, hi: 0.755 });
+    expect(numberRange('1e2')).toEqual({ lo: 50, hi: 150 });
+    expect(numberRange('abc')).toBeUndefined();
   });
 });
 
@@ -116,6 +157,27 @@ describe('EmbeddedStore specifics', () => {
     );
   });
 
+  test('_sort puts resources without a value last, ascending and descending', async () => {
+    const system = `https://norpain.no/fhir/sid/sort-${run}`;
+    const mk = async (birthDate?: string) =>
+      (
+        await store.create<Patient>({
+          resourceType: 'Patient',
+          identifier: [{ system, value: randomUUID() }],
+          birthDate,
+        })
+      ).resource.id as string;
+    const none = await mk();
+    const early = await mk('1950');
+    const late = await mk('1990');
+    const order = async (sort: string) =>
+      (await store.search(parseSearchRequest(`Patient?identifier=${system}|&_sort=${sort}`))).matches.map(
+        (m) => m.id,
+      );
+    expect(await order('birthdate')).toEqual([early, late, none]);
+    expect(await order('-birthdate')).toEqual([late, early, none]);
+  });
+
   test('_count is capped at 1000', async () => {
     const result = await store.search({ ...parseSearchRequest('Patient'), count: 5000 });
     expect(result.matches.length).toBeLessThanOrEqual(1000);
@@ -154,6 +216,7 @@ describe('EmbeddedStore specifics', () => {
       },
     );
     await second.close();
+    await expect(second.ping()).rejects.toMatchObject({ status: 503 });
   });
 
   test('after erasure no byte of the erased resources remains in the .db, -wal or -shm files', async () => {

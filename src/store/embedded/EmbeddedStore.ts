@@ -151,6 +151,9 @@ export class EmbeddedStore implements FhirStore {
   }
 
   async ping(): Promise<void> {
+    if (!this.db.open) {
+      throw errors.serviceUnavailable('The FHIR store is closed.', 5);
+    }
     this.db.prepare('SELECT 1').get();
   }
 

@@ -122,7 +122,7 @@ export function compileFilters(
           },
         ],
         {
-          sql: `EXISTS (SELECT 1 FROM idx_${param.type} WHERE res = ${alias}.res AND rtype = ? AND param = ? AND ${where.sql})`,
+          sql: `EXISTS (SELECT 1 FROM ${probeTable(param.type)} WHERE res = ${alias}.res AND rtype = ? AND param = ? AND ${where.sql})`,
           params: [resourceType, code, ...where.params],
         },
       ),
@@ -130,6 +130,15 @@ export function compileFilters(
   }
   out.push(...rest.map((f) => compileFilter(resourceType, f, alias, context)));
   return out;
+}
+
+/**
+ * An index table read for one resource row. The planner, misled by skewed statistics (a popular
+ * organisation looks as selective as a patient), may otherwise probe through the value index and scan
+ * thousands of rows per candidate; the per-resource index always touches a handful.
+ */
+function probeTable(type: string, alias = ''): string {
+  return `idx_${type} ${alias} INDEXED BY idx_${type}_res`;
 }
 
 const NEGATABLE = new Set(['token', 'reference', 'uri']);
@@ -199,7 +208,7 @@ function compileFilter(
   }));
   const any = or(alternatives);
   const correlated = {
-    sql: `EXISTS (SELECT 1 FROM idx_${param.type} WHERE res = ${alias}.res AND rtype = ? AND param = ? AND (${any.sql}))`,
+    sql: `EXISTS (SELECT 1 FROM ${probeTable(param.type)} WHERE res = ${alias}.res AND rtype = ? AND param = ? AND (${any.sql}))`,
     params: [resourceType, code, ...any.params],
   };
   return indexCondition(alias, selects, correlated, negate);
@@ -453,7 +462,7 @@ function compileChain(
   const probes = selects.map((x) => ({ sql: x.probe, params: x.params.slice(2) }));
   const any = or(probes);
   return indexCondition(alias, selects, {
-    sql: `EXISTS (SELECT 1 FROM idx_reference x WHERE x.res = ${alias}.res AND x.rtype = ? AND x.param = ? AND (${any.sql}))`,
+    sql: `EXISTS (SELECT 1 FROM ${probeTable('reference', 'x')} WHERE x.res = ${alias}.res AND x.rtype = ? AND x.param = ? AND (${any.sql}))`,
     params: [resourceType, refCode, ...any.params],
   });
 }
@@ -483,10 +492,10 @@ export function compileSort(resourceType: string, rules: SortRule[] | undefined,
       date: rule.descending ? 'hi' : 'lo',
     };
     const agg = rule.descending ? 'MAX' : 'MIN';
-    const expr = `(SELECT ${agg}(${column[param.type]}) FROM idx_${param.type} WHERE res = ${alias}.res AND param = ?)`;
+    const expr = `(SELECT ${agg}(${column[param.type]}) FROM ${probeTable(param.type)} WHERE res = ${alias}.res AND param = ?)`;
     // Resources without a value sort last either way.
-    terms.push(`${expr} IS NULL`, `${expr} ${dir}`);
-    params.push(rule.code, rule.code);
+    terms.push(`${expr} ${dir} NULLS LAST`);
+    params.push(rule.code);
   }
   terms.push(`${alias}.res ASC`);
   return { sql: terms.join(', '), params };

@@ -248,7 +248,9 @@ export class HapiStore implements FhirStore {
   }
 
   async close(): Promise<void> {
-    // Nothing to release: fetch keeps no state that outlives a request.
+    // Nothing to release (fetch keeps no state between requests); a closed store refuses further work,
+    // as the embedded store does, so a use after close is a server fault (500), not a silent success.
+    this.client.close();
   }
 
   /**

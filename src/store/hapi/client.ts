@@ -52,8 +52,17 @@ export class HapiClient {
     this.retryAfterSeconds = options.retryAfterSeconds ?? 5;
   }
 
+  private closed = false;
+
+  close(): void {
+    this.closed = true;
+  }
+
   /** Sends the request; resolves with any HTTP answer below 500 (callers map 4xx), throws otherwise. */
   async send(request: HapiRequest): Promise<HapiResponse> {
+    if (this.closed) {
+      throw new Error('The HAPI store has been closed');
+    }
     const url = request.path.startsWith(this.base) ? request.path : `${this.base}/${request.path}`;
     let lastProblem = 'no attempt made';
     for (let attempt = 1; attempt <= this.attempts; attempt++) {

@@ -1,10 +1,4 @@
-import type {
-  Expression,
-  OperationOutcomeIssue,
-  Questionnaire,
-  QuestionnaireItem,
-  QuestionnaireResponse,
-} from '@medplum/fhirtypes';
+import type { Expression, OperationOutcomeIssue, Questionnaire, QuestionnaireItem } from '@medplum/fhirtypes';
 import fhirpath from 'fhirpath';
 import r4model from 'fhirpath/fhir-context/r4';
 import { issue } from '../../fhir/outcomes';
@@ -100,12 +94,15 @@ export function compileQuestionnaire(questionnaire: Questionnaire): CompiledQues
 
   /**
    * `onItem`: the expression is declared on an item, so its context is a response item (a plain object,
-   * given its FHIR type here so that choice elements such as `answer.value` resolve).
+   * given its FHIR type here so that choice elements such as `answer.value` resolve). `internal`: keep
+   * fhirpath's typed values in the result (for variables, so that `%date + 12 months` still knows
+   * `%date` is a FHIR date).
    */
   const compileExpression = (
     expr: Expression | undefined,
     path: string,
     onItem: boolean,
+    internal = false,
   ): CompiledExpression | undefined => {
     if (!expr?.expression) {
       return undefined;
@@ -120,6 +117,7 @@ export function compileQuestionnaire(questionnaire: Questionnaire): CompiledQues
       const fn = fhirpath.compile(
         onItem ? { base: ITEM_BASE, expression: expr.expression } : expr.expression,
         r4model,
+        { resolveInternalTypes: !internal },
       );
       return { expression: expr.expression, evaluate: (input, env) => fn(input, env) as unknown[] };
     } catch (err) {
@@ -141,7 +139,7 @@ export function compileQuestionnaire(questionnaire: Questionnaire): CompiledQues
   ) =>
     extensionsOf(element, EXT.variable).flatMap((ext, i): CompiledVariable[] => {
       const name = ext.valueExpression?.name;
-      const expr = compileExpression(ext.valueExpression, `${path}.extension[${i}]`, onItem);
+      const expr = compileExpression(ext.valueExpression, `${path}.extension[${i}]`, onItem, true);
       if (!expr || !name) {
         return [];
       }

@@ -20,7 +20,7 @@ interface Occurrence {
 interface Seen {
   instances: number;
   answers: number;
-  firstPath: string;
+  firstPath: Path;
 }
 
 /**
@@ -57,12 +57,16 @@ class ResponseCheck {
     if (this.compiled.hasEnableWhen) {
       this.bind(this.compiled.root, this.response.item, undefined);
     }
-    this.level(this.compiled.root, this.response.item, 'QuestionnaireResponse', undefined);
+    this.level(this.compiled.root, this.response.item, ROOT, undefined);
     return this.issues;
   }
 
-  private error(text: string, expression: string, code: OperationOutcomeIssue['code'] = 'structure'): void {
-    this.issues.push(issue(code, text, expression));
+  private error(
+    text: string,
+    expression: Path | string,
+    code: OperationOutcomeIssue['code'] = 'structure',
+  ): void {
+    this.issues.push(issue(code, text, typeof expression === 'string' ? expression : expression.text()));
   }
 
   /** Maps response items to Questionnaire items, so enableWhen can find the answers it depends on. */
@@ -100,13 +104,13 @@ class ResponseCheck {
   private level(
     parentDef: CompiledItem,
     items: QuestionnaireResponseItem[] | undefined,
-    basePath: string,
+    basePath: Path,
     parent: Occurrence | undefined,
   ): void {
     const seen = new Map<CompiledItem, Seen>();
     let last: CompiledItem | undefined;
     items?.forEach((item, i) => {
-      const path = `${basePath}.item[${i}]`;
+      const path = new Path(basePath, 'item', i);
       const def = parentDef.childIndex.get(item.linkId);
       if (!def) {
         this.misplaced(item, path, parentDef);
@@ -137,12 +141,12 @@ class ResponseCheck {
     this.occurrenceRules(parentDef, seen, basePath, parent);
   }
 
-  private misplaced(item: QuestionnaireResponseItem, path: string, parentDef: CompiledItem): void {
+  private misplaced(item: QuestionnaireResponseItem, path: Path, parentDef: CompiledItem): void {
     const elsewhere = this.compiled.byLinkId.get(item.linkId);
     if (!elsewhere) {
       this.error(
         `linkId '${item.linkId}' is not in Questionnaire ${this.compiled.canonical}`,
-        `${path}.linkId`,
+        `${path.text()}.linkId`,
       );
       return;
     }
@@ -150,11 +154,11 @@ class ResponseCheck {
     const here = parentDef.linkId ? `inside '${parentDef.linkId}'` : 'at the top level';
     this.error(
       `Item '${item.linkId}' is not allowed ${here}; the Questionnaire places it ${where}`,
-      `${path}.linkId`,
+      `${path.text()}.linkId`,
     );
   }
 
-  private item(def: CompiledItem, item: QuestionnaireResponseItem, path: string): void {
+  private item(def: CompiledItem, item: QuestionnaireResponseItem, path: Path): void {
     const occurrence = this.occurrences.get(item);
     if (occurrence && !this.enabled(occurrence)) {
       if (hasAnswer(item)) {
@@ -171,11 +175,11 @@ class ResponseCheck {
         const what = def.type === 'group' ? 'Group' : 'Display item';
         this.error(
           `${what} ${def.label} cannot carry answers${def.type === 'group' ? '; answer its items instead' : ''}`,
-          `${path}.answer[0]`,
+          `${path.text()}.answer[0]`,
         );
       }
       if (def.type === 'display' && item.item?.length) {
-        this.error(`Display item ${def.label} cannot contain items`, `${path}.item[0]`);
+        this.error(`Display item ${def.label} cannot contain items`, `${path.text()}.item[0]`);
         return;
       }
       if (def.type === 'group') {
@@ -188,12 +192,15 @@ class ResponseCheck {
         def.children.length
           ? `Items nested in question ${def.label} belong under its answer (item.answer.item), not under the item`
           : `Question ${def.label} has no nested items in the Questionnaire`,
-        `${path}.item[0]`,
+        `${path.text()}.item[0]`,
       );
     }
     const answers = item.answer ?? [];
     if (answers.length > 1 && !def.repeats) {
-      this.error(`Question ${def.label} takes one answer; ${answers.length} were given`, `${path}.answer[1]`);
+      this.error(
+        `Question ${def.label} takes one answer; ${answers.length} were given`,
+        `${path.text()}.answer[1]`,
+      );
     }
     if (def.maxOccurs !== undefined && answers.length > def.maxOccurs) {
       this.error(
@@ -202,7 +209,7 @@ class ResponseCheck {
       );
     }
     answers.forEach((answer, j) => {
-      const answerPath = `${path}.answer[${j}]`;
+      const answerPath = new Path(path, 'answer', j);
       if (!def.calculated) {
         this.answer(def, answer, answerPath);
       }
@@ -212,7 +219,7 @@ class ResponseCheck {
     });
   }
 
-  private answer(def: CompiledItem, answer: QuestionnaireResponseItemAnswer, path: string): void {
+  private answer(def: CompiledItem, answer: QuestionnaireResponseItemAnswer, path: Path): void {
     const key = valueKeyOf(answer);
     if (!key) {
       if (!answer.item?.length) {
@@ -248,7 +255,7 @@ class ResponseCheck {
   private occurrenceRules(
     parentDef: CompiledItem,
     seen: Map<CompiledItem, Seen>,
-    basePath: string,
+    basePath: Path,
     parent: Occurrence | undefined,
   ): void {
     for (const def of parentDef.children) {
@@ -364,6 +371,25 @@ class ResponseCheck {
     return answers;
   }
 }
+
+/**
+ * Where a response element sits (`QuestionnaireResponse.item[2].answer[0]`), kept as a chain of steps and
+ * written out only when an issue needs it: valid responses, the common case, never pay for the strings.
+ */
+class Path {
+  constructor(
+    private readonly parent: Path | undefined,
+    private readonly step: string,
+    private readonly index?: number,
+  ) {}
+
+  text(): string {
+    const own = this.index === undefined ? this.step : `${this.step}[${this.index}]`;
+    return this.parent ? `${this.parent.text()}.${own}` : own;
+  }
+}
+
+const ROOT = new Path(undefined, 'QuestionnaireResponse');
 
 function hasAnswer(item: QuestionnaireResponseItem): boolean {
   return (

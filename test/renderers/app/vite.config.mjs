@@ -8,5 +8,9 @@ export default defineConfig({
   plugins: [react()],
   logLevel: 'warn',
   build: { outDir: 'dist', emptyOutDir: true, chunkSizeWarningLimit: 10000 },
-  css: { preprocessorOptions: { scss: { quietDeps: true, silenceDeprecations: ['import', 'global-builtin', 'legacy-js-api'] } } },
+  css: {
+    preprocessorOptions: {
+      scss: { quietDeps: true, silenceDeprecations: ['import', 'global-builtin', 'legacy-js-api'] },
+    },
+  },
 });

@@ -9,7 +9,7 @@ import { Provider } from 'react-redux';
 // The design system's global styles and Refero's own CSS are not package exports: import them by path.
 import '../node_modules/@helsenorge/designsystem-react/scss/helsenorge.scss';
 import '../node_modules/@helsenorge/refero/index.css';
-import { resources } from './resources.js';
+import { resources } from './resources.mjs';
 
 function render(questionnaire) {
   const store = configureStore({ reducer: rootReducer });

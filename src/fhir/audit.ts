@@ -1,0 +1,184 @@
+import { parseSearchRequest } from '@medplum/core';
+import type { Bundle, Resource } from '@medplum/fhirtypes';
+import {
+  buildAuditEvent,
+  outcomeForHttpStatus,
+  patientPseudonymsOf,
+  type AuditSink,
+} from '../audit/auditEvent';
+import type { AuditLog } from '../audit/log';
+import { containsNationalId } from '../audit/nationalIdGuard';
+import { interactionOf, touchedBy } from '../audit/requestFacts';
+import { searchAuditEvents, viewForPerson, type AuditScope } from '../audit/search';
+import type { Principal } from '../auth/principal';
+import { errors } from './outcomes';
+import type { CustomOperation } from './router';
+
+/**
+ * One AuditEvent per FHIR request that reads or changes data, success or failure (DESIGN §3.4), built
+ * from what the router knows after answering: who (the principal, or none when authentication failed),
+ * the interaction (from method and path), the resources and persons the answer or the write concerned
+ * (registry pseudonyms via the vault's keyed lookup, never a national id) and the HTTP outcome.
+ * Recording happens before the answer is sent; if it fails, the request fails.
+ */
+export interface RequestAuditFacts {
+  principal?: Principal;
+  method: string;
+  /** Decoded path segments below the FHIR base. */
+  segments: string[];
+  status: number;
+  /** The response body and, for writes, the Location of what was written. */
+  body?: Resource;
+  location?: string;
+  /** The Bundle type of a POST to the base (batch or transaction). */
+  bundleType?: string;
+  requestId?: string;
+}
+
+export type RequestAuditor = (facts: RequestAuditFacts) => Promise<void>;
+
+export interface RequestAuditDeps {
+  sink: AuditSink;
+  /** Registry pseudonym of a pseudonymous Patient id (vault lookup; reveals no national id). */
+  pseudonymOfPatient(patientId: string): string | undefined;
+  /** Registry pseudonym of the person a portal token acts for. */
+  pseudonymOfPrincipal(principal: Principal): string | undefined;
+}
+
+const ID = /^[A-Za-z0-9\-.]{1,64}$/;
+
+export function createRequestAuditor(deps: RequestAuditDeps): RequestAuditor {
+  return async (facts) => {
+    const { interaction, operation } = interactionOf(facts.method, facts.segments, facts.bundleType);
+    const location = facts.location?.replace(/^.*?\/([A-Z][A-Za-z]+\/[^/]+)\/_history\/.*$/, '$1');
+    const touched = touchedBy([facts.body]);
+    const resources = new Set(touched.resources);
+    const patientIds = new Set(touched.patientIds);
+    if (location !== undefined && /^[A-Z][A-Za-z]+\/[^/]+$/.test(location)) {
+      resources.add(location);
+      if (location.startsWith('Patient/')) patientIds.add(location.slice('Patient/'.length));
+    }
+    const [type, id] = facts.segments;
+    if (type !== undefined && /^[A-Z][A-Za-z]+$/.test(type)) {
+      if (id !== undefined && ID.test(id) && !id.startsWith('$') && !id.startsWith('_')) {
+        resources.add(`${type}/${id}`);
+        if (type === 'Patient') patientIds.add(id);
+      } else if (resources.size === 0) {
+        resources.add(type);
+      }
+    }
+    const patients = new Set(touched.pseudonyms);
+    for (const patientId of patientIds) {
+      const pseudonym = deps.pseudonymOfPatient(patientId);
+      if (pseudonym !== undefined) patients.add(pseudonym);
+    }
+    // A client can choose ids and request ids; anything that looks like a national id is left out
+    // (by type only), so that it never reaches the log and cannot make auditing fail.
+    const safe = (value: string) => !containsNationalId(value);
+    const principal = facts.principal;
+    await deps.sink.record(
+      buildAuditEvent({
+        principal,
+        interaction,
+        operation,
+        resources: [...resources].map((r) => (safe(r) ? r : r.split('/')[0])),
+        patients: [...patients].filter(safe),
+        actorPseudonym: principal?.role === 'portal' ? deps.pseudonymOfPrincipal(principal) : undefined,
+        outcome: outcomeForHttpStatus(facts.status),
+        requestId: facts.requestId !== undefined && safe(facts.requestId) ? facts.requestId : undefined,
+      }),
+    );
+  };
+}
+
+/**
+ * `GET /fhir/AuditEvent?…` and `GET /fhir/AuditEvent/{id}` over the audit log (src/audit/search.ts):
+ * registry staff see every entry; a portal token sees the entries about its own person (by the registry
+ * pseudonym of the token's pid), each reduced so that others' pseudonyms and resource ids do not show.
+ * The matrix (src/auth/matrix.ts) has already refused every other role.
+ */
+export function auditEventOperation(deps: {
+  log: AuditLog;
+  pseudonymOfPrincipal(principal: Principal): string | undefined;
+}): CustomOperation {
+  return async (ctx, request) => {
+    const [type, id, ...rest] = request.segments;
+    if (type !== 'AuditEvent') {
+      return undefined;
+    }
+    if (request.method !== 'GET' || rest.length > 0) {
+      throw errors.methodNotAllowed(
+        'The audit log is read-only: GET /fhir/AuditEvent or /fhir/AuditEvent/{id}.',
+        ['GET'],
+      );
+    }
+    const scope = auditScope(ctx.principal, deps.pseudonymOfPrincipal);
+    if (id !== undefined) {
+      const event = ID.test(id) ? deps.log.read(id) : undefined;
+      if (
+        event === undefined ||
+        (scope.kind === 'person' && !patientPseudonymsOf(event).includes(scope.pseudonym))
+      ) {
+        throw errors.notFound('No audit event with this id is visible to this token.');
+      }
+      return {
+        status: 200,
+        body: scope.kind === 'person' ? viewForPerson(event, scope.pseudonym) : event,
+        headers: {},
+      };
+    }
+    const params = new URLSearchParams();
+    for (const [key, value] of request.params) {
+      if (key !== '_format' && key !== '_pretty' && value !== '') params.append(key, value);
+    }
+    let search;
+    try {
+      search = parseSearchRequest(
+        'AuditEvent',
+        Object.fromEntries([...new Set(params.keys())].map((k) => [k, params.getAll(k)])),
+      );
+    } catch (err) {
+      throw errors.badRequest(`The search could not be parsed: ${(err as Error).message}`);
+    }
+    const result = searchAuditEvents(deps.log, search, scope);
+    const base = `${ctx.base}/AuditEvent`;
+    const offset = search.offset ?? 0;
+    const page = (at: number) => {
+      const next = new URLSearchParams(params);
+      next.delete('_offset');
+      if (at > 0) next.set('_offset', String(at));
+      const query = next.toString();
+      return query === '' ? base : `${base}?${query}`;
+    };
+    const bundle: Bundle = {
+      resourceType: 'Bundle',
+      type: 'searchset',
+      total: result.total,
+      link: [
+        { relation: 'self', url: page(offset) },
+        ...(result.nextOffset !== undefined ? [{ relation: 'next', url: page(result.nextOffset) }] : []),
+      ],
+      entry: result.matches.map((event) => ({
+        fullUrl: `${base}/${event.id}`,
+        resource: event,
+        search: { mode: 'match' as const },
+      })),
+    };
+    return { status: 200, body: bundle, headers: {} };
+  };
+}
+
+function auditScope(
+  principal: Principal,
+  pseudonymOf: (principal: Principal) => string | undefined,
+): AuditScope {
+  if (principal.role === 'registry-admin') {
+    return { kind: 'all' };
+  }
+  if (principal.role === 'portal') {
+    const pseudonym = pseudonymOf(principal);
+    // A person the registry does not hold has no entries; an impossible pseudonym finds none.
+    return { kind: 'person', pseudonym: pseudonym ?? '-' };
+  }
+  throw errors.forbidden('Only registry staff and the portal (for its own person) may read the audit log.');
+}

@@ -1,0 +1,210 @@
+import type { Bundle, Resource } from '@medplum/fhirtypes';
+import { UNIT_LABEL_SYSTEM } from '../../src/auth/unitLabel';
+import { startTestServer, type TestServer } from '../helpers/testServer';
+import { call, idsIn, observation, people, submitPerson, UNIT_A, UNIT_B, type PersonData } from './fixtures';
+
+/**
+ * The view holds on every read path: a clinic never sees another unit's data and a portal never sees
+ * another person's, also through _include, _revinclude, chained search, history, batch entries and the
+ * resources a transaction or conditional create hands back. R is treated at both units (one shared
+ * Patient); each unit's Observations about R stay with that unit.
+ */
+let server: TestServer;
+let clinicA: string;
+let clinicB: string;
+let admin: string;
+let R: PersonData; // sent by A, then by B
+let obsOfB: string; // B's Observation about R
+let S: PersonData; // only at B
+
+beforeAll(async () => {
+  server = await startTestServer();
+  const [r, s] = people(7001, 2);
+  admin = await server.token('registry-admin');
+  clinicA = await server.token('clinic', { org: UNIT_A });
+  clinicB = await server.token('clinic', { org: UNIT_B });
+  R = await submitPerson(server, clinicA, r, UNIT_A);
+  const atB = await submitPerson(server, clinicB, r, UNIT_B);
+  expect(atB.patient).toBe(R.patient);
+  obsOfB = atB.observation;
+  S = await submitPerson(server, clinicB, s, UNIT_B);
+}, 60_000);
+
+afterAll(async () => {
+  await server.stop();
+});
+
+test('a Patient sent by two units is labelled with both, and each unit sees it', async () => {
+  const patient = await call(server, admin, 'GET', `Patient/${R.patient}`);
+  const labels = (patient.body.meta?.security ?? [])
+    .filter((c) => c.system === UNIT_LABEL_SYSTEM)
+    .map((c) => c.code);
+  expect(labels).toEqual([UNIT_A, UNIT_B]);
+  expect((await call(server, clinicA, 'GET', `Patient/${R.patient}`)).status).toBe(200);
+  expect((await call(server, clinicB, 'GET', `Patient/${R.patient}`)).status).toBe(200);
+  expect((await call(server, clinicA, 'GET', `Patient/${S.patient}`)).status).toBe(404);
+});
+
+test('_revinclude from a shared Patient brings only the own unit’s resources', async () => {
+  const reply = await call<Bundle>(
+    server,
+    clinicA,
+    'GET',
+    `Patient?_id=${R.patient}&_revinclude=Observation:subject`,
+  );
+  expect(reply.status).toBe(200);
+  expect(idsIn(reply.body, 'Observation')).toEqual([`Observation/${R.observation}`]);
+  const asAdmin = await call<Bundle>(
+    server,
+    admin,
+    'GET',
+    `Patient?_id=${R.patient}&_revinclude=Observation:subject`,
+  );
+  expect(idsIn(asAdmin.body, 'Observation').sort()).toEqual(
+    [`Observation/${R.observation}`, `Observation/${obsOfB}`].sort(),
+  );
+});
+
+test('_include does not bring another unit’s resources', async () => {
+  // B's episode of S points at S's Patient, which A cannot see; A searching B's episode finds nothing.
+  const reply = await call<Bundle>(
+    server,
+    clinicA,
+    'GET',
+    `EpisodeOfCare?_include=EpisodeOfCare:patient&_count=100`,
+  );
+  expect(reply.status).toBe(200);
+  const found = idsIn(reply.body);
+  expect(found).toContain(`EpisodeOfCare/${R.episode}`);
+  expect(found).not.toContain(`EpisodeOfCare/${S.episode}`);
+  expect(found).not.toContain(`Patient/${S.patient}`);
+  const byB = await call<Bundle>(
+    server,
+    clinicB,
+    'GET',
+    `Observation?_id=${obsOfB}&_include=Observation:subject`,
+  );
+  expect(idsIn(byB.body)).toEqual([`Observation/${obsOfB}`, `Patient/${R.patient}`]);
+});
+
+test('chained search matches only within the view', async () => {
+  const reply = await call<Bundle>(
+    server,
+    clinicA,
+    'GET',
+    `Observation?subject:Patient.birthdate=1980&_count=100`,
+  );
+  expect(reply.status).toBe(200);
+  const found = idsIn(reply.body, 'Observation');
+  expect(found).toContain(`Observation/${R.observation}`);
+  expect(found).not.toContain(`Observation/${obsOfB}`);
+  expect(found).not.toContain(`Observation/${S.observation}`);
+});
+
+test('history: type history shows own versions only; another unit’s instance history is 404', async () => {
+  const reply = await call<Bundle>(server, clinicA, 'GET', 'Observation/_history?_count=100');
+  expect(reply.status).toBe(200);
+  const ids = (reply.body.entry ?? []).map((e) => e.fullUrl?.split('/').slice(-2).join('/'));
+  expect(ids).toContain(`Observation/${R.observation}`);
+  expect(ids).not.toContain(`Observation/${obsOfB}`);
+  expect(reply.body.total).toBe(ids.length);
+  expect((await call(server, clinicA, 'GET', `Observation/${obsOfB}/_history`)).status).toBe(404);
+  expect((await call(server, clinicA, 'GET', `Observation/${obsOfB}/_history/1`)).status).toBe(404);
+});
+
+test('a batch read of another unit’s resource is a 404 entry', async () => {
+  const reply = await call<Bundle>(server, clinicA, 'POST', '', {
+    resourceType: 'Bundle',
+    type: 'batch',
+    entry: [
+      { request: { method: 'GET', url: `Observation/${obsOfB}` } },
+      { request: { method: 'GET', url: `Observation/${R.observation}` } },
+    ],
+  });
+  expect(reply.status).toBe(200);
+  expect(reply.body.entry?.map((e) => e.response?.status)).toEqual(['404 Not Found', '200 OK']);
+});
+
+test('conditional creates match only within the view, so no transaction hands back another unit’s data', async () => {
+  const identifier = { system: 'urn:norpain:test-obs', value: 'shared-key' };
+  const atB = await call(server, clinicB, 'POST', 'Observation', {
+    ...observation({ reference: `Patient/${R.patient}` }, 'B only'),
+    identifier: [identifier],
+  });
+  expect(atB.status).toBe(201);
+  const single = await call(
+    server,
+    clinicA,
+    'POST',
+    'Observation',
+    { ...observation({ reference: `Patient/${R.patient}` }, 'A'), identifier: [identifier] },
+    {
+      'if-none-exist': 'identifier=urn:norpain:test-obs|shared-key',
+    },
+  );
+  expect(single.status).toBe(201);
+  expect(single.body.id).not.toBe(atB.body.id);
+  const tx = await call<Bundle>(server, clinicA, 'POST', '', {
+    resourceType: 'Bundle',
+    type: 'transaction',
+    entry: [
+      {
+        fullUrl: 'urn:uuid:5c1d1a34-0000-4000-8000-000000000001',
+        resource: {
+          ...observation({ reference: `Patient/${R.patient}` }, 'A again'),
+          identifier: [identifier],
+        },
+        request: {
+          method: 'POST',
+          url: 'Observation',
+          ifNoneExist: 'identifier=urn:norpain:test-obs|shared-key',
+        },
+      },
+    ],
+  });
+  expect(tx.status).toBe(200);
+  expect(tx.text).not.toContain(atB.body.id as string);
+  expect(tx.text).not.toContain('B only');
+});
+
+test('a client cannot forge a unit label', async () => {
+  const forged: Resource = {
+    ...observation({ reference: `Patient/${R.patient}` }, 'forged'),
+    meta: { security: [{ system: UNIT_LABEL_SYSTEM, code: UNIT_B }] },
+  };
+  const created = await call(server, clinicA, 'POST', 'Observation', forged);
+  expect(created.status).toBe(201);
+  expect(created.body.meta?.security).toEqual([{ system: UNIT_LABEL_SYSTEM, code: UNIT_A }]);
+  expect((await call(server, clinicB, 'GET', `Observation/${created.body.id}`)).status).toBe(404);
+  // Sending back another unit's label on an update changes nothing either.
+  const updated = await call(server, clinicA, 'PUT', `Observation/${created.body.id}`, {
+    ...created.body,
+    meta: forged.meta,
+  });
+  expect(updated.status).toBe(200);
+  expect(updated.body.meta?.security).toEqual([{ system: UNIT_LABEL_SYSTEM, code: UNIT_A }]);
+});
+
+test('a portal token sees its own person only, also through includes and $everything', async () => {
+  const portal = await server.token('portal', { pid: R.fnr });
+  const own = await call<Bundle>(
+    server,
+    portal,
+    'GET',
+    'Observation?_include=Observation:subject&_count=100',
+  );
+  expect(own.status).toBe(200);
+  const found = idsIn(own.body);
+  expect(found).toEqual(
+    expect.arrayContaining([`Observation/${R.observation}`, `Observation/${obsOfB}`, `Patient/${R.patient}`]),
+  );
+  expect(found).not.toContain(`Observation/${S.observation}`);
+  const asked = await call<Bundle>(server, portal, 'GET', `Observation?subject=Patient/${S.patient}`);
+  expect(idsIn(asked.body)).toEqual([]);
+  const everything = await call<Bundle>(server, portal, 'GET', 'Patient/$everything');
+  expect(everything.status).toBe(200);
+  expect(idsIn(everything.body)).not.toContain(`Patient/${S.patient}`);
+  const stranger = await server.token('portal', { pid: people(7002, 1)[0] });
+  const none = await call<Bundle>(server, stranger, 'GET', 'Observation?_count=100');
+  expect([none.status, idsIn(none.body)]).toEqual([200, []]);
+});

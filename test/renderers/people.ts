@@ -1,0 +1,79 @@
+import type { PlannedAnswer, PlannedItem } from './plan';
+import { plannedNumber, plannedSum, range } from './plan';
+
+const coding = (...codes: string[]): PlannedAnswer => ({ kind: 'coding', codes });
+const integer = (value: number): PlannedAnswer => ({ kind: 'integer', value });
+const yes: PlannedAnswer = { kind: 'boolean', value: true };
+
+/**
+ * The answers to the branching questions of each patient form, chosen to open the dependants a
+ * realistic patient would see: has children (how many?), works part time and receives disability
+ * benefit (what percentage, which benefit, what degree?), pain after an accident (what kind?), and
+ * at follow-up other treatment since (which?). Receiving uføretrygd closes «har du søkt uføretrygd».
+ */
+const work: Record<string, PlannedAnswer> = {
+  arbeidssituasjon: coding('deltid', 'ytelser'),
+  stillingsprosent: integer(50),
+  trygdeytelser: coding('ufoeretrygd'),
+  ufoeregrad: integer(50),
+};
+
+const pain: Record<string, PlannedAnswer> = {
+  smertesteder: coding('nakke', 'korsrygg', 'skulder-h', 'hofte-v', 'lar-h'),
+  'nrs-verst': integer(8),
+  'nrs-minst': integer(3),
+  'nrs-gjennomsnitt': integer(6),
+  'nrs-naa': integer(5),
+  'eq5d-vas': integer(55),
+};
+
+export const baselineChoices: Record<string, PlannedAnswer> = {
+  'har-barn': yes,
+  'antall-barn': integer(2),
+  hoyde: integer(172),
+  vekt: integer(80),
+  smerteaar: integer(6),
+  smerteutlosning: coding('ulykke'),
+  ulykketype: coding('trafikk'),
+  ...work,
+  ...pain,
+};
+
+export const followupChoices: Record<string, PlannedAnswer> = {
+  'pgic-global': coding('2'),
+  tilfredshet: integer(7),
+  'ny-behandling': yes,
+  'ny-behandling-hva': coding('fysioterapi', 'psykolog'),
+  ...work,
+  ...pain,
+};
+
+/**
+ * Scores the server must compute from the planned answers, worked out here from the instruments'
+ * rules (not with the Questionnaire's FHIRPath), so the server's recomputation is checked for real.
+ */
+export function expectedScores(plan: PlannedItem[], form: 'baseline' | 'followup'): Record<string, unknown> {
+  const nrs = plannedSum(plan, ['nrs-verst', 'nrs-minst', 'nrs-gjennomsnitt', 'nrs-naa']) / 4;
+  const painSites = plan.find((p) => p.item.linkId === 'smertesteder')?.answer;
+  const scores: Record<string, unknown> = {
+    smerteintensitet: nrs,
+    'antall-smertesteder': painSites?.kind === 'coding' ? painSites.codes.length : undefined,
+    'isi-sum': plannedSum(plan, range('isi-', 1, 7)),
+    'eq5d-nivasum': plannedSum(plan, range('eq5d-', 1, 5)),
+    // All 13 answered: the prorated sum (sum × 13 / answered) is the plain sum.
+    'pcs-total': plannedSum(plan, range('pcs-', 1, 13)),
+    'cfq-total': plannedSum(plan, range('cfq-', 1, 11)),
+    'bpi-paavirkning': round(plannedSum(plan, range('bpi-', 1, 7)) / 7, 2),
+  };
+  if (form === 'baseline') {
+    const metres = plannedNumber(plan, 'hoyde') / 100;
+    scores.kmi = round(plannedNumber(plan, 'vekt') / (metres * metres), 1);
+  } else {
+    scores['pgic-responder'] = ['1', '2'].includes(String(plannedNumber(plan, 'pgic-global')));
+  }
+  return scores;
+}
+
+function round(value: number, places: number): number {
+  return Number(value.toFixed(places));
+}

@@ -1,0 +1,228 @@
+/**
+ * Real renderers end to end (issue 5): each NorPain patient Questionnaire is rendered in headless
+ * Chromium by LHC-Forms and by the portal's renderer, helsenorge Refero; a person's answers are clicked
+ * and typed in; the QuestionnaireResponse the renderer produces is completed as the portal does and
+ * submitted with a portal token; the server must accept it, store it pseudonymised and score it.
+ * Screenshots and the renderers' responses are kept in test-output/renderers/.
+ *
+ * Needs Debian's chromium and the built pages: scripts/ci/install-renderers.sh.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import type {
+  Bundle,
+  Patient,
+  Questionnaire,
+  QuestionnaireResponse,
+  QuestionnaireResponseItem,
+  QuestionnaireResponseItemAnswer,
+} from '@medplum/fhirtypes';
+import { registryPseudonymSystem, seededRandom, syntheticNationalId } from '../../src/identity';
+import { startTestServer, type TestServer } from '../helpers/testServer';
+import { launchChromium, type HeadlessChromium } from './browser';
+import { startPageServer, type PageServer } from './pages';
+import { baselineChoices, expectedScores, followupChoices } from './people';
+import { planAnswers, scoreItems, type PlannedItem } from './plan';
+import { completeAsPortal } from './portal';
+import { lhcForms, refero, type Renderer } from './renderers';
+
+jest.setTimeout(180_000);
+
+const OUTPUT = path.join(__dirname, '..', '..', 'test-output', 'renderers');
+const QUESTIONNAIRES = path.join(__dirname, '..', '..', 'questionnaires');
+
+const forms = [
+  { form: 'baseline' as const, file: 'norpain-baseline.json', choices: baselineChoices },
+  { form: 'followup' as const, file: 'norpain-followup-12m.json', choices: followupChoices },
+];
+const renderers: Renderer[] = [lhcForms, refero];
+
+let server: TestServer;
+let pages: PageServer;
+let chromium: HeadlessChromium;
+
+beforeAll(async () => {
+  fs.mkdirSync(OUTPUT, { recursive: true });
+  pages = await startPageServer();
+  chromium = await launchChromium();
+  server = await startTestServer();
+});
+
+afterAll(async () => {
+  await chromium?.close();
+  await pages?.close();
+  await server?.stop();
+});
+
+describe.each(forms)('$file', ({ form, file, choices }) => {
+  const questionnaire = JSON.parse(fs.readFileSync(path.join(QUESTIONNAIRES, file), 'utf8')) as Questionnaire;
+  const plan = planAnswers(questionnaire, choices);
+
+  test('the portal reads the Questionnaire it renders from the server', async () => {
+    const token = await server.token('portal');
+    const bundle = await getJson<Bundle<Questionnaire>>(
+      `Questionnaire?url=${encodeURIComponent(questionnaire.url ?? '')}&version=${questionnaire.version}`,
+      token,
+    );
+    expect(bundle.entry?.map((e) => e.resource?.item)).toEqual([questionnaire.item]);
+  });
+
+  test.each(renderers.map((r, i) => ({ renderer: r, name: r.name, seed: forms.length * i + file.length })))(
+    '$name renders it, a patient fills it in, the portal submits it: stored pseudonymised and scored',
+    async ({ renderer, seed }) => {
+      const rendered = await renderAndFill(renderer, questionnaire, plan, `${form}-${renderer.name}`);
+      // The renderer's response carries what the person entered (the order of check box answers is the
+      // renderer's choice).
+      expect(
+        sorted(
+          pick(
+            answersOf(rendered),
+            plan.map((p) => p.item.linkId),
+          ),
+        ),
+      ).toEqual(sorted(plannedAnswers(plan)));
+
+      const nationalId = syntheticNationalId('fnr', { random: seededRandom(seed) });
+      const submitted = completeAsPortal(rendered, questionnaire, nationalId, new Date());
+      const response = await fetch(`${server.baseUrl}/QuestionnaireResponse`, {
+        method: 'POST',
+        headers: {
+          authorization: `Bearer ${await server.token('portal', { pid: nationalId })}`,
+          'content-type': 'application/fhir+json',
+          prefer: 'return=representation',
+        },
+        body: JSON.stringify(submitted),
+      });
+      const created = (await response.json()) as QuestionnaireResponse;
+      expect({ status: response.status, outcome: response.status === 201 ? undefined : created }).toEqual({
+        status: 201,
+        outcome: undefined,
+      });
+
+      // Stored pseudonymised: no national id; the subject is the pseudonymous Patient.
+      const admin = await server.token('registry-admin');
+      const stored = await getJson<QuestionnaireResponse>(`QuestionnaireResponse/${created.id}`, admin);
+      expect(JSON.stringify(stored)).not.toContain(nationalId);
+      expect(stored.subject).toEqual({
+        type: 'Patient',
+        reference: expect.stringMatching(/^Patient\/[\w.-]+$/),
+      });
+      const patient = await getJson<Patient>(stored.subject?.reference ?? '', admin);
+      expect(JSON.stringify(patient)).not.toContain(nationalId);
+      expect(patient.identifier?.map((i) => i.system)).toEqual([registryPseudonymSystem]);
+
+      // Scored by the server and pinned to the Questionnaire version that produced the scores.
+      expect(stored.questionnaire).toBe(`${questionnaire.url}|${questionnaire.version}`);
+      const storedAnswers = answersOf(stored);
+      const scores = scoreItems(questionnaire).map((i) => i.linkId);
+      expect(scores.filter((linkId) => !storedAnswers.has(linkId))).toEqual([]);
+      const expected = expectedScores(plan, form);
+      expect(pick(storedAnswers, Object.keys(expected))).toEqual(
+        Object.fromEntries(Object.entries(expected).map(([k, v]) => [k, [v]])),
+      );
+      writeJson(`${form}-${renderer.name}.scores.json`, {
+        server: pick(storedAnswers, scores),
+        renderer: pick(answersOf(rendered), scores),
+      });
+
+      // Nothing the server wrote holds the national id in the clear: stores, vault, register, logs.
+      expect(filesContaining(server.dataDir, nationalId)).toEqual([]);
+      expect(JSON.stringify(server.logs)).not.toContain(nationalId);
+    },
+  );
+});
+
+/** Renders, fills in and screenshots the form; returns the renderer's response (also kept as output). */
+async function renderAndFill(
+  renderer: Renderer,
+  questionnaire: Questionnaire,
+  plan: PlannedItem[],
+  name: string,
+): Promise<QuestionnaireResponse> {
+  const page = await chromium.browser.newPage({ viewport: { width: 1100, height: 900 } });
+  const pageErrors: string[] = [];
+  page.on('pageerror', (e) => pageErrors.push(e.message));
+  page.setDefaultTimeout(15_000);
+  try {
+    await renderer.render(page, pages.origin, questionnaire);
+    await renderer.fill(page, plan);
+    await page.screenshot({ path: path.join(OUTPUT, `${name}.png`), fullPage: true });
+    const rendered = await renderer.response(page);
+    writeJson(`${name}.response.json`, rendered);
+    expect(pageErrors).toEqual([]);
+    return rendered;
+  } finally {
+    await page.close();
+  }
+}
+
+type Value = string | number | boolean;
+
+/** Every answer in a response, by linkId (codes for codings), wherever the item sits. */
+function answersOf(response: QuestionnaireResponse): Map<string, Value[]> {
+  const found = new Map<string, Value[]>();
+  const visit = (items: QuestionnaireResponseItem[] | undefined): void => {
+    for (const item of items ?? []) {
+      for (const answer of item.answer ?? []) {
+        found.set(item.linkId, [...(found.get(item.linkId) ?? []), valueOf(answer)]);
+        visit(answer.item);
+      }
+      visit(item.item);
+    }
+  };
+  visit(response.item);
+  return found;
+}
+
+function valueOf(answer: QuestionnaireResponseItemAnswer): Value {
+  const value =
+    answer.valueCoding?.code ??
+    answer.valueInteger ??
+    answer.valueDecimal ??
+    answer.valueBoolean ??
+    answer.valueString;
+  if (value === undefined) {
+    throw new Error(`Unexpected answer ${JSON.stringify(answer)}`);
+  }
+  return value;
+}
+
+function plannedAnswers(plan: PlannedItem[]): Record<string, Value[]> {
+  return Object.fromEntries(
+    plan.map(({ item, answer }) => [item.linkId, answer.kind === 'coding' ? answer.codes : [answer.value]]),
+  );
+}
+
+function sorted(answers: Record<string, Value[] | undefined>): Record<string, Value[] | undefined> {
+  return Object.fromEntries(
+    Object.entries(answers).map(([id, values]) => [id, values && [...values].sort()]),
+  );
+}
+
+function pick(answers: Map<string, Value[]>, linkIds: string[]): Record<string, Value[] | undefined> {
+  return Object.fromEntries(linkIds.map((id) => [id, answers.get(id)]));
+}
+
+async function getJson<T>(relative: string, token: string): Promise<T> {
+  const response = await fetch(`${server.baseUrl}/${relative}`, {
+    headers: { authorization: `Bearer ${token}`, accept: 'application/fhir+json' },
+  });
+  const body = (await response.json()) as T;
+  if (response.status !== 200) {
+    throw new Error(`GET ${relative}: ${response.status} ${JSON.stringify(body)}`);
+  }
+  return body;
+}
+
+function filesContaining(dir: string, text: string): string[] {
+  return fs
+    .readdirSync(dir, { recursive: true, withFileTypes: true })
+    .filter((e) => e.isFile())
+    .map((e) => path.join(e.parentPath, e.name))
+    .filter((f) => fs.readFileSync(f).includes(text))
+    .map((f) => path.relative(dir, f));
+}
+
+function writeJson(name: string, value: unknown): void {
+  fs.writeFileSync(path.join(OUTPUT, name), `${JSON.stringify(value, null, 2)}\n`);
+}
