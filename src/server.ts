@@ -146,7 +146,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
       authenticate,
       maxBodyBytes: config.maxBodyBytes,
       maxBundleEntries: config.http.maxBundleEntries,
-      translateSearch: (type, params) => searchTranslator.params(type, params),
+      translateSearch: (type, params, principal) => searchTranslator.params(type, params, principal),
       ingest: createIngestPipeline({
         store,
         pseudonymise,

@@ -112,8 +112,13 @@ async function main(): Promise<void> {
       principal: { role: 'clinic', clientId: 'bench', scopes: [] } as Principal,
       requestId: 'bench',
     };
+    // The stage wraps persist (here: nothing) and then makes the vault links it rehearsed.
     const run = (p: Patient) =>
-      stage({ atomic: true, entries: [{ method: 'POST', resourceType: 'Patient', resource: p }] }, ctx);
+      stage.guard(
+        { atomic: true, entries: [{ method: 'POST', resourceType: 'Patient', resource: p }] },
+        ctx,
+        async (written) => written,
+      );
     const NEW = 2_000;
     start = performance.now();
     for (let i = 0; i < NEW; i++) {

@@ -5,7 +5,6 @@
  */
 import type { QuestionnaireItem } from '@medplum/fhirtypes';
 import {
-  bool,
   choice,
   cs,
   display,
@@ -16,11 +15,14 @@ import {
   mean,
   numbered,
   PLACEHOLDER,
+  PLACEHOLDER_MARK,
   proratedSum,
   range,
   score,
   variable,
   when,
+  whenYes,
+  yesNo,
   type Option,
 } from './items';
 
@@ -44,10 +46,10 @@ export function demographics(): QuestionnaireItem {
         ['skilt', 'Skilt'],
         ['separert', 'Separert'],
       ]),
-      bool('har-barn', 'Har du barn?'),
-      integer('antall-barn', 'Hvor mange barn har du?', 1, 20, when('har-barn', { answerBoolean: true })),
-      integer('hoyde', 'Hvor høy er du (cm)?', 100, 230, {}, 'cm'),
-      integer('vekt', 'Hvor mye veier du (kg)?', 25, 300, {}, 'kg'),
+      yesNo('har-barn', 'Har du barn?'),
+      integer('antall-barn', 'Hvor mange barn har du?', 1, 20, whenYes('har-barn')),
+      integer('hoyde', 'Hvor høy er du (cm)?', 100, 230, {}, { code: 'cm' }),
+      integer('vekt', 'Hvor mye veier du (kg)?', 25, 300, {}, { code: 'kg' }),
       score(
         'kmi',
         'Kroppsmasseindeks (beregnet)',
@@ -119,7 +121,7 @@ export function work(): QuestionnaireItem {
     ),
     integer(
       'stillingsprosent',
-      'Hvor stor stillingsprosent har du?',
+      'Hvor stor stillingsprosent har du (prosent av full stilling)?',
       1,
       100,
       {
@@ -137,7 +139,7 @@ export function work(): QuestionnaireItem {
         ],
         enableBehavior: 'any',
       },
-      '%',
+      { code: '%' },
     ),
     choice(
       'trygdeytelser',
@@ -159,11 +161,11 @@ export function work(): QuestionnaireItem {
     ),
     integer(
       'ufoeregrad',
-      'Hvor stor uføregrad har du?',
+      'Hvor stor uføregrad har du (prosent)?',
       1,
       100,
       when('trygdeytelser', { answerCoding: { system: cs('trygdeytelse'), code: 'ufoeretrygd' } }),
-      '%',
+      { code: '%' },
     ),
     choice('okonomi', 'Hvordan vurderer du din økonomiske situasjon?', cs('okonomi'), [
       ['god', 'God'],
@@ -214,7 +216,14 @@ export function painHistory(): QuestionnaireItem {
       ],
       { required: true },
     ),
-    integer('smerteaar', 'Omtrent hvor mange år har du hatt smertene?', 0, 90, {}, 'a'),
+    integer(
+      'smerteaar',
+      'Omtrent hvor mange år har du hatt smertene?',
+      0,
+      90,
+      {},
+      { code: 'a', display: 'år' },
+    ),
     choice('smerteutlosning', 'Hva utløste smertene?', cs('smerteutlosning'), [
       ['ulykke', 'Ulykke eller skade'],
       ['operasjon', 'Operasjon'],
@@ -239,26 +248,33 @@ export function painHistory(): QuestionnaireItem {
   ]);
 }
 
+/**
+ * The 19 regions of the ACR widespread pain index, listed from head to toe (the order a person scans
+ * their body in), and «none», which the reference lists with them: without it a person who has had no
+ * pain in the last week, as some have at follow-up, could not answer this required question.
+ */
+export const NO_PAIN_REGION = 'ingen';
 const REGIONS: Option[] = [
   ['kjeve-v', 'Kjeve, venstre'],
   ['kjeve-h', 'Kjeve, høyre'],
+  ['nakke', 'Nakke'],
   ['skulder-v', 'Skulder, venstre'],
   ['skulder-h', 'Skulder, høyre'],
   ['overarm-v', 'Overarm, venstre'],
   ['overarm-h', 'Overarm, høyre'],
   ['underarm-v', 'Underarm, venstre'],
   ['underarm-h', 'Underarm, høyre'],
+  ['bryst', 'Bryst'],
+  ['ovre-rygg', 'Øvre del av ryggen'],
+  ['mage', 'Mage'],
+  ['korsrygg', 'Korsrygg'],
   ['hofte-v', 'Hofte/sete, venstre'],
   ['hofte-h', 'Hofte/sete, høyre'],
   ['lar-v', 'Lår, venstre'],
   ['lar-h', 'Lår, høyre'],
   ['legg-v', 'Legg, venstre'],
   ['legg-h', 'Legg, høyre'],
-  ['nakke', 'Nakke'],
-  ['ovre-rygg', 'Øvre del av ryggen'],
-  ['korsrygg', 'Korsrygg'],
-  ['bryst', 'Bryst'],
-  ['mage', 'Mage'],
+  [NO_PAIN_REGION, 'Jeg har ikke hatt smerter den siste uken', 'exclusive'],
 ];
 
 /** Pain locations (ACR widespread pain index regions) and pain intensity NRS 0–10 (own wording). */
@@ -296,8 +312,8 @@ export function pain(): QuestionnaireItem {
         'antall-smertesteder',
         'Antall smerteområder (beregnet)',
         'integer',
-        'iif(%smertesteder.exists(), %smertesteder.count())',
-        'Antall valgte regioner (0–19), som i ACR widespread pain index',
+        `iif(%smertesteder.exists(), %smertesteder.where(value.code != '${NO_PAIN_REGION}').count())`,
+        'Antall valgte regioner (0–19), som i ACR widespread pain index; «ingen smerter» gir 0',
       ),
       display('nrs-info', 'Angi smertene på en skala fra 0 (ingen smerte) til 10 (verst tenkelige smerte).'),
       nrs('nrs-verst', 'Hvor sterke var smertene dine da de var på sitt verste den siste uken?'),
@@ -335,15 +351,13 @@ export function bpiInterference(): QuestionnaireItem {
   ];
   return group(
     'bpi',
-    'Smertenes innvirkning (BPI-SF, påvirkning)',
+    'Hvordan smertene påvirker hverdagen din',
     [
       display(
         'bpi-lisens',
-        `${PLACEHOLDER} Brief Pain Inventory © MD Anderson Cancer Center / C. Cleeland. Skala 0 (påvirker ikke) – 10 (påvirker fullstendig).`,
+        `${PLACEHOLDER} Brief Pain Inventory (BPI-SF) © MD Anderson Cancer Center / C. Cleeland. Svar med et tall fra 0 (påvirker ikke) til 10 (påvirker fullstendig).`,
       ),
-      ...domains.map((d, i) =>
-        integer(`bpi-${i + 1}`, `${PLACEHOLDER} BPI påvirkning ${i + 1}: ${d}`, 0, 10),
-      ),
+      ...domains.map((d, i) => integer(`bpi-${i + 1}`, `${PLACEHOLDER_MARK} BPI ${i + 1}: ${d}`, 0, 10)),
       score(
         'bpi-paavirkning',
         'BPI påvirkningsskår, gjennomsnitt (beregnet)',
@@ -374,19 +388,15 @@ export function hscl25(): QuestionnaireItem {
   const all = range(1, 25);
   return group(
     'hscl',
-    'Psykiske plager (HSCL-25)',
+    'Psykiske plager',
     [
       display(
         'hscl-lisens',
-        `${PLACEHOLDER} Hopkins Symptom Checklist-25 (Derogatis m.fl. 1974). Rettighetene til den norske oversettelsen er ikke avklart. Hvor mye har hvert av disse plagene plaget deg de siste 14 dagene?`,
+        `${PLACEHOLDER} Hopkins Symptom Checklist-25 (Derogatis m.fl. 1974); rettighetene til den norske oversettelsen er ikke avklart. Hvor mye har hver av plagene nedenfor plaget deg de siste 14 dagene?`,
       ),
+      // Which subscale an item belongs to is the scoring's business (the variables below), not the patient's.
       ...all.map((n) =>
-        choice(
-          `hscl-${n}`,
-          `${PLACEHOLDER} HSCL-25 ledd ${n} (${n <= 10 ? 'angst' : 'depresjon'})${HSCL10_ITEMS.includes(n) ? ', inngår i HSCL-10' : ''}`,
-          cs('hscl-skala'),
-          HSCL_SCALE,
-        ),
+        choice(`hscl-${n}`, `${PLACEHOLDER_MARK} HSCL-25 spørsmål ${n}`, cs('hscl-skala'), HSCL_SCALE),
       ),
       score(
         'hscl-25-total',
@@ -467,16 +477,16 @@ export function isi(): QuestionnaireItem {
   const scales = [severity, severity, severity, satisfaction, extent, extent, extent];
   return group(
     'isi',
-    'Søvn (ISI)',
+    'Søvn',
     [
       display(
         'isi-lisens',
-        `${PLACEHOLDER} Insomnia Severity Index © C.M. Morin, distribuert av Mapi Research Trust. Gjelder de siste 2 ukene.`,
+        `${PLACEHOLDER} Insomnia Severity Index (ISI) © C.M. Morin, distribuert av Mapi Research Trust. Gjelder de siste 2 ukene.`,
       ),
       ...topics.map((t, i) =>
         choice(
           `isi-${i + 1}`,
-          `${PLACEHOLDER} ISI ${i + 1}: ${t}`,
+          `${PLACEHOLDER_MARK} ISI ${i + 1}: ${t}`,
           cs(i < 3 ? 'isi-alvorlighet' : i === 3 ? 'isi-tilfredshet' : 'isi-grad'),
           scales[i],
         ),
@@ -505,19 +515,15 @@ export function cfq(): QuestionnaireItem {
   ];
   return group(
     'cfq',
-    'Utmattelse (Chalder Fatigue Questionnaire)',
+    'Utmattelse',
     [
       display(
         'cfq-lisens',
-        `${PLACEHOLDER} Chalder Fatigue Questionnaire © T. Chalder. Gjelder den siste måneden sammenlignet med da du sist følte deg frisk.`,
+        `${PLACEHOLDER} Chalder Fatigue Questionnaire (CFQ) © T. Chalder. Gjelder den siste måneden sammenlignet med da du sist følte deg frisk.`,
       ),
+      // Physical (1–7) and mental (8–11) fatigue are subscales for scoring, not labels for the patient.
       ...range(1, 11).map((n) =>
-        choice(
-          `cfq-${n}`,
-          `${PLACEHOLDER} CFQ ${n} (${n <= 7 ? 'fysisk' : 'mental'} utmattelse)`,
-          cs('cfq-likert'),
-          scale,
-        ),
+        choice(`cfq-${n}`, `${PLACEHOLDER_MARK} CFQ spørsmål ${n}`, cs('cfq-likert'), scale),
       ),
       choice('cfq-varighet', 'Hvor lenge har du følt deg utmattet?', cs('cfq-varighet'), [
         ['ikke-utmattet', 'Jeg føler meg ikke utmattet'],
@@ -568,21 +574,21 @@ export function cfq(): QuestionnaireItem {
 /** EQ-5D-5L: five dimensions × five levels and EQ VAS; the index needs the licensee's value set. */
 export function eq5d(): QuestionnaireItem {
   const dims = ['gange', 'personlig stell', 'vanlige gjøremål', 'smerter/ubehag', 'angst/depresjon'];
-  const levels: Option[] = range(1, 5).map((n) => [String(n), `${PLACEHOLDER} nivå ${n}`]);
+  const levels: Option[] = range(1, 5).map((n) => [String(n), `${PLACEHOLDER_MARK} Nivå ${n}`]);
   return group(
     'eq5d',
-    'Helserelatert livskvalitet (EQ-5D-5L)',
+    'Helsen din i dag',
     [
       display(
         'eq5d-lisens',
         `${PLACEHOLDER} EQ-5D-5L © EuroQol Research Foundation. Offisiell ordlyd og digitalt format lastes fra lisensinnehavers EuroQol-pakke. Gjelder i dag.`,
       ),
       ...dims.map((d, i) =>
-        choice(`eq5d-${i + 1}`, `${PLACEHOLDER} EQ-5D-5L dimensjon ${i + 1}: ${d}`, cs('eq5d-niva'), levels),
+        choice(`eq5d-${i + 1}`, `${PLACEHOLDER_MARK} EQ-5D-5L ${i + 1}: ${d}`, cs('eq5d-niva'), levels),
       ),
       integer(
         'eq5d-vas',
-        `${PLACEHOLDER} EQ VAS: helsen din i dag, 0 (verst tenkelige) – 100 (best tenkelige)`,
+        `${PLACEHOLDER_MARK} EQ VAS: helsen din i dag, fra 0 (verst tenkelige) til 100 (best tenkelige)`,
         0,
         100,
       ),
@@ -609,18 +615,17 @@ export function pcs(): QuestionnaireItem {
     ['3', 'I stor grad'],
     ['4', 'Hele tiden'],
   ];
-  const subscale = (n: number): string =>
-    [8, 9, 10, 11].includes(n) ? 'grubling' : [6, 7, 13].includes(n) ? 'forstørring' : 'hjelpeløshet';
   return group(
     'pcs',
-    'Tanker og følelser ved smerte (PCS)',
+    'Tanker og følelser når du har smerter',
     [
       display(
         'pcs-lisens',
-        `${PLACEHOLDER} Pain Catastrophizing Scale © M.J.L. Sullivan. Tenk på hvordan du har det når du har smerter.`,
+        `${PLACEHOLDER} Pain Catastrophizing Scale (PCS) © M.J.L. Sullivan. Tenk på hvordan du har det når du har smerter.`,
       ),
+      // The subscales (rumination 8–11, magnification 6, 7, 13, helplessness 1–5, 12) are scored below.
       ...range(1, 13).map((n) =>
-        choice(`pcs-${n}`, `${PLACEHOLDER} PCS ${n} (${subscale(n)})`, cs('pcs-skala'), scale),
+        choice(`pcs-${n}`, `${PLACEHOLDER_MARK} PCS spørsmål ${n}`, cs('pcs-skala'), scale),
       ),
       score(
         'pcs-total',
@@ -701,7 +706,7 @@ export function pgic(): QuestionnaireItem {
         0,
         10,
       ),
-      bool(
+      yesNo(
         'ny-behandling',
         'Har du fått annen behandling for smertene etter at du var ferdig ved smerteklinikken?',
       ),
@@ -718,7 +723,7 @@ export function pgic(): QuestionnaireItem {
           ['rehabilitering', 'Rehabiliteringsopphold'],
           ['annet', 'Annet'],
         ],
-        { repeats: true, ...when('ny-behandling', { answerBoolean: true }) },
+        { repeats: true, ...whenYes('ny-behandling') },
       ),
     ],
     {

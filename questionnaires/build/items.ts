@@ -19,18 +19,34 @@ const DECIMALS = 'http://hl7.org/fhir/StructureDefinition/maxDecimalPlaces';
 const UNIT = 'http://hl7.org/fhir/StructureDefinition/questionnaire-unit';
 const ENTRY_FORMAT = 'http://hl7.org/fhir/StructureDefinition/entryFormat';
 const VARIABLE = 'http://hl7.org/fhir/StructureDefinition/variable';
+const HIDDEN = 'http://hl7.org/fhir/StructureDefinition/questionnaire-hidden';
+const OPTION_EXCLUSIVE = 'http://hl7.org/fhir/StructureDefinition/questionnaire-optionExclusive';
+
+/** HL7 v2 table 0136 (Yes/no indicator): the standard yes/no codes, shown to the patient in bokmål. */
+export const YES_NO = 'http://terminology.hl7.org/CodeSystem/v2-0136';
 
 /** Marks placeholder text of a licensed instrument (reference §5: real wording is loaded at deployment). */
 export const PLACEHOLDER = '[Plassholder – lisensiert ordlyd lastes ved utrulling]';
+/**
+ * The short mark on each question and answer of a licensed instrument; the instrument's introduction
+ * carries the full {@link PLACEHOLDER} notice once, so the form stays readable while it is a placeholder.
+ */
+export const PLACEHOLDER_MARK = '[Plassholder]';
 
-export type Option = [code: string, display: string];
+/** An answer option: code and bokmål display; `exclusive` for «none of these» in a check box list. */
+export type Option = [code: string, display: string, flag?: 'exclusive'];
 
 export function options(system: string, list: Option[], ordinal = false): QuestionnaireItemAnswerOption[] {
-  return list.map(([code, display]) => {
+  return list.map(([code, display, flag]) => {
     const valueCoding: Coding = { system, code, display };
-    return ordinal
-      ? { valueCoding, extension: [{ url: ORDINAL, valueDecimal: Number(code) }] }
-      : { valueCoding };
+    const extension: Extension[] = [];
+    if (ordinal) {
+      extension.push({ url: ORDINAL, valueDecimal: Number(code) });
+    }
+    if (flag === 'exclusive') {
+      extension.push({ url: OPTION_EXCLUSIVE, valueBoolean: true });
+    }
+    return extension.length ? { valueCoding, extension } : { valueCoding };
   });
 }
 
@@ -61,29 +77,64 @@ export function choice(
   };
 }
 
+/** A UCUM unit; `display` is what renderers show next to the field (LHC-Forms does), in bokmål. */
+export interface Unit {
+  code: string;
+  display?: string;
+}
+
 export function integer(
   linkId: string,
   text: string,
   min: number,
   max: number,
   extra: Extra = {},
-  unit?: string,
+  unit?: Unit,
 ): QuestionnaireItem {
   const extension: Extension[] = [
     { url: MIN, valueInteger: min },
     { url: MAX, valueInteger: max },
+    // The empty field's placeholder: the allowed range, instead of a renderer's own (English) hint.
+    { url: ENTRY_FORMAT, valueString: `${min}–${max}` },
   ];
   if (unit) {
     extension.push({
       url: UNIT,
-      valueCoding: { system: 'http://unitsofmeasure.org', code: unit, display: unit },
+      valueCoding: {
+        system: 'http://unitsofmeasure.org',
+        code: unit.code,
+        display: unit.display ?? unit.code,
+      },
     });
   }
   return { linkId, text, type: 'integer', extension, ...extra };
 }
 
+/**
+ * A yes/no question the clinician's system answers (EPR systems send booleans). Patient forms use
+ * {@link yesNo}: the portal's renderer shows a boolean as a single check box, so «nei» cannot be given.
+ */
 export function bool(linkId: string, text: string, extra: Extra = {}): QuestionnaireItem {
   return { linkId, text, type: 'boolean', ...extra };
+}
+
+/** A yes/no question for a patient: Ja/Nei radio buttons (v2-0136 Y/N), so both answers can be given. */
+export function yesNo(linkId: string, text: string, extra: Extra = {}): QuestionnaireItem {
+  return choice(
+    linkId,
+    text,
+    YES_NO,
+    [
+      ['Y', 'Ja'],
+      ['N', 'Nei'],
+    ],
+    extra,
+  );
+}
+
+/** enableWhen: the yes/no question `question` ({@link yesNo}) was answered «Ja». */
+export function whenYes(question: string): Extra {
+  return when(question, { answerCoding: { system: YES_NO, code: 'Y' } });
 }
 
 export function date(linkId: string, text: string, extra: Extra = {}): QuestionnaireItem {
@@ -117,7 +168,11 @@ export function when(
   return { enableWhen: [{ question, operator, ...answer }] };
 }
 
-/** A read-only score item computed by FHIRPath; `type` integer or decimal (then rounded to `places`). */
+/**
+ * A read-only score item computed by FHIRPath; `type` integer or decimal (then rounded to `places`).
+ * Hidden from the person filling in the form: the server computes the scores on ingest, and renderers
+ * that do not evaluate calculatedExpression (the portal's Refero) would show each score as unanswered.
+ */
 export function score(
   linkId: string,
   text: string,
@@ -132,6 +187,7 @@ export function score(
       url: CALCULATED,
       valueExpression: { description, language: 'text/fhirpath', expression },
     },
+    { url: HIDDEN, valueBoolean: true },
   ];
   if (places !== undefined) {
     extension.push({ url: DECIMALS, valueInteger: places });

@@ -127,11 +127,12 @@ export async function verifyDpopProof(request: DpopRequest, replay: ReplayCache)
 }
 
 /** RFC 9449 §4.3: compare without query and fragment, after URL normalisation (case of scheme and host,
- * default ports). */
+ * default ports, percent-encoding), ignoring a trailing slash. */
 export function normaliseUrl(value: string): string | undefined {
   try {
     const url = new URL(value);
-    return `${url.protocol}//${url.host}${url.pathname}`;
+    // POST to the base may be addressed as …/fhir or …/fhir/; the trailing slash carries no meaning here.
+    return `${url.protocol}//${url.host}${url.pathname.replace(/\/+$/, '')}`;
   } catch {
     return undefined;
   }

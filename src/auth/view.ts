@@ -209,6 +209,7 @@ export function viewStore(store: FhirStore, view: View): FhirStore {
     delete: readOnly,
     transaction: readOnly,
     erasePatientCompartment: readOnly,
+    eraseResource: readOnly,
     ping: () => store.ping(),
     close: () => store.close(),
   };

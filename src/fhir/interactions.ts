@@ -28,7 +28,7 @@ export interface InteractionContext {
   maxBundleEntries?: number;
   /** Rewrites search parameters to what the store holds: national ids → pseudonymous Patient, business
    * identifiers → keyed hashes (src/identity/searchTranslation.ts). */
-  translateSearch?: (type: ResourceType, params: URLSearchParams) => URLSearchParams;
+  translateSearch?: (type: ResourceType, params: URLSearchParams, principal: Principal) => URLSearchParams;
 }
 
 /** One request to the FHIR API, however it arrived (HTTP or batch entry). */
@@ -167,7 +167,7 @@ async function search(
   searchParams: URLSearchParams,
 ): Promise<FhirResponse> {
   // Translated before anything else, so the store and the paging links see only pseudonyms and hashes.
-  const params = ctx.translateSearch ? ctx.translateSearch(type, searchParams) : searchParams;
+  const params = ctx.translateSearch ? ctx.translateSearch(type, searchParams, ctx.principal) : searchParams;
   const plan = planSearch(type, params);
   const result = await ctx.store.search(plan.request);
   const entry: BundleEntry[] = [];

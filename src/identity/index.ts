@@ -12,6 +12,7 @@ export {
   IdentityVault,
   type VaultPerson,
   type LinkResult,
+  type PlannedLink,
   type IdentifiedPerson,
 } from './vault/IdentityVault';
 export * from './vault/audit';

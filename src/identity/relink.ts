@@ -42,7 +42,10 @@ export interface MoveReport {
 
 /**
  * Moves everything that references Patient/{from} to Patient/{to} (a new version of each resource with
- * every such reference rewritten), then deletes Patient/{from}.
+ * every such reference rewritten), then physically erases Patient/{from} with all its versions: they
+ * carry the retired pseudonym, which no vault entry names any more, so nothing else could erase them.
+ * Not `erasePatientCompartment(from)`: both stores count as the compartment every resource that referred
+ * to the Patient in any version, which would erase the data just moved.
  */
 export async function movePatientData(store: FhirStore, from: string, to: string): Promise<MoveReport> {
   const report: MoveReport = { moved: 0, unsearchable: [] };
@@ -75,8 +78,30 @@ export async function movePatientData(store: FhirStore, from: string, to: string
       }
     }
   }
-  await store.delete('Patient', from);
+  await store.eraseResource('Patient', from);
   return report;
+}
+
+/**
+ * The pseudonymous Patient of a person as a write leaves it: the elements the incoming Patient carries
+ * replace those known (the newer value wins); those it lacks (e.g. a second clinic sends no birth date)
+ * are kept from what the store holds, `known` oldest first (retired Patients of merged aliases, then the
+ * person's own). The identifier is always the incoming one (the current pseudonym); version and
+ * timestamps are the store's to set.
+ */
+export function mergePseudonymousPatient(known: readonly Patient[], incoming: Patient): Patient {
+  let merged: Patient = { resourceType: 'Patient' };
+  for (const patient of [...known, incoming]) {
+    merged = { ...merged, ...patient };
+  }
+  const { meta, ...rest } = merged;
+  const { versionId: _version, lastUpdated: _updated, ...kept } = meta ?? {};
+  return {
+    ...rest,
+    id: incoming.id,
+    identifier: incoming.identifier,
+    ...(Object.keys(kept).length > 0 ? { meta: kept } : {}),
+  };
 }
 
 /** A deep copy with every `reference` equal to `from` (or ending in "/from") set to `to`. */

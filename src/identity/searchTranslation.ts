@@ -1,5 +1,6 @@
 import { getSearchParameters } from '@medplum/core';
 import type { Identifier, OperationOutcomeIssue } from '@medplum/fhirtypes';
+import type { Principal } from '../auth/principal';
 import { errors, FhirError, issue, operationOutcome } from '../fhir/outcomes';
 import { publicIdentifierSystems } from '../ingest/pseudonymisation-policy';
 import { describeNationalIdProblem, nationalIdKindOf, parseNationalIdValue } from './nationalId';
@@ -26,6 +27,10 @@ import type { IdentityVault } from './vault/IdentityVault';
  * A person the vault does not know matches nothing: a search never creates a vault entry. An invalid
  * number, or a national id anywhere else in a query, is refused naming the parameter; the value itself
  * is never echoed or logged.
+ *
+ * Researchers may not search by national id at all (DESIGN §3.5: they see project pseudonyms only; an
+ * answer would also tell them whether a named person is in the registry): 403, before the number is
+ * validated or looked up, so the refusal says nothing about the number either.
  */
 export interface SearchTranslationDeps {
   vault: IdentityVault;
@@ -42,7 +47,9 @@ export const UNKNOWN_PERSON = 'unknown-person';
  * - `conditional`: the query of a conditional write; bad values are 422, naming `expression` (the
  *   request or entry the query came with), as for the rest of the write.
  */
-export type TranslationMode = { kind: 'search' } | { kind: 'conditional'; expression: string };
+export type TranslationMode =
+  | { kind: 'search'; researcher: boolean }
+  | { kind: 'conditional'; expression: string };
 
 /** What a token of an identifier-valued parameter denotes. */
 type Token =
@@ -62,11 +69,12 @@ type Slot =
 export class SearchTranslator {
   constructor(private readonly deps: SearchTranslationDeps) {}
 
-  /** The parameters of a search, as the store must see them. */
-  params(resourceType: string, params: URLSearchParams): URLSearchParams {
+  /** The parameters of a search by `principal`, as the store must see them. */
+  params(resourceType: string, params: URLSearchParams, principal: Pick<Principal, 'role'>): URLSearchParams {
     const out = new URLSearchParams();
+    const mode: TranslationMode = { kind: 'search', researcher: principal.role === 'researcher' };
     for (const [name, value] of params) {
-      const [key, translated] = this.translate(resourceType, name, value, { kind: 'search' });
+      const [key, translated] = this.translate(resourceType, name, value, mode);
       out.append(key, translated);
     }
     return out;
@@ -141,6 +149,18 @@ export class SearchTranslator {
     const kind = nationalIdKindOf(identifier);
     if (!kind) {
       return { kind: 'other', system, value };
+    }
+    if (mode.kind === 'search' && mode.researcher) {
+      throw new FhirError(
+        403,
+        operationOutcome([
+          issue(
+            'forbidden',
+            `A research token cannot search by national id ('${name}'); search the study's project pseudonyms instead.`,
+            name,
+          ),
+        ]),
+      );
     }
     if (value === '') {
       throw this.fail(

@@ -1,4 +1,5 @@
 import type { FhirStore } from '../store/FhirStore';
+import { validateProfilesAsReceived, validatePseudonymisedProfiles } from '../validation/profiles';
 import { QuestionnaireRegistry, storeQuestionnaireSource } from '../validation/questionnaire';
 import { authoriseWrite } from './authorise';
 import { persistWrite, type PersistOutcome } from './persist';
@@ -27,8 +28,9 @@ export type PersistedStage = (
 
 export interface IngestDeps {
   store: FhirStore;
-  /** The pseudonymise stage (src/ingest/pseudonymise.ts), built with the identity vault. */
-  pseudonymise?: IngestStage;
+  /** The pseudonymise stage (src/ingest/pseudonymise.ts), built with the identity vault. It wraps the
+   * stages after it and persist, so the identity vault keeps a write's changes only if it is persisted. */
+  pseudonymise?: WriteGuard;
   /** Inclusion criteria (src/consent/inclusion.ts): participating unit, age at episode start. */
   inclusion?: IngestStage;
   /** The exclusion stage (src/ingest/exclude.ts): refuses writes about reserved persons, and holds the
@@ -41,7 +43,7 @@ export interface IngestDeps {
 export function createIngestPipeline(deps: IngestDeps): IngestPipeline {
   const validation: IngestStage[] = [
     validateBase,
-    // NorPain profile validation
+    validateProfilesAsReceived, // NorPain profiles of EpisodeOfCare, QuestionnaireResponse, Consent, ResearchStudy
     questionnaireStage(new QuestionnaireRegistry(storeQuestionnaireSource(deps.store))), // QR vs its Questionnaire; scores
   ];
   const beforeExclusion: IngestStage[] = [
@@ -50,11 +52,12 @@ export function createIngestPipeline(deps: IngestDeps): IngestPipeline {
     ...(deps.inclusion ? [deps.inclusion] : []),
   ];
   // exclude (deps.exclude) wraps these and persist: refuse writes about reserved persons (src/consent)
+  // pseudonymise (deps.pseudonymise) wraps these and persist: national id → registry pseudonym, identifiers dropped
   const guarded: IngestStage[] = [
-    ...(deps.pseudonymise ? [deps.pseudonymise] : []), // national id → registry pseudonym, identifiers dropped
+    validatePseudonymisedProfiles, // the NorPain Patient profile holds for what is stored
     ...(deps.ownership ? [deps.ownership] : []), // own unit / own person; unit labels
   ];
-  const pseudonymiseAndPersist = async (
+  const checkAndPersist = async (
     write: Write,
     ctx: IngestContext,
   ): Promise<{ stored: Write; outcome: PersistOutcome }> => {
@@ -64,6 +67,8 @@ export function createIngestPipeline(deps: IngestDeps): IngestPipeline {
     }
     return { stored: current, outcome: await persistWrite(deps.store, current) };
   };
+  const pseudonymiseAndPersist = (write: Write, ctx: IngestContext) =>
+    deps.pseudonymise?.guard(write, ctx, (w) => checkAndPersist(w, ctx)) ?? checkAndPersist(write, ctx);
   const afterPersist: PersistedStage[] = [
     // audit: AuditEvent per write (src/audit)
   ];

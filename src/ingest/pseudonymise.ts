@@ -1,7 +1,10 @@
 import type { Identifier, Patient, Resource } from '@medplum/fhirtypes';
+import { personsConcerned } from '../consent/concerns';
+import { PersonLocks } from '../consent/personLock';
 import { loadFhirDefinitions } from '../fhir/definitions';
-import { errors, issue } from '../fhir/outcomes';
+import { errors, isFhirError, issue } from '../fhir/outcomes';
 import {
+  canonicalNationalId,
   extractNationalIds,
   invalidNationalId,
   type NationalId,
@@ -10,26 +13,36 @@ import {
 } from '../identity/nationalId';
 import { PolicyEngine, type PolicyContext, redactNationalIds } from '../identity/policyEngine';
 import { type Pseudonymiser, registryPseudonymSystem } from '../identity/pseudonym';
-import { movePatientData, pseudonymIdentifier } from '../identity/relink';
+import { mergePseudonymousPatient, movePatientData, pseudonymIdentifier } from '../identity/relink';
 import { SearchTranslator } from '../identity/searchTranslation';
-import type { IdentityVault, VaultPerson } from '../identity/vault/IdentityVault';
+import type { IdentityVault, PlannedLink, VaultPerson } from '../identity/vault/IdentityVault';
+import { describeError, getLogger } from '../logging/logger';
 import type { FhirStore } from '../store/FhirStore';
+import type { WriteGuard } from './exclude';
 import { pseudonymisationPolicy } from './pseudonymisation-policy';
-import type { IngestStage, Write, WriteEntry } from './write';
+import type { Write, WriteEntry } from './write';
 
 /**
- * The pseudonymise stage (DESIGN §2, §3.1): the last stage before persist, for every channel at once
- * (single resource, conditional create/update, batch entry, transaction all arrive as one Write).
+ * The pseudonymise stage (DESIGN §2, §3.1), for every channel at once (single resource, conditional
+ * create/update, batch entry, transaction all arrive as one Write).
  *
  * - A Patient becomes the pseudonymous Patient: its national ids are validated and linked in the
  *   identity vault, which gives the person a stable Patient id and the registry pseudonym; the entry
  *   becomes `PUT Patient/<vault id>`, so the same person sent by two clinics is one Patient, created once.
+ *   What the store already knows about the person and the message lacks is kept (see
+ *   `mergePseudonymousPatient`).
  * - Every other resource is passed through the policy (src/ingest/pseudonymisation-policy.ts);
  *   references to a Patient — literal, urn:uuid, or logical by national id — point at the pseudonymous
  *   Patient.
  * - Conditional queries are rewritten the same way: business identifiers are hashed as the stored
  *   values were, national ids become the pseudonymous Patient.
- * - When a Patient's ids link persons the vault knew apart, their data are moved to the survivor.
+ *
+ * The identity changes a write makes share its fate. The stage wraps the later stages and persist: the
+ * vault links are rehearsed (IdentityVault.rehearse) and made only once the write is persisted, after
+ * the data of persons found to be one (aliases linked) have been moved to the survivor and the retired
+ * Patient erased; a write that is refused or fails later leaves no vault entry, alias or Patient behind.
+ * Writes naming the same persons pass this stage one at a time (an in-process lock on their ids and
+ * Patient ids), so what was rehearsed is what is committed.
  */
 export interface PseudonymiseDeps {
   vault: IdentityVault;
@@ -39,45 +52,176 @@ export interface PseudonymiseDeps {
   production: boolean;
 }
 
+interface RunDeps extends PseudonymiseDeps {
+  translator: SearchTranslator;
+}
+
 const engine = new PolicyEngine(pseudonymisationPolicy);
 
-export function createPseudonymiseStage(deps: PseudonymiseDeps): IngestStage {
+export function createPseudonymiseStage(deps: PseudonymiseDeps): WriteGuard {
   loadFhirDefinitions();
-  const run = { ...deps, translator: new SearchTranslator(deps) };
-  return async (write) => new WriteRun(run, write).run();
+  const run: RunDeps = { ...deps, translator: new SearchTranslator(deps) };
+  const locks = new PersonLocks();
+  return {
+    async guard(write, _ctx, proceed) {
+      const release = await lockPersons(locks, deps.vault, write);
+      try {
+        const writeRun = new WriteRun(run, write);
+        const pseudonymised = await writeRun.prepare();
+        let result;
+        try {
+          result = await proceed(pseudonymised);
+        } catch (err) {
+          await writeRun.abandon();
+          throw err;
+        }
+        await writeRun.commit();
+        return result;
+      } finally {
+        release();
+      }
+    },
+  };
+}
+
+/** Takes, exclusively, every id and Patient id the write names, widening while the vault changes them. */
+async function lockPersons(locks: PersonLocks, vault: IdentityVault, write: Write): Promise<() => void> {
+  const concerned = personsConcerned(write);
+  const keysNow = (): Set<string> => {
+    const keys = new Set<string>();
+    const person = (p: VaultPerson | undefined) => p && keys.add(`patient:${p.patientId}`);
+    for (const { value } of concerned.nationalIds) {
+      keys.add(`id:${canonicalNationalId(value)}`);
+      person(vault.find(value));
+    }
+    for (const { value } of concerned.patientIds) {
+      keys.add(`patient:${value}`);
+    }
+    for (const { value } of concerned.pseudonyms) {
+      person(vault.findByPseudonym(value));
+    }
+    return keys;
+  };
+  let keys = keysNow();
+  if (keys.size === 0) {
+    return () => undefined;
+  }
+  for (;;) {
+    const release = await locks.acquire(keys, 'exclusive');
+    const now = keysNow();
+    if ([...now].every((key) => keys.has(key))) {
+      return release;
+    }
+    release();
+    keys = new Set([...keys, ...now]);
+  }
 }
 
 class WriteRun {
   private readonly options: { production: boolean };
   /** Reference forms that denote a person in this write → "Patient/<vault id>". */
   private readonly patientRefs = new Map<string, string>();
-  /** Patients created in the store by this run for persons only referenced by national id. */
+  /** Persons only referenced by national id, new to the vault: they get a minimal Patient. */
   private readonly ensure = new Map<string, VaultPerson>();
+  /** Patients this run created in the store ahead of persist; erased if the write fails. */
+  private readonly created: string[] = [];
   private readonly merges: { from: VaultPerson; to: VaultPerson }[] = [];
+  private links: PlannedLink[] = [];
   private readonly multi: boolean;
 
   constructor(
-    private readonly deps: PseudonymiseDeps & { translator: SearchTranslator },
+    private readonly deps: RunDeps,
     private readonly write: Write,
   ) {
     this.options = { production: deps.production };
     this.multi = write.entries.length > 1;
   }
 
-  async run(): Promise<Write> {
+  /** The pseudonymised write; the vault is unchanged until commit. */
+  async prepare(): Promise<Write> {
+    const { result, links } = this.deps.vault.rehearse(() => this.pseudonymiseEntries());
+    this.links = links;
+    try {
+      const entries = await Promise.all(result.map((entry) => this.withKnownPatient(entry)));
+      for (const person of this.ensure.values()) {
+        await this.ensurePatient(person);
+      }
+      return { ...this.write, entries };
+    } catch (err) {
+      await this.abandon();
+      throw err;
+    }
+  }
+
+  /** After persist: move merged persons' data to the survivor (erasing their Patients), then link. */
+  async commit(): Promise<void> {
+    const moved = new Set<string>();
+    for (const { from, to } of this.merges) {
+      await movePatientData(this.deps.store, from.patientId, to.patientId);
+      moved.add(from.patientId);
+    }
+    const results = this.links.length > 0 ? this.deps.vault.commit(this.links) : [];
+    for (const { person, merged } of results) {
+      for (const retired of merged.filter((m) => !moved.has(m.patientId))) {
+        await movePatientData(this.deps.store, retired.patientId, person.patientId);
+      }
+    }
+  }
+
+  /** The write failed: nothing of this run may stay; the vault never saw its links. */
+  async abandon(): Promise<void> {
+    for (const patientId of this.created.splice(0)) {
+      try {
+        await this.deps.store.eraseResource('Patient', patientId);
+      } catch (err) {
+        // The write's own error is what the client must see; the stray Patient carries a pseudonym only.
+        getLogger().error('could not erase a Patient created for a failed write', {
+          component: 'identity',
+          ...describeError(err),
+        });
+      }
+    }
+  }
+
+  private pseudonymiseEntries(): WriteEntry[] {
     const entries = this.write.entries.map((entry, index) =>
       entry.resourceType === 'Patient' ? this.patientEntry(entry, index) : entry,
     );
-    for (const { from, to } of this.merges) {
-      await movePatientData(this.deps.store, from.patientId, to.patientId);
-    }
-    const out: WriteEntry[] = entries.map((entry, index) =>
+    return entries.map((entry, index) =>
       entry.resourceType === 'Patient' ? entry : this.otherEntry(entry, index),
     );
-    for (const person of this.ensure.values()) {
-      await this.ensurePatient(person);
+  }
+
+  /** A Patient update keeps what the store knows of the person (and of aliases merged into them). */
+  private async withKnownPatient(entry: WriteEntry): Promise<WriteEntry> {
+    if (entry.resourceType !== 'Patient' || entry.method !== 'PUT' || !entry.resource || !entry.id) {
+      return entry;
     }
-    return { ...this.write, entries: out };
+    const ids = [
+      ...this.merges.filter((m) => m.to.patientId === entry.id).map((m) => m.from.patientId),
+      entry.id,
+    ];
+    const known: Patient[] = [];
+    for (const id of ids) {
+      const patient = await this.readPatient(id);
+      if (patient) {
+        known.push(patient);
+      }
+    }
+    return known.length === 0
+      ? entry
+      : { ...entry, resource: mergePseudonymousPatient(known, entry.resource as Patient) };
+  }
+
+  private async readPatient(id: string): Promise<Patient | undefined> {
+    try {
+      return await this.deps.store.read<Patient>('Patient', id);
+    } catch (err) {
+      if (isFhirError(err) && (err.status === 404 || err.status === 410)) {
+        return undefined;
+      }
+      throw err;
+    }
   }
 
   private prefix(index: number): string {
@@ -299,10 +443,13 @@ class WriteRun {
 
   /** A person first met as a reference gets a minimal pseudonymous Patient, so the reference resolves. */
   private async ensurePatient(person: VaultPerson): Promise<void> {
-    await this.deps.store.update({
+    const { created } = await this.deps.store.update({
       resourceType: 'Patient',
       id: person.patientId,
       identifier: [pseudonymIdentifier(person.pseudonym)],
     });
+    if (created) {
+      this.created.push(person.patientId);
+    }
   }
 }

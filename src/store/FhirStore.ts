@@ -49,6 +49,10 @@ export interface FhirStore {
    * so that no byte of them remains in the store's files. Then searches again to verify. */
   erasePatientCompartment(patientId: string): Promise<ErasureReceipt>;
 
+  /** Physically erases one resource with every version, and nothing else (what references it is the
+   * caller's concern), e.g. the Patient of a person merged into another once its data were moved. */
+  eraseResource(type: ResourceType, id: string): Promise<ErasureReceipt>;
+
   /** Readiness probe: resolves when the store can serve requests. */
   ping(): Promise<void>;
 

@@ -1,13 +1,14 @@
-import { OperationOutcomeError, tryGetDataType, validateResource } from '@medplum/core';
+import { tryGetDataType } from '@medplum/core';
 import type { CodeableConcept, Coding, OperationOutcomeIssue, Resource } from '@medplum/fhirtypes';
 import { loadFhirDefinitions } from '../fhir/definitions';
 import { errors, issue } from '../fhir/outcomes';
+import { structureIssues } from './fast/structure';
 import { expandValueSet, expansionContains, type Expansion } from './valuesets';
 
 /**
- * Validation of a resource against the FHIR R4 base definitions: @medplum/core's validateResource
- * (cardinality, types, primitive formats, unknown properties, invariants) plus the required-binding
- * checks that library skips. Profiles and Questionnaires are checked by later stages.
+ * Validation of a resource against the FHIR R4 base definitions: @medplum/core's validator
+ * (cardinality, types, primitive formats, unknown properties, invariants; with a compiled fast path for
+ * QuestionnaireResponse items, see fast/structure.ts) plus the required-binding checks that library skips. Profiles and Questionnaires are checked by later stages.
  */
 
 /** Throws a 400 FhirError when the body's resourceType is not the type the request addresses. */
@@ -41,18 +42,11 @@ export function baseValidationIssues(resource: Resource): OperationOutcomeIssue[
       ),
     ];
   }
-  try {
-    validateResource(resource);
-  } catch (err) {
-    if (!(err instanceof OperationOutcomeError)) {
-      throw err;
-    }
-    for (const found of err.outcome.issue ?? []) {
-      if (found.severity === 'error' || found.severity === 'fatal') {
-        issues.push(
-          issue(found.code, found.details?.text ?? found.diagnostics ?? 'Invalid element', found.expression),
-        );
-      }
+  for (const found of structureIssues(resource)) {
+    if (found.severity === 'error' || found.severity === 'fatal') {
+      issues.push(
+        issue(found.code, found.details?.text ?? found.diagnostics ?? 'Invalid element', found.expression),
+      );
     }
   }
   checkRequiredBindings(resource, resource.resourceType, resource.resourceType, issues);

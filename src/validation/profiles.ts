@@ -1,16 +1,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import {
-  getAllDataTypes,
-  loadDataType,
-  OperationOutcomeError,
-  parseStructureDefinition,
-  validateResource,
-  validateTypedValue,
-} from '@medplum/core';
+import { getAllDataTypes, loadDataType, parseStructureDefinition } from '@medplum/core';
 import type { OperationOutcomeIssue, Resource, StructureDefinition } from '@medplum/fhirtypes';
 import { loadFhirDefinitions } from '../fhir/definitions';
 import { errors, issue } from '../fhir/outcomes';
+import { structureIssues } from './fast/structure';
 import type { IngestStage, Write } from '../ingest/write';
 
 /**
@@ -54,6 +48,9 @@ interface LoadedProfile {
   sd: StructureDefinition;
   /** Key of the profile's pre-parsed schema in @medplum/core's type registry (see registerParsed). */
   typeKey: string;
+  /** False when the profile constrains QuestionnaireResponse.item, so the compiled item check (which
+   * knows only the base definition) cannot stand in for it. */
+  fastItems: boolean;
 }
 
 let profilesByType: Map<string, LoadedProfile> | undefined;
@@ -102,7 +99,8 @@ export function loadNorPainProfiles(dir: string = DEFAULT_PROFILES_DIR): void {
     if (!sd) {
       throw new Error(`NorPain profile ${url} not found in ${dir}; rebuild with npm run build:profiles`);
     }
-    byType.set(type, { sd, typeKey: registerParsed(sd) });
+    const fastItems = !sd.differential?.element?.some((e) => e.path.startsWith('QuestionnaireResponse.item'));
+    byType.set(type, { sd, typeKey: registerParsed(sd), fastItems });
   }
   profilesByType = byType;
 }
@@ -122,17 +120,9 @@ export function profileIssues(resource: Resource): OperationOutcomeIssue[] {
   loadNorPainProfiles();
   const loaded = profilesByType?.get(resource.resourceType);
   const profile = loaded?.sd;
-  let found: OperationOutcomeIssue[];
-  try {
-    found = loaded
-      ? validateTypedValue({ type: loaded.typeKey, value: resource })
-      : validateResource(resource);
-  } catch (err) {
-    if (!(err instanceof OperationOutcomeError)) {
-      throw err;
-    }
-    found = err.outcome.issue ?? [];
-  }
+  const found = loaded
+    ? structureIssues(resource, loaded.typeKey, { fastItems: loaded.fastItems })
+    : structureIssues(resource);
   return found.map((i) =>
     issue(
       i.code,

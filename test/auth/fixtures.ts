@@ -41,6 +41,34 @@ export function observation(subject: { reference: string }, text = 'pain 5'): Re
   } as Resource;
 }
 
+/** An EpisodeOfCare as the NorPain profile wants it: referral date and right-to-care decision. */
+export function episode(patient: string, unit: string, start = '2024-03-04'): Resource {
+  return {
+    resourceType: 'EpisodeOfCare',
+    extension: [
+      { url: 'https://norpain.no/fhir/StructureDefinition/referral-date', valueDate: '2024-01-15' },
+      {
+        url: 'https://norpain.no/fhir/StructureDefinition/right-to-care',
+        extension: [
+          {
+            url: 'decision',
+            valueCoding: {
+              system: 'https://norpain.no/fhir/CodeSystem/right-to-care-decision',
+              code: 'granted',
+            },
+          },
+          { url: 'date', valueDate: '2024-02-01' },
+          { url: 'deadline', valueDate: '2024-07-15' },
+        ],
+      },
+    ],
+    status: 'active',
+    patient: { reference: patient },
+    managingOrganization: { identifier: { system: RESH, value: unit } },
+    period: { start },
+  } as Resource;
+}
+
 export interface PersonData {
   fnr: string;
   patient: string;
@@ -70,13 +98,7 @@ export async function submitPerson(
       },
       {
         fullUrl: 'urn:uuid:7f0b6c1e-0000-4000-8000-000000000002',
-        resource: {
-          resourceType: 'EpisodeOfCare',
-          status: 'active',
-          patient: { reference: 'urn:uuid:7f0b6c1e-0000-4000-8000-000000000001' },
-          managingOrganization: { identifier: { system: RESH, value: unit } },
-          period: { start: '2024-03-04' },
-        },
+        resource: episode('urn:uuid:7f0b6c1e-0000-4000-8000-000000000001', unit),
         request: { method: 'POST', url: 'EpisodeOfCare' },
       },
       {

@@ -3,12 +3,12 @@ import type { Role } from '../../src/auth/principal';
 import { startTestServer, type TestServer } from '../helpers/testServer';
 import {
   call,
+  episode,
   FNR_SYSTEM,
   idsIn,
   observation,
   people,
   questionnaire,
-  RESH,
   response,
   submitPerson,
   UNIT_A,
@@ -144,13 +144,7 @@ describe('create', () => {
     const person = whose === 'own' ? P : Q;
     switch (kind) {
       case 'EpisodeOfCare':
-        return {
-          resourceType: 'EpisodeOfCare',
-          status: 'active',
-          patient: { reference: `Patient/${P.patient}` },
-          managingOrganization: { identifier: { system: RESH, value: whose === 'own' ? UNIT_A : UNIT_B } },
-          period: { start: '2024-06-01' },
-        } as Resource;
+        return episode(`Patient/${P.patient}`, whose === 'own' ? UNIT_A : UNIT_B, '2024-06-01');
       case 'Observation':
         return observation({ reference: `Patient/${person.patient}` });
       case 'QuestionnaireResponse':

@@ -22,7 +22,8 @@ import { MemoryVaultAuditSink } from '../../src/identity/vault/audit';
 import { IdentityVault } from '../../src/identity/vault/IdentityVault';
 import { persistWrite, type PersistOutcome } from '../../src/ingest/persist';
 import { createPseudonymiseStage } from '../../src/ingest/pseudonymise';
-import type { IngestStage, Write } from '../../src/ingest/write';
+import type { WriteGuard } from '../../src/ingest/exclude';
+import type { IngestContext, Write } from '../../src/ingest/write';
 import { EmbeddedStore } from '../../src/store/embedded';
 
 const random = seededRandom(11);
@@ -35,7 +36,7 @@ const ctx = { principal: { role: 'clinic', clientId: 'dips', scopes: [] } as Pri
 let dir: string;
 let store: EmbeddedStore;
 let vault: IdentityVault;
-let stage: IngestStage;
+let pseudonymise: WriteGuard;
 let pseudonymiser: Pseudonymiser;
 
 beforeEach(() => {
@@ -48,7 +49,7 @@ beforeEach(() => {
     pseudonymiser,
     audit: new MemoryVaultAuditSink(),
   });
-  stage = createPseudonymiseStage({ vault, pseudonymiser, store, production: false });
+  pseudonymise = createPseudonymiseStage({ vault, pseudonymiser, store, production: false });
 });
 
 afterEach(async () => {
@@ -57,8 +58,14 @@ afterEach(async () => {
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
+/** The stage with persist in the middle, as in the pipeline. */
 async function ingest(write: Write): Promise<PersistOutcome> {
-  return persistWrite(store, await stage(write, ctx));
+  return pseudonymise.guard(write, ctx, (written) => persistWrite(store, written));
+}
+
+/** The stage alone: the write as it would be persisted (identity changes kept as if it had been). */
+function stage(write: Write, context: IngestContext): Promise<Write> {
+  return pseudonymise.guard(write, context, async (written) => written);
 }
 
 function single(resource: Resource, extra: Partial<Write['entries'][0]> = {}): Write {

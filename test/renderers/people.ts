@@ -3,7 +3,7 @@ import { plannedNumber, plannedSum, range } from './plan';
 
 const coding = (...codes: string[]): PlannedAnswer => ({ kind: 'coding', codes });
 const integer = (value: number): PlannedAnswer => ({ kind: 'integer', value });
-const yes: PlannedAnswer = { kind: 'boolean', value: true };
+const yes = coding('Y');
 
 /**
  * The answers to the branching questions of each patient form, chosen to open the dependants a
@@ -55,9 +55,11 @@ export const followupChoices: Record<string, PlannedAnswer> = {
 export function expectedScores(plan: PlannedItem[], form: 'baseline' | 'followup'): Record<string, unknown> {
   const nrs = plannedSum(plan, ['nrs-verst', 'nrs-minst', 'nrs-gjennomsnitt', 'nrs-naa']) / 4;
   const painSites = plan.find((p) => p.item.linkId === 'smertesteder')?.answer;
+  // Every region ticked counts; «no pain in the last week» (code `ingen`) is not a region.
   const scores: Record<string, unknown> = {
     smerteintensitet: nrs,
-    'antall-smertesteder': painSites?.kind === 'coding' ? painSites.codes.length : undefined,
+    'antall-smertesteder':
+      painSites?.kind === 'coding' ? painSites.codes.filter((c) => c !== 'ingen').length : undefined,
     'isi-sum': plannedSum(plan, range('isi-', 1, 7)),
     'eq5d-nivasum': plannedSum(plan, range('eq5d-', 1, 5)),
     // All 13 answered: the prorated sum (sum × 13 / answered) is the plain sum.

@@ -1,10 +1,10 @@
 import type { Questionnaire, QuestionnaireItem } from '@medplum/fhirtypes';
 
-/** What a person enters for one question: option codes (radio or check boxes), a number, or yes/no. */
-export type PlannedAnswer =
-  | { kind: 'coding'; codes: string[] }
-  | { kind: 'integer'; value: number }
-  | { kind: 'boolean'; value: boolean };
+/**
+ * What a person enters for one question: option codes (radio buttons or check boxes; yes/no questions
+ * are Ja/Nei options too) or a number.
+ */
+export type PlannedAnswer = { kind: 'coding'; codes: string[] } | { kind: 'integer'; value: number };
 
 export interface PlannedItem {
   item: QuestionnaireItem;
@@ -76,8 +76,6 @@ function defaultAnswer(item: QuestionnaireItem, n: number): PlannedAnswer {
       const max = extensionInteger(item, 'maxValue') ?? 10;
       return { kind: 'integer', value: min + ((n * 7 + 2) % (max - min + 1)) };
     }
-    case 'boolean':
-      return { kind: 'boolean', value: n % 2 === 0 };
     default:
       throw new Error(`The plan has no default answer for '${item.linkId}' of type ${item.type}`);
   }

@@ -17,6 +17,7 @@ import type {
   QuestionnaireResponseItem,
   QuestionnaireResponseItemAnswer,
 } from '@medplum/fhirtypes';
+import type { Page } from 'playwright-core';
 import { registryPseudonymSystem, seededRandom, syntheticNationalId } from '../../src/identity';
 import { startTestServer, type TestServer } from '../helpers/testServer';
 import { launchChromium, type HeadlessChromium } from './browser';
@@ -147,6 +148,19 @@ async function renderAndFill(
     await renderer.render(page, pages.origin, questionnaire);
     await renderer.fill(page, plan);
     await page.screenshot({ path: path.join(OUTPUT, `${name}.png`), fullPage: true });
+    const seen = await visibleText(page);
+    // The person sees every question they answered, in bokmål, ...
+    expect(
+      plan.map((p) => p.item.text ?? '').filter((text) => !seen.lines.some((l) => l.includes(text))),
+    ).toEqual([]);
+    // ... but no score (the server computes them on ingest; a renderer that cannot would show each as
+    // unanswered) and none of the renderers' own untranslated texts.
+    expect(
+      scoreItems(questionnaire)
+        .map((i) => i.text ?? '')
+        .filter((text) => seen.lines.some((l) => l.includes(text))),
+    ).toEqual([]);
+    expect([...seen.lines, ...seen.placeholders].filter((t) => UNWANTED_TEXT.includes(t))).toEqual([]);
     const rendered = await renderer.response(page);
     writeJson(`${name}.response.json`, rendered);
     expect(pageErrors).toEqual([]);
@@ -154,6 +168,42 @@ async function renderAndFill(
   } finally {
     await page.close();
   }
+}
+
+/**
+ * Texts a Norwegian patient must not meet: LHC-Forms' English defaults (yes/no buttons, field
+ * placeholders), Refero's English fallback for the repeat button, and Refero's «Ikke besvart» (shown
+ * for a read-only item without an answer, such as a score it cannot compute).
+ */
+const UNWANTED_TEXT = [
+  'Yes',
+  'No',
+  'Not Answered',
+  'Type a number',
+  'Type a value',
+  'Select one',
+  'Select one or more',
+  'Search for a value',
+  'Search for values',
+  'MM/DD/YYYY',
+  'Copy',
+  'Ikke besvart',
+];
+
+/** The page's text as the person sees it, line by line (innerText leaves hidden elements out), and
+ * the placeholders of the fields on screen. */
+async function visibleText(page: Page): Promise<{ lines: string[]; placeholders: string[] }> {
+  const lines = (await page.locator('body').innerText())
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
+  const placeholders: string[] = [];
+  for (const field of await page.locator('input[placeholder], textarea[placeholder]').all()) {
+    if (await field.isVisible()) {
+      placeholders.push((await field.getAttribute('placeholder')) ?? '');
+    }
+  }
+  return { lines, placeholders };
 }
 
 type Value = string | number | boolean;

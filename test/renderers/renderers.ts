@@ -24,7 +24,7 @@ function attr(value: string): string {
 interface BrowserGlobals {
   LForms: {
     Util: {
-      addFormToPage(q: unknown, container: string): Promise<void>;
+      addFormToPage(q: unknown, container: string, options?: Record<string, unknown>): Promise<void>;
       getFormFHIRData(type: string, version: string, source: unknown): unknown;
     };
   };
@@ -38,14 +38,19 @@ declare const document: { getElementById(id: string): unknown };
 
 /**
  * LHC-Forms (lforms), from its prebuilt distribution. Element ids are `<linkId>/<path>` for a question
- * and `<linkId>/<path>|<system>|<code>` (or `|true`) for an answer's radio button or check box.
+ * and `<linkId>/<path>|<system>|<code>` for an answer's radio button or check box.
  */
 export const lhcForms: Renderer = {
   name: 'lhc-forms',
   async render(page, origin, questionnaire) {
     await page.goto(`${origin}/lforms.html`);
     await page.waitForFunction(() => typeof window.LForms?.Util?.addFormToPage === 'function');
-    await page.evaluate((q) => window.LForms.Util.addFormToPage(q, 'formContainer'), questionnaire);
+    // The embedding page decides whether option labels carry their ordinalValue («Ikke plaget - 1»): a
+    // portal for patients shows the labels alone, as Refero does. The scores stay in the Questionnaire.
+    await page.evaluate(
+      (q) => window.LForms.Util.addFormToPage(q, 'formContainer', { displayScoreWithAnswerText: false }),
+      questionnaire,
+    );
     await page.locator('lhc-item').first().waitFor();
   },
   async fill(page, plan) {
@@ -56,9 +61,6 @@ export const lhcForms: Renderer = {
           for (const code of answer.codes) {
             await page.locator(`[id^="${id}/"][id$="|${attr(code)}"]`).click();
           }
-          break;
-        case 'boolean':
-          await page.locator(`[id^="${id}/"][id$="|${answer.value}"]`).click();
           break;
         case 'integer':
           await typeNumber(page.locator(`lhc-input input[id^="${id}/"]`), answer.value);
@@ -79,7 +81,7 @@ export const lhcForms: Renderer = {
 
 /**
  * helsenorge Refero, built into a React page. Radio buttons and check boxes carry the linkId as `name`
- * (with `^n` for repeating items) and the code as `value`; booleans and numbers have id `item_<linkId>`.
+ * (with `^n` for repeating items) and the code as `value`; numbers have id `item_<linkId>`.
  * The response is what Refero hands to onSubmit when the person presses «Send inn».
  */
 export const refero: Renderer = {
@@ -101,13 +103,6 @@ export const refero: Renderer = {
               page.locator(`input[name="${id}"][value="${value}"], input[name^="${id}^"][value="${value}"]`),
             );
           }
-          break;
-        case 'boolean':
-          // Refero shows a boolean as one check box: only «yes» can be clicked.
-          if (!answer.value) {
-            throw new Error(`Refero cannot answer '${item.linkId}' with «no»; plan «yes» instead`);
-          }
-          await clickLabelOf(page.locator(`[id="item_${id}"]`));
           break;
         case 'integer':
           await typeNumber(page.locator(`[id="item_${id}"]`), answer.value);

@@ -1,6 +1,7 @@
 import { validateResource } from '@medplum/core';
 import type {
   Questionnaire,
+  QuestionnaireItem,
   QuestionnaireResponse,
   QuestionnaireResponseItemAnswer,
 } from '@medplum/fhirtypes';
@@ -116,6 +117,124 @@ describe('the NorPain Questionnaires', () => {
     };
     const issues = validateQuestionnaireResponse(compiled, fillResponse(baseline, student));
     expect(issues.map((i) => i.details?.text)).toEqual([expect.stringContaining("'stillingsprosent'")]);
+  });
+});
+
+describe('the patient forms, as the portal renders them', () => {
+  const YES_NO = 'http://terminology.hl7.org/CodeSystem/v2-0136';
+  const HIDDEN = 'http://hl7.org/fhir/StructureDefinition/questionnaire-hidden';
+  const CALCULATED = 'http://hl7.org/fhir/uv/sdc/StructureDefinition/sdc-questionnaire-calculatedExpression';
+  const flatten = (items: QuestionnaireItem[] = []): QuestionnaireItem[] =>
+    items.flatMap((i) => [i, ...flatten(i.item)]);
+  const yesNo = (c: 'Y' | 'N') => code(YES_NO, c);
+
+  it.each([baseline, followup].map((q) => [q.id, q] as const))(
+    '%s asks yes/no as Ja/Nei radio buttons (the portal shows a boolean as one check box)',
+    (_id, q) => {
+      const items = flatten(q.item);
+      // A computed (hidden) yes/no score may stay boolean: nobody answers it.
+      expect(items.filter((i) => i.type === 'boolean' && !i.readOnly).map((i) => i.linkId)).toEqual([]);
+      const yesNoItems = items.filter((i) => i.answerOption?.some((o) => o.valueCoding?.system === YES_NO));
+      expect(yesNoItems.length).toBeGreaterThan(0);
+      for (const item of yesNoItems) {
+        expect(item.answerOption?.map((o) => [o.valueCoding?.code, o.valueCoding?.display])).toEqual([
+          ['Y', 'Ja'],
+          ['N', 'Nei'],
+        ]);
+        expect(JSON.stringify(item.extension)).toContain('"code":"radio-button"');
+      }
+    },
+  );
+
+  it('«Har du barn?» Ja opens «Hvor mange barn har du?»; Nei closes it; a boolean answer is refused', () => {
+    const compiled = compileQuestionnaire(baseline);
+    const children = [{ valueInteger: 2 }];
+    expect(
+      validateQuestionnaireResponse(
+        compiled,
+        fillResponse(baseline, { 'har-barn': yesNo('Y'), 'antall-barn': children }),
+      ),
+    ).toEqual([]);
+    expect(
+      validateQuestionnaireResponse(
+        compiled,
+        fillResponse(baseline, { 'har-barn': yesNo('N'), 'antall-barn': children }),
+      ).map((i) => i.details?.text),
+    ).toEqual([expect.stringContaining("'antall-barn'")]);
+    expect(
+      validateQuestionnaireResponse(
+        compiled,
+        fillResponse(baseline, { 'har-barn': [{ valueBoolean: true }] }),
+      ).map((i) => [i.expression, i.details?.text]),
+    ).toEqual([
+      [
+        ['QuestionnaireResponse.item[0].item[1].answer[0]'],
+        expect.stringContaining('takes valueCoding, not valueBoolean'),
+      ],
+    ]);
+  });
+
+  it('follow-up: «annen behandling» Ja opens «hva slags behandling»; Nei closes it', () => {
+    const compiled = compileQuestionnaire(followup);
+    const which = code(cs('behandling-etter'), 'fysioterapi');
+    expect(
+      validateQuestionnaireResponse(
+        compiled,
+        fillResponse(followup, { 'ny-behandling': yesNo('Y'), 'ny-behandling-hva': which }),
+      ),
+    ).toEqual([]);
+    expect(
+      validateQuestionnaireResponse(
+        compiled,
+        fillResponse(followup, { 'ny-behandling': yesNo('N'), 'ny-behandling-hva': which }),
+      ).map((i) => i.details?.text),
+    ).toEqual([expect.stringContaining("'ny-behandling-hva'")]);
+  });
+
+  it.each([baseline, followup].map((q) => [q.id, q] as const))(
+    '%s: every score is hidden from the person filling in; the server still inserts it, and the validator accepts it',
+    (_id, q) => {
+      const scores = flatten(q.item).filter((i) => i.extension?.some((e) => e.url === CALCULATED));
+      expect(scores.length).toBeGreaterThan(0);
+      expect(
+        scores.filter((i) => !(i.readOnly && i.extension?.some((e) => e.url === HIDDEN && e.valueBoolean))),
+      ).toEqual([]);
+      // Visible items are never hidden: only scores are.
+      expect(
+        flatten(q.item)
+          .filter((i) => i.extension?.some((e) => e.url === HIDDEN))
+          .map((i) => i.linkId),
+      ).toEqual(scores.map((i) => i.linkId));
+      const compiled = compileQuestionnaire(q);
+      const scored = applyScores(compiled, fillResponse(q)).response;
+      const inserted = scores.filter((i) => answersOf(scored, i.linkId).length > 0);
+      expect(inserted.length).toBeGreaterThan(0);
+      expect(validateQuestionnaireResponse(compiled, scored)).toEqual([]);
+    },
+  );
+
+  it('pain sites: «no pain in the last week» can be given and counts 0 regions; regions are counted', () => {
+    const compiled = compileQuestionnaire(followup);
+    const region = (...codes: string[]) =>
+      codes.map((c) => ({ valueCoding: { system: cs('smerteregion'), code: c } }));
+    const count = (overrides: Overrides) => {
+      const qr = fillResponse(followup, overrides);
+      expect(validateQuestionnaireResponse(compiled, qr)).toEqual([]);
+      return answersOf(applyScores(compiled, qr).response, 'antall-smertesteder');
+    };
+    expect(count({ smertesteder: region('ingen') })).toEqual([{ valueInteger: 0 }]);
+    expect(count({ smertesteder: region('nakke', 'korsrygg', 'kjeve-v') })).toEqual([{ valueInteger: 3 }]);
+  });
+
+  it('licensed instruments: each question is marked as placeholder and shows no subscale or scoring label', () => {
+    const questions = flatten(baseline.item).filter((i) =>
+      /^(bpi|hscl|isi|cfq|eq5d|pcs)-\d+$/.test(i.linkId),
+    );
+    expect(questions).toHaveLength(7 + 25 + 7 + 11 + 5 + 13);
+    expect(questions.filter((i) => !i.text?.startsWith('[Plassholder] '))).toEqual([]);
+    const scaleItems = questions.filter((i) => /^(hscl|cfq|pcs)-/.test(i.linkId)).map((i) => i.text);
+    const labels = /angst|depresjon|HSCL-10|fysisk|mental|grubling|forstørring|hjelpeløshet|\bledd\b/;
+    expect(scaleItems.filter((text) => labels.test(text ?? ''))).toEqual([]);
   });
 });
 

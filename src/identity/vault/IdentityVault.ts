@@ -24,6 +24,15 @@ export interface LinkResult {
   merged: VaultPerson[];
 }
 
+/**
+ * A link rehearsed for a write that is not yet stored (see `rehearse`): the ids, and the Patient id the
+ * rehearsal gave a person it created, so that `commit` creates that person with the same id.
+ */
+export interface PlannedLink {
+  ids: NationalId[];
+  createdPatientId?: string;
+}
+
 export interface IdentifiedPerson extends VaultPerson {
   ids: NationalId[];
 }
@@ -78,6 +87,8 @@ export class IdentityVault {
   private readonly db: Database.Database;
   private readonly crypto: VaultCrypto;
   private readonly stmts;
+  /** The links made while a rehearsal runs; undefined otherwise. */
+  private rehearsal: PlannedLink[] | undefined;
 
   private constructor(
     file: string,
@@ -171,6 +182,52 @@ export class IdentityVault {
    * felles hjelpenummer > H-number); it changes only when a better-ranked id arrives.
    */
   link(ids: readonly NationalId[]): LinkResult {
+    const result = this.linkRows(ids, undefined);
+    this.rehearsal?.push({
+      ids: [...ids],
+      createdPatientId: result.created ? result.person.patientId : undefined,
+    });
+    return result;
+  }
+
+  /**
+   * Runs `plan` — which must be synchronous — in a vault transaction that is rolled back at the end:
+   * its `link` calls (and every find within it) see each other's changes, but the vault keeps none of
+   * them. Returns plan's result and the links it made, for `commit` once the write they belong to is
+   * stored; a write that fails simply never commits, so it leaves no person or alias behind.
+   */
+  rehearse<T>(plan: () => T): { result: T; links: PlannedLink[] } {
+    if (this.rehearsal) {
+      throw new Error('a vault rehearsal is already running');
+    }
+    const rollback = new Error('rehearsal');
+    let outcome: { result: T; links: PlannedLink[] } | undefined;
+    this.rehearsal = [];
+    try {
+      this.db.transaction(() => {
+        outcome = { result: plan(), links: this.rehearsal ?? [] };
+        throw rollback;
+      })();
+    } catch (err) {
+      if (err !== rollback) {
+        throw err;
+      }
+    } finally {
+      this.rehearsal = undefined;
+    }
+    return outcome as { result: T; links: PlannedLink[] };
+  }
+
+  /**
+   * Makes rehearsed links, in order, in one transaction. Persons are created with the Patient ids the
+   * rehearsal gave them. Should the vault have learnt of the person meanwhile (the caller is meant to
+   * prevent that), the rehearsed Patient is reported in `merged`, so its data move to the person known.
+   */
+  commit(links: readonly PlannedLink[]): LinkResult[] {
+    return this.db.transaction(() => links.map((l) => this.linkRows(l.ids, l.createdPatientId)))();
+  }
+
+  private linkRows(ids: readonly NationalId[], createdPatientId: string | undefined): LinkResult {
     if (ids.length === 0) {
       throw new Error('link needs at least one national id');
     }
@@ -187,20 +244,24 @@ export class IdentityVault {
           unknown++;
         }
       }
+      const lost = (survivor: PersonRow): VaultPerson[] =>
+        createdPatientId !== undefined && createdPatientId !== survivor.patient_id
+          ? [{ patientId: createdPatientId, pseudonym: survivor.pseudonym }]
+          : [];
       if (found.size === 1 && unknown === 0) {
         // The usual case: every id already belongs to this one person; nothing to decrypt or change.
         const row = [...found.values()][0];
         return {
           person: { patientId: row.patient_id, pseudonym: row.pseudonym },
           created: false,
-          merged: [],
+          merged: lost(row),
         };
       }
       const now = new Date().toISOString();
       if (found.size === 0) {
         const primary = canonicalNationalId(best(unique));
         const person: VaultPerson = {
-          patientId: randomUUID(),
+          patientId: createdPatientId ?? randomUUID(),
           pseudonym: this.pseudonymiser.pseudonym(primary),
         };
         const sealed = this.crypto.seal(
@@ -252,6 +313,7 @@ export class IdentityVault {
           this.stmts.upsertAlias.run(hash, survivor.id);
         }
       }
+      merged.push(...lost(survivor));
       return { person: { patientId: survivor.patient_id, pseudonym }, created: false, merged };
     })();
   }

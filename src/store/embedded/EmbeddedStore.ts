@@ -150,6 +150,18 @@ export class EmbeddedStore implements FhirStore {
     return receipt;
   }
 
+  async eraseResource(type: ResourceType, id: string): Promise<ErasureReceipt> {
+    const receipt: ErasureReceipt = { erased: {}, versionsErased: 0, residual: 0 };
+    this.immediate(() => this.eraseOneSync(type, id, receipt));
+    this.checkpoint(); // as for a compartment: no frame with the erased bytes may stay in the WAL
+    receipt.residual = (
+      this.db
+        .prepare('SELECT COUNT(*) AS n FROM resource_version WHERE type = ? AND id = ?')
+        .get(type, id) as { n: number }
+    ).n;
+    return receipt;
+  }
+
   async ping(): Promise<void> {
     if (!this.db.open) {
       throw errors.serviceUnavailable('The FHIR store is closed.', 5);
@@ -566,20 +578,27 @@ export class EmbeddedStore implements FhirStore {
     }
     const receipt: ErasureReceipt = { erased: {}, versionsErased: 0, residual: 0 };
     for (const { type, id } of targets.values()) {
-      const row = this.stmt.current.get(type, id) as ResourceRow | undefined;
-      if (row) {
-        this.clearIndex(row.res);
-        this.db.prepare('DELETE FROM resource WHERE res = ?').run(row.res);
-      }
-      const versions = this.db
-        .prepare('DELETE FROM resource_version WHERE type = ? AND id = ?')
-        .run(type, id).changes;
-      this.db.prepare('DELETE FROM ref_history WHERE src_type = ? AND src_id = ?').run(type, id);
-      receipt.versionsErased += versions;
-      receipt.erased[type] = (receipt.erased[type] ?? 0) + 1;
+      this.eraseOneSync(type, id, receipt);
     }
     this.db.prepare(`DELETE FROM ref_history WHERE target_type = 'Patient' AND target_id = ?`).run(patientId);
     return receipt;
+  }
+
+  /** Erases one resource: its current row and index rows, every version, the references it made. */
+  private eraseOneSync(type: string, id: string, receipt: ErasureReceipt): void {
+    const row = this.stmt.current.get(type, id) as ResourceRow | undefined;
+    if (row) {
+      this.clearIndex(row.res);
+      this.db.prepare('DELETE FROM resource WHERE res = ?').run(row.res);
+    }
+    const versions = this.db
+      .prepare('DELETE FROM resource_version WHERE type = ? AND id = ?')
+      .run(type, id).changes;
+    this.db.prepare('DELETE FROM ref_history WHERE src_type = ? AND src_id = ?').run(type, id);
+    if (row || versions > 0) {
+      receipt.versionsErased += versions;
+      receipt.erased[type] = (receipt.erased[type] ?? 0) + 1;
+    }
   }
 
   /** What a search still finds of the compartment after erasure: the Patient, and any referrer. */

@@ -13,7 +13,7 @@ import type {
 } from '../FhirStore';
 import { cleanEntries, nextOffset, withoutRequestSource } from './bundles';
 import { HapiClient, hapiError, type HapiClientOptions, type HapiResponse } from './client';
-import { eraseCompartment } from './erasure';
+import { eraseCompartment, eraseResource } from './erasure';
 import { translateForHapi } from './searchTranslation';
 
 const DEFAULT_PAGE = 20;
@@ -234,6 +234,10 @@ export class HapiStore implements FhirStore {
 
   erasePatientCompartment(patientId: string): Promise<ErasureReceipt> {
     return eraseCompartment(this.client, patientId);
+  }
+
+  eraseResource(type: ResourceType, id: string): Promise<ErasureReceipt> {
+    return eraseResource(this.client, `${type}/${encodeURIComponent(id)}`);
   }
 
   async ping(): Promise<void> {

@@ -75,6 +75,34 @@ export async function eraseCompartment(client: HapiClient, patientId: string): P
   return { erased, versionsErased, residual: await residual(client, members, patientHistory.created) };
 }
 
+/** One resource, every version, nothing that refers to it: delete, then `$expunge` (DESIGN §7). */
+export async function eraseResource(client: HapiClient, key: string): Promise<ErasureReceipt> {
+  const versions = await versionsOf(client, key);
+  if (versions === undefined) {
+    return { erased: {}, versionsErased: 0, residual: 0 };
+  }
+  const deleted = await client.send({ method: 'DELETE', path: key, idempotent: true, timeoutMs: LONG });
+  if (![200, 202, 204, 404, 410].includes(deleted.status)) {
+    throw hapiError(deleted.status, deleted.body, 'Erasure could not delete a resource; run it again.');
+  }
+  const expunged = await client.send({
+    method: 'POST',
+    path: `${key}/$expunge`,
+    body: EXPUNGE_ALL,
+    idempotent: true,
+    timeoutMs: LONG,
+  });
+  if (expunged.status !== 200 && expunged.status !== 404) {
+    throw hapiError(expunged.status, expunged.body, 'Erasure could not expunge a resource; run it again.');
+  }
+  const left = await versionsOf(client, key);
+  return {
+    erased: { [key.split('/')[0]]: 1 },
+    versionsErased: versions.count,
+    residual: left === undefined ? 0 : 1,
+  };
+}
+
 interface Versions {
   count: number;
   /** lastUpdated of the oldest version. */
