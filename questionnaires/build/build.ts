@@ -1,6 +1,6 @@
 /**
  * Generates questionnaires/*.json, the NorPain Questionnaires, from the building blocks in this folder.
- * Run `npx tsx questionnaires/build/build.ts` after editing; test/validation/questionnaires.test.ts fails
+ * Run `npx tsx questionnaires/build/build.ts` after editing; test/validation/norpain.test.ts fails
  * when the committed JSON and this source disagree. A changed Questionnaire needs a new `version`.
  */
 import { writeFileSync } from 'node:fs';

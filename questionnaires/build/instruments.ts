@@ -178,22 +178,15 @@ export function work(): QuestionnaireItem {
       cs('ja-nei-vet-ikke'),
       YES_NO_UNKNOWN,
     ),
+    // Asked of everyone, with «already receive it» as an answer, rather than hidden by `trygdeytelser !=
+    // ufoeretrygd`: `!=` on a multi-answer question holds when any answer differs (so uføretrygd plus
+    // another benefit would still open it), and LHC-Forms showed it even for uføretrygd alone, while the
+    // server's HL7 semantics kept it closed and would have refused the answer.
     choice(
       'soknad-ufoeretrygd',
       'Har du søkt, eller planlegger du å søke, uføretrygd?',
-      cs('ja-nei-vet-ikke'),
-      YES_NO_UNKNOWN,
-      {
-        enableWhen: [
-          {
-            question: 'trygdeytelser',
-            operator: '!=',
-            answerCoding: { system: cs('trygdeytelse'), code: 'ufoeretrygd' },
-          },
-          { question: 'trygdeytelser', operator: 'exists', answerBoolean: false },
-        ],
-        enableBehavior: 'any',
-      },
+      cs('soknad-ufoeretrygd'),
+      [...YES_NO_UNKNOWN, ['mottar', 'Jeg mottar allerede uføretrygd']],
     ),
   ]);
 }

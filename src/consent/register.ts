@@ -83,6 +83,12 @@ export class ReservationRegister {
     try {
       fs.chmodSync(file, 0o600);
       this.db.pragma('journal_mode = WAL');
+      // FULL, not NORMAL: in WAL mode NORMAL does not sync at commit, so a power loss could undo a
+      // reservation that was already answered with 201 (and whose vault entry, the only way back to the
+      // person's data, is gone). A reservation is on disk before reserve() returns, hence before the
+      // store's erasure and the vault deletion that rely on it. (Committing under NORMAL and fsyncing the
+      // WAL on the thread pool while the store erases was tried: it was slower here, the concurrent
+      // fsyncs queue behind each other in the file system's journal — bench/erase/README.md.)
       this.db.pragma('synchronous = FULL');
       this.db.pragma('foreign_keys = ON');
       this.db.exec(SCHEMA);

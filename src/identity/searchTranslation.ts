@@ -48,8 +48,7 @@ export const UNKNOWN_PERSON = 'unknown-person';
  *   request or entry the query came with), as for the rest of the write.
  */
 export type TranslationMode =
-  | { kind: 'search'; researcher: boolean }
-  | { kind: 'conditional'; expression: string };
+  { kind: 'search'; researcher: boolean } | { kind: 'conditional'; expression: string };
 
 /** What a token of an identifier-valued parameter denotes. */
 type Token =

@@ -73,6 +73,13 @@ export function submission(
         fullUrl: `urn:uuid:${randomUUID()}`,
         resource: {
           resourceType: 'EpisodeOfCare',
+          // The NorPain EpisodeOfCare profile requires the referral date (at the latest, the start).
+          extension: [
+            {
+              url: 'https://norpain.no/fhir/StructureDefinition/referral-date',
+              valueDate: (options.start ?? '2024-03-04').slice(0, 10),
+            },
+          ],
           status: 'active',
           patient: { reference: patientUrl },
           managingOrganization: { identifier: { system: RESH, value: options.unit ?? '999001' } },

@@ -347,6 +347,9 @@ describe('inclusion criteria', () => {
     const patientId = await patientIdOf('i10');
     const early = await call<OperationOutcome>(server, clinic, 'POST', 'EpisodeOfCare', {
       resourceType: 'EpisodeOfCare',
+      extension: [
+        { url: 'https://norpain.no/fhir/StructureDefinition/referral-date', valueDate: '2019-12-02' },
+      ],
       status: 'active',
       patient: { reference: `Patient/${patientId}` },
       managingOrganization: { identifier: { system: 'urn:oid:2.16.578.1.12.4.1.4.102', value: '999001' } },

@@ -29,6 +29,12 @@ test('EpisodeOfCare?identifier finds h1- and h2- hashes; the person is found by 
     status: 'active',
     identifier: [{ system: EPISODE, value: number }],
     patient: { reference: `Patient/${patientId}` },
+    // What the NorPain EpisodeOfCare profile requires: referral date, unit (RESH), first consultation.
+    extension: [
+      { url: 'https://norpain.no/fhir/StructureDefinition/referral-date', valueDate: '2024-01-15' },
+    ],
+    managingOrganization: { identifier: { system: 'urn:oid:2.16.578.1.12.4.1.4.102', value: '999001' } },
+    period: { start: '2024-03-04' },
   });
 
   const before = await startTestServer({ DATA_DIR: dataDir });

@@ -22,6 +22,12 @@ let server: TestServer;
 let fhir: Client;
 const random = seededRandom(1305);
 const EPISODE = 'urn:oid:2.16.578.1.12.4.1.2.999001.episode';
+/** What the NorPain EpisodeOfCare profile requires besides status and patient: referral date, unit, start. */
+const EPISODE_REQUIRED = {
+  extension: [{ url: 'https://norpain.no/fhir/StructureDefinition/referral-date', valueDate: '2024-01-15' }],
+  managingOrganization: { identifier: { system: 'urn:oid:2.16.578.1.12.4.1.4.102', value: '999001' } },
+  period: { start: '2024-03-04' },
+};
 const QUESTIONNAIRE_URL = 'http://example.org/Questionnaire/registry-test';
 /** Every national id this file sends: none may come back in a response or reach a log line. */
 const sentNumbers: string[] = [];
@@ -206,6 +212,7 @@ describe('business identifiers are stored as keyed hashes and found by their val
         status: 'active',
         identifier: [{ system: EPISODE, value: number }],
         patient: { reference: `Patient/${patientId}` },
+        ...EPISODE_REQUIRED,
       });
       expect(created.status).toBe(201);
       episodes.push(created.body.id as string);
@@ -303,6 +310,7 @@ describe('search by national id', () => {
         resourceType: 'EpisodeOfCare',
         status: 'active',
         patient: { identifier: fnr },
+        ...EPISODE_REQUIRED,
       })
     ).body.id as string;
     encounterId = (
@@ -462,6 +470,7 @@ describe('a clinic searches its own patients by national id', () => {
       status: 'active',
       identifier: [{ system: EPISODE, value: 'CLINIC-1' }],
       patient: { identifier: fnr },
+      ...EPISODE_REQUIRED,
     });
     expect(episode.status).toBe(201);
     const byPerson = await call<Bundle>('GET', `Patient?identifier=${token(fnr)}`);

@@ -57,9 +57,15 @@ function patient(fnr: string): Patient {
 function episode(fnr: string, number: string, status: EpisodeOfCare['status'] = 'active'): EpisodeOfCare {
   return {
     resourceType: 'EpisodeOfCare',
+    // What the NorPain episode profile requires: referral date, unit (RESH), first consultation.
+    extension: [
+      { url: 'https://norpain.no/fhir/StructureDefinition/referral-date', valueDate: '2024-01-15' },
+    ],
     status,
     identifier: [{ system: EPISODE, value: number }],
     patient: { identifier: { system: FNR, value: fnr }, display: 'Tove Testesen' },
+    managingOrganization: { identifier: { system: 'urn:oid:2.16.578.1.12.4.1.4.102', value: '999001' } },
+    period: { start: '2024-03-04', ...(status === 'finished' ? { end: '2024-09-30' } : {}) },
   };
 }
 

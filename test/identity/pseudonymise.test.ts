@@ -110,6 +110,12 @@ function fullPatient(fnr: string, extra: Partial<Patient> = {}): Patient {
   };
 }
 
+const storeFiles = (): string[] =>
+  fs
+    .readdirSync(path.join(dir, 'clinical'))
+    .filter((f) => f.startsWith('store.sqlite'))
+    .map((f) => path.join(dir, 'clinical', f));
+
 const stored = async (): Promise<Resource[]> => {
   const all: Resource[] = [];
   for (const type of [
@@ -412,10 +418,57 @@ describe('pseudonymise stage', () => {
     )) as { resource: Patient };
     expect(merged.resource.id).toBe(p1.id); // the older record survives
     expect(merged.resource.identifier?.[0].value).toBe(pseudonymiser.pseudonym(fnr)); // named by the FNR now
-    await expect(store.read('Patient', p2.id as string)).rejects.toMatchObject({ status: 410 });
+    // The retired Patient is erased with its versions (a reservation could not reach it any more)...
+    await expect(store.read('Patient', p2.id as string)).rejects.toMatchObject({ status: 404 });
+    await expect(store.history('Patient', p2.id as string)).rejects.toMatchObject({ status: 404 });
+    // ...while the moved encounters keep their history.
     const encounters = (await store.search<Encounter>(parseSearchRequest('Encounter'))).matches;
     expect(encounters.map((e) => e.subject?.reference)).toEqual([`Patient/${p1.id}`, `Patient/${p1.id}`]);
     expect((await store.search(parseSearchRequest('Patient'))).matches).toHaveLength(1);
+  });
+
+  test('concurrent writes about one new person make one person and one Patient', async () => {
+    const fnr = syntheticNationalId('fnr', { random });
+    const writes = [
+      single(fullPatient(fnr)),
+      single({
+        resourceType: 'Encounter',
+        status: 'finished',
+        class: { code: 'AMB' },
+        subject: { identifier: { system: FNR, value: fnr } },
+      } as Encounter),
+      single(fullPatient(fnr, { gender: 'male' })),
+    ];
+    await Promise.all(writes.map((write) => ingest(write)));
+    expect(vault.count()).toBe(1);
+    const patients = (await store.search<Patient>(parseSearchRequest('Patient'))).matches;
+    expect(patients).toHaveLength(1);
+    const [encounter] = (await store.search<Encounter>(parseSearchRequest('Encounter'))).matches;
+    expect(encounter.subject?.reference).toBe(`Patient/${patients[0].id}`);
+  });
+
+  test('a write that fails after the stage leaves no vault entry and no Patient it created', async () => {
+    const fnr = syntheticNationalId('fnr', { random });
+    const encounter = {
+      resourceType: 'Encounter',
+      status: 'finished',
+      class: { code: 'AMB' },
+      subject: { identifier: { system: FNR, value: fnr } },
+    } as Encounter;
+    await expect(
+      pseudonymise.guard(single(encounter), ctx, async (written) => {
+        // The minimal Patient the reference needs exists while the write runs...
+        expect((await store.search(parseSearchRequest('Patient'))).matches).toHaveLength(1);
+        expect(written.entries[0].resource).toMatchObject({ subject: { reference: expect.any(String) } });
+        throw new Error('store refused');
+      }),
+    ).rejects.toThrow('store refused');
+    // ...and is erased with every version when it fails; the vault never learnt the person.
+    expect(vault.count()).toBe(0);
+    expect(await stored()).toEqual([]);
+    expect(
+      Buffer.concat(storeFiles().map((f) => fs.readFileSync(f))).includes(pseudonymiser.pseudonym(fnr)),
+    ).toBe(false);
   });
 
   test('national ids and names of health personnel are removed; public identifiers kept', async () => {

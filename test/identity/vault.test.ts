@@ -146,6 +146,60 @@ describe('identity vault', () => {
     vault.close();
   });
 
+  test('a rehearsal links within itself but leaves nothing; commit makes the same links', () => {
+    const vault = open();
+    const known = vault.link([dnr()]).person;
+    const f = fnr();
+    const d = dnr();
+    const { result, links } = vault.rehearse(() => {
+      const created = vault.link([f]);
+      // Later links in the same rehearsal see the earlier ones.
+      expect(vault.find(f)).toEqual(created.person);
+      const linked = vault.link([f, d]);
+      return { created, linked };
+    });
+    expect(result.created.created).toBe(true);
+    expect(result.linked.person).toEqual(result.created.person);
+    expect(vault.find(f)).toBeUndefined();
+    expect(vault.find(d)).toBeUndefined();
+    expect(vault.count()).toBe(1);
+    expect(links).toHaveLength(2);
+
+    const committed = vault.commit(links);
+    expect(committed.map((r) => r.person)).toEqual([result.created.person, result.created.person]);
+    expect(vault.find(d)).toEqual(result.created.person);
+    expect(vault.count()).toBe(2);
+    expect(vault.findByPatientId(known.patientId)).toEqual(known);
+    vault.close();
+  });
+
+  test('a rehearsed person the vault learnt of meanwhile is reported as merged, so its data move', () => {
+    const vault = open();
+    const f = fnr();
+    const { result, links } = vault.rehearse(() => vault.link([f]));
+    const meanwhile = vault.link([f]).person;
+    expect(meanwhile.patientId).not.toBe(result.person.patientId);
+    const [committed] = vault.commit(links);
+    expect(committed.person).toEqual(meanwhile);
+    expect(committed.merged.map((m) => m.patientId)).toEqual([result.person.patientId]);
+    expect(vault.count()).toBe(1);
+    vault.close();
+  });
+
+  test('a failed rehearsal leaves nothing and the vault stays usable', () => {
+    const vault = open();
+    const f = fnr();
+    expect(() =>
+      vault.rehearse(() => {
+        vault.link([f]);
+        throw new Error('refused');
+      }),
+    ).toThrow('refused');
+    expect(vault.find(f)).toBeUndefined();
+    expect(vault.link([f]).created).toBe(true);
+    vault.close();
+  });
+
   test('a second FNR (changed number) keeps the person and the first pseudonym', () => {
     const vault = open();
     const f1 = fnr();

@@ -3,21 +3,17 @@ import { plannedNumber, plannedSum, range } from './plan';
 
 const coding = (...codes: string[]): PlannedAnswer => ({ kind: 'coding', codes });
 const integer = (value: number): PlannedAnswer => ({ kind: 'integer', value });
+// Yes/no questions are Ja/Nei options (v2-0136 Y/N), so a person can answer either in every renderer.
 const yes = coding('Y');
+const no = coding('N');
 
 /**
- * The answers to the branching questions of each patient form, chosen to open the dependants a
- * realistic patient would see: has children (how many?), works part time and receives disability
- * benefit (what percentage, which benefit, what degree?), pain after an accident (what kind?), and
- * at follow-up other treatment since (which?). Receiving uføretrygd closes «har du søkt uføretrygd».
+ * The answers to the branching questions of each patient form, chosen so that each form both opens
+ * and closes dependants, with «Ja» and «Nei» each given somewhere. Baseline: no children (closes «how
+ * many?»), part time and disability benefit (opens percentage, which benefit, what degree), already
+ * receives uføretrygd, pain after an accident (what kind?). Follow-up: other treatment since (which?),
+ * full time without benefits (closes the benefit questions).
  */
-const work: Record<string, PlannedAnswer> = {
-  arbeidssituasjon: coding('deltid', 'ytelser'),
-  stillingsprosent: integer(50),
-  trygdeytelser: coding('ufoeretrygd'),
-  ufoeregrad: integer(50),
-};
-
 const pain: Record<string, PlannedAnswer> = {
   smertesteder: coding('nakke', 'korsrygg', 'skulder-h', 'hofte-v', 'lar-h'),
   'nrs-verst': integer(8),
@@ -28,14 +24,17 @@ const pain: Record<string, PlannedAnswer> = {
 };
 
 export const baselineChoices: Record<string, PlannedAnswer> = {
-  'har-barn': yes,
-  'antall-barn': integer(2),
+  'har-barn': no,
   hoyde: integer(172),
   vekt: integer(80),
+  arbeidssituasjon: coding('deltid', 'ytelser'),
+  stillingsprosent: integer(50),
+  trygdeytelser: coding('ufoeretrygd'),
+  ufoeregrad: integer(50),
+  'soknad-ufoeretrygd': coding('mottar'),
   smerteaar: integer(6),
   smerteutlosning: coding('ulykke'),
   ulykketype: coding('trafikk'),
-  ...work,
   ...pain,
 };
 
@@ -44,7 +43,9 @@ export const followupChoices: Record<string, PlannedAnswer> = {
   tilfredshet: integer(7),
   'ny-behandling': yes,
   'ny-behandling-hva': coding('fysioterapi', 'psykolog'),
-  ...work,
+  arbeidssituasjon: coding('heltid'),
+  stillingsprosent: integer(100),
+  'soknad-ufoeretrygd': coding('nei'),
   ...pain,
 };
 

@@ -13,6 +13,7 @@ import type {
   Bundle,
   Patient,
   Questionnaire,
+  QuestionnaireItem,
   QuestionnaireResponse,
   QuestionnaireResponseItem,
   QuestionnaireResponseItemAnswer,
@@ -23,7 +24,7 @@ import { startTestServer, type TestServer } from '../helpers/testServer';
 import { launchChromium, type HeadlessChromium } from './browser';
 import { startPageServer, type PageServer } from './pages';
 import { baselineChoices, expectedScores, followupChoices } from './people';
-import { planAnswers, scoreItems, type PlannedItem } from './plan';
+import { flatten, planAnswers, scoreItems, type PlannedItem } from './plan';
 import { completeAsPortal } from './portal';
 import { lhcForms, refero, type Renderer } from './renderers';
 
@@ -153,6 +154,13 @@ async function renderAndFill(
     expect(
       plan.map((p) => p.item.text ?? '').filter((text) => !seen.lines.some((l) => l.includes(text))),
     ).toEqual([]);
+    // ... not the questions their answers closed (enableWhen) ...
+    expect(closedQuestions(questionnaire, plan).length).toBeGreaterThan(0);
+    expect(
+      closedQuestions(questionnaire, plan)
+        .map((i) => i.text ?? '')
+        .filter((text) => seen.lines.some((l) => l.includes(text))),
+    ).toEqual([]);
     // ... but no score (the server computes them on ingest; a renderer that cannot would show each as
     // unanswered) and none of the renderers' own untranslated texts.
     expect(
@@ -204,6 +212,13 @@ async function visibleText(page: Page): Promise<{ lines: string[]; placeholders:
     }
   }
   return { lines, placeholders };
+}
+
+/** The questions with enableWhen the plan leaves unanswered: the plan's answers close them. */
+function closedQuestions(questionnaire: Questionnaire, plan: PlannedItem[]): QuestionnaireItem[] {
+  return flatten(questionnaire.item ?? []).filter(
+    (i) => i.enableWhen?.length && !i.readOnly && !plan.some((p) => p.item.linkId === i.linkId),
+  );
 }
 
 type Value = string | number | boolean;

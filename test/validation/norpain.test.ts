@@ -146,6 +146,19 @@ describe('the patient forms, as the portal renders them', () => {
     },
   );
 
+  it.each([baseline, followup].map((q) => [q.id, q] as const))(
+    '%s branches on multi-answer questions only with = or exists (renderers disagree on !=)',
+    (_id, q) => {
+      const items = flatten(q.item);
+      const repeating = new Set(items.filter((i) => i.repeats).map((i) => i.linkId));
+      const conditions = items.flatMap((i) => (i.enableWhen ?? []).map((ew) => ({ item: i.linkId, ...ew })));
+      expect(conditions.length).toBeGreaterThan(0);
+      expect(
+        conditions.filter((c) => repeating.has(c.question) && c.operator !== '=' && c.operator !== 'exists'),
+      ).toEqual([]);
+    },
+  );
+
   it('«Har du barn?» Ja opens «Hvor mange barn har du?»; Nei closes it; a boolean answer is refused', () => {
     const compiled = compileQuestionnaire(baseline);
     const children = [{ valueInteger: 2 }];

@@ -552,53 +552,54 @@ export class EmbeddedStore implements FhirStore {
     return out;
   }
 
-  /** Physically removes the Patient and everything that ever referred to it, with all versions. */
+  /**
+   * Physically removes the Patient and everything that ever referred to it, with all versions. Set-based:
+   * the compartment is found through the reference-target indexes (`ref_history` for every version,
+   * `idx_reference` for the current ones), then each table is cleared in one statement over that set,
+   * so the cost is a handful of index-driven statements whatever the number of resources.
+   */
   private eraseSync(patientId: string): ErasureReceipt {
-    const targets = new Map<string, { type: string; id: string }>();
-    const add = (type: string, id: string): void => {
-      targets.set(`${type}/${id}`, { type, id });
-    };
-    if (this.stmt.anyVersion.get('Patient', patientId)) {
-      add('Patient', patientId);
-    }
-    for (const r of this.db
-      .prepare(
-        `SELECT DISTINCT r.type, r.id FROM idx_reference x JOIN resource r ON r.res = x.res
-         WHERE x.target_type = 'Patient' AND x.target_id = ?`,
-      )
-      .all(patientId) as { type: string; id: string }[]) {
-      add(r.type, r.id);
-    }
-    for (const r of this.db
-      .prepare(
-        `SELECT src_type AS type, src_id AS id FROM ref_history WHERE target_type = 'Patient' AND target_id = ?`,
-      )
-      .all(patientId) as { type: string; id: string }[]) {
-      add(r.type, r.id);
-    }
-    const receipt: ErasureReceipt = { erased: {}, versionsErased: 0, residual: 0 };
-    for (const { type, id } of targets.values()) {
-      this.eraseOneSync(type, id, receipt);
-    }
-    this.db.prepare(`DELETE FROM ref_history WHERE target_type = 'Patient' AND target_id = ?`).run(patientId);
+    const targets = this.stmt.compartment.all(patientId) as { type: string; id: string }[];
+    const receipt = this.eraseSetSync(targets);
+    this.stmt.eraseRefsToPatient.run(patientId);
     return receipt;
   }
 
   /** Erases one resource: its current row and index rows, every version, the references it made. */
   private eraseOneSync(type: string, id: string, receipt: ErasureReceipt): void {
-    const row = this.stmt.current.get(type, id) as ResourceRow | undefined;
-    if (row) {
-      this.clearIndex(row.res);
-      this.db.prepare('DELETE FROM resource WHERE res = ?').run(row.res);
+    const erased = this.eraseSetSync([{ type, id }]);
+    receipt.versionsErased += erased.versionsErased;
+    for (const [t, n] of Object.entries(erased.erased)) {
+      receipt.erased[t] = (receipt.erased[t] ?? 0) + n;
     }
-    const versions = this.db
-      .prepare('DELETE FROM resource_version WHERE type = ? AND id = ?')
-      .run(type, id).changes;
-    this.db.prepare('DELETE FROM ref_history WHERE src_type = ? AND src_id = ?').run(type, id);
-    if (row || versions > 0) {
-      receipt.versionsErased += versions;
-      receipt.erased[type] = (receipt.erased[type] ?? 0) + 1;
+  }
+
+  /** Erases a set of resources (current rows, index rows, every version, the references they made). */
+  private eraseSetSync(targets: readonly { type: string; id: string }[]): ErasureReceipt {
+    const receipt: ErasureReceipt = { erased: {}, versionsErased: 0, residual: 0 };
+    if (targets.length === 0) {
+      return receipt;
     }
+    const keys = JSON.stringify(targets.map((t) => [t.type, t.id]));
+    const rows = this.stmt.eraseCurrent.all(keys) as { res: number; type: string; id: string }[];
+    if (rows.length > 0) {
+      const resIds = JSON.stringify(rows.map((r) => r.res));
+      for (const del of this.stmt.clearSet) {
+        del.run(resIds);
+      }
+    }
+    const versions = this.stmt.eraseVersions.all(keys) as { type: string; id: string }[];
+    this.stmt.eraseRefsFrom.run(keys);
+    receipt.versionsErased = versions.length;
+    const erased = new Set<string>();
+    for (const r of [...rows, ...versions]) {
+      const key = `${r.type}/${r.id}`;
+      if (!erased.has(key)) {
+        erased.add(key);
+        receipt.erased[r.type] = (receipt.erased[r.type] ?? 0) + 1;
+      }
+    }
+    return receipt;
   }
 
   /** What a search still finds of the compartment after erasure: the Patient, and any referrer. */
@@ -643,7 +644,6 @@ function prepare(db: Database.Database) {
     targetTypes: db.prepare(
       'SELECT DISTINCT target_type FROM idx_reference WHERE rtype = ? AND param = ? AND target_type IS NOT NULL',
     ),
-    anyVersion: db.prepare('SELECT 1 FROM resource_version WHERE type = ? AND id = ? LIMIT 1'),
     version: db.prepare('SELECT * FROM resource_version WHERE type = ? AND id = ? AND version = ?'),
     insertCurrent: db.prepare(
       'INSERT INTO resource (type, id, version, last_updated, lu_ms, deleted) VALUES (?, ?, ?, ?, ?, 0)',
@@ -669,5 +669,29 @@ function prepare(db: Database.Database) {
       'INSERT OR IGNORE INTO ref_history (src_type, src_id, target_type, target_id) VALUES (?, ?, ?, ?)',
     ),
     clear: INDEX_TABLES.map((t) => db.prepare(`DELETE FROM ${t} WHERE res = ?`)),
+    // Erasure. Sets are passed as JSON arrays: of [type, id] pairs (`keys`) or of res numbers.
+    compartment: db.prepare(
+      `WITH p(id) AS (SELECT ?)
+       SELECT 'Patient' AS type, p.id FROM p
+         WHERE EXISTS (SELECT 1 FROM resource_version v WHERE v.type = 'Patient' AND v.id = p.id)
+       UNION SELECT h.src_type, h.src_id FROM p JOIN ref_history h ON h.target_type = 'Patient' AND h.target_id = p.id
+       UNION SELECT r.type, r.id FROM p JOIN idx_reference x ON x.target_id = p.id AND x.target_type = 'Patient'
+         JOIN resource r ON r.res = x.res`,
+    ),
+    eraseCurrent: db.prepare(
+      `DELETE FROM resource WHERE (type, id) IN (SELECT value ->> 0, value ->> 1 FROM json_each(?))
+       RETURNING res, type, id`,
+    ),
+    clearSet: INDEX_TABLES.map((t) =>
+      db.prepare(`DELETE FROM ${t} WHERE res IN (SELECT value FROM json_each(?))`),
+    ),
+    eraseVersions: db.prepare(
+      `DELETE FROM resource_version WHERE (type, id) IN (SELECT value ->> 0, value ->> 1 FROM json_each(?))
+       RETURNING type, id`,
+    ),
+    eraseRefsFrom: db.prepare(
+      `DELETE FROM ref_history WHERE (src_type, src_id) IN (SELECT value ->> 0, value ->> 1 FROM json_each(?))`,
+    ),
+    eraseRefsToPatient: db.prepare(`DELETE FROM ref_history WHERE target_type = 'Patient' AND target_id = ?`),
   };
 }

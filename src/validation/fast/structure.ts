@@ -1,5 +1,6 @@
 import { OperationOutcomeError, validateTypedValue } from '@medplum/core';
 import type { OperationOutcomeIssue, QuestionnaireResponse, Resource } from '@medplum/fhirtypes';
+import { issue } from '../../fhir/outcomes';
 import { itemRuleIssues, itemsConform } from './response-items';
 
 /**
@@ -30,9 +31,17 @@ function medplumIssues(resource: Resource, type: string): OperationOutcomeIssue[
   try {
     return validateTypedValue({ type, value: resource });
   } catch (err) {
-    if (!(err instanceof OperationOutcomeError)) {
-      throw err;
+    if (err instanceof OperationOutcomeError) {
+      return err.outcome.issue ?? [];
     }
-    return err.outcome.issue ?? [];
+    // Some malformed content makes the validator throw instead of reporting (e.g. `"_linkId": true`:
+    // "Primitive extension must be an object"). It is still the client's content that is wrong.
+    return [
+      issue(
+        'structure',
+        `The resource is malformed: ${err instanceof Error ? err.message : 'not valid FHIR JSON'}`,
+        resource.resourceType,
+      ),
+    ];
   }
 }
