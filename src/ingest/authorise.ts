@@ -8,7 +8,7 @@ import { errors, isFhirError } from '../fhir/outcomes';
 import { planSearch } from '../fhir/search';
 import type { FhirStore } from '../store/FhirStore';
 import { RESH_SYSTEM } from '../units/units';
-import type { IngestStage, Write, WriteEntry } from './write';
+import type { IngestContext, IngestStage, Write, WriteEntry } from './write';
 
 /**
  * Authorisation of writes, in two stages of the ingest pipeline:
@@ -97,10 +97,16 @@ export interface OwnershipDeps extends ViewDeps {
 
 export function createWriteOwnershipStage(deps: OwnershipDeps): IngestStage {
   return async (write, ctx) => {
-    const view = createView(ctx.principal, deps);
+    // A person's first write (say the portal's first answer) names someone the vault learns of only
+    // after persist: the pseudonymise stage tells who that is.
+    const personOf = (principal: Principal): string | undefined =>
+      deps.personOf(principal) ??
+      (principal.pid === undefined ? undefined : ctx.patientIdInWrite?.(principal.pid.replace(/\s+/g, '')));
+    const ownDeps: OwnershipDeps = { ...deps, personOf };
+    const view = createView(ctx.principal, ownDeps);
     const entries: WriteEntry[] = [];
     for (const [index, entry] of write.entries.entries()) {
-      entries.push(await ownEntry(deps, view, ctx.principal, write, index, entry));
+      entries.push(await ownEntry(ownDeps, view, ctx, write, index, entry));
     }
     return { ...write, entries };
   };
@@ -109,11 +115,12 @@ export function createWriteOwnershipStage(deps: OwnershipDeps): IngestStage {
 async function ownEntry(
   deps: OwnershipDeps,
   view: View,
-  principal: Principal,
+  ctx: IngestContext,
   write: Write,
   index: number,
   entry: WriteEntry,
 ): Promise<WriteEntry> {
+  const { principal } = ctx;
   const decision = decide(principal, entry.resourceType, PERMISSION[entry.method]);
   if (!decision.allowed) {
     throw forbidden(write, index, decision.reason);
@@ -126,7 +133,7 @@ async function ownEntry(
     if (entry.ifNoneExist !== undefined) result.ifNoneExist = `${entry.ifNoneExist}&${filter}`;
     if (entry.conditionalQuery !== undefined) result.conditionalQuery = `${entry.conditionalQuery}&${filter}`;
   }
-  const existing = await currentTarget(deps.store, entry, reach === 'all' ? undefined : filter);
+  const existing = await currentTarget(deps.store, ctx, entry, reach === 'all' ? undefined : filter);
   const shared = entry.resourceType === 'Patient' && reach === 'own-unit';
   if (existing !== undefined && !shared && !view.inReach(existing, reach)) {
     throw forbidden(
@@ -178,10 +185,14 @@ async function ownEntry(
 /** The stored resource a PUT or DELETE replaces (by id, or the single match of a conditional update). */
 async function currentTarget(
   store: FhirStore,
+  ctx: IngestContext,
   entry: WriteEntry,
   filter: string | undefined,
 ): Promise<Resource | undefined> {
   if (entry.method !== 'POST' && entry.id !== undefined) {
+    // The pseudonymise stage read (or knows there is no) stored Patient under the same person lock.
+    const known = entry.resourceType === 'Patient' ? ctx.storedPatient?.(entry.id) : undefined;
+    if (known !== undefined) return known ?? undefined;
     try {
       return await store.read(entry.resourceType, entry.id);
     } catch (err) {

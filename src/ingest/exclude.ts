@@ -18,7 +18,12 @@ import type { IngestContext, Write } from './write';
  * refused). Writes that name no person (Questionnaire, Organization) take no lock.
  */
 export interface WriteGuard {
-  guard<T>(write: Write, ctx: IngestContext, proceed: (write: Write) => Promise<T>): Promise<T>;
+  /** Runs proceed (the later stages and persist) under the guard, with the context they are to see. */
+  guard<T>(
+    write: Write,
+    ctx: IngestContext,
+    proceed: (write: Write, ctx: IngestContext) => Promise<T>,
+  ): Promise<T>;
 }
 
 export interface ExclusionDeps {
@@ -83,12 +88,12 @@ export function createExclusionGuard(deps: ExclusionDeps): WriteGuard {
   };
 
   return {
-    async guard(write, _ctx, proceed) {
+    async guard(write, ctx, proceed) {
       refuseReservationEntries(write);
       const concerned = personsConcerned(write);
       let keys = keysOf(concerned);
       if (keys.size === 0) {
-        return proceed(write);
+        return proceed(write, ctx);
       }
       // The vault may link an id to a person between computing the keys and getting them; take the
       // keys again, widened, until they are stable while held.
@@ -104,7 +109,7 @@ export function createExclusionGuard(deps: ExclusionDeps): WriteGuard {
       }
       try {
         check(concerned);
-        return await proceed(write);
+        return await proceed(write, ctx);
       } finally {
         release();
       }

@@ -3,6 +3,7 @@ import { validateProfilesAsReceived, validatePseudonymisedProfiles } from '../va
 import { QuestionnaireRegistry, storeQuestionnaireSource } from '../validation/questionnaire';
 import { authoriseWrite } from './authorise';
 import { persistWrite, type PersistOutcome } from './persist';
+import { cachedQuestionnaireSource, touchesQuestionnaire } from './questionnaire-cache';
 import { questionnaireStage } from './questionnaire-stage';
 import { validateBase } from './validate';
 import type { WriteGuard } from './exclude';
@@ -41,10 +42,13 @@ export interface IngestDeps {
 }
 
 export function createIngestPipeline(deps: IngestDeps): IngestPipeline {
+  // Questionnaire look-ups are cached (a store search per response otherwise); writes of Questionnaires
+  // through this pipeline invalidate the cache below.
+  const questionnaires = cachedQuestionnaireSource(storeQuestionnaireSource(deps.store));
   const validation: IngestStage[] = [
     validateBase,
     validateProfilesAsReceived, // NorPain profiles of EpisodeOfCare, QuestionnaireResponse, Consent, ResearchStudy
-    questionnaireStage(new QuestionnaireRegistry(storeQuestionnaireSource(deps.store))), // QR vs its Questionnaire; scores
+    questionnaireStage(new QuestionnaireRegistry(questionnaires)), // QR vs its Questionnaire; scores
   ];
   const beforeExclusion: IngestStage[] = [
     authoriseWrite,
@@ -68,7 +72,7 @@ export function createIngestPipeline(deps: IngestDeps): IngestPipeline {
     return { stored: current, outcome: await persistWrite(deps.store, current) };
   };
   const pseudonymiseAndPersist = (write: Write, ctx: IngestContext) =>
-    deps.pseudonymise?.guard(write, ctx, (w) => checkAndPersist(w, ctx)) ?? checkAndPersist(write, ctx);
+    deps.pseudonymise?.guard(write, ctx, checkAndPersist) ?? checkAndPersist(write, ctx);
   const afterPersist: PersistedStage[] = [
     // audit: AuditEvent per write (src/audit)
   ];
@@ -78,9 +82,16 @@ export function createIngestPipeline(deps: IngestDeps): IngestPipeline {
       for (const stage of beforeExclusion) {
         current = await stage(current, ctx);
       }
-      const { stored, outcome } = deps.exclude
-        ? await deps.exclude.guard(current, ctx, (w) => pseudonymiseAndPersist(w, ctx))
-        : await pseudonymiseAndPersist(current, ctx);
+      let persisted;
+      try {
+        persisted = deps.exclude
+          ? await deps.exclude.guard(current, ctx, pseudonymiseAndPersist)
+          : await pseudonymiseAndPersist(current, ctx);
+      } finally {
+        // Also when persisting failed: a transaction may have failed after HAPI committed it.
+        if (touchesQuestionnaire(current)) questionnaires.invalidate();
+      }
+      const { stored, outcome } = persisted;
       for (const stage of afterPersist) {
         await stage(stored, outcome, ctx);
       }

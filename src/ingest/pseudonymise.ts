@@ -15,7 +15,7 @@ import { PolicyEngine, type PolicyContext, redactNationalIds } from '../identity
 import { type Pseudonymiser, registryPseudonymSystem } from '../identity/pseudonym';
 import { mergePseudonymousPatient, movePatientData, pseudonymIdentifier } from '../identity/relink';
 import { SearchTranslator } from '../identity/searchTranslation';
-import type { IdentityVault, PlannedLink, VaultPerson } from '../identity/vault/IdentityVault';
+import type { IdentityVault, LinkResult, PlannedLink, VaultPerson } from '../identity/vault/IdentityVault';
 import { describeError, getLogger } from '../logging/logger';
 import type { FhirStore } from '../store/FhirStore';
 import type { WriteGuard } from './exclude';
@@ -63,14 +63,18 @@ export function createPseudonymiseStage(deps: PseudonymiseDeps): WriteGuard {
   const run: RunDeps = { ...deps, translator: new SearchTranslator(deps) };
   const locks = new PersonLocks();
   return {
-    async guard(write, _ctx, proceed) {
+    async guard(write, ctx, proceed) {
       const release = await lockPersons(locks, deps.vault, write);
       try {
         const writeRun = new WriteRun(run, write);
         const pseudonymised = await writeRun.prepare();
         let result;
         try {
-          result = await proceed(pseudonymised);
+          result = await proceed(pseudonymised, {
+            ...ctx,
+            patientIdInWrite: (nationalId) => writeRun.patientIdOf(nationalId),
+            storedPatient: (patientId) => writeRun.storedPatient(patientId),
+          });
         } catch (err) {
           await writeRun.abandon();
           throw err;
@@ -127,6 +131,12 @@ class WriteRun {
   private readonly created: string[] = [];
   private readonly merges: { from: VaultPerson; to: VaultPerson }[] = [];
   private links: PlannedLink[] = [];
+  /** National id (bare number) → Patient id, for every person this write links in the vault. */
+  private readonly linkedIds = new Map<string, string>();
+  /** Patient ids the vault gave persons new to it in this write: no stored Patient can have them. */
+  private readonly newPatientIds = new Set<string>();
+  /** Stored Patients read (or known absent: null) while holding the persons' lock. */
+  private readonly stored = new Map<string, Patient | null>();
   private readonly multi: boolean;
 
   constructor(
@@ -151,6 +161,16 @@ class WriteRun {
       await this.abandon();
       throw err;
     }
+  }
+
+  /** The Patient id this write gives the person with this national id, if the write names them. */
+  patientIdOf(nationalId: string): string | undefined {
+    return this.linkedIds.get(nationalId);
+  }
+
+  /** The stored Patient with this id as this run found it (null: none), or undefined if it did not look. */
+  storedPatient(patientId: string): Patient | null | undefined {
+    return this.stored.get(patientId);
   }
 
   /** After persist: move merged persons' data to the survivor (erasing their Patients), then link. */
@@ -203,7 +223,10 @@ class WriteRun {
     ];
     const known: Patient[] = [];
     for (const id of ids) {
-      const patient = await this.readPatient(id);
+      // A person new to the vault got a fresh random Patient id just now: nothing to read (one round trip
+      // to the store fewer for every first registration).
+      const patient = this.newPatientIds.has(id) ? undefined : await this.readPatient(id);
+      this.stored.set(id, patient ?? null);
       if (patient) {
         known.push(patient);
       }
@@ -257,7 +280,10 @@ class WriteRun {
         ),
       ]);
     }
-    const link = this.deps.vault.link(found);
+    const link = this.linkLater(found);
+    if (link.created) {
+      this.newPatientIds.add(link.person.patientId);
+    }
     const target = `Patient/${link.person.patientId}`;
     for (const merged of link.merged) {
       this.merges.push({ from: merged, to: link.person });
@@ -428,6 +454,15 @@ class WriteRun {
     return undefined;
   }
 
+  /** Links the ids to one person in the rehearsing vault, remembering whom each id now names. */
+  private linkLater(ids: NationalId[]): LinkResult {
+    const link = this.deps.vault.link(ids);
+    for (const id of ids) {
+      this.linkedIds.set(id.value, link.person.patientId);
+    }
+    return link;
+  }
+
   /** A person named by a national id only: validated, found or created in the vault. */
   private referenceForNationalId(identifier: Identifier, expression: string): string {
     const [found] = extractNationalIds([identifier], expression, this.options);
@@ -436,7 +471,7 @@ class WriteRun {
     if (known) {
       return `Patient/${known.patientId}`;
     }
-    const link = this.deps.vault.link([id]);
+    const link = this.linkLater([id]);
     this.ensure.set(link.person.patientId, link.person);
     return `Patient/${link.person.patientId}`;
   }

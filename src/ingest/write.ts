@@ -32,6 +32,19 @@ export interface IngestContext {
   principal: Principal;
   /** Correlates the log line and the audit event of one request. */
   requestId: string;
+  /**
+   * Set by the pseudonymise stage for the stages after it: the Patient id this write gives a person named
+   * by a national id (the bare number). The identity vault learns such persons only once the write is
+   * persisted, so without this a person's first write (e.g. the portal's first answer) could not be
+   * checked as being about the person the token acts for.
+   */
+  patientIdInWrite?: (nationalId: string) => string | undefined;
+  /**
+   * Set by the pseudonymise stage for the stages after it: the stored Patient a Patient entry replaces, as
+   * that stage found it under the write's exclusive person lock (null: there is none, e.g. a person new
+   * to the vault), or undefined when it did not look. Saves the ownership stage reading it again.
+   */
+  storedPatient?: (patientId: string) => Resource | null | undefined;
 }
 
 /** One stage of the ingest pipeline. It returns the (possibly rewritten) write or throws a FhirError. */

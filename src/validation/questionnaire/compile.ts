@@ -13,11 +13,14 @@ import {
   type OptionSet,
 } from './answers';
 import { compileEnableWhen, type CompiledEnableWhen } from './enableWhen';
+import { compileSubset, constantValues, type SubsetExpression, type Value } from './fhirpath-subset';
 
 /** A FHIRPath expression parsed once, evaluated with the R4 model. */
 export interface CompiledExpression {
   readonly expression: string;
   readonly evaluate: (input: unknown, env: Record<string, unknown>) => unknown[];
+  /** The same expression compiled by the FHIRPath subset (fhirpath-subset.ts), when it lies within it. */
+  readonly fast: SubsetExpression | undefined;
 }
 
 /**
@@ -30,6 +33,8 @@ export interface CompiledVariable {
   readonly expr: CompiledExpression;
   /** The value, when the expression is constant. */
   readonly constant: unknown[] | undefined;
+  /** The constant in the subset's model, when it has one there. */
+  readonly fastConstant: Value[] | undefined;
 }
 
 export interface CompiledItem {
@@ -119,7 +124,11 @@ export function compileQuestionnaire(questionnaire: Questionnaire): CompiledQues
         r4model,
         { resolveInternalTypes: !internal },
       );
-      return { expression: expr.expression, evaluate: (input, env) => fn(input, env) as unknown[] };
+      return {
+        expression: expr.expression,
+        evaluate: (input, env) => fn(input, env) as unknown[],
+        fast: compileSubset(expr.expression),
+      };
     } catch (err) {
       issues.push(
         issue(
@@ -143,7 +152,8 @@ export function compileQuestionnaire(questionnaire: Questionnaire): CompiledQues
       if (!expr || !name) {
         return [];
       }
-      return [{ name, expr, constant: isConstant(expr.expression) ? expr.evaluate({}, {}) : undefined }];
+      const constant = isConstant(expr.expression) ? expr.evaluate({}, {}) : undefined;
+      return [{ name, expr, constant, fastConstant: constant && constantValues(constant) }];
     });
 
   const build = (

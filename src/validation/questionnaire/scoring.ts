@@ -5,18 +5,36 @@ import type {
   QuestionnaireResponseItemAnswer,
 } from '@medplum/fhirtypes';
 import { issue } from '../../fhir/outcomes';
-import type { CompiledItem, CompiledQuestionnaire, CompiledVariable } from './compile';
+import type { CompiledExpression, CompiledItem, CompiledQuestionnaire, CompiledVariable } from './compile';
+import { resolved, type Bindings, type Value } from './fhirpath-subset';
 
 export interface ScoredResponse {
-  /** A copy of the response with every calculated item recomputed and `questionnaire` pinned to url|version. */
+  /**
+   * The response with every calculated item recomputed and `questionnaire` pinned to url|version. A new
+   * object that shares the parts scoring did not touch with the input: neither may be changed in place.
+   */
   response: QuestionnaireResponse;
   /** Warnings: expressions that failed or gave a value the item's type cannot hold. */
   issues: OperationOutcomeIssue[];
 }
 
+export interface ScoreOptions {
+  /** Evaluate every expression with `fhirpath` (the reference), never the compiled subset. For tests. */
+  referenceOnly?: boolean;
+}
+
 /** Anything that holds response items: the response itself, a group item, or an answer. */
 interface ItemHolder {
   item?: QuestionnaireResponseItem[];
+}
+
+/**
+ * A binding of `%name` for both engines: the subset's value (when it computed one) and fhirpath's,
+ * computed on demand: only an expression the subset hands over needs fhirpath's values.
+ */
+interface Binding extends Bindings {
+  readonly next: Binding | undefined;
+  reference(): unknown;
 }
 
 /**
@@ -30,63 +48,89 @@ interface ItemHolder {
  * (against that response item), and each calculatedExpression with `%resource`, `%questionnaire` and
  * the variables in scope, its context being the item's own response item. Items are computed in
  * Questionnaire order on the response as updated so far, so a score may build on an earlier one.
+ *
+ * Expressions run on the compiled FHIRPath subset where they lie within it, else on `fhirpath`
+ * (fhirpath-subset.ts). The input is not changed: the walk copies only the items on the way to a
+ * computed answer (copy on write), instead of cloning the whole response.
  */
 export function applyScores(
   compiled: CompiledQuestionnaire,
   response: QuestionnaireResponse,
+  options: ScoreOptions = {},
 ): ScoredResponse {
-  const scored = structuredClone(response);
-  scored.questionnaire = compiled.canonical;
-  const run = new ScoreRun();
-  const env = run.bind(
-    { resource: scored, questionnaire: compiled.questionnaire },
-    compiled.variables,
-    scored,
-  );
+  const scored: QuestionnaireResponse = { ...response, questionnaire: compiled.canonical };
+  const run = new ScoreRun(!options.referenceOnly);
+  const base: Binding = {
+    name: 'questionnaire',
+    fast: undefined,
+    reference: () => compiled.questionnaire,
+    next: {
+      name: 'resource',
+      fast: [{ kind: 'response', data: scored }],
+      reference: () => scored,
+      next: undefined,
+    },
+  };
+  const env = run.bind(base, compiled.variables, { kind: 'response', data: scored });
   run.level(compiled.root, scored, env);
   return { response: scored, issues: run.issues };
 }
 
-type Env = Record<string, unknown>;
-
 class ScoreRun {
   readonly issues: OperationOutcomeIssue[] = [];
 
-  /** The environment extended with `variables` evaluated against `context`. */
-  bind(env: Env, variables: readonly CompiledVariable[], context: unknown): Env {
-    if (!variables.length) {
-      return env;
-    }
-    const scope: Env = { ...env };
+  constructor(private readonly useSubset: boolean) {}
+
+  /** The bindings extended with `variables` evaluated against `context`. */
+  bind(env: Binding, variables: readonly CompiledVariable[], context: Value): Binding {
     for (const variable of variables) {
-      scope[variable.name] =
-        variable.constant ??
-        this.evaluate(variable.expr.evaluate, context, scope, `the variable %${variable.name}`);
+      const outer = env;
+      const what = `the variable %${variable.name}`;
+      if (variable.constant) {
+        const constant = variable.constant;
+        env = { name: variable.name, fast: variable.fastConstant, reference: () => constant, next: outer };
+        continue;
+      }
+      const fast = this.fast(variable.expr, context, outer);
+      let memo: unknown[] | undefined;
+      const reference = (): unknown[] =>
+        (memo ??= this.evaluate(variable.expr.evaluate, context.data, environment(outer), what));
+      if (!fast) {
+        reference(); // as the reference engine does: every variable is evaluated, failures reported now
+      }
+      env = { name: variable.name, fast, reference, next: outer };
     }
-    return scope;
+    return env;
   }
 
-  /** Computes the scored items among `parentDef`'s children inside one holder (the response, an item or an answer). */
-  level(parentDef: CompiledItem, holder: ItemHolder, env: Env): void {
+  /** Computes the scored items among `parentDef`'s children inside one holder (the response, an item or an answer), which is this run's own copy. */
+  level(parentDef: CompiledItem, holder: ItemHolder, env: Binding): void {
+    if (holder.item) {
+      holder.item = holder.item.slice();
+    }
     for (const def of parentDef.children) {
       if (!def.scored) {
         continue;
       }
       if (def.calculated) {
         const existing = holder.item?.find((i) => i.linkId === def.linkId);
-        const scope = this.bind(env, def.variables, existing ?? { linkId: def.linkId });
-        const result = this.evaluate(
-          def.calculated.evaluate,
-          existing ?? { linkId: def.linkId },
-          scope,
-          `'${def.linkId}'`,
-        );
-        setAnswer(holder, def, existing, this.toAnswer(def, result));
+        const context: Value = { kind: 'item', data: existing ?? { linkId: def.linkId } };
+        const scope = this.bind(env, def.variables, context);
+        const answer = this.toAnswer(def, this.calculate(def.calculated, context, scope, `'${def.linkId}'`));
+        setAnswer(holder, def, existing, answer);
       }
       if (!def.children.some((c) => c.scored)) {
         continue;
       }
-      const instances = holder.item?.filter((i) => i.linkId === def.linkId) ?? [];
+      const siblings = holder.item ?? [];
+      const instances: QuestionnaireResponseItem[] = [];
+      siblings.forEach((item, i) => {
+        if (item.linkId === def.linkId) {
+          const copy = { ...item };
+          siblings[i] = copy;
+          instances.push(copy);
+        }
+      });
       if (def.type === 'group' && !instances.length) {
         // An absent group may still get a score (from items elsewhere): compute into a provisional
         // instance and keep it only if something was computed.
@@ -95,23 +139,50 @@ class ScoreRun {
           ...(def.text ? { text: def.text } : {}),
           item: [],
         };
-        this.level(def, provisional, this.bind(env, def.variables, provisional));
+        this.level(def, provisional, this.bind(env, def.variables, { kind: 'item', data: provisional }));
         if (provisional.item?.length) {
           insertItem(holder, def, provisional);
         }
         continue;
       }
       for (const instance of instances) {
-        const scope = this.bind(env, def.variables, instance);
+        const scope = this.bind(env, def.variables, { kind: 'item', data: instance });
         if (def.type === 'group') {
           this.level(def, instance, scope);
-        } else {
-          for (const answer of instance.answer ?? []) {
+        } else if (instance.answer) {
+          instance.answer = instance.answer.map((answer) => ({ ...answer }));
+          for (const answer of instance.answer) {
             this.level(def, answer, scope);
           }
         }
       }
     }
+  }
+
+  /** The subset's result, or undefined when it does not cover the expression or this input. */
+  private fast(expr: CompiledExpression, context: Value, env: Binding): Value[] | undefined {
+    if (!this.useSubset || !expr.fast) {
+      return undefined;
+    }
+    try {
+      return expr.fast(context, env);
+    } catch {
+      // NotCovered (or anything unforeseen): the reference engine decides, errors included.
+      return undefined;
+    }
+  }
+
+  /** A calculatedExpression's result as fhirpath gives it (internal types resolved). */
+  private calculate(expr: CompiledExpression, context: Value, env: Binding, what: string): unknown[] {
+    const fast = this.fast(expr, context, env);
+    if (fast) {
+      try {
+        return fast.map(resolved);
+      } catch {
+        // a value the subset does not hand out itself: fall through to the reference
+      }
+    }
+    return this.evaluate(expr.evaluate, context.data, environment(env), what);
   }
 
   private evaluate(
@@ -154,6 +225,19 @@ class ScoreRun {
   }
 }
 
+type Env = Record<string, unknown>;
+
+/** fhirpath's environment for the bindings in scope: the innermost binding of a name wins. */
+function environment(bindings: Binding | undefined): Env {
+  const env: Env = {};
+  for (let b = bindings; b; b = b.next) {
+    if (!(b.name in env)) {
+      env[b.name] = b.reference();
+    }
+  }
+  return env;
+}
+
 /** Sets, replaces or (when `answer` is undefined) removes the answer of calculated item `def` in `holder`. */
 function setAnswer(
   holder: ItemHolder,
@@ -161,9 +245,15 @@ function setAnswer(
   existing: QuestionnaireResponseItem | undefined,
   answer: QuestionnaireResponseItemAnswer | undefined,
 ): void {
+  // `holder.item` is this run's copy; `existing` is still the input's item, so it is replaced, not changed.
+  const replace = (item: QuestionnaireResponseItem | undefined): void => {
+    holder.item = item
+      ? holder.item?.map((i) => (i === existing ? item : i))
+      : holder.item?.filter((i) => i !== existing);
+  };
   if (answer) {
     if (existing) {
-      existing.answer = [answer];
+      replace({ ...existing, answer: [answer] });
     } else {
       insertItem(holder, def, {
         linkId: def.linkId,
@@ -172,10 +262,8 @@ function setAnswer(
       });
     }
   } else if (existing) {
-    delete existing.answer;
-    if (!existing.item?.length) {
-      holder.item = holder.item?.filter((i) => i !== existing);
-    }
+    const { answer: _dropped, ...rest } = existing;
+    replace(rest.item?.length ? rest : undefined);
   }
 }
 
