@@ -97,7 +97,11 @@ export async function createServer(config: Config, options: ServerOptions = {}):
   }
   const personOf = personResolver(identity.vault, config.mode === 'production');
   const viewDeps = { personOf: (principal: Principal) => personOf(principal)?.patientId };
-  const pseudonymise = createPseudonymiseStage({ ...identity, store, production: config.mode === 'production' });
+  const pseudonymise = createPseudonymiseStage({
+    ...identity,
+    store,
+    production: config.mode === 'production',
+  });
   const searchTranslator = new SearchTranslator({ ...identity, production: config.mode === 'production' });
   let consent: ConsentServices;
   try {
