@@ -161,7 +161,7 @@ async function main(): Promise<void> {
   const all = [...ids];
   const load = Date.now();
   for (const [n, fnr] of all.entries()) {
-    await ingest.run({ atomic: true, entries: person(fnr, n) }, ctx);
+    await ingest.run({ transaction: true, entries: person(fnr, n) }, ctx);
   }
   console.log(`loaded ${all.length} people × 20 resources in ${((Date.now() - load) / 1000).toFixed(1)} s`);
 

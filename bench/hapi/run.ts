@@ -276,6 +276,9 @@ async function main(): Promise<void> {
     }
   }
   times.sort((a, b) => a - b);
+  if (ERASURES <= 0) {
+    return;
+  }
   console.log(
     `erasure on HAPI: ${ERASURES} patients of 6 resources (${versions / ERASURES} versions) each: ` +
       `p50 ${percentile(times, 50).toFixed(0)} ms, max ${times[times.length - 1].toFixed(0)} ms`,

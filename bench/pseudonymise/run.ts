@@ -115,7 +115,7 @@ async function main(): Promise<void> {
     // The stage wraps persist (here: nothing) and then makes the vault links it rehearsed.
     const run = (p: Patient) =>
       stage.guard(
-        { atomic: true, entries: [{ method: 'POST', resourceType: 'Patient', resource: p }] },
+        { transaction: false, entries: [{ method: 'POST', resourceType: 'Patient', resource: p }] },
         ctx,
         async (written) => written,
       );

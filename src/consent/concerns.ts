@@ -7,7 +7,7 @@ import {
   type NationalIdKind,
 } from '../identity/nationalId';
 import { registryPseudonymSystem } from '../identity/pseudonym';
-import type { Write } from '../ingest/write';
+import { entryLocation, type Write } from '../ingest/write';
 
 /**
  * Which persons a write concerns (DESIGN §3.2), found before pseudonymisation, in every place a write
@@ -27,7 +27,7 @@ export interface Concerned {
 
 export interface Finding<T> {
   value: T;
-  /** The entry that names the person: "Bundle.entry[2]" in a multi-entry write, else the resource type. */
+  /** The entry that names the person: "Bundle.entry[2]" in a transaction, else the resource type. */
   where: string;
 }
 
@@ -35,12 +35,11 @@ const PATIENT_LITERAL = /(?:^|\/)Patient\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/[
 
 export function personsConcerned(write: Write): Concerned {
   const found: Concerned = { nationalIds: [], patientIds: [], pseudonyms: [] };
-  const multi = write.entries.length > 1;
   write.entries.forEach((entry, index) => {
     if (entry.method === 'DELETE' && entry.conditionalQuery === undefined) {
       return; // deleting by id adds nothing about anyone
     }
-    const where = multi ? `Bundle.entry[${index}]` : entry.resourceType;
+    const where = entryLocation(write, index) ?? entry.resourceType;
     const add = (kind: keyof Concerned, value: NationalId | string): void => {
       (found[kind] as Finding<NationalId | string>[]).push({ value, where });
     };

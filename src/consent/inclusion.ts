@@ -4,7 +4,7 @@ import type { Env } from '../config/secrets';
 import { errors, isFhirError, issue } from '../fhir/outcomes';
 import { assignerKey, nationalIdKindOf, parseNationalIdValue } from '../identity/nationalId';
 import type { IdentityVault } from '../identity/vault/IdentityVault';
-import type { IngestStage, Write, WriteEntry } from '../ingest/write';
+import { entryLocation, type IngestStage, type Write, type WriteEntry } from '../ingest/write';
 import type { FhirStore } from '../store/FhirStore';
 import { RESH_SYSTEM } from '../units/units';
 
@@ -59,14 +59,14 @@ export function createInclusionStage(deps: InclusionDeps): IngestStage {
         undefined,
       );
     }
-    const multi = write.entries.length > 1;
     for (const [index, entry] of write.entries.entries()) {
       if (entry.resource?.resourceType !== 'EpisodeOfCare' || entry.method === 'DELETE') {
         continue;
       }
       const episode = entry.resource;
+      const location = entryLocation(write, index);
       const at = (path: string): string =>
-        multi ? `Bundle.entry[${index}].resource.${path}` : `EpisodeOfCare.${path}`;
+        location === undefined ? `EpisodeOfCare.${path}` : `${location}.resource.${path}`;
       const unit = episode.managingOrganization?.identifier;
       if (
         unit?.system === RESH_SYSTEM &&

@@ -111,7 +111,7 @@ async function batch(ctx: InteractionContext, bundle: Bundle, prefer: ReturnPref
 async function transaction(ctx: InteractionContext, bundle: Bundle): Promise<Bundle> {
   const entries = (bundle.entry ?? []).map((entry, index) => transactionEntry(ctx, entry, index));
   const outcome = await ctx.ingest.run(
-    { atomic: true, entries },
+    { transaction: true, entries },
     { principal: ctx.principal, requestId: ctx.requestId },
   );
   if (outcome.kind !== 'transaction') {
@@ -127,7 +127,7 @@ function transactionEntry(ctx: InteractionContext, entry: BundleEntry, index: nu
   if (type === undefined || !isResourceTypeName(type) || rest.length > 0 || (id !== undefined && !isId(id))) {
     throw errors.badRequest('request.url must be Type, Type/id or Type?query.', `${where}.request.url`);
   }
-  // Every transaction entry carries a fullUrl: that is how persist recognises a transaction.
+  // Every transaction entry carries a fullUrl, so that references to it can be resolved.
   const fullUrl = entry.fullUrl ?? `urn:uuid:${randomUUID()}`;
   const ifMatch = entry.request?.ifMatch
     ? parseETag(entry.request.ifMatch, `${where}.request.ifMatch`)

@@ -294,7 +294,7 @@ async function write(
     delete body.id;
   }
   const outcome = await ctx.ingest.run(
-    { atomic: true, entries: [{ ...entry, resource: body }] },
+    { transaction: false, entries: [{ ...entry, resource: body }] },
     { principal: ctx.principal, requestId: ctx.requestId },
   );
   return writeResponse(ctx, outcome, interaction.prefer, entry.method === 'POST' ? 'created' : 'updated');
@@ -333,7 +333,7 @@ async function remove(
   id: string,
 ): Promise<FhirResponse> {
   const outcome = await ctx.ingest.run(
-    { atomic: true, entries: [{ method: 'DELETE', resourceType: type, id }] },
+    { transaction: false, entries: [{ method: 'DELETE', resourceType: type, id }] },
     { principal: ctx.principal, requestId: ctx.requestId },
   );
   return writeResponse(ctx, outcome, interaction.prefer, 'deleted');

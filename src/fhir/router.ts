@@ -341,7 +341,7 @@ async function validateOperation(
   try {
     await ingest.validate(
       {
-        atomic: true,
+        transaction: false,
         entries: [{ method: 'POST', resourceType: type as Resource['resourceType'], resource }],
       },
       { principal: ctx.principal, requestId: ctx.requestId },

@@ -8,7 +8,7 @@ import { errors, isFhirError } from '../fhir/outcomes';
 import { planSearch } from '../fhir/search';
 import type { FhirStore } from '../store/FhirStore';
 import { RESH_SYSTEM } from '../units/units';
-import type { IngestContext, IngestStage, Write, WriteEntry } from './write';
+import { entryLocation, type IngestContext, type IngestStage, type Write, type WriteEntry } from './write';
 
 /**
  * Authorisation of writes, in two stages of the ingest pipeline:
@@ -26,7 +26,7 @@ import type { IngestContext, IngestStage, Write, WriteEntry } from './write';
 const PERMISSION: Record<WriteEntry['method'], Permission> = { POST: 'c', PUT: 'u', DELETE: 'd' };
 
 function where(write: Write, index: number): string {
-  return write.entries.length > 1 ? `Bundle.entry[${index}]` : '';
+  return entryLocation(write, index) ?? '';
 }
 
 function forbidden(write: Write, index: number, text: string) {

@@ -3,7 +3,7 @@ import { personsConcerned, type Concerned } from '../consent/concerns';
 import type { PersonLocks } from '../consent/personLock';
 import { FhirError, errors, issue, operationOutcome } from '../fhir/outcomes';
 import type { IdentityVault } from '../identity/vault/IdentityVault';
-import type { IngestContext, Write } from './write';
+import { entryLocation, type IngestContext, type Write } from './write';
 
 /**
  * The exclusion stage (DESIGN §2, §3.2): before pseudonymisation and before anything is persisted,
@@ -119,14 +119,13 @@ export function createExclusionGuard(deps: ExclusionDeps): WriteGuard {
 
 /** A reservation is registered on its own (POST /fhir/Consent), never stored in the clinical store. */
 function refuseReservationEntries(write: Write): void {
-  const multi = write.entries.length > 1;
   write.entries.forEach((entry, index) => {
     if (entry.resourceType === 'Consent' && entry.method !== 'DELETE') {
       throw errors.unprocessable([
         issue(
           'not-supported',
           'Consent (reservation) is registered with POST /fhir/Consent on its own, not by update, batch or transaction.',
-          multi ? `Bundle.entry[${index}]` : 'Consent',
+          entryLocation(write, index) ?? 'Consent',
         ),
       ]);
     }

@@ -8,17 +8,9 @@ export type PersistOutcome =
   | { kind: 'deleted' }
   | { kind: 'transaction'; bundle: Bundle };
 
-/**
- * A write is a transaction when any entry carries a fullUrl (the HTTP layer gives every transaction
- * entry one) or when it has several entries; otherwise it is one single-resource interaction.
- */
-export function isTransaction(write: Write): boolean {
-  return write.entries.length !== 1 || write.entries.some((entry) => entry.fullUrl !== undefined);
-}
-
 /** Executes a validated, checked and pseudonymised write against the store: the last stage before audit. */
 export async function persistWrite(store: FhirStore, write: Write): Promise<PersistOutcome> {
-  if (isTransaction(write)) {
+  if (write.transaction) {
     return { kind: 'transaction', bundle: await store.transaction(toTransactionBundle(write)) };
   }
   const entry = write.entries[0];

@@ -20,7 +20,7 @@ import { describeError, getLogger } from '../logging/logger';
 import type { FhirStore } from '../store/FhirStore';
 import type { WriteGuard } from './exclude';
 import { pseudonymisationPolicy } from './pseudonymisation-policy';
-import type { Write, WriteEntry } from './write';
+import { entryLocation, type Write, type WriteEntry } from './write';
 
 /**
  * The pseudonymise stage (DESIGN §2, §3.1), for every channel at once (single resource, conditional
@@ -137,14 +137,12 @@ class WriteRun {
   private readonly newPatientIds = new Set<string>();
   /** Stored Patients read (or known absent: null) while holding the persons' lock. */
   private readonly stored = new Map<string, Patient | null>();
-  private readonly multi: boolean;
 
   constructor(
     private readonly deps: RunDeps,
     private readonly write: Write,
   ) {
     this.options = { production: deps.production };
-    this.multi = write.entries.length > 1;
   }
 
   /** The pseudonymised write; the vault is unchanged until commit. */
@@ -248,11 +246,12 @@ class WriteRun {
   }
 
   private prefix(index: number): string {
-    return this.multi ? `Bundle.entry[${index}].resource` : '';
+    const location = entryLocation(this.write, index);
+    return location === undefined ? '' : `${location}.resource`;
   }
 
   private expression(index: number, resourceType: string, path: string): string {
-    return this.multi ? `${this.prefix(index)}.${path}` : `${resourceType}.${path}`;
+    return entryLocation(this.write, index) ? `${this.prefix(index)}.${path}` : `${resourceType}.${path}`;
   }
 
   // ---- Patient entries ----
@@ -350,7 +349,7 @@ class WriteRun {
             throw invalidNationalId(
               kind,
               parsed.problem,
-              this.multi ? `Bundle.entry[${index}].request.url` : 'identifier',
+              entryLocation(this.write, index) ? `Bundle.entry[${index}].request.url` : 'identifier',
             );
           }
           ids.push(parsed.id);
@@ -385,7 +384,7 @@ class WriteRun {
         issue(
           'value',
           'A resource id must not contain a national id; let the server assign the id or use another one.',
-          this.multi ? `Bundle.entry[${index}].resource.id` : 'id',
+          entryLocation(this.write, index) ? `Bundle.entry[${index}].resource.id` : 'id',
         ),
       ]);
     }
@@ -397,7 +396,7 @@ class WriteRun {
    * pseudonymous Patient. A person referenced by national id in this write was linked above, so it is found.
    */
   private rewriteQuery(resourceType: string, query: string, index: number): string {
-    const expression = this.multi ? `Bundle.entry[${index}].request` : 'query';
+    const expression = entryLocation(this.write, index) ? `Bundle.entry[${index}].request` : 'query';
     return this.deps.translator.query(resourceType, query, expression);
   }
 
@@ -406,7 +405,7 @@ class WriteRun {
   private context(patientIdentifiers: Identifier[] | undefined, index: number): PolicyContext {
     // The engine names elements by path ("Encounter.subject.reference"); in a Bundle, name the entry.
     const locate = (path: string) =>
-      this.multi ? `${this.prefix(index)}${path.slice(path.indexOf('.'))}` : path;
+      entryLocation(this.write, index) ? `${this.prefix(index)}${path.slice(path.indexOf('.'))}` : path;
     return {
       patientIdentifiers,
       rewritePatientReference: (reference, expression) =>

@@ -1,7 +1,7 @@
 import type { OperationOutcomeIssue, Questionnaire, QuestionnaireResponse } from '@medplum/fhirtypes';
 import { errors } from '../fhir/outcomes';
 import { checkQuestionnaireResponse, type QuestionnaireRegistry } from '../validation/questionnaire';
-import type { IngestStage, Write, WriteEntry } from './write';
+import { entryLocation, type IngestStage, type Write, type WriteEntry } from './write';
 
 /**
  * The Questionnaire stage of the ingest pipeline (after base and profile validation, before exclusion):
@@ -20,7 +20,8 @@ export function questionnaireStage(registry: QuestionnaireRegistry): IngestStage
     const issues: OperationOutcomeIssue[] = [];
     const entries: WriteEntry[] = [];
     for (const [index, entry] of write.entries.entries()) {
-      const prefix = write.entries.length > 1 ? `Bundle.entry[${index}].resource` : undefined;
+      const location = entryLocation(write, index);
+      const prefix = location === undefined ? undefined : `${location}.resource`;
       const resource = entry.method === 'DELETE' ? undefined : entry.resource;
       if (resource?.resourceType === 'QuestionnaireResponse') {
         const check = await checkQuestionnaireResponse(registry, resource as QuestionnaireResponse, pending);

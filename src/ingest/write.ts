@@ -1,4 +1,4 @@
-import type { Resource, ResourceType } from '@medplum/fhirtypes';
+import type { OperationOutcomeIssue, Resource, ResourceType } from '@medplum/fhirtypes';
 import type { Principal } from '../auth/principal';
 
 /**
@@ -23,9 +23,37 @@ export interface WriteEntry {
 }
 
 export interface Write {
-  /** true for a transaction (all or nothing) and for single-resource writes. */
-  atomic: boolean;
+  /** true when the write came as a transaction Bundle: all or nothing, even with one entry, and error
+   * expressions point into the Bundle. false for a single-resource interaction or one batch entry. */
+  transaction: boolean;
   entries: WriteEntry[];
+}
+
+/** Where entry `index` stands, for error expressions: `Bundle.entry[i]` in a transaction; undefined for a
+ * single-resource write, whose expressions start at the resource type. */
+export function entryLocation(write: Write, index: number): string | undefined {
+  return write.transaction ? `Bundle.entry[${index}]` : undefined;
+}
+
+/** Anchors an issue found in entry `index`'s resource at that entry of a transaction
+ * ("Patient.name[0].use" → "Bundle.entry[3].resource.name[0].use"); unchanged for a single write. */
+export function issueAtEntry(
+  found: OperationOutcomeIssue,
+  write: Write,
+  index: number,
+): OperationOutcomeIssue {
+  const location = entryLocation(write, index);
+  if (location === undefined || found.expression === undefined) {
+    return found;
+  }
+  const anchor = `${location}.resource`;
+  return {
+    ...found,
+    expression: found.expression.map((e) => {
+      const dot = e.indexOf('.');
+      return dot < 0 ? anchor : anchor + e.slice(dot);
+    }),
+  };
 }
 
 export interface IngestContext {

@@ -79,7 +79,7 @@ export function correctOperation(): CustomOperation {
     };
     const outcome = await ctx.ingest.run(
       {
-        atomic: true,
+        transaction: true,
         entries: [
           {
             method: 'PUT',

@@ -104,6 +104,21 @@ describe('transaction', () => {
     expect(questionnaires.body.entry?.map((e) => e.resource?.meta?.versionId)).toEqual(['1']);
   });
 
+  test('a one-entry transaction still names its entry in errors', async () => {
+    const reply = await fhir.post<OperationOutcome>('', {
+      resourceType: 'Bundle',
+      type: 'transaction',
+      entry: [
+        {
+          resource: { resourceType: 'Organization', active: 'yes' },
+          request: { method: 'POST', url: 'Organization' },
+        },
+      ],
+    });
+    expect(reply.status).toBe(422);
+    expect(reply.body.issue[0].expression?.[0]).toMatch(/^Bundle\.entry\[0\]\.resource\.active/);
+  });
+
   test('a transaction failing in the store (version conflict) writes nothing', async () => {
     const existingPerson = newPerson();
     const { body: existing } = await fhir.post<Patient>('Patient', {

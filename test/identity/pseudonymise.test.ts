@@ -70,7 +70,7 @@ function stage(write: Write, context: IngestContext): Promise<Write> {
 
 function single(resource: Resource, extra: Partial<Write['entries'][0]> = {}): Write {
   return {
-    atomic: true,
+    transaction: false,
     entries: [{ method: 'POST', resourceType: resource.resourceType, resource, ...extra }],
   };
 }
@@ -213,7 +213,7 @@ describe('pseudonymise stage', () => {
   test('a transaction: urn:uuid and literal references point at the pseudonymous Patient; free text removed', async () => {
     const fnr = syntheticNationalId('fnr', { random });
     const bundleWrite: Write = {
-      atomic: true,
+      transaction: true,
       entries: [
         {
           method: 'POST',
@@ -274,7 +274,7 @@ describe('pseudonymise stage', () => {
     const fnr = syntheticNationalId('fnr', { random });
     const patient = (await ingest(single(fullPatient(fnr)))) as { resource: Patient };
     const episode = (status: EpisodeOfCare['status']): Write => ({
-      atomic: true,
+      transaction: false,
       entries: [
         {
           method: 'PUT',
@@ -373,7 +373,7 @@ describe('pseudonymise stage', () => {
     });
     const fnr = syntheticNationalId('fnr', { random });
     const bundle: Write = {
-      atomic: true,
+      transaction: true,
       entries: [
         { method: 'POST', resourceType: 'Patient', fullUrl: 'urn:uuid:1', resource: fullPatient(fnr) },
         { method: 'POST', resourceType: 'Encounter', fullUrl: 'urn:uuid:2', resource: encounter },
@@ -513,7 +513,7 @@ describe('pseudonymise stage', () => {
     const fnr = syntheticNationalId('fnr', { random });
     const patient = ((await ingest(single(fullPatient(fnr)))) as { resource: Patient }).resource;
     const write: Write = {
-      atomic: true,
+      transaction: false,
       entries: [{ method: 'DELETE', resourceType: 'Patient', conditionalQuery: `identifier=${FNR}|${fnr}` }],
     };
     const rewritten = await stage(write, ctx);

@@ -557,7 +557,7 @@ describe('the pre-parsed profile gives what @medplum/core gives when it parses t
 describe('ingest stages', () => {
   const ctx = {} as IngestContext;
   const write = (...resources: Resource[]): Write => ({
-    atomic: true,
+    transaction: resources.length > 1,
     entries: resources.map((resource) => ({ method: 'POST', resourceType: resource.resourceType, resource })),
   });
   const eprPatient = {

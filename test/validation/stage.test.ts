@@ -16,7 +16,7 @@ const v2: Questionnaire = { ...baseline, id: 'norpain-baseline-2.0.0', version: 
 const registry = new QuestionnaireRegistry(listQuestionnaireSource([...norpain, v2]));
 const ctx = { principal: { role: 'portal' as const, clientId: 'portal', scopes: [] }, requestId: 'r1' };
 const single = (resource: QuestionnaireResponse | Questionnaire): Write => ({
-  atomic: true,
+  transaction: false,
   entries: [{ method: 'POST', resourceType: resource.resourceType, resource }],
 });
 
@@ -76,7 +76,7 @@ describe('the ingest stage', () => {
   it('points into the Bundle entry in a transaction', async () => {
     const qr = fillResponse(baseline, { 'isi-1': [{ valueInteger: 2 }] });
     const write: Write = {
-      atomic: true,
+      transaction: true,
       entries: [
         { method: 'POST', resourceType: 'Patient', resource: { resourceType: 'Patient' } },
         ...single(qr).entries,
@@ -100,7 +100,10 @@ describe('the ingest stage', () => {
       status: 'completed',
       item: [{ linkId: 'a', answer: [{ valueInteger: 1 }] }],
     };
-    const out = await stage({ atomic: true, entries: [...single(q).entries, ...single(qr).entries] }, ctx);
+    const out = await stage(
+      { transaction: true, entries: [...single(q).entries, ...single(qr).entries] },
+      ctx,
+    );
     expect((out.entries[1].resource as QuestionnaireResponse).questionnaire).toBe(
       'https://example.org/new|1',
     );

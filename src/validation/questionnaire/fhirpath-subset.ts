@@ -116,7 +116,7 @@ const FUNCTIONS: Record<string, (params: Node[]) => Fn> = {
       return (data) => [bool(data.length > 0)];
     }
     const where = whereFn(one(params));
-    return (data, ctx) => [bool(where(data, ctx).length > 0)];
+    return (data) => [bool(data.length > 0)];
   },
   empty: noParams((data) => [bool(data.length === 0)]),
   where: (params) => whereFn(one(params)),
@@ -428,8 +428,8 @@ function sum(data: Value[]): Value[] {
 }
 
 /** A primitive child of a JSON element, unless fhirpath would merge in an extension (`_name`). */
-function primitive(owner: object, name: string): unknown {
-  if (`_${name}` in owner) {
+function primitive(owner: object, name: string, shadow: string): unknown {
+  if (shadow in owner) {
     throw new NotCovered(`an extension on ${name}`);
   }
   return (owner as Record<string, unknown>)[name];
@@ -456,8 +456,10 @@ function member(v: Value, name: string, out: Value[]): void {
     case 'item':
       switch (name) {
         case 'linkId':
+          pushString(out, primitive(v.data, 'linkId', '_linkId'));
+          return;
         case 'text':
-          pushString(out, primitive(v.data, name));
+          pushString(out, primitive(v.data, 'text', '_text'));
           return;
         case 'item':
           pushItems(v.data.item, out);
@@ -490,13 +492,20 @@ function member(v: Value, name: string, out: Value[]): void {
         case 'version':
         case 'code':
         case 'display':
-          pushString(out, primitive(v.data, name));
+          pushString(out, primitive(v.data, name, SHADOW[name]));
           return;
       }
       break;
   }
   throw new NotCovered(`${name} of a ${v.kind}`);
 }
+
+const SHADOW: Record<string, string> = {
+  system: '_system',
+  version: '_version',
+  code: '_code',
+  display: '_display',
+};
 
 function pushItems(items: QuestionnaireResponseItem[] | undefined, out: Value[]): void {
   if (items === undefined) {
@@ -581,11 +590,14 @@ function equal(a: Value, b: Value): boolean {
   if (a.kind === 'number' && b.kind === 'number') {
     return roundToMaxPrecision(a.data) === roundToMaxPrecision(b.data);
   }
-  const scalar = (v: Value) => v.kind === 'number' || v.kind === 'string' || v.kind === 'boolean';
-  if (!scalar(a) || !scalar(b)) {
+  if (!isScalar(a) || !isScalar(b)) {
     throw new NotCovered('equality of elements');
   }
   return a.kind === b.kind && a.data === b.data;
+}
+
+function isScalar(v: Value): boolean {
+  return v.kind === 'number' || v.kind === 'string' || v.kind === 'boolean';
 }
 
 function singletons(left: Value[], right: Value[]): [Value, Value] {

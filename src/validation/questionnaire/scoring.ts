@@ -85,20 +85,16 @@ class ScoreRun {
   bind(env: Binding, variables: readonly CompiledVariable[], context: Value): Binding {
     for (const variable of variables) {
       const outer = env;
-      const what = `the variable %${variable.name}`;
       if (variable.constant) {
         const constant = variable.constant;
         env = { name: variable.name, fast: variable.fastConstant, reference: () => constant, next: outer };
         continue;
       }
-      const fast = this.fast(variable.expr, context, outer);
-      let memo: unknown[] | undefined;
-      const reference = (): unknown[] =>
-        (memo ??= this.evaluate(variable.expr.evaluate, context.data, environment(outer), what));
-      if (!fast) {
-        reference(); // as the reference engine does: every variable is evaluated, failures reported now
+      const binding = new VariableBinding(this, variable, context, outer);
+      if (!binding.fast) {
+        binding.reference(); // as the reference engine does: every variable is evaluated, failures reported now
       }
-      env = { name: variable.name, fast, reference, next: outer };
+      env = binding;
     }
     return env;
   }
@@ -160,7 +156,7 @@ class ScoreRun {
   }
 
   /** The subset's result, or undefined when it does not cover the expression or this input. */
-  private fast(expr: CompiledExpression, context: Value, env: Binding): Value[] | undefined {
+  fast(expr: CompiledExpression, context: Value, env: Binding): Value[] | undefined {
     if (!this.useSubset || !expr.fast) {
       return undefined;
     }
@@ -185,7 +181,7 @@ class ScoreRun {
     return this.evaluate(expr.evaluate, context.data, environment(env), what);
   }
 
-  private evaluate(
+  evaluate(
     fn: (input: unknown, env: Env) => unknown[],
     input: unknown,
     env: Env,
@@ -227,6 +223,33 @@ class ScoreRun {
 
 type Env = Record<string, unknown>;
 
+/** A variable evaluated by the subset when it can; fhirpath's value is computed when first asked for. */
+class VariableBinding implements Binding {
+  readonly name: string;
+  readonly fast: Value[] | undefined;
+  private memo: unknown[] | undefined;
+
+  constructor(
+    private readonly run: ScoreRun,
+    private readonly variable: CompiledVariable,
+    private readonly context: Value,
+    readonly next: Binding,
+  ) {
+    this.name = variable.name;
+    this.fast = run.fast(variable.expr, context, next);
+  }
+
+  reference(): unknown[] {
+    this.memo ??= this.run.evaluate(
+      this.variable.expr.evaluate,
+      this.context.data,
+      environment(this.next),
+      `the variable %${this.variable.name}`,
+    );
+    return this.memo;
+  }
+}
+
 /** fhirpath's environment for the bindings in scope: the innermost binding of a name wins. */
 function environment(bindings: Binding | undefined): Env {
   const env: Env = {};
@@ -246,14 +269,9 @@ function setAnswer(
   answer: QuestionnaireResponseItemAnswer | undefined,
 ): void {
   // `holder.item` is this run's copy; `existing` is still the input's item, so it is replaced, not changed.
-  const replace = (item: QuestionnaireResponseItem | undefined): void => {
-    holder.item = item
-      ? holder.item?.map((i) => (i === existing ? item : i))
-      : holder.item?.filter((i) => i !== existing);
-  };
   if (answer) {
     if (existing) {
-      replace({ ...existing, answer: [answer] });
+      replaceItem(holder, existing, { ...existing, answer: [answer] });
     } else {
       insertItem(holder, def, {
         linkId: def.linkId,
@@ -263,7 +281,25 @@ function setAnswer(
     }
   } else if (existing) {
     const { answer: _dropped, ...rest } = existing;
-    replace(rest.item?.length ? rest : undefined);
+    replaceItem(holder, existing, rest.item?.length ? rest : undefined);
+  }
+}
+
+/** Puts `replacement` where `existing` was in the holder's own item list, or removes it. */
+function replaceItem(
+  holder: ItemHolder,
+  existing: QuestionnaireResponseItem,
+  replacement: QuestionnaireResponseItem | undefined,
+): void {
+  const items = holder.item ?? [];
+  const at = items.indexOf(existing);
+  if (at < 0) {
+    return;
+  }
+  if (replacement) {
+    items[at] = replacement;
+  } else {
+    items.splice(at, 1);
   }
 }
 
