@@ -102,6 +102,8 @@ export class IdentityVault {
       fs.chmodSync(file, 0o600);
       this.db.pragma('journal_mode = WAL');
       this.db.pragma('synchronous = FULL');
+      // An erased person's sealed ids must not linger in free pages (the reservation rule, DESIGN §3.2).
+      this.db.pragma('secure_delete = ON');
       this.db.pragma('foreign_keys = ON');
       this.db.exec(SCHEMA);
     } catch (err) {
@@ -366,15 +368,20 @@ export class IdentityVault {
    * the keyed hashes that keep them out. Returns undefined when the person is not in the vault.
    */
   erase(patientId: string, ctx: VaultReadContext): NationalId[] | undefined {
-    return this.db.transaction(() => {
+    const ids = this.db.transaction(() => {
       const row = this.stmts.byPatientId.get(patientId);
-      const ids = this.readOne('erasure', row, ctx);
+      const found = this.readOne('erasure', row, ctx);
       if (row) {
         this.stmts.deleteAliases.run(row.id);
         this.stmts.deletePerson.run(row.id);
       }
-      return ids;
+      return found;
     })();
+    if (ids !== undefined) {
+      // secure_delete zeroes the pages in the database file; the WAL still holds their old images.
+      this.db.pragma('wal_checkpoint(TRUNCATE)');
+    }
+    return ids;
   }
 
   /**
