@@ -8,6 +8,7 @@
 #   NORPAIN_CI_DIR   working folder for clusters, logs and pid files (default /var/tmp/norpain-ci)
 #   PGPORT           port on 127.0.0.1 (default 54329, so it never collides with a system cluster)
 #   HAPI_DB_NAME, HAPI_DB_USER, HAPI_DB_PASSWORD   (default hapi / hapi / hapi: a local test cluster)
+#   HAPI_DB_FRESH=1  drop and recreate the database first (CI), when HAPI is not running
 #   PG_FAST=1        (default) fsync and synchronous_commit off: a CI cluster that is thrown away after
 #                    the run does not need crash safety; set PG_FAST=0 for benchmarks that should not flatter.
 # Prints the JDBC URL on its last line: HAPI_JDBC_URL=jdbc:postgresql://127.0.0.1:PORT/DB
@@ -76,6 +77,12 @@ psql_admin() { as_postgres "$PG_BIN/psql" -h "$CI_DIR/pg" -p "$PORT" -U postgres
 
 if [[ "$(psql_admin -d postgres -c "SELECT 1 FROM pg_roles WHERE rolname = '$DB_USER'")" != "1" ]]; then
   psql_admin -d postgres -c "CREATE ROLE \"$DB_USER\" LOGIN PASSWORD '$DB_PASSWORD'"
+fi
+# HAPI_DB_FRESH=1 (CI) starts from an empty database, so that nothing an earlier run left on this machine
+# can change what the tests see. Only while HAPI is down: start-hapi.sh reuses a running HAPI first.
+if [[ "${HAPI_DB_FRESH:-0}" == "1" ]]; then
+  log "dropping database $DB for a fresh start"
+  psql_admin -d postgres -c "DROP DATABASE IF EXISTS \"$DB\" WITH (FORCE)"
 fi
 if [[ "$(psql_admin -d postgres -c "SELECT 1 FROM pg_database WHERE datname = '$DB'")" != "1" ]]; then
   psql_admin -d postgres -c "CREATE DATABASE \"$DB\" OWNER \"$DB_USER\" ENCODING 'UTF8'"

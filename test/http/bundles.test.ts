@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type {
   Bundle,
   Identifier,
@@ -24,7 +25,8 @@ afterAll(async () => {
   await server.stop();
 });
 
-const QUESTIONNAIRE_URL = 'http://example.org/Questionnaire/http-test';
+// Unique per run: the suite also runs against a shared HAPI server.
+const QUESTIONNAIRE_URL = `http://example.org/Questionnaire/http-test-${randomUUID()}`;
 const PATIENT_URN = 'urn:uuid:6f1b3a52-2c1e-4d9a-9a59-2f5e8b0c1d01';
 
 function patientAndResponse(person: Identifier, status: string): Bundle {

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { Bundle, OperationOutcome, Organization, Patient, Practitioner } from '@medplum/fhirtypes';
 import { seededRandom, syntheticIdentifier } from '../../src/identity';
 import { startTestServer, type TestServer } from '../helpers/testServer';
@@ -165,14 +166,12 @@ describe('update', () => {
   });
 
   test('PUT to a new id creates it (update as create) with 201', async () => {
-    const created = await fhir.put<Organization>(
-      'Organization/client-id-1',
-      organization({ id: 'client-id-1' }),
-    );
+    const id = `client-id-${randomUUID()}`; // unique per run: the suite also runs against a shared HAPI
+    const created = await fhir.put<Organization>(`Organization/${id}`, organization({ id }));
     expect(created.status).toBe(201);
-    expect(created.body.id).toBe('client-id-1');
-    expect(created.headers.get('location')).toBe(`${server.baseUrl}/Organization/client-id-1/_history/1`);
-    expect((await fhir.get<Organization>('Organization/client-id-1')).body.name).toBe('Testklinikken');
+    expect(created.body.id).toBe(id);
+    expect(created.headers.get('location')).toBe(`${server.baseUrl}/Organization/${id}/_history/1`);
+    expect((await fhir.get<Organization>(`Organization/${id}`)).body.name).toBe('Testklinikken');
   });
 
   test('malformed If-Match is 400', async () => {

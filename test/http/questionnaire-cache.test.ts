@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { OperationOutcome, Questionnaire, QuestionnaireResponse } from '@medplum/fhirtypes';
 import { seededRandom, syntheticIdentifier } from '../../src/identity';
 import { startTestServer, type TestServer } from '../helpers/testServer';
@@ -11,7 +12,8 @@ import { clientFor, type Client } from './client';
 let server: TestServer;
 let fhir: Client;
 const random = seededRandom(7707);
-const URL = 'http://example.org/Questionnaire/cache-test';
+// Unique per run: the suite also runs against a shared HAPI server.
+const URL = `http://example.org/Questionnaire/cache-test-${randomUUID()}`;
 
 function form(version: string, linkId: string): Questionnaire {
   return {
@@ -24,7 +26,7 @@ function form(version: string, linkId: string): Questionnaire {
 }
 
 function answer(questionnaire: string, linkId: string) {
-  return fhir.post<QuestionnaireResponse & OperationOutcome>('QuestionnaireResponse', {
+  return fhir.post<QuestionnaireResponse | OperationOutcome>('QuestionnaireResponse', {
     resourceType: 'QuestionnaireResponse',
     status: 'completed',
     questionnaire,
@@ -45,12 +47,12 @@ test('a new version is used by the next response that names only the url', async
   expect((await fhir.post('Questionnaire', form('1', 'first'))).status).toBe(201);
   const first = await answer(URL, 'first');
   expect(first.status).toBe(201);
-  expect(first.body.questionnaire).toBe(`${URL}|1`);
+  expect((first.body as QuestionnaireResponse).questionnaire).toBe(`${URL}|1`);
 
   expect((await fhir.post('Questionnaire', form('2', 'second'))).status).toBe(201);
   const second = await answer(URL, 'second');
   expect(second.status).toBe(201);
-  expect(second.body.questionnaire).toBe(`${URL}|2`);
+  expect((second.body as QuestionnaireResponse).questionnaire).toBe(`${URL}|2`);
 });
 
 test('a corrected Questionnaire (same version) is what the next response is checked against', async () => {
@@ -68,7 +70,9 @@ test('a corrected Questionnaire (same version) is what the next response is chec
 test('a version unknown a moment ago is found as soon as it is written', async () => {
   const early = await answer(`${URL}|4`, 'fourth');
   expect(early.status).toBe(422);
-  expect(early.body.issue[0].expression).toEqual(['QuestionnaireResponse.questionnaire']);
+  expect((early.body as OperationOutcome).issue[0].expression).toEqual([
+    'QuestionnaireResponse.questionnaire',
+  ]);
   expect((await fhir.post('Questionnaire', form('4', 'fourth'))).status).toBe(201);
   expect((await answer(`${URL}|4`, 'fourth')).status).toBe(201);
 });
