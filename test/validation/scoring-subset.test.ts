@@ -1,4 +1,5 @@
 import type {
+  Extension,
   Questionnaire,
   QuestionnaireItem,
   QuestionnaireResponse,
@@ -23,11 +24,15 @@ import { compileSubset } from '../../src/validation/questionnaire/fhirpath-subse
 const CALCULATED = 'http://hl7.org/fhir/uv/sdc/StructureDefinition/sdc-questionnaire-calculatedExpression';
 const VARIABLE = 'http://hl7.org/fhir/StructureDefinition/variable';
 
-const variable = (name: string, expression: string) => ({
+const variable = (name: string, expression: string): Extension => ({
   url: VARIABLE,
   valueExpression: { name, language: 'text/fhirpath', expression },
 });
-const calculated = (linkId: string, type: QuestionnaireItem['type'], expression: string): QuestionnaireItem => ({
+const calculated = (
+  linkId: string,
+  type: QuestionnaireItem['type'],
+  expression: string,
+): QuestionnaireItem => ({
   linkId,
   type,
   readOnly: true,
@@ -60,11 +65,15 @@ const staffForm: Questionnaire = {
     calculated('mean', 'decimal', 'iif(%numbers.exists(), %numbers.avg().round(1), 0)'),
     calculated('above', 'boolean', '%numbers.sum() / 2 > 1.5'),
     calculated('big', 'integer', '%numbers.where($this >= 2).count()'),
-    calculated('both', 'boolean', "not(%answered.empty()) and %numbers.exists() or %numbers.count() = 1"),
+    calculated('both', 'boolean', 'not(%answered.empty()) and %numbers.exists() or %numbers.count() = 1'),
     calculated('diff', 'decimal', '(%numbers.sum() - 1) * 2'),
     calculated('first', 'decimal', '%numbers.first()'),
     calculated('echo', 'string', "item.where(linkId = 's1').answer.value"),
-    calculated('code-low', 'boolean', "%answered.value.code.select($this = 'LA6568-5' or $this = 'LA6569-5')"),
+    calculated(
+      'code-low',
+      'boolean',
+      "%answered.value.code.select($this = 'LA6568-5' or $this = 'LA6569-5')",
+    ),
     calculated('has-two', 'boolean', "%answered.exists(value.code = 'LA6570-5')"),
     calculated('has-three', 'boolean', "item.answer.value.exists(code = 'LA6571-5')"),
     calculated('power', 'decimal', "(item.where(linkId = 'd1').answer.value / 10).power(2).round(3)"),
@@ -122,7 +131,9 @@ function respond(q: Questionnaire, seed: number, partial: boolean): Questionnair
       case 'boolean':
         return { valueBoolean: rnd() < 0.5 };
       case 'date':
-        return { valueDate: `20${10 + Math.floor(rnd() * 15)}-0${1 + Math.floor(rnd() * 9)}-1${Math.floor(rnd() * 9)}` };
+        return {
+          valueDate: `20${10 + Math.floor(rnd() * 15)}-0${1 + Math.floor(rnd() * 9)}-1${Math.floor(rnd() * 9)}`,
+        };
       case 'dateTime':
         return { valueDateTime: '2024-03-01T10:00:00+01:00' };
       default:
@@ -210,7 +221,7 @@ describe('the compiled FHIRPath subset gives the reference (fhirpath) scores', (
     expect(compileSubset("item.where(linkId = 'a').answer.value.first()")).toBeUndefined();
     expect(compileSubset('%date + 12 months')).toBeUndefined();
     expect(compileSubset("where(code = 'x')")).toBeUndefined(); // `code` at the start may be a type filter
-    expect(compileSubset("item.where(linkId in %list).answer.value.code.select(toInteger())")).toBeDefined();
+    expect(compileSubset('item.where(linkId in %list).answer.value.code.select(toInteger())')).toBeDefined();
   });
 
   it('scores a completed baseline exactly as fhirpath does, and its missing-item rules leave scores out', () => {

@@ -116,7 +116,7 @@ const FUNCTIONS: Record<string, (params: Node[]) => Fn> = {
       return (data) => [bool(data.length > 0)];
     }
     const where = whereFn(one(params));
-    return (data) => [bool(data.length > 0)];
+    return (data, ctx) => [bool(where(data, ctx).length > 0)];
   },
   empty: noParams((data) => [bool(data.length === 0)]),
   where: (params) => whereFn(one(params)),

@@ -181,12 +181,7 @@ class ScoreRun {
     return this.evaluate(expr.evaluate, context.data, environment(env), what);
   }
 
-  evaluate(
-    fn: (input: unknown, env: Env) => unknown[],
-    input: unknown,
-    env: Env,
-    what: string,
-  ): unknown[] {
+  evaluate(fn: (input: unknown, env: Env) => unknown[], input: unknown, env: Env, what: string): unknown[] {
     try {
       return fn(input, env);
     } catch {
