@@ -1,8 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
-import type { CliCommand } from '../cli/command';
-import { UsageError } from '../cli/command';
+import { parseOptions, type CliCommand } from '../cli/command';
 import { loadConfig } from '../config';
 import { AuditLog, auditLogPath } from './log';
 
@@ -41,17 +39,7 @@ export const auditVerifyCommand: CliCommand = {
   summary: "verify the audit log's hash chain",
   usage: USAGE,
   run: async (args, env) => {
-    let values;
-    try {
-      ({ values } = parseArgs({
-        args,
-        strict: true,
-        allowPositionals: false,
-        options: { 'data-dir': { type: 'string' } },
-      }));
-    } catch (err) {
-      throw new UsageError((err as Error).message);
-    }
+    const values = parseOptions(args, { 'data-dir': { type: 'string' } });
     const dataDir =
       values['data-dir'] !== undefined ? path.resolve(values['data-dir']) : loadConfig(env).dataDir;
     return runAuditVerify(dataDir, (line) => process.stdout.write(line + '\n'));

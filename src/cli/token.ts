@@ -1,9 +1,7 @@
-import { parseArgs } from 'node:util';
 import { DEFAULT_SCOPES, isValidExpiry, issueDevToken } from '../auth/devTokens';
 import { ROLES, type Role } from '../auth/principal';
 import { loadConfig } from '../config';
-import type { CliCommand } from './command';
-import { UsageError } from './command';
+import { parseOptions, UsageError, type CliCommand } from './command';
 
 const USAGE = `norpain token --role ROLE [--org RESH] [--pid FNR] [--study ID] [--hpr N] [--scope S]... [--dpop-jkt T] [--expires 1h]
 
@@ -31,27 +29,17 @@ export const tokenCommand: CliCommand = {
   summary: 'print a development access token for a role',
   usage: USAGE,
   run: async (args, env) => {
-    let values;
-    try {
-      ({ values } = parseArgs({
-        args,
-        strict: true,
-        allowPositionals: false,
-        options: {
-          role: { type: 'string' },
-          org: { type: 'string' },
-          pid: { type: 'string' },
-          study: { type: 'string' },
-          hpr: { type: 'string' },
-          scope: { type: 'string', multiple: true },
-          expires: { type: 'string' },
-          'client-id': { type: 'string' },
-          'dpop-jkt': { type: 'string' },
-        },
-      }));
-    } catch (err) {
-      throw new UsageError((err as Error).message);
-    }
+    const values = parseOptions(args, {
+      role: { type: 'string' },
+      org: { type: 'string' },
+      pid: { type: 'string' },
+      study: { type: 'string' },
+      hpr: { type: 'string' },
+      scope: { type: 'string', multiple: true },
+      expires: { type: 'string' },
+      'client-id': { type: 'string' },
+      'dpop-jkt': { type: 'string' },
+    });
     const role = values.role;
     if (role === undefined || !(ROLES as readonly string[]).includes(role)) {
       throw new UsageError(`--role must be one of ${ROLES.join(', ')}${role ? `, got "${role}"` : ''}`);

