@@ -1,7 +1,7 @@
 import { createHmac, randomUUID, timingSafeEqual } from 'node:crypto';
-import fs from 'node:fs';
+import { openPrivateDatabase } from '../store/privateDatabase';
 import path from 'node:path';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import { ConfigError } from '../config/ConfigError';
 import { canonicalNationalId, type NationalId } from '../identity/nationalId';
 
@@ -78,24 +78,12 @@ export class ReservationRegister {
     file: string,
     private readonly key: Buffer,
   ) {
-    fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
-    this.db = new Database(file);
-    try {
-      fs.chmodSync(file, 0o600);
-      this.db.pragma('journal_mode = WAL');
-      // FULL, not NORMAL: in WAL mode NORMAL does not sync at commit, so a power loss could undo a
-      // reservation that was already answered with 201 (and whose vault entry, the only way back to the
-      // person's data, is gone). A reservation is on disk before reserve() returns, hence before the
-      // store's erasure and the vault deletion that rely on it. (Committing under NORMAL and fsyncing the
-      // WAL on the thread pool while the store erases was tried: it was slower here, the concurrent
-      // fsyncs queue behind each other in the file system's journal — bench/erase/README.md.)
-      this.db.pragma('synchronous = FULL');
-      this.db.pragma('foreign_keys = ON');
-      this.db.exec(SCHEMA);
-    } catch (err) {
-      this.db.close();
-      throw err;
-    }
+    // Synced at every commit: a reservation is on disk before reserve() returns, hence before the
+    // store's erasure and the vault deletion that rely on it; a power loss must not undo a reservation
+    // already answered with 201. (Committing unsynced and fsyncing the WAL on the thread pool while the
+    // store erases was tried: it was slower here, the concurrent fsyncs queue behind each other in the
+    // file system's journal — bench/erase/README.md.)
+    this.db = openPrivateDatabase(file, SCHEMA);
     this.stmts = {
       active: this.db.prepare<[string], ReservationRow>(
         `SELECT r.* FROM reservation_id_hash h JOIN reservation r ON r.id = h.reservation_id

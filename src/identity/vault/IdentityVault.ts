@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import fs from 'node:fs';
+import { openPrivateDatabase } from '../../store/privateDatabase';
 import path from 'node:path';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import { ConfigError } from '../../config/ConfigError';
 import { canonicalNationalId, kindRank, type NationalId } from '../nationalId';
 import type { Pseudonymiser } from '../pseudonym';
@@ -96,20 +96,8 @@ export class IdentityVault {
     private readonly pseudonymiser: Pseudonymiser,
     private readonly audit: VaultAuditSink,
   ) {
-    fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
-    this.db = new Database(file);
-    try {
-      fs.chmodSync(file, 0o600);
-      this.db.pragma('journal_mode = WAL');
-      this.db.pragma('synchronous = FULL');
-      // An erased person's sealed ids must not linger in free pages (the reservation rule, DESIGN §3.2).
-      this.db.pragma('secure_delete = ON');
-      this.db.pragma('foreign_keys = ON');
-      this.db.exec(SCHEMA);
-    } catch (err) {
-      this.db.close();
-      throw err;
-    }
+    // Durable and secure_delete: an erased person's sealed ids must not linger (DESIGN §3.2).
+    this.db = openPrivateDatabase(file, SCHEMA);
     this.crypto = new VaultCrypto(vaultKey);
     this.stmts = {
       aliasPerson: this.db.prepare<[string], PersonRow>(
