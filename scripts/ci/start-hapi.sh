@@ -47,7 +47,8 @@ if ! command -v java >/dev/null || ! command -v mvn >/dev/null || ! command -v c
   apt-get install -y -qq openjdk-17-jdk-headless maven curl >&2
 fi
 
-JDBC_URL="$("$ROOT/scripts/ci/start-postgres.sh" | sed -n 's/^HAPI_JDBC_URL=//p' | tail -1)"
+# The servers started here must not inherit the lock (fd 9), or it would stay held as long as they run.
+JDBC_URL="$("$ROOT/scripts/ci/start-postgres.sh" 9>&- | sed -n 's/^HAPI_JDBC_URL=//p' | tail -1)"
 [[ -n "$JDBC_URL" ]] || { log "start-postgres.sh gave no JDBC URL"; exit 1; }
 
 # Rebuild when the jar is missing or anything in the module is newer than it.
@@ -72,7 +73,7 @@ else
     SPRING_DATASOURCE_PASSWORD="${HAPI_DB_PASSWORD:-hapi}" \
     nohup java $JAVA_OPTS -jar "$RUN_JAR" \
     --spring.config.additional-location="file:$MODULE/application.yaml" \
-    >"$LOG" 2>&1 </dev/null &
+    >"$LOG" 2>&1 </dev/null 9>&- &
   echo $! >"$PID_FILE"
 fi
 
