@@ -11,15 +11,8 @@ import { readUnits } from '../../src/units/units';
 /** A synthetic fødselsnummer (born 1 Jan 1980, month +80): valid check digits, never a real person. */
 export const SYNTHETIC_FNR = '01818040071';
 
-export interface TokenOptions {
-  org?: string;
-  pid?: string;
-  study?: string;
-  hpr?: string;
-  scopes?: string[];
-  expiresIn?: string;
-  clientId?: string;
-}
+/** What a test may ask of a dev token beyond its role (the same claims `norpain token` takes). */
+export type TokenOptions = Omit<DevTokenRequest, 'role'>;
 
 export interface TestServer {
   /** The FHIR base, http://127.0.0.1:PORT/fhir. */
@@ -91,14 +84,11 @@ export async function startTestServer(envOverrides: Record<string, string> = {})
     logs,
     token: (role, opts = {}) => {
       const request: DevTokenRequest = {
+        ...opts,
         role,
         org: opts.org ?? (role === 'clinic' ? firstUnit : undefined),
         pid: opts.pid ?? (role === 'portal' ? SYNTHETIC_FNR : undefined),
         study: opts.study ?? (role === 'researcher' ? 'test-study' : undefined),
-        hpr: opts.hpr,
-        scopes: opts.scopes,
-        expiresIn: opts.expiresIn,
-        clientId: opts.clientId,
       };
       return issueDevToken(config, request);
     },
