@@ -11,7 +11,8 @@ import type { IngestContext, IngestStage, Write } from './write';
 
 /**
  * The path of every write (DESIGN §2): authorise → validate → exclude → pseudonymise → persist → audit.
- * Each stage is a module of its own; to add one, add one line to the lists below.
+ * Each stage is a module of its own; to add one, add one line to the lists below. Audit is the router's
+ * (src/fhir/audit.ts): it records one AuditEvent per request, refused or not, before answering.
  */
 export interface IngestPipeline {
   /** Runs the write through every stage; returns what persist produced. Throws a FhirError on refusal. */
@@ -19,13 +20,6 @@ export interface IngestPipeline {
   /** Runs only the validation stages ($validate): throws the FhirError a write would get, else returns. */
   validate(write: Write, ctx: IngestContext): Promise<void>;
 }
-
-/** A stage after persist (audit): sees the write as stored and its outcome; cannot undo it. */
-export type PersistedStage = (
-  write: Write,
-  outcome: PersistOutcome,
-  ctx: IngestContext,
-) => Promise<void> | void;
 
 export interface IngestDeps {
   store: FhirStore;
@@ -61,41 +55,29 @@ export function createIngestPipeline(deps: IngestDeps): IngestPipeline {
     validatePseudonymisedProfiles, // the NorPain Patient profile holds for what is stored
     ...(deps.ownership ? [deps.ownership] : []), // own unit / own person; unit labels
   ];
-  const checkAndPersist = async (
-    write: Write,
-    ctx: IngestContext,
-  ): Promise<{ stored: Write; outcome: PersistOutcome }> => {
+  const checkAndPersist = async (write: Write, ctx: IngestContext): Promise<PersistOutcome> => {
     let current = write;
     for (const stage of guarded) {
       current = await stage(current, ctx);
     }
-    return { stored: current, outcome: await persistWrite(deps.store, current) };
+    return persistWrite(deps.store, current);
   };
   const pseudonymiseAndPersist = (write: Write, ctx: IngestContext) =>
     deps.pseudonymise?.guard(write, ctx, checkAndPersist) ?? checkAndPersist(write, ctx);
-  const afterPersist: PersistedStage[] = [
-    // audit: AuditEvent per write (src/audit)
-  ];
   return {
     async run(write, ctx) {
       let current = write;
       for (const stage of beforeExclusion) {
         current = await stage(current, ctx);
       }
-      let persisted;
       try {
-        persisted = deps.exclude
+        return deps.exclude
           ? await deps.exclude.guard(current, ctx, pseudonymiseAndPersist)
           : await pseudonymiseAndPersist(current, ctx);
       } finally {
         // Also when persisting failed: a transaction may have failed after HAPI committed it.
         if (touchesQuestionnaire(current)) questionnaires.invalidate();
       }
-      const { stored, outcome } = persisted;
-      for (const stage of afterPersist) {
-        await stage(stored, outcome, ctx);
-      }
-      return outcome;
     },
     async validate(write, ctx) {
       for (const stage of validation) {
