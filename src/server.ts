@@ -64,6 +64,7 @@ export interface ServerOptions {
  */
 export async function createServer(config: Config, options: ServerOptions = {}): Promise<NorpainServer> {
   const logger = options.logger ?? getLogger();
+  const production = config.mode === 'production';
   loadFhirDefinitions();
   fs.mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   const authenticate = createAuthenticator(config, logger);
@@ -84,7 +85,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
   try {
     identity = openIdentity({
       env: options.identityEnv ?? process.env,
-      production: config.mode === 'production',
+      production,
       dataDir: config.dataDir,
       logger,
       audit: vaultAuditSink(auditLog, (patientId) => vaultForAudit?.findByPatientId(patientId)?.pseudonym),
@@ -95,19 +96,19 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     await store.close();
     throw err;
   }
-  const personOf = personResolver(identity.vault, config.mode === 'production');
+  const personOf = personResolver(identity.vault, production);
   const viewDeps = { personOf: (principal: Principal) => personOf(principal)?.patientId };
   const pseudonymise = createPseudonymiseStage({
     ...identity,
     store,
-    production: config.mode === 'production',
+    production,
   });
-  const searchTranslator = new SearchTranslator({ ...identity, production: config.mode === 'production' });
+  const searchTranslator = new SearchTranslator({ ...identity, production });
   let consent: ConsentServices;
   try {
     consent = openConsent({
       env: options.identityEnv ?? process.env,
-      production: config.mode === 'production',
+      production,
       dataDir: config.dataDir,
       store,
       vault: identity.vault,
