@@ -4,7 +4,7 @@ import { QuestionnaireRegistry, storeQuestionnaireSource } from '../validation/q
 import { authoriseWrite } from './authorise';
 import { persistWrite, type PersistOutcome } from './persist';
 import { cachedQuestionnaireSource, touchesQuestionnaire } from './questionnaire-cache';
-import { questionnaireStage } from './questionnaire-stage';
+import { questionnaireStage, repeatedAnswersStage } from './questionnaire-stage';
 import { validateBase } from './validate';
 import type { WriteGuard } from './exclude';
 import type { IngestContext, IngestStage, Write } from './write';
@@ -39,10 +39,12 @@ export function createIngestPipeline(deps: IngestDeps): IngestPipeline {
   // Questionnaire look-ups are cached (a store search per response otherwise); writes of Questionnaires
   // through this pipeline invalidate the cache below.
   const questionnaires = cachedQuestionnaireSource(storeQuestionnaireSource(deps.store));
+  const registry = new QuestionnaireRegistry(questionnaires);
   const validation: IngestStage[] = [
+    repeatedAnswersStage(registry), // a repeating question split over items (Refero «Legg til») → one item
     validateBase,
     validateProfilesAsReceived, // NorPain profiles of EpisodeOfCare, QuestionnaireResponse, Consent, ResearchStudy
-    questionnaireStage(new QuestionnaireRegistry(questionnaires)), // QR vs its Questionnaire; scores
+    questionnaireStage(registry), // QR vs its Questionnaire; scores
   ];
   const beforeExclusion: IngestStage[] = [
     authoriseWrite,
@@ -80,8 +82,9 @@ export function createIngestPipeline(deps: IngestDeps): IngestPipeline {
       }
     },
     async validate(write, ctx) {
+      let current = write;
       for (const stage of validation) {
-        await stage(write, ctx);
+        current = await stage(current, ctx);
       }
     },
   };

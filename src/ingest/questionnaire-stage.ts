@@ -1,6 +1,10 @@
 import type { OperationOutcomeIssue, Questionnaire, QuestionnaireResponse } from '@medplum/fhirtypes';
 import { errors } from '../fhir/outcomes';
-import { checkQuestionnaireResponse, type QuestionnaireRegistry } from '../validation/questionnaire';
+import {
+  checkQuestionnaireResponse,
+  mergeRepeatedAnswers,
+  type QuestionnaireRegistry,
+} from '../validation/questionnaire';
 import { entryLocation, type IngestStage, type Write, type WriteEntry } from './write';
 
 /**
@@ -40,6 +44,52 @@ export function questionnaireStage(registry: QuestionnaireRegistry): IngestStage
     }
     return { ...write, entries };
   };
+}
+
+/**
+ * Joins a repeating question that a renderer split over sibling items (helsenorge Refero's «Legg til»)
+ * into one item, before anything validates the response (src/validation/questionnaire/repeated-answers.ts).
+ * It must run before base validation, whose qrs-2 refuses the split, so every later stage, `$validate`
+ * included, judges, scores and stores the merged response. A response whose Questionnaire cannot be
+ * resolved here is passed on unchanged: the Questionnaire stage reports why, after base validation.
+ */
+export function repeatedAnswersStage(registry: QuestionnaireRegistry): IngestStage {
+  return async (write: Write): Promise<Write> => {
+    const responses = write.entries.filter(
+      (e) => e.method !== 'DELETE' && e.resource?.resourceType === 'QuestionnaireResponse',
+    );
+    if (responses.length === 0) {
+      return write;
+    }
+    const pending = write.entries
+      .map((e) => e.resource)
+      .filter((r): r is Questionnaire => r?.resourceType === 'Questionnaire');
+    let changed = false;
+    const entries: WriteEntry[] = [];
+    for (const entry of write.entries) {
+      const response = responses.includes(entry) ? (entry.resource as QuestionnaireResponse) : undefined;
+      const merged = response && (await mergeWhenResolvable(registry, response, pending));
+      changed ||= merged !== response;
+      entries.push(merged && merged !== response ? { ...entry, resource: merged } : entry);
+    }
+    return changed ? { ...write, entries } : write;
+  };
+}
+
+async function mergeWhenResolvable(
+  registry: QuestionnaireRegistry,
+  response: QuestionnaireResponse,
+  pending: readonly Questionnaire[],
+): Promise<QuestionnaireResponse> {
+  let compiled;
+  try {
+    compiled = await registry.resolve(response.questionnaire, pending);
+  } catch {
+    // Not yet validated input (an unknown or malformed canonical, a broken Questionnaire in the same
+    // transaction): the later stages refuse it with the proper message.
+    return response;
+  }
+  return mergeRepeatedAnswers(compiled, response);
 }
 
 function isError(issue: OperationOutcomeIssue): boolean {

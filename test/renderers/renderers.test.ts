@@ -134,6 +134,61 @@ describe.each(forms)('$file', ({ form, file, choices }) => {
   );
 });
 
+test('Refero «Legg til» under a multi-select question: the split question is stored as one item', async () => {
+  const questionnaire = JSON.parse(
+    fs.readFileSync(path.join(QUESTIONNAIRES, 'norpain-baseline.json'), 'utf8'),
+  ) as Questionnaire;
+  const plan = planAnswers(questionnaire, baselineChoices);
+  const planned = plannedAnswers(plan).smertesteder;
+  const page = await chromium.browser.newPage({ viewport: { width: 1100, height: 900 } });
+  page.setDefaultTimeout(15_000);
+  let rendered: QuestionnaireResponse;
+  try {
+    await refero.render(page, pages.origin, questionnaire);
+    await refero.fill(page, plan);
+    // The patient clicks «Legg til» under «Hvor har du hatt smerter …» and ticks one more region in the copy.
+    await page.locator('[data-testid="smertesteder-repeat-button"]').click();
+    await page
+      .locator('input[name="smertesteder^1"][value="mage"]')
+      .locator('xpath=ancestor::label[1]')
+      .click();
+    await page.screenshot({ path: path.join(OUTPUT, 'baseline-refero-legg-til.png'), fullPage: true });
+    rendered = await refero.response(page);
+    writeJson('baseline-refero-legg-til.response.json', rendered);
+  } finally {
+    await page.close();
+  }
+  // Refero sends the question twice: the planned regions in one item, the added one in the other.
+  expect(itemsWithLinkId(rendered, 'smertesteder').map((i) => i.answer?.map(valueOf))).toEqual([
+    planned,
+    ['mage'],
+  ]);
+
+  const nationalId = syntheticNationalId('fnr', { random: seededRandom(97) });
+  const response = await fetch(`${server.baseUrl}/QuestionnaireResponse`, {
+    method: 'POST',
+    headers: {
+      authorization: `Bearer ${await server.token('portal', { pid: nationalId })}`,
+      'content-type': 'application/fhir+json',
+      prefer: 'return=representation',
+    },
+    body: JSON.stringify(completeAsPortal(rendered, questionnaire, nationalId, new Date())),
+  });
+  const created = (await response.json()) as QuestionnaireResponse;
+  expect({ status: response.status, outcome: response.status === 201 ? undefined : created }).toEqual({
+    status: 201,
+    outcome: undefined,
+  });
+  const stored = await getJson<QuestionnaireResponse>(
+    `QuestionnaireResponse/${created.id}`,
+    await server.token('registry-admin'),
+  );
+  expect(itemsWithLinkId(stored, 'smertesteder').map((i) => i.answer?.map(valueOf))).toEqual([
+    [...(planned ?? []), 'mage'],
+  ]);
+  expect(answersOf(stored).get('antall-smertesteder')).toEqual([(planned?.length ?? 0) + 1]);
+});
+
 /** Renders, fills in and screenshots the form; returns the renderer's response (also kept as output). */
 async function renderAndFill(
   renderer: Renderer,
@@ -232,6 +287,22 @@ function answersOf(response: QuestionnaireResponse): Map<string, Value[]> {
         found.set(item.linkId, [...(found.get(item.linkId) ?? []), valueOf(answer)]);
         visit(answer.item);
       }
+      visit(item.item);
+    }
+  };
+  visit(response.item);
+  return found;
+}
+
+/** The response items with this linkId, wherever they sit. */
+function itemsWithLinkId(response: QuestionnaireResponse, linkId: string): QuestionnaireResponseItem[] {
+  const found: QuestionnaireResponseItem[] = [];
+  const visit = (items: QuestionnaireResponseItem[] | undefined): void => {
+    for (const item of items ?? []) {
+      if (item.linkId === linkId) {
+        found.push(item);
+      }
+      item.answer?.forEach((answer) => visit(answer.item));
       visit(item.item);
     }
   };

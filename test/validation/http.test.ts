@@ -135,6 +135,45 @@ describe('QuestionnaireResponse/$validate', () => {
   });
 });
 
+describe('a repeating question split over two items (Refero «Legg til»)', () => {
+  const region = (c: string) => code('https://norpain.no/fhir/CodeSystem/smerteregion', c);
+  function split(first: string, copy: string): QuestionnaireResponse {
+    const sent = response({ smertesteder: region(first) });
+    const group = sent.item?.find((g) => g.item?.some((i) => i.linkId === 'smertesteder'));
+    const at = group?.item?.findIndex((i) => i.linkId === 'smertesteder') ?? -1;
+    group?.item?.splice(at + 1, 0, { linkId: 'smertesteder', answer: region(copy) });
+    return sent;
+  }
+
+  it('is validated and stored as one item; $validate judges the same merged response', async () => {
+    const checked = await client.post<OperationOutcome>(
+      'QuestionnaireResponse/$validate',
+      split('nakke', 'mage'),
+    );
+    expect(checked.status).toBe(200);
+    expect(checked.body.issue?.filter((i) => i.severity === 'error')).toEqual([]);
+    const refused = await client.post<OperationOutcome>(
+      'QuestionnaireResponse/$validate',
+      split('nakke', 'ingen'),
+    );
+    expect(refused.body.issue?.filter((i) => i.severity === 'error').map((i) => i.details?.text)).toEqual([
+      expect.stringContaining('excludes every other answer'),
+    ]);
+
+    const created = await client.post<QuestionnaireResponse>(
+      'QuestionnaireResponse',
+      split('nakke', 'mage'),
+      {
+        prefer: 'return=representation',
+      },
+    );
+    expect(created.status).toBe(201);
+    const stored = await client.get<QuestionnaireResponse>(`QuestionnaireResponse/${created.body.id}`);
+    expect(answersOf(stored.body, 'smertesteder').map((a) => a.valueCoding?.code)).toEqual(['nakke', 'mage']);
+    expect(answersOf(stored.body, 'antall-smertesteder')).toEqual([{ valueInteger: 2 }]);
+  });
+});
+
 describe('a Questionnaire from the wider world', () => {
   const url = 'http://example.org/fhir/Questionnaire/phq-2';
   const scale = [0, 1, 2, 3].map((n) => ({

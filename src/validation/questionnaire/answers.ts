@@ -53,6 +53,7 @@ export const EXT = {
   calculatedExpression:
     'http://hl7.org/fhir/uv/sdc/StructureDefinition/sdc-questionnaire-calculatedExpression',
   variable: 'http://hl7.org/fhir/StructureDefinition/variable',
+  optionExclusive: 'http://hl7.org/fhir/StructureDefinition/questionnaire-optionExclusive',
 } as const;
 
 export function valueKeyOf(answer: QuestionnaireResponseItemAnswer): AnswerValueKey | undefined {
@@ -104,6 +105,8 @@ export interface OptionSet {
   readonly systems: ReadonlySet<string>;
   /** Human-readable summary for error messages. */
   readonly summary: string;
+  /** The options marked questionnaire-optionExclusive: chosen, they must be the only answer. */
+  readonly exclusive?: OptionSet;
 }
 
 export function optionKey(key: AnswerValueKey, value: unknown): string {
@@ -128,7 +131,7 @@ export function compileOptions(item: QuestionnaireItem, questionnaire: Questionn
   return undefined;
 }
 
-function fromOptions(options: QuestionnaireItemAnswerOption[]): OptionSet {
+function fromOptions(options: QuestionnaireItemAnswerOption[], withExclusive = true): OptionSet {
   const keys = new Set<string>();
   const codes = new Set<string>();
   const shown: string[] = [];
@@ -147,11 +150,15 @@ function fromOptions(options: QuestionnaireItemAnswerOption[]): OptionSet {
       shown.push(String(value));
     }
   }
+  const exclusive = withExclusive
+    ? options.filter((o) => extensionsOf(o, EXT.optionExclusive).some((e) => e.valueBoolean === true))
+    : [];
   return {
     keys,
     codes,
     systems: new Set(),
     summary: shown.slice(0, 12).join(', ') + (shown.length > 12 ? ', …' : ''),
+    ...(exclusive.length ? { exclusive: fromOptions(exclusive, false) } : {}),
   };
 }
 

@@ -1,6 +1,7 @@
 export { compareVersions, formatCanonical, parseCanonical, type Canonical } from './canonical';
 export { compileQuestionnaire, type CompiledItem, type CompiledQuestionnaire } from './compile';
 export { validateQuestionnaireResponse } from './validate';
+export { mergeRepeatedAnswers } from './repeated-answers';
 export { applyScores, type ScoreOptions, type ScoredResponse } from './scoring';
 export {
   listQuestionnaireSource,

@@ -5,7 +5,7 @@ import type {
   QuestionnaireResponseItemAnswer,
 } from '@medplum/fhirtypes';
 import { issue } from '../../fhir/outcomes';
-import { isOption, valueKeyOf } from './answers';
+import { isOption, valueKeyOf, type AnswerValueKey, type OptionSet } from './answers';
 import type { CompiledItem, CompiledQuestionnaire } from './compile';
 
 /** Where a response item sits: its item, the Questionnaire item it answers, and its enclosing item. */
@@ -27,9 +27,9 @@ interface Seen {
  * Checks a QuestionnaireResponse against its compiled Questionnaire the way the HL7 validator does:
  * linkIds in place and in order, answer types, repeats, required items when enabled (only for
  * completed/amended responses), enableWhen, answerOption membership and value constraints, groups and
- * display items without answers. Returns OperationOutcome issues whose expressions point into the
- * response; an empty list means valid. Answers of calculated items are not checked: the server
- * recomputes them.
+ * display items without answers, an exclusive answer option (questionnaire-optionExclusive) alone.
+ * Returns OperationOutcome issues whose expressions point into the response; an empty list means valid.
+ * Answers of calculated items are not checked: the server recomputes them.
  */
 export function validateQuestionnaireResponse(
   compiled: CompiledQuestionnaire,
@@ -208,6 +208,9 @@ class ResponseCheck {
         path,
       );
     }
+    if (answers.length > 1 && def.options?.exclusive && !def.calculated) {
+      this.exclusiveAnswer(def, def.options.exclusive, answers, path);
+    }
     answers.forEach((answer, j) => {
       const answerPath = new Path(path, 'answer', j);
       if (!def.calculated) {
@@ -217,6 +220,31 @@ class ResponseCheck {
         this.level(def, answer.item, answerPath, occurrence);
       }
     });
+  }
+
+  /** An answer option marked questionnaire-optionExclusive (e.g. «ingen smerter») must stand alone. */
+  private exclusiveAnswer(
+    def: CompiledItem,
+    exclusive: OptionSet,
+    answers: QuestionnaireResponseItemAnswer[],
+    path: Path,
+  ): void {
+    const j = answers.findIndex((answer) => {
+      const key = valueKeyOf(answer);
+      return key !== undefined && isOption(exclusive, key, (answer as Record<string, unknown>)[key]);
+    });
+    if (j < 0) {
+      return;
+    }
+    const answer = answers[j];
+    const key = valueKeyOf(answer) as AnswerValueKey;
+    const shown = answer.valueCoding?.display ? ` «${answer.valueCoding.display}»` : '';
+    this.error(
+      `${describe(answer, key)}${shown} excludes every other answer of ${def.label}, but ${answers.length - 1} ` +
+        `other answer${answers.length > 2 ? 's were' : ' was'} given; keep either it or the others`,
+      new Path(path, 'answer', j),
+      'business-rule',
+    );
   }
 
   private answer(def: CompiledItem, answer: QuestionnaireResponseItemAnswer, path: Path): void {
