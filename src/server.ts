@@ -13,6 +13,7 @@ import { openConsent, type ConsentServices } from './consent';
 import { ConfigError, type Config } from './config';
 import { loadFhirDefinitions } from './fhir/definitions';
 import { auditEventOperation, createRequestAuditor } from './fhir/audit';
+import { createRequestMetrics } from './metrics';
 import { createFhirRouter } from './fhir/router';
 import { errors, FhirError, issue, operationOutcome } from './fhir/outcomes';
 import { SearchTranslator } from './identity/searchTranslation';
@@ -128,12 +129,15 @@ export async function createServer(config: Config, options: ServerOptions = {}):
   // conditional requests with 304s the FHIR semantics do not intend.
   app.set('etag', false);
   app.use(requestLogging(logger));
+  const metrics = createRequestMetrics();
+  app.use(metrics.observe);
   app.use(securityHeaders());
   app.use(corsFor(config.http.corsOrigins));
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
   });
+  app.get('/metrics', metrics.serve);
   app.get('/readyz', async (_req, res) => {
     try {
       await store.ping();

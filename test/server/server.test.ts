@@ -57,6 +57,24 @@ describe('the assembled server', () => {
     expect(((await search.json()) as Bundle).type).toBe('searchset');
   });
 
+  test('/metrics counts requests by method, route pattern and status, in Prometheus text, with no id', async () => {
+    const token = await server.token('registry-admin');
+    const id = 'metrics-probe-4711';
+    const missing = await fetch(`${server.baseUrl}/Organization/${id}`, {
+      headers: { authorization: `Bearer ${token}`, accept: FHIR_JSON },
+    });
+    expect(missing.status).toBe(404);
+    const metrics = await fetch(`${server.origin}/metrics`);
+    expect(metrics.status).toBe(200);
+    expect(metrics.headers.get('content-type')).toMatch(/^text\/plain/);
+    const text = await metrics.text();
+    expect(text).toMatch(
+      /norpain_http_requests_total\{method="GET",route="\/fhir\/Organization\/:id",status="404"\} 1/,
+    );
+    expect(text).toMatch(/norpain_http_request_duration_seconds_bucket\{/);
+    expect(text).not.toContain(id);
+  });
+
   test('the five participating units are in the store as Organizations with RESH identifiers', async () => {
     const units = readUnits();
     expect(units.map((u) => u.alias)).toEqual(['St. Olavs', 'Haukeland', 'UNN', 'Helse Førde', 'Ahus']);
