@@ -23,6 +23,7 @@ import { createPseudonymiseStage } from '../../src/ingest/pseudonymise';
 import type { WriteEntry } from '../../src/ingest/write';
 import { createLogger } from '../../src/logging/logger';
 import { EmbeddedStore } from '../../src/store/embedded';
+import { episode } from '../../test/auth/fixtures';
 
 function arg(name: string, fallback: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -30,7 +31,6 @@ function arg(name: string, fallback: number): number {
 }
 
 const FNR = 'urn:oid:2.16.578.1.12.4.1.4.1';
-const RESH = 'urn:oid:2.16.578.1.12.4.1.4.102';
 
 /** Patient, EpisodeOfCare and 18 Observations: 20 resources. */
 function person(fnr: string, n: number): WriteEntry[] {
@@ -50,31 +50,7 @@ function person(fnr: string, n: number): WriteEntry[] {
       method: 'POST',
       resourceType: 'EpisodeOfCare',
       fullUrl: `urn:uuid:${randomUUID()}`,
-      resource: {
-        resourceType: 'EpisodeOfCare',
-        // What the NorPain EpisodeOfCare profile requires: referral date and right-to-care decision.
-        extension: [
-          { url: 'https://norpain.no/fhir/StructureDefinition/referral-date', valueDate: '2024-01-15' },
-          {
-            url: 'https://norpain.no/fhir/StructureDefinition/right-to-care',
-            extension: [
-              {
-                url: 'decision',
-                valueCoding: {
-                  system: 'https://norpain.no/fhir/CodeSystem/right-to-care-decision',
-                  code: 'granted',
-                },
-              },
-              { url: 'date', valueDate: '2024-02-01' },
-              { url: 'deadline', valueDate: '2024-07-15' },
-            ],
-          },
-        ],
-        status: 'active',
-        patient: { reference: patientUrl },
-        managingOrganization: { identifier: { system: RESH, value: '999001' } },
-        period: { start: '2024-03-04' },
-      },
+      resource: episode(patientUrl, '999001'), // as the NorPain EpisodeOfCare profile requires
     },
   ];
   for (let i = 0; i < 18; i++) {

@@ -13,6 +13,7 @@ import {
   readNorPainQuestionnaires,
   type CompiledItem,
 } from '../../src/validation/questionnaire';
+import { seededRandom } from '../../src/identity';
 import { compileSubset } from '../../src/validation/questionnaire/fhirpath-subset';
 
 /**
@@ -82,25 +83,14 @@ const staffForm: Questionnaire = {
 
 const forms: Questionnaire[] = [...readNorPainQuestionnaires(), staffForm];
 
-/** mulberry32: the response generator's own random numbers, from one fast-check seed per run. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /**
  * A response to `q`: mostly well-formed answers, with items left out (more often for a partial response),
  * and now and then what a careless client sends: a client-computed score, a Coding without code, a
  * number as text, an extension on a value, two answers, a repeated group.
  */
 function respond(q: Questionnaire, seed: number, partial: boolean): QuestionnaireResponse {
-  const rnd = random(seed);
+  // The response generator's own random numbers, from one fast-check seed per run.
+  const rnd = seededRandom(seed);
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)];
   const omit = partial ? 0.45 : 0.06;
   const answer = (item: QuestionnaireItem): QuestionnaireResponseItemAnswer => {
