@@ -20,6 +20,7 @@ import { SearchTranslator } from './identity/searchTranslation';
 import { openIdentity, type IdentityServices } from './identity/service';
 import { createWriteOwnershipStage } from './ingest/authorise';
 import { createIngestPipeline } from './ingest/pipeline';
+import { createReferenceResolution } from './ingest/references';
 import { createPseudonymiseStage } from './ingest/pseudonymise';
 import { describeError, getLogger, type Logger } from './logging/logger';
 import { requestIdOf, requestLogging } from './logging/requestLog';
@@ -158,6 +159,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
       translateSearch: (type, params, principal) => searchTranslator.params(type, params, principal),
       ingest: createIngestPipeline({
         store,
+        references: createReferenceResolution({ store, translator: searchTranslator, ...viewDeps }),
         pseudonymise,
         exclude: consent.exclude,
         inclusion: consent.inclusion,

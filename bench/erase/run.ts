@@ -19,6 +19,8 @@ import { openIdentity } from '../../src/identity/service';
 import { seededRandom, syntheticNationalId } from '../../src/identity/synthetic';
 import { createExclusionGuard } from '../../src/ingest/exclude';
 import { createIngestPipeline } from '../../src/ingest/pipeline';
+import { createReferenceResolution } from '../../src/ingest/references';
+import { SearchTranslator } from '../../src/identity/searchTranslation';
 import { createPseudonymiseStage } from '../../src/ingest/pseudonymise';
 import type { WriteEntry } from '../../src/ingest/write';
 import { createLogger } from '../../src/logging/logger';
@@ -84,6 +86,11 @@ async function main(): Promise<void> {
   const locks = new PersonLocks();
   const ingest = createIngestPipeline({
     store,
+    references: createReferenceResolution({
+      store,
+      translator: new SearchTranslator({ ...identity, production: false }),
+      personOf: () => undefined,
+    }),
     pseudonymise: createPseudonymiseStage({ ...identity, store, production: false }),
     exclude: createExclusionGuard({ register, vault: identity.vault, locks }),
   });
@@ -128,6 +135,7 @@ async function main(): Promise<void> {
       scopes: ['system/*.cruds'],
     },
     requestId: 'bench',
+    base: 'http://localhost/fhir',
   };
   const random = seededRandom(4242);
   const ids = new Set<string>();

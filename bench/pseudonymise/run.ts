@@ -111,6 +111,7 @@ async function main(): Promise<void> {
     const ctx = {
       principal: { role: 'clinic', clientId: 'bench', scopes: [] } as Principal,
       requestId: 'bench',
+      base: 'http://localhost/fhir',
     };
     // The stage wraps persist (here: nothing) and then makes the vault links it rehearsed.
     const run = (p: Patient) =>

@@ -145,7 +145,7 @@ const VERB: Record<Permission, string> = { c: 'create', r: 'read', u: 'update', 
 
 /** Decides whether the principal may do `permission` on `type`; the reason names role, scope and type. */
 export function decide(principal: Principal, type: string, permission: Permission): Decision {
-  const reach = MATRIX[principal.role][categoryOf(type)]?.[permission];
+  const reach = roleReach(principal.role, type, permission);
   if (reach === undefined) {
     return { allowed: false, reason: `A ${principal.role} token may not ${VERB[permission]} ${type}.` };
   }
@@ -157,6 +157,12 @@ export function decide(principal: Principal, type: string, permission: Permissio
     };
   }
   return { allowed: true, reach };
+}
+
+/** The reach a role has for `permission` on `type`, whatever its token's scopes narrow it to. A reference
+ * may name what the role could read (its unit's, its person's, a definition) even with a write-only scope. */
+export function roleReach(role: Role, type: string, permission: Permission): Reach | undefined {
+  return MATRIX[role][categoryOf(type)]?.[permission];
 }
 
 /** Decides an operation call (`$everything`, `$correct`, `$validate`) on a type. */

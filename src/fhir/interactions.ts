@@ -295,7 +295,7 @@ async function write(
   }
   const outcome = await ctx.ingest.run(
     { transaction: false, entries: [{ ...entry, resource: body }] },
-    { principal: ctx.principal, requestId: ctx.requestId },
+    { principal: ctx.principal, requestId: ctx.requestId, base: ctx.base },
   );
   return writeResponse(ctx, outcome, interaction.prefer, entry.method === 'POST' ? 'created' : 'updated');
 }
@@ -334,7 +334,7 @@ async function remove(
 ): Promise<FhirResponse> {
   const outcome = await ctx.ingest.run(
     { transaction: false, entries: [{ method: 'DELETE', resourceType: type, id }] },
-    { principal: ctx.principal, requestId: ctx.requestId },
+    { principal: ctx.principal, requestId: ctx.requestId, base: ctx.base },
   );
   return writeResponse(ctx, outcome, interaction.prefer, 'deleted');
 }

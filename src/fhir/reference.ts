@@ -118,6 +118,28 @@ export function formatReference(reference: ParsedReference): string {
   }
 }
 
+/**
+ * The identifier a conditional reference names when its query is exactly `identifier=system|value` (one
+ * parameter, one token; percent-encoding decoded), the only form by which a person may be referenced by
+ * national id. Undefined for any other reference or query.
+ */
+export function identifierOfConditional(
+  reference: ParsedReference,
+): { system: string; value: string } | undefined {
+  if (reference.kind !== 'conditional') {
+    return undefined;
+  }
+  const params = [...new URLSearchParams(reference.query)];
+  if (params.length !== 1 || params[0][0] !== 'identifier') {
+    return undefined;
+  }
+  const token = params[0][1];
+  const bar = token.indexOf('|');
+  return bar <= 0 || token.includes(',') || bar === token.length - 1
+    ? undefined
+    : { system: token.slice(0, bar), value: token.slice(bar + 1) };
+}
+
 /** `Type/id` of a literal reference, the key under which stores index and erase. */
 export function literalKey(reference: { resourceType: string; id: string }): string {
   return `${reference.resourceType}/${reference.id}`;

@@ -344,7 +344,7 @@ async function validateOperation(
         transaction: false,
         entries: [{ method: 'POST', resourceType: type as Resource['resourceType'], resource }],
       },
-      { principal: ctx.principal, requestId: ctx.requestId },
+      { principal: ctx.principal, requestId: ctx.requestId, base: ctx.base },
     );
   } catch (err) {
     if (isFhirError(err) && (err.status === 422 || err.status === 400)) {

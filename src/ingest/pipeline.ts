@@ -3,6 +3,7 @@ import { validateProfilesAsReceived, validatePseudonymisedProfiles } from '../va
 import { QuestionnaireRegistry, storeQuestionnaireSource } from '../validation/questionnaire';
 import { authoriseWrite } from './authorise';
 import { persistWrite, type PersistOutcome } from './persist';
+import { canonicaliseReferences, type ReferenceResolution } from './references';
 import { cachedQuestionnaireSource, touchesQuestionnaire } from './questionnaire-cache';
 import { questionnaireStage, repeatedAnswersStage } from './questionnaire-stage';
 import { validateBase } from './validate';
@@ -10,7 +11,8 @@ import type { WriteGuard } from './exclude';
 import type { IngestContext, IngestStage, Write } from './write';
 
 /**
- * The path of every write (DESIGN §2): authorise → validate → exclude → pseudonymise → persist → audit.
+ * The path of every write (DESIGN §2): authorise → references → validate → exclude → pseudonymise → persist
+ * → audit.
  * Each stage is a module of its own; to add one, add one line to the lists below. Audit is the router's
  * (src/fhir/audit.ts): it records one AuditEvent per request, refused or not, before answering.
  */
@@ -23,6 +25,8 @@ export interface IngestPipeline {
 
 export interface IngestDeps {
   store: FhirStore;
+  /** Conditional references resolved, literal ones required to exist (src/ingest/references.ts). */
+  references: ReferenceResolution;
   /** The pseudonymise stage (src/ingest/pseudonymise.ts), built with the identity vault. It wraps the
    * stages after it and persist, so the identity vault keeps a write's changes only if it is persisted. */
   pseudonymise?: WriteGuard;
@@ -48,6 +52,8 @@ export function createIngestPipeline(deps: IngestDeps): IngestPipeline {
   ];
   const beforeExclusion: IngestStage[] = [
     authoriseWrite,
+    canonicaliseReferences, // every reference in canonical form, or 422 saying why
+    deps.references.resolveConditional, // Type?query → the one resource it matches in the caller's view
     ...validation,
     ...(deps.inclusion ? [deps.inclusion] : []),
   ];
@@ -64,8 +70,11 @@ export function createIngestPipeline(deps: IngestDeps): IngestPipeline {
     }
     return persistWrite(deps.store, current);
   };
-  const pseudonymiseAndPersist = (write: Write, ctx: IngestContext) =>
-    deps.pseudonymise?.guard(write, ctx, checkAndPersist) ?? checkAndPersist(write, ctx);
+  // After the exclusion check, so that a reference to an erased person's Patient gets its 403 there.
+  const pseudonymiseAndPersist = async (write: Write, ctx: IngestContext) => {
+    const resolved = await deps.references.requireTargets(write, ctx); // every literal names a resource the caller sees
+    return deps.pseudonymise?.guard(resolved, ctx, checkAndPersist) ?? checkAndPersist(resolved, ctx);
+  };
   return {
     async run(write, ctx) {
       let current = write;
@@ -83,7 +92,7 @@ export function createIngestPipeline(deps: IngestDeps): IngestPipeline {
     },
     async validate(write, ctx) {
       let current = write;
-      for (const stage of validation) {
+      for (const stage of [canonicaliseReferences, ...validation]) {
         current = await stage(current, ctx);
       }
     },

@@ -3,6 +3,7 @@ import { personsConcerned } from '../consent/concerns';
 import { PersonLocks } from '../consent/personLock';
 import { loadFhirDefinitions } from '../fhir/definitions';
 import { errors, isFhirError, issue } from '../fhir/outcomes';
+import { identifierOfConditional, literalKey, parseReference } from '../fhir/reference';
 import {
   canonicalNationalId,
   extractNationalIds,
@@ -20,6 +21,7 @@ import { describeError, getLogger } from '../logging/logger';
 import type { FhirStore } from '../store/FhirStore';
 import type { WriteGuard } from './exclude';
 import { pseudonymisationPolicy } from './pseudonymisation-policy';
+import { danglingReference } from './references';
 import { entryLocation, type Write, type WriteEntry } from './write';
 
 /**
@@ -416,41 +418,34 @@ class WriteRun {
     };
   }
 
+  /** `reference` is canonical: the door (src/ingest/references.ts) parsed every reference the client sent. */
   private rewritePatientReference(reference: string, expression: string): string | undefined {
-    const direct = this.patientRefs.get(reference);
-    if (direct) {
-      return direct;
+    const parsed = parseReference(reference);
+    if (!parsed.ok) {
+      return undefined;
     }
-    const literal = /(?:^|\/)Patient\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/[^/]+)?$/.exec(reference);
-    if (literal) {
-      const mapped = this.patientRefs.get(`Patient/${literal[1]}`);
-      if (mapped || this.deps.vault.findByPatientId(literal[1])) {
+    const target = parsed.reference;
+    if (target.kind === 'placeholder') {
+      return this.patientRefs.get(reference);
+    }
+    if (target.kind === 'literal' && target.resourceType === 'Patient') {
+      const mapped = this.patientRefs.get(literalKey(target));
+      if (mapped || this.deps.vault.findByPatientId(target.id)) {
         return mapped;
       }
       // An EPR's own patient id would be a dangling reference and an identifier of the EPR record.
-      throw errors.unprocessable([
-        issue(
-          'not-found',
-          'The referenced Patient is not a Patient of the registry. Reference the Patient id the server returned, a Patient in the same transaction, or the person by national id (Reference.identifier).',
-          expression,
-        ),
-      ]);
+      throw danglingReference(expression);
     }
-    const conditional = /^Patient\?identifier=([^|&]*)\|([^&]+)$/.exec(reference);
-    if (conditional) {
-      const identifier: Identifier = {
-        system: decodeURIComponent(conditional[1]),
-        value: decodeURIComponent(conditional[2]),
-      };
-      if (identifier.system === registryPseudonymSystem) {
-        const person = this.deps.vault.findByPseudonym(identifier.value as string);
-        return person ? `Patient/${person.patientId}` : undefined;
-      }
-      if (nationalIdKindOf(identifier)) {
-        return this.referenceForNationalId(identifier, expression);
-      }
+    const identifier =
+      target.kind === 'conditional' && target.resourceType === 'Patient' && identifierOfConditional(target);
+    if (!identifier) {
+      return undefined;
     }
-    return undefined;
+    if (identifier.system === registryPseudonymSystem) {
+      const person = this.deps.vault.findByPseudonym(identifier.value);
+      return person ? `Patient/${person.patientId}` : undefined;
+    }
+    return nationalIdKindOf(identifier) ? this.referenceForNationalId(identifier, expression) : undefined;
   }
 
   /** Links the ids to one person in the rehearsing vault, remembering whom each id now names. */

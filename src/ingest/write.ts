@@ -60,6 +60,9 @@ export interface IngestContext {
   principal: Principal;
   /** Correlates the log line and the audit event of one request. */
   requestId: string;
+  /** The FHIR base as the client sees it, without a trailing slash: absolute references to it are this
+   * server's own and are made relative (src/ingest/references.ts). */
+  base: string;
   /**
    * Set by the pseudonymise stage for the stages after it: the Patient id this write gives a person named
    * by a national id (the bare number). The identity vault learns such persons only once the write is

@@ -26,7 +26,8 @@ import {
  *   hidden  the resource is outside the principal's view: read 404, search does not find it
  *   deny    403 with an OperationOutcome (role, scope or ownership)
  */
-type Expect = 'ok' | 'hidden' | 'deny';
+/** 'refused': 422, e.g. a reference to a resource outside the caller's view (src/ingest/references.ts). */
+type Expect = 'ok' | 'hidden' | 'deny' | 'refused';
 type Whose = 'own' | 'other';
 type Kind = 'Patient' | 'EpisodeOfCare' | 'Observation' | 'QuestionnaireResponse';
 
@@ -88,6 +89,7 @@ function outcomeOf(status: number): Expect | `status ${number}` {
   if (status === 200 || status === 201 || status === 204) return 'ok';
   if (status === 404) return 'hidden';
   if (status === 403) return 'deny';
+  if (status === 422) return 'refused';
   return `status ${status}`;
 }
 
@@ -154,7 +156,8 @@ describe('create', () => {
   const expected: Record<Role, Record<string, Record<Whose, Expect>>> = {
     clinic: {
       EpisodeOfCare: { own: 'ok', other: 'deny' },
-      Observation: { own: 'ok', other: 'ok' }, // a new unit-A resource; the unit treats the person now
+      // A clinic refers only to Patients its unit registered (by id); by national id it may name anyone.
+      Observation: { own: 'ok', other: 'refused' },
       QuestionnaireResponse: { own: 'ok', other: 'ok' },
     },
     portal: {
@@ -205,8 +208,11 @@ describe('update and delete', () => {
     );
     expect(created.status).toBe(201);
     const id = created.body.id as string;
+    // The new version refers to a Patient every writer here may refer to (P, of unit A), so what is
+    // decided is whether the caller may change this Observation at all.
     const update = await call(server, tokens[role], 'PUT', `Observation/${id}`, {
       ...created.body,
+      subject: { reference: `Patient/${P.patient}` },
       valueString: 'pain 3',
     });
     expect(outcomeOf(update.status)).toBe(expected[role].update[whose]);

@@ -31,7 +31,7 @@ const FNR = preferredSystem.fnr;
 const DNR = preferredSystem.dnr;
 const MUNICIPALITY = 'http://hl7.no/fhir/StructureDefinition/no-basis-municipalitycode';
 const EPISODE_SYSTEM = 'urn:oid:2.16.578.1.12.4.1.2.4001031.episode';
-const ctx = { principal: { role: 'clinic', clientId: 'dips', scopes: [] } as Principal, requestId: 'r1' };
+const ctx = { principal: { role: 'clinic', clientId: 'dips', scopes: [] } as Principal, requestId: 'r1', base: 'http://localhost/fhir' };
 
 let dir: string;
 let store: EmbeddedStore;

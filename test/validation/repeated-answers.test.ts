@@ -163,6 +163,7 @@ describe('the ingest stages on a Refero response split by «Legg til»', () => {
   const ctx: IngestContext = {
     principal: { role: 'portal', clientId: 'portal', scopes: [] },
     requestId: 'r1',
+    base: 'http://localhost/fhir',
   };
   const region = (code: string): Coding => ({
     system: 'https://norpain.no/fhir/CodeSystem/smerteregion',
