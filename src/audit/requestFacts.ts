@@ -1,4 +1,5 @@
 import type { Bundle, Reference, Resource } from '@medplum/fhirtypes';
+import { parseReference } from '../fhir/reference';
 import type { AuditInteraction } from './auditEvent';
 import { AUDIT_SYSTEMS } from './auditEvent';
 
@@ -86,8 +87,9 @@ export function touchedBy(items: readonly (Resource | undefined)[]): Touched {
       return;
     }
     for (const reference of subjectReferences(resource)) {
-      const match = /^Patient\/([^/]+)$/.exec(reference.reference ?? '');
-      if (match) patientIds.add(match[1]);
+      const parsed = parseReference(reference.reference ?? '');
+      const target = parsed.ok ? parsed.reference : undefined;
+      if (target?.kind === 'literal' && target.resourceType === 'Patient') patientIds.add(target.id);
     }
   };
   items.forEach(visit);

@@ -2,6 +2,7 @@ import { Operator, type Filter, type SearchRequest } from '@medplum/core';
 import type { Bundle, Resource, ResourceType } from '@medplum/fhirtypes';
 import { patientCompartmentParams } from '../fhir/definitions';
 import { errors } from '../fhir/outcomes';
+import { literalKeyOf } from '../fhir/reference';
 import type { FhirStore, HistoryOptions, HistoryResult, SearchResult } from '../store/FhirStore';
 import { decide, type Reach } from './matrix';
 import type { Principal } from './principal';
@@ -124,8 +125,7 @@ function concernsPerson(resource: Resource, patientId: string): boolean {
     if (Array.isArray(value)) return value.some(seen);
     if (typeof value !== 'object' || value === null) return false;
     const reference = (value as { reference?: unknown }).reference;
-    if (typeof reference === 'string' && (reference === wanted || reference.endsWith(`/${wanted}`)))
-      return true;
+    if (typeof reference === 'string' && literalKeyOf(reference) === wanted) return true;
     return Object.values(value).some(seen);
   };
   return seen(resource);

@@ -6,6 +6,7 @@ import {
   type NationalId,
   type NationalIdKind,
 } from '../identity/nationalId';
+import { parseReference } from '../fhir/reference';
 import { registryPseudonymSystem } from '../identity/pseudonym';
 import { entryLocation, type Write } from '../ingest/write';
 
@@ -30,8 +31,6 @@ export interface Finding<T> {
   /** The entry that names the person: "Bundle.entry[2]" in a transaction, else the resource type. */
   where: string;
 }
-
-const PATIENT_LITERAL = /(?:^|\/)Patient\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/[^/?#]+)?$/;
 
 export function personsConcerned(write: Write): Concerned {
   const found: Concerned = { nationalIds: [], patientIds: [], pseudonyms: [] };
@@ -94,31 +93,26 @@ function fromIdentifier(identifier: Identifier, add: Add): void {
   }
 }
 
+/** References are canonical here: the door (src/ingest/references.ts) parsed every one the client sent. */
 function fromReference(reference: string, add: Add): void {
-  const literal = PATIENT_LITERAL.exec(reference);
-  if (literal) {
-    add('patientIds', literal[1]);
-    return;
-  }
-  const question = reference.indexOf('?');
-  if (question >= 0 && /(?:^|\/)Patient$/.test(reference.slice(0, question))) {
-    fromQuery(reference.slice(question + 1), add);
+  const parsed = parseReference(reference);
+  const target = parsed.ok ? parsed.reference : undefined;
+  if (target?.kind === 'literal' && target.resourceType === 'Patient') {
+    add('patientIds', target.id);
+  } else if (target?.kind === 'conditional' && target.resourceType === 'Patient') {
+    fromQuery(target.query, add);
   }
 }
 
 /** Tokens `system|value` and literal Patient references in a search query. */
 function fromQuery(query: string, add: Add): void {
-  let params: URLSearchParams;
-  try {
-    params = new URLSearchParams(query);
-  } catch {
-    return;
-  }
-  for (const [, value] of params) {
+  for (const [, value] of new URLSearchParams(query)) {
     for (const token of value.split(',')) {
-      const literal = PATIENT_LITERAL.exec(token);
-      if (literal) {
-        add('patientIds', literal[1]);
+      const parsed = parseReference(token);
+      if (parsed.ok && parsed.reference.kind === 'literal') {
+        if (parsed.reference.resourceType === 'Patient') {
+          add('patientIds', parsed.reference.id);
+        }
         continue;
       }
       const bar = token.indexOf('|');

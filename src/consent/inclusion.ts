@@ -2,6 +2,7 @@ import type { EpisodeOfCare, Identifier, Patient, Reference } from '@medplum/fhi
 import { ConfigError } from '../config/ConfigError';
 import type { Env } from '../config/secrets';
 import { errors, isFhirError, issue } from '../fhir/outcomes';
+import { identifierOfConditional, parseReference, type ParsedReference } from '../fhir/reference';
 import { assignerKey, nationalIdKindOf, parseNationalIdValue } from '../identity/nationalId';
 import type { IdentityVault } from '../identity/vault/IdentityVault';
 import { entryLocation, type IngestStage, type Write, type WriteEntry } from '../ingest/write';
@@ -116,16 +117,16 @@ async function birthDateOf(
   if (!reference) {
     return undefined;
   }
-  const inWrite = write.entries.find((entry) => sameSubject(entry, reference));
+  const target = targetOf(reference);
+  const inWrite = write.entries.find((entry) => sameSubject(entry, reference, target));
   if (inWrite) {
     return (inWrite.resource as Patient).birthDate;
   }
   let patientId: string | undefined;
-  const literal = /(?:^|\/)Patient\/([A-Za-z0-9\-.]{1,64})$/.exec(reference.reference ?? '');
-  if (literal) {
-    patientId = literal[1];
+  if (target?.kind === 'literal' && target.resourceType === 'Patient') {
+    patientId = target.id; // also Patient/<id>/_history/<version>: the person is the same
   } else {
-    const identifier = reference.identifier ?? identifierInQuery(reference.reference);
+    const identifier = reference.identifier ?? conditionalIdentifier(target);
     const kind = identifier ? nationalIdKindOf(identifier) : undefined;
     if (identifier?.value && kind) {
       const parsed = parseNationalIdValue(
@@ -150,26 +151,36 @@ async function birthDateOf(
   }
 }
 
+/** The parsed (canonical, see src/ingest/references.ts) reference, if it has a reference string. */
+function targetOf(reference: Reference): ParsedReference | undefined {
+  const parsed = reference.reference === undefined ? undefined : parseReference(reference.reference);
+  return parsed?.ok ? parsed.reference : undefined;
+}
+
+function conditionalIdentifier(target: ParsedReference | undefined): Identifier | undefined {
+  return target?.kind === 'conditional' && target.resourceType === 'Patient'
+    ? identifierOfConditional(target)
+    : undefined;
+}
+
 /** Whether a Patient entry of the write is the one the reference names (by fullUrl, id or identifier). */
-function sameSubject(entry: WriteEntry, reference: Reference): boolean {
+function sameSubject(entry: WriteEntry, reference: Reference, target: ParsedReference | undefined): boolean {
   const patient = entry.resource;
   if (patient?.resourceType !== 'Patient') {
     return false;
   }
-  const ref = reference.reference;
-  if (ref !== undefined && (ref === entry.fullUrl || ref === `Patient/${entry.id ?? patient.id ?? ''}`)) {
+  if (target?.kind === 'placeholder' && reference.reference === entry.fullUrl) {
     return true;
   }
-  const wanted = reference.identifier ?? identifierInQuery(ref);
+  const id = entry.id ?? patient.id;
+  if (target?.kind === 'literal' && target.resourceType === 'Patient' && id !== undefined && target.id === id) {
+    return true;
+  }
+  const wanted = reference.identifier ?? conditionalIdentifier(target);
   return (
     wanted !== undefined &&
     (patient.identifier ?? []).some((i) => i.system === wanted.system && i.value === wanted.value)
   );
-}
-
-function identifierInQuery(reference: string | undefined): Identifier | undefined {
-  const match = /^Patient\?identifier=([^|&]*)\|([^&]+)$/.exec(reference ?? '');
-  return match ? { system: decodeURIComponent(match[1]), value: decodeURIComponent(match[2]) } : undefined;
 }
 
 /** Whole years from a FHIR date (YYYY, YYYY-MM or YYYY-MM-DD; missing parts read as the first) to a date. */

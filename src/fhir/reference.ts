@@ -145,6 +145,13 @@ export function literalKey(reference: { resourceType: string; id: string }): str
   return `${reference.resourceType}/${reference.id}`;
 }
 
+/** `Type/id` of a canonical literal reference text (any version of it); undefined for every other. For
+ * references already through the door (stored, or inside the pipeline), which are canonical. */
+export function literalKeyOf(reference: string): string | undefined {
+  const parsed = parseReference(reference);
+  return parsed.ok && parsed.reference.kind === 'literal' ? literalKey(parsed.reference) : undefined;
+}
+
 function typeMessage(type: string): string {
   const proper = type.length > 0 ? properCaseOf(type) : undefined;
   return proper !== undefined && proper !== type

@@ -2,6 +2,7 @@ import { parseSearchRequest } from '@medplum/core';
 import type { Identifier, Patient, Resource } from '@medplum/fhirtypes';
 import { patientCompartmentMembers } from '../fhir/definitions';
 import { isFhirError } from '../fhir/outcomes';
+import { literalKeyOf } from '../fhir/reference';
 import type { FhirStore } from '../store/FhirStore';
 import { registryPseudonymSystem } from './pseudonym';
 import type { RekeyChange } from './vault/IdentityVault';
@@ -88,7 +89,7 @@ export function mergePseudonymousPatient(known: readonly Patient[], incoming: Pa
   };
 }
 
-/** A deep copy with every `reference` equal to `from` (or ending in "/from") set to `to`. */
+/** A deep copy with every `reference` to `from` ("Type/id", any version of it) set to `to`. */
 export function replaceReferences<T>(value: T, from: string, to: string): T {
   if (Array.isArray(value)) {
     return value.map((item) => replaceReferences(item, from, to)) as T;
@@ -99,7 +100,7 @@ export function replaceReferences<T>(value: T, from: string, to: string): T {
   const out: Record<string, unknown> = {};
   for (const [key, child] of Object.entries(value as Record<string, unknown>)) {
     out[key] =
-      key === 'reference' && typeof child === 'string' && (child === from || child.endsWith(`/${from}`))
+      key === 'reference' && typeof child === 'string' && literalKeyOf(child) === from
         ? to
         : replaceReferences(child, from, to);
   }

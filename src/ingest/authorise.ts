@@ -5,6 +5,7 @@ import type { Permission } from '../auth/scopes';
 import { unitsOf, withoutUnitLabels, withUnitLabels } from '../auth/unitLabel';
 import { createView, type View, type ViewDeps } from '../auth/view';
 import { errors, isFhirError } from '../fhir/outcomes';
+import { identifierOfConditional, parseReference } from '../fhir/reference';
 import { planSearch } from '../fhir/search';
 import type { FhirStore } from '../store/FhirStore';
 import { RESH_SYSTEM } from '../units/units';
@@ -55,7 +56,7 @@ export const authoriseWrite: IngestStage = (write, ctx) => {
         );
       }
     }
-    if (principal.role === 'portal' && namesAnotherPerson(resource, principal.pid)) {
+    if (principal.role === 'portal' && namesAnotherPerson(resource, principal.pid, ctx.base)) {
       // Refused here, before pseudonymisation could register the other person.
       throw forbidden(write, index, 'A portal token may write only about the person it acts for.');
     }
@@ -64,17 +65,20 @@ export const authoriseWrite: IngestStage = (write, ctx) => {
   return { ...write, entries };
 };
 
-/** Whether the resource's subject names, by national id, someone other than the token's person. */
-function namesAnotherPerson(resource: Resource, pid: string | undefined): boolean {
+/** Whether the resource's subject names, by national id, someone other than the token's person. This
+ * stage runs before the door (src/ingest/references.ts) canonicalises references, so it parses with the
+ * same parser and base; a reference the door will refuse names nobody here. */
+function namesAnotherPerson(resource: Resource, pid: string | undefined, base: string): boolean {
   const subject = (resource as { subject?: Reference }).subject;
   if (subject === undefined) return false;
   const own = pid?.replace(/\s+/g, '');
   const byIdentifier = subject.identifier?.value;
   if (byIdentifier !== undefined) return byIdentifier.replace(/\s+/g, '') !== own;
-  const query = /^Patient\?(.*)$/.exec(subject.reference ?? '');
-  if (query) {
-    const value = new URLSearchParams(query[1]).get('identifier');
-    return value === null || value.slice(value.indexOf('|') + 1).replace(/\s+/g, '') !== own;
+  const parsed = subject.reference === undefined ? undefined : parseReference(subject.reference, { ownBases: [base] });
+  const target = parsed?.ok ? parsed.reference : undefined;
+  if (target?.kind === 'conditional' && target.resourceType === 'Patient') {
+    const value = identifierOfConditional(target)?.value;
+    return value === undefined || value.replace(/\s+/g, '') !== own;
   }
   return false;
 }

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Parameters, Provenance, Reference, Resource } from '@medplum/fhirtypes';
+import { literalKeyOf, referenceSites } from '../fhir/reference';
 import { errors, issue } from '../fhir/outcomes';
 import { isId } from '../fhir/interactions';
 import type { CustomOperation } from '../fhir/router';
@@ -125,24 +126,12 @@ function patientReferences(type: string, id: string, resource: Resource): Refere
   if (type === 'Patient') {
     found.add(`Patient/${id}`);
   }
-  const walk = (value: unknown): void => {
-    if (Array.isArray(value)) {
-      value.forEach(walk);
-    } else if (value !== null && typeof value === 'object') {
-      for (const [key, child] of Object.entries(value)) {
-        if (
-          key === 'reference' &&
-          typeof child === 'string' &&
-          /^Patient\/[A-Za-z0-9\-.]{1,64}$/.test(child)
-        ) {
-          found.add(child);
-        } else {
-          walk(child);
-        }
-      }
+  for (const site of referenceSites(resource, type)) {
+    const key = literalKeyOf(site.node.reference as string);
+    if (key?.startsWith('Patient/')) {
+      found.add(key);
     }
-  };
-  walk(resource);
+  }
   found.delete(`${type}/${id}`);
   return [...found].map((reference) => ({ reference }));
 }

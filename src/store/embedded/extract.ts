@@ -7,6 +7,7 @@ import {
   type TypedValue,
 } from '@medplum/core';
 import type { Resource, SearchParameter } from '@medplum/fhirtypes';
+import { parseReference } from '../../fhir/reference';
 import { normaliseForSearch } from './normalise';
 import { dateRange, periodRange, type Range } from './ranges';
 
@@ -230,12 +231,6 @@ function strings(type: string, v: unknown): string[] {
   return out;
 }
 
-/** "Patient/1", "http://host/fhir/Patient/1/_history/2" → ["Patient", "1"]. */
-export function parseReferenceString(ref: string): [string, string] | undefined {
-  const m = /(?:^|\/)([A-Z][A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/[^/]+)?$/.exec(ref);
-  return m ? [m[1], m[2]] : undefined;
-}
-
 function references(param: string, type: string, v: unknown): IndexRows['reference'] {
   const rows: IndexRows['reference'] = [];
   const empty = { targetType: null, targetId: null, ref: null, idSystem: null, idValue: null };
@@ -254,12 +249,14 @@ function references(param: string, type: string, v: unknown): IndexRows['referen
   const o = v as Obj;
   const reference = str(o.reference);
   if (reference && !reference.startsWith('#')) {
-    const parsed = parseReferenceString(reference);
+    // Stored references are canonical (src/ingest/references.ts); Type/id/_history/v indexes as Type/id.
+    const parsed = parseReference(reference);
+    const target = parsed.ok && parsed.reference.kind === 'literal' ? parsed.reference : undefined;
     rows.push({
       param,
       ...empty,
-      targetType: parsed?.[0] ?? null,
-      targetId: parsed?.[1] ?? null,
+      targetType: target?.resourceType ?? null,
+      targetId: target?.id ?? null,
       ref: reference,
     });
   }

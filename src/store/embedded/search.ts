@@ -7,7 +7,8 @@ import {
 } from '@medplum/core';
 import type { SearchParameter } from '@medplum/fhirtypes';
 import { errors } from '../../fhir/outcomes';
-import { indexedParameters, parseReferenceString, type IndexedParameter } from './extract';
+import { isFhirId, parseReference } from '../../fhir/reference';
+import { indexedParameters, type IndexedParameter } from './extract';
 import { normaliseForSearch, searchPrefixes } from './normalise';
 import { dateRange, numberRange, type Range } from './ranges';
 
@@ -321,20 +322,17 @@ function stringConditions(op: string, value: string): Sql[] {
   return searchPrefixes(value).map((p) => ({ sql: 'norm >= ? AND norm < ?', params: [p, p + '\u{10FFFF}'] }));
 }
 
-/** "Type/id" matches the parsed target; an absolute URL also matches as written; a bare id any type. */
+/** "Type/id" (or a version of it) matches the parsed target; a bare id any type; anything else as written. */
 function referenceConditions(value: string): Sql[] {
-  const parsed = parseReferenceString(value);
-  const target = parsed
-    ? { sql: 'target_type = ? AND target_id = ?', params: [parsed[0], parsed[1]] }
-    : undefined;
-  if (target && !value.includes('://')) {
-    return [target];
+  const parsed = parseReference(value);
+  if (parsed.ok && parsed.reference.kind === 'literal') {
+    const { resourceType, id } = parsed.reference;
+    return [{ sql: 'target_type = ? AND target_id = ?', params: [resourceType, id] }];
   }
-  if (!parsed && /^[A-Za-z0-9\-.]{1,64}$/.test(value)) {
+  if (isFhirId(value)) {
     return [{ sql: 'target_id = ?', params: [value] }];
   }
-  const asWritten = { sql: 'ref = ?', params: [value] };
-  return target ? [asWritten, target] : [asWritten];
+  return [{ sql: 'ref = ?', params: [value] }];
 }
 
 /**
