@@ -23,7 +23,7 @@ import { seededRandom, syntheticNationalId } from '../../src/identity/synthetic'
 import { MemoryVaultAuditSink } from '../../src/identity/vault/audit';
 import { IdentityVault } from '../../src/identity/vault/IdentityVault';
 import { createPseudonymiseStage } from '../../src/ingest/pseudonymise';
-import { pseudonymisationPolicy } from '../../src/ingest/pseudonymisation-policy';
+import { dataDictionary } from '../../src/dictionary';
 import { EmbeddedStore } from '../../src/store/embedded';
 
 loadFhirDefinitions();
@@ -71,7 +71,7 @@ function rate(label: string, n: number, ms: number): void {
 
 async function main(): Promise<void> {
   const pseudonymiser = new Pseudonymiser({ current: 1, keys: new Map([[1, randomBytes(32)]]) });
-  const engine = new PolicyEngine(pseudonymisationPolicy);
+  const engine = new PolicyEngine(dataDictionary);
   const N = 200_000;
   const patients = Array.from({ length: 20_000 }, (_, i) => patient(i));
 

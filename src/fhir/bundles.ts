@@ -4,7 +4,7 @@ import type { Bundle, BundleEntry, Resource } from '@medplum/fhirtypes';
 import { checkResourceType } from '../validation/base';
 import type { WriteEntry } from '../ingest/write';
 import { parseETag, type FhirResponse, type ReturnPreference } from './http';
-import { errors, isFhirError } from './outcomes';
+import { errors, isFhirError, operationOutcome } from './outcomes';
 import { isId, perform, searchQuery, type InteractionContext } from './interactions';
 import { authoriseRequest } from '../auth/matrix';
 import { isResourceTypeName, planSearch } from './search';
@@ -96,6 +96,7 @@ async function batch(ctx: InteractionContext, bundle: Bundle, prefer: ReturnPref
           location: response.headers.Location,
           etag: response.headers.ETag,
           lastModified: response.body?.meta?.lastUpdated,
+          outcome: response.outcome,
         },
       });
     } catch (err) {
@@ -117,7 +118,19 @@ async function transaction(ctx: InteractionContext, bundle: Bundle): Promise<Bun
   if (outcome.kind !== 'transaction') {
     throw new Error('The pipeline did not run the write as a transaction');
   }
-  return outcome.bundle;
+  const notStored = outcome.notStored;
+  if (!notStored) {
+    return outcome.bundle;
+  }
+  // What the data dictionary did not keep of each entry, as that entry's response.outcome.
+  return {
+    ...outcome.bundle,
+    entry: outcome.bundle.entry?.map((entry, index) =>
+      notStored[index]?.length && entry.response
+        ? { ...entry, response: { ...entry.response, outcome: operationOutcome(notStored[index]) } }
+        : entry,
+    ),
+  };
 }
 
 function transactionEntry(ctx: InteractionContext, entry: BundleEntry, index: number): WriteEntry {

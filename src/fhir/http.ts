@@ -1,5 +1,5 @@
 import type { Request, Response } from 'express';
-import type { Resource } from '@medplum/fhirtypes';
+import type { OperationOutcome, Resource } from '@medplum/fhirtypes';
 import { errors } from './outcomes';
 
 /** HTTP plumbing of the FHIR REST layer: media types, body decoding, preferences and the response. */
@@ -14,6 +14,8 @@ export interface FhirResponse {
   status: number;
   body?: Resource;
   headers: Record<string, string>;
+  /** Warnings about a write (what was not stored), for Bundle.entry.response.outcome of a batch entry. */
+  outcome?: OperationOutcome;
 }
 
 /** Rejects with 406 when neither `_format` nor `Accept` allows a JSON representation. */

@@ -360,6 +360,12 @@ function writeResponse(
   const { resource, created } = outcome;
   const location = `${ctx.base}/${resource.resourceType}/${resource.id}/_history/${resource.meta?.versionId}`;
   const response = resourceResponse(created ? 201 : 200, resource, location);
+  // What the data dictionary did not keep: in the OperationOutcome asked for, and for a batch entry's
+  // response.outcome; a representation is the stored resource itself, which shows what was kept.
+  const notStored = outcome.notStored?.[0] ?? [];
+  if (notStored.length > 0) {
+    response.outcome = operationOutcome(notStored);
+  }
   if (prefer === 'minimal') {
     delete response.body;
   } else if (prefer === 'OperationOutcome') {
@@ -368,7 +374,7 @@ function writeResponse(
       : verb === 'created'
         ? 'An existing resource matched; nothing was created.'
         : 'Updated.';
-    response.body = operationOutcome([issue('informational', text, undefined, 'information')]);
+    response.body = operationOutcome([issue('informational', text, undefined, 'information'), ...notStored]);
   }
   return response;
 }

@@ -1,27 +1,40 @@
 import { tryGetDataType } from '@medplum/core';
 import type { Identifier, Reference, Resource } from '@medplum/fhirtypes';
+import { type DataDictionary, refuseOutOfScope } from '../dictionary';
 import {
+  type ElementEntry,
+  type ExtensionEntry,
   municipalityAddressElements,
   municipalityExtensionUrls,
-  type PolicyRule,
   publicIdentifierSystems,
   redactedNationalIdText,
-} from '../ingest/pseudonymisation-policy';
+} from '../dictionary/dictionary';
+import { terminology } from '../dictionary/terminology';
+import { errors, issue } from '../fhir/outcomes';
 import { checkDigitsValid, nationalIdKindOf } from './nationalId';
 import { isHashedIdentifierValue, registryPseudonymSystem } from './pseudonym';
 
 /**
- * Applies a declarative pseudonymisation policy (src/ingest/pseudonymisation-policy.ts) to resources.
- * It walks each resource with the FHIR R4 type of every element (from @medplum/core's schema), so a
- * rule "nodesByType('HumanName')" finds names wherever they are: in Patient, in a contained
- * RelatedPerson, inside an extension value. Rule lookups are compiled once per (type, path) and cached,
- * which keeps the walk fast enough for bulk loads (bench/pseudonymise).
+ * Applies the data dictionary (src/dictionary) to resources on their way into the clinical store: an
+ * allow-list. It walks each resource with the FHIR R4 type of every element (from @medplum/core's schema)
+ * and keeps an element only if the dictionary names it, applying the element's transform (pseudonym,
+ * year-month, municipality, keyed hash) and its code binding; every Reference to a person is rewritten to
+ * the pseudonymous Patient. What is not kept is reported through `PolicyContext.notStored` (the sender
+ * gets it as a warning); what the registry must not receive is refused with a 422 FhirError:
  *
- * Requires the FHIR definitions to be loaded (src/fhir/definitions.ts loadFhirDefinitions()); without
- * them no element is known and everything but resourceType is removed.
+ * - a national id (by its identifier system or type) anywhere but Patient.identifier and a reference to
+ *   the person (Reference.identifier);
+ * - a kept value that is not free text (a code, URI, reference, linkId) but contains a national id;
+ * - a modifierExtension (it would change the meaning of what is stored; FHIR says refuse it).
+ *
+ * Free text is kept only where the dictionary names it, with national ids blanked. Definitions
+ * (Questionnaire, ResearchStudy, Organization) are kept whole, free text blanked the same way. Rule
+ * look-ups are compiled once per (type, path) and cached, which keeps the walk fast (bench/pseudonymise).
+ *
+ * Requires the FHIR definitions to be loaded (src/fhir/definitions.ts loadFhirDefinitions()).
  */
 export interface PolicyContext {
-  /** The identifier list that replaces Patient.identifier (method `pseudonym`). */
+  /** The identifier list that replaces Patient.identifier (transform `pseudonym`). */
   patientIdentifiers?: Identifier[];
   /** A literal or urn:uuid reference to a Patient: its pseudonymous replacement ("Patient/<id>"), or
    * undefined to keep it. May throw a FhirError naming `expression` for a Patient the registry does not know. */
@@ -30,59 +43,55 @@ export interface PolicyContext {
   referenceForNationalId(identifier: Identifier, expression: string): string;
   /** The keyed hash of a business identifier value. */
   hashIdentifier(system: string | undefined, value: string): string;
+  /** An element was not stored: `path` is its element path (no indices), `reason` says why. */
+  notStored?(path: string, reason: string): void;
+  /** Where an element path stands for the client (in a transaction: inside its entry). Default: as is. */
+  expression?(path: string): string;
 }
 
-type Handler = (value: unknown, step: Step, ctx: PolicyContext) => unknown;
+type Binding = ElementEntry['codes'];
 
 interface Step {
   /** FHIR type code of the element (inner backbone types by their medplum name, e.g. "PatientContact"). */
   type: string;
-  /** Element path without indices or choice suffix, e.g. "Patient.contact.name". */
+  /** Element path without indices, choice elements by their JSON name, e.g. "Condition.onsetDateTime". */
   path: string;
-  rule?: PolicyRule;
+  /** What the dictionary says of it; undefined: not stored. */
+  entry?: ElementEntry;
   primitive: boolean;
+  /** The code systems a Coding here must come from. */
+  binding: Binding;
+  /** Inside a definition: every element is kept. */
+  definition: boolean;
 }
 
 const NATIONAL_ID_IN_TEXT = /(?<!\d)(\d{6})[ -]?(\d{5})(?!\d)/g;
+const FREE_TEXT_TYPES = new Set(['string', 'markdown']);
+const MUNICIPALITY_SYSTEMS = new Set([terminology.kommunenummer.url, terminology.kommunenummerOid.url]);
+const DEFINITION_ENTRY: ElementEntry = { why: 'part of a definition' };
+const REFUSED: ElementEntry = { why: 'refused: a modifier extension the registry cannot interpret' };
+
+const notNamed =
+  'Not stored: the NorPain data dictionary does not include this element. Leave it out to silence this warning.';
 
 export class PolicyEngine {
-  private readonly pathRules = new Map<string, PolicyRule>();
-  private readonly wildcardRules = new Map<string, PolicyRule>();
-  private readonly typeRules = new Map<string, PolicyRule>();
+  private readonly entries = new Map<string, ElementEntry>();
   private readonly plans = new Map<string, Map<string, Step | null>>();
-  private readonly handlers: Record<PolicyRule['method'], Handler>;
 
-  constructor(policy: readonly PolicyRule[]) {
-    for (const rule of policy) {
-      const byType = /^nodesByType\('([A-Za-z]+)'\)$/.exec(rule.path);
-      if (byType) {
-        if (!this.typeRules.has(byType[1])) {
-          this.typeRules.set(byType[1], rule);
-        }
-      } else if (rule.path.endsWith('.*')) {
-        this.wildcardRules.set(rule.path.slice(0, -2), rule);
-      } else if (/^[A-Z][A-Za-z]*(\.[a-z][A-Za-z]*)*$/.test(rule.path)) {
-        if (!this.pathRules.has(rule.path)) {
-          this.pathRules.set(rule.path, rule);
-        }
-      } else {
-        throw new Error(`unsupported policy path: ${rule.path}`);
+  constructor(private readonly dictionary: DataDictionary) {
+    for (const [type, resource] of Object.entries(dictionary.resources)) {
+      for (const [name, entry] of Object.entries(resource.elements ?? {})) {
+        this.entries.set(`${type}.${name}`, entry);
       }
     }
-    this.handlers = {
-      keep: (value, step, ctx) => this.walkValue(value, step, ctx),
-      remove: () => undefined,
-      pseudonym: (_value, _step, ctx) => ctx.patientIdentifiers,
-      generalise: (value, step) =>
-        step.rule?.to === 'year-month' ? generaliseYearMonth(value) : generaliseAddress(value),
-      'keyed-hash': (value, step, ctx) => this.hashIdentifierNode(value, step, ctx),
-      'patient-reference': (value, step, ctx) => this.rewriteReference(value, step, ctx),
-      'redact-national-ids': (value) => (typeof value === 'string' ? redactNationalIds(value) : value),
-    };
+    for (const [path, entry] of Object.entries(dictionary.dataTypes)) {
+      this.entries.set(path, entry);
+    }
   }
 
-  /** The resource as the policy lets it be stored (a new object; the input is not changed). */
+  /** The resource as the dictionary lets it be stored (a new object; the input is not changed). */
   apply<T extends Resource>(resource: T, ctx: PolicyContext): T {
+    refuseOutOfScope(this.dictionary, resource.resourceType, 'resourceType');
     return (this.walkObject(
       resource as unknown as Record<string, unknown>,
       resource.resourceType,
@@ -98,6 +107,7 @@ export class PolicyEngine {
     type: string,
     path: string,
     ctx: PolicyContext,
+    binding?: Binding,
   ): Record<string, unknown> | undefined {
     const plan = this.planFor(type, path);
     const out: Record<string, unknown> = {};
@@ -108,21 +118,15 @@ export class PolicyEngine {
         out[key] = value;
         continue;
       }
-      const isShadow = key.charCodeAt(0) === 95; // "_": a primitive's id/extensions, governed by its element
-      const step = this.stepFor(plan, type, path, isShadow ? key.slice(1) : key);
+      if (value === undefined || value === null) {
+        continue;
+      }
+      const step = this.stepFor(plan, type, path, key, binding);
       if (!step) {
-        continue; // not a FHIR R4 element of this type: fail closed
+        ctx.notStored?.(`${path}.${key}`, notNamed);
+        continue;
       }
-      let result: unknown;
-      if (isShadow) {
-        const method = step.rule?.method;
-        result =
-          method === undefined || method === 'keep' || method === 'redact-national-ids'
-            ? this.walkShadow(value, step, ctx)
-            : undefined;
-      } else {
-        result = this.applyStep(value, step, ctx);
-      }
+      const result = this.applyStep(value, step, ctx);
       if (result !== undefined) {
         out[key] = result;
         kept++;
@@ -135,52 +139,179 @@ export class PolicyEngine {
   }
 
   private applyStep(value: unknown, step: Step, ctx: PolicyContext): unknown {
-    const handler = step.rule ? this.handlers[step.rule.method] : undefined;
-    if (Array.isArray(value) && step.rule?.method !== 'pseudonym') {
+    if (step.entry?.transform === 'pseudonym') {
+      return ctx.patientIdentifiers;
+    }
+    if (Array.isArray(value)) {
       const items: unknown[] = [];
       for (const item of value) {
-        const result = handler ? handler(item, step, ctx) : this.walkValue(item, step, ctx);
+        const result = item === null ? undefined : this.applyOne(item, step, ctx);
         if (result !== undefined && result !== null) {
           items.push(result);
         }
       }
       return items.length > 0 ? items : undefined;
     }
-    return handler ? handler(value, step, ctx) : this.walkValue(value, step, ctx);
+    return this.applyOne(value, step, ctx);
   }
 
-  private walkValue(value: unknown, step: Step, ctx: PolicyContext): unknown {
+  private applyOne(value: unknown, step: Step, ctx: PolicyContext): unknown {
+    switch (step.entry?.transform) {
+      case 'year-month':
+        return generaliseYearMonth(value);
+      case 'municipality':
+        return generaliseAddress(value);
+      case 'keyed-hash':
+        return this.hashIdentifierNode(value, step, ctx);
+    }
+    if (step.primitive) {
+      return this.primitive(value, step, ctx);
+    }
     if (value === null || typeof value !== 'object') {
-      return value;
+      return undefined; // a primitive where an object belongs: invalid, drop it
     }
-    if (Array.isArray(value)) {
-      return this.applyStep(value, { ...step, rule: undefined }, ctx);
+    switch (step.type) {
+      case 'Reference':
+        return this.reference(value as Record<string, unknown>, step, ctx);
+      case 'Identifier':
+        return this.hashIdentifierNode(value, step, ctx);
+      case 'Extension':
+        if (!step.definition) {
+          return this.extension(value as Record<string, unknown>, step, ctx);
+        }
+        break;
+      case 'Coding':
+        if (!step.definition) {
+          return this.coding(value as Record<string, unknown>, step.path, step.binding, ctx);
+        }
+        break;
     }
-    const record = value as Record<string, unknown>;
+    return this.walkValue(value as Record<string, unknown>, step, ctx);
+  }
+
+  private walkValue(record: Record<string, unknown>, step: Step, ctx: PolicyContext): unknown {
     if (step.type === 'Resource' || step.type === 'DomainResource') {
       const resourceType = record.resourceType;
       if (typeof resourceType !== 'string' || !tryGetDataType(resourceType)) {
         return undefined;
       }
-      return this.walkObject(record, resourceType, resourceType, ctx);
+      return this.walkObject(record, resourceType, step.path, ctx);
     }
-    if (step.primitive) {
-      return undefined; // an object where a primitive belongs: invalid, drop it
-    }
-    return this.walkObject(record, step.type, step.path, ctx);
+    return this.walkObject(record, step.type, step.path, ctx, step.binding);
   }
 
-  private walkShadow(value: unknown, step: Step, ctx: PolicyContext): unknown {
-    const elementStep: Step = { type: 'Element', path: step.path, primitive: false };
-    if (Array.isArray(value)) {
-      const items = value.map((item) =>
-        item === null
-          ? null
-          : (this.walkObject(item as Record<string, unknown>, 'Element', step.path, ctx) ?? null),
-      );
-      return items.some((item) => item !== null) ? items : undefined;
+  /** A kept primitive: free text with national ids blanked; any other value must not hold one. */
+  private primitive(value: unknown, step: Step, ctx: PolicyContext): unknown {
+    if (typeof value !== 'string') {
+      return typeof value === 'object' ? undefined : value;
     }
-    return this.walkValue(value, elementStep, ctx);
+    if (step.entry?.freeText || (step.definition && FREE_TEXT_TYPES.has(step.type))) {
+      return redactNationalIds(value);
+    }
+    refuseNationalId(value, step.path, ctx);
+    return value;
+  }
+
+  /** A Coding is kept only if its system is bound to the element. */
+  private coding(
+    value: Record<string, unknown>,
+    path: string,
+    binding: Binding,
+    ctx: PolicyContext,
+  ): unknown {
+    if (binding !== 'questionnaire' && !binding?.some((system) => system.url === value.system)) {
+      ctx.notStored?.(
+        path,
+        binding === undefined || binding.length === 0
+          ? 'Not stored: the NorPain data dictionary keeps no codes in this element.'
+          : `Not stored: a code from a code system not accepted here. Accepted: ${binding.map((s) => `${s.name} (${s.url})`).join('; ')}.`,
+      );
+      return undefined;
+    }
+    return this.walkObject(value, 'Coding', path, ctx, binding);
+  }
+
+  private reference(value: Record<string, unknown>, step: Step, ctx: PolicyContext): unknown {
+    if (value.display !== undefined) {
+      ctx.notStored?.(`${step.path}.display`, 'Not stored: free text is not kept in this element.');
+    }
+    const out = this.rewriteReference(value, step, ctx) as Record<string, unknown> | undefined;
+    if (typeof out?.reference === 'string' && containsNationalId(out.reference)) {
+      throw errors.unprocessable([
+        issue(
+          'business-rule',
+          'A reference must not contain a national id. Refer to the person through the Patient (Reference.identifier with the national id, or the Patient id the server returned), and to anything else by the id this server assigned.',
+          locate(ctx, `${step.path}.reference`),
+        ),
+      ]);
+    }
+    return out;
+  }
+
+  /** An extension is kept only if the dictionary names its URL where it stands. */
+  private extension(value: Record<string, unknown>, step: Step, ctx: PolicyContext): unknown {
+    if (step.path.endsWith('.modifierExtension')) {
+      throw errors.unprocessable([
+        issue(
+          'not-supported',
+          'The registry does not accept modifier extensions: it cannot know how they change the meaning of what it would store. Remove it, or send the resource without the modification.',
+          locate(ctx, step.path),
+        ),
+      ]);
+    }
+    return this.walkExtension(value, step.entry?.extensions ?? {}, step.path, ctx);
+  }
+
+  private walkExtension(
+    value: Record<string, unknown>,
+    entries: Readonly<Record<string, ExtensionEntry>>,
+    path: string,
+    ctx: PolicyContext,
+  ): unknown {
+    const url = value.url;
+    const rule = typeof url === 'string' && Object.hasOwn(entries, url) ? entries[url] : undefined;
+    if (!rule) {
+      ctx.notStored?.(path, 'Not stored: an extension the NorPain data dictionary does not include.');
+      return undefined;
+    }
+    const here = `${path}('${url as string}')`;
+    const out: Record<string, unknown> = { url };
+    for (const key in value) {
+      const child = value[key];
+      if (key === 'url') {
+        continue;
+      }
+      if (key === 'extension' && Array.isArray(child)) {
+        const kept = child
+          .map((c: unknown) =>
+            c && typeof c === 'object'
+              ? this.walkExtension(
+                  c as Record<string, unknown>,
+                  rule.extensions ?? {},
+                  `${here}.extension`,
+                  ctx,
+                )
+              : undefined,
+          )
+          .filter((c) => c !== undefined);
+        if (kept.length > 0) {
+          out.extension = kept;
+        }
+      } else if (key === rule.value && key === 'valueCoding' && child && typeof child === 'object') {
+        const coding = this.coding(child as Record<string, unknown>, `${here}.${key}`, rule.codes, ctx);
+        if (coding !== undefined) {
+          out[key] = coding;
+        }
+      } else if (key === rule.value && (typeof child !== 'object' || child === null)) {
+        if (typeof child === 'string') {
+          refuseNationalId(child, `${here}.${key}`, ctx);
+        }
+        out[key] = child;
+      } else {
+        ctx.notStored?.(`${here}.${key}`, notNamed);
+      }
+    }
+    return Object.keys(out).length > 1 ? out : undefined;
   }
 
   private planFor(type: string, path: string): Map<string, Step | null> {
@@ -193,25 +324,56 @@ export class PolicyEngine {
     return plan;
   }
 
-  private stepFor(plan: Map<string, Step | null>, type: string, path: string, key: string): Step | undefined {
+  private stepFor(
+    plan: Map<string, Step | null>,
+    type: string,
+    path: string,
+    key: string,
+    binding: Binding,
+  ): Step | undefined {
     let step = plan.get(key);
     if (step === undefined) {
-      step = this.compileStep(type, path, key);
+      step = this.compileStep(type, path, key, binding);
       plan.set(key, step);
     }
     return step ?? undefined;
   }
 
-  private compileStep(type: string, path: string, key: string): Step | null {
+  private compileStep(type: string, path: string, key: string, binding: Binding): Step | null {
     const schema = tryGetDataType(type);
     if (!schema) {
       return null;
     }
-    let elementName: string | undefined;
+    const root = path.indexOf('.') < 0 ? path : path.slice(0, path.indexOf('.'));
+    const definition = this.dictionary.resources[root]?.definition === true;
+    const isShadow = key.charCodeAt(0) === 95; // "_": a primitive's id/extensions
+    if (isShadow) {
+      // Kept whole in definitions; elsewhere the only extension on a primitive the registry keeps (the
+      // municipality code on Address.district) is handled by the municipality transform.
+      return definition
+        ? {
+            type: 'Element',
+            path: `${path}.${key}`,
+            primitive: false,
+            binding,
+            definition,
+            entry: DEFINITION_ENTRY,
+          }
+        : null;
+    }
+    if (key === 'modifierExtension' && !definition) {
+      return {
+        type: 'Extension',
+        path: `${path}.${key}`,
+        primitive: false,
+        binding,
+        definition,
+        entry: REFUSED,
+      };
+    }
     let elementType: string | undefined;
     const direct = schema.elements[key];
     if (direct) {
-      elementName = key;
       elementType = direct.type[0]?.code;
     } else {
       for (const [name, element] of Object.entries(schema.elements)) {
@@ -225,50 +387,76 @@ export class PolicyEngine {
         const suffix = key.slice(base.length);
         const match = element.type.find((t) => t.code.charAt(0).toUpperCase() + t.code.slice(1) === suffix);
         if (match) {
-          elementName = base;
           elementType = match.code;
           break;
         }
       }
     }
-    if (!elementName || !elementType) {
+    if (!elementType) {
       return null;
     }
     if (elementType.startsWith('http://hl7.org/fhirpath/System.')) {
       elementType = 'string';
     }
-    const childPath = `${path}.${elementName}`;
-    const rule =
-      this.pathRules.get(childPath) ?? this.wildcardRules.get(path) ?? this.typeRules.get(elementType);
+    const childPath = `${path}.${key}`;
+    const entry = definition
+      ? DEFINITION_ENTRY
+      : (this.entries.get(childPath) ?? this.entries.get(`${schema.path}.${key}`));
+    if (!entry) {
+      return null;
+    }
     const primitive = elementType.charAt(0) === elementType.charAt(0).toLowerCase();
-    return { type: elementType, path: childPath, rule, primitive };
+    return {
+      type: elementType,
+      path: childPath,
+      entry,
+      primitive,
+      binding: entry.codes ?? binding,
+      definition,
+    };
   }
 
-  // ---- method implementations ----
+  // ---- transforms ----
 
   private hashIdentifierNode(value: unknown, step: Step, ctx: PolicyContext): unknown {
     if (value === null || typeof value !== 'object') {
       return undefined;
     }
-    const identifier = value as Identifier;
+    const identifier = value as Identifier & Record<string, unknown>;
     if (nationalIdKindOf(identifier)) {
-      return undefined; // a person's national id outside Patient (e.g. a Practitioner's FNR): never stored
+      if (step.path.endsWith('.identifier') && this.entries.get('Reference.identifier') === step.entry) {
+        // Beside a literal reference to the person: the reference says who; the national id is not kept.
+        ctx.notStored?.(
+          step.path,
+          'Not stored: the reference already names the person; the national id is not kept.',
+        );
+        return undefined;
+      }
+      throw errors.unprocessable([
+        issue(
+          'business-rule',
+          'The registry receives a national id only in Patient.identifier, or in Reference.identifier of a reference to the person. Remove it from this element.',
+          locate(ctx, step.path),
+        ),
+      ]);
     }
-    const walked = this.walkObject(value as Record<string, unknown>, 'Identifier', step.path, ctx) as
-      Identifier | undefined;
-    const system = identifier.system;
     const raw = identifier.value;
-    if (
-      typeof raw !== 'string' ||
+    const rest: Record<string, unknown> = {};
+    for (const key in identifier) {
+      if (key !== 'value' && key !== '_value') {
+        rest[key] = identifier[key];
+      }
+    }
+    const walked = this.walkObject(rest, 'Identifier', step.path, ctx) ?? {};
+    const system = identifier.system;
+    if (typeof raw !== 'string') {
+      return Object.keys(walked).length > 0 ? walked : undefined;
+    }
+    const kept =
       system === registryPseudonymSystem ||
       (system !== undefined && publicIdentifierSystems.has(system)) ||
-      isHashedIdentifierValue(raw)
-    ) {
-      return walked;
-    }
-    const out: Record<string, unknown> = { ...(walked ?? {}), value: ctx.hashIdentifier(system, raw) };
-    delete out._value;
-    return out;
+      isHashedIdentifierValue(raw);
+    return { ...walked, value: kept ? raw : ctx.hashIdentifier(system, raw) };
   }
 
   private rewriteReference(value: unknown, step: Step, ctx: PolicyContext): unknown {
@@ -309,13 +497,47 @@ export class PolicyEngine {
   }
 }
 
+/** True when the text holds something that is a valid national id (src/identity/nationalId.ts check digits). */
+function containsNationalId(text: string): boolean {
+  return redactNationalIds(text) !== text;
+}
+
+function locate(ctx: PolicyContext, path: string): string {
+  return ctx.expression ? ctx.expression(path) : path;
+}
+
+function refuseNationalId(value: string, path: string, ctx: PolicyContext): void {
+  if (containsNationalId(value)) {
+    throw errors.unprocessable([
+      issue(
+        'business-rule',
+        'This element must not contain a national id: the registry receives national ids only in Patient.identifier or in a reference to the person. Remove it.',
+        locate(ctx, path),
+      ),
+    ]);
+  }
+}
+
+/** Only the municipality code (kommunenummer) of an address extension: url and the code's system and code. */
 function keepMunicipalityExtensions(extensions: unknown): unknown[] | undefined {
   if (!Array.isArray(extensions)) {
     return undefined;
   }
-  const kept = extensions.filter(
-    (e) => e && typeof e === 'object' && municipalityExtensionUrls.has((e as { url?: string }).url ?? ''),
-  );
+  const kept: unknown[] = [];
+  for (const e of extensions) {
+    const extension = e as { url?: unknown; valueCoding?: { system?: unknown; code?: unknown } } | null;
+    const coding = extension?.valueCoding;
+    if (
+      typeof extension?.url === 'string' &&
+      municipalityExtensionUrls.has(extension.url) &&
+      typeof coding?.system === 'string' &&
+      MUNICIPALITY_SYSTEMS.has(coding.system) &&
+      typeof coding.code === 'string' &&
+      !containsNationalId(coding.code)
+    ) {
+      kept.push({ url: extension.url, valueCoding: { system: coding.system, code: coding.code } });
+    }
+  }
   return kept.length > 0 ? kept : undefined;
 }
 

@@ -2,7 +2,7 @@ import { getSearchParameters } from '@medplum/core';
 import type { Identifier, OperationOutcomeIssue } from '@medplum/fhirtypes';
 import type { Principal } from '../auth/principal';
 import { errors, FhirError, issue, operationOutcome } from '../fhir/outcomes';
-import { publicIdentifierSystems } from '../ingest/pseudonymisation-policy';
+import { publicIdentifierSystems } from '../dictionary/dictionary';
 import { describeNationalIdProblem, nationalIdKindOf, parseNationalIdValue } from './nationalId';
 import { redactNationalIds } from './policyEngine';
 import { isHashedIdentifierValue, type Pseudonymiser, registryPseudonymSystem } from './pseudonym';

@@ -1,15 +1,26 @@
-import type { Bundle, BundleEntry, Resource } from '@medplum/fhirtypes';
+import type { Bundle, BundleEntry, OperationOutcomeIssue, Resource } from '@medplum/fhirtypes';
 import type { FhirStore } from '../store/FhirStore';
 import type { Write, WriteEntry } from './write';
 
 /** What persisting a write produced, for the HTTP layer to answer with. */
-export type PersistOutcome =
+export type PersistOutcome = (
   | { kind: 'resource'; resource: Resource; created: boolean }
   | { kind: 'deleted' }
-  | { kind: 'transaction'; bundle: Bundle };
+  | { kind: 'transaction'; bundle: Bundle }
+) & {
+  /** Per entry, in order: what the data dictionary did not keep (warnings; see src/ingest/notStored.ts). */
+  notStored?: OperationOutcomeIssue[][];
+};
 
 /** Executes a validated, checked and pseudonymised write against the store: the last stage before audit. */
 export async function persistWrite(store: FhirStore, write: Write): Promise<PersistOutcome> {
+  const outcome = await execute(store, write);
+  return write.entries.some((e) => e.notStored?.length)
+    ? { ...outcome, notStored: write.entries.map((e) => e.notStored ?? []) }
+    : outcome;
+}
+
+async function execute(store: FhirStore, write: Write): Promise<PersistOutcome> {
   if (write.transaction) {
     return { kind: 'transaction', bundle: await store.transaction(toTransactionBundle(write)) };
   }

@@ -6,6 +6,7 @@ import { persistWrite, type PersistOutcome } from './persist';
 import { canonicaliseReferences, type ReferenceResolution } from './references';
 import { cachedQuestionnaireSource, touchesQuestionnaire } from './questionnaire-cache';
 import { questionnaireStage, repeatedAnswersStage } from './questionnaire-stage';
+import { acceptedTypesStage } from './scope';
 import { validateBase } from './validate';
 import type { WriteGuard } from './exclude';
 import type { IngestContext, IngestStage, Write } from './write';
@@ -45,6 +46,7 @@ export function createIngestPipeline(deps: IngestDeps): IngestPipeline {
   const questionnaires = cachedQuestionnaireSource(storeQuestionnaireSource(deps.store));
   const registry = new QuestionnaireRegistry(questionnaires);
   const validation: IngestStage[] = [
+    acceptedTypesStage, // only the resource types of the data dictionary (src/dictionary)
     repeatedAnswersStage(registry), // a repeating question split over items (Refero «Legg til») → one item
     validateBase,
     validateProfilesAsReceived, // NorPain profiles of EpisodeOfCare, QuestionnaireResponse, Consent, ResearchStudy

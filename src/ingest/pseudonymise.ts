@@ -1,5 +1,6 @@
 import type { Identifier, Patient, Resource } from '@medplum/fhirtypes';
 import { personsConcerned } from '../consent/concerns';
+import { dataDictionary } from '../dictionary';
 import { PersonLocks } from '../consent/personLock';
 import { loadFhirDefinitions } from '../fhir/definitions';
 import { errors, isFhirError, issue } from '../fhir/outcomes';
@@ -20,7 +21,7 @@ import type { IdentityVault, LinkResult, PlannedLink, VaultPerson } from '../ide
 import { describeError, getLogger } from '../logging/logger';
 import type { FhirStore } from '../store/FhirStore';
 import type { WriteGuard } from './exclude';
-import { pseudonymisationPolicy } from './pseudonymisation-policy';
+import { notStoredIssues } from './notStored';
 import { danglingReference } from './references';
 import { entryLocation, type Write, type WriteEntry } from './write';
 
@@ -33,7 +34,7 @@ import { entryLocation, type Write, type WriteEntry } from './write';
  *   becomes `PUT Patient/<vault id>`, so the same person sent by two clinics is one Patient, created once.
  *   What the store already knows about the person and the message lacks is kept (see
  *   `mergePseudonymousPatient`).
- * - Every other resource is passed through the policy (src/ingest/pseudonymisation-policy.ts);
+ * - Every other resource is passed through the data dictionary (src/dictionary), an allow-list;
  *   references to a Patient — literal, urn:uuid, or logical by national id — point at the pseudonymous
  *   Patient.
  * - Conditional queries are rewritten the same way: business identifiers are hashed as the stored
@@ -58,7 +59,7 @@ interface RunDeps extends PseudonymiseDeps {
   translator: SearchTranslator;
 }
 
-const engine = new PolicyEngine(pseudonymisationPolicy);
+const engine = new PolicyEngine(dataDictionary);
 
 export function createPseudonymiseStage(deps: PseudonymiseDeps): WriteGuard {
   loadFhirDefinitions();
@@ -139,6 +140,8 @@ class WriteRun {
   private readonly newPatientIds = new Set<string>();
   /** Stored Patients read (or known absent: null) while holding the persons' lock. */
   private readonly stored = new Map<string, Patient | null>();
+  /** Per entry: the elements the data dictionary did not keep (located path → reason). */
+  private readonly notStored = new Map<number, Map<string, string>>();
 
   constructor(
     private readonly deps: RunDeps,
@@ -207,9 +210,12 @@ class WriteRun {
     const entries = this.write.entries.map((entry, index) =>
       entry.resourceType === 'Patient' ? this.patientEntry(entry, index) : entry,
     );
-    return entries.map((entry, index) =>
-      entry.resourceType === 'Patient' ? entry : this.otherEntry(entry, index),
-    );
+    return entries
+      .map((entry, index) => (entry.resourceType === 'Patient' ? entry : this.otherEntry(entry, index)))
+      .map((entry, index) => {
+        const notStored = this.notStored.get(index);
+        return notStored ? { ...entry, notStored: notStoredIssues(notStored) } : entry;
+      });
   }
 
   /** A Patient update keeps what the store knows of the person (and of aliases merged into them). */
@@ -410,6 +416,15 @@ class WriteRun {
       entryLocation(this.write, index) ? `${this.prefix(index)}${path.slice(path.indexOf('.'))}` : path;
     return {
       patientIdentifiers,
+      expression: locate,
+      notStored: (path, reason) => {
+        let found = this.notStored.get(index);
+        if (!found) {
+          found = new Map();
+          this.notStored.set(index, found);
+        }
+        found.set(locate(path), reason);
+      },
       rewritePatientReference: (reference, expression) =>
         this.rewritePatientReference(reference, locate(expression)),
       referenceForNationalId: (identifier, expression) =>

@@ -20,6 +20,8 @@ export interface WriteEntry {
   conditionalQuery?: string;
   /** The entry's fullUrl in a transaction (urn:uuid:...), for reference resolution. */
   fullUrl?: string;
+  /** Set by the pseudonymise stage: warnings naming what the data dictionary did not keep (src/ingest/notStored.ts). */
+  notStored?: OperationOutcomeIssue[];
 }
 
 export interface Write {

@@ -75,7 +75,7 @@ test('every request that reads or changes data gives exactly one AuditEvent, suc
       id: 'audit-read-own',
       token: clinicA,
       method: 'GET',
-      path: `Observation/${P.observation}`,
+      path: `Condition/${P.observation}`,
       action: 'R',
       outcome: '0',
     },
@@ -83,7 +83,7 @@ test('every request that reads or changes data gives exactly one AuditEvent, suc
       id: 'audit-read-hidden',
       token: clinicA,
       method: 'GET',
-      path: `Observation/${Q.observation}`,
+      path: `Condition/${Q.observation}`,
       action: 'R',
       outcome: '4',
     },
@@ -91,7 +91,7 @@ test('every request that reads or changes data gives exactly one AuditEvent, suc
       id: 'audit-search',
       token: clinicA,
       method: 'GET',
-      path: 'Observation?_count=10',
+      path: 'Condition?_count=10',
       action: 'E',
       outcome: '0',
     },
@@ -99,7 +99,7 @@ test('every request that reads or changes data gives exactly one AuditEvent, suc
       id: 'audit-create',
       token: clinicA,
       method: 'POST',
-      path: 'Observation',
+      path: 'Condition',
       body: observation({ reference: `Patient/${P.patient}` }),
       action: 'C',
       outcome: '0',
@@ -108,8 +108,8 @@ test('every request that reads or changes data gives exactly one AuditEvent, suc
       id: 'audit-invalid',
       token: clinicA,
       method: 'POST',
-      path: 'Observation',
-      body: { resourceType: 'Observation', status: 'nonsense' },
+      path: 'Condition',
+      body: { resourceType: 'Condition', status: 'nonsense' },
       action: 'C',
       outcome: '4',
     },
@@ -117,16 +117,16 @@ test('every request that reads or changes data gives exactly one AuditEvent, suc
       id: 'audit-forbidden',
       token: researcher,
       method: 'GET',
-      path: `Observation/${P.observation}`,
+      path: `Condition/${P.observation}`,
       action: 'R',
       outcome: '4',
     },
-    { id: 'audit-anonymous', method: 'GET', path: `Observation/${P.observation}`, action: 'R', outcome: '4' },
+    { id: 'audit-anonymous', method: 'GET', path: `Condition/${P.observation}`, action: 'R', outcome: '4' },
     {
       id: 'audit-delete',
       token: admin,
       method: 'DELETE',
-      path: `Observation/${Q.observation}`,
+      path: `Condition/${Q.observation}`,
       action: 'D',
       outcome: '0',
     },
@@ -151,7 +151,7 @@ test('every request that reads or changes data gives exactly one AuditEvent, suc
   const agents = read.agent.map((a) => a.who?.identifier?.value);
   expect(agents).toEqual(expect.arrayContaining(['norpain-dev-clinic', UNIT_A, '7654321']));
   expect(patientPseudonymsOf(read)).toEqual([pseudonymP]);
-  expect(read.entity?.some((e) => e.what?.reference === `Observation/${P.observation}`)).toBe(true);
+  expect(read.entity?.some((e) => e.what?.reference === `Condition/${P.observation}`)).toBe(true);
   const [anonymous] = eventsOfRequest('audit-anonymous');
   expect(anonymous.agent[0].who?.display).toBe('unauthenticated client');
   // The capability statement holds no data and is not audited.
@@ -161,7 +161,7 @@ test('every request that reads or changes data gives exactly one AuditEvent, suc
 
 test('staff search the log; a portal token sees only the events about its own person', async () => {
   const portalP = await server.token('portal', { pid: P.fnr });
-  await call(server, clinicB, 'GET', `Observation/${Q.observation}`);
+  await call(server, clinicB, 'GET', `Condition/${Q.observation}`);
   await call(server, portalP, 'GET', 'Patient/$everything');
 
   const all = await call<Bundle>(
@@ -182,10 +182,10 @@ test('staff search the log; a portal token sees only the events about its own pe
   }
   expect(own.text).not.toContain(pseudonymQ);
   expect(own.text).not.toContain(Q.observation);
-  // The clinic's read of P's Observation, and the identity vault read behind the portal's $everything.
-  expect(
-    events.some((e) => e.entity?.some((x) => x.what?.reference === `Observation/${P.observation}`)),
-  ).toBe(true);
+  // The clinic's read of P's Condition, and the identity vault read behind the portal's $everything.
+  expect(events.some((e) => e.entity?.some((x) => x.what?.reference === `Condition/${P.observation}`))).toBe(
+    true,
+  );
   expect(events.some((e) => e.subtype?.some((s) => s.code === 'vault-read'))).toBe(true);
 
   const other = await call(
@@ -213,7 +213,7 @@ test('no national id reaches the audit database, whatever the client sends; the 
   // National ids in paths, queries, request ids and bodies.
   await call(server, admin, 'GET', `Patient/${P.fnr}`, undefined, { 'x-request-id': Q.fnr });
   await call(server, admin, 'GET', `Patient?identifier=${FNR_SYSTEM}|${P.fnr}`);
-  await call(server, portal, 'GET', `Observation/${P.fnr}/_history`);
+  await call(server, portal, 'GET', `Condition/${P.fnr}/_history`);
   await call(server, clinicA, 'POST', 'Patient', {
     resourceType: 'Patient',
     identifier: [{ system: FNR_SYSTEM, value: Q.fnr }],

@@ -31,13 +31,13 @@ export function response(subject: {
   } as Resource;
 }
 
-export function observation(subject: { reference: string }, text = 'pain 5'): Resource {
+/** A diagnosis (ICD-10 M79.7, fibromyalgia) about `subject`, recorded on `recorded`. */
+export function observation(subject: { reference: string }, recorded = '2024-03-05'): Resource {
   return {
-    resourceType: 'Observation',
-    status: 'final',
-    code: { coding: [{ system: 'urn:norpain:test', code: 'pain' }] },
+    resourceType: 'Condition',
+    code: { coding: [{ system: 'urn:oid:2.16.578.1.12.4.1.1.7110', code: 'M79.7' }] },
     subject,
-    valueString: text,
+    recordedDate: recorded,
   } as Resource;
 }
 
@@ -76,7 +76,7 @@ export interface PersonData {
   observation: string;
 }
 
-/** A clinic's transaction for one person: Patient (national id), an episode at `unit`, an Observation. */
+/** A clinic's transaction for one person: Patient (national id), an episode at `unit`, a Condition. */
 export async function submitPerson(
   server: TestServer,
   token: string,
@@ -104,7 +104,7 @@ export async function submitPerson(
       {
         fullUrl: 'urn:uuid:7f0b6c1e-0000-4000-8000-000000000003',
         resource: observation({ reference: 'urn:uuid:7f0b6c1e-0000-4000-8000-000000000001' }),
-        request: { method: 'POST', url: 'Observation' },
+        request: { method: 'POST', url: 'Condition' },
       },
     ],
   };

@@ -29,7 +29,7 @@ import {
 /** 'refused': 422, e.g. a reference to a resource outside the caller's view (src/ingest/references.ts). */
 type Expect = 'ok' | 'hidden' | 'deny' | 'refused';
 type Whose = 'own' | 'other';
-type Kind = 'Patient' | 'EpisodeOfCare' | 'Observation' | 'QuestionnaireResponse';
+type Kind = 'Patient' | 'EpisodeOfCare' | 'Condition' | 'QuestionnaireResponse';
 
 let server: TestServer;
 const tokens = {} as Record<Role, string>;
@@ -37,7 +37,7 @@ let admin: string;
 let P: PersonData & { response: string };
 let Q: PersonData & { response: string };
 
-const KINDS: Kind[] = ['Patient', 'EpisodeOfCare', 'Observation', 'QuestionnaireResponse'];
+const KINDS: Kind[] = ['Patient', 'EpisodeOfCare', 'Condition', 'QuestionnaireResponse'];
 const ROLES: Role[] = ['clinic', 'portal', 'registry-admin', 'researcher'];
 
 function idOf(kind: Kind, whose: Whose): string {
@@ -45,7 +45,7 @@ function idOf(kind: Kind, whose: Whose): string {
   return {
     Patient: person.patient,
     EpisodeOfCare: person.episode,
-    Observation: person.observation,
+    Condition: person.observation,
     QuestionnaireResponse: person.response,
   }[kind];
 }
@@ -142,12 +142,12 @@ describe('search: GET Type finds only what the view holds', () => {
 
 describe('create', () => {
   // own: about P / for unit A; other: about Q / for unit B (what each kind can express).
-  const body = (kind: 'EpisodeOfCare' | 'Observation' | 'QuestionnaireResponse', whose: Whose): Resource => {
+  const body = (kind: 'EpisodeOfCare' | 'Condition' | 'QuestionnaireResponse', whose: Whose): Resource => {
     const person = whose === 'own' ? P : Q;
     switch (kind) {
       case 'EpisodeOfCare':
         return episode(`Patient/${P.patient}`, whose === 'own' ? UNIT_A : UNIT_B, '2024-06-01');
-      case 'Observation':
+      case 'Condition':
         return observation({ reference: `Patient/${person.patient}` });
       case 'QuestionnaireResponse':
         return response({ identifier: { system: FNR_SYSTEM, value: person.fnr } });
@@ -157,27 +157,27 @@ describe('create', () => {
     clinic: {
       EpisodeOfCare: { own: 'ok', other: 'deny' },
       // A clinic refers only to Patients its unit registered (by id); by national id it may name anyone.
-      Observation: { own: 'ok', other: 'refused' },
+      Condition: { own: 'ok', other: 'refused' },
       QuestionnaireResponse: { own: 'ok', other: 'ok' },
     },
     portal: {
       EpisodeOfCare: { own: 'deny', other: 'deny' },
-      Observation: { own: 'deny', other: 'deny' },
+      Condition: { own: 'deny', other: 'deny' },
       QuestionnaireResponse: { own: 'ok', other: 'deny' },
     },
     'registry-admin': {
       EpisodeOfCare: { own: 'ok', other: 'ok' },
-      Observation: { own: 'ok', other: 'ok' },
+      Condition: { own: 'ok', other: 'ok' },
       QuestionnaireResponse: { own: 'ok', other: 'ok' },
     },
     researcher: {
       EpisodeOfCare: { own: 'deny', other: 'deny' },
-      Observation: { own: 'deny', other: 'deny' },
+      Condition: { own: 'deny', other: 'deny' },
       QuestionnaireResponse: { own: 'deny', other: 'deny' },
     },
   };
   const cells = ROLES.flatMap((role) =>
-    (['EpisodeOfCare', 'Observation', 'QuestionnaireResponse'] as const).flatMap((kind) =>
+    (['EpisodeOfCare', 'Condition', 'QuestionnaireResponse'] as const).flatMap((kind) =>
       (['own', 'other'] as Whose[]).map((whose) => [role, kind, whose] as const),
     ),
   );
@@ -197,33 +197,33 @@ describe('update and delete', () => {
   const clinicOf = async (whose: Whose) =>
     whose === 'own' ? tokens.clinic : server.token('clinic', { org: UNIT_B });
   const cells = ROLES.flatMap((role) => (['own', 'other'] as Whose[]).map((whose) => [role, whose] as const));
-  test.each(cells)('%s updates and deletes an Observation (%s)', async (role, whose) => {
+  test.each(cells)('%s updates and deletes a Condition (%s)', async (role, whose) => {
     const person = whose === 'own' ? P : Q;
     const created = await call(
       server,
       await clinicOf(whose),
       'POST',
-      'Observation',
+      'Condition',
       observation({ reference: `Patient/${person.patient}` }),
     );
     expect(created.status).toBe(201);
     const id = created.body.id as string;
     // The new version refers to a Patient every writer here may refer to (P, of unit A), so what is
-    // decided is whether the caller may change this Observation at all.
-    const update = await call(server, tokens[role], 'PUT', `Observation/${id}`, {
+    // decided is whether the caller may change this Condition at all.
+    const update = await call(server, tokens[role], 'PUT', `Condition/${id}`, {
       ...created.body,
       subject: { reference: `Patient/${P.patient}` },
-      valueString: 'pain 3',
+      recordedDate: '2024-03-06',
     });
     expect(outcomeOf(update.status)).toBe(expected[role].update[whose]);
-    const remove = await call(server, tokens[role], 'DELETE', `Observation/${id}`);
+    const remove = await call(server, tokens[role], 'DELETE', `Condition/${id}`);
     expect(outcomeOf(remove.status)).toBe(expected[role].delete[whose]);
     // Whatever was refused left the resource as it was.
-    const after = await call(server, admin, 'GET', `Observation/${id}`);
+    const after = await call(server, admin, 'GET', `Condition/${id}`);
     if (expected[role].delete[whose] === 'deny') {
       expect(after.status).toBe(200);
-      expect((after.body as { valueString?: string }).valueString).toBe(
-        expected[role].update[whose] === 'ok' ? 'pain 3' : 'pain 5',
+      expect((after.body as { recordedDate?: string }).recordedDate).toBe(
+        expected[role].update[whose] === 'ok' ? '2024-03-06' : '2024-03-05',
       );
     } else {
       expect(after.status).toBe(410);
@@ -254,8 +254,8 @@ describe('definitions, reservations, the audit log and operations', () => {
     ['portal', 'GET', 'Patient/$everything', 'ok'],
     ['registry-admin', 'GET', 'Patient/$everything', 'deny'],
     ['researcher', 'GET', 'Patient/$everything', 'deny'],
-    ['researcher', 'POST', 'Observation/$validate', 'deny'],
-    ['clinic', 'POST', 'Observation/$correct', 'deny'],
+    ['researcher', 'POST', 'Condition/$validate', 'deny'],
+    ['clinic', 'POST', 'Condition/$correct', 'deny'],
     ['clinic', 'GET', '_history', 'deny'],
     ['portal', 'GET', '_history', 'deny'],
   ];
@@ -307,21 +307,21 @@ describe('scopes narrow what a role may do', () => {
     expect(submitted.status).toBe(201);
     expect((await call(server, token, 'GET', `QuestionnaireResponse/${P.response}`)).status).toBe(403);
     expect(
-      (await call(server, token, 'POST', 'Observation', observation({ reference: `Patient/${P.patient}` })))
+      (await call(server, token, 'POST', 'Condition', observation({ reference: `Patient/${P.patient}` })))
         .status,
     ).toBe(403);
   });
 
   test('v1 scopes (.read) and the HelseID audience prefix are understood', async () => {
-    const token = await server.token('registry-admin', { scopes: ['norpain-fhir/user/Observation.read'] });
-    expect((await call(server, token, 'GET', `Observation/${Q.observation}`)).status).toBe(200);
-    expect((await call(server, token, 'DELETE', `Observation/${Q.observation}`)).status).toBe(403);
+    const token = await server.token('registry-admin', { scopes: ['norpain-fhir/user/Condition.read'] });
+    expect((await call(server, token, 'GET', `Condition/${Q.observation}`)).status).toBe(200);
+    expect((await call(server, token, 'DELETE', `Condition/${Q.observation}`)).status).toBe(403);
   });
 
   test('a clinic token may not use patient/ scopes, nor a portal token system/ scopes', async () => {
     const clinic = await server.token('clinic', { org: UNIT_A, scopes: ['patient/*.cruds'] });
-    expect((await call(server, clinic, 'GET', `Observation/${P.observation}`)).status).toBe(403);
+    expect((await call(server, clinic, 'GET', `Condition/${P.observation}`)).status).toBe(403);
     const portal = await server.token('portal', { pid: P.fnr, scopes: ['system/*.cruds'] });
-    expect((await call(server, portal, 'GET', `Observation/${P.observation}`)).status).toBe(403);
+    expect((await call(server, portal, 'GET', `Condition/${P.observation}`)).status).toBe(403);
   });
 });

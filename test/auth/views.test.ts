@@ -7,14 +7,14 @@ import { call, idsIn, observation, people, submitPerson, UNIT_A, UNIT_B, type Pe
  * The view holds on every read path: a clinic never sees another unit's data and a portal never sees
  * another person's, also through _include, _revinclude, chained search, history, batch entries and the
  * resources a transaction or conditional create hands back. R is treated at both units (one shared
- * Patient); each unit's Observations about R stay with that unit.
+ * Patient); each unit's Conditions about R stay with that unit.
  */
 let server: TestServer;
 let clinicA: string;
 let clinicB: string;
 let admin: string;
 let R: PersonData; // sent by A, then by B
-let obsOfB: string; // B's Observation about R
+let obsOfB: string; // B's Condition about R
 let S: PersonData; // only at B
 
 beforeAll(async () => {
@@ -50,18 +50,18 @@ test('_revinclude from a shared Patient brings only the own unit’s resources',
     server,
     clinicA,
     'GET',
-    `Patient?_id=${R.patient}&_revinclude=Observation:subject`,
+    `Patient?_id=${R.patient}&_revinclude=Condition:subject`,
   );
   expect(reply.status).toBe(200);
-  expect(idsIn(reply.body, 'Observation')).toEqual([`Observation/${R.observation}`]);
+  expect(idsIn(reply.body, 'Condition')).toEqual([`Condition/${R.observation}`]);
   const asAdmin = await call<Bundle>(
     server,
     admin,
     'GET',
-    `Patient?_id=${R.patient}&_revinclude=Observation:subject`,
+    `Patient?_id=${R.patient}&_revinclude=Condition:subject`,
   );
-  expect(idsIn(asAdmin.body, 'Observation').sort()).toEqual(
-    [`Observation/${R.observation}`, `Observation/${obsOfB}`].sort(),
+  expect(idsIn(asAdmin.body, 'Condition').sort()).toEqual(
+    [`Condition/${R.observation}`, `Condition/${obsOfB}`].sort(),
   );
 });
 
@@ -82,9 +82,9 @@ test('_include does not bring another unit’s resources', async () => {
     server,
     clinicB,
     'GET',
-    `Observation?_id=${obsOfB}&_include=Observation:subject`,
+    `Condition?_id=${obsOfB}&_include=Condition:subject`,
   );
-  expect(idsIn(byB.body)).toEqual([`Observation/${obsOfB}`, `Patient/${R.patient}`]);
+  expect(idsIn(byB.body)).toEqual([`Condition/${obsOfB}`, `Patient/${R.patient}`]);
 });
 
 test('chained search matches only within the view', async () => {
@@ -92,24 +92,24 @@ test('chained search matches only within the view', async () => {
     server,
     clinicA,
     'GET',
-    `Observation?subject:Patient.birthdate=1980&_count=100`,
+    `Condition?subject:Patient.birthdate=1980&_count=100`,
   );
   expect(reply.status).toBe(200);
-  const found = idsIn(reply.body, 'Observation');
-  expect(found).toContain(`Observation/${R.observation}`);
-  expect(found).not.toContain(`Observation/${obsOfB}`);
-  expect(found).not.toContain(`Observation/${S.observation}`);
+  const found = idsIn(reply.body, 'Condition');
+  expect(found).toContain(`Condition/${R.observation}`);
+  expect(found).not.toContain(`Condition/${obsOfB}`);
+  expect(found).not.toContain(`Condition/${S.observation}`);
 });
 
 test('history: type history shows own versions only; another unit’s instance history is 404', async () => {
-  const reply = await call<Bundle>(server, clinicA, 'GET', 'Observation/_history?_count=100');
+  const reply = await call<Bundle>(server, clinicA, 'GET', 'Condition/_history?_count=100');
   expect(reply.status).toBe(200);
   const ids = (reply.body.entry ?? []).map((e) => e.fullUrl?.split('/').slice(-2).join('/'));
-  expect(ids).toContain(`Observation/${R.observation}`);
-  expect(ids).not.toContain(`Observation/${obsOfB}`);
+  expect(ids).toContain(`Condition/${R.observation}`);
+  expect(ids).not.toContain(`Condition/${obsOfB}`);
   expect(reply.body.total).toBe(ids.length);
-  expect((await call(server, clinicA, 'GET', `Observation/${obsOfB}/_history`)).status).toBe(404);
-  expect((await call(server, clinicA, 'GET', `Observation/${obsOfB}/_history/1`)).status).toBe(404);
+  expect((await call(server, clinicA, 'GET', `Condition/${obsOfB}/_history`)).status).toBe(404);
+  expect((await call(server, clinicA, 'GET', `Condition/${obsOfB}/_history/1`)).status).toBe(404);
 });
 
 test('a batch read of another unit’s resource is a 404 entry', async () => {
@@ -117,8 +117,8 @@ test('a batch read of another unit’s resource is a 404 entry', async () => {
     resourceType: 'Bundle',
     type: 'batch',
     entry: [
-      { request: { method: 'GET', url: `Observation/${obsOfB}` } },
-      { request: { method: 'GET', url: `Observation/${R.observation}` } },
+      { request: { method: 'GET', url: `Condition/${obsOfB}` } },
+      { request: { method: 'GET', url: `Condition/${R.observation}` } },
     ],
   });
   expect(reply.status).toBe(200);
@@ -127,8 +127,8 @@ test('a batch read of another unit’s resource is a 404 entry', async () => {
 
 test('conditional creates match only within the view, so no transaction hands back another unit’s data', async () => {
   const identifier = { system: 'urn:norpain:test-obs', value: 'shared-key' };
-  const atB = await call(server, clinicB, 'POST', 'Observation', {
-    ...observation({ reference: `Patient/${R.patient}` }, 'B only'),
+  const atB = await call(server, clinicB, 'POST', 'Condition', {
+    ...observation({ reference: `Patient/${R.patient}` }, '2024-03-01'),
     identifier: [identifier],
   });
   expect(atB.status).toBe(201);
@@ -136,8 +136,8 @@ test('conditional creates match only within the view, so no transaction hands ba
     server,
     clinicA,
     'POST',
-    'Observation',
-    { ...observation({ reference: `Patient/${R.patient}` }, 'A'), identifier: [identifier] },
+    'Condition',
+    { ...observation({ reference: `Patient/${R.patient}` }, '2024-03-02'), identifier: [identifier] },
     {
       'if-none-exist': 'identifier=urn:norpain:test-obs|shared-key',
     },
@@ -151,12 +151,12 @@ test('conditional creates match only within the view, so no transaction hands ba
       {
         fullUrl: 'urn:uuid:5c1d1a34-0000-4000-8000-000000000001',
         resource: {
-          ...observation({ reference: `Patient/${R.patient}` }, 'A again'),
+          ...observation({ reference: `Patient/${R.patient}` }, '2024-03-03'),
           identifier: [identifier],
         },
         request: {
           method: 'POST',
-          url: 'Observation',
+          url: 'Condition',
           ifNoneExist: 'identifier=urn:norpain:test-obs|shared-key',
         },
       },
@@ -164,20 +164,20 @@ test('conditional creates match only within the view, so no transaction hands ba
   });
   expect(tx.status).toBe(200);
   expect(tx.text).not.toContain(atB.body.id as string);
-  expect(tx.text).not.toContain('B only');
+  expect(tx.text).not.toContain('2024-03-01');
 });
 
 test('a client cannot forge a unit label', async () => {
   const forged: Resource = {
-    ...observation({ reference: `Patient/${R.patient}` }, 'forged'),
+    ...observation({ reference: `Patient/${R.patient}` }, '2024-03-04'),
     meta: { security: [{ system: UNIT_LABEL_SYSTEM, code: UNIT_B }] },
   };
-  const created = await call(server, clinicA, 'POST', 'Observation', forged);
+  const created = await call(server, clinicA, 'POST', 'Condition', forged);
   expect(created.status).toBe(201);
   expect(created.body.meta?.security).toEqual([{ system: UNIT_LABEL_SYSTEM, code: UNIT_A }]);
-  expect((await call(server, clinicB, 'GET', `Observation/${created.body.id}`)).status).toBe(404);
+  expect((await call(server, clinicB, 'GET', `Condition/${created.body.id}`)).status).toBe(404);
   // Sending back another unit's label on an update changes nothing either.
-  const updated = await call(server, clinicA, 'PUT', `Observation/${created.body.id}`, {
+  const updated = await call(server, clinicA, 'PUT', `Condition/${created.body.id}`, {
     ...created.body,
     meta: forged.meta,
   });
@@ -187,24 +187,19 @@ test('a client cannot forge a unit label', async () => {
 
 test('a portal token sees its own person only, also through includes and $everything', async () => {
   const portal = await server.token('portal', { pid: R.fnr });
-  const own = await call<Bundle>(
-    server,
-    portal,
-    'GET',
-    'Observation?_include=Observation:subject&_count=100',
-  );
+  const own = await call<Bundle>(server, portal, 'GET', 'Condition?_include=Condition:subject&_count=100');
   expect(own.status).toBe(200);
   const found = idsIn(own.body);
   expect(found).toEqual(
-    expect.arrayContaining([`Observation/${R.observation}`, `Observation/${obsOfB}`, `Patient/${R.patient}`]),
+    expect.arrayContaining([`Condition/${R.observation}`, `Condition/${obsOfB}`, `Patient/${R.patient}`]),
   );
-  expect(found).not.toContain(`Observation/${S.observation}`);
-  const asked = await call<Bundle>(server, portal, 'GET', `Observation?subject=Patient/${S.patient}`);
+  expect(found).not.toContain(`Condition/${S.observation}`);
+  const asked = await call<Bundle>(server, portal, 'GET', `Condition?subject=Patient/${S.patient}`);
   expect(idsIn(asked.body)).toEqual([]);
   const everything = await call<Bundle>(server, portal, 'GET', 'Patient/$everything');
   expect(everything.status).toBe(200);
   expect(idsIn(everything.body)).not.toContain(`Patient/${S.patient}`);
   const stranger = await server.token('portal', { pid: people(7002, 1)[0] });
-  const none = await call<Bundle>(server, stranger, 'GET', 'Observation?_count=100');
+  const none = await call<Bundle>(server, stranger, 'GET', 'Condition?_count=100');
   expect([none.status, idsIn(none.body)]).toEqual([200, []]);
 });

@@ -7,8 +7,10 @@ export const FNR_SYSTEM = 'urn:oid:2.16.578.1.12.4.1.4.1';
 export const DNR_SYSTEM = 'urn:oid:2.16.578.1.12.4.1.4.2';
 export const RESH = 'urn:oid:2.16.578.1.12.4.1.4.102';
 export const CHANNEL = 'https://norpain.no/fhir/StructureDefinition/reservation-channel';
-/** Observations carry the test person's tag as their code, so a test can find them per person. */
-export const TAG_SYSTEM = 'urn:norpain:test-person';
+/** Conditions carry the test person's tag as an ICD-10 code and the answer as an ICPC-2 code (both code
+ * systems the data dictionary keeps on Condition.code), so a test can find them per person. */
+export const TAG_SYSTEM = 'urn:oid:2.16.578.1.12.4.1.1.7110';
+export const ANSWER_SYSTEM = 'urn:oid:2.16.578.1.12.4.1.1.7170';
 
 export function people(seed: number, n: number, kind: 'fnr' | 'dnr' = 'fnr'): string[] {
   const random = seededRandom(seed);
@@ -47,7 +49,7 @@ export async function call<T = Resource>(
   return { status: response.status, text, body: (text ? JSON.parse(text) : undefined) as T };
 }
 
-/** A clinic's transaction: the Patient (national id, birth date), an episode and answers as Observations. */
+/** A clinic's transaction: the Patient (national id, birth date), an episode and answers as Conditions. */
 export function submission(
   ids: { system: string; value: string }[],
   tag: string,
@@ -90,7 +92,7 @@ export function submission(
       ...answers.map((answer) => ({
         fullUrl: `urn:uuid:${randomUUID()}`,
         resource: observation(tag, answer, { reference: patientUrl }),
-        request: { method: 'POST' as const, url: 'Observation' },
+        request: { method: 'POST' as const, url: 'Condition' },
       })),
     ],
   };
@@ -102,11 +104,14 @@ export function observation(
   subject: { reference?: string; identifier?: { system: string; value: string } },
 ): Resource {
   return {
-    resourceType: 'Observation',
-    status: 'final',
-    code: { coding: [{ system: TAG_SYSTEM, code: tag }] },
+    resourceType: 'Condition',
+    code: {
+      coding: [
+        { system: TAG_SYSTEM, code: tag },
+        { system: ANSWER_SYSTEM, code: answer },
+      ],
+    },
     subject,
-    valueString: answer,
   };
 }
 
@@ -131,22 +136,22 @@ export function reservation(
   };
 }
 
-/** The answers (Observation.valueString) the store holds per person tag. */
+/** The answers (the Conditions' ICPC-2 codes) the store holds per person tag. */
 export async function answersByTag(server: TestServer, token: string): Promise<Map<string, Set<string>>> {
   const out = new Map<string, Set<string>>();
-  let path: string | undefined = `Observation?code=${encodeURIComponent(`${TAG_SYSTEM}|`)}&_count=1000`;
+  let path: string | undefined = `Condition?code=${encodeURIComponent(`${TAG_SYSTEM}|`)}&_count=1000`;
   while (path) {
     const reply: Reply<Bundle> = await call<Bundle>(server, token, 'GET', path);
     if (reply.status !== 200) {
       throw new Error(`search failed: ${reply.status} ${reply.text}`);
     }
     for (const entry of reply.body.entry ?? []) {
-      const obs = entry.resource as { code: { coding: { code: string }[] }; valueString: string };
-      const tag = obs.code.coding[0].code;
+      const condition = entry.resource as { code: { coding: { code: string }[] } };
+      const tag = condition.code.coding[0].code;
       if (!out.has(tag)) {
         out.set(tag, new Set());
       }
-      out.get(tag)?.add(obs.valueString);
+      out.get(tag)?.add(condition.code.coding[1].code);
     }
     const next = reply.body.link?.find((l) => l.relation === 'next')?.url;
     path = next ? next.slice(server.baseUrl.length + 1) : undefined;

@@ -145,7 +145,7 @@ test("a reservation never leaves data of the person behind, and never loses anyo
                   server,
                   clinic,
                   'POST',
-                  'Observation',
+                  'Condition',
                   observation(tag(o.person), answer, { identifier: { system: FNR_SYSTEM, value: fnr } }),
                 );
                 return { o, status: reply.status, answer };

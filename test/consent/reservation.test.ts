@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Bundle, Consent, Observation, OperationOutcome, Parameters, Patient } from '@medplum/fhirtypes';
+import type { Bundle, Consent, Condition, OperationOutcome, Parameters, Patient } from '@medplum/fhirtypes';
 import { startTestServer, type TestServer } from '../helpers/testServer';
 import {
   answersByTag,
@@ -53,11 +53,11 @@ async function submit(fnr: string, tag: string, answers: string[], opts = {}) {
 }
 
 async function patientIdOf(tag: string): Promise<string> {
-  const found = await call<Bundle<Observation>>(
+  const found = await call<Bundle<Condition>>(
     server,
     admin,
     'GET',
-    `Observation?code=urn:norpain:test-person|${tag}`,
+    `Condition?code=urn:oid:2.16.578.1.12.4.1.1.7110|${tag}`,
   );
   return found.body.entry?.[0]?.resource?.subject?.reference?.split('/')[1] as string;
 }
@@ -74,7 +74,7 @@ describe('reserving', () => {
     const reply = await call<Parameters>(server, portal, 'POST', 'Consent', reservation(fnr));
 
     expect(reply.status).toBe(201);
-    expect(erasedCounts(reply.body)).toEqual({ Patient: 1, EpisodeOfCare: 1, Observation: 2 });
+    expect(erasedCounts(reply.body)).toEqual({ Patient: 1, EpisodeOfCare: 1, Condition: 2 });
     expect(param(reply.body, 'residual')[0].valueInteger).toBe(0);
     expect(param(reply.body, 'identityDeleted')[0].valueBoolean).toBe(true);
     const consent = param(reply.body, 'reservation')[0].resource as Consent;
@@ -114,7 +114,7 @@ describe('reserving', () => {
       server,
       clinic,
       'POST',
-      'Observation',
+      'Condition',
       observation('r1', 'r1-b', { identifier: { system: FNR_SYSTEM, value: fnr } }),
     );
     expect(byIdentifier.status).toBe(403);
@@ -123,7 +123,7 @@ describe('reserving', () => {
       server,
       clinic,
       'POST',
-      'Observation',
+      'Condition',
       observation('r1', 'r1-c', { reference: `Patient/${oldPatient}` }),
     );
     expect(byOldReference.status).toBe(403);
@@ -132,7 +132,7 @@ describe('reserving', () => {
     const bundle = submission([{ system: FNR_SYSTEM, value: ids[2] }], 'r2', ['r2-a']);
     bundle.entry?.push({
       resource: observation('r1', 'r1-d', { reference: `Patient?identifier=${FNR_SYSTEM}|${fnr}` }),
-      request: { method: 'POST', url: 'Observation' },
+      request: { method: 'POST', url: 'Condition' },
     });
     const transaction = await call<OperationOutcome>(server, clinic, 'POST', '', bundle);
     expect(transaction.status).toBe(403);
@@ -145,11 +145,11 @@ describe('reserving', () => {
       entry: [
         {
           resource: observation('r1', 'r1-e', { identifier: { system: FNR_SYSTEM, value: fnr } }),
-          request: { method: 'POST', url: 'Observation' },
+          request: { method: 'POST', url: 'Condition' },
         },
         {
           resource: observation('r2', 'r2-b', { identifier: { system: FNR_SYSTEM, value: ids[2] } }),
-          request: { method: 'POST', url: 'Observation' },
+          request: { method: 'POST', url: 'Condition' },
         },
       ],
     });
@@ -272,7 +272,7 @@ describe('withdrawing and looking up', () => {
       server,
       clinic,
       'POST',
-      'Observation',
+      'Condition',
       observation('w8', 'w8-stale', { reference: `Patient/${oldPatient}` }),
     );
     expect(stale.status).toBe(403);
@@ -318,7 +318,7 @@ describe('inclusion criteria', () => {
       server,
       outsider,
       'POST',
-      'Observation',
+      'Condition',
       observation('i9', 'i9-b', { identifier: { system: FNR_SYSTEM, value: ids[9] } }),
     );
     expect(fromOutsider.status).toBe(422);

@@ -1,4 +1,4 @@
-import type { Bundle, Observation, OperationOutcome, Parameters, Provenance } from '@medplum/fhirtypes';
+import type { Bundle, Condition, OperationOutcome, Parameters, Provenance } from '@medplum/fhirtypes';
 import { startTestServer, type TestServer } from '../helpers/testServer';
 import { call, FNR_SYSTEM, people, reservation, submission } from './fixtures';
 
@@ -30,14 +30,14 @@ afterAll(async () => {
   await server.stop();
 });
 
-async function observationOf(tag: string): Promise<Observation> {
-  const found = await call<Bundle<Observation>>(
+async function observationOf(tag: string): Promise<Condition> {
+  const found = await call<Bundle<Condition>>(
     server,
     admin,
     'GET',
-    `Observation?code=urn:norpain:test-person|${tag}&_sort=_id`,
+    `Condition?code=urn:oid:2.16.578.1.12.4.1.1.7110|${tag}&_sort=_id`,
   );
-  return found.body.entry?.[0].resource as Observation;
+  return found.body.entry?.[0].resource as Condition;
 }
 
 test("Patient/$everything gives the portal its own person's data, and nobody else's", async () => {
@@ -45,7 +45,7 @@ test("Patient/$everything gives the portal its own person's data, and nobody els
   const reply = await call<Bundle>(server, portal, 'GET', 'Patient/$everything');
   expect(reply.status).toBe(200);
   const types = (reply.body.entry ?? []).map((e) => e.resource?.resourceType).sort();
-  expect(types).toEqual(['EpisodeOfCare', 'Observation', 'Observation', 'Patient']);
+  expect(types).toEqual(['Condition', 'Condition', 'EpisodeOfCare', 'Patient']);
   expect(reply.text).toContain('mine-1');
   expect(reply.text).not.toContain('else-1');
   expect(reply.text).not.toContain(mine);
@@ -62,8 +62,8 @@ test("Patient/$everything gives the portal its own person's data, and nobody els
 
 test('staff correct a resource with $correct; the correction keeps a Provenance with the reason', async () => {
   const before = await observationOf('mine');
-  const corrected = { ...before, valueString: 'mine-1-corrected' };
-  const reply = await call<Parameters>(server, admin, 'POST', `Observation/${before.id}/$correct`, {
+  const corrected = { ...before, recordedDate: '2024-05-06' };
+  const reply = await call<Parameters>(server, admin, 'POST', `Condition/${before.id}/$correct`, {
     resourceType: 'Parameters',
     parameter: [
       { name: 'resource', resource: corrected },
@@ -71,20 +71,20 @@ test('staff correct a resource with $correct; the correction keeps a Provenance 
     ],
   });
   expect(reply.status).toBe(200);
-  const stored = reply.body.parameter?.find((p) => p.name === 'resource')?.resource as Observation;
+  const stored = reply.body.parameter?.find((p) => p.name === 'resource')?.resource as Condition;
   const provenance = reply.body.parameter?.find((p) => p.name === 'provenance')?.resource as Provenance;
-  expect(stored.valueString).toBe('mine-1-corrected');
+  expect(stored.recordedDate).toBe('2024-05-06');
   expect(stored.meta?.versionId).not.toBe(before.meta?.versionId);
   expect(provenance.reason?.[0].text).toBe('The patient reported a typing error in the answer');
   expect(provenance.entity?.[0]).toEqual({
     role: 'revision',
-    what: { reference: `Observation/${before.id}/_history/${before.meta?.versionId}` },
+    what: { reference: `Condition/${before.id}/_history/${before.meta?.versionId}` },
   });
   expect(provenance.target.map((t) => t.reference)).toEqual([
-    `Observation/${before.id}`,
+    `Condition/${before.id}`,
     before.subject?.reference,
   ]);
-  const history = await call<Bundle>(server, admin, 'GET', `Observation/${before.id}/_history`);
+  const history = await call<Bundle>(server, admin, 'GET', `Condition/${before.id}/_history`);
   expect(history.body.total).toBe(2);
 
   // The person sees the correction in their own data.
@@ -93,7 +93,7 @@ test('staff correct a resource with $correct; the correction keeps a Provenance 
   expect(everything.body.entry?.some((e) => e.resource?.resourceType === 'Provenance')).toBe(true);
 
   // Only staff correct; a reason is required.
-  const byClinic = await call(server, clinic, 'POST', `Observation/${before.id}/$correct`, {
+  const byClinic = await call(server, clinic, 'POST', `Condition/${before.id}/$correct`, {
     resourceType: 'Parameters',
     parameter: [
       { name: 'resource', resource: corrected },
@@ -101,7 +101,7 @@ test('staff correct a resource with $correct; the correction keeps a Provenance 
     ],
   });
   expect(byClinic.status).toBe(403);
-  const noReason = await call<OperationOutcome>(server, admin, 'POST', `Observation/${before.id}/$correct`, {
+  const noReason = await call<OperationOutcome>(server, admin, 'POST', `Condition/${before.id}/$correct`, {
     resourceType: 'Parameters',
     parameter: [{ name: 'resource', resource: corrected }],
   });

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Bundle, OperationOutcome, Organization, Patient, Practitioner } from '@medplum/fhirtypes';
+import type { Bundle, OperationOutcome, Organization, Patient } from '@medplum/fhirtypes';
 import { seededRandom, syntheticIdentifier } from '../../src/identity';
 import { startTestServer, type TestServer } from '../helpers/testServer';
 import { clientFor, type Client } from './client';
@@ -246,11 +246,11 @@ describe('delete and history', () => {
   });
 
   test('type history pages with _count and a next link that works', async () => {
-    const type = 'Practitioner';
+    const type = 'Organization';
     // _since the first of ours keeps the test independent of what a shared store (HAPI in CI) already holds.
     let since: string | undefined;
     for (let i = 0; i < 3; i++) {
-      const created = await fhir.post<Practitioner>(type, { resourceType: type, active: true });
+      const created = await fhir.post<Organization>(type, { resourceType: type, active: true });
       since ??= created.body.meta?.lastUpdated;
     }
     expect(since).toBeDefined();

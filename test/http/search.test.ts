@@ -1,4 +1,4 @@
-import type { Bundle, Identifier, Observation, OperationOutcome, Patient } from '@medplum/fhirtypes';
+import type { Bundle, Identifier, Condition, OperationOutcome, Patient } from '@medplum/fhirtypes';
 import { seededRandom, syntheticIdentifier } from '../../src/identity';
 import { startTestServer, type TestServer } from '../helpers/testServer';
 import { clientFor, type Client } from './client';
@@ -161,30 +161,25 @@ describe('_sort, _include, _revinclude, _total', () => {
       })
     ).body.id as string;
     for (const value of [3, 1, 2]) {
-      await fhir.post<Observation>('Observation', {
-        resourceType: 'Observation',
-        status: 'final',
-        code: { coding: [{ system: 'http://loinc.org', code: '72514-3' }] },
+      await fhir.post<Condition>('Condition', {
+        resourceType: 'Condition',
+        code: { coding: [{ system: 'urn:oid:2.16.578.1.12.4.1.1.7110', code: 'M79.7' }] },
         subject: { reference: `Patient/${patientId}` },
-        valueQuantity: { value, unit: '{score}', system: 'http://unitsofmeasure.org', code: '{score}' },
+        recordedDate: `2024-01-0${value}`,
       });
     }
   });
 
   test('_sort by a value, ascending and descending', async () => {
-    const up = await fhir.get<Bundle<Observation>>(
-      `Observation?subject=Patient/${patientId}&_sort=value-quantity`,
-    );
-    expect(up.body.entry?.map((e) => e.resource?.valueQuantity?.value)).toEqual([1, 2, 3]);
-    const down = await fhir.get<Bundle<Observation>>(
-      `Observation?subject=Patient/${patientId}&_sort=-value-quantity`,
-    );
-    expect(down.body.entry?.map((e) => e.resource?.valueQuantity?.value)).toEqual([3, 2, 1]);
+    const up = await fhir.get<Bundle<Condition>>(`Condition?subject=Patient/${patientId}&_sort=recorded-date`);
+    expect(up.body.entry?.map((e) => e.resource?.recordedDate)).toEqual(['2024-01-01', '2024-01-02', '2024-01-03']);
+    const down = await fhir.get<Bundle<Condition>>(`Condition?subject=Patient/${patientId}&_sort=-recorded-date`);
+    expect(down.body.entry?.map((e) => e.resource?.recordedDate)).toEqual(['2024-01-03', '2024-01-02', '2024-01-01']);
   });
 
   test('_include brings the subject, marked include', async () => {
     const found = await fhir.get<Bundle>(
-      `Observation?subject=Patient/${patientId}&_include=Observation:subject`,
+      `Condition?subject=Patient/${patientId}&_include=Condition:subject`,
     );
     const included = found.body.entry?.filter((e) => e.search?.mode === 'include') ?? [];
     expect(included.map((e) => `${e.resource?.resourceType}/${e.resource?.id}`)).toEqual([
@@ -192,19 +187,19 @@ describe('_sort, _include, _revinclude, _total', () => {
     ]);
   });
 
-  test('_revinclude brings the observations of a patient', async () => {
-    const found = await fhir.get<Bundle>(`Patient?_id=${patientId}&_revinclude=Observation:subject`);
+  test('_revinclude brings the conditions of a patient', async () => {
+    const found = await fhir.get<Bundle>(`Patient?_id=${patientId}&_revinclude=Condition:subject`);
     const modes = found.body.entry?.map((e) => `${e.search?.mode}:${e.resource?.resourceType}`).sort();
     expect(modes).toEqual([
-      'include:Observation',
-      'include:Observation',
-      'include:Observation',
+      'include:Condition',
+      'include:Condition',
+      'include:Condition',
       'match:Patient',
     ]);
   });
 
   test('_total=accurate gives a total', async () => {
-    const found = await fhir.get<Bundle>(`Observation?subject=Patient/${patientId}&_total=accurate&_count=1`);
+    const found = await fhir.get<Bundle>(`Condition?subject=Patient/${patientId}&_total=accurate&_count=1`);
     expect(found.body.total).toBe(3);
     expect(found.body.entry).toHaveLength(1);
   });

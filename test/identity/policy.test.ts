@@ -3,14 +3,14 @@ import type { Resource } from '@medplum/fhirtypes';
 import { loadFhirDefinitions } from '../../src/fhir/definitions';
 import { preferredSystem } from '../../src/identity/nationalId';
 import { PolicyEngine, type PolicyContext } from '../../src/identity/policyEngine';
-import { pseudonymisationPolicy } from '../../src/ingest/pseudonymisation-policy';
+import { dataDictionary } from '../../src/dictionary';
 
 /**
  * The policy applied to every R4 resource type: each element (to a few levels deep) whose data type
  * carries direct identifiers is filled with recognisable secrets, and none may survive.
  */
 loadFhirDefinitions();
-const engine = new PolicyEngine(pseudonymisationPolicy);
+const engine = new PolicyEngine(dataDictionary);
 const FNR_VALUE = '11835066691';
 
 const ctx: PolicyContext = {
@@ -83,31 +83,56 @@ function fill(type: string, depth: number): Record<string, unknown> {
 const resourceTypes = (getResourceTypes() as string[]).filter(
   (t) => !['Resource', 'DomainResource'].includes(t),
 );
+const accepted = Object.keys(dataDictionary.resources);
+const clinical = accepted.filter((t) => !dataDictionary.resources[t].definition);
 
-describe('the policy on every resource type', () => {
+describe('the data dictionary on every resource type', () => {
   test('covers all R4 resource types', () => {
     expect(resourceTypes.length).toBeGreaterThan(140);
   });
 
-  test.each(resourceTypes)('%s keeps no direct identifier', (resourceType) => {
+  test.each(resourceTypes.filter((t) => !accepted.includes(t)))(
+    '%s is refused (outside the registry)',
+    (type) => {
+      expect(() => engine.apply({ resourceType: type, ...fill(type, 2) } as Resource, ctx)).toThrow(
+        expect.objectContaining({ status: 422 }),
+      );
+    },
+  );
+
+  test.each(clinical)('%s keeps no direct identifier, and reports what it dropped', (resourceType) => {
     const resource = { resourceType, ...fill(resourceType, 2) } as Resource;
     if (resourceType !== 'Patient' && 'identifier' in resource) {
-      (resource as { identifier: unknown }).identifier = [
-        { system: 'urn:mrn', value: 'MRN-SECRET-1' },
-        { system: preferredSystem.fnr, value: FNR_VALUE },
-      ];
+      (resource as { identifier: unknown }).identifier = [{ system: 'urn:mrn', value: 'MRN-SECRET-1' }];
     }
-    const result = JSON.stringify(engine.apply(resource, ctx));
+    const dropped: string[] = [];
+    const result = JSON.stringify(
+      engine.apply(resource, { ...ctx, notStored: (path) => dropped.push(path) }),
+    );
     for (const secret of secrets) {
       expect(result).not.toContain(secret);
+      expect(dropped.join()).not.toContain(secret);
     }
+    expect(dropped.length).toBeGreaterThan(0);
     if (resourceType !== 'Patient' && JSON.stringify(resource).includes('Patient/clinic-1')) {
       expect(result).toContain('Patient/pseudonymous-1');
       expect(result).not.toContain('Patient/clinic-1');
     }
   });
 
-  test('contained resources and extension values are covered too', () => {
+  test.each(clinical.filter((t) => t !== 'Patient' && dataDictionary.resources[t].elements?.identifier))(
+    '%s: a national id identifier is refused',
+    (type) => {
+      const resource = {
+        resourceType: type,
+        identifier: [{ system: preferredSystem.fnr, value: FNR_VALUE }],
+      };
+      const apply = () => engine.apply(resource as Resource, ctx);
+      expect(apply).toThrow(expect.objectContaining({ status: 422 }));
+    },
+  );
+
+  test('contained resources, unknown extensions and free-text answers are not stored', () => {
     const resource = {
       resourceType: 'QuestionnaireResponse',
       status: 'completed',
@@ -121,17 +146,29 @@ describe('the policy on every resource type', () => {
       item: [
         {
           linkId: '1',
-          answer: [{ valueAttachment: { title: 'attachment-secret' } }, { valueString: 'kept' }],
+          text: 'Kari Nordmann',
+          answer: [
+            { valueAttachment: { title: 'attachment-secret' } },
+            { valueString: 'Storgata 1' },
+            { valueInteger: 3 },
+          ],
         },
       ],
     } as Resource;
-    const result = engine.apply(resource, ctx) as unknown as Record<string, unknown>;
-    const json = JSON.stringify(result);
-    for (const secret of secrets) {
-      expect(json).not.toContain(secret);
-    }
-    expect(json).toContain('"birthDate":"1950-04"');
-    expect(json).toContain('kept');
+    const dropped = new Set<string>();
+    const result = engine.apply(resource, { ...ctx, notStored: (path) => dropped.add(path) });
+    expect(result).toEqual({
+      resourceType: 'QuestionnaireResponse',
+      status: 'completed',
+      item: [{ linkId: '1', answer: [{ valueInteger: 3 }] }],
+    });
+    expect([...dropped].sort()).toEqual([
+      'QuestionnaireResponse.contained',
+      'QuestionnaireResponse.extension',
+      'QuestionnaireResponse.item.answer.valueAttachment',
+      'QuestionnaireResponse.item.answer.valueString',
+      'QuestionnaireResponse.item.text',
+    ]);
   });
 
   test('unknown elements are removed (fail closed), birth time extension goes with the day', () => {
@@ -155,5 +192,27 @@ describe('the policy on every resource type', () => {
       identifier: ctx.patientIdentifiers,
       birthDate: '1980-01',
     });
+  });
+
+  test('every name in the dictionary is a FHIR R4 element', () => {
+    for (const [type, entry] of Object.entries(dataDictionary.resources)) {
+      for (const name of Object.keys(entry.elements ?? {})) {
+        let schema = getDataType(type);
+        for (const part of name.split('.')) {
+          const element =
+            schema.elements[part] ??
+            Object.entries(schema.elements).find(
+              ([n]) => n.endsWith('[x]') && part.startsWith(n.slice(0, -3)),
+            )?.[1];
+          expect(element).toBeDefined();
+          const code = element?.type[0].code as string;
+          schema = getDataType(
+            code === 'BackboneElement' || code === 'Element'
+              ? `${schema.name}${part.charAt(0).toUpperCase()}${part.slice(1)}`
+              : code,
+          );
+        }
+      }
+    }
   });
 });

@@ -10,6 +10,7 @@ import type {
   EpisodeOfCare,
   Patient,
   Practitioner,
+  OperationOutcomeIssue,
   QuestionnaireResponse,
   Resource,
 } from '@medplum/fhirtypes';
@@ -30,6 +31,8 @@ const random = seededRandom(11);
 const FNR = preferredSystem.fnr;
 const DNR = preferredSystem.dnr;
 const MUNICIPALITY = 'http://hl7.no/fhir/StructureDefinition/no-basis-municipalitycode';
+const KOMMUNENUMMER =
+  'https://register.geonorge.no/subregister/sosi-kodelister/kartverket/kommunenummer-alle';
 const EPISODE_SYSTEM = 'urn:oid:2.16.578.1.12.4.1.2.4001031.episode';
 const ctx = { principal: { role: 'clinic', clientId: 'dips', scopes: [] } as Principal, requestId: 'r1', base: 'http://localhost/fhir' };
 
@@ -97,7 +100,9 @@ function fullPatient(fnr: string, extra: Partial<Patient> = {}): Patient {
         postalCode: '7030',
         city: 'Trondheim',
         district: 'Trondheim',
-        _district: { extension: [{ url: MUNICIPALITY, valueCoding: { code: '5001' } }] },
+        _district: {
+          extension: [{ url: MUNICIPALITY, valueCoding: { system: KOMMUNENUMMER, code: '5001' } }],
+        },
         country: 'NO',
       } as Address,
     ],
@@ -146,7 +151,9 @@ describe('pseudonymise stage', () => {
       address: [
         {
           district: 'Trondheim',
-          _district: { extension: [{ url: MUNICIPALITY, valueCoding: { code: '5001' } }] },
+          _district: {
+            extension: [{ url: MUNICIPALITY, valueCoding: { system: KOMMUNENUMMER, code: '5001' } }],
+          },
           country: 'NO',
         },
       ],
@@ -249,7 +256,7 @@ describe('pseudonymise stage', () => {
         },
       ],
     };
-    const outcome = (await ingest(bundleWrite)) as { bundle: Bundle };
+    const outcome = (await ingest(bundleWrite)) as { bundle: Bundle; notStored?: OperationOutcomeIssue[][] };
     expect(outcome.bundle.entry?.map((e) => e.response?.status?.slice(0, 3))).toEqual(['201', '201', '201']);
     const person = vault.find({ kind: 'fnr', value: fnr, synthetic: true });
     const episode = (await store.search<EpisodeOfCare>(parseSearchRequest('EpisodeOfCare'))).matches[0];
@@ -260,10 +267,13 @@ describe('pseudonymise stage', () => {
     const response = (await store.search<QuestionnaireResponse>(parseSearchRequest('QuestionnaireResponse')))
       .matches[0];
     expect(response.subject).toEqual({ reference: `Patient/${person?.patientId}` });
-    expect(response.author).toEqual({ reference: 'Practitioner/p1' });
-    expect(response.item?.[0].answer?.[0].valueString).toBe(
-      'Mitt fødselsnummer er [fødselsnummer fjernet], ring 98765432',
-    );
+    // The data dictionary keeps no author and no free-text answers (src/dictionary): both are reported.
+    expect(response.author).toBeUndefined();
+    expect(response.item).toEqual([{ linkId: 'free' }]);
+    expect(outcome.notStored?.[2].map((i) => i.expression?.[0])).toEqual([
+      'Bundle.entry[2].resource.author',
+      'Bundle.entry[2].resource.item.answer.valueString',
+    ]);
     const json = JSON.stringify(await stored());
     for (const secret of [fnr, 'Nordmann', 'Kari', 'EP-2024-001', 'Hansen']) {
       expect(json).not.toContain(secret);
@@ -471,24 +481,25 @@ describe('pseudonymise stage', () => {
     ).toBe(false);
   });
 
-  test('national ids and names of health personnel are removed; public identifiers kept', async () => {
+  test('health personnel are outside the registry; a national id outside Patient is refused; public identifiers kept', async () => {
     const fnr = syntheticNationalId('fnr', { random });
-    const outcome = (await ingest(
-      single({
-        resourceType: 'Practitioner',
-        identifier: [
-          { system: FNR, value: fnr },
-          { system: 'urn:oid:2.16.578.1.12.4.1.4.4', value: '9144900' },
-        ],
-        name: [{ family: 'Hansen' }],
-        telecom: [{ system: 'email', value: 'hansen@example.no' }],
-      } as Practitioner),
-    )) as { resource: Practitioner };
-    expect(outcome.resource.identifier).toEqual([
-      { system: 'urn:oid:2.16.578.1.12.4.1.4.4', value: '9144900' },
-    ]);
-    expect(outcome.resource.name).toBeUndefined();
-    expect(outcome.resource.telecom).toBeUndefined();
+    await expect(
+      ingest(single({ resourceType: 'Practitioner', name: [{ family: 'Hansen' }] } as Practitioner)),
+    ).rejects.toMatchObject({ status: 422 });
+    const encounter = (identifier: Encounter['identifier']): Encounter => ({
+      resourceType: 'Encounter',
+      status: 'finished',
+      class: { system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: 'AMB' },
+      identifier,
+      serviceProvider: { identifier: { system: 'urn:oid:2.16.578.1.12.4.1.4.102', value: '999001' } },
+    });
+    await expect(ingest(single(encounter([{ system: FNR, value: fnr }])))).rejects.toMatchObject({
+      status: 422,
+    });
+    const kept = (await ingest(single(encounter(undefined)))) as { resource: Encounter };
+    expect(kept.resource.serviceProvider).toEqual({
+      identifier: { system: 'urn:oid:2.16.578.1.12.4.1.4.102', value: '999001' },
+    });
   });
 
   test('a client-chosen id carrying a national id is refused', async () => {
