@@ -2,7 +2,7 @@ import type { EpisodeOfCare, Identifier, Patient, Reference } from '@medplum/fhi
 import { ConfigError } from '../config/ConfigError';
 import type { Env } from '../config/secrets';
 import { errors, isFhirError, issue } from '../fhir/outcomes';
-import { assignerKey, nationalIdKindOf, parseNationalIdValue } from '../identity/nationalId';
+import { assignerKey, nationalIdKindOf, parseNationalIdValue, sameSystem } from '../identity/nationalId';
 import type { IdentityVault } from '../identity/vault/IdentityVault';
 import { entryLocation, type IngestStage, type Write, type WriteEntry } from '../ingest/write';
 import type { FhirStore } from '../store/FhirStore';
@@ -69,7 +69,8 @@ export function createInclusionStage(deps: InclusionDeps): IngestStage {
         location === undefined ? `EpisodeOfCare.${path}` : `${location}.resource.${path}`;
       const unit = episode.managingOrganization?.identifier;
       if (
-        unit?.system === RESH_SYSTEM &&
+        unit !== undefined &&
+        sameSystem(unit.system, RESH_SYSTEM) &&
         unit.value !== undefined &&
         !criteria.isParticipatingUnit(unit.value)
       ) {
@@ -163,7 +164,7 @@ function sameSubject(entry: WriteEntry, reference: Reference): boolean {
   const wanted = reference.identifier ?? identifierInQuery(ref);
   return (
     wanted !== undefined &&
-    (patient.identifier ?? []).some((i) => i.system === wanted.system && i.value === wanted.value)
+    (patient.identifier ?? []).some((i) => sameSystem(i.system, wanted.system) && i.value === wanted.value)
   );
 }
 

@@ -7,7 +7,7 @@ import {
   publicIdentifierSystems,
   redactedNationalIdText,
 } from '../ingest/pseudonymisation-policy';
-import { checkDigitsValid, nationalIdKindOf } from './nationalId';
+import { nationalIdKindOf, redactNationalIdsWith } from './nationalId';
 import { isHashedIdentifierValue, registryPseudonymSystem } from './pseudonym';
 
 /**
@@ -42,8 +42,6 @@ interface Step {
   rule?: PolicyRule;
   primitive: boolean;
 }
-
-const NATIONAL_ID_IN_TEXT = /(?<!\d)(\d{6})[ -]?(\d{5})(?!\d)/g;
 
 export class PolicyEngine {
   private readonly pathRules = new Map<string, PolicyRule>();
@@ -328,12 +326,7 @@ function generaliseYearMonth(value: unknown): unknown {
 
 /** Blanks every 11-digit run (also "DDMMYY NNNNN") whose check digits make it a possible national id. */
 export function redactNationalIds(text: string): string {
-  if (!/\d{5}/.test(text)) {
-    return text; // fast path: most strings hold no long digit run
-  }
-  return text.replace(NATIONAL_ID_IN_TEXT, (match, a: string, b: string) =>
-    checkDigitsValid(a + b) ? redactedNationalIdText : match,
-  );
+  return redactNationalIdsWith(text, redactedNationalIdText);
 }
 
 function generaliseAddress(value: unknown): unknown {

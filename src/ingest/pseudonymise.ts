@@ -5,13 +5,15 @@ import { loadFhirDefinitions } from '../fhir/definitions';
 import { errors, isFhirError, issue } from '../fhir/outcomes';
 import {
   canonicalNationalId,
+  containsNationalId,
   extractNationalIds,
   invalidNationalId,
   type NationalId,
   nationalIdKindOf,
   parseNationalIdValue,
+  sameSystem,
 } from '../identity/nationalId';
-import { PolicyEngine, type PolicyContext, redactNationalIds } from '../identity/policyEngine';
+import { PolicyEngine, type PolicyContext } from '../identity/policyEngine';
 import { type Pseudonymiser, registryPseudonymSystem } from '../identity/pseudonym';
 import { mergePseudonymousPatient, movePatientData, pseudonymIdentifier } from '../identity/relink';
 import { SearchTranslator } from '../identity/searchTranslation';
@@ -379,7 +381,7 @@ class WriteRun {
 
   /** A client-chosen logical id is stored as is, so it must not be (or contain) a national id. */
   private refuseNationalIdInId(id: string | undefined, index: number): void {
-    if (id !== undefined && redactNationalIds(id) !== id) {
+    if (id !== undefined && containsNationalId(id)) {
       throw errors.unprocessable([
         issue(
           'value',
@@ -442,7 +444,7 @@ class WriteRun {
         system: decodeURIComponent(conditional[1]),
         value: decodeURIComponent(conditional[2]),
       };
-      if (identifier.system === registryPseudonymSystem) {
+      if (sameSystem(identifier.system, registryPseudonymSystem)) {
         const person = this.deps.vault.findByPseudonym(identifier.value as string);
         return person ? `Patient/${person.patientId}` : undefined;
       }

@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { openPrivateDatabase } from '../../store/privateDatabase';
 import path from 'node:path';
 import type Database from 'better-sqlite3';
@@ -7,6 +6,7 @@ import { canonicalNationalId, kindRank, type NationalId } from '../nationalId';
 import type { Pseudonymiser } from '../pseudonym';
 import type { VaultAuditSink, VaultPurpose, VaultReadContext } from './audit';
 import { VaultCrypto } from './crypto';
+import { newServerId } from '../serverId';
 
 /** A person as the write path knows them: no national id, only pseudonymous handles. */
 export interface VaultPerson {
@@ -251,7 +251,7 @@ export class IdentityVault {
       if (found.size === 0) {
         const primary = canonicalNationalId(best(unique));
         const person: VaultPerson = {
-          patientId: createdPatientId ?? randomUUID(),
+          patientId: createdPatientId ?? newServerId(),
           pseudonym: this.pseudonymiser.pseudonym(primary),
         };
         const sealed = this.crypto.seal(
