@@ -13,6 +13,7 @@ import { openConsent, type ConsentServices } from './consent';
 import { ConfigError, type Config } from './config';
 import { loadFhirDefinitions } from './fhir/definitions';
 import { auditEventOperation, createRequestAuditor } from './fhir/audit';
+import { mergeOperation } from './identity/merge';
 import { createRequestMetrics } from './metrics';
 import { createFhirRouter } from './fhir/router';
 import { errors, FhirError, issue, operationOutcome } from './fhir/outcomes';
@@ -179,6 +180,14 @@ export async function createServer(config: Config, options: ServerOptions = {}):
           pseudonymOfPrincipal: (principal) => personOf(principal)?.pseudonym,
         }),
         ...consent.operations,
+        mergeOperation({
+          vault: identity.vault,
+          store,
+          register: consent.register,
+          locks: consent.locks,
+          audit: auditLog,
+          production,
+        }),
       ],
       publicBaseUrl: config.publicBaseUrl,
       version: VERSION,

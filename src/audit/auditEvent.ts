@@ -1,7 +1,8 @@
-import { randomUUID } from 'node:crypto';
 import type { AuditEvent, AuditEventAgent, AuditEventEntity, Coding, ResourceType } from '@medplum/fhirtypes';
 import type { Principal } from '../auth/principal';
 import { registryPseudonymSystem } from '../identity/pseudonym';
+import { newServerId } from '../identity/serverId';
+import { redactedForAudit } from './nationalIdGuard';
 
 /**
  * What an audit entry says, as a FHIR R4 AuditEvent shaped after IHE Basic Audit Log Patterns (BALP):
@@ -120,7 +121,9 @@ export interface AuditFacts {
 
 /**
  * Builds the AuditEvent for one interaction. Only the fields listed in AuditFacts reach the event; the
- * principal's `pid` in particular is never copied (the caller passes `actorPseudonym` instead).
+ * principal's `pid` in particular is never copied (the caller passes `actorPseudonym` instead). The
+ * token's other claims (client id, RESH, HPR, study) are the token issuer's text: anything in them that
+ * looks like a national id is redacted, so the entry is still written (the log's guard would refuse it).
  */
 export function buildAuditEvent(facts: AuditFacts): AuditEvent {
   const subtype: Coding[] = [
@@ -137,7 +140,7 @@ export function buildAuditEvent(facts: AuditFacts): AuditEvent {
   }
   const event: AuditEvent = {
     resourceType: 'AuditEvent',
-    id: randomUUID(),
+    id: newServerId(),
     type:
       facts.interaction === 'vault-read'
         ? { system: AUDIT_SYSTEMS.dicom, code: '110110', display: 'Patient Record' }
@@ -187,31 +190,36 @@ function agentsOf(
   if (principal === undefined) {
     return actor === undefined
       ? [{ who: { display: 'unauthenticated client' }, requestor: true }]
-      : [{ who: { identifier: { system: AUDIT_SYSTEMS.oauthClient, value: actor } }, requestor: true }];
+      : [
+          {
+            who: { identifier: { system: AUDIT_SYSTEMS.oauthClient, value: redactedForAudit(actor) } },
+            requestor: true,
+          },
+        ];
   }
   const human = principal.hpr !== undefined || actorPseudonym !== undefined;
   const client: AuditEventAgent = {
     type: { coding: [{ system: AUDIT_SYSTEMS.dicom, code: '110150', display: 'Application' }] },
-    who: { identifier: { system: AUDIT_SYSTEMS.oauthClient, value: principal.clientId } },
+    who: { identifier: { system: AUDIT_SYSTEMS.oauthClient, value: redactedForAudit(principal.clientId) } },
     role: [{ coding: [{ system: AUDIT_SYSTEMS.role, code: principal.role }] }],
     requestor: !human,
   };
   if (principal.study !== undefined) {
     // The approved study is the policy that authorised a researcher's access.
-    client.policy = [`ResearchStudy/${principal.study}`];
+    client.policy = [`ResearchStudy/${redactedForAudit(principal.study)}`];
   }
   const agents = [client];
   if (principal.organization !== undefined) {
     agents.push({
       type: { coding: [{ system: AUDIT_SYSTEMS.roleClass, code: 'PROV', display: 'healthcare provider' }] },
-      who: { identifier: { system: AUDIT_SYSTEMS.resh, value: principal.organization } },
+      who: { identifier: { system: AUDIT_SYSTEMS.resh, value: redactedForAudit(principal.organization) } },
       requestor: false,
     });
   }
   if (principal.hpr !== undefined) {
     agents.push({
       type: { coding: [{ system: AUDIT_SYSTEMS.roleClass, code: 'PROV', display: 'healthcare provider' }] },
-      who: { identifier: { system: AUDIT_SYSTEMS.hpr, value: principal.hpr } },
+      who: { identifier: { system: AUDIT_SYSTEMS.hpr, value: redactedForAudit(principal.hpr) } },
       requestor: true,
     });
   }

@@ -1,4 +1,4 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
@@ -14,6 +14,7 @@ import {
   type AuditOutcome,
   type AuditSink,
 } from './auditEvent';
+import { newServerId } from '../identity/serverId';
 import { assertNoNationalId, mayContainNationalId } from './nationalIdGuard';
 
 /**
@@ -182,7 +183,7 @@ export class AuditLog implements AuditSink {
     }
     const stored: AuditEvent = {
       ...event,
-      id: event.id ?? randomUUID(),
+      id: event.id ?? newServerId(),
       // One instant format for every entry, so that date filters can compare strings.
       recorded: normaliseInstant(event.recorded ?? new Date().toISOString()),
     };

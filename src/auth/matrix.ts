@@ -74,6 +74,8 @@ export const OPERATIONS: Record<string, { roles: Role[]; permission: Permission 
   $everything: { roles: ['portal'], permission: 'r' },
   // Corrections (retting) by registry staff.
   $correct: { roles: ['registry-admin'], permission: 'u' },
+  // Merging two registered persons into one (src/identity/merge.ts), by registry staff only.
+  $merge: { roles: ['registry-admin'], permission: 'u' },
   // Checking a resource changes nothing; whoever may create the type may check it.
   $validate: { roles: ['clinic', 'portal', 'registry-admin'], permission: 'c' },
 };

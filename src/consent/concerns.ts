@@ -3,6 +3,7 @@ import {
   assignerKey,
   nationalIdKindOf,
   parseNationalIdValue,
+  sameSystem,
   type NationalId,
   type NationalIdKind,
 } from '../identity/nationalId';
@@ -80,7 +81,7 @@ function walk(value: unknown, visit: (node: Record<string, unknown>) => void): v
 }
 
 function fromIdentifier(identifier: Identifier, add: Add): void {
-  if (identifier.system === registryPseudonymSystem && identifier.value) {
+  if (sameSystem(identifier.system, registryPseudonymSystem) && identifier.value) {
     add('pseudonyms', identifier.value);
     return;
   }

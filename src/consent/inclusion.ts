@@ -3,7 +3,7 @@ import { ConfigError } from '../config/ConfigError';
 import type { Env } from '../config/secrets';
 import { errors, isFhirError, issue } from '../fhir/outcomes';
 import { identifierOfConditional, parseReference, type ParsedReference } from '../fhir/reference';
-import { assignerKey, nationalIdKindOf, parseNationalIdValue } from '../identity/nationalId';
+import { assignerKey, nationalIdKindOf, parseNationalIdValue, sameSystem } from '../identity/nationalId';
 import type { IdentityVault } from '../identity/vault/IdentityVault';
 import { entryLocation, type IngestStage, type Write, type WriteEntry } from '../ingest/write';
 import type { FhirStore } from '../store/FhirStore';
@@ -70,7 +70,8 @@ export function createInclusionStage(deps: InclusionDeps): IngestStage {
         location === undefined ? `EpisodeOfCare.${path}` : `${location}.resource.${path}`;
       const unit = episode.managingOrganization?.identifier;
       if (
-        unit?.system === RESH_SYSTEM &&
+        unit !== undefined &&
+        sameSystem(unit.system, RESH_SYSTEM) &&
         unit.value !== undefined &&
         !criteria.isParticipatingUnit(unit.value)
       ) {
@@ -179,7 +180,7 @@ function sameSubject(entry: WriteEntry, reference: Reference, target: ParsedRefe
   const wanted = reference.identifier ?? conditionalIdentifier(target);
   return (
     wanted !== undefined &&
-    (patient.identifier ?? []).some((i) => i.system === wanted.system && i.value === wanted.value)
+    (patient.identifier ?? []).some((i) => sameSystem(i.system, wanted.system) && i.value === wanted.value)
   );
 }
 

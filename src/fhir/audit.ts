@@ -7,7 +7,7 @@ import {
   type AuditSink,
 } from '../audit/auditEvent';
 import type { AuditLog } from '../audit/log';
-import { containsNationalId } from '../audit/nationalIdGuard';
+import { containsNationalId } from '../identity/nationalId';
 import { interactionOf, touchedBy } from '../audit/requestFacts';
 import { searchAuditEvents, viewForPerson, type AuditScope } from '../audit/search';
 import type { Principal } from '../auth/principal';

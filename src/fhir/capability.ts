@@ -95,6 +95,8 @@ export function buildCapabilityStatement(storeKind: string, version: string): Ca
         ],
         operation: [
           { name: 'validate', definition: 'http://hl7.org/fhir/OperationDefinition/Resource-validate' },
+          // Staff only (src/identity/merge.ts); R5's definition, the shape R4 servers use for it.
+          { name: 'merge', definition: 'http://hl7.org/fhir/OperationDefinition/Patient-merge' },
         ],
       },
     ],

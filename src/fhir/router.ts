@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import express from 'express';
 import type { NextFunction, Request, Response } from 'express';
 import type { Bundle, Parameters, Resource } from '@medplum/fhirtypes';
@@ -24,6 +23,7 @@ import {
 import { perform, type Interaction, type InteractionContext } from './interactions';
 import { errors, FhirError, isFhirError, issue, operationOutcome } from './outcomes';
 import { isResourceTypeName } from './search';
+import { newServerId } from '../identity/serverId';
 
 export interface FhirRouterDeps {
   store: FhirStore;
@@ -389,7 +389,7 @@ function requestId(res: Response): string {
   if (typeof existing === 'string') {
     return existing;
   }
-  const created = randomUUID();
+  const created = newServerId();
   res.locals.requestId = created;
   return created;
 }

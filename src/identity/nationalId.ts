@@ -1,5 +1,6 @@
 import type { Identifier } from '@medplum/fhirtypes';
 import { errors, issue } from '../fhir/outcomes';
+import { literalKey, parseReference } from '../fhir/reference';
 
 /**
  * Norwegian person identifiers as HL7 Norway no-basis sends them (reference: norway-fhir-and-law.md §1).
@@ -36,10 +37,41 @@ export const preferredSystem = {
 export const hnrTypeSystem = 'urn:oid:2.16.578.1.12.4.1.1.8327';
 export const hnrTypeCode = 'HNR';
 
+/**
+ * The one form in which the registry compares identifier systems. Parts that RFC 3986/8141 make
+ * case-insensitive are lower-cased: a URN's `urn:` and namespace (`URN:OID:2.16…` is `urn:oid:2.16…`;
+ * an OID holds only digits and dots, so the whole URN), and a URL's scheme and host. The rest of a
+ * URL stays as sent (paths are case-sensitive). Without this, `URN:OID:2.16.578.1.12.4.1.4.1` would
+ * not be taken for a fødselsnummer system: the number would escape exclusion and make a second person.
+ */
+export function canonicalSystem(system: string): string;
+export function canonicalSystem(system: string | undefined): string | undefined;
+export function canonicalSystem(system: string | undefined): string | undefined {
+  if (system === undefined) {
+    return undefined;
+  }
+  const urn = /^urn:([A-Za-z0-9][A-Za-z0-9-]{0,31}):/i.exec(system);
+  if (urn) {
+    const namespace = urn[1].toLowerCase();
+    const rest = system.slice(urn[0].length);
+    return `urn:${namespace}:${namespace === 'oid' || namespace === 'uuid' ? rest.toLowerCase() : rest}`;
+  }
+  const url = /^([A-Za-z][A-Za-z0-9+.-]*:\/\/)([^/?#]*)/.exec(system);
+  if (url) {
+    return `${url[1].toLowerCase()}${url[2].toLowerCase()}${system.slice(url[0].length)}`;
+  }
+  return system;
+}
+
+/** True when two identifier systems are the same system (compared in canonical form). */
+export function sameSystem(a: string | undefined, b: string | undefined): boolean {
+  return canonicalSystem(a) === canonicalSystem(b);
+}
+
 const kindBySystem = new Map<string, Exclude<NationalIdKind, 'hnr'>>();
 for (const kind of ['fnr', 'dnr', 'fhn'] as const) {
   for (const system of nationalIdSystems[kind]) {
-    kindBySystem.set(system, kind);
+    kindBySystem.set(canonicalSystem(system), kind);
   }
 }
 
@@ -52,11 +84,16 @@ const kindNames: Record<NationalIdKind, string> = {
 
 /** The kind an identifier claims by its system or type, or undefined for any other identifier. */
 export function nationalIdKindOf(identifier: Identifier): NationalIdKind | undefined {
-  const bySystem = identifier.system === undefined ? undefined : kindBySystem.get(identifier.system);
+  const bySystem =
+    identifier.system === undefined ? undefined : kindBySystem.get(canonicalSystem(identifier.system));
   if (bySystem) {
     return bySystem;
   }
-  if (identifier.type?.coding?.some((c) => c.system === hnrTypeSystem && c.code === hnrTypeCode)) {
+  if (
+    identifier.type?.coding?.some(
+      (c) => sameSystem(c.system, hnrTypeSystem) && c.code?.toUpperCase() === hnrTypeCode,
+    )
+  ) {
     return 'hnr';
   }
   return undefined;
@@ -64,7 +101,58 @@ export function nationalIdKindOf(identifier: Identifier): NationalIdKind | undef
 
 /** True for a system that carries a person's national id; such values must never reach the clinical store. */
 export function isNationalIdSystem(system: string | undefined): boolean {
-  return system !== undefined && kindBySystem.has(system);
+  return system !== undefined && kindBySystem.has(canonicalSystem(system));
+}
+
+/** Where a national id stands in a text: [start, end) and its 11 digits. */
+export interface NationalIdSpan {
+  start: number;
+  end: number;
+  digits: string;
+}
+
+/**
+ * THE national-id detector (DESIGN §3.1, §3.4): the pseudonymisation policy, the audit guard, the log
+ * and search translation all ask this one function. A national id is an 11-digit run, also written
+ * "DDMMYY NNNNN" or "DDMMYY-NNNNN", that is not part of a longer run of digits and whose two mod-11
+ * check digits hold (with the 2032 rule's four K1 values; that covers FNR, D-, H- and synthetic
+ * numbers and felles hjelpenummer, without the date part). Letters around it do not hide it:
+ * `abc01818040071` holds one. Server-assigned ids never look like one (src/identity/serverId.ts);
+ * callers that handle ids they know to be ids (search by reference) decide not to ask.
+ */
+const CANDIDATE = /(?<!\d)(\d{6})[ -]?(\d{5})(?!\d)/g;
+
+export function findNationalIds(text: string): NationalIdSpan[] {
+  if (!/\d{5}/.test(text)) {
+    return []; // fast path: most strings hold no long digit run
+  }
+  const spans: NationalIdSpan[] = [];
+  for (const match of text.matchAll(CANDIDATE)) {
+    const digits = match[1] + match[2];
+    if (checkDigitsValid(digits)) {
+      spans.push({ start: match.index, end: match.index + match[0].length, digits });
+    }
+  }
+  return spans;
+}
+
+export function containsNationalId(text: string): boolean {
+  return findNationalIds(text).length > 0;
+}
+
+/** What logs and audit entries show where a national id was. */
+export const nationalIdRemoved = '[national id removed]';
+
+/** The text with every national id replaced. */
+export function redactNationalIdsWith(text: string, replacement = nationalIdRemoved): string {
+  const spans = findNationalIds(text);
+  let out = '';
+  let at = 0;
+  for (const span of spans) {
+    out += text.slice(at, span.start) + replacement;
+    at = span.end;
+  }
+  return spans.length === 0 ? text : out + text.slice(at);
 }
 
 const weightsK1 = [3, 7, 6, 1, 8, 9, 4, 5, 2];
@@ -231,16 +319,28 @@ function validDate(day: number, month: number, year: number): boolean {
   return day <= daysInMonth[month - 1];
 }
 
-/** A stable text for an H-number's issuer, from Identifier.assigner. */
+/**
+ * A stable text for an H-number's issuer, from Identifier.assigner, in canonical form: the same issuer
+ * written differently (an upper-case OID system, spaces around the value, a reference with a version,
+ * a name in other case or spacing) gives the same key, so the
+ * same H-number is one person and its reservation holds however the assigner is spelt.
+ */
 export function assignerKey(identifier: Identifier): string | undefined {
   const assigner = identifier.assigner;
   if (!assigner) {
     return undefined;
   }
-  if (assigner.identifier?.value) {
-    return `${assigner.identifier.system ?? ''}|${assigner.identifier.value}`;
+  const value = assigner.identifier?.value?.trim();
+  if (value) {
+    return `${canonicalSystem(assigner.identifier?.system?.trim()) ?? ''}|${value}`;
   }
-  return assigner.reference ?? assigner.display ?? undefined;
+  const reference = assigner.reference?.trim();
+  if (reference) {
+    const parsed = parseReference(reference);
+    return parsed.ok && parsed.reference.kind === 'literal' ? literalKey(parsed.reference) : reference;
+  }
+  const display = assigner.display?.normalize('NFC').trim().replace(/\s+/g, ' ').toLowerCase();
+  return display || undefined;
 }
 
 /**

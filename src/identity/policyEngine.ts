@@ -11,7 +11,7 @@ import {
 } from '../dictionary/dictionary';
 import { terminology } from '../dictionary/terminology';
 import { errors, issue } from '../fhir/outcomes';
-import { checkDigitsValid, nationalIdKindOf } from './nationalId';
+import { containsNationalId, nationalIdKindOf, redactNationalIdsWith } from './nationalId';
 import { isHashedIdentifierValue, registryPseudonymSystem } from './pseudonym';
 
 /**
@@ -65,7 +65,6 @@ interface Step {
   definition: boolean;
 }
 
-const NATIONAL_ID_IN_TEXT = /(?<!\d)(\d{6})[ -]?(\d{5})(?!\d)/g;
 const FREE_TEXT_TYPES = new Set(['string', 'markdown']);
 const MUNICIPALITY_SYSTEMS = new Set([terminology.kommunenummer.url, terminology.kommunenummerOid.url]);
 const DEFINITION_ENTRY: ElementEntry = { why: 'part of a definition' };
@@ -497,11 +496,6 @@ export class PolicyEngine {
   }
 }
 
-/** True when the text holds something that is a valid national id (src/identity/nationalId.ts check digits). */
-function containsNationalId(text: string): boolean {
-  return redactNationalIds(text) !== text;
-}
-
 function locate(ctx: PolicyContext, path: string): string {
   return ctx.expression ? ctx.expression(path) : path;
 }
@@ -550,12 +544,7 @@ function generaliseYearMonth(value: unknown): unknown {
 
 /** Blanks every 11-digit run (also "DDMMYY NNNNN") whose check digits make it a possible national id. */
 export function redactNationalIds(text: string): string {
-  if (!/\d{5}/.test(text)) {
-    return text; // fast path: most strings hold no long digit run
-  }
-  return text.replace(NATIONAL_ID_IN_TEXT, (match, a: string, b: string) =>
-    checkDigitsValid(a + b) ? redactedNationalIdText : match,
-  );
+  return redactNationalIdsWith(text, redactedNationalIdText);
 }
 
 function generaliseAddress(value: unknown): unknown {

@@ -25,6 +25,47 @@ export interface MoveReport {
   unsearchable: string[];
 }
 
+/** The resources that reference a Patient, found through the Patient compartment's search parameters. */
+export interface Referencing {
+  /** Current versions, each once. */
+  resources: Resource[];
+  /** Search parameters the store could not search (their resources, if any, are not listed). */
+  unsearchable: string[];
+}
+
+export async function resourcesReferencing(store: FhirStore, patientId: string): Promise<Referencing> {
+  const found = new Map<string, Resource>();
+  const unsearchable: string[] = [];
+  for (const { type, params } of patientCompartmentMembers()) {
+    for (const param of params) {
+      let offset: number | undefined = 0;
+      while (offset !== undefined) {
+        const request = parseSearchRequest(`${type}?${param}=Patient/${patientId}&_count=200`);
+        let page;
+        try {
+          page = await store.search({ ...request, offset });
+        } catch (err) {
+          if (isFhirError(err) && err.status === 400) {
+            unsearchable.push(`${type}.${param}`);
+            break;
+          }
+          throw err;
+        }
+        for (const resource of page.matches) {
+          found.set(`${type}/${resource.id}`, resource);
+        }
+        offset = page.matches.length === 0 ? undefined : page.nextOffset;
+      }
+    }
+  }
+  return { resources: [...found.values()], unsearchable };
+}
+
+/** A resource as it is to be stored once its references to Patient/{from} point at Patient/{to}. */
+export function movedTo(resource: Resource, from: string, to: string): Resource & { id: string } {
+  return { ...replaceReferences(resource, `Patient/${from}`, `Patient/${to}`), id: resource.id as string };
+}
+
 /**
  * Moves everything that references Patient/{from} to Patient/{to} (a new version of each resource with
  * every such reference rewritten), then physically erases Patient/{from} with all its versions: they
@@ -33,38 +74,12 @@ export interface MoveReport {
  * to the Patient in any version, which would erase the data just moved.
  */
 export async function movePatientData(store: FhirStore, from: string, to: string): Promise<MoveReport> {
-  const report: MoveReport = { moved: 0, unsearchable: [] };
-  const fromRef = `Patient/${from}`;
-  for (const { type, params } of patientCompartmentMembers()) {
-    for (const param of params) {
-      for (let round = 0; round < 1000; round++) {
-        let matches: Resource[];
-        try {
-          matches = (await store.search(parseSearchRequest(`${type}?${param}=${fromRef}&_count=200`)))
-            .matches;
-        } catch (err) {
-          if (isFhirError(err) && err.status === 400) {
-            report.unsearchable.push(`${type}.${param}`);
-            break;
-          }
-          throw err;
-        }
-        if (matches.length === 0) {
-          break;
-        }
-        for (const resource of matches) {
-          const rewritten = replaceReferences(resource, fromRef, `Patient/${to}`);
-          await store.update(
-            { ...rewritten, id: resource.id as string },
-            { ifMatch: resource.meta?.versionId },
-          );
-          report.moved++;
-        }
-      }
-    }
+  const { resources, unsearchable } = await resourcesReferencing(store, from);
+  for (const resource of resources) {
+    await store.update(movedTo(resource, from, to), { ifMatch: resource.meta?.versionId });
   }
   await store.eraseResource('Patient', from);
-  return report;
+  return { moved: resources.length, unsearchable };
 }
 
 /**
@@ -123,4 +138,16 @@ export async function applyRekeyToStore(store: FhirStore, change: RekeyChange): 
     ...(patient.identifier ?? []).filter((i) => i.system !== registryPseudonymSystem),
   ];
   await store.update({ ...patient, id: change.patientId, identifier }, { ifMatch: patient.meta?.versionId });
+}
+
+/** The stored Patient with this id, or undefined when there is none (never stored, or erased). */
+export async function readPatientIfStored(store: FhirStore, id: string): Promise<Patient | undefined> {
+  try {
+    return await store.read<Patient>('Patient', id);
+  } catch (err) {
+    if (isFhirError(err) && (err.status === 404 || err.status === 410)) {
+      return undefined;
+    }
+    throw err;
+  }
 }

@@ -10,6 +10,7 @@ import { planSearch } from '../fhir/search';
 import type { FhirStore } from '../store/FhirStore';
 import { RESH_SYSTEM } from '../units/units';
 import { entryLocation, type IngestContext, type IngestStage, type Write, type WriteEntry } from './write';
+import { sameSystem } from '../identity/nationalId';
 
 /**
  * Authorisation of writes, in two stages of the ingest pipeline:
@@ -92,7 +93,7 @@ function statedUnit(resource: Resource): string | undefined {
     organization = (resource as Encounter).serviceProvider;
   }
   const identifier = organization?.identifier;
-  return identifier?.system === RESH_SYSTEM ? identifier.value : undefined;
+  return sameSystem(identifier?.system, RESH_SYSTEM) ? identifier?.value : undefined;
 }
 
 export interface OwnershipDeps extends ViewDeps {

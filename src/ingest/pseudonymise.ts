@@ -3,21 +3,34 @@ import { personsConcerned } from '../consent/concerns';
 import { dataDictionary } from '../dictionary';
 import { PersonLocks } from '../consent/personLock';
 import { loadFhirDefinitions } from '../fhir/definitions';
-import { errors, isFhirError, issue } from '../fhir/outcomes';
+import { errors, FhirError, issue, operationOutcome } from '../fhir/outcomes';
 import { identifierOfConditional, literalKey, parseReference } from '../fhir/reference';
 import {
   canonicalNationalId,
+  containsNationalId,
   extractNationalIds,
   invalidNationalId,
   type NationalId,
   nationalIdKindOf,
   parseNationalIdValue,
+  sameSystem,
 } from '../identity/nationalId';
-import { PolicyEngine, type PolicyContext, redactNationalIds } from '../identity/policyEngine';
+import { PolicyEngine, type PolicyContext } from '../identity/policyEngine';
 import { type Pseudonymiser, registryPseudonymSystem } from '../identity/pseudonym';
-import { mergePseudonymousPatient, movePatientData, pseudonymIdentifier } from '../identity/relink';
+import {
+  mergePseudonymousPatient,
+  movePatientData,
+  pseudonymIdentifier,
+  readPatientIfStored,
+} from '../identity/relink';
 import { SearchTranslator } from '../identity/searchTranslation';
-import type { IdentityVault, LinkResult, PlannedLink, VaultPerson } from '../identity/vault/IdentityVault';
+import {
+  type IdentityVault,
+  type LinkResult,
+  type PlannedLink,
+  SeveralPersonsError,
+  type VaultPerson,
+} from '../identity/vault/IdentityVault';
 import { describeError, getLogger } from '../logging/logger';
 import type { FhirStore } from '../store/FhirStore';
 import type { WriteGuard } from './exclude';
@@ -33,7 +46,8 @@ import { entryLocation, type Write, type WriteEntry } from './write';
  *   identity vault, which gives the person a stable Patient id and the registry pseudonym; the entry
  *   becomes `PUT Patient/<vault id>`, so the same person sent by two clinics is one Patient, created once.
  *   What the store already knows about the person and the message lacks is kept (see
- *   `mergePseudonymousPatient`).
+ *   `mergePseudonymousPatient`). A new id of one known person is linked to them; ids that belong to
+ *   two registered persons are refused with 409 (DESIGN §4: only staff merge persons, Patient/$merge).
  * - Every other resource is passed through the data dictionary (src/dictionary), an allow-list;
  *   references to a Patient — literal, urn:uuid, or logical by national id — point at the pseudonymous
  *   Patient.
@@ -41,9 +55,8 @@ import { entryLocation, type Write, type WriteEntry } from './write';
  *   values were, national ids become the pseudonymous Patient.
  *
  * The identity changes a write makes share its fate. The stage wraps the later stages and persist: the
- * vault links are rehearsed (IdentityVault.rehearse) and made only once the write is persisted, after
- * the data of persons found to be one (aliases linked) have been moved to the survivor and the retired
- * Patient erased; a write that is refused or fails later leaves no vault entry, alias or Patient behind.
+ * vault links are rehearsed (IdentityVault.rehearse) and made only once the write is persisted; a write
+ * that is refused or fails later leaves no vault entry, alias or Patient behind.
  * Writes naming the same persons pass this stage one at a time (an in-process lock on their ids and
  * Patient ids), so what was rehearsed is what is committed.
  */
@@ -132,7 +145,6 @@ class WriteRun {
   private readonly ensure = new Map<string, VaultPerson>();
   /** Patients this run created in the store ahead of persist; erased if the write fails. */
   private readonly created: string[] = [];
-  private readonly merges: { from: VaultPerson; to: VaultPerson }[] = [];
   private links: PlannedLink[] = [];
   /** National id (bare number) → Patient id, for every person this write links in the vault. */
   private readonly linkedIds = new Map<string, string>();
@@ -176,16 +188,11 @@ class WriteRun {
     return this.stored.get(patientId);
   }
 
-  /** After persist: move merged persons' data to the survivor (erasing their Patients), then link. */
+  /** After persist: link; should the vault have learnt of a person this run created, move its data there. */
   async commit(): Promise<void> {
-    const moved = new Set<string>();
-    for (const { from, to } of this.merges) {
-      await movePatientData(this.deps.store, from.patientId, to.patientId);
-      moved.add(from.patientId);
-    }
     const results = this.links.length > 0 ? this.deps.vault.commit(this.links) : [];
     for (const { person, merged } of results) {
-      for (const retired of merged.filter((m) => !moved.has(m.patientId))) {
+      for (const retired of merged) {
         await movePatientData(this.deps.store, retired.patientId, person.patientId);
       }
     }
@@ -218,39 +225,20 @@ class WriteRun {
       });
   }
 
-  /** A Patient update keeps what the store knows of the person (and of aliases merged into them). */
+  /** A Patient update keeps what the store knows of the person. */
   private async withKnownPatient(entry: WriteEntry): Promise<WriteEntry> {
     if (entry.resourceType !== 'Patient' || entry.method !== 'PUT' || !entry.resource || !entry.id) {
       return entry;
     }
-    const ids = [
-      ...this.merges.filter((m) => m.to.patientId === entry.id).map((m) => m.from.patientId),
-      entry.id,
-    ];
-    const known: Patient[] = [];
-    for (const id of ids) {
-      // A person new to the vault got a fresh random Patient id just now: nothing to read (one round trip
-      // to the store fewer for every first registration).
-      const patient = this.newPatientIds.has(id) ? undefined : await this.readPatient(id);
-      this.stored.set(id, patient ?? null);
-      if (patient) {
-        known.push(patient);
-      }
-    }
-    return known.length === 0
-      ? entry
-      : { ...entry, resource: mergePseudonymousPatient(known, entry.resource as Patient) };
-  }
-
-  private async readPatient(id: string): Promise<Patient | undefined> {
-    try {
-      return await this.deps.store.read<Patient>('Patient', id);
-    } catch (err) {
-      if (isFhirError(err) && (err.status === 404 || err.status === 410)) {
-        return undefined;
-      }
-      throw err;
-    }
+    // A person new to the vault got a fresh random Patient id just now: nothing to read (one round trip
+    // to the store fewer for every first registration).
+    const patient = this.newPatientIds.has(entry.id)
+      ? undefined
+      : await readPatientIfStored(this.deps.store, entry.id);
+    this.stored.set(entry.id, patient ?? null);
+    return patient
+      ? { ...entry, resource: mergePseudonymousPatient([patient], entry.resource as Patient) }
+      : entry;
   }
 
   private prefix(index: number): string {
@@ -287,15 +275,11 @@ class WriteRun {
         ),
       ]);
     }
-    const link = this.linkLater(found);
+    const link = this.linkLater(found, this.expression(index, 'Patient', 'identifier'));
     if (link.created) {
       this.newPatientIds.add(link.person.patientId);
     }
     const target = `Patient/${link.person.patientId}`;
-    for (const merged of link.merged) {
-      this.merges.push({ from: merged, to: link.person });
-      this.patientRefs.set(`Patient/${merged.patientId}`, target);
-    }
     if (entry.fullUrl) {
       this.patientRefs.set(entry.fullUrl, target);
     }
@@ -387,7 +371,7 @@ class WriteRun {
 
   /** A client-chosen logical id is stored as is, so it must not be (or contain) a national id. */
   private refuseNationalIdInId(id: string | undefined, index: number): void {
-    if (id !== undefined && redactNationalIds(id) !== id) {
+    if (id !== undefined && containsNationalId(id)) {
       throw errors.unprocessable([
         issue(
           'value',
@@ -456,16 +440,28 @@ class WriteRun {
     if (!identifier) {
       return undefined;
     }
-    if (identifier.system === registryPseudonymSystem) {
+    if (sameSystem(identifier.system, registryPseudonymSystem)) {
       const person = this.deps.vault.findByPseudonym(identifier.value);
       return person ? `Patient/${person.patientId}` : undefined;
     }
     return nationalIdKindOf(identifier) ? this.referenceForNationalId(identifier, expression) : undefined;
   }
 
-  /** Links the ids to one person in the rehearsing vault, remembering whom each id now names. */
-  private linkLater(ids: NationalId[]): LinkResult {
-    const link = this.deps.vault.link(ids);
+  /**
+   * Links the ids to one person in the rehearsing vault, remembering whom each id now names. Ids of two
+   * registered persons are refused (409) with one text whoever the other person is: it names no person,
+   * Patient id or unit, only where in the request the ids stand.
+   */
+  private linkLater(ids: NationalId[], expression: string): LinkResult {
+    let link: LinkResult;
+    try {
+      link = this.deps.vault.link(ids);
+    } catch (err) {
+      if (err instanceof SeveralPersonsError) {
+        throw severalPersons(expression);
+      }
+      throw err;
+    }
     for (const id of ids) {
       this.linkedIds.set(id.value, link.person.patientId);
     }
@@ -480,7 +476,7 @@ class WriteRun {
     if (known) {
       return `Patient/${known.patientId}`;
     }
-    const link = this.linkLater([id]);
+    const link = this.linkLater([id], expression);
     this.ensure.set(link.person.patientId, link.person);
     return `Patient/${link.person.patientId}`;
   }
@@ -496,4 +492,17 @@ class WriteRun {
       this.created.push(person.patientId);
     }
   }
+}
+
+function severalPersons(expression: string): FhirError {
+  return new FhirError(
+    409,
+    operationOutcome([
+      issue(
+        'conflict',
+        'The national ids in this write belong to more than one person registered in NorPain, so the registry cannot tell whom it is about; nothing was stored. Send the ids of one person only. If the ids are in fact one person, ask the registry to merge the persons (Patient/$merge).',
+        expression,
+      ),
+    ]),
+  );
 }

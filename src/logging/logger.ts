@@ -1,4 +1,5 @@
 import type { LogLevel } from '../config';
+import { redactNationalIdsWith } from '../identity/nationalId';
 
 /**
  * Structured JSON logs, one object per line on stdout, for the container's log collector.
@@ -31,7 +32,13 @@ export function createLogger(options: { level?: LogLevel; sink?: LogSink; fields
     if (SEVERITY[level] < threshold) {
       return;
     }
-    sink(JSON.stringify({ time: new Date().toISOString(), level, msg, ...base, ...fields }));
+    // The log guard: callers pass only safe fields, but whatever looks like a national id is redacted
+    // on the way out all the same (the one detector, src/identity/nationalId.ts).
+    sink(
+      redactNationalIdsWith(
+        JSON.stringify({ time: new Date().toISOString(), level, msg, ...base, ...fields }),
+      ),
+    );
   };
   return {
     debug: (msg, fields) => write('debug', msg, fields),

@@ -1,10 +1,21 @@
-import { randomUUID } from 'node:crypto';
 import { isResourceType } from '@medplum/core';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import { containsNationalId } from '../identity/nationalId';
+import { newServerId } from '../identity/serverId';
 import type { Logger } from './logger';
 
-/** A client-supplied X-Request-Id is kept only if it is short and plain, so it cannot inject log content. */
+/**
+ * A client-supplied X-Request-Id is kept only if it is short and plain, so it cannot inject log content,
+ * and holds nothing that looks like a national id (an EPR may use its patient's number as request id);
+ * otherwise the server assigns one.
+ */
 const SAFE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
+
+function acceptedRequestId(incoming: string | undefined): string {
+  return incoming !== undefined && SAFE_REQUEST_ID.test(incoming) && !containsNationalId(incoming)
+    ? incoming
+    : newServerId();
+}
 
 /** The request id of this request (set by requestLogging), for audit events and error responses. */
 export function requestIdOf(res: Response): string {
@@ -56,8 +67,7 @@ function fhirShape(rest: string): string {
 export function requestLogging(logger: Logger): RequestHandler {
   return (req: Request, res: Response, next: NextFunction) => {
     const started = process.hrtime.bigint();
-    const incoming = req.get('x-request-id');
-    const requestId = incoming !== undefined && SAFE_REQUEST_ID.test(incoming) ? incoming : randomUUID();
+    const requestId = acceptedRequestId(req.get('x-request-id'));
     res.locals.requestId = requestId;
     res.setHeader('X-Request-Id', requestId);
     let logged = false;

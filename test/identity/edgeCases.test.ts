@@ -229,9 +229,10 @@ describe('a write that fails leaves no identity behind', () => {
     expect(part(receipt, 'versionsErased')?.valueInteger ?? 0).toBe(0);
   });
 
-  test('an alias link in a failed transaction is not made: the two ids stay two persons', async () => {
+  test('an alias link in a failed transaction is not made: the new id stays unknown', async () => {
     const f = fnr();
     const d = dnr();
+    const newD = dnr();
     const pf = ok(
       await call<Patient>(server, clinicA, 'POST', 'Patient', {
         resourceType: 'Patient',
@@ -261,9 +262,10 @@ describe('a write that fails leaves no identity behind', () => {
           fullUrl: 'urn:uuid:6d1c9a52-7a4e-4a0e-9a51-000000000002',
           resource: {
             resourceType: 'Patient',
+            // A new id of a known person is linked automatically, but only if the write is stored.
             identifier: [
               { system: FNR, value: f },
-              { system: DNR, value: d },
+              { system: DNR, value: newD },
             ],
           },
           request: { method: 'POST', url: 'Patient' },
@@ -280,13 +282,14 @@ describe('a write that fails leaves no identity behind', () => {
     expect((await call(server, clinicA, 'POST', '', bundle)).status).toBe(412);
     expect((await patientFor(FNR, f)).map((p) => p.id)).toEqual([pf.id]);
     expect((await patientFor(DNR, d)).map((p) => p.id)).toEqual([pd.id]);
+    expect(await patientFor(DNR, newD)).toEqual([]);
     const still = ok(await call<Encounter>(server, staff, 'GET', `Encounter/${anchor.id}`), 200);
     expect(still.subject?.reference).toBe(`Patient/${pd.id}`);
   });
 });
 
-describe('linking a D-number to an FNR', () => {
-  test('moves the data to the survivor and erases every byte of the retired Patient; a reservation then erases all', async () => {
+describe('a D-number and an FNR registered as two persons', () => {
+  test('a write naming both is refused (409); staff $merge moves the data to the target and erases every byte of the retired Patient; a reservation then erases all', async () => {
     const f = fnr();
     const d = dnr();
     const pf = ok(
@@ -344,20 +347,32 @@ describe('linking a D-number to an FNR', () => {
     );
     expect(storeBytes().includes(retiredPseudonym)).toBe(true);
 
-    const linked = ok(
-      await call<Patient>(server, clinicA, 'POST', 'Patient', {
-        resourceType: 'Patient',
-        identifier: [
-          { system: FNR, value: f },
-          { system: DNR, value: d },
+    const both = await call(server, clinicA, 'POST', 'Patient', {
+      resourceType: 'Patient',
+      identifier: [
+        { system: FNR, value: f },
+        { system: DNR, value: d },
+      ],
+    });
+    expect(both.status).toBe(409);
+    expect((await patientFor(DNR, d)).map((p) => p.id)).toEqual([pd.id]);
+
+    const merged = ok(
+      await call<Parameters>(server, staff, 'POST', 'Patient/$merge', {
+        resourceType: 'Parameters',
+        parameter: [
+          { name: 'source-patient-identifier', valueIdentifier: { system: DNR, value: d } },
+          { name: 'target-patient', valueReference: { reference: `Patient/${pf.id}` } },
         ],
       }),
       200,
     );
-    expect(linked.id).toBe(pf.id); // the older record survives
+    const linked = merged.parameter?.find((p) => p.name === 'result')?.resource as Patient;
+    expect(linked.id).toBe(pf.id); // the target stays
     expect(linked.identifier?.[0].value).toBe(survivingPseudonym);
-    // What the retired Patient knew is kept on the survivor.
+    // What the retired Patient knew is kept on the target.
     expect(linked).toMatchObject({ gender: 'female', birthDate: '1980-02' });
+    expect(JSON.stringify(merged)).not.toContain(d);
 
     // The retired Patient is gone with every version; no byte of its pseudonym is left in the files.
     expect((await call(server, staff, 'GET', `Patient/${pd.id}`)).status).toBe(404);

@@ -7,7 +7,7 @@ import { canonicalNationalId, type NationalId } from '../../src/identity/nationa
 import { Pseudonymiser, pseudonymVersion } from '../../src/identity/pseudonym';
 import { seededRandom, syntheticNationalId } from '../../src/identity/synthetic';
 import { MemoryVaultAuditSink } from '../../src/identity/vault/audit';
-import { IdentityVault } from '../../src/identity/vault/IdentityVault';
+import { IdentityVault, SeveralPersonsError } from '../../src/identity/vault/IdentityVault';
 
 const key1 = randomBytes(32);
 const key2 = randomBytes(32);
@@ -125,24 +125,40 @@ describe('identity vault', () => {
     vault.close();
   });
 
-  test('two persons found to be one are merged into the older; the other is reported for moving', () => {
+  test('ids of two registered persons are never linked by a write: SeveralPersonsError, nothing changed', () => {
     const vault = open();
     const h = fhn();
     const f = fnr();
     const a = vault.link([h]).person;
     const b = vault.link([f]).person;
-    const linked = vault.link([h, f]);
-    expect(linked.person.patientId).toBe(a.patientId);
-    expect(linked.person.pseudonym).toBe(b.pseudonym); // FNR outranks the felles hjelpenummer
-    expect(linked.merged).toEqual([b]);
+    expect(() => vault.link([h, f])).toThrow(SeveralPersonsError);
+    expect(() => vault.link([h, f, dnr()])).toThrow(SeveralPersonsError);
+    expect(vault.count()).toBe(2);
+    expect(vault.find(h)).toEqual(a);
+    expect(vault.find(f)).toEqual(b);
+    vault.close();
+  });
+
+  test('a staff merge gives the target the source ids; the pseudonym follows the best-ranked id', () => {
+    const vault = open();
+    const h = fhn();
+    const f = fnr();
+    const target = vault.link([h]).person;
+    const source = vault.link([f]).person;
+    const merged = vault.merge(source.patientId, target.patientId);
+    expect(merged?.retired).toEqual(source);
+    expect(merged?.person.patientId).toBe(target.patientId);
+    expect(merged?.person.pseudonym).toBe(source.pseudonym); // FNR outranks the felles hjelpenummer
     expect(vault.count()).toBe(1);
-    expect(vault.findByPatientId(b.patientId)).toBeUndefined();
+    expect(vault.findByPatientId(source.patientId)).toBeUndefined();
+    expect(vault.find(f)).toEqual(merged?.person);
     expect(
       vault
-        .forFollowUp(a.patientId, ctx)
+        .forFollowUp(target.patientId, ctx)
         ?.map((i) => i.value)
         .sort(),
     ).toEqual([f.value, h.value].sort());
+    expect(vault.merge(source.patientId, target.patientId)).toBeUndefined(); // the source is gone
     vault.close();
   });
 

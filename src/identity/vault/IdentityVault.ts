@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { openPrivateDatabase } from '../../store/privateDatabase';
 import path from 'node:path';
 import type Database from 'better-sqlite3';
@@ -7,6 +6,7 @@ import { canonicalNationalId, kindRank, type NationalId } from '../nationalId';
 import type { Pseudonymiser } from '../pseudonym';
 import type { VaultAuditSink, VaultPurpose, VaultReadContext } from './audit';
 import { VaultCrypto } from './crypto';
+import { newServerId } from '../serverId';
 
 /** A person as the write path knows them: no national id, only pseudonymous handles. */
 export interface VaultPerson {
@@ -20,8 +20,17 @@ export interface LinkResult {
   person: VaultPerson;
   /** The person was not known before. */
   created: boolean;
-  /** Persons found to be this one (aliases linked): their data must move to `person`, their Patient go. */
+  /** Only at commit: a person the rehearsal created, whom the vault had learnt of meanwhile; its data
+   * must move to `person`, its Patient go. */
   merged: VaultPerson[];
+}
+
+/** The ids of one write belong to more than one registered person; nothing was linked. */
+export class SeveralPersonsError extends Error {
+  constructor() {
+    super('the national ids belong to more than one registered person');
+    this.name = 'SeveralPersonsError';
+  }
 }
 
 /**
@@ -165,11 +174,9 @@ export class IdentityVault {
   // ---- the write path: link ids to a person, reveal nothing ----
 
   /**
-   * Finds or creates the person the ids belong to, linking them as aliases. When the ids belong to
-   * several known persons (e.g. a Patient now carries both the FNR and the D-number), those persons
-   * are one: the oldest record survives, the others are merged into it and returned in `merged` so the
-   * caller can move their data. The pseudonym is computed from the best-ranked id (FNR > D-number >
-   * felles hjelpenummer > H-number); it changes only when a better-ranked id arrives.
+   * Finds or creates the person the ids belong to, linking ids new to the vault as aliases of that
+   * person. When the ids belong to two or more known persons, nothing is linked: SeveralPersonsError
+   * (DESIGN §4: two registered persons are never merged by a write, only by staff, see `merge`).
    */
   link(ids: readonly NationalId[]): LinkResult {
     const result = this.linkRows(ids, undefined);
@@ -223,89 +230,123 @@ export class IdentityVault {
     }
     return this.db.transaction((): LinkResult => {
       const unique = dedupe(ids);
-      const hashes = unique.map((id) => this.crypto.lookupHash(canonicalNationalId(id)));
       const found = new Map<number, PersonRow>();
       let unknown = 0;
-      for (const hash of hashes) {
-        const row = this.stmts.aliasPerson.get(hash);
+      for (const id of unique) {
+        const row = this.stmts.aliasPerson.get(this.crypto.lookupHash(canonicalNationalId(id)));
         if (row) {
           found.set(row.id, row);
         } else {
           unknown++;
         }
       }
+      if (found.size > 1) {
+        throw new SeveralPersonsError();
+      }
       const lost = (survivor: PersonRow): VaultPerson[] =>
         createdPatientId !== undefined && createdPatientId !== survivor.patient_id
           ? [{ patientId: createdPatientId, pseudonym: survivor.pseudonym }]
           : [];
-      if (found.size === 1 && unknown === 0) {
+      const [row] = found.values();
+      if (row && unknown === 0) {
         // The usual case: every id already belongs to this one person; nothing to decrypt or change.
-        const row = [...found.values()][0];
         return {
           person: { patientId: row.patient_id, pseudonym: row.pseudonym },
           created: false,
           merged: lost(row),
         };
       }
-      const now = new Date().toISOString();
-      if (found.size === 0) {
-        const primary = canonicalNationalId(best(unique));
-        const person: VaultPerson = {
-          patientId: createdPatientId ?? randomUUID(),
-          pseudonym: this.pseudonymiser.pseudonym(primary),
-        };
-        const sealed = this.crypto.seal(
-          JSON.stringify({ primary, ids: unique } satisfies SealedRecord),
-          person.patientId,
-        );
-        const info = this.stmts.insertPerson.run(
-          person.patientId,
-          person.pseudonym,
-          this.pseudonymiser.currentVersion,
-          sealed,
-          now,
-          now,
-        );
-        for (const hash of hashes) {
-          this.stmts.upsertAlias.run(hash, Number(info.lastInsertRowid));
-        }
-        return { person, created: true, merged: [] };
+      if (!row) {
+        return { person: this.insertPerson(unique, createdPatientId), created: true, merged: [] };
       }
-      const rows = [...found.values()].sort((a, b) => a.id - b.id);
-      const survivor = rows[0];
-      const survivorRecord = this.unseal(survivor);
-      const all = dedupe([
-        ...survivorRecord.ids,
-        ...rows.slice(1).flatMap((r) => this.unseal(r).ids),
-        ...unique,
-      ]);
-      const bestId = best(all);
-      const survivorPrimary = all.find((id) => canonicalNationalId(id) === survivorRecord.primary);
-      const keepPrimary =
-        survivorPrimary !== undefined && kindRank[survivorPrimary.kind] <= kindRank[bestId.kind];
-      const primary = keepPrimary ? survivorRecord.primary : canonicalNationalId(bestId);
-      const keyVersion = keepPrimary ? survivor.key_version : this.pseudonymiser.currentVersion;
-      const pseudonym = keepPrimary ? survivor.pseudonym : this.pseudonymiser.pseudonym(primary);
-      const merged: VaultPerson[] = [];
-      for (const row of rows.slice(1)) {
-        this.stmts.repointAliases.run(survivor.id, row.id);
-        this.stmts.deletePerson.run(row.id);
-        merged.push({ patientId: row.patient_id, pseudonym: row.pseudonym });
-      }
-      const changed = all.length !== survivorRecord.ids.length || primary !== survivorRecord.primary;
-      if (changed) {
-        const sealed = this.crypto.seal(
-          JSON.stringify({ primary, ids: all } satisfies SealedRecord),
-          survivor.patient_id,
-        );
-        this.stmts.updatePerson.run(pseudonym, keyVersion, sealed, now, survivor.id);
-        for (const hash of hashes) {
-          this.stmts.upsertAlias.run(hash, survivor.id);
-        }
-      }
-      merged.push(...lost(survivor));
-      return { person: { patientId: survivor.patient_id, pseudonym }, created: false, merged };
+      // A new id of a known person (a new FNR, a D-number replaced by an FNR): linked automatically.
+      return { person: this.absorb(row, [], unique), created: false, merged: lost(row) };
     })();
+  }
+
+  /**
+   * Staff merge (Patient/$merge, src/identity/merge.ts): the source person's ids become the target's and
+   * the source leaves the vault. Returns the target as it is now (its pseudonym changes only when the
+   * source brought a better-ranked id) and the retired source, or undefined when either is unknown.
+   */
+  merge(
+    sourcePatientId: string,
+    targetPatientId: string,
+  ): { person: VaultPerson; retired: VaultPerson } | undefined {
+    if (sourcePatientId === targetPatientId) {
+      throw new Error('a person cannot be merged into themselves');
+    }
+    return this.db.transaction(() => {
+      const source = this.stmts.byPatientId.get(sourcePatientId);
+      const target = this.stmts.byPatientId.get(targetPatientId);
+      if (!source || !target) {
+        return undefined;
+      }
+      return {
+        person: this.absorb(target, [source], []),
+        retired: { patientId: source.patient_id, pseudonym: source.pseudonym },
+      };
+    })();
+  }
+
+  private insertPerson(ids: NationalId[], createdPatientId: string | undefined): VaultPerson {
+    const now = new Date().toISOString();
+    const primary = canonicalNationalId(best(ids));
+    const person: VaultPerson = {
+      patientId: createdPatientId ?? newServerId(),
+      pseudonym: this.pseudonymiser.pseudonym(primary),
+    };
+    const sealed = this.crypto.seal(
+      JSON.stringify({ primary, ids } satisfies SealedRecord),
+      person.patientId,
+    );
+    const info = this.stmts.insertPerson.run(
+      person.patientId,
+      person.pseudonym,
+      this.pseudonymiser.currentVersion,
+      sealed,
+      now,
+      now,
+    );
+    for (const id of ids) {
+      this.stmts.upsertAlias.run(
+        this.crypto.lookupHash(canonicalNationalId(id)),
+        Number(info.lastInsertRowid),
+      );
+    }
+    return person;
+  }
+
+  /**
+   * Gives `survivor` the ids of `others` (whose rows go) and `extra`. The pseudonym is computed from the
+   * best-ranked id (FNR > D-number > felles hjelpenummer > H-number); it changes only when a
+   * better-ranked id arrives.
+   */
+  private absorb(survivor: PersonRow, others: PersonRow[], extra: NationalId[]): VaultPerson {
+    const survivorRecord = this.unseal(survivor);
+    const all = dedupe([...survivorRecord.ids, ...others.flatMap((r) => this.unseal(r).ids), ...extra]);
+    const bestId = best(all);
+    const survivorPrimary = all.find((id) => canonicalNationalId(id) === survivorRecord.primary);
+    const keepPrimary =
+      survivorPrimary !== undefined && kindRank[survivorPrimary.kind] <= kindRank[bestId.kind];
+    const primary = keepPrimary ? survivorRecord.primary : canonicalNationalId(bestId);
+    const keyVersion = keepPrimary ? survivor.key_version : this.pseudonymiser.currentVersion;
+    const pseudonym = keepPrimary ? survivor.pseudonym : this.pseudonymiser.pseudonym(primary);
+    for (const row of others) {
+      this.stmts.repointAliases.run(survivor.id, row.id);
+      this.stmts.deletePerson.run(row.id);
+    }
+    if (all.length !== survivorRecord.ids.length || primary !== survivorRecord.primary) {
+      const sealed = this.crypto.seal(
+        JSON.stringify({ primary, ids: all } satisfies SealedRecord),
+        survivor.patient_id,
+      );
+      this.stmts.updatePerson.run(pseudonym, keyVersion, sealed, new Date().toISOString(), survivor.id);
+      for (const id of extra) {
+        this.stmts.upsertAlias.run(this.crypto.lookupHash(canonicalNationalId(id)), survivor.id);
+      }
+    }
+    return { patientId: survivor.patient_id, pseudonym };
   }
 
   /** The person an id belongs to, if known. Reveals no id, so it is not audited. */

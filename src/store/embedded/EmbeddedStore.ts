@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import Database from 'better-sqlite3';
@@ -27,6 +26,7 @@ import {
 } from './search';
 import { runTransaction } from './transaction';
 import { dateRange } from './ranges';
+import { newServerId } from '../../identity/serverId';
 
 const DEFAULT_COUNT = 20;
 const MAX_COUNT = 1000;
@@ -197,7 +197,7 @@ export class EmbeddedStore implements FhirStore {
         return { resource: existing as T, created: false };
       }
     }
-    const id = assignedId ?? randomUUID();
+    const id = assignedId ?? newServerId();
     return { resource: this.put(resource, id, 'POST'), created: true };
   }
 

@@ -1,7 +1,7 @@
-import { randomUUID } from 'node:crypto';
 import type { Bundle, BundleEntry, BundleEntryResponse, Resource } from '@medplum/fhirtypes';
 import { errors } from '../../fhir/outcomes';
 import type { EmbeddedStore } from './EmbeddedStore';
+import { newServerId } from '../../identity/serverId';
 
 /**
  * A FHIR transaction on the embedded store. The caller runs it inside one BEGIN IMMEDIATE transaction,
@@ -46,7 +46,7 @@ export function runTransaction(store: EmbeddedStore, bundle: Bundle): Bundle {
         ? matchOne(store, resource.resourceType, p.entry.request.ifNoneExist, p.index)
         : undefined;
       p.existing = existing;
-      p.id = existing?.id ?? randomUUID();
+      p.id = existing?.id ?? newServerId();
     } else if (p.query !== undefined) {
       const matches = store.matchAll(resource.resourceType, p.query);
       if (matches.length > 1) {
@@ -54,7 +54,7 @@ export function runTransaction(store: EmbeddedStore, bundle: Bundle): Bundle {
           `Entry ${p.index}: the conditional update matches more than one resource.`,
         );
       }
-      p.id = matches[0]?.id ?? resource.id ?? randomUUID();
+      p.id = matches[0]?.id ?? resource.id ?? newServerId();
     } else {
       p.id = p.target[1];
     }

@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { formatSearchQuery, type SearchRequest } from '@medplum/core';
 import type { Bundle, Resource, ResourceType } from '@medplum/fhirtypes';
 import { errors } from '../../fhir/outcomes';
@@ -15,6 +14,7 @@ import { cleanEntries, nextOffset, withoutRequestSource } from './bundles';
 import { HapiClient, hapiError, type HapiClientOptions, type HapiResponse } from './client';
 import { eraseCompartment, eraseResource } from './erasure';
 import { translateForHapi } from './searchTranslation';
+import { newServerId } from '../../identity/serverId';
 
 const DEFAULT_PAGE = 20;
 const MAX_PAGE = 1000;
@@ -59,7 +59,7 @@ export class HapiStore implements FhirStore {
     }
     // The id is chosen here so that a retry after a lost answer updates the same resource (HAPI skips
     // an update that changes nothing) instead of creating a second one.
-    const id = randomUUID();
+    const id = newServerId();
     const response = await this.client.send({
       method: 'PUT',
       path: `${resource.resourceType}/${id}`,
