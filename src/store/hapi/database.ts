@@ -6,8 +6,8 @@ import { Pool } from 'pg';
  * - an independent check of what is left, by reading every stored version's text (`hfj_res_ver`);
  * - dropping HAPI's cached searches that name an erased resource or the person (`hfj_search` keeps the
  *   query string of every search, e.g. `?_id=<Patient id>`, until its own clean-up hours later);
- * - `VACUUM` of the tables an erasure touched: `$expunge` only marks rows dead, and PostgreSQL keeps
- *   their bytes in the table and index files until a vacuum reclaims the space.
+ * - `VACUUM FULL` of the tables an erasure touched: `$expunge` only marks rows dead, and PostgreSQL
+ *   keeps their bytes in the table and index files until the table is rewritten.
  * HAPI 8 stores every version's JSON inline in `hfj_res_ver.res_text_vc` (the large-object column is no
  * longer written), so a text scan there sees every stored version. Read-only towards HAPI's resources:
  * nothing here writes a resource.
@@ -66,12 +66,14 @@ export class HapiDatabase {
   }
 
   /**
-   * VACUUM of every table an erasure changes, with its TOAST table and indexes. A plain VACUUM takes no
-   * lock that stops HAPI's reads or writes; it reclaims the dead rows' space (see docs/hapi.md for what
-   * that does and does not overwrite, and for the WAL).
+   * VACUUM FULL of every table an erasure changes, with its TOAST table and indexes: each is rewritten
+   * into new files and the old files are deleted. A plain VACUUM only marks a dead row's space free and
+   * leaves its bytes in the file until something overwrites them (measured: the pseudonym stayed in
+   * hfj_resource, hfj_res_ver, hfj_spidx_* and their indexes), so it does not erase. The price is an
+   * exclusive lock on each table while it is rewritten; see docs/hapi.md.
    */
   async vacuum(): Promise<void> {
-    await this.pool.query(`VACUUM (INDEX_CLEANUP ON) ${ERASED_TABLES.join(', ')}`);
+    await this.pool.query(`VACUUM (FULL) ${ERASED_TABLES.join(', ')}`);
   }
 
   async close(): Promise<void> {
