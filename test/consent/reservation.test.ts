@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Bundle, Consent, Observation, OperationOutcome, Parameters, Patient } from '@medplum/fhirtypes';
@@ -383,8 +384,10 @@ describe('inclusion criteria', () => {
 describe('physical erasure', () => {
   test('a trace the erasure cannot reach is reported (503), not hidden; once removed, sending again completes', async () => {
     const fnr = people(9104, 1)[0];
-    expect((await submit(fnr, 'p2', ['p2-a'])).status).toBe(200);
-    const patientId = await patientIdOf('p2');
+    // A tag of this run only, so that on a shared HAPI server no earlier run's Observation is found.
+    const tag = `p2-${randomUUID()}`;
+    expect((await submit(fnr, tag, ['p2-a'])).status).toBe(200);
+    const patientId = await patientIdOf(tag);
     const pseudonym = (await call<Patient>(server, admin, 'GET', `Patient/${patientId}`)).body.identifier?.[0]
       .value as string;
     // Written past every door, straight into the store: the pseudonym as text, no reference.
