@@ -27,6 +27,7 @@ import { describeError, getLogger, type Logger } from './logging/logger';
 import { requestIdOf, requestLogging } from './logging/requestLog';
 import type { Principal } from './auth/principal';
 import { EmbeddedStore } from './store/embedded';
+import { HapiStore, registryDefinitions } from './store/hapi';
 import type { FhirStore } from './store/FhirStore';
 import { loadUnits, readUnits } from './units/units';
 import { loadNorPainQuestionnaires } from './validation/questionnaire';
@@ -253,27 +254,9 @@ export async function openStore(config: Config): Promise<FhirStore> {
       return EmbeddedStore.open(path.join(config.dataDir, 'fhir-store.sqlite'));
     }
     case 'hapi': {
-      const mod = optionalModule<{ HapiStore: { connect(url: string): FhirStore | Promise<FhirStore> } }>(
-        './store/hapi',
-      );
-      if (mod === undefined) {
-        throw new ConfigError('STORE=hapi is not available in this build yet (src/store/hapi missing)');
-      }
-      return mod.HapiStore.connect(config.store.url);
+      const definitions = registryDefinitions(readUnits(config.unitsFile).map((unit) => unit.resh));
+      return HapiStore.connect(config.store.url, definitions, { databaseUrl: config.store.databaseUrl });
     }
-  }
-}
-
-/** Loads a module another work stream is still building, or undefined if it is not there yet. */
-function optionalModule<T>(id: string): T | undefined {
-  try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    return require(id) as T;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'MODULE_NOT_FOUND' && String(err).includes(id.slice(2))) {
-      return undefined;
-    }
-    throw err;
   }
 }
 

@@ -21,7 +21,7 @@ import { randomUUID } from 'node:crypto';
 import type { Encounter, Patient, QuestionnaireResponse } from '@medplum/fhirtypes';
 import { registryPseudonymSystem } from '../../src/identity/pseudonym';
 import { syntheticIdentifier } from '../../src/identity/synthetic';
-import { HapiStore } from '../../src/store/hapi';
+import { HapiStore, registryDefinitions } from '../../src/store/hapi';
 import { readNorPainQuestionnaires } from '../../src/validation/questionnaire';
 import { fillResponse } from '../../test/validation/responses';
 import { startTestServer } from '../../test/helpers/testServer';
@@ -241,7 +241,9 @@ async function main(): Promise<void> {
     await server.stop();
   }
 
-  const store = new HapiStore(hapiUrl);
+  const store = new HapiStore(hapiUrl, registryDefinitions([]), {
+    databaseUrl: process.env.HAPI_DATABASE_URL,
+  });
   const times: number[] = [];
   let versions = 0;
   for (let n = 0; n < ERASURES; n++) {

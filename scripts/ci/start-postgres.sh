@@ -12,6 +12,7 @@
 #   PG_FAST=1        (default) fsync and synchronous_commit off: a CI cluster that is thrown away after
 #                    the run does not need crash safety; set PG_FAST=0 for benchmarks that should not flatter.
 # Prints the JDBC URL on its last line: HAPI_JDBC_URL=jdbc:postgresql://127.0.0.1:PORT/DB
+# (the NorPain server's HAPI_DATABASE_URL for it is postgres://USER:PASSWORD@127.0.0.1:PORT/DB)
 set -euo pipefail
 
 CI_DIR="${NORPAIN_CI_DIR:-/var/tmp/norpain-ci}"
@@ -87,5 +88,8 @@ fi
 if [[ "$(psql_admin -d postgres -c "SELECT 1 FROM pg_database WHERE datname = '$DB'")" != "1" ]]; then
   psql_admin -d postgres -c "CREATE DATABASE \"$DB\" OWNER \"$DB_USER\" ENCODING 'UTF8'"
 fi
+# The physical-erasure test (test/consent/hapi-physical.test.ts) forces a CHECKPOINT before it scans the
+# data folder, so that what is in shared buffers is in the files it reads.
+psql_admin -d postgres -c "GRANT pg_checkpoint TO \"$DB_USER\""
 
 echo "HAPI_JDBC_URL=jdbc:postgresql://127.0.0.1:$PORT/$DB"

@@ -62,7 +62,9 @@ export interface Config {
   port: number;
   /** Absolute path of the data folder. */
   dataDir: string;
-  store: { kind: 'embedded' } | { kind: 'hapi'; url: string };
+  /** For HAPI, `databaseUrl` is HAPI's own PostgreSQL database (HAPI_DATABASE_URL), which erasure checks
+   * and vacuums; required in production, where erasure must be physical. */
+  store: { kind: 'embedded' } | { kind: 'hapi'; url: string; databaseUrl?: string };
   maxBodyBytes: number;
   /** The FHIR base URL as clients see it (e.g. https://norpain.example.no/fhir); else from the request. */
   publicBaseUrl?: string;
@@ -95,7 +97,13 @@ export function loadConfig(env: Env = process.env): Config {
     if (hapiUrl === undefined) {
       throw new ConfigError('HAPI_URL must be set when STORE=hapi (e.g. http://localhost:8090/fhir)');
     }
-    store = { kind: 'hapi', url: hapiUrl };
+    const databaseUrl = parseDatabaseUrl(env);
+    if (databaseUrl === undefined && mode === 'production') {
+      throw new ConfigError(
+        "HAPI_DATABASE_URL (or HAPI_DATABASE_URL_FILE) must be set when STORE=hapi in production: erasure checks and vacuums HAPI's database (e.g. postgres://hapi:…@db:5432/hapi)",
+      );
+    }
+    store = { kind: 'hapi', url: hapiUrl, ...(databaseUrl === undefined ? {} : { databaseUrl }) };
   } else {
     store = { kind: 'embedded' };
   }
@@ -259,6 +267,25 @@ function parseUrl(env: Env, name: string): string | undefined {
   }
   // A trailing slash would give "base//Patient" when the base is joined with a path.
   return raw.replace(/\/+$/, '');
+}
+
+/** HAPI's PostgreSQL database: a secret (it holds the password), so also from HAPI_DATABASE_URL_FILE. */
+function parseDatabaseUrl(env: Env): string | undefined {
+  const raw = readSecret(env, 'HAPI_DATABASE_URL');
+  if (raw === undefined) {
+    return undefined;
+  }
+  let url: URL | undefined;
+  try {
+    url = new URL(raw);
+  } catch {
+    url = undefined;
+  }
+  if (url === undefined || (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:')) {
+    // The value holds a password: the message must not repeat it.
+    throw new ConfigError('HAPI_DATABASE_URL must be a postgres://user:password@host:port/database URL');
+  }
+  return raw;
 }
 
 const BYTE_UNITS: Record<string, number> = { '': 1, b: 1, kb: 1024, mb: 1024 * 1024 };

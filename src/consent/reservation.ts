@@ -1,7 +1,5 @@
-import { parseSearchRequest } from '@medplum/core';
 import { errors } from '../fhir/outcomes';
 import type { NationalId } from '../identity/nationalId';
-import { registryPseudonymSystem } from '../identity/pseudonym';
 import type { VaultReadContext } from '../identity/vault/audit';
 import type { IdentityVault } from '../identity/vault/IdentityVault';
 import { personKey } from '../ingest/exclude';
@@ -20,7 +18,9 @@ export interface ReservationReceipt {
   /** Resources erased per resource type (each with all its versions). */
   erased: Record<string, number>;
   versionsErased: number;
-  /** Resources of the person still found by searching the store afterwards; 0, or the request fails. */
+  /** What the store's independent check still finds of the person after the erasure (its reference
+   * index, and a scan of every stored version for the person's Patient id and pseudonym); 0, or the
+   * request fails. */
   residual: number;
   /** Whether the identity vault held the person (and now no longer does). */
   identityDeleted: boolean;
@@ -44,9 +44,13 @@ export interface ReservationDeps {
  * 1. record the reservation (hash of the given id) and mark the pseudonymous Patient id and pseudonym
  *    as erased, in one register transaction — from here on every write about the person is refused;
  * 2. physically erase the Patient compartment in the clinical store (all resources, all versions);
- * 3. delete the identity vault entry, adding the hashes of every id the vault knew for the person;
- * 4. cancel pending follow-ups;
- * 5. verify by searching the store that nothing of the person is left.
+ * 3. verify, independently of how the erasure found what it erased (the store's reference index, and a
+ *    scan of every stored version for the Patient id and pseudonym), that nothing of the person is left;
+ *    when something is, erase once more (a store that lags, such as HAPI's search index, may show a
+ *    referrer only then); if something is still left, fail with 503 and say so, before step 4, so that
+ *    sending the reservation again retries the erasure;
+ * 4. delete the identity vault entry, adding the hashes of every id the vault knew for the person;
+ * 5. cancel pending follow-ups.
  */
 export class ReservationService {
   constructor(private readonly deps: ReservationDeps) {}
@@ -83,10 +87,27 @@ export class ReservationService {
         followUpsCancelled: 0,
       };
       if (person) {
-        const erased = await store.erasePatientCompartment(person.patientId);
+        const erase = () => store.erasePatientCompartment(person.patientId, { texts: [person.pseudonym] });
+        const erased = await erase();
         receipt.erased = erased.erased;
         receipt.versionsErased = erased.versionsErased;
-        receipt.residual = erased.residual + (await this.residualByPseudonym(person.pseudonym));
+        receipt.residual = erased.residual;
+        if (receipt.residual !== 0) {
+          const again = await erase();
+          for (const [type, n] of Object.entries(again.erased)) {
+            receipt.erased[type] = (receipt.erased[type] ?? 0) + n;
+          }
+          receipt.versionsErased += again.versionsErased;
+          receipt.residual = again.residual;
+        }
+        if (receipt.residual !== 0) {
+          // The reservation is recorded (the person stays out). The vault entry is kept, so that sending
+          // the reservation again, once the traces are removed, finds the person and completes the erasure.
+          throw errors.serviceUnavailable(
+            `The reservation is recorded, but after erasing twice the store still holds ${receipt.residual} trace(s) of the person that the erasure could not reach; registry staff must remove them, then send the reservation again to complete it.`,
+            5,
+          );
+        }
         const ids = vault.erase(person.patientId, actor) ?? [];
         register.addHashes(
           record.id,
@@ -94,13 +115,6 @@ export class ReservationService {
         );
         receipt.identityDeleted = true;
         receipt.followUpsCancelled = await followUps.cancelPendingFollowUps(person.patientId);
-        if (receipt.residual !== 0) {
-          // The reservation is recorded (the person stays out); the erasure must be completed by retrying.
-          throw errors.serviceUnavailable(
-            'The reservation is recorded, but the store still holds data of the person after erasure; send the reservation again to complete the erasure.',
-            5,
-          );
-        }
       }
       return { record, created, receipt };
     } finally {
@@ -137,15 +151,5 @@ export class ReservationService {
       release();
       keys = new Set([...keys, ...again]);
     }
-  }
-
-  /** A second, independent look: any Patient still carrying the person's pseudonym. */
-  private async residualByPseudonym(pseudonym: string): Promise<number> {
-    const result = await this.deps.store.search(
-      parseSearchRequest(
-        `Patient?identifier=${encodeURIComponent(`${registryPseudonymSystem}|${pseudonym}`)}&_total=accurate&_count=0`,
-      ),
-    );
-    return result.total ?? result.matches.length;
   }
 }

@@ -45,9 +45,11 @@ export interface FhirStore {
    * transaction-response Bundle (entry.response with status, location, etag, lastModified). */
   transaction(bundle: Bundle): Promise<Bundle>;
 
-  /** Physically erases the Patient and every resource that references it, with every version of each,
-   * so that no byte of them remains in the store's files. Then searches again to verify. */
-  erasePatientCompartment(patientId: string): Promise<ErasureReceipt>;
+  /** Physically erases the Patient, every resource that any version of any resource ever referred to it
+   * with (wherever the reference stands: extensions and contained resources too), and whatever refers to
+   * one of those, with every version of each, so that no byte of them remains in the store's files. Then
+   * checks independently of how it found them (the receipt's `residual`). */
+  erasePatientCompartment(patientId: string, options?: ErasureOptions): Promise<ErasureReceipt>;
 
   /** Physically erases one resource with every version, and nothing else (what references it is the
    * caller's concern), e.g. the Patient of a person merged into another once its data were moved. */
@@ -100,12 +102,21 @@ export interface HistoryResult {
   nextOffset?: number;
 }
 
+export interface ErasureOptions {
+  /** More text that must not remain anywhere in the store afterwards (the person's pseudonym). */
+  texts?: readonly string[];
+}
+
 /** What erasure reports. It holds no identifiers: counts only. */
 export interface ErasureReceipt {
   /** Resources erased per resource type (each resource counted once, with all its versions). */
   erased: Record<string, number>;
   /** Versions erased in all. */
   versionsErased: number;
-  /** Resources of the compartment still found by searching after the erasure; must be 0. */
+  /**
+   * What the independent check still finds after the erasure, 0 when nothing is left: references to an
+   * erased resource and versions of one still in the reference index, plus stored versions (any version
+   * of any resource) whose text holds the Patient id or one of the `texts`.
+   */
   residual: number;
 }

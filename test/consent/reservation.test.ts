@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Bundle, Consent, Condition, OperationOutcome, Parameters, Patient } from '@medplum/fhirtypes';
@@ -381,24 +382,82 @@ describe('inclusion criteria', () => {
 });
 
 describe('physical erasure', () => {
-  test('the store files hold no byte of the pseudonym or of an answer unique to the person', async () => {
-    const fnr = people(9103, 1)[0];
-    const unique = 'svar-som-bare-denne-personen-ga-7f3a9c';
-    expect((await submit(fnr, 'p1', [unique, `${unique}-2`])).status).toBe(200);
-    const patientId = await patientIdOf('p1');
+  test('a trace the erasure cannot reach is reported (503), not hidden; once removed, sending again completes', async () => {
+    const fnr = people(9104, 1)[0];
+    // A tag of this run only, so that on a shared HAPI server no earlier run's Condition is found.
+    const tag = `p2-${randomUUID()}`;
+    expect((await submit(fnr, tag, ['p2-a'])).status).toBe(200);
+    const patientId = await patientIdOf(tag);
     const pseudonym = (await call<Patient>(server, admin, 'GET', `Patient/${patientId}`)).body.identifier?.[0]
       .value as string;
-    const files = ['fhir-store.sqlite', 'fhir-store.sqlite-wal'].map((f) => path.join(server.dataDir, f));
-    const before = files.filter(fs.existsSync).map((f) => fs.readFileSync(f));
-    expect(before.some((b) => b.includes(unique) && b.includes(pseudonym))).toBe(true);
+    // Written past every door, straight into the store: the pseudonym as text, no reference.
+    const { resource: stray } = await server.server.store.create({
+      resourceType: 'Condition',
+      code: { coding: [{ system: 'urn:norpain:test-stray', code: 'stray' }] },
+      note: [{ text: `noted for ${pseudonym}` }],
+    } as Condition);
 
-    expect((await call(server, clinic, 'POST', 'Consent', reservation(fnr))).status).toBe(201);
+    const letter = reservation(fnr, { channel: 'letter' });
+    const first = await call<OperationOutcome>(server, admin, 'POST', 'Consent', letter);
+    expect(first.status).toBe(503);
+    expect(first.body.issue?.[0].details?.text).toMatch(/still holds 1 trace/);
+    expect(first.text).not.toContain(pseudonym);
+    // The reservation holds meanwhile: nothing more about the person is accepted.
+    expect((await submit(fnr, 'p2b', ['p2-b'])).status).toBe(403);
 
-    for (const file of files.filter(fs.existsSync)) {
-      const bytes = fs.readFileSync(file);
-      expect(bytes.includes(pseudonym)).toBe(false);
-      expect(bytes.includes(unique)).toBe(false);
-      expect(bytes.includes(patientId)).toBe(false);
-    }
+    await server.server.store.eraseResource('Condition', stray.id as string);
+    const second = await call<Parameters>(server, admin, 'POST', 'Consent', letter);
+    expect(second.status).toBe(200);
+    expect(param(second.body, 'residual')[0].valueInteger).toBe(0);
+    expect(param(second.body, 'identityDeleted')[0].valueBoolean).toBe(true);
   });
+
+  // The embedded store's files; on HAPI, test/consent/hapi-physical.test.ts scans PostgreSQL's instead.
+  const embeddedOnly = process.env.TEST_STORE === 'hapi' ? test.skip : test;
+  embeddedOnly(
+    'the store files hold no byte of the pseudonym or of an answer unique to the person',
+    async () => {
+      const fnr = people(9103, 1)[0];
+      const unique = 'svar-som-bare-denne-personen-ga-7f3a9c';
+      expect((await submit(fnr, 'p1', [unique, `${unique}-2`])).status).toBe(200);
+      const patientId = await patientIdOf('p1');
+      // Two more that name the person only where no search parameter looks: an extension, a contained one.
+      const byExtension = observation('p1x', `${unique}-ext`, {});
+      (byExtension as Condition).extension = [
+        {
+          url: 'https://norpain.no/fhir/StructureDefinition/test-about',
+          valueReference: { reference: `Patient/${patientId}` },
+        },
+      ];
+      const byContained = observation('p1c', `${unique}-contained`, {});
+      Object.assign(byContained, {
+        contained: [
+          {
+            resourceType: 'Condition',
+            id: 'o',
+            code: { text: 'x' },
+            subject: { reference: `Patient/${patientId}` },
+          },
+        ],
+        evidence: [{ detail: [{ reference: '#o' }] }],
+      });
+      for (const resource of [byExtension, byContained]) {
+        expect((await call(server, clinic, 'POST', 'Condition', resource)).status).toBe(201);
+      }
+      const pseudonym = (await call<Patient>(server, admin, 'GET', `Patient/${patientId}`)).body
+        .identifier?.[0].value as string;
+      const files = ['fhir-store.sqlite', 'fhir-store.sqlite-wal'].map((f) => path.join(server.dataDir, f));
+      const before = files.filter(fs.existsSync).map((f) => fs.readFileSync(f));
+      expect(before.some((b) => b.includes(unique) && b.includes(pseudonym))).toBe(true);
+
+      expect((await call(server, clinic, 'POST', 'Consent', reservation(fnr))).status).toBe(201);
+
+      for (const file of files.filter(fs.existsSync)) {
+        const bytes = fs.readFileSync(file);
+        expect(bytes.includes(pseudonym)).toBe(false);
+        expect(bytes.includes(unique)).toBe(false);
+        expect(bytes.includes(patientId)).toBe(false);
+      }
+    },
+  );
 });

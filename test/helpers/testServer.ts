@@ -32,7 +32,8 @@ export interface TestServer {
 
 /**
  * The clinical store the HTTP suites run against: the embedded store unless TEST_STORE=hapi, when they run
- * against the HAPI FHIR JPA server at HAPI_URL (CI starts one; see scripts/ci/start-hapi.sh). This is the
+ * against the HAPI FHIR JPA server at HAPI_URL (CI starts one; see scripts/ci/start-hapi.sh), with its
+ * database at HAPI_DATABASE_URL when that is set. This is the
  * one place the caller's environment is read.
  */
 function storeUnderTest(): Record<string, string> {
@@ -43,7 +44,8 @@ function storeUnderTest(): Record<string, string> {
   if (!hapiUrl) {
     throw new Error('TEST_STORE=hapi needs HAPI_URL (start one with scripts/ci/start-hapi.sh)');
   }
-  return { STORE: 'hapi', HAPI_URL: hapiUrl };
+  const databaseUrl = process.env.HAPI_DATABASE_URL;
+  return { STORE: 'hapi', HAPI_URL: hapiUrl, ...(databaseUrl ? { HAPI_DATABASE_URL: databaseUrl } : {}) };
 }
 
 /**

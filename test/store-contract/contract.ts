@@ -5,6 +5,7 @@ import type {
   Condition,
   Encounter,
   EpisodeOfCare,
+  Observation,
   Organization,
   Patient,
   QuestionnaireResponse,
@@ -12,6 +13,7 @@ import type {
   RiskAssessment,
 } from '@medplum/fhirtypes';
 import type { FhirStore, SearchResult } from '../../src/store/FhirStore';
+import { NORPAIN_PROFILES } from '../../src/validation/profiles';
 
 /**
  * The FhirStore contract: FHIR semantics every store must have, whatever is behind it. Each test makes
@@ -557,9 +559,11 @@ export function describeStoreContract(name: string, open: () => Promise<FhirStor
       });
 
       test('uri (_profile)', async () => {
-        const profile = `https://norpain.no/fhir/StructureDefinition/${unique('profile')}`;
+        // A registry profile: a store may refuse any other (HAPI keeps every profile for ever).
+        const profile = NORPAIN_PROFILES.Patient;
         const p = await patient({ meta: { profile: [profile] } });
-        expect(ids(await search(`Patient?_profile=${profile}`))).toEqual([p.id]);
+        const other = await patient();
+        expect(ids(await search(`Patient?_profile=${profile}&_id=${p.id},${other.id}`))).toEqual([p.id]);
       });
     });
 
@@ -967,6 +971,95 @@ export function describeStoreContract(name: string, open: () => Promise<FhirStor
         expect((await store.read('Organization', org.id)).id).toBe(org.id);
         expect((await store.read('Patient', keep.id)).id).toBe(keep.id);
         expect((await store.read('QuestionnaireResponse', keptQr.id as string)).id).toBe(keptQr.id);
+      });
+
+      test('finds every reference, not only search parameters: extension, contained, versioned, history, indirect', async () => {
+        const p = await patient();
+        const other = await patient();
+        const observation = (extra: Partial<Observation>): Observation => ({
+          resourceType: 'Observation',
+          status: 'final',
+          code: { coding: [{ system: 'http://loinc.org', code: '72514-3' }] },
+          ...extra,
+        });
+        // Only an extension names the person: no search parameter covers it.
+        const { resource: byExtension } = await store.create(
+          observation({
+            extension: [
+              {
+                url: 'https://norpain.no/fhir/StructureDefinition/test-about',
+                valueReference: { reference: `Patient/${p.id}` },
+              },
+            ],
+          }),
+        );
+        // Only a contained resource names the person.
+        const { resource: byContained } = await store.create(
+          observation({
+            contained: [
+              {
+                resourceType: 'Encounter',
+                id: 'visit',
+                status: 'finished',
+                class: { system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: 'AMB' },
+                subject: { reference: `Patient/${p.id}` },
+              },
+            ],
+            encounter: { reference: '#visit' },
+          }),
+        );
+        const { resource: versioned } = await store.create(
+          observation({ subject: { reference: `Patient/${p.id}/_history/1` } }),
+        );
+        // Named the person in its first version only, then someone else.
+        const { resource: once } = await store.create(
+          observation({ subject: { reference: `Patient/${p.id}` } }),
+        );
+        await store.update({ ...once, id: once.id as string, subject: { reference: `Patient/${other.id}` } });
+        // Names only the person's Encounter: about the person too.
+        const { resource: enc } = await store.create<Encounter>({
+          resourceType: 'Encounter',
+          status: 'finished',
+          class: { system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: 'AMB' },
+          subject: { reference: `Patient/${p.id}` },
+        });
+        const { resource: indirect } = await store.create(
+          observation({ encounter: { reference: `Encounter/${enc.id}` } }),
+        );
+        const { resource: unrelated } = await store.create(
+          observation({ subject: { reference: `Patient/${other.id}` } }),
+        );
+
+        const receipt = await store.erasePatientCompartment(p.id);
+        expect(receipt.residual).toBe(0);
+        expect(receipt.erased).toEqual({ Patient: 1, Encounter: 1, Observation: 5 });
+        for (const r of [byExtension, byContained, versioned, once, indirect]) {
+          await expect(store.vread('Observation', r.id as string, '1')).rejects.toMatchObject({
+            status: 404,
+          });
+        }
+        expect((await store.read('Observation', unrelated.id as string)).id).toBe(unrelated.id);
+        expect((await store.read('Patient', other.id)).id).toBe(other.id);
+      });
+
+      test('the residual tells the truth: text of the person left outside any reference is counted', async () => {
+        const p = await patient();
+        const pseudonym = p.identifier?.[0]?.value as string;
+        await store.create(questionnaireResponse(p));
+        // Written past every door: the pseudonym as free text, no reference to the Patient.
+        const { resource: stray } = await store.create<Observation>({
+          resourceType: 'Observation',
+          status: 'final',
+          code: { coding: [{ system: 'http://loinc.org', code: '72514-3' }] },
+          valueString: `about ${pseudonym}`,
+        });
+        const receipt = await store.erasePatientCompartment(p.id, { texts: [pseudonym] });
+        expect(receipt.erased).toEqual({ Patient: 1, QuestionnaireResponse: 1 });
+        expect(receipt.residual).toBe(1);
+
+        await store.eraseResource('Observation', stray.id as string);
+        const again = await store.erasePatientCompartment(p.id, { texts: [pseudonym] });
+        expect(again).toEqual({ erased: {}, versionsErased: 0, residual: 0 });
       });
 
       test('erasing a patient that does not exist erases nothing and reports residual 0', async () => {

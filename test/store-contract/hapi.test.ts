@@ -1,4 +1,7 @@
-import { HapiStore } from '../../src/store/hapi';
+import { UNIT_LABEL_SYSTEM } from '../../src/auth/unitLabel';
+import type { FhirError } from '../../src/fhir/outcomes';
+import { HapiStore, registryDefinitions } from '../../src/store/hapi';
+import { NORPAIN_PROFILES } from '../../src/validation/profiles';
 import { describeStoreContract } from './contract';
 
 /**
@@ -10,7 +13,12 @@ const hapiUrl = process.env.HAPI_URL;
 const inCi = process.env.CI === 'true';
 
 if (hapiUrl) {
-  describeStoreContract(`hapi (${hapiUrl})`, async () => new HapiStore(hapiUrl));
+  // With HAPI_DATABASE_URL (CI sets it) erasure is also checked and vacuumed in HAPI's database.
+  describeStoreContract(
+    `hapi (${hapiUrl})`,
+    async () =>
+      new HapiStore(hapiUrl, registryDefinitions([]), { databaseUrl: process.env.HAPI_DATABASE_URL }),
+  );
 } else if (inCi) {
   test('HAPI_URL is set in CI (scripts/ci/start-hapi.sh prints it)', () => {
     throw new Error('CI=true but HAPI_URL is not set: the HAPI store contract suite cannot run');
@@ -30,7 +38,9 @@ describe('HapiStore when HAPI is unreachable', () => {
       server.listen(0, '127.0.0.1', () => resolve((server.address() as { port: number }).port)),
     );
     await new Promise((resolve) => server.close(resolve));
-    const store = new HapiStore(`http://127.0.0.1:${port}/fhir`, { attempts: 2 });
+    const store = new HapiStore(`http://127.0.0.1:${port}/fhir`, registryDefinitions([]), {
+      attempts: 2,
+    });
     for (const call of [
       () => store.ping(),
       () => store.read('Patient', 'x'),
@@ -46,5 +56,66 @@ describe('HapiStore when HAPI is unreachable', () => {
         /127\.0\.0\.1|ECONNREFUSED/,
       );
     }
+  });
+});
+
+describe("HapiStore: only the registry's fixed tags, labels and profiles reach HAPI", () => {
+  // Nothing listens here: a refusal (422) proves the request never left; 503 proves it was sent.
+  const store = new HapiStore('http://127.0.0.1:9/fhir', registryDefinitions(['999001']), { attempts: 1 });
+  const nationalId = '01818040071'; // synthetic
+
+  test("a tag, label or profile outside the registry's list is refused before HAPI sees it", async () => {
+    const refused = [
+      () => store.create({ resourceType: 'Patient', meta: { tag: [{ system: 'urn:x', code: nationalId }] } }),
+      () =>
+        store.update({
+          resourceType: 'Patient',
+          id: 'p1',
+          meta: { security: [{ system: UNIT_LABEL_SYSTEM, code: nationalId }] },
+        }),
+      () =>
+        store.conditionalUpdate(
+          {
+            resourceType: 'Patient',
+            meta: { profile: [`https://norpain.no/fhir/StructureDefinition/${nationalId}`] },
+          },
+          'identifier=a|b',
+        ),
+    ];
+    for (const call of refused) {
+      const error = await call().then(
+        () => undefined,
+        (e: unknown) => e as FhirError,
+      );
+      expect(error?.status).toBe(422);
+      expect(JSON.stringify(error?.outcome)).not.toContain(nationalId);
+    }
+    const bundle = store.transaction({
+      resourceType: 'Bundle',
+      type: 'transaction',
+      entry: [
+        { resource: { resourceType: 'Patient' }, request: { method: 'POST', url: 'Patient' } },
+        {
+          resource: { resourceType: 'Patient', meta: { tag: [{ system: 'urn:x', code: nationalId }] } },
+          request: { method: 'POST', url: 'Patient' },
+        },
+      ],
+    });
+    await expect(bundle).rejects.toMatchObject({
+      status: 422,
+      outcome: { issue: [{ expression: ['Bundle.entry[1].resource.meta.tag[0]'] }] },
+    });
+  });
+
+  test("the registry's own unit label and profile are sent", async () => {
+    await expect(
+      store.create({
+        resourceType: 'Patient',
+        meta: {
+          profile: [NORPAIN_PROFILES.Patient],
+          security: [{ system: UNIT_LABEL_SYSTEM, code: '999001' }],
+        },
+      }),
+    ).rejects.toMatchObject({ status: 503 });
   });
 });

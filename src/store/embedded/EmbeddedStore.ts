@@ -6,6 +6,7 @@ import type { Bundle, Resource, ResourceType } from '@medplum/fhirtypes';
 import { loadFhirDefinitions } from '../../fhir/definitions';
 import { errors, FhirError } from '../../fhir/outcomes';
 import type {
+  ErasureOptions,
   ErasureReceipt,
   FhirStore,
   HistoryEntry,
@@ -14,6 +15,7 @@ import type {
   SearchResult,
   WriteResult,
 } from '../FhirStore';
+import { storedReferences } from '../storedReferences';
 import { extractIndexRows } from './extract';
 import { INDEX_TABLES, initialise } from './schema';
 import {
@@ -66,6 +68,8 @@ export class EmbeddedStore implements FhirStore {
   };
   /** The last lastUpdated handed out, so every write gets a strictly later instant than the one before. */
   private lastMs = 0;
+  /** The text-scan statements of versionsContaining, by number of texts. */
+  private readonly containing = new Map<number, Database.Statement>();
   private writes = 0;
 
   private constructor(readonly file: string) {
@@ -141,13 +145,33 @@ export class EmbeddedStore implements FhirStore {
     return this.immediate(() => runTransaction(this, bundle));
   }
 
-  async erasePatientCompartment(patientId: string): Promise<ErasureReceipt> {
-    const receipt = this.immediate(() => this.eraseSync(patientId));
+  async erasePatientCompartment(patientId: string, options: ErasureOptions = {}): Promise<ErasureReceipt> {
+    const members = this.stmt.compartment.all(patientId) as { type: string; id: string }[];
+    const receipt = this.immediate(() => this.eraseSetSync(members));
     // Zeroed pages are in the WAL now; copy them into the database file and truncate the WAL so no
     // frame holding erased bytes survives in either file.
     this.checkpoint();
-    receipt.residual = this.residual(patientId);
+    // Two looks, each able to catch what the other misses: the reference index, and the stored text.
+    const keys = JSON.stringify(members.map((m) => [m.type, m.id]));
+    receipt.residual =
+      (this.stmt.indexResidual.get(keys, keys) as { n: number }).n +
+      this.versionsContaining([patientId, ...(options.texts ?? [])]);
     return receipt;
+  }
+
+  /**
+   * After an erasure, by the stored text alone (every version of every resource): versions whose JSON
+   * holds one of `texts` (the Patient id, the pseudonym) anywhere. One pass over the versions, with one
+   * instr() per text (a statement per number of texts, kept), which is much cheaper than a join per row.
+   */
+  private versionsContaining(texts: readonly string[]): number {
+    let statement = this.containing.get(texts.length);
+    if (statement === undefined) {
+      const any = texts.map(() => 'instr(content, ?) > 0').join(' OR ');
+      statement = this.db.prepare(`SELECT COUNT(*) AS n FROM resource_version WHERE ${any}`);
+      this.containing.set(texts.length, statement);
+    }
+    return (statement.get(...texts) as { n: number }).n;
   }
 
   async eraseResource(type: ResourceType, id: string): Promise<ErasureReceipt> {
@@ -401,6 +425,9 @@ export class EmbeddedStore implements FhirStore {
       );
     }
     this.stmt.insertVersion.run(type, id, version, lastUpdated, now.getTime(), method, content);
+    for (const t of storedReferences(resource)) {
+      this.stmt.storedReference.run(t.targetType, t.targetId, type, id, version);
+    }
     this.index(res, resource);
     if (++this.writes % OPTIMIZE_EVERY === 0) {
       // Keeps the planner's statistics in step with the data, so it drives searches from the most
@@ -437,9 +464,6 @@ export class EmbeddedStore implements FhirStore {
     for (const r of rows.string) s.string.run(res, type, r.param, r.norm, r.raw);
     for (const r of rows.reference) {
       s.reference.run(res, type, r.param, r.targetType, r.targetId, r.ref, r.idSystem, r.idValue);
-      if (r.targetType && r.targetId) {
-        s.refHistory.run(type, resource.id, r.targetType, r.targetId);
-      }
     }
     for (const r of rows.date) s.date.run(res, type, r.param, r.lo, r.hi);
     for (const r of rows.number) s.number.run(res, type, r.param, r.value);
@@ -552,19 +576,6 @@ export class EmbeddedStore implements FhirStore {
     return out;
   }
 
-  /**
-   * Physically removes the Patient and everything that ever referred to it, with all versions. Set-based:
-   * the compartment is found through the reference-target indexes (`ref_history` for every version,
-   * `idx_reference` for the current ones), then each table is cleared in one statement over that set,
-   * so the cost is a handful of index-driven statements whatever the number of resources.
-   */
-  private eraseSync(patientId: string): ErasureReceipt {
-    const targets = this.stmt.compartment.all(patientId) as { type: string; id: string }[];
-    const receipt = this.eraseSetSync(targets);
-    this.stmt.eraseRefsToPatient.run(patientId);
-    return receipt;
-  }
-
   /** Erases one resource: its current row and index rows, every version, the references it made. */
   private eraseOneSync(type: string, id: string, receipt: ErasureReceipt): void {
     const erased = this.eraseSetSync([{ type, id }]);
@@ -574,7 +585,11 @@ export class EmbeddedStore implements FhirStore {
     }
   }
 
-  /** Erases a set of resources (current rows, index rows, every version, the references they made). */
+  /**
+   * Erases a set of resources (current rows, index rows, every version, the references they made).
+   * Set-based: each table is cleared in one statement over the set, so the cost is a handful of
+   * index-driven statements whatever the number of resources.
+   */
   private eraseSetSync(targets: readonly { type: string; id: string }[]): ErasureReceipt {
     const receipt: ErasureReceipt = { erased: {}, versionsErased: 0, residual: 0 };
     if (targets.length === 0) {
@@ -600,26 +615,6 @@ export class EmbeddedStore implements FhirStore {
       }
     }
     return receipt;
-  }
-
-  /** What a search still finds of the compartment after erasure: the Patient, and any referrer. */
-  private residual(patientId: string): number {
-    let residual = this.searchSync({
-      resourceType: 'Patient',
-      filters: [{ code: '_id', operator: 'eq', value: patientId }],
-      total: 'accurate',
-      count: 0,
-    }).total as number;
-    residual += (
-      this.db
-        .prepare(
-          `SELECT (SELECT COUNT(*) FROM idx_reference WHERE target_type = 'Patient' AND target_id = ?)
-                + (SELECT COUNT(*) FROM ref_history WHERE target_type = 'Patient' AND target_id = ?)
-                + (SELECT COUNT(*) FROM resource_version WHERE type = 'Patient' AND id = ?) AS n`,
-        )
-        .get(patientId, patientId, patientId) as { n: number }
-    ).n;
-    return residual;
   }
 }
 
@@ -665,18 +660,29 @@ function prepare(db: Database.Database) {
       'INSERT INTO idx_quantity (res, rtype, param, value, system, code, unit) VALUES (?, ?, ?, ?, ?, ?, ?)',
     ),
     uri: db.prepare('INSERT INTO idx_uri (res, rtype, param, uri) VALUES (?, ?, ?, ?)'),
-    refHistory: db.prepare(
-      'INSERT OR IGNORE INTO ref_history (src_type, src_id, target_type, target_id) VALUES (?, ?, ?, ?)',
+    storedReference: db.prepare(
+      'INSERT OR IGNORE INTO stored_reference (target_type, target_id, src_type, src_id, src_version) VALUES (?, ?, ?, ?, ?)',
     ),
     clear: INDEX_TABLES.map((t) => db.prepare(`DELETE FROM ${t} WHERE res = ?`)),
     // Erasure. Sets are passed as JSON arrays: of [type, id] pairs (`keys`) or of res numbers.
+    // The compartment: the Patient, whatever any version of any resource ever referred to it with, and
+    // whatever referred to one of those (a QuestionnaireResponse that names only the person's Encounter
+    // is about the person too), through the reference index, to the end.
     compartment: db.prepare(
-      `WITH p(id) AS (SELECT ?)
-       SELECT 'Patient' AS type, p.id FROM p
-         WHERE EXISTS (SELECT 1 FROM resource_version v WHERE v.type = 'Patient' AND v.id = p.id)
-       UNION SELECT h.src_type, h.src_id FROM p JOIN ref_history h ON h.target_type = 'Patient' AND h.target_id = p.id
-       UNION SELECT r.type, r.id FROM p JOIN idx_reference x ON x.target_id = p.id AND x.target_type = 'Patient'
-         JOIN resource r ON r.res = x.res`,
+      `WITH RECURSIVE member(type, id) AS (
+         SELECT 'Patient', ?
+         UNION
+         SELECT s.src_type, s.src_id FROM member m
+           JOIN stored_reference s ON s.target_type = m.type AND s.target_id = m.id
+       )
+       SELECT type, id FROM member`,
+    ),
+    // After an erasure, by the reference index: references to a member, and versions of a member, left.
+    indexResidual: db.prepare(
+      `SELECT (SELECT COUNT(*) FROM stored_reference
+                WHERE (target_type, target_id) IN (SELECT value ->> 0, value ->> 1 FROM json_each(?)))
+            + (SELECT COUNT(*) FROM resource_version
+                WHERE (type, id) IN (SELECT value ->> 0, value ->> 1 FROM json_each(?))) AS n`,
     ),
     eraseCurrent: db.prepare(
       `DELETE FROM resource WHERE (type, id) IN (SELECT value ->> 0, value ->> 1 FROM json_each(?))
@@ -690,8 +696,7 @@ function prepare(db: Database.Database) {
        RETURNING type, id`,
     ),
     eraseRefsFrom: db.prepare(
-      `DELETE FROM ref_history WHERE (src_type, src_id) IN (SELECT value ->> 0, value ->> 1 FROM json_each(?))`,
+      `DELETE FROM stored_reference WHERE (src_type, src_id) IN (SELECT value ->> 0, value ->> 1 FROM json_each(?))`,
     ),
-    eraseRefsToPatient: db.prepare(`DELETE FROM ref_history WHERE target_type = 'Patient' AND target_id = ?`),
   };
 }

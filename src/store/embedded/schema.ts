@@ -1,4 +1,5 @@
 import type Database from 'better-sqlite3';
+import { storedReferences } from '../storedReferences';
 
 /**
  * The embedded store's tables.
@@ -6,11 +7,14 @@ import type Database from 'better-sqlite3';
  * `resource` holds one row per logical resource (its current version); `resource_version` holds every
  * version's JSON (the current one included), so history and vread read from one place. The `idx_*`
  * tables index the *current, non-deleted* version only, keyed by `resource.res`, so a search is a set
- * of `res IN (SELECT res FROM idx_… WHERE …)` conditions. `ref_history` remembers every reference any
- * version ever held, so erasure also finds resources that referenced a patient in an earlier version
- * or that are deleted now.
+ * of `res IN (SELECT res FROM idx_… WHERE …)` conditions.
+ *
+ * `stored_reference` is the reference index erasure works from (DESIGN §3.2): every literal reference
+ * of every version, wherever it stands in the resource (not only behind search parameters; extensions and
+ * contained resources included), with the version that holds it. It is written in the same transaction
+ * as the version, so it cannot miss one; it outlives the version only until an erasure removes both.
  */
-const SCHEMA_VERSION = 1;
+const SCHEMA_VERSION = 2;
 
 const DDL = `
 CREATE TABLE IF NOT EXISTS resource (
@@ -91,12 +95,12 @@ CREATE TABLE IF NOT EXISTS idx_uri (
 CREATE INDEX IF NOT EXISTS idx_uri_search ON idx_uri (rtype, param, uri);
 CREATE INDEX IF NOT EXISTS idx_uri_res ON idx_uri (res);
 
-CREATE TABLE IF NOT EXISTS ref_history (
-  src_type TEXT NOT NULL, src_id TEXT NOT NULL,
+CREATE TABLE IF NOT EXISTS stored_reference (
   target_type TEXT NOT NULL, target_id TEXT NOT NULL,
-  PRIMARY KEY (target_type, target_id, src_type, src_id)
+  src_type TEXT NOT NULL, src_id TEXT NOT NULL, src_version INTEGER NOT NULL,
+  PRIMARY KEY (target_type, target_id, src_type, src_id, src_version)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS ref_history_src ON ref_history (src_type, src_id);
+CREATE INDEX IF NOT EXISTS stored_reference_src ON stored_reference (src_type, src_id);
 `;
 
 export const INDEX_TABLES = [
@@ -122,9 +126,40 @@ export function initialise(db: Database.Database): void {
       `The store file has schema version ${version}; this server understands ${SCHEMA_VERSION}.`,
     );
   }
-  db.exec(DDL);
-  db.pragma(`user_version = ${SCHEMA_VERSION}`);
+  db.transaction(() => {
+    db.exec(DDL);
+    if (version === 1) {
+      migrateReferenceIndex(db);
+    }
+    db.pragma(`user_version = ${SCHEMA_VERSION}`);
+  }).immediate();
   // Planner statistics: bounded ANALYZE work, refreshed now and then (see EmbeddedStore.put).
   db.pragma('analysis_limit = 1000');
   db.pragma('optimize = 0x10002');
+}
+
+/**
+ * Schema 1 kept `ref_history`, fed from search parameters only. Schema 2's index is rebuilt from every
+ * stored version, so a store written before it loses nothing erasure must find.
+ */
+function migrateReferenceIndex(db: Database.Database): void {
+  const insert = db.prepare(
+    'INSERT OR IGNORE INTO stored_reference (target_type, target_id, src_type, src_id, src_version) VALUES (?, ?, ?, ?, ?)',
+  );
+  const page = db.prepare(
+    'SELECT seq, type, id, version, content FROM resource_version WHERE seq > ? AND content IS NOT NULL ORDER BY seq LIMIT 1000',
+  );
+  type Row = { seq: number; type: string; id: string; version: number; content: string };
+  for (
+    let rows = page.all(0) as Row[];
+    rows.length > 0;
+    rows = page.all(rows[rows.length - 1].seq) as Row[]
+  ) {
+    for (const v of rows) {
+      for (const t of storedReferences(JSON.parse(v.content) as object)) {
+        insert.run(t.targetType, t.targetId, v.type, v.id, v.version);
+      }
+    }
+  }
+  db.exec('DROP TABLE IF EXISTS ref_history');
 }

@@ -1,7 +1,9 @@
 import { formatSearchQuery, type SearchRequest } from '@medplum/core';
 import type { Bundle, Resource, ResourceType } from '@medplum/fhirtypes';
+import { loadFhirDefinitions } from '../../fhir/definitions';
 import { errors } from '../../fhir/outcomes';
 import type {
+  ErasureOptions,
   ErasureReceipt,
   FhirStore,
   HistoryEntry,
@@ -12,7 +14,9 @@ import type {
 } from '../FhirStore';
 import { cleanEntries, nextOffset, withoutRequestSource } from './bundles';
 import { HapiClient, hapiError, type HapiClientOptions, type HapiResponse } from './client';
+import { HapiDatabase } from './database';
 import { eraseCompartment, eraseResource } from './erasure';
+import { checkBundleDefinitions, checkSharedDefinitions, type SharedDefinitions } from './sharedDefinitions';
 import { translateForHapi } from './searchTranslation';
 import { newServerId } from '../../identity/serverId';
 
@@ -24,28 +28,42 @@ const REPRESENTATION = { Prefer: 'return=representation' };
  * The FhirStore contract over HAPI FHIR JPA's REST API (production: HAPI on PostgreSQL, docker/). HAPI does
  * the FHIR work; this class maps the contract onto it, keeps retries from duplicating writes (a create is
  * a PUT to an id chosen here, so sending it twice is harmless), and turns HAPI's answers into the
- * FhirErrors the contract names.
+ * FhirErrors the contract names. Only the registry's fixed tags, labels and profiles reach HAPI
+ * (`definitions`, see sharedDefinitions.ts). With HAPI's database (`databaseUrl`) an erasure is also
+ * checked in the database and followed by a vacuum (database.ts).
  */
 export class HapiStore implements FhirStore {
   readonly kind = 'hapi';
   private readonly client: HapiClient;
+  private readonly database: HapiDatabase | undefined;
 
-  constructor(baseUrl: string, options: HapiClientOptions = {}) {
+  constructor(
+    baseUrl: string,
+    private readonly definitions: SharedDefinitions,
+    options: HapiClientOptions & { databaseUrl?: string } = {},
+  ) {
+    loadFhirDefinitions(); // the reference parser that erasure uses knows resource types from them
     this.client = new HapiClient(baseUrl, options);
+    this.database = options.databaseUrl === undefined ? undefined : new HapiDatabase(options.databaseUrl);
   }
 
   /**
    * The store for HAPI at baseUrl (e.g. http://hapi:8080/fhir). It does not wait for HAPI: until HAPI
    * answers, requests get 503 with Retry-After and /readyz (ping) says not ready.
    */
-  static connect(baseUrl: string, options: HapiClientOptions = {}): HapiStore {
-    return new HapiStore(baseUrl, options);
+  static connect(
+    baseUrl: string,
+    definitions: SharedDefinitions,
+    options: HapiClientOptions & { databaseUrl?: string } = {},
+  ): HapiStore {
+    return new HapiStore(baseUrl, definitions, options);
   }
 
   async create<T extends Resource>(
     resource: T,
     options: { ifNoneExist?: string } = {},
   ): Promise<WriteResult<T>> {
+    checkSharedDefinitions(resource, this.definitions, resource.resourceType);
     if (options.ifNoneExist !== undefined) {
       const response = await this.client.send({
         method: 'POST',
@@ -89,6 +107,7 @@ export class HapiStore implements FhirStore {
     resource: T & { id: string },
     options: { ifMatch?: string } = {},
   ): Promise<WriteResult<T>> {
+    checkSharedDefinitions(resource, this.definitions, resource.resourceType);
     const headers: Record<string, string> = { ...REPRESENTATION };
     if (options.ifMatch !== undefined) {
       headers['If-Match'] = `W/"${options.ifMatch}"`;
@@ -112,6 +131,7 @@ export class HapiStore implements FhirStore {
   }
 
   async conditionalUpdate<T extends Resource>(resource: T, query: string): Promise<WriteResult<T>> {
+    checkSharedDefinitions(resource, this.definitions, resource.resourceType);
     const response = await this.client.send({
       method: 'PUT',
       path: `${resource.resourceType}?${encodeQuery(query)}`,
@@ -209,6 +229,7 @@ export class HapiStore implements FhirStore {
     if (bundle.type !== 'transaction') {
       throw errors.badRequest('Only Bundles of type "transaction" are processed here', 'Bundle.type');
     }
+    checkBundleDefinitions(bundle, this.definitions);
     const response = await this.client.send({
       method: 'POST',
       path: '',
@@ -232,8 +253,8 @@ export class HapiStore implements FhirStore {
     return { ...result, entry: cleanEntries(this.client.base, result.entry) };
   }
 
-  erasePatientCompartment(patientId: string): Promise<ErasureReceipt> {
-    return eraseCompartment(this.client, patientId);
+  erasePatientCompartment(patientId: string, options?: ErasureOptions): Promise<ErasureReceipt> {
+    return eraseCompartment(this.client, this.database, patientId, options);
   }
 
   eraseResource(type: ResourceType, id: string): Promise<ErasureReceipt> {
@@ -255,6 +276,7 @@ export class HapiStore implements FhirStore {
     // Nothing to release (fetch keeps no state between requests); a closed store refuses further work,
     // as the embedded store does, so a use after close is a server fault (500), not a silent success.
     this.client.close();
+    await this.database?.close();
   }
 
   /**

@@ -1,18 +1,24 @@
-import type { Bundle, Parameters } from '@medplum/fhirtypes';
-import type { ErasureReceipt } from '../FhirStore';
+import type { Bundle, Parameters, Resource } from '@medplum/fhirtypes';
+import { literalKey } from '../../fhir/reference';
+import type { ErasureOptions, ErasureReceipt } from '../FhirStore';
+import { storedReferences } from '../storedReferences';
 import { relativeTo } from './bundles';
 import { HapiClient, hapiError } from './client';
-import { referencesIn } from './references';
+import type { HapiDatabase } from './database';
 
 /**
  * Physical erasure of a patient compartment on HAPI (DESIGN §3.2, §7): the Patient, every resource that
  * refers to it, and every resource that refers to one of those, with all their versions. HAPI's own
  * cascade is not trusted (it leaves referring resources behind), so the set is found here:
  *  1. searches: `_revinclude=*` from each member finds every current resource that refers to it;
- *  2. history: every version written since the Patient was created is read, which finds resources that
- *     referred to a member once but are now deleted or point elsewhere (a search cannot see those);
- * then each member is deleted and `$expunge`d (all versions), and the same two searches run again: what
- * they still find is the residual, which must be 0.
+ *  2. history: every version written since the Patient was created is read and every reference in it
+ *     (any element, extensions, contained resources) parsed, which finds resources that referred to a
+ *     member once but are now deleted or point elsewhere (a search cannot see those); HAPI refuses a
+ *     reference to a resource that does not exist, so no version older than the Patient can refer to it;
+ * then each member is deleted and `$expunge`d (all versions). The residual is what two independent looks
+ * still find: the same two searches, and a scan of every stored version's text for the Patient id and the
+ * given texts (in HAPI's database when the store has it, else through the REST history). With the
+ * database, HAPI's cached searches naming a member are dropped and the touched tables vacuumed.
  * The cost of step 2 grows with the writes made since the Patient was created; see docs/hapi.md.
  */
 
@@ -26,13 +32,34 @@ const EXPUNGE_ALL: Parameters = {
 const HISTORY_PAGE = 500;
 const LONG = 120_000;
 
-export async function eraseCompartment(client: HapiClient, patientId: string): Promise<ErasureReceipt> {
+export async function eraseCompartment(
+  client: HapiClient,
+  database: HapiDatabase | undefined,
+  patientId: string,
+  options: ErasureOptions = {},
+): Promise<ErasureReceipt> {
+  const texts = [patientId, ...(options.texts ?? [])];
   const patientKey = `Patient/${patientId}`;
   const patientHistory = await versionsOf(client, patientKey);
-  if (patientHistory === undefined) {
-    return { erased: {}, versionsErased: 0, residual: 0 };
+  const receipt =
+    patientHistory === undefined
+      ? { erased: {}, versionsErased: 0, residual: 0, members: new Set<string>() }
+      : await eraseFound(client, patientKey, patientHistory);
+  receipt.residual += database ? await database.traces(texts) : await tracesByHistory(client, texts);
+  if (database) {
+    await database.forgetSearches([...texts, ...[...receipt.members].map((key) => key.split('/')[1])]);
+    await database.vacuum();
   }
+  const { members: _members, ...result } = receipt;
+  void _members;
+  return result;
+}
 
+async function eraseFound(
+  client: HapiClient,
+  patientKey: string,
+  patientHistory: Versions,
+): Promise<ErasureReceipt & { members: Set<string> }> {
   const members = new Set<string>([patientKey]);
   const history = await referencesSince(client, patientHistory.created);
   await growByReferences(client, members, history);
@@ -72,7 +99,12 @@ export async function eraseCompartment(client: HapiClient, patientId: string): P
     }
   }
 
-  return { erased, versionsErased, residual: await residual(client, members, patientHistory.created) };
+  return {
+    erased,
+    versionsErased,
+    residual: await residual(client, members, patientHistory.created),
+    members,
+  };
 }
 
 /** One resource, every version, nothing that refers to it: delete, then `$expunge` (DESIGN §7). */
@@ -140,7 +172,43 @@ async function referencesSince(client: HapiClient, since: string): Promise<Map<s
   const result = new Map<string, Set<string>>();
   // One millisecond of slack: HAPI's _since is inclusive, but clocks and rounding are not to be trusted.
   const from = new Date(Date.parse(since) - 1).toISOString();
-  let path: string | undefined = `_history?_since=${encodeURIComponent(from)}&_count=${HISTORY_PAGE}`;
+  await eachVersion(
+    client,
+    `_history?_since=${encodeURIComponent(from)}&_count=${HISTORY_PAGE}`,
+    (resource) => {
+      const key = `${resource.resourceType}/${resource.id}`;
+      const refs = result.get(key) ?? new Set<string>();
+      for (const target of storedReferences(resource)) {
+        refs.add(literalKey({ resourceType: target.targetType, id: target.targetId }));
+      }
+      result.set(key, refs);
+    },
+  );
+  return result;
+}
+
+/**
+ * Without HAPI's database: every version HAPI holds, read through the system history, whose JSON holds
+ * one of `texts`. Reads the whole history, so it is for development and CI; production has the database.
+ */
+async function tracesByHistory(client: HapiClient, texts: readonly string[]): Promise<number> {
+  let found = 0;
+  await eachVersion(client, `_history?_count=${HISTORY_PAGE}`, (resource) => {
+    const text = JSON.stringify(resource);
+    if (texts.some((t) => text.includes(t))) {
+      found++;
+    }
+  });
+  return found;
+}
+
+/** Calls `visit` with every version a history query returns, page by page (delete markers skipped). */
+async function eachVersion(
+  client: HapiClient,
+  first: string,
+  visit: (resource: Resource & { id: string }) => void,
+): Promise<void> {
+  let path: string | undefined = first;
   while (path !== undefined) {
     const response = await client.send({ method: 'GET', path, idempotent: true, timeoutMs: LONG });
     if (response.status !== 200) {
@@ -149,18 +217,13 @@ async function referencesSince(client: HapiClient, since: string): Promise<Map<s
     const bundle = response.body as Bundle;
     for (const entry of bundle.entry ?? []) {
       const resource = entry.resource;
-      if (resource?.id === undefined) {
-        continue; // a delete marker: its earlier versions are entries of their own
+      if (resource?.id !== undefined) {
+        visit(resource as Resource & { id: string }); // a delete marker has no resource
       }
-      const key = `${resource.resourceType}/${resource.id}`;
-      const refs = result.get(key) ?? new Set<string>();
-      referencesIn(resource, refs);
-      result.set(key, refs);
     }
     const next = bundle.link?.find((l) => l.relation === 'next')?.url;
     path = next === undefined ? undefined : relativeTo(client.base, next);
   }
-  return result;
 }
 
 /** Adds to `members` whatever refers to a member, by search and by history, until nothing new turns up. */

@@ -1,0 +1,108 @@
+import { Pool } from 'pg';
+
+/**
+ * The façade's direct line to HAPI's PostgreSQL database (HAPI_DATABASE_URL), for what HAPI's REST API
+ * cannot do and an erasure needs (DESIGN §3.2, §7):
+ * - an independent check of what is left, by reading every stored version's text (`hfj_res_ver`);
+ * - dropping HAPI's cached searches that name an erased resource or the person (`hfj_search` keeps the
+ *   query string of every search, e.g. `?_id=<Patient id>`, until its own clean-up hours later);
+ * - `VACUUM FULL` of the tables an erasure touched: `$expunge` only marks rows dead, and PostgreSQL
+ *   keeps their bytes in the table and index files until the table is rewritten.
+ * HAPI 8 stores every version's JSON inline in `hfj_res_ver.res_text_vc` (the large-object column is no
+ * longer written), so a text scan there sees every stored version. Read-only towards HAPI's resources:
+ * nothing here writes a resource.
+ */
+export class HapiDatabase {
+  private readonly pool: Pool;
+
+  constructor(url: string) {
+    this.pool = new Pool({ connectionString: url, max: 2, application_name: 'norpain-erasure' });
+    // An idle client losing its connection must not take the process down; the next query reconnects.
+    this.pool.on('error', () => undefined);
+  }
+
+  /**
+   * Stored versions (of any resource, current or history) whose JSON holds one of `texts`, plus
+   * resources whose id is one of them (HAPI keeps the id outside the JSON), plus conditional-create
+   * URLs that name one of them.
+   */
+  async traces(texts: readonly string[]): Promise<number> {
+    const { rows } = await this.pool.query<{ n: string }>(
+      `SELECT (SELECT COUNT(*) FROM hfj_res_ver v
+                WHERE EXISTS (SELECT 1 FROM unnest($1::text[]) t WHERE strpos(v.res_text_vc, t) > 0))
+            + (SELECT COUNT(*) FROM hfj_resource r WHERE r.fhir_id = ANY($1::text[]))
+            + (SELECT COUNT(*) FROM hfj_res_search_url u
+                WHERE EXISTS (SELECT 1 FROM unnest($1::text[]) t WHERE strpos(u.res_search_url, t) > 0)) AS n`,
+      [texts],
+    );
+    return Number(rows[0].n);
+  }
+
+  /** Removes HAPI's cached searches whose query names one of `texts` (ids of erased resources, pseudonym). */
+  async forgetSearches(texts: readonly string[]): Promise<void> {
+    const client = await this.pool.connect();
+    try {
+      await client.query('BEGIN');
+      const { rows } = await client.query<{ pid: string }>(
+        `SELECT pid FROM hfj_search s
+          WHERE EXISTS (SELECT 1 FROM unnest($1::text[]) t
+                         WHERE strpos(s.search_query_string_vc, t) > 0
+                            OR position(convert_to(t, 'UTF8') IN s.search_param_map_bin) > 0)`,
+        [texts],
+      );
+      const pids = rows.map((r) => r.pid);
+      if (pids.length > 0) {
+        await client.query('DELETE FROM hfj_search_result WHERE search_pid = ANY($1::bigint[])', [pids]);
+        await client.query('DELETE FROM hfj_search_include WHERE search_pid = ANY($1::bigint[])', [pids]);
+        await client.query('DELETE FROM hfj_search WHERE pid = ANY($1::bigint[])', [pids]);
+      }
+      await client.query('COMMIT');
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    } finally {
+      client.release();
+    }
+  }
+
+  /**
+   * VACUUM FULL of every table an erasure changes, with its TOAST table and indexes: each is rewritten
+   * into new files and the old files are deleted. A plain VACUUM only marks a dead row's space free and
+   * leaves its bytes in the file until something overwrites them (measured: the pseudonym stayed in
+   * hfj_resource, hfj_res_ver, hfj_spidx_* and their indexes), so it does not erase. The price is an
+   * exclusive lock on each table while it is rewritten; see docs/hapi.md.
+   */
+  async vacuum(): Promise<void> {
+    await this.pool.query(`VACUUM (FULL) ${ERASED_TABLES.join(', ')}`);
+  }
+
+  async close(): Promise<void> {
+    await this.pool.end();
+  }
+}
+
+/** HAPI 8.8's tables that hold a resource, its versions, its index rows or a search about it. */
+export const ERASED_TABLES = [
+  'hfj_resource',
+  'hfj_res_ver',
+  'hfj_res_ver_prov',
+  'hfj_res_tag',
+  'hfj_history_tag',
+  'hfj_res_link',
+  'hfj_res_param_present',
+  'hfj_res_search_url',
+  'hfj_idx_cmp_string_uniq',
+  'hfj_idx_cmb_tok_nu',
+  'hfj_spidx_coords',
+  'hfj_spidx_date',
+  'hfj_spidx_number',
+  'hfj_spidx_quantity',
+  'hfj_spidx_quantity_nrml',
+  'hfj_spidx_string',
+  'hfj_spidx_token',
+  'hfj_spidx_uri',
+  'hfj_resource_modified',
+  'hfj_search',
+  'hfj_search_result',
+  'hfj_search_include',
+] as const;

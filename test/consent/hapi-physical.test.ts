@@ -1,0 +1,104 @@
+import { randomUUID } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { Client } from 'pg';
+import type { Bundle, Condition, Parameters, Patient } from '@medplum/fhirtypes';
+import { startTestServer, type TestServer } from '../helpers/testServer';
+import { call, FNR_SYSTEM, people, reservation, submission, TAG_SYSTEM } from './fixtures';
+
+/**
+ * Physical erasure on HAPI FHIR JPA over PostgreSQL (DESIGN §3.2, §7): after a reservation, no byte of the
+ * person is left in PostgreSQL's table and index files. Runs when HAPI_URL and HAPI_DATABASE_URL are set
+ * and the cluster's data folder is readable (scripts/ci/start-postgres.sh: $NORPAIN_CI_DIR/pg/data, or
+ * HAPI_PGDATA). The WAL (pg_wal) is not scanned: what it keeps, and the rule that closes it, is in
+ * docs/hapi.md.
+ */
+const hapiUrl = process.env.HAPI_URL;
+const databaseUrl = process.env.HAPI_DATABASE_URL;
+const pgdata =
+  process.env.HAPI_PGDATA ?? path.join(process.env.NORPAIN_CI_DIR ?? '/var/tmp/norpain-ci', 'pg', 'data');
+const runs = hapiUrl !== undefined && databaseUrl !== undefined && fs.existsSync(path.join(pgdata, 'base'));
+
+function filesUnder(dir: string): string[] {
+  return fs.readdirSync(dir, { withFileTypes: true }).flatMap((d) => {
+    const full = path.join(dir, d.name);
+    return d.isDirectory() ? filesUnder(full) : d.isFile() ? [full] : [];
+  });
+}
+
+/** Which of `needles` some table or index file of the cluster holds, after a CHECKPOINT. */
+async function foundInDataFiles(needles: string[]): Promise<string[]> {
+  const client = new Client({ connectionString: databaseUrl });
+  await client.connect();
+  try {
+    await client.query('CHECKPOINT');
+  } finally {
+    await client.end();
+  }
+  const found = new Set<string>();
+  for (const file of [...filesUnder(path.join(pgdata, 'base')), ...filesUnder(path.join(pgdata, 'global'))]) {
+    const bytes = fs.readFileSync(file);
+    for (const needle of needles) {
+      if (bytes.includes(needle)) {
+        found.add(needle);
+      }
+    }
+  }
+  return [...found];
+}
+
+(runs ? describe : describe.skip)(
+  `physical erasure on HAPI${runs ? '' : ' — SKIPPED, needs HAPI_URL, HAPI_DATABASE_URL and the PostgreSQL data folder'}`,
+  () => {
+    let server: TestServer;
+    beforeAll(async () => {
+      server = await startTestServer({
+        STORE: 'hapi',
+        HAPI_URL: hapiUrl as string,
+        HAPI_DATABASE_URL: databaseUrl as string,
+      });
+    });
+    afterAll(async () => {
+      await server?.stop();
+    });
+
+    test('no table or index file holds the pseudonym, the Patient id or an answer of the person', async () => {
+      const clinic = await server.token('clinic');
+      const admin = await server.token('registry-admin');
+      // A national id no other run uses: the HAPI server is shared and keeps what others stored.
+      const fnr = people(Date.now() % 100_000, 1)[0];
+      const tag = `hp-${randomUUID()}`;
+      const answers = [`svar-${randomUUID()}`, `svar-${randomUUID()}`];
+      expect(
+        (
+          await call(
+            server,
+            clinic,
+            'POST',
+            '',
+            submission([{ system: FNR_SYSTEM, value: fnr }], tag, answers),
+          )
+        ).status,
+      ).toBe(200);
+      const found = await call<Bundle<Condition>>(
+        server,
+        admin,
+        'GET',
+        `Condition?code=${TAG_SYSTEM}|${tag}`,
+      );
+      const patientId = found.body.entry?.[0]?.resource?.subject?.reference?.split('/')[1] as string;
+      const pseudonym = (await call<Patient>(server, admin, 'GET', `Patient/${patientId}`)).body
+        .identifier?.[0].value as string;
+      // Not the tag: the test's own search by it is in HAPI's search cache, and names no person.
+      const needles = [pseudonym, patientId, ...answers];
+      // The scan sees them before: it can fail.
+      expect((await foundInDataFiles(needles)).sort()).toEqual([...needles].sort());
+
+      const reply = await call<Parameters>(server, clinic, 'POST', 'Consent', reservation(fnr));
+      expect(reply.status).toBe(201);
+      expect(reply.body.parameter?.find((p) => p.name === 'residual')?.valueInteger).toBe(0);
+
+      expect(await foundInDataFiles([...needles, fnr])).toEqual([]);
+    });
+  },
+);
