@@ -1,4 +1,3 @@
-import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
@@ -24,6 +23,7 @@ import { createPseudonymiseStage } from './ingest/pseudonymise';
 import { describeError, getLogger, type Logger } from './logging/logger';
 import { requestIdOf, requestLogging } from './logging/requestLog';
 import type { Principal } from './auth/principal';
+import { makeDataDirPrivate } from './store/dataDir';
 import { EmbeddedStore } from './store/embedded';
 import type { FhirStore } from './store/FhirStore';
 import { loadUnits, readUnits } from './units/units';
@@ -67,7 +67,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
   const logger = options.logger ?? getLogger();
   const production = config.mode === 'production';
   loadFhirDefinitions();
-  fs.mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+  makeDataDirPrivate(config.dataDir);
   const authenticate = createAuthenticator(config, logger);
   const store = options.store ?? (await openStore(config));
   try {
@@ -117,6 +117,16 @@ export async function createServer(config: Config, options: ServerOptions = {}):
       logger,
     });
   } catch (err) {
+    identity.close();
+    auditLog.close();
+    await store.close();
+    throw err;
+  }
+  try {
+    // Again, now that the stores, logs and keys exist: what they created at the umask's modes becomes private.
+    makeDataDirPrivate(config.dataDir);
+  } catch (err) {
+    consent.close();
     identity.close();
     auditLog.close();
     await store.close();

@@ -64,7 +64,8 @@ export interface Config {
   dataDir: string;
   store: { kind: 'embedded' } | { kind: 'hapi'; url: string };
   maxBodyBytes: number;
-  /** The FHIR base URL as clients see it (e.g. https://norpain.example.no/fhir); else from the request. */
+  /** The FHIR base URL as clients see it (e.g. https://norpain.example.no/fhir); required in production.
+   * Without it (development) links use the server's own socket address, never the Host header. */
   publicBaseUrl?: string;
   auth: AuthConfig;
   http: HttpLimits;
@@ -85,7 +86,7 @@ export const DEFAULT_UNITS_FILE = path.join(REPO_ROOT, 'config', 'units.json');
  * message names the variable and what is wrong with it, so a bad deployment fails at start, not later.
  */
 export function loadConfig(env: Env = process.env): Config {
-  const mode: Mode = nonEmpty(env.NODE_ENV) === 'production' ? 'production' : 'development';
+  const mode = parseEnum<Mode>(env, 'NODE_ENV', ['development', 'production'], 'development');
   const port = parseInteger(env, 'PORT', 8080, 1, 65535);
   const dataDir = path.resolve(nonEmpty(env.DATA_DIR) ?? './data');
   const storeKind = parseEnum<StoreKind>(env, 'STORE', ['embedded', 'hapi'], 'embedded');
@@ -106,6 +107,13 @@ export function loadConfig(env: Env = process.env): Config {
   if (!fs.existsSync(unitsFile)) {
     throw new ConfigError(`UNITS_FILE names a file that does not exist: ${unitsFile}`);
   }
+  const auth = loadAuthConfig(env, mode);
+  if (mode === 'production' && publicBaseUrl === undefined) {
+    // Links, Location and DPoP's htu are built from it; a proxy's Host header is never trusted for them.
+    throw new ConfigError(
+      'Production mode (NODE_ENV=production) needs PUBLIC_BASE_URL, the FHIR base as clients see it (e.g. https://norpain.example.no/fhir)',
+    );
+  }
   return {
     mode,
     port,
@@ -113,7 +121,7 @@ export function loadConfig(env: Env = process.env): Config {
     store,
     maxBodyBytes,
     publicBaseUrl,
-    auth: loadAuthConfig(env, mode),
+    auth,
     http: loadHttpLimits(env),
     logLevel,
     unitsFile,
