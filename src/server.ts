@@ -6,7 +6,7 @@ import { AuditLog, auditLogPath } from './audit/log';
 import { vaultAuditSink } from './audit/vaultSink';
 import { createAuthenticator, type Authenticate } from './auth/authenticator';
 import { authFailureRateLimit, clientRateLimit, corsFor, securityHeaders } from './auth/hardening';
-import { personResolver } from './auth/person';
+import { auditPseudonymResolver, personResolver } from './auth/person';
 import { createView } from './auth/view';
 import { openConsent, type ConsentServices } from './consent';
 import { ConfigError, type Config } from './config';
@@ -98,6 +98,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     throw err;
   }
   const personOf = personResolver(identity.vault, production);
+  const auditPseudonymOf = auditPseudonymResolver(personOf, identity.pseudonymiser, production);
   const viewDeps = { personOf: (principal: Principal) => personOf(principal)?.patientId };
   const pseudonymise = createPseudonymiseStage({
     ...identity,
@@ -113,6 +114,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
       dataDir: config.dataDir,
       store,
       vault: identity.vault,
+      pseudonymiser: identity.pseudonymiser,
       unitsFile: config.unitsFile,
       logger,
     });
@@ -177,14 +179,14 @@ export async function createServer(config: Config, options: ServerOptions = {}):
       audit: createRequestAuditor({
         sink: auditLog,
         pseudonymOfPatient: (patientId) => identity.vault.findByPatientId(patientId)?.pseudonym,
-        pseudonymOfPrincipal: (principal) => personOf(principal)?.pseudonym,
+        pseudonymOfPrincipal: auditPseudonymOf,
       }),
       rateLimit: clientRateLimit(config.http.rateLimitPerMinute),
       authFailureLimit: authFailureRateLimit(config.http.authFailuresPerMinute),
       operations: [
         auditEventOperation({
           log: auditLog,
-          pseudonymOfPrincipal: (principal) => personOf(principal)?.pseudonym,
+          pseudonymOfPrincipal: auditPseudonymOf,
         }),
         ...consent.operations,
       ],

@@ -14,6 +14,9 @@ export interface FhirResponse {
   status: number;
   body?: Resource;
   headers: Record<string, string>;
+  /** Registry pseudonyms of persons the request concerned that the body does not show (a reservation's
+   * person): for the audit entry only, never sent. */
+  auditPersons?: string[];
 }
 
 /** Rejects with 406 when neither `_format` nor `Accept` allows a JSON representation. */

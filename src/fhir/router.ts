@@ -158,7 +158,15 @@ export function createFhirRouter(deps: FhirRouterDeps): express.Router {
       // outside the view left out (reads and searches are already held to the view by its store).
       response.body = presentResponse(response.body, view);
     }
-    await auditRequest(deps, req, res, response.status, response.body, response.headers.Location);
+    await auditRequest(
+      deps,
+      req,
+      res,
+      response.status,
+      response.body,
+      response.headers.Location,
+      response.auditPersons,
+    );
     sendFhir(req, res, response);
   });
 
@@ -221,6 +229,7 @@ async function auditRequest(
   status: number,
   body: Resource | undefined,
   location: string | undefined,
+  persons?: string[],
 ): Promise<void> {
   if (!deps.audit || res.locals.audited !== true) {
     return;
@@ -238,6 +247,7 @@ async function auditRequest(
     status,
     body,
     location,
+    persons,
     bundleType: segments.length === 0 ? bundleTypeOf(req) : undefined,
     requestId: requestId(res),
   });
