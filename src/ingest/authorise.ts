@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { EpisodeOfCare, Encounter, Reference, Resource } from '@medplum/fhirtypes';
 import { decide, type Reach } from '../auth/matrix';
 import type { Principal } from '../auth/principal';
@@ -191,6 +192,11 @@ async function ownEntry(
     );
   }
   if (entry.method === 'DELETE') {
+    if (shared && existing !== undefined && !view.inReach(existing, reach)) {
+      // A Patient outside the view is, to this clinic, one that does not exist: deleting it changes
+      // nothing and answers as deleting a missing id does (DESIGN §3.6), never "registered elsewhere".
+      return { ...result, id: randomUUID() };
+    }
     if (
       shared &&
       existing !== undefined &&

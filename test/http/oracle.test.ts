@@ -184,3 +184,10 @@ test('a Host header is never reflected into links or Location', async () => {
   expect(bundle.link?.[0].url).toBe(`${server.baseUrl}/Patient?birthdate=1980`);
   expect(text).not.toContain('evil.example');
 });
+
+test('deleting a Patient outside the view answers as for one that does not exist, and deletes nothing', async () => {
+  const missing = await call(server, clinicA, 'DELETE', 'Patient/does-not-exist');
+  const others = await call(server, clinicA, 'DELETE', `Patient/${otherUnit.patient}`);
+  expect(`${others.status} ${others.text}`).toBe(`${missing.status} ${missing.text}`);
+  expect((await call(server, admin, 'GET', `Patient/${otherUnit.patient}`)).status).toBe(200);
+});
