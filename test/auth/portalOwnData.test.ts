@@ -1,17 +1,10 @@
 import type { Bundle, OperationOutcome, Resource } from '@medplum/fhirtypes';
+import { FNR_SYSTEM, people } from '../consent/fixtures';
 import { startTestServer, type TestServer } from '../helpers/testServer';
-import {
-  call,
-  FNR_SYSTEM,
-  idsIn,
-  observation,
-  people,
-  questionnaire,
-  response,
-  submitPerson,
-  UNIT_A,
-  type PersonData,
-} from './fixtures';
+import * as fixtures from './fixtures';
+
+const { call, idsIn, observation, questionnaire, response, submitPerson, UNIT_A } = fixtures;
+type PersonData = fixtures.PersonData;
 
 /**
  * The portal's view is the person's own data (issue 11, DESIGN §5): resources whose subject or patient

@@ -1,4 +1,4 @@
-import type { AuditEvent, Bundle, OperationOutcome, Patient } from '@medplum/fhirtypes';
+import type { AuditEvent, Bundle, OperationOutcome, Patient, Resource } from '@medplum/fhirtypes';
 import { submitPerson, UNIT_A, UNIT_B, type PersonData } from '../auth/fixtures';
 import { startTestServer, type TestServer } from '../helpers/testServer';
 import { call, FNR_SYSTEM, people, reservation } from './fixtures';
@@ -30,6 +30,11 @@ async function reservationsOf(fnr: string): Promise<(string | undefined)[]> {
   return (found.body.entry ?? []).map((e) => (e.resource as { status?: string }).status);
 }
 
+/** POST Consent: a reservation (default) or its withdrawal (status inactive). */
+function reserveOrWithdraw<T = Resource>(token: string, ...args: Parameters<typeof reservation>) {
+  return call<T>(server, token, 'POST', 'Consent', reservation(...args));
+}
+
 async function stillThere(person: PersonData): Promise<boolean> {
   return (await call<Patient>(server, admin, 'GET', `Patient/${person.patient}`)).status === 200;
 }
@@ -37,12 +42,10 @@ async function stillThere(person: PersonData): Promise<boolean> {
 test('a clinic reserving a person it does not register gets 403 and changes nothing; the same bytes for everyone', async () => {
   const [atB, unknown, reserved] = people(11051, 3);
   const personAtB = await submitPerson(server, clinicB, atB, UNIT_B);
-  expect(
-    (await call(server, admin, 'POST', 'Consent', reservation(reserved, { channel: 'letter' }))).status,
-  ).toBe(201);
+  expect((await reserveOrWithdraw(admin, reserved, { channel: 'letter' })).status).toBe(201);
 
   const refusal = async (fnr: string) => {
-    const reply = await call<OperationOutcome>(server, clinicA, 'POST', 'Consent', reservation(fnr));
+    const reply = await reserveOrWithdraw<OperationOutcome>(clinicA, fnr);
     return `${reply.status} ${reply.text}`;
   };
   const forAtB = await refusal(atB);
@@ -62,30 +65,18 @@ test('a clinic reserves a person it registers, also one it shares; it may not wi
   const ownPerson = await submitPerson(server, clinicA, own, UNIT_A);
   await submitPerson(server, clinicB, shared, UNIT_B);
   await submitPerson(server, clinicA, shared, UNIT_A);
-  expect((await call(server, clinicA, 'POST', 'Consent', reservation(own))).status).toBe(201);
+  expect((await reserveOrWithdraw(clinicA, own)).status).toBe(201);
   expect(await stillThere(ownPerson)).toBe(false);
-  expect((await call(server, clinicA, 'POST', 'Consent', reservation(shared))).status).toBe(201);
+  expect((await reserveOrWithdraw(clinicA, shared)).status).toBe(201);
 
-  const withdrawal = await call<OperationOutcome>(
-    server,
-    clinicA,
-    'POST',
-    'Consent',
-    reservation(own, { status: 'inactive' }),
-  );
+  const withdrawal = await reserveOrWithdraw<OperationOutcome>(clinicA, own, { status: 'inactive' });
   expect(withdrawal.status).toBe(403);
   expect(withdrawal.body.issue[0].details?.text).toBe(
     'Only the person (through the portal) and registry staff may withdraw a reservation.',
   );
   // Also for someone who has no reservation: the refusal comes first and is the same.
   const [stranger] = people(11053, 1);
-  const forStranger = await call(
-    server,
-    clinicA,
-    'POST',
-    'Consent',
-    reservation(stranger, { status: 'inactive' }),
-  );
+  const forStranger = await reserveOrWithdraw(clinicA, stranger, { status: 'inactive' });
   expect(forStranger.text).toBe(withdrawal.text);
   expect(await reservationsOf(own)).toEqual(['active']);
 });
@@ -93,34 +84,18 @@ test('a clinic reserves a person it registers, also one it shares; it may not wi
 test('the person withdraws their own through the portal; staff reserve and withdraw with the channel', async () => {
   const [mine, byLetter] = people(11054, 2);
   const portal = await server.token('portal', { pid: mine });
-  expect((await call(server, portal, 'POST', 'Consent', reservation(mine))).status).toBe(201);
-  expect(
-    (await call(server, portal, 'POST', 'Consent', reservation(mine, { status: 'inactive' }))).status,
-  ).toBe(200);
+  expect((await reserveOrWithdraw(portal, mine)).status).toBe(201);
+  expect((await reserveOrWithdraw(portal, mine, { status: 'inactive' })).status).toBe(200);
   expect(await reservationsOf(mine)).toEqual(['inactive']);
 
-  const other = await call(server, portal, 'POST', 'Consent', reservation(byLetter, { status: 'inactive' }));
+  const other = await reserveOrWithdraw(portal, byLetter, { status: 'inactive' });
   expect(other.status).toBe(403);
 
-  expect(
-    (await call(server, admin, 'POST', 'Consent', reservation(byLetter, { channel: 'letter' }))).status,
-  ).toBe(201);
-  const withdrawn = await call(
-    server,
-    admin,
-    'POST',
-    'Consent',
-    reservation(byLetter, { status: 'inactive', channel: 'e-mail' }),
-  );
+  expect((await reserveOrWithdraw(admin, byLetter, { channel: 'letter' })).status).toBe(201);
+  const withdrawn = await reserveOrWithdraw(admin, byLetter, { status: 'inactive', channel: 'e-mail' });
   expect(withdrawn.status).toBe(200);
   expect(await reservationsOf(byLetter)).toEqual(['inactive']);
-  const noChannel = await call(
-    server,
-    admin,
-    'POST',
-    'Consent',
-    reservation(byLetter, { status: 'inactive' }),
-  );
+  const noChannel = await reserveOrWithdraw(admin, byLetter, { status: 'inactive' });
   expect(noChannel.status).toBe(422);
 });
 
@@ -137,7 +112,7 @@ test("every placement and withdrawal is in the person's own access log, whoever 
       .map((event) => `${event.agent?.[0].role?.[0].coding?.[0].code}:${event.action}:${event.outcome}`);
   };
   // Placed by the clinic (erasing the data), withdrawn by staff, placed and withdrawn by the person.
-  expect((await call(server, clinicA, 'POST', 'Consent', reservation(fnr))).status).toBe(201);
+  expect((await reserveOrWithdraw(clinicA, fnr)).status).toBe(201);
   expect(await stillThere(person)).toBe(false);
   const steps: [string, ReturnType<typeof reservation>][] = [
     [admin, reservation(fnr, { status: 'inactive', channel: 'letter' })],
@@ -149,8 +124,6 @@ test("every placement and withdrawal is in the person's own access log, whoever 
   }
   expect(await consentEvents()).toEqual(['clinic:C:0', 'registry-admin:C:0', 'portal:C:0', 'portal:C:0']);
   // Someone else's reservation is not in this person's log.
-  expect(
-    (await call(server, admin, 'POST', 'Consent', reservation(someoneElse, { channel: 'letter' }))).status,
-  ).toBe(201);
+  expect((await reserveOrWithdraw(admin, someoneElse, { channel: 'letter' })).status).toBe(201);
   expect(await consentEvents()).toHaveLength(4);
 });
