@@ -223,8 +223,7 @@ export function viewStore(store: FhirStore, view: View): FhirStore {
       );
       if (id !== undefined && !visibleIds.has(id)) {
         // This page holds only deletions of the instance, or it is not the principal's: ask its versions.
-        const all = await store.history(type, id, { count: 1000 });
-        if (!all.entries.some((e) => e.resource !== undefined && view.visible(e.resource))) {
+        if (!(await everVisible(type, id))) {
           throw hidden(type);
         }
         visibleIds.add(id);
