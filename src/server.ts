@@ -1,4 +1,3 @@
-import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
@@ -7,7 +6,7 @@ import { AuditLog, auditLogPath } from './audit/log';
 import { vaultAuditSink } from './audit/vaultSink';
 import { createAuthenticator, type Authenticate } from './auth/authenticator';
 import { authFailureRateLimit, clientRateLimit, corsFor, securityHeaders } from './auth/hardening';
-import { personResolver } from './auth/person';
+import { auditPseudonymResolver, personResolver } from './auth/person';
 import { createView } from './auth/view';
 import { openConsent, type ConsentServices } from './consent';
 import { ConfigError, type Config } from './config';
@@ -26,6 +25,7 @@ import { createPseudonymiseStage } from './ingest/pseudonymise';
 import { describeError, getLogger, type Logger } from './logging/logger';
 import { requestIdOf, requestLogging } from './logging/requestLog';
 import type { Principal } from './auth/principal';
+import { makeDataDirPrivate } from './store/dataDir';
 import { EmbeddedStore } from './store/embedded';
 import { HapiStore, registryDefinitions } from './store/hapi';
 import type { FhirStore } from './store/FhirStore';
@@ -70,7 +70,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
   const logger = options.logger ?? getLogger();
   const production = config.mode === 'production';
   loadFhirDefinitions();
-  fs.mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+  makeDataDirPrivate(config.dataDir);
   const authenticate = createAuthenticator(config, logger);
   const store = options.store ?? (await openStore(config));
   try {
@@ -101,6 +101,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     throw err;
   }
   const personOf = personResolver(identity.vault, production);
+  const auditPseudonymOf = auditPseudonymResolver(personOf, identity.pseudonymiser, production);
   const viewDeps = { personOf: (principal: Principal) => personOf(principal)?.patientId };
   const pseudonymise = createPseudonymiseStage({
     ...identity,
@@ -116,10 +117,21 @@ export async function createServer(config: Config, options: ServerOptions = {}):
       dataDir: config.dataDir,
       store,
       vault: identity.vault,
+      pseudonymiser: identity.pseudonymiser,
       unitsFile: config.unitsFile,
       logger,
     });
   } catch (err) {
+    identity.close();
+    auditLog.close();
+    await store.close();
+    throw err;
+  }
+  try {
+    // Again, now that the stores, logs and keys exist: what they created at the umask's modes becomes private.
+    makeDataDirPrivate(config.dataDir);
+  } catch (err) {
+    consent.close();
     identity.close();
     auditLog.close();
     await store.close();
@@ -171,14 +183,14 @@ export async function createServer(config: Config, options: ServerOptions = {}):
       audit: createRequestAuditor({
         sink: auditLog,
         pseudonymOfPatient: (patientId) => identity.vault.findByPatientId(patientId)?.pseudonym,
-        pseudonymOfPrincipal: (principal) => personOf(principal)?.pseudonym,
+        pseudonymOfPrincipal: auditPseudonymOf,
       }),
       rateLimit: clientRateLimit(config.http.rateLimitPerMinute),
       authFailureLimit: authFailureRateLimit(config.http.authFailuresPerMinute),
       operations: [
         auditEventOperation({
           log: auditLog,
-          pseudonymOfPrincipal: (principal) => personOf(principal)?.pseudonym,
+          pseudonymOfPrincipal: auditPseudonymOf,
         }),
         ...consent.operations,
         mergeOperation({

@@ -70,6 +70,14 @@ export function createAuthenticator(
       if (typ !== undefined && !ACCEPTED_TYP.has(typ.toLowerCase())) {
         throw errors.unauthorized(`Token type "${typ}" is not an access token`);
       }
+      // jose checks iat only together with a maximum token age; a token issued in the future (beyond the
+      // skew) comes from a wrong clock or a forger, and would outlive its stated lifetime.
+      if (
+        typeof verified.payload.iat === 'number' &&
+        verified.payload.iat > Date.now() / 1000 + clockToleranceSeconds
+      ) {
+        throw errors.unauthorized('Token rejected: its issue time (iat) is in the future');
+      }
       payload = verified.payload;
     } catch (err) {
       throw toAuthError(err);

@@ -43,8 +43,8 @@ export const MATRIX: Record<Role, Partial<Record<Category, Rights>>> = {
   clinic: {
     clinical: { c: 'own-unit', r: 'own-unit', u: 'own-unit', d: 'own-unit', s: 'own-unit' },
     response: { c: 'own-unit', r: 'own-unit', u: 'own-unit', d: 'own-unit', s: 'own-unit' },
-    // A reservation the patient gives at the clinic.
-    reservation: { c: 'all' },
+    // A reservation the patient gives at the clinic (for a person it registers: decideReservation).
+    reservation: { c: 'own-unit' },
     definition: READ_ALL,
   },
   portal: {
@@ -177,6 +177,72 @@ export function decideOperation(principal: Principal, operation: string, type: s
     return decide(principal, type, 'c');
   }
   return type === undefined ? { allowed: true, reach: 'all' } : decide(principal, type, rule.permission);
+}
+
+/** Placing a reservation, or withdrawing one (both are `POST Consent`, told apart by its status). */
+export type ReservationAction = 'reserve' | 'withdraw';
+
+/**
+ * Who may place and withdraw reservations (DESIGN §3.2), and within which reach: the person through the
+ * portal (own-person), registry staff saying the channel (all), and a clinic only for a person it
+ * registers or has registered (own-unit: the person's Patient carries the clinic's unit label). Only the
+ * person and staff may withdraw: a clinic could otherwise undo what the person asked for.
+ */
+export const RESERVATION_RIGHTS: Record<Role, Partial<Record<ReservationAction, Reach>>> = {
+  clinic: { reserve: 'own-unit' },
+  portal: { reserve: 'own-person', withdraw: 'own-person' },
+  'registry-admin': { reserve: 'all', withdraw: 'all' },
+  researcher: {},
+};
+
+/** The person a reservation names, as far as the rule needs to know them (asked only when needed). */
+export interface ReservationSubject {
+  /** Whether it is the person the (portal) token acts for. */
+  isCaller(): boolean;
+  /** Whether the person has data at the unit the (clinic) token acts for. */
+  registeredAtCallersUnit(): Promise<boolean>;
+}
+
+/**
+ * Decides a reservation or withdrawal. The refusal is the same whether the person is unknown, reserved
+ * or registered only elsewhere, so that it tells the caller nothing about them (DESIGN §3.6).
+ */
+export async function decideReservation(
+  principal: Principal,
+  action: ReservationAction,
+  subject: ReservationSubject,
+): Promise<Decision> {
+  const door = decide(principal, 'Consent', 'c');
+  if (!door.allowed) return door;
+  const reach = RESERVATION_RIGHTS[principal.role][action];
+  switch (reach) {
+    case undefined:
+      return {
+        allowed: false,
+        reason:
+          action === 'withdraw'
+            ? 'Only the person (through the portal) and registry staff may withdraw a reservation.'
+            : `A ${principal.role} token may not register reservations.`,
+      };
+    case 'all':
+      return { allowed: true, reach };
+    case 'own-person':
+      return subject.isCaller()
+        ? { allowed: true, reach }
+        : {
+            allowed: false,
+            reason:
+              'The portal may register or withdraw a reservation only for the person its token acts for.',
+          };
+    case 'own-unit':
+      return (await subject.registeredAtCallersUnit())
+        ? { allowed: true, reach }
+        : {
+            allowed: false,
+            reason:
+              'A clinic may register a reservation only for a person it registers (who has data at its unit); the person can reserve through the portal or by letter to the registry.',
+          };
+  }
 }
 
 /**

@@ -1,5 +1,6 @@
 import { kindOfBareId } from '../consent/http';
-import { parseNationalIdValue } from '../identity/nationalId';
+import { canonicalNationalId, parseNationalIdValue, type NationalId } from '../identity/nationalId';
+import type { Pseudonymiser } from '../identity/pseudonym';
 import type { IdentityVault, VaultPerson } from '../identity/vault/IdentityVault';
 import type { Principal } from './principal';
 
@@ -19,13 +20,49 @@ export function personResolver(
     if (cached !== undefined) {
       return cached;
     }
-    let person: VaultPerson | undefined;
-    const pid = principal.pid?.replace(/\s+/g, '');
-    if (principal.role === 'portal' && pid !== undefined && /^\d{11}$/.test(pid)) {
-      const parsed = parseNationalIdValue(kindOfBareId(pid), pid, { production });
-      person = parsed.ok ? vault.find(parsed.id) : undefined;
-    }
+    const id = nationalIdOfPrincipal(principal, production);
+    const person = id === undefined ? undefined : vault.find(id);
     if (person !== undefined) cache.set(principal, person);
     return person;
+  };
+}
+
+/** The national id a portal token acts for, when it holds a valid one. */
+function nationalIdOfPrincipal(principal: Principal, production: boolean): NationalId | undefined {
+  const pid = principal.pid?.replace(/\s+/g, '');
+  if (principal.role !== 'portal' || pid === undefined || !/^\d{11}$/.test(pid)) {
+    return undefined;
+  }
+  const parsed = parseNationalIdValue(kindOfBareId(pid), pid, { production });
+  return parsed.ok ? parsed.id : undefined;
+}
+
+/**
+ * The registry pseudonyms under which a person's entries in the access log are kept: the vault's while
+ * the registry holds the person, and the one their national id computes to, which stays the same once a
+ * reservation has erased the vault entry. A reservation and its withdrawal are logged under both, so the
+ * person finds them in their own access log before and after (DESIGN §3.2, §3.4).
+ */
+export function auditPseudonymsOf(
+  vault: IdentityVault,
+  pseudonymiser: Pseudonymiser,
+  id: NationalId,
+): string[] {
+  const computed = pseudonymiser.pseudonym(canonicalNationalId(id));
+  const held = vault.find(id)?.pseudonym;
+  return held === undefined || held === computed ? [computed] : [held, computed];
+}
+
+/** Whose access log a portal token reads: the vault's pseudonym of its person, else the computed one. */
+export function auditPseudonymResolver(
+  personOf: (principal: Principal) => VaultPerson | undefined,
+  pseudonymiser: Pseudonymiser,
+  production: boolean,
+): (principal: Principal) => string | undefined {
+  return (principal) => {
+    const held = personOf(principal)?.pseudonym;
+    if (held !== undefined) return held;
+    const id = nationalIdOfPrincipal(principal, production);
+    return id === undefined ? undefined : pseudonymiser.pseudonym(canonicalNationalId(id));
   };
 }

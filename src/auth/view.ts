@@ -1,12 +1,12 @@
-import { Operator, type Filter, type SearchRequest } from '@medplum/core';
+import { evalFhirPath, getSearchParameters, Operator, type Filter, type SearchRequest } from '@medplum/core';
 import type { Bundle, Resource, ResourceType } from '@medplum/fhirtypes';
 import { patientCompartmentParams } from '../fhir/definitions';
-import { errors } from '../fhir/outcomes';
-import { literalKeyOf } from '../fhir/reference';
+import { errors, isFhirError } from '../fhir/outcomes';
+import { literalKey, literalKeyOf } from '../fhir/reference';
 import type { FhirStore, HistoryOptions, HistoryResult, SearchResult } from '../store/FhirStore';
 import { decide, type Reach } from './matrix';
 import type { Principal } from './principal';
-import { UNIT_LABEL_SYSTEM, unitsOf } from './unitLabel';
+import { UNIT_LABEL_SYSTEM, unitsOf, withUnitLabels } from './unitLabel';
 
 /**
  * The view (DESIGN §5): what one principal sees of the clinical store, decided in this one place for
@@ -14,14 +14,17 @@ import { UNIT_LABEL_SYSTEM, unitsOf } from './unitLabel';
  * resources a transaction returns, and custom operations reading through the context's store.
  *
  * - registry staff: everything (pseudonymised);
- * - clinic: the resources labelled with its unit (src/auth/unitLabel.ts), plus shared definitions;
- * - portal: the person in its token (their Patient and the resources referring to it), plus definitions;
+ * - clinic: the resources labelled with its unit (src/auth/unitLabel.ts), plus shared definitions; of a
+ *   person several units share, it sees only its own unit's label (which units treat a person is theirs);
+ * - portal: the person in its token: their Patient and the resources whose subject or patient is the
+ *   person (the same search parameter the store filter uses), not every resource that mentions them (a
+ *   resource naming them as performer is someone else's record), plus definitions;
  * - researcher: shared definitions only (the study view is a later issue).
  *
  * Searches are narrowed in the store itself (a `_security` or compartment filter is added), so paging and
  * totals stay right and chained parameters only ever match among visible resources; includes and history
- * entries are filtered after the fact. A resource outside the view reads as 404, like one that does not
- * exist, so ids cannot be probed.
+ * entries are filtered after the fact. A resource outside the view reads as 404, byte for byte like one
+ * that does not exist (also when it has been deleted), so ids cannot be probed.
  */
 export interface View {
   readonly principal: Principal;
@@ -33,6 +36,8 @@ export interface View {
   narrow<T extends Resource>(request: SearchRequest<T>): SearchRequest<T> | undefined;
   /** The same restriction as a query string to append to a conditional create or update. */
   conditionalFilter(type: ResourceType): string | undefined;
+  /** A visible resource as this principal is shown it (a clinic: without other units' labels). */
+  present<T extends Resource>(resource: T): T;
 }
 
 export interface ViewDeps {
@@ -87,7 +92,7 @@ export function createView(principal: Principal, deps: ViewDeps): View {
         return principal.organization !== undefined && unitsOf(resource).includes(principal.organization);
       case 'own-person': {
         const id = personId();
-        return id !== undefined && concernsPerson(resource, id);
+        return id !== undefined && isAboutPerson(resource, id);
       }
     }
   };
@@ -112,42 +117,77 @@ export function createView(principal: Principal, deps: ViewDeps): View {
       if (filter === 'none') return '_id=not-visible';
       return new URLSearchParams([[filter.code, filter.value]]).toString();
     },
+    present(resource) {
+      if (principal.role !== 'clinic' || unitsOf(resource).length === 0) return resource;
+      return withUnitLabels(
+        resource,
+        unitsOf(resource).filter((unit) => unit === principal.organization),
+      );
+    },
   };
 }
 
-/** Whether a resource is the person's Patient or refers to it (subject, patient, author, target, …). */
-function concernsPerson(resource: Resource, patientId: string): boolean {
+/**
+ * Whether a resource is the person's Patient or has the person as its subject or patient: the value of
+ * the search parameter that ties a portal search to the person (personParam), evaluated as the store
+ * indexes it, so that reading and searching agree.
+ */
+function isAboutPerson(resource: Resource, patientId: string): boolean {
   if (resource.resourceType === 'Patient') {
     return resource.id === patientId;
   }
-  const wanted = `Patient/${patientId}`;
-  const seen = (value: unknown): boolean => {
-    if (Array.isArray(value)) return value.some(seen);
-    if (typeof value !== 'object' || value === null) return false;
-    const reference = (value as { reference?: unknown }).reference;
-    if (typeof reference === 'string' && literalKeyOf(reference) === wanted) return true;
-    return Object.values(value).some(seen);
-  };
-  return seen(resource);
+  const code = personParam(resource.resourceType);
+  const expression =
+    code === undefined ? undefined : getSearchParameters(resource.resourceType)?.[code]?.expression;
+  if (expression === undefined) {
+    return false;
+  }
+  const wanted = literalKey({ resourceType: 'Patient', id: patientId });
+  return evalFhirPath(expression, resource).some((value) => {
+    const reference = (value as { reference?: unknown } | null)?.reference;
+    return typeof reference === 'string' && literalKeyOf(reference) === wanted;
+  });
 }
 
 /** A FhirStore that reads through a view; writes go through the ingest pipeline, never through here. */
 export function viewStore(store: FhirStore, view: View): FhirStore {
+  // One answer for "no such resource" and "not yours", whatever the store's own wording.
   const hidden = (type: string) => errors.notFound(`${type} not found.`);
   const readOnly = (): never => {
     throw new Error('The view store is read-only; writes go through the ingest pipeline');
   };
+  /** Whether any version of the resource is visible (a deletion is news only to who saw the resource). */
+  const everVisible = async (type: ResourceType, id: string): Promise<boolean> => {
+    const all = await store.history(type, id, { count: 1000 });
+    return all.entries.some((e) => e.resource !== undefined && view.visible(e.resource));
+  };
+  const readThrough = async <T extends Resource>(
+    type: ResourceType,
+    id: string,
+    fetch: () => Promise<T>,
+  ): Promise<T> => {
+    let resource: T;
+    try {
+      resource = await fetch();
+    } catch (err) {
+      if (
+        isFhirError(err) &&
+        (err.status === 404 || (err.status === 410 && !(await everVisible(type, id))))
+      ) {
+        throw hidden(type);
+      }
+      throw err;
+    }
+    if (!view.visible(resource)) throw hidden(type);
+    return resource;
+  };
   return {
     kind: store.kind,
-    async read<T extends Resource>(type: ResourceType, id: string): Promise<T> {
-      const resource = await store.read<T>(type, id);
-      if (!view.visible(resource)) throw hidden(type);
-      return resource;
+    read<T extends Resource>(type: ResourceType, id: string): Promise<T> {
+      return readThrough(type, id, () => store.read<T>(type, id));
     },
-    async vread<T extends Resource>(type: ResourceType, id: string, versionId: string): Promise<T> {
-      const resource = await store.vread<T>(type, id, versionId);
-      if (!view.visible(resource)) throw hidden(type);
-      return resource;
+    vread<T extends Resource>(type: ResourceType, id: string, versionId: string): Promise<T> {
+      return readThrough(type, id, () => store.vread<T>(type, id, versionId));
     },
     async search<T extends Resource>(request: SearchRequest<T>): Promise<SearchResult<T>> {
       const narrowed = view.narrow(request);
@@ -181,8 +221,7 @@ export function viewStore(store: FhirStore, view: View): FhirStore {
       );
       if (id !== undefined && !visibleIds.has(id)) {
         // This page holds only deletions of the instance, or it is not the principal's: ask its versions.
-        const all = await store.history(type, id, { count: 1000 });
-        if (!all.entries.some((e) => e.resource !== undefined && view.visible(e.resource))) {
+        if (!(await everVisible(type, id))) {
           throw hidden(type);
         }
         visibleIds.add(id);
@@ -205,20 +244,40 @@ export function viewStore(store: FhirStore, view: View): FhirStore {
   };
 }
 
-/** A transaction or batch response without the resources outside the view (their status stays). */
-export function filterResponseBundle(bundle: Bundle, view: View): Bundle {
+/**
+ * A response body as the principal is shown it: every resource in it presented by the view (View.present),
+ * and what a transaction or batch wrote or matched outside the view left out (the entry's status stays;
+ * searches and reads are already held to the view by the view store).
+ */
+export function presentResponse(body: Resource | undefined, view: View): Resource | undefined {
+  if (body === undefined || body.resourceType === 'OperationOutcome') {
+    return body;
+  }
+  if (body.resourceType !== 'Bundle') {
+    return view.present(body);
+  }
+  const bundle = body as Bundle;
+  const written = bundle.type === 'transaction-response' || bundle.type === 'batch-response';
+  if (bundle.entry === undefined) {
+    return bundle;
+  }
   return {
     ...bundle,
-    entry: bundle.entry?.map((entry) => {
-      if (
-        entry.resource === undefined ||
-        entry.resource.resourceType === 'OperationOutcome' ||
-        view.visible(entry.resource)
-      ) {
+    entry: bundle.entry.map((entry) => {
+      const resource = entry.resource;
+      if (resource === undefined) {
         return entry;
       }
-      const { resource: _hidden, ...rest } = entry;
-      return rest;
+      if (
+        written &&
+        resource.resourceType !== 'OperationOutcome' &&
+        resource.resourceType !== 'Bundle' &&
+        !view.visible(resource)
+      ) {
+        const { resource: _hidden, ...rest } = entry;
+        return rest;
+      }
+      return { ...entry, resource: presentResponse(resource, view) };
     }),
   };
 }

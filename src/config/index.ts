@@ -66,7 +66,8 @@ export interface Config {
    * and vacuums; required in production, where erasure must be physical. */
   store: { kind: 'embedded' } | { kind: 'hapi'; url: string; databaseUrl?: string };
   maxBodyBytes: number;
-  /** The FHIR base URL as clients see it (e.g. https://norpain.example.no/fhir); else from the request. */
+  /** The FHIR base URL as clients see it (e.g. https://norpain.example.no/fhir); required in production.
+   * Without it (development) links use the server's own socket address, never the Host header. */
   publicBaseUrl?: string;
   auth: AuthConfig;
   http: HttpLimits;
@@ -87,7 +88,7 @@ export const DEFAULT_UNITS_FILE = path.join(REPO_ROOT, 'config', 'units.json');
  * message names the variable and what is wrong with it, so a bad deployment fails at start, not later.
  */
 export function loadConfig(env: Env = process.env): Config {
-  const mode: Mode = nonEmpty(env.NODE_ENV) === 'production' ? 'production' : 'development';
+  const mode = parseEnum<Mode>(env, 'NODE_ENV', ['development', 'production'], 'development');
   const port = parseInteger(env, 'PORT', 8080, 1, 65535);
   const dataDir = path.resolve(nonEmpty(env.DATA_DIR) ?? './data');
   const storeKind = parseEnum<StoreKind>(env, 'STORE', ['embedded', 'hapi'], 'embedded');
@@ -114,6 +115,13 @@ export function loadConfig(env: Env = process.env): Config {
   if (!fs.existsSync(unitsFile)) {
     throw new ConfigError(`UNITS_FILE names a file that does not exist: ${unitsFile}`);
   }
+  const auth = loadAuthConfig(env, mode);
+  if (mode === 'production' && publicBaseUrl === undefined) {
+    // Links, Location and DPoP's htu are built from it; a proxy's Host header is never trusted for them.
+    throw new ConfigError(
+      'Production mode (NODE_ENV=production) needs PUBLIC_BASE_URL, the FHIR base as clients see it (e.g. https://norpain.example.no/fhir)',
+    );
+  }
   return {
     mode,
     port,
@@ -121,7 +129,7 @@ export function loadConfig(env: Env = process.env): Config {
     store,
     maxBodyBytes,
     publicBaseUrl,
-    auth: loadAuthConfig(env, mode),
+    auth,
     http: loadHttpLimits(env),
     logLevel,
     unitsFile,

@@ -6,10 +6,12 @@ import type {
   Parameters,
   ParametersParameter,
 } from '@medplum/fhirtypes';
+import { decideReservation } from '../auth/matrix';
+import { auditPseudonymsOf } from '../auth/person';
 import type { Principal } from '../auth/principal';
 import type { FhirResponse } from '../fhir/http';
 import type { InteractionContext } from '../fhir/interactions';
-import { errors, type FhirError, issue } from '../fhir/outcomes';
+import { errors, type FhirError, isFhirError, issue } from '../fhir/outcomes';
 import type { CustomOperation } from '../fhir/router';
 import {
   invalidNationalId,
@@ -18,6 +20,8 @@ import {
   type NationalId,
   type NationalIdKind,
 } from '../identity/nationalId';
+import type { Pseudonymiser } from '../identity/pseudonym';
+import type { IdentityVault } from '../identity/vault/IdentityVault';
 import { validateAgainstProfile } from '../validation/profiles';
 import type {
   ReservationChannel,
@@ -32,9 +36,11 @@ import type { ReservationReceipt, ReservationService } from './reservation';
  *
  * - `POST /fhir/Consent` with the NorPain reservation profile. `status = active` reserves (201 the first
  *   time, 200 when the person was already reserved; the erasure runs again either way); `status =
- *   inactive` withdraws (200; 404 when there is no active reservation). Clinics, the portal (for the
- *   person in its token only) and registry staff may send it; staff say how the reservation reached them
- *   with the `reservation-channel` extension (`letter` or `e-mail`).
+ *   inactive` withdraws (200; 404 when there is no active reservation). Who may do which is one rule,
+ *   decideReservation in src/auth/matrix.ts: the portal for the person in its token, registry staff (who
+ *   say how the reservation reached them with the `reservation-channel` extension, `letter` or `e-mail`),
+ *   and a clinic only reserving a person it registers; only the person and staff withdraw. Placing and
+ *   withdrawing are audited under the person's pseudonyms, so both show in the person's access log.
  *   The answer is a `Parameters` holding no identifier: `reservation` (the Consent as recorded: no
  *   patient, with its channel), and for a reservation the erasure receipt — `erased` (one part per
  *   resource type: `type`, `count`), `versionsErased`, `residual` (resources of the person a search of
@@ -55,6 +61,9 @@ export interface ReservationHttpDeps {
   service: ReservationService;
   register: ReservationRegister;
   production: boolean;
+  /** Whether a clinic registers the person (their Patient), and the pseudonyms of their access log. */
+  vault: IdentityVault;
+  pseudonymiser: Pseudonymiser;
 }
 
 export function reservationOperation(deps: ReservationHttpDeps): CustomOperation {
@@ -91,12 +100,17 @@ async function submit(
   const channel = channelOf(ctx.principal, consent);
   validateAgainstProfile(consent);
   const id = nationalIdOf(consent, deps.production);
-  if (ctx.principal.role === 'portal' && !samePerson(ctx.principal.pid, id)) {
-    throw errors.forbidden(
-      'The portal may register or withdraw a reservation only for the person its token acts for.',
-    );
+  const action = consent.status === 'inactive' ? 'withdraw' : 'reserve';
+  const decision = await decideReservation(ctx.principal, action, {
+    isCaller: () => samePerson(ctx.principal.pid, id),
+    registeredAtCallersUnit: () => registeredInView(deps.vault, ctx, id),
+  });
+  if (!decision.allowed) {
+    throw errors.forbidden(decision.reason);
   }
-  if (consent.status === 'inactive') {
+  // Before the reservation erases the vault entry: the person finds both in their own access log.
+  const auditPersons = auditPseudonymsOf(deps.vault, deps.pseudonymiser, id);
+  if (action === 'withdraw') {
     const record = await deps.service.withdraw(id, channel);
     if (!record) {
       throw errors.notFound('The person has no active reservation to withdraw.');
@@ -105,6 +119,7 @@ async function submit(
       status: 200,
       body: parameters(record),
       headers: { Location: `${ctx.base}/Consent/${record.id}` },
+      auditPersons,
     };
   }
   const { record, created, receipt } = await deps.service.reserve(
@@ -115,7 +130,32 @@ async function submit(
     status: created ? 201 : 200,
     body: parameters(record, receipt),
     headers: { Location: `${ctx.base}/Consent/${record.id}` },
+    auditPersons,
   };
+}
+
+/**
+ * Whether the person's Patient is in the caller's view (for a clinic: labelled with its unit), or was
+ * until it was deleted (the view answers 410 only to who could see it).
+ */
+async function registeredInView(
+  vault: IdentityVault,
+  ctx: InteractionContext,
+  id: NationalId,
+): Promise<boolean> {
+  const person = vault.find(id);
+  if (person === undefined) {
+    return false;
+  }
+  try {
+    await ctx.store.read('Patient', person.patientId);
+    return true;
+  } catch (err) {
+    if (isFhirError(err) && (err.status === 404 || err.status === 410)) {
+      return err.status === 410;
+    }
+    throw err;
+  }
 }
 
 async function search(

@@ -1,5 +1,6 @@
 import type { Env } from '../config/secrets';
 import type { CustomOperation } from '../fhir/router';
+import type { Pseudonymiser } from '../identity/pseudonym';
 import type { IdentityVault } from '../identity/vault/IdentityVault';
 import { createExclusionGuard, type WriteGuard } from '../ingest/exclude';
 import type { IngestStage } from '../ingest/write';
@@ -39,6 +40,7 @@ export function openConsent(options: {
   dataDir: string;
   store: FhirStore;
   vault: IdentityVault;
+  pseudonymiser: Pseudonymiser;
   unitsFile: string;
   logger: Logger;
 }): ConsentServices {
@@ -61,7 +63,13 @@ export function openConsent(options: {
     exclude: createExclusionGuard({ register, vault, locks }),
     inclusion: createInclusionStage({ criteria, store, vault }),
     operations: [
-      reservationOperation({ service: reservations, register, production }),
+      reservationOperation({
+        service: reservations,
+        register,
+        production,
+        vault,
+        pseudonymiser: options.pseudonymiser,
+      }),
       everythingOperation({ vault, production }),
       correctOperation(),
     ],

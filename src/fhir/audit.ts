@@ -30,6 +30,8 @@ export interface RequestAuditFacts {
   /** The response body and, for writes, the Location of what was written. */
   body?: Resource;
   location?: string;
+  /** Registry pseudonyms of persons the request concerned beyond what body and location show. */
+  persons?: string[];
   /** The Bundle type of a POST to the base (batch or transaction). */
   bundleType?: string;
   requestId?: string;
@@ -67,7 +69,7 @@ export function createRequestAuditor(deps: RequestAuditDeps): RequestAuditor {
         resources.add(type);
       }
     }
-    const patients = new Set(touched.pseudonyms);
+    const patients = new Set([...touched.pseudonyms, ...(facts.persons ?? [])]);
     for (const patientId of patientIds) {
       const pseudonym = deps.pseudonymOfPatient(patientId);
       if (pseudonym !== undefined) patients.add(pseudonym);

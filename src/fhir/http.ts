@@ -16,6 +16,9 @@ export interface FhirResponse {
   headers: Record<string, string>;
   /** Warnings about a write (what was not stored), for Bundle.entry.response.outcome of a batch entry. */
   outcome?: OperationOutcome;
+  /** Registry pseudonyms of persons the request concerned that the body does not show (a reservation's
+   * person): for the audit entry only, never sent. */
+  auditPersons?: string[];
 }
 
 /** Rejects with 406 when neither `_format` nor `Accept` allows a JSON representation. */

@@ -166,7 +166,9 @@ async function search(
   type: ResourceType,
   searchParams: URLSearchParams,
 ): Promise<FhirResponse> {
-  // Translated before anything else, so the store and the paging links see only pseudonyms and hashes.
+  // Translated before anything else, so the store sees only pseudonyms and hashes. The links echo the query
+  // as the client sent it: the translation (a person's pseudonym or Patient id) would tell the caller
+  // whether a national id is in the registry (DESIGN §3.6); following a link translates it again.
   const params = ctx.translateSearch ? ctx.translateSearch(type, searchParams, ctx.principal) : searchParams;
   const plan = planSearch(type, params);
   const result = await ctx.store.search(plan.request);
@@ -184,14 +186,16 @@ async function search(
       });
     }
   }
-  const link: Bundle['link'] = [{ relation: 'self', url: pageUrl(ctx.base, type, params, plan.offset) }];
+  const link: Bundle['link'] = [
+    { relation: 'self', url: pageUrl(ctx.base, type, searchParams, plan.offset) },
+  ];
   if (!plan.countOnly && result.nextOffset !== undefined) {
-    link.push({ relation: 'next', url: pageUrl(ctx.base, type, params, result.nextOffset) });
+    link.push({ relation: 'next', url: pageUrl(ctx.base, type, searchParams, result.nextOffset) });
   }
   if (!plan.countOnly && plan.offset > 0) {
     link.push({
       relation: 'previous',
-      url: pageUrl(ctx.base, type, params, Math.max(0, plan.offset - plan.count)),
+      url: pageUrl(ctx.base, type, searchParams, Math.max(0, plan.offset - plan.count)),
     });
   }
   const bundle: Bundle = { resourceType: 'Bundle', type: 'searchset', total: result.total, link, entry };

@@ -1,10 +1,11 @@
+import { isIPv6 } from 'node:net';
 import express from 'express';
 import type { NextFunction, Request, Response } from 'express';
-import type { Bundle, Parameters, Resource } from '@medplum/fhirtypes';
+import type { Parameters, Resource } from '@medplum/fhirtypes';
 import type { AuthRequest } from '../auth/authenticator';
 import { authoriseRequest } from '../auth/matrix';
 import type { Principal } from '../auth/principal';
-import { filterResponseBundle, viewStore, type View } from '../auth/view';
+import { presentResponse, viewStore, type View } from '../auth/view';
 import type { IngestPipeline } from '../ingest/pipeline';
 import type { FhirStore } from '../store/FhirStore';
 import type { RequestAuditor } from './audit';
@@ -44,7 +45,7 @@ export interface FhirRouterDeps {
   /** Bodies above this size get 413. */
   maxBodyBytes: number;
   ingest: IngestPipeline;
-  /** The FHIR base as clients see it (e.g. https://norpain.example/fhir); else derived from the request. */
+  /** The FHIR base as clients see it (e.g. https://norpain.example/fhir); else the socket's own address. */
   publicBaseUrl?: string;
   /** Called for unexpected (500) errors, with no request body or identifiers. Default: stderr. */
   logError?: (event: UnexpectedError) => void;
@@ -152,16 +153,20 @@ export function createFhirRouter(deps: FhirRouterDeps): express.Router {
       translateSearch: deps.translateSearch,
     };
     const response = await handle(ctx, req, deps.ingest, deps.operations ?? []);
-    const bundleType = (response.body as Bundle | undefined)?.type;
-    if (
-      view &&
-      response.body?.resourceType === 'Bundle' &&
-      (bundleType === 'transaction-response' || bundleType === 'batch-response')
-    ) {
-      // What a transaction wrote or matched, shown only as far as the view allows (reads are already filtered).
-      response.body = filterResponseBundle(response.body as Bundle, view);
+    if (view) {
+      // Every answer as this principal may see it: others' unit labels and what a transaction wrote
+      // outside the view left out (reads and searches are already held to the view by its store).
+      response.body = presentResponse(response.body, view);
     }
-    await auditRequest(deps, req, res, response.status, response.body, response.headers.Location);
+    await auditRequest(
+      deps,
+      req,
+      res,
+      response.status,
+      response.body,
+      response.headers.Location,
+      response.auditPersons,
+    );
     sendFhir(req, res, response);
   });
 
@@ -224,6 +229,7 @@ async function auditRequest(
   status: number,
   body: Resource | undefined,
   location: string | undefined,
+  persons?: string[],
 ): Promise<void> {
   if (!deps.audit || res.locals.audited !== true) {
     return;
@@ -241,6 +247,7 @@ async function auditRequest(
     status,
     body,
     location,
+    persons,
     bundleType: segments.length === 0 ? bundleTypeOf(req) : undefined,
     requestId: requestId(res),
   });
@@ -377,11 +384,18 @@ function fromBodyParser(err: unknown): FhirError | undefined {
   }
 }
 
+/**
+ * The base of every link, Location and DPoP `htu`: PUBLIC_BASE_URL (required in production). Without it
+ * (development only) the address this server was reached at on its own socket — never the Host header,
+ * which the client chooses and would otherwise be reflected into links other clients follow.
+ */
 function baseUrl(deps: FhirRouterDeps, req: Request): string {
   if (deps.publicBaseUrl) {
     return deps.publicBaseUrl.replace(/\/+$/, '');
   }
-  return `${req.protocol}://${req.get('host') ?? 'localhost'}${req.baseUrl}`;
+  const address = (req.socket.localAddress ?? '127.0.0.1').replace(/^::ffff:/, '');
+  const host = isIPv6(address) ? `[${address}]` : address;
+  return `http://${host}:${req.socket.localPort ?? 80}${req.baseUrl}`;
 }
 
 function requestId(res: Response): string {

@@ -28,8 +28,10 @@ import type { IdentityVault } from './vault/IdentityVault';
  * - `identifier=<system>|<value>` on every other type, `<ref>:identifier=` and `<ref>.identifier=` with
  *   business identifiers → the keyed hashes of the value under every configured key version (an OR
  *   list), as the pseudonymisation policy stored them; public systems (RESH, HPR, organisation number),
- *   the pseudonym and values already hashed pass unchanged, so the translation is idempotent and the
- *   paging links built from its output can be followed.
+ *   the pseudonym and values already hashed pass unchanged, so the translation is idempotent.
+ *
+ * The translation is for the store only: responses (paging links) echo the query as the client sent it,
+ * so that an answer never shows a person's pseudonym or Patient id, nor whether the vault knows them.
  *
  * A person the vault does not know matches nothing: a search never creates a vault entry. An invalid
  * number, or a national id anywhere else in a query, is refused naming the parameter; the value itself

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { EpisodeOfCare, Encounter, Reference, Resource } from '@medplum/fhirtypes';
 import { decide, type Reach } from '../auth/matrix';
 import type { Principal } from '../auth/principal';
@@ -5,7 +6,7 @@ import type { Permission } from '../auth/scopes';
 import { unitsOf, withoutUnitLabels, withUnitLabels } from '../auth/unitLabel';
 import { createView, type View, type ViewDeps } from '../auth/view';
 import { errors, isFhirError } from '../fhir/outcomes';
-import { identifierOfConditional, parseReference } from '../fhir/reference';
+import { identifierOfConditional, literalKey, parseReference } from '../fhir/reference';
 import { planSearch } from '../fhir/search';
 import type { FhirStore } from '../store/FhirStore';
 import { RESH_SYSTEM } from '../units/units';
@@ -61,6 +62,9 @@ export const authoriseWrite: IngestStage = (write, ctx) => {
       // Refused here, before pseudonymisation could register the other person.
       throw forbidden(write, index, 'A portal token may write only about the person it acts for.');
     }
+    if (principal.role === 'portal' && respondentNotThePerson(resource, principal.pid, ctx.base)) {
+      throw forbidden(write, index, RESPONDENT_REFUSAL);
+    }
     return resource === entry.resource ? entry : { ...entry, resource };
   });
   return { ...write, entries };
@@ -71,17 +75,66 @@ export const authoriseWrite: IngestStage = (write, ctx) => {
  * same parser and base; a reference the door will refuse names nobody here. */
 function namesAnotherPerson(resource: Resource, pid: string | undefined, base: string): boolean {
   const subject = (resource as { subject?: Reference }).subject;
-  if (subject === undefined) return false;
+  return subject !== undefined && byNationalId(subject, pid, base) === 'other';
+}
+
+/**
+ * Who gave a portal response (QuestionnaireResponse.author and .source) can only be the person the token
+ * acts for, or be left out (DESIGN §5): the portal speaks for that one citizen, so a response it sends in
+ * someone else's name — another patient, a practitioner, a relative — is not its to make. 403, like a
+ * subject naming someone else, and before pseudonymisation, so that the other person is never registered.
+ * A literal Patient reference is checked once pseudonymisation has made references final (ownEntry).
+ */
+const RESPONDENT_ELEMENTS = ['author', 'source'] as const;
+const RESPONDENT_REFUSAL =
+  'A portal response can only be given by the person the token acts for: QuestionnaireResponse.author and .source must name that person or be left out.';
+
+function respondentNotThePerson(resource: Resource, pid: string | undefined, base: string): boolean {
+  if (resource.resourceType !== 'QuestionnaireResponse') return false;
+  return RESPONDENT_ELEMENTS.some((element) => {
+    const reference = (resource as Partial<Record<(typeof RESPONDENT_ELEMENTS)[number], Reference>>)[element];
+    if (reference === undefined) return false;
+    const named = byNationalId(reference, pid, base);
+    if (named !== undefined) return named === 'other';
+    const parsed = parseReference(reference.reference ?? '', { ownBases: [base] });
+    // Only a Patient can be the person; its id is compared once it is final.
+    return !parsed.ok || parsed.reference.kind !== 'literal' || parsed.reference.resourceType !== 'Patient';
+  });
+}
+
+/** A literal author or source of a portal response that is not the person's own Patient. */
+function respondentOtherThan(resource: Resource, patientId: string | undefined): boolean {
+  if (resource.resourceType !== 'QuestionnaireResponse') return false;
+  const own = patientId === undefined ? undefined : literalKey({ resourceType: 'Patient', id: patientId });
+  return RESPONDENT_ELEMENTS.some((element) => {
+    const reference = (resource as Partial<Record<(typeof RESPONDENT_ELEMENTS)[number], Reference>>)[element];
+    if (reference === undefined) return false;
+    const parsed = parseReference(reference.reference ?? '');
+    return !parsed.ok || parsed.reference.kind !== 'literal' || literalKey(parsed.reference) !== own;
+  });
+}
+
+/**
+ * Whether a reference names the token's person by national id ('self'), someone else ('other'), or names
+ * nobody by national id (undefined): by `identifier`, or as a conditional `Patient?identifier=…`.
+ */
+function byNationalId(
+  reference: Reference,
+  pid: string | undefined,
+  base: string,
+): 'self' | 'other' | undefined {
   const own = pid?.replace(/\s+/g, '');
-  const byIdentifier = subject.identifier?.value;
-  if (byIdentifier !== undefined) return byIdentifier.replace(/\s+/g, '') !== own;
-  const parsed = subject.reference === undefined ? undefined : parseReference(subject.reference, { ownBases: [base] });
+  const same = (value: string): 'self' | 'other' => (value.replace(/\s+/g, '') === own ? 'self' : 'other');
+  const byIdentifier = reference.identifier?.value;
+  if (byIdentifier !== undefined) return same(byIdentifier);
+  const parsed =
+    reference.reference === undefined ? undefined : parseReference(reference.reference, { ownBases: [base] });
   const target = parsed?.ok ? parsed.reference : undefined;
   if (target?.kind === 'conditional' && target.resourceType === 'Patient') {
     const value = identifierOfConditional(target)?.value;
-    return value === undefined || value.replace(/\s+/g, '') !== own;
+    return value === undefined ? 'other' : same(value);
   }
-  return false;
+  return undefined;
 }
 
 /** The unit (RESH) an episode or encounter says it belongs to, when it names one by identifier. */
@@ -148,6 +201,11 @@ async function ownEntry(
     );
   }
   if (entry.method === 'DELETE') {
+    if (shared && existing !== undefined && !view.inReach(existing, reach)) {
+      // A Patient outside the view is, to this clinic, one that does not exist: deleting it changes
+      // nothing and answers as deleting a missing id does (DESIGN §3.6), never "registered elsewhere".
+      return { ...result, id: randomUUID() };
+    }
     if (
       shared &&
       existing !== undefined &&
@@ -175,6 +233,9 @@ async function ownEntry(
     if (stated !== undefined) units.add(stated);
   }
   result.resource = withUnitLabels(entry.resource, units);
+  if (reach === 'own-person' && respondentOtherThan(result.resource, deps.personOf(principal))) {
+    throw forbidden(write, index, RESPONDENT_REFUSAL);
+  }
   if (!view.inReach(result.resource, reach)) {
     throw forbidden(
       write,

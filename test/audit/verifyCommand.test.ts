@@ -8,7 +8,7 @@ const BIN = path.join(__dirname, '..', '..', 'bin', 'norpain.js');
 function norpain(...args: string[]): { status: number | null; stdout: string } {
   const run = spawnSync(process.execPath, [BIN, ...args], {
     encoding: 'utf8',
-    env: { ...process.env, NODE_ENV: 'test' },
+    env: { ...process.env, NODE_ENV: 'development' },
   });
   return { status: run.status, stdout: run.stdout + run.stderr };
 }
@@ -43,7 +43,7 @@ describe('norpain audit verify', () => {
     const empty = tempDataDir();
     const run = spawnSync(process.execPath, [BIN, 'audit', 'verify'], {
       encoding: 'utf8',
-      env: { ...process.env, NODE_ENV: 'test', DATA_DIR: empty },
+      env: { ...process.env, NODE_ENV: 'development', DATA_DIR: empty },
     });
     expect(run.status).toBe(2);
     expect(run.stdout).toContain('audit log not found');

@@ -58,6 +58,7 @@ function authenticator() {
   dirs.push(dir);
   const config = loadConfig({
     NODE_ENV: 'production',
+    PUBLIC_BASE_URL: 'https://norpain.example.no/fhir',
     DATA_DIR: dir,
     AUTH_ISSUER: ISSUER,
     AUTH_AUDIENCE: AUDIENCE,

@@ -267,6 +267,7 @@ describe('configured keys (production style)', () => {
     fs.writeFileSync(keyFile, await exportSPKI(publicKey));
     const config = loadConfig({
       NODE_ENV: 'production',
+      PUBLIC_BASE_URL: 'https://norpain.example.no/fhir',
       DATA_DIR: dir,
       AUTH_ISSUER: 'https://helseid-sts.test.nhn.no',
       AUTH_AUDIENCE: 'nhn:norpain',
@@ -312,6 +313,7 @@ describe('configured keys (production style)', () => {
     const port = (jwksServer.address() as AddressInfo).port;
     const env = {
       NODE_ENV: 'production',
+      PUBLIC_BASE_URL: 'https://norpain.example.no/fhir',
       DATA_DIR: tempDir(),
       AUTH_ISSUER: 'https://issuer.example',
       AUTH_AUDIENCE: 'norpain',

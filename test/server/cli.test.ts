@@ -96,6 +96,7 @@ describe('norpain token', () => {
     const result = norpain(['token', '--role', 'registry-admin'], {
       DATA_DIR: server.dataDir,
       NODE_ENV: 'production',
+      PUBLIC_BASE_URL: 'https://norpain.example.no/fhir',
       AUTH_ISSUER: 'https://issuer.example',
       AUTH_AUDIENCE: 'norpain',
       AUTH_PUBLIC_KEY_FILE: keyFile,
@@ -124,6 +125,10 @@ describe('norpain commands', () => {
       { NODE_ENV: 'production' },
       'norpain: configuration error: Production mode (NODE_ENV=production) needs token verification configured: ' +
         'set AUTH_ISSUER, AUTH_AUDIENCE, AUTH_JWKS_URL or AUTH_PUBLIC_KEY_FILE\n',
+    ],
+    [
+      { NODE_ENV: 'prod' },
+      'norpain: configuration error: NODE_ENV must be one of development, production, got "prod"\n',
     ],
   ])('serve with %j stops with one line naming the variable, no stack trace', (env, message) => {
     const result = norpain(['serve'], {

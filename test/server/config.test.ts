@@ -35,7 +35,7 @@ describe('configuration from the environment', () => {
     const config = loadConfig({
       PORT: '9090',
       DATA_DIR: '/tmp/x',
-      NODE_ENV: 'test',
+      NODE_ENV: 'development',
       STORE: 'hapi',
       HAPI_URL: 'http://localhost:8090/fhir/',
       MAX_BODY_BYTES: '2mb',
@@ -74,6 +74,9 @@ describe('configuration from the environment', () => {
       'AUTH_PUBLIC_KEY_FILE names a file that does not exist',
     ],
     [{ UNITS_FILE: '/nonexistent/units.json' }, 'UNITS_FILE names a file that does not exist'],
+    [{ NODE_ENV: 'prod' }, 'NODE_ENV must be one of development, production, got "prod"'],
+    [{ NODE_ENV: 'test' }, 'NODE_ENV must be one of development, production, got "test"'],
+    [{ NODE_ENV: 'Production' }, 'NODE_ENV must be one of development, production, got "Production"'],
   ])('%j is refused with a message naming the variable', (env, message) => {
     expect(problem(env)).toContain(message);
   });
@@ -90,8 +93,19 @@ describe('configuration from the environment', () => {
         AUTH_AUDIENCE: 'norpain',
       }),
     ).toContain('set AUTH_JWKS_URL or AUTH_PUBLIC_KEY_FILE');
+    expect(
+      problem({
+        NODE_ENV: 'production',
+        AUTH_ISSUER: 'https://helseid-sts.nhn.no',
+        AUTH_AUDIENCE: 'nhn:norpain',
+        AUTH_JWKS_URL: 'https://helseid-sts.nhn.no/.well-known/openid-configuration/jwks',
+      }),
+    ).toBe(
+      'Production mode (NODE_ENV=production) needs PUBLIC_BASE_URL, the FHIR base as clients see it (e.g. https://norpain.example.no/fhir)',
+    );
     const config = loadConfig({
       NODE_ENV: 'production',
+      PUBLIC_BASE_URL: 'https://norpain.example.no/fhir',
       AUTH_ISSUER: 'https://helseid-sts.nhn.no',
       AUTH_AUDIENCE: 'nhn:norpain',
       AUTH_JWKS_URL: 'https://helseid-sts.nhn.no/.well-known/openid-configuration/jwks',
