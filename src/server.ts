@@ -172,10 +172,13 @@ export async function createServer(config: Config, options: ServerOptions = {}):
       rateLimit: clientRateLimit(config.http.rateLimitPerMinute),
       authFailureLimit: authFailureRateLimit(config.http.authFailuresPerMinute),
       operations: [
-        auditEventOperation({
-          log: auditLog,
-          pseudonymOfPrincipal: (principal) => personOf(principal)?.pseudonym,
-        }),
+        {
+          type: 'AuditEvent',
+          handle: auditEventOperation({
+            log: auditLog,
+            pseudonymOfPrincipal: (principal) => personOf(principal)?.pseudonym,
+          }),
+        },
         ...consent.operations,
       ],
       publicBaseUrl: config.publicBaseUrl,

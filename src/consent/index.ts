@@ -1,5 +1,5 @@
 import type { Env } from '../config/secrets';
-import type { CustomOperation } from '../fhir/router';
+import type { FhirOperation } from '../fhir/classify';
 import type { IdentityVault } from '../identity/vault/IdentityVault';
 import { createExclusionGuard, type WriteGuard } from '../ingest/exclude';
 import type { IngestStage } from '../ingest/write';
@@ -27,7 +27,7 @@ export interface ConsentServices {
   reservations: ReservationService;
   exclude: WriteGuard;
   inclusion: IngestStage;
-  operations: CustomOperation[];
+  operations: FhirOperation[];
   /** Where the follow-up module registers its canceller. */
   followUps: FollowUpCancellers;
   close(): void;
@@ -61,9 +61,24 @@ export function openConsent(options: {
     exclude: createExclusionGuard({ register, vault, locks }),
     inclusion: createInclusionStage({ criteria, store, vault }),
     operations: [
-      reservationOperation({ service: reservations, register, production }),
-      everythingOperation({ vault, production }),
-      correctOperation(),
+      { type: 'Consent', handle: reservationOperation({ service: reservations, register, production }) },
+      {
+        name: '$everything',
+        levels: ['type'],
+        types: ['Patient'],
+        methods: ['GET'],
+        roles: ['portal'],
+        permission: 'r',
+        handle: everythingOperation({ vault, production }),
+      },
+      {
+        name: '$correct',
+        levels: ['instance'],
+        methods: ['POST'],
+        roles: ['registry-admin'],
+        permission: 'u',
+        handle: correctOperation(),
+      },
     ],
     followUps,
     close: () => register.close(),
