@@ -87,10 +87,23 @@ export function createRequestAuditor(deps: RequestAuditDeps): RequestAuditor {
         patients: [...patients].filter(safe),
         actorPseudonym: principal?.role === 'portal' ? deps.pseudonymOfPrincipal(principal) : undefined,
         outcome: outcomeForHttpStatus(facts.status),
+        entryOutcomes: entryStatuses(facts.body),
         requestId: facts.requestId !== undefined && safe(facts.requestId) ? facts.requestId : undefined,
       }),
     );
   };
+}
+
+/** Each entry's status code of a batch or transaction response, so the entry names every outcome. */
+function entryStatuses(body: Resource | undefined): string[] | undefined {
+  const bundle = body as Bundle | undefined;
+  if (
+    bundle?.resourceType !== 'Bundle' ||
+    (bundle.type !== 'batch-response' && bundle.type !== 'transaction-response')
+  ) {
+    return undefined;
+  }
+  return (bundle.entry ?? []).map((entry) => /^\d{3}/.exec(entry.response?.status ?? '')?.[0] ?? '?');
 }
 
 /**
