@@ -264,36 +264,41 @@ const oddQuery: fc.Arbitrary<string> = fc.oneof(
     .map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v)}`),
 );
 
-const oddHeaders: fc.Arbitrary<Record<string, string>> = fc.record(
-  {
-    'content-type': fc.constantFrom(
-      'application/fhir+json',
-      'application/json',
-      'application/fhir+json; charset=latin1',
-      'text/plain',
-      'application/x-www-form-urlencoded',
-      'application/fhir+xml',
-      'multipart/form-data; boundary=x',
-    ),
-    'content-encoding': fc.constantFrom('gzip', 'deflate', 'br', 'identity', 'x'),
-    'if-match': fc.constantFrom('W/"1"', '"abc', '*', 'W/"' + '9'.repeat(100) + '"', ''),
-    'if-none-exist': fc.constantFrom(
-      'identifier=' + encodeURIComponent(`${FNR}|01818040071`),
-      '?',
-      'constructor=1',
-      '',
-    ),
-    prefer: fc.constantFrom(
-      'return=minimal',
-      'return=OperationOutcome',
-      'return=constructor',
-      'handling=strict',
-    ),
-    accept: fc.constantFrom('application/fhir+json', 'text/html', '*/*;q=0', 'application/fhir+xml', ''),
-    'x-request-id': fc.constantFrom('01818040071', 'a'.repeat(80), 'ok-1', '\t'),
-  },
-  { requiredKeys: [] },
-);
+const ODD_HEADER_VALUES: Record<string, fc.Arbitrary<string>> = {
+  'content-type': fc.constantFrom(
+    'application/fhir+json',
+    'application/json',
+    'application/fhir+json; charset=latin1',
+    'text/plain',
+    'application/x-www-form-urlencoded',
+    'application/fhir+xml',
+    'multipart/form-data; boundary=x',
+  ),
+  'content-encoding': fc.constantFrom('gzip', 'deflate', 'br', 'identity', 'x'),
+  'if-match': fc.constantFrom('W/"1"', '"abc', '*', 'W/"' + '9'.repeat(100) + '"', ''),
+  'if-none-exist': fc.constantFrom(
+    'identifier=' + encodeURIComponent(`${FNR}|01818040071`),
+    '?',
+    'constructor=1',
+    '',
+  ),
+  prefer: fc.constantFrom(
+    'return=minimal',
+    'return=OperationOutcome',
+    'return=constructor',
+    'handling=strict',
+  ),
+  accept: fc.constantFrom('application/fhir+json', 'text/html', '*/*;q=0', 'application/fhir+xml', ''),
+  'x-request-id': fc.constantFrom('01818040071', 'a'.repeat(80), 'ok-1', '\t'),
+};
+
+/** One or two damaged headers. */
+const oddHeaders: fc.Arbitrary<Record<string, string>> = fc
+  .uniqueArray(fc.constantFrom(...Object.keys(ODD_HEADER_VALUES)), { minLength: 1, maxLength: 2 })
+  .chain((names) =>
+    fc.tuple(...names.map((name) => ODD_HEADER_VALUES[name].map((value) => [name, value] as const))),
+  )
+  .map((pairs) => Object.fromEntries(pairs));
 
 /** A valid request over one interaction, with ids the server has (`known`) or not. */
 function validRequest(
@@ -325,14 +330,12 @@ function validRequest(
       headers: {},
       json: resourceFor(type, nationalId),
     })),
-    fc
-      .tuple(typeArb(), id)
-      .map(([type, i]) => ({
-        method: 'PUT',
-        path: `${type}/${i}`,
-        headers: {},
-        json: resourceFor(type, nationalId, i),
-      })),
+    fc.tuple(typeArb(), id).map(([type, i]) => ({
+      method: 'PUT',
+      path: `${type}/${i}`,
+      headers: {},
+      json: resourceFor(type, nationalId, i),
+    })),
     typeArb().map((type) => ({
       method: 'PUT',
       path: `${type}?identifier=${encodeURIComponent(`${FNR}|${nationalId}`)}`,
@@ -405,7 +408,7 @@ export function malformedRequest(known: {
   const nationalId = syntheticIdentifier('fnr', { random: () => 0.37 }).value as string;
   return fc
     .tuple(
-      fc.constantFrom<Role>('clinic', 'portal', 'registry-admin', 'researcher'),
+      fc.constantFrom<Role>('clinic', 'clinic', 'registry-admin', 'registry-admin', 'portal', 'researcher'),
       validRequest(known, nationalId),
       oddHeaders,
       fc.nat(9),
