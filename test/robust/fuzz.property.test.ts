@@ -29,10 +29,9 @@ beforeAll(async () => {
   const fhir = await clientFor(server);
   const random = seededRandom(SEED);
   const clinic = await server.token('clinic');
-  const created = await fetch(`${server.baseUrl}/`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${clinic}`, 'content-type': 'application/fhir+json' },
-    body: JSON.stringify({
+  const created = await fhir.request<Bundle>('POST', '', {
+    headers: { authorization: `Bearer ${clinic}` },
+    body: {
       resourceType: 'Bundle',
       type: 'transaction',
       entry: [
@@ -54,10 +53,9 @@ beforeAll(async () => {
           request: { method: 'POST', url: 'Condition' },
         },
       ],
-    }),
+    },
   });
-  const bundle = (await created.json()) as Bundle;
-  const [patientId, conditionId] = (bundle.entry ?? []).map(
+  const [patientId, conditionId] = (created.body.entry ?? []).map(
     (e) => e.response?.location?.split('/')[1] ?? 'none',
   );
   known = { patientId, conditionId };
