@@ -188,19 +188,30 @@ export async function createServer(config: Config, options: ServerOptions = {}):
       rateLimit: clientRateLimit(config.http.rateLimitPerMinute),
       authFailureLimit: authFailureRateLimit(config.http.authFailuresPerMinute),
       operations: [
-        auditEventOperation({
-          log: auditLog,
-          pseudonymOfPrincipal: auditPseudonymOf,
-        }),
+        {
+          type: 'AuditEvent',
+          handle: auditEventOperation({
+            log: auditLog,
+            pseudonymOfPrincipal: auditPseudonymOf,
+          }),
+        },
         ...consent.operations,
-        mergeOperation({
-          vault: identity.vault,
-          store,
-          register: consent.register,
-          locks: consent.locks,
-          audit: auditLog,
-          production,
-        }),
+        {
+          name: '$merge',
+          levels: ['type'],
+          types: ['Patient'],
+          methods: ['POST'],
+          roles: ['registry-admin'],
+          permission: 'u',
+          handle: mergeOperation({
+            vault: identity.vault,
+            store,
+            register: consent.register,
+            locks: consent.locks,
+            audit: auditLog,
+            production,
+          }),
+        },
       ],
       publicBaseUrl: config.publicBaseUrl,
       version: VERSION,

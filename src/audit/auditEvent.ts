@@ -113,6 +113,8 @@ export interface AuditFacts {
   outcome: AuditOutcome;
   /** The request's id (also in the log line); absent for work outside a request. */
   requestId?: string;
+  /** A batch or transaction: each entry's HTTP status, in entry order (kept in outcomeDesc). */
+  entryOutcomes?: string[];
   /** Why, when the interaction needs one (vault reads: "followup-dispatch", "access-request", "coverage"). */
   purpose?: string;
   /** When it happened; defaults to now. */
@@ -149,6 +151,9 @@ export function buildAuditEvent(facts: AuditFacts): AuditEvent {
     action: actionFor(facts.interaction),
     recorded: (facts.recorded ?? new Date()).toISOString(),
     outcome: facts.outcome,
+    ...(facts.entryOutcomes === undefined
+      ? {}
+      : { outcomeDesc: `Bundle entry statuses in order: ${facts.entryOutcomes.join(' ') || '(none)'}` }),
     agent: agentsOf(facts.principal, facts.actor, facts.actorPseudonym),
     source: {
       observer: { display: 'NorPain FHIR server' },

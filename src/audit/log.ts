@@ -261,8 +261,16 @@ export class AuditLog implements AuditSink {
     };
   }
 
-  /** Recomputes the hash chain over every entry; see the module comment for what it detects. */
+  /**
+   * Recomputes the hash chain over every entry; see the module comment for what it detects. One read
+   * transaction: every query sees the same snapshot (WAL), so a server appending meanwhile cannot make
+   * entries look "missing from the end".
+   */
   verifyChain(): ChainVerification {
+    return this.db.transaction(() => this.verifySnapshot())();
+  }
+
+  private verifySnapshot(): ChainVerification {
     const rows = this.db.prepare<[], Row>(
       `SELECT seq, recorded, action, outcome, event, prev_hash, hash,
               (SELECT json_group_array(k) FROM

@@ -2,45 +2,44 @@ import type { Bundle, Reference, Resource } from '@medplum/fhirtypes';
 import { parseReference } from '../fhir/reference';
 import type { AuditInteraction } from './auditEvent';
 import { AUDIT_SYSTEMS } from './auditEvent';
+import type { FhirInteraction } from '../fhir/classify';
 
 /**
  * Derives an audit entry's "what" from an HTTP request and what it returned or wrote, so the HTTP layer
  * can audit every request in one place (success or failure) without knowing AuditEvent's shape.
  */
 
-/** The FHIR interaction of a request under /fhir, from its method and decoded path segments. */
+/** The audit's name (FHIR restful-interaction code) of a classified request (src/fhir/classify.ts). */
 export function interactionOf(
-  method: string,
-  segments: readonly string[],
+  what: FhirInteraction | undefined,
   bundleType?: string,
 ): { interaction: AuditInteraction; operation?: string } {
-  const operation = segments.find((s) => s.startsWith('$'));
-  if (operation !== undefined) {
-    return { interaction: 'operation', operation };
+  if (what === undefined) {
+    return { interaction: 'operation', operation: 'unknown' };
   }
-  const [type, second, third, fourth] = segments;
-  if (type === undefined) {
-    return {
-      interaction: method === 'GET' ? 'search-system' : bundleType === 'batch' ? 'batch' : 'transaction',
-    };
+  switch (what.kind) {
+    case 'unknown':
+      return { interaction: 'operation', operation: 'unknown' };
+    case 'operation':
+      return { interaction: 'operation', operation: what.operation.name };
+    case 'bundle':
+      return { interaction: bundleType === 'batch' ? 'batch' : 'transaction' };
+    case 'search':
+      return { interaction: 'search-type' };
+    case 'conditional-update':
+      return { interaction: 'update' };
+    case 'history':
+      return {
+        interaction:
+          what.type === undefined
+            ? 'history-system'
+            : what.id === undefined
+              ? 'history-type'
+              : 'history-instance',
+      };
+    default:
+      return { interaction: what.kind };
   }
-  if (type === 'metadata') return { interaction: 'capabilities' };
-  if (type === '_history') return { interaction: 'history-system' };
-  if (second === undefined) {
-    const byMethod: Record<string, AuditInteraction> = {
-      GET: 'search-type',
-      POST: 'create',
-      PUT: 'update',
-      PATCH: 'patch',
-      DELETE: 'delete',
-    };
-    return { interaction: byMethod[method] ?? 'search-type' };
-  }
-  if (second === '_search') return { interaction: 'search-type' };
-  if (second === '_history') return { interaction: 'history-type' };
-  if (third === '_history') return { interaction: fourth === undefined ? 'history-instance' : 'vread' };
-  const byMethod: Record<string, AuditInteraction> = { PUT: 'update', PATCH: 'patch', DELETE: 'delete' };
-  return { interaction: byMethod[method] ?? 'read' };
 }
 
 export interface Touched {

@@ -1,5 +1,5 @@
 import { errors } from '../fhir/outcomes';
-import { isResourceTypeName } from '../fhir/search';
+import type { FhirInteraction, OperationRow } from '../fhir/classify';
 import type { Principal, Role } from './principal';
 import { parseScopes, scopesAllow, type Grant, type Permission, type ScopeContext } from './scopes';
 
@@ -66,18 +66,6 @@ export const MATRIX: Record<Role, Partial<Record<Category, Rights>>> = {
   researcher: {
     definition: READ_ALL,
   },
-};
-
-/** Operations (`$name`) and the roles that may call them; each operation checks its own details. */
-export const OPERATIONS: Record<string, { roles: Role[]; permission: Permission }> = {
-  // The person's own data (innsyn).
-  $everything: { roles: ['portal'], permission: 'r' },
-  // Corrections (retting) by registry staff.
-  $correct: { roles: ['registry-admin'], permission: 'u' },
-  // Merging two registered persons into one (src/identity/merge.ts), by registry staff only.
-  $merge: { roles: ['registry-admin'], permission: 'u' },
-  // Checking a resource changes nothing; whoever may create the type may check it.
-  $validate: { roles: ['clinic', 'portal', 'registry-admin'], permission: 'c' },
 };
 
 /** Types without person data that every authenticated role may read. */
@@ -167,16 +155,16 @@ export function roleReach(role: Role, type: string, permission: Permission): Rea
   return MATRIX[role][categoryOf(type)]?.[permission];
 }
 
-/** Decides an operation call (`$everything`, `$correct`, `$validate`) on a type. */
-export function decideOperation(principal: Principal, operation: string, type: string | undefined): Decision {
-  const rule = OPERATIONS[operation];
-  if (rule === undefined || !rule.roles.includes(principal.role)) {
-    return { allowed: false, reason: `A ${principal.role} token may not call ${operation}.` };
+/** Decides a `$name` operation call: a role its row names, and its permission on the type if it has one. */
+export function decideOperation(
+  principal: Principal,
+  operation: OperationRow,
+  type: string | undefined,
+): Decision {
+  if (!operation.roles.includes(principal.role)) {
+    return { allowed: false, reason: `A ${principal.role} token may not call ${operation.name}.` };
   }
-  if (operation === '$validate' && type !== undefined) {
-    return decide(principal, type, 'c');
-  }
-  return type === undefined ? { allowed: true, reach: 'all' } : decide(principal, type, rule.permission);
+  return type === undefined ? { allowed: true, reach: 'all' } : decide(principal, type, operation.permission);
 }
 
 /** Placing a reservation, or withdrawing one (both are `POST Consent`, told apart by its status). */
@@ -245,34 +233,50 @@ export async function decideReservation(
   }
 }
 
+const PERMISSION: Partial<Record<FhirInteraction['kind'], Permission>> = {
+  read: 'r',
+  vread: 'r',
+  search: 's',
+  create: 'c',
+  update: 'u',
+  'conditional-update': 'u',
+  delete: 'd',
+};
+
 /**
- * Refuses (403) what the principal's role and scopes do not allow, by the interaction the path names.
- * Batch entries go through the same check (bundles.ts); a transaction's writes are checked by the ingest
- * pipeline's authorise stage, which covers every write path.
+ * Refuses (403) what the principal's role and scopes do not allow, by the classified interaction
+ * (src/fhir/classify.ts). Batch entries go through the same check (bundles.ts); a transaction's writes
+ * are checked by the ingest pipeline's authorise stage, which covers every write path.
  */
-export function authoriseRequest(principal: Principal, method: string, segments: string[]): void {
-  const [type, second, third] = segments;
-  if (type === undefined) {
-    return; // a Bundle: its entries are authorised one by one
+export function authorise(principal: Principal, interaction: FhirInteraction): void {
+  switch (interaction.kind) {
+    case 'capabilities':
+    case 'bundle': // its entries are authorised one by one
+      return;
+    case 'unknown': // answered 404/405 by the handler, unless it calls an operation not for this role
+      if (interaction.operation !== undefined && !interaction.operation.roles.includes(principal.role)) {
+        throw errors.forbidden(`A ${principal.role} token may not call ${interaction.operation.name}.`);
+      }
+      return;
+    case 'operation': {
+      const decision = decideOperation(principal, interaction.operation, interaction.type);
+      if (!decision.allowed) throw errors.forbidden(decision.reason);
+      return;
+    }
+    case 'history':
+      if (interaction.type === undefined) {
+        if (principal.role !== 'registry-admin') {
+          throw errors.forbidden(`A ${principal.role} token may not use system-level interactions.`);
+        }
+        return;
+      }
+      return permit(principal, interaction.type, interaction.id === undefined ? 's' : 'r');
+    default:
+      return permit(principal, interaction.type, PERMISSION[interaction.kind] as Permission);
   }
-  const operation = segments.find((s) => s.startsWith('$'));
-  if (operation !== undefined) {
-    const decision = decideOperation(principal, operation, type.startsWith('$') ? undefined : type);
-    if (!decision.allowed) throw errors.forbidden(decision.reason);
-    return;
-  }
-  if (!isResourceTypeName(type)) {
-    if (principal.role === 'registry-admin') return; // system-level endpoints: 404/405 from the handler
-    throw errors.forbidden(`A ${principal.role} token may not use system-level interactions.`);
-  }
-  let permission: 'c' | 'r' | 'u' | 'd' | 's';
-  if (second === undefined || second === '_search' || second === '_history') {
-    permission = method === 'POST' && second === undefined ? 'c' : method === 'PUT' ? 'u' : 's';
-  } else if (third === '_history') {
-    permission = 'r';
-  } else {
-    permission = method === 'PUT' ? 'u' : method === 'DELETE' ? 'd' : method === 'POST' ? 'c' : 'r';
-  }
+}
+
+function permit(principal: Principal, type: string, permission: Permission): void {
   const decision = decide(principal, type, permission);
   if (!decision.allowed && anyRoleMay(type, permission)) {
     throw errors.forbidden(decision.reason);

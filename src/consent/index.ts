@@ -1,5 +1,5 @@
 import type { Env } from '../config/secrets';
-import type { CustomOperation } from '../fhir/router';
+import type { FhirOperation } from '../fhir/classify';
 import type { Pseudonymiser } from '../identity/pseudonym';
 import type { IdentityVault } from '../identity/vault/IdentityVault';
 import { createExclusionGuard, type WriteGuard } from '../ingest/exclude';
@@ -28,7 +28,7 @@ export interface ConsentServices {
   reservations: ReservationService;
   exclude: WriteGuard;
   inclusion: IngestStage;
-  operations: CustomOperation[];
+  operations: FhirOperation[];
   /** Where the follow-up module registers its canceller. */
   followUps: FollowUpCancellers;
   close(): void;
@@ -63,15 +63,33 @@ export function openConsent(options: {
     exclude: createExclusionGuard({ register, vault, locks }),
     inclusion: createInclusionStage({ criteria, store, vault }),
     operations: [
-      reservationOperation({
-        service: reservations,
-        register,
-        production,
-        vault,
-        pseudonymiser: options.pseudonymiser,
-      }),
-      everythingOperation({ vault, production }),
-      correctOperation(),
+      {
+        type: 'Consent',
+        handle: reservationOperation({
+          service: reservations,
+          register,
+          production,
+          vault,
+          pseudonymiser: options.pseudonymiser,
+        }),
+      },
+      {
+        name: '$everything',
+        levels: ['type'],
+        types: ['Patient'],
+        methods: ['GET'],
+        roles: ['portal'],
+        permission: 'r',
+        handle: everythingOperation({ vault, production }),
+      },
+      {
+        name: '$correct',
+        levels: ['instance'],
+        methods: ['POST'],
+        roles: ['registry-admin'],
+        permission: 'u',
+        handle: correctOperation(),
+      },
     ],
     followUps,
     close: () => register.close(),

@@ -11,6 +11,7 @@ import { containsNationalId } from '../identity/nationalId';
 import { interactionOf, touchedBy } from '../audit/requestFacts';
 import { searchAuditEvents, viewForPerson, type AuditScope } from '../audit/search';
 import type { Principal } from '../auth/principal';
+import type { FhirInteraction } from './classify';
 import { errors } from './outcomes';
 import type { CustomOperation } from './router';
 
@@ -23,9 +24,8 @@ import type { CustomOperation } from './router';
  */
 export interface RequestAuditFacts {
   principal?: Principal;
-  method: string;
-  /** Decoded path segments below the FHIR base. */
-  segments: string[];
+  /** The request's classification (src/fhir/classify.ts); undefined when its path could not be decoded. */
+  interaction?: FhirInteraction;
   status: number;
   /** The response body and, for writes, the Location of what was written. */
   body?: Resource;
@@ -51,7 +51,7 @@ const ID = /^[A-Za-z0-9\-.]{1,64}$/;
 
 export function createRequestAuditor(deps: RequestAuditDeps): RequestAuditor {
   return async (facts) => {
-    const { interaction, operation } = interactionOf(facts.method, facts.segments, facts.bundleType);
+    const { interaction, operation } = interactionOf(facts.interaction, facts.bundleType);
     const location = facts.location?.replace(/^.*?\/([A-Z][A-Za-z]+\/[^/]+)\/_history\/.*$/, '$1');
     const touched = touchedBy([facts.body]);
     const resources = new Set(touched.resources);
@@ -60,9 +60,11 @@ export function createRequestAuditor(deps: RequestAuditDeps): RequestAuditor {
       resources.add(location);
       if (location.startsWith('Patient/')) patientIds.add(location.slice('Patient/'.length));
     }
-    const [type, id] = facts.segments;
-    if (type !== undefined && /^[A-Z][A-Za-z]+$/.test(type)) {
-      if (id !== undefined && ID.test(id) && !id.startsWith('$') && !id.startsWith('_')) {
+    const what = facts.interaction;
+    const type = what !== undefined && 'type' in what ? what.type : undefined;
+    const id = what !== undefined && 'id' in what ? what.id : undefined;
+    if (type !== undefined) {
+      if (id !== undefined) {
         resources.add(`${type}/${id}`);
         if (type === 'Patient') patientIds.add(id);
       } else if (resources.size === 0) {
@@ -87,10 +89,23 @@ export function createRequestAuditor(deps: RequestAuditDeps): RequestAuditor {
         patients: [...patients].filter(safe),
         actorPseudonym: principal?.role === 'portal' ? deps.pseudonymOfPrincipal(principal) : undefined,
         outcome: outcomeForHttpStatus(facts.status),
+        entryOutcomes: entryStatuses(facts.body),
         requestId: facts.requestId !== undefined && safe(facts.requestId) ? facts.requestId : undefined,
       }),
     );
   };
+}
+
+/** Each entry's status code of a batch or transaction response, so the entry names every outcome. */
+function entryStatuses(body: Resource | undefined): string[] | undefined {
+  const bundle = body as Bundle | undefined;
+  if (
+    bundle?.resourceType !== 'Bundle' ||
+    (bundle.type !== 'batch-response' && bundle.type !== 'transaction-response')
+  ) {
+    return undefined;
+  }
+  return (bundle.entry ?? []).map((entry) => /^\d{3}/.exec(entry.response?.status ?? '')?.[0] ?? '?');
 }
 
 /**

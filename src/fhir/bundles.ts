@@ -4,9 +4,12 @@ import type { Bundle, BundleEntry, Resource } from '@medplum/fhirtypes';
 import { checkResourceType } from '../validation/base';
 import type { WriteEntry } from '../ingest/write';
 import { parseETag, type FhirResponse, type ReturnPreference } from './http';
-import { errors, isFhirError, operationOutcome } from './outcomes';
+import { checkEntryShape } from './bodyGuard';
+import { classify } from './classify';
+import { errors, FhirError, isFhirError, issue, operationOutcome } from './outcomes';
 import { isId, perform, searchQuery, type InteractionContext } from './interactions';
-import { authoriseRequest } from '../auth/matrix';
+import { authorise } from '../auth/matrix';
+import { checkQueryLimits } from './queryLimits';
 import { isResourceTypeName, planSearch } from './search';
 
 /**
@@ -46,14 +49,26 @@ interface EntryTarget {
   params: URLSearchParams;
 }
 
-/** entry.request as method, path segments and query; absolute URLs must point at this server's base. */
-function entryTarget(ctx: InteractionContext, entry: BundleEntry, index: number): EntryTarget {
+const ENTRY_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH']);
+
+/** entry.request as method, path segments and query; absolute URLs must point at this server's base.
+ * 400 for an entry of the wrong shape (src/fhir/bodyGuard.ts) or without a usable method and url. */
+function entryTarget(ctx: InteractionContext, entry: unknown, index: number): EntryTarget {
+  checkEntryShape(entry, `Bundle.entry[${index}]`);
   const where = `Bundle.entry[${index}].request`;
-  const method = entry.request?.method;
-  let url = entry.request?.url;
-  if (!method || !url) {
-    throw errors.badRequest('Every entry needs request.method and request.url.', where);
+  const request = (entry as BundleEntry).request as { method?: unknown; url?: unknown } | undefined;
+  const method = request?.method;
+  const given = request?.url;
+  if (typeof method !== 'string' || typeof given !== 'string' || given === '') {
+    throw errors.badRequest('Every entry needs request.method and request.url (strings).', where);
   }
+  if (!ENTRY_METHODS.has(method)) {
+    throw errors.badRequest(
+      `request.method must be one of ${[...ENTRY_METHODS].join(', ')}.`,
+      `${where}.method`,
+    );
+  }
+  let url = given;
   if (/^https?:\/\//.test(url)) {
     if (!url.startsWith(`${ctx.base}/`)) {
       throw errors.badRequest('request.url points outside this server.', `${where}.url`);
@@ -63,6 +78,7 @@ function entryTarget(ctx: InteractionContext, entry: BundleEntry, index: number)
   const question = url.indexOf('?');
   const path = question < 0 ? url : url.slice(0, question);
   const params = new URLSearchParams(question < 0 ? '' : url.slice(question + 1));
+  checkQueryLimits(params);
   let segments: string[];
   try {
     segments = path.split('/').filter(Boolean).map(decodeURIComponent);
@@ -76,15 +92,17 @@ function statusLine(status: number): string {
   return `${status} ${STATUS_CODES[status] ?? ''}`.trim();
 }
 
+/** Each entry on its own: a malformed or failing entry gets its own status and outcome, the others go through. */
 async function batch(ctx: InteractionContext, bundle: Bundle, prefer: ReturnPreference): Promise<Bundle> {
   const entries: BundleEntry[] = [];
   for (const [index, entry] of (bundle.entry ?? []).entries()) {
     try {
       const target = entryTarget(ctx, entry, index);
-      authoriseRequest(ctx.principal, target.method, target.segments);
+      const what = classify(target.method, target.segments, ctx.operations ?? []);
+      authorise(ctx.principal, what);
       const response = await perform(ctx, {
-        ...target,
-        body: entry.resource,
+        what,
+        request: { ...target, header: () => undefined, body: () => entry.resource },
         ifMatch: entry.request?.ifMatch ? parseETag(entry.request.ifMatch, 'request.ifMatch') : undefined,
         ifNoneExist: entry.request?.ifNoneExist,
         prefer: prefer === 'minimal' ? 'minimal' : 'representation',
@@ -100,10 +118,14 @@ async function batch(ctx: InteractionContext, bundle: Bundle, prefer: ReturnPref
         },
       });
     } catch (err) {
-      if (!isFhirError(err)) {
-        throw err;
-      }
-      entries.push({ response: { status: statusLine(err.status), outcome: err.outcome } });
+      // Earlier entries may have been committed: an unexpected error answers this entry alone.
+      const failure = isFhirError(err)
+        ? err
+        : new FhirError(
+            500,
+            operationOutcome([issue('exception', 'An internal error occurred in this entry.')]),
+          );
+      entries.push({ response: { status: statusLine(failure.status), outcome: failure.outcome } });
     }
   }
   return { resourceType: 'Bundle', type: 'batch-response', entry: entries };
@@ -133,6 +155,7 @@ async function transaction(ctx: InteractionContext, bundle: Bundle): Promise<Bun
   };
 }
 
+/** One entry of a transaction as a write; any malformed entry refuses the whole transaction (400). */
 function transactionEntry(ctx: InteractionContext, entry: BundleEntry, index: number): WriteEntry {
   const where = `Bundle.entry[${index}]`;
   const { method, segments, params } = entryTarget(ctx, entry, index);

@@ -1,5 +1,6 @@
 import type { Request, Response } from 'express';
 import type { OperationOutcome, Resource } from '@medplum/fhirtypes';
+import { checkNesting, checkShape } from './bodyGuard';
 import { errors } from './outcomes';
 
 /** HTTP plumbing of the FHIR REST layer: media types, body decoding, preferences and the response. */
@@ -69,8 +70,10 @@ function rawBody(req: Request): Buffer {
   return Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
 }
 
-/** Decodes a FHIR JSON body: 415 for other media types, 400 for an empty or malformed body. */
-export function readJsonBody(req: Request): unknown {
+/** Decodes a FHIR JSON body: 415 for other media types, 400 for an empty, malformed, too deeply nested or
+ * wrongly shaped body (src/fhir/bodyGuard.ts), so that nothing after this walks a malformed structure.
+ * `bundleEntriesEach`: a batch or transaction, whose entries bundles.ts checks one by one. */
+export function readJsonBody(req: Request, options: { bundleEntriesEach?: boolean } = {}): unknown {
   const type = mediaType(req);
   if (type === undefined || !JSON_TYPES.has(type)) {
     throw errors.unsupportedMediaType(
@@ -81,6 +84,7 @@ export function readJsonBody(req: Request): unknown {
   if (text.trim() === '') {
     throw errors.badRequest('The request body is empty; a FHIR resource was expected.');
   }
+  checkNesting(text);
   let value: unknown;
   try {
     value = JSON.parse(text);
@@ -90,6 +94,7 @@ export function readJsonBody(req: Request): unknown {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw errors.badRequest('The request body must be a JSON object (a FHIR resource).');
   }
+  checkShape(value, { skipEntries: options.bundleEntriesEach });
   return value;
 }
 

@@ -5,9 +5,10 @@ import type { IngestPipeline } from '../ingest/pipeline';
 import type { PersistOutcome } from '../ingest/persist';
 import type { WriteEntry } from '../ingest/write';
 import type { FhirStore } from '../store/FhirStore';
+import { typeHandlerOf, type FhirInteraction, type FhirOperation, type OperationRequest } from './classify';
 import { errors, issue, operationOutcome } from './outcomes';
 import { etag, httpDate, type FhirResponse, type ReturnPreference } from './http';
-import { isResourceTypeName, pageUrl, planSearch, DEFAULT_COUNT, MAX_COUNT } from './search';
+import { pageUrl, planSearch, DEFAULT_COUNT, MAX_COUNT } from './search';
 import { subsetResource, parseElements, type Subsetting } from './subsetting';
 
 /**
@@ -26,100 +27,78 @@ export interface InteractionContext {
   view?: View;
   /** Most entries a batch or transaction Bundle may have. */
   maxBundleEntries?: number;
+  /** The operation table (src/fhir/classify.ts): `$name` operations and per-type handlers. */
+  operations?: readonly FhirOperation[];
   /** Rewrites search parameters to what the store holds: national ids → pseudonymous Patient, business
    * identifiers → keyed hashes (src/identity/searchTranslation.ts). */
   translateSearch?: (type: ResourceType, params: URLSearchParams, principal: Principal) => URLSearchParams;
 }
 
-/** One request to the FHIR API, however it arrived (HTTP or batch entry). */
+export { isId } from './classify';
+
+/** One request to the FHIR API, however it arrived (HTTP or batch entry), with its classification. */
 export interface Interaction {
-  method: string;
-  /** Path segments below the base, e.g. ["Patient", "123", "_history", "2"]. */
-  segments: string[];
-  params: URLSearchParams;
-  body?: unknown;
+  what: FhirInteraction;
+  request: OperationRequest;
   ifMatch?: string;
   ifNoneExist?: string;
   prefer: ReturnPreference;
 }
 
+/** Answers a classified interaction: an operation or type handler from the table, else the store. */
 export async function perform(ctx: InteractionContext, interaction: Interaction): Promise<FhirResponse> {
-  const { method, segments } = interaction;
-  const [type, second, third, fourth] = segments;
-  if (segments.length === 0 || segments.length > 4 || type === undefined) {
-    throw errors.notFound('No such FHIR endpoint.');
-  }
-  if (!isResourceTypeName(type)) {
-    throw errors.notFound(`Unknown resource type '${type}'.`);
-  }
-  if (segments.length === 1) {
-    switch (method) {
-      case 'GET':
-        return search(ctx, type, interaction.params);
-      case 'POST':
-        return write(ctx, interaction, {
-          method: 'POST',
-          resourceType: type,
-          ifNoneExist: interaction.ifNoneExist,
-        });
-      case 'PUT':
-        return conditionalUpdate(ctx, type, interaction);
+  const { what, request } = interaction;
+  const { params } = request;
+  switch (what.kind) {
+    case 'unknown':
+      throw what.status === 405
+        ? errors.methodNotAllowed(what.reason, what.allow ?? [])
+        : errors.notFound(what.reason);
+    case 'operation': {
+      const response = await what.operation.handle(ctx, request);
+      if (response === undefined) throw errors.notFound('No such operation on this endpoint.');
+      return response;
     }
-    throw errors.methodNotAllowed(`${method} is not allowed on a resource type.`, ['GET', 'POST', 'PUT']);
+    case 'capabilities':
+    case 'bundle':
+      throw errors.badRequest('A batch entry cannot be the capability statement or another Bundle.');
+    case 'history':
+      if (what.type === undefined) throw errors.notFound('System-level history is not supported.');
   }
-  if (segments.length === 2 && second === '_search') {
-    if (method !== 'POST') {
-      throw errors.methodNotAllowed(`Use POST for ${type}/_search (or GET ${type}?...).`, ['POST']);
+  const handler = typeHandlerOf(ctx.operations ?? [], what.type);
+  const handled = handler ? await handler.handle(ctx, request) : undefined;
+  if (handled !== undefined) {
+    return handled;
+  }
+  switch (what.kind) {
+    case 'search':
+      return search(ctx, what.type, params);
+    case 'create':
+      return write(ctx, interaction, {
+        method: 'POST',
+        resourceType: what.type,
+        ifNoneExist: interaction.ifNoneExist,
+      });
+    case 'conditional-update':
+      return conditionalUpdate(ctx, what.type, interaction);
+    case 'read':
+      return read(ctx, what.type, what.id, params);
+    case 'update':
+      return write(ctx, interaction, {
+        method: 'PUT',
+        resourceType: what.type,
+        id: what.id,
+        ifMatch: interaction.ifMatch,
+      });
+    case 'delete':
+      return remove(ctx, interaction, what.type, what.id);
+    case 'history':
+      return history(ctx, what.type as ResourceType, what.id, params);
+    case 'vread': {
+      const resource = await ctx.store.vread(what.type, what.id, what.versionId);
+      return resourceResponse(200, withSubsetting(resource, what.type, params));
     }
-    return search(ctx, type, interaction.params);
   }
-  if (segments.length === 2 && second === '_history') {
-    if (method !== 'GET') {
-      throw errors.methodNotAllowed('History is read with GET.', ['GET']);
-    }
-    return history(ctx, type, undefined, interaction.params);
-  }
-  if (second === undefined || !isId(second)) {
-    throw errors.notFound(`'${second ?? ''}' is not a valid resource id or operation of ${type}.`);
-  }
-  const id = second;
-  if (segments.length === 2) {
-    switch (method) {
-      case 'GET':
-        return read(ctx, type, id, interaction.params);
-      case 'PUT':
-        return write(ctx, interaction, {
-          method: 'PUT',
-          resourceType: type,
-          id,
-          ifMatch: interaction.ifMatch,
-        });
-      case 'DELETE':
-        return remove(ctx, interaction, type, id);
-    }
-    throw errors.methodNotAllowed(`${method} is not allowed on a resource instance.`, [
-      'GET',
-      'PUT',
-      'DELETE',
-    ]);
-  }
-  if (third !== '_history') {
-    throw errors.notFound(`No such endpoint below ${type}/[id].`);
-  }
-  if (method !== 'GET') {
-    throw errors.methodNotAllowed('History is read with GET.', ['GET']);
-  }
-  if (fourth === undefined) {
-    return history(ctx, type, id, interaction.params);
-  }
-  const resource = await ctx.store.vread(type, id, fourth);
-  return resourceResponse(200, withSubsetting(resource, type, interaction.params));
-}
-
-const ID = /^[A-Za-z0-9\-.]{1,64}$/;
-
-export function isId(value: string): boolean {
-  return ID.test(value);
 }
 
 async function read(
@@ -280,7 +259,7 @@ async function write(
   interaction: Interaction,
   entry: WriteEntry,
 ): Promise<FhirResponse> {
-  const resource = asResource(interaction.body);
+  const resource = asResource(interaction.request.body());
   if (entry.method === 'PUT' && entry.id !== undefined) {
     if (resource.id === undefined) {
       throw errors.badRequest(
@@ -309,13 +288,13 @@ async function conditionalUpdate(
   type: ResourceType,
   interaction: Interaction,
 ): Promise<FhirResponse> {
-  const query = searchQuery(interaction.params);
+  const query = searchQuery(interaction.request.params);
   if (query === '') {
     throw errors.badRequest(
       `PUT ${type} needs a search query (conditional update) or an id: PUT ${type}/[id].`,
     );
   }
-  planSearch(type, interaction.params); // rejects unknown parameters before anything is written
+  planSearch(type, interaction.request.params); // rejects unknown parameters before anything is written
   return write(ctx, interaction, { method: 'PUT', resourceType: type, conditionalQuery: query });
 }
 

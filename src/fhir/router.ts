@@ -1,9 +1,9 @@
 import { isIPv6 } from 'node:net';
 import express from 'express';
 import type { NextFunction, Request, Response } from 'express';
-import type { Parameters, Resource } from '@medplum/fhirtypes';
+import type { Resource } from '@medplum/fhirtypes';
 import type { AuthRequest } from '../auth/authenticator';
-import { authoriseRequest } from '../auth/matrix';
+import { authorise } from '../auth/matrix';
 import type { Principal } from '../auth/principal';
 import { presentResponse, viewStore, type View } from '../auth/view';
 import type { IngestPipeline } from '../ingest/pipeline';
@@ -21,9 +21,11 @@ import {
   sendFhir,
   type FhirResponse,
 } from './http';
-import { perform, type Interaction, type InteractionContext } from './interactions';
+import { classify, routeOf, type FhirInteraction, type FhirOperation } from './classify';
+import { perform, type InteractionContext } from './interactions';
 import { errors, FhirError, isFhirError, issue, operationOutcome } from './outcomes';
-import { isResourceTypeName } from './search';
+import { checkQueryLimits } from './queryLimits';
+import { validateOperation } from './validateOperation';
 import { newServerId } from '../identity/serverId';
 
 export interface FhirRouterDeps {
@@ -51,26 +53,11 @@ export interface FhirRouterDeps {
   logError?: (event: UnexpectedError) => void;
   /** Software version for the CapabilityStatement. */
   version?: string;
-  /** Endpoints beyond the RESTful interactions (reservations, Patient/$everything, $correct), asked in order. */
-  operations?: CustomOperation[];
+  /** The operation table beyond $validate (src/fhir/classify.ts): `$name` operations and type handlers. */
+  operations?: FhirOperation[];
 }
 
-/** What a custom operation sees of the request. */
-export interface OperationRequest {
-  method: string;
-  /** Path segments below the base, e.g. ["Patient", "$everything"]. */
-  segments: string[];
-  params: URLSearchParams;
-  header(name: string): string | undefined;
-  /** The decoded JSON body (415/400 FhirError when it is not one). */
-  body(): unknown;
-}
-
-/** Answers a request it owns, or returns undefined to leave it to the RESTful interactions. */
-export type CustomOperation = (
-  ctx: InteractionContext,
-  request: OperationRequest,
-) => Promise<FhirResponse | undefined>;
+export type { OperationHandler as CustomOperation, OperationRequest } from './classify';
 
 /** What is logged about an unexpected error: where, and the error's class and stack frames (not its message,
  * which may quote data). */
@@ -92,8 +79,13 @@ export function createFhirRouter(deps: FhirRouterDeps): express.Router {
   const logError =
     deps.logError ?? ((event) => process.stderr.write(`${JSON.stringify({ level: 'error', ...event })}\n`));
 
-  router.use((req, _res, next) => {
+  const operations: FhirOperation[] = [validateOperation, ...(deps.operations ?? [])];
+  // Classified once (src/fhir/classify.ts); the matrix, the handler, the audit and the log use this.
+  router.use((req, res, next) => {
     checkAcceptable(req);
+    const interaction = classify(req.method, segmentsOf(req), operations);
+    res.locals.interaction = interaction;
+    res.locals.route = `${req.baseUrl}${routeOf(interaction)}`;
     next();
   });
 
@@ -132,11 +124,13 @@ export function createFhirRouter(deps: FhirRouterDeps): express.Router {
   }
   // Role and scope, before a body is read (src/auth/matrix.ts); batch entries are checked one by one.
   router.use((req, res, next) => {
-    authoriseRequest(res.locals.principal as Principal, req.method, segmentsOf(req));
+    authorise(res.locals.principal as Principal, res.locals.interaction as FhirInteraction);
     next();
   });
 
-  const readBody = express.raw({ type: () => true, limit: deps.maxBodyBytes });
+  // No Content-Encoding (inflate: false → 415): a compressed body would bypass the size limit's intent,
+  // and one that only claims to be compressed cannot be read.
+  const readBody = express.raw({ type: () => true, limit: deps.maxBodyBytes, inflate: false });
   router.use((req, res, next) => (METHODS_WITH_BODY.has(req.method) ? readBody(req, res, next) : next()));
 
   router.use(async (req, res) => {
@@ -151,8 +145,9 @@ export function createFhirRouter(deps: FhirRouterDeps): express.Router {
       view,
       maxBundleEntries: deps.maxBundleEntries,
       translateSearch: deps.translateSearch,
+      operations,
     };
-    const response = await handle(ctx, req, deps.ingest, deps.operations ?? []);
+    const response = await handle(ctx, req, res.locals.interaction as FhirInteraction);
     if (view) {
       // Every answer as this principal may see it: others' unit labels and what a transaction wrote
       // outside the view left out (reads and searches are already held to the view by its store).
@@ -194,7 +189,7 @@ export function createFhirRouter(deps: FhirRouterDeps): express.Router {
     logError({
       requestId: requestId(res),
       method: req.method,
-      route: routeOf(req),
+      route: (res.locals.route as string | undefined) ?? req.baseUrl,
       error: err instanceof Error ? err.name : typeof err,
       frames:
         err instanceof Error
@@ -234,21 +229,15 @@ async function auditRequest(
   if (!deps.audit || res.locals.audited !== true) {
     return;
   }
-  let segments: string[];
-  try {
-    segments = segmentsOf(req);
-  } catch {
-    segments = [];
-  }
+  const interaction = res.locals.interaction as FhirInteraction | undefined;
   await deps.audit({
     principal: res.locals.principal as Principal | undefined,
-    method: req.method,
-    segments,
+    interaction,
     status,
     body,
     location,
     persons,
-    bundleType: segments.length === 0 ? bundleTypeOf(req) : undefined,
+    bundleType: interaction?.kind === 'bundle' ? bundleTypeOf(req) : undefined,
     requestId: requestId(res),
   });
 }
@@ -264,59 +253,32 @@ function bundleTypeOf(req: Request): string | undefined {
   }
 }
 
-async function handle(
-  ctx: InteractionContext,
-  req: Request,
-  ingest: IngestPipeline,
-  operations: CustomOperation[],
-): Promise<FhirResponse> {
+async function handle(ctx: InteractionContext, req: Request, what: FhirInteraction): Promise<FhirResponse> {
   const url = new URL(req.originalUrl, 'http://x');
-  const segments = segmentsOf(req);
+  checkQueryLimits(url.searchParams);
   const prefer = returnPreference(req.get('prefer'));
-  const request: OperationRequest = {
-    method: req.method,
-    segments,
-    params: url.searchParams,
-    header: (name) => req.get(name),
-    body: () => readJsonBody(req),
-  };
-  for (const operation of operations) {
-    const response = await operation(ctx, request);
-    if (response) {
-      return response;
-    }
+  let params = url.searchParams;
+  if (what.kind === 'search' && what.via === 'post') {
+    params = new URLSearchParams(url.searchParams);
+    readFormBody(req).forEach((value, key) => params.append(key, value));
+    checkQueryLimits(params);
   }
-
-  if (segments.length === 0) {
-    if (req.method !== 'POST') {
-      throw errors.methodNotAllowed('POST a batch or transaction Bundle to the base.', ['POST']);
-    }
-    return processBundle(ctx, readJsonBody(req), prefer);
+  if (what.kind === 'bundle') {
+    return processBundle(ctx, readJsonBody(req, { bundleEntriesEach: true }), prefer);
   }
-
-  if (segments.length === 2 && segments[1] === '$validate' && isResourceTypeName(segments[0])) {
-    if (req.method !== 'POST') {
-      throw errors.methodNotAllowed('$validate takes the resource by POST.', ['POST']);
-    }
-    return validateOperation(ctx, ingest, segments[0], readJsonBody(req));
-  }
-
-  const interaction: Interaction = {
-    method: req.method,
-    segments,
-    params: url.searchParams,
+  return perform(ctx, {
+    what,
+    request: {
+      method: req.method,
+      segments: segmentsOf(req),
+      params,
+      header: (name) => req.get(name),
+      body: () => readJsonBody(req),
+    },
     prefer,
     ifMatch: req.get('if-match') !== undefined ? parseETag(req.get('if-match') ?? '', 'If-Match') : undefined,
     ifNoneExist: conditionalQuery(req.get('if-none-exist')),
-  };
-  if (segments.length === 2 && segments[1] === '_search' && req.method === 'POST') {
-    const params = new URLSearchParams(url.searchParams);
-    readFormBody(req).forEach((value, key) => params.append(key, value));
-    interaction.params = params;
-  } else if (req.method === 'POST' || req.method === 'PUT') {
-    interaction.body = readJsonBody(req);
-  }
-  return perform(ctx, interaction);
+  });
 }
 
 /** `If-None-Exist: identifier=sys|val` (tolerating a leading `?` or `Type?`). */
@@ -331,41 +293,6 @@ function conditionalQuery(header: string | undefined): string | undefined {
   return query.trim();
 }
 
-/** `POST Type/$validate` with the resource, or a Parameters whose `resource` parameter holds it. */
-async function validateOperation(
-  ctx: InteractionContext,
-  ingest: IngestPipeline,
-  type: string,
-  body: unknown,
-): Promise<FhirResponse> {
-  const resource =
-    (body as Resource).resourceType === 'Parameters' && type !== 'Parameters'
-      ? (body as Parameters).parameter?.find((p) => p.name === 'resource')?.resource
-      : (body as Resource);
-  if (!resource) {
-    throw errors.badRequest('$validate needs the resource, directly or as the "resource" parameter.');
-  }
-  try {
-    await ingest.validate(
-      {
-        transaction: false,
-        entries: [{ method: 'POST', resourceType: type as Resource['resourceType'], resource }],
-      },
-      { principal: ctx.principal, requestId: ctx.requestId, base: ctx.base },
-    );
-  } catch (err) {
-    if (isFhirError(err) && (err.status === 422 || err.status === 400)) {
-      return { status: 200, body: err.outcome, headers: {} };
-    }
-    throw err;
-  }
-  return {
-    status: 200,
-    body: operationOutcome([issue('informational', 'The resource is valid.', undefined, 'information')]),
-    headers: {},
-  };
-}
-
 /** Maps body-parser errors (size limit, encoding, aborted) to FHIR errors. */
 function fromBodyParser(err: unknown): FhirError | undefined {
   const type = (err as { type?: unknown } | null)?.type;
@@ -373,6 +300,9 @@ function fromBodyParser(err: unknown): FhirError | undefined {
     case 'entity.too.large':
       return errors.payloadTooLarge('The request body exceeds the maximum size this server accepts.');
     case 'encoding.unsupported':
+      return errors.unsupportedMediaType(
+        'Content-Encoding is not supported on request bodies; send the body uncompressed.',
+      );
     case 'charset.unsupported':
       return errors.unsupportedMediaType('The request body encoding is not supported; send UTF-8.');
     case 'request.aborted':
@@ -406,11 +336,4 @@ function requestId(res: Response): string {
   const created = newServerId();
   res.locals.requestId = created;
   return created;
-}
-
-/** The path shape without ids, for logs: /fhir/Patient/:id/_history/:vid. */
-function routeOf(req: Request): string {
-  const [type, ...rest] = req.path.split('/').filter(Boolean);
-  const shape = rest.map((segment) => (segment.startsWith('_') || segment.startsWith('$') ? segment : ':id'));
-  return [req.baseUrl, type, ...shape].filter((part) => part !== undefined && part !== '').join('/');
 }

@@ -1,4 +1,3 @@
-import { isResourceType } from '@medplum/core';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { containsNationalId } from '../identity/nationalId';
 import { newServerId } from '../identity/serverId';
@@ -24,9 +23,8 @@ export function requestIdOf(res: Response): string {
 
 /**
  * The route pattern of a request, never its concrete URL: the URL carries resource ids and search values
- * (identifiers). In order: what the handler put in `res.locals.route`; the matched Express route; for
- * the FHIR API, the path's shape (resource type, `_history`, `$operation` and `metadata` kept, every
- * other segment `:id`); else "(unmatched)".
+ * (identifiers). In order: what the handler put in `res.locals.route` (the FHIR router: the route of the
+ * request's classification, src/fhir/classify.ts); the matched Express route; else "(unmatched)".
  */
 export function routePatternOf(req: Request, res: Response): string {
   const explicit = res.locals.route as string | undefined;
@@ -37,27 +35,7 @@ export function routePatternOf(req: Request, res: Response): string {
   if (route?.path !== undefined) {
     return `${req.baseUrl}${String(route.path)}`;
   }
-  const pathname = req.originalUrl.split('?')[0];
-  if (pathname === FHIR_BASE || pathname.startsWith(`${FHIR_BASE}/`)) {
-    return fhirShape(pathname.slice(FHIR_BASE.length));
-  }
   return '(unmatched)';
-}
-
-const FHIR_BASE = '/fhir';
-
-function fhirShape(rest: string): string {
-  const segments = rest.split('/').filter((segment) => segment !== '');
-  const shape = segments.map((segment, index) => {
-    if (/^[_$][A-Za-z-]{1,40}$/.test(segment) || (index === 0 && segment === 'metadata')) {
-      return segment;
-    }
-    if (index === 0 && isResourceType(segment)) {
-      return segment;
-    }
-    return index === 0 ? ':type' : ':id';
-  });
-  return [FHIR_BASE, ...shape].join('/');
 }
 
 /**

@@ -37,7 +37,8 @@ export function correctOperation(): CustomOperation {
     }
     const body = request.body() as Parameters;
     const resource = body.parameter?.find((p) => p.name === 'resource')?.resource;
-    const reason = body.parameter?.find((p) => p.name === 'reason')?.valueString?.trim();
+    const given = body.parameter?.find((p) => p.name === 'reason')?.valueString as unknown;
+    const reason = typeof given === 'string' ? given.trim() : undefined;
     if (body.resourceType !== 'Parameters' || !resource || !reason) {
       throw errors.badRequest(
         '$correct takes a Parameters with "resource" (the corrected resource) and "reason" (valueString).',

@@ -1,6 +1,11 @@
 import type { Bundle } from '@medplum/fhirtypes';
 import { AUDIT_SYSTEMS } from '../../src/audit/auditEvent';
 import { interactionOf, touchedBy } from '../../src/audit/requestFacts';
+import { loadFhirDefinitions } from '../../src/fhir/definitions';
+import { classify } from '../../src/fhir/classify';
+import { validateOperation } from '../../src/fhir/validateOperation';
+
+beforeAll(() => loadFhirDefinitions());
 
 describe('request facts for the audit entry', () => {
   it('classifies requests as FHIR interactions', () => {
@@ -20,16 +25,21 @@ describe('request facts for the audit entry', () => {
       ['POST', [], 'transaction'],
     ];
     for (const [method, segments, interaction] of cases) {
-      expect([method, segments, interactionOf(method, segments).interaction]).toEqual([
+      expect([method, segments, interactionOf(classify(method, segments, [])).interaction]).toEqual([
         method,
         segments,
         interaction,
       ]);
     }
-    expect(interactionOf('POST', [], 'batch')).toEqual({ interaction: 'batch' });
-    expect(interactionOf('GET', ['Patient', '$everything'])).toEqual({
+    expect(interactionOf(classify('POST', [], []), 'batch')).toEqual({ interaction: 'batch' });
+    expect(interactionOf(classify('POST', ['Patient', '$validate'], [validateOperation]))).toEqual({
       interaction: 'operation',
-      operation: '$everything',
+      operation: '$validate',
+    });
+    // An operation not in the table is never named (its "name" is client input, e.g. a national id).
+    expect(interactionOf(classify('GET', ['Patient', '$01818040071'], [validateOperation]))).toEqual({
+      interaction: 'operation',
+      operation: 'unknown',
     });
   });
 

@@ -69,7 +69,8 @@ export function periodRange(period: { start?: string; end?: string }): Range | u
 /** The interval a number search value denotes by its precision: "100" is [99.5, 100.5), "1e2" likewise. */
 export function numberRange(value: string): Range | undefined {
   const text = value.trim();
-  if (!/^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(text)) {
+  // Each digit has one way to match, so a long non-number is refused in linear time (issue 11).
+  if (!/^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/.test(text)) {
     return undefined;
   }
   const n = Number(text);
