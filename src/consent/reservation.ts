@@ -1,5 +1,5 @@
 import { parseSearchRequest } from '@medplum/core';
-import { errors } from '../fhir/outcomes';
+import { errors, isFhirError } from '../fhir/outcomes';
 import type { NationalId } from '../identity/nationalId';
 import { registryPseudonymSystem } from '../identity/pseudonym';
 import type { VaultReadContext } from '../identity/vault/audit';
@@ -14,6 +14,10 @@ import type {
   ReservationRegister,
   ReservationScope,
 } from './register';
+
+function emptyReceipt(): ReservationReceipt {
+  return { erased: {}, versionsErased: 0, residual: 0, identityDeleted: false, followUpsCancelled: 0 };
+}
 
 /** What a reservation erased. No identifiers: counts only. */
 export interface ReservationReceipt {
@@ -55,7 +59,7 @@ export class ReservationService {
     input: { id: NationalId; scope: ReservationScope; channel: ReservationChannel; reservedAt: string },
     actor: VaultReadContext,
   ): Promise<{ record: ReservationRecord; created: boolean; receipt: ReservationReceipt }> {
-    const { register, vault, store, followUps } = this.deps;
+    const { register, vault } = this.deps;
     const hash = register.hashNationalId(input.id);
     const keys = (): string[] => {
       const person = vault.find(input.id);
@@ -75,37 +79,83 @@ export class ReservationService {
         reservedAt: input.reservedAt,
         erasing: person,
       });
-      const receipt: ReservationReceipt = {
-        erased: {},
-        versionsErased: 0,
-        residual: 0,
-        identityDeleted: false,
-        followUpsCancelled: 0,
-      };
+      const receipt = emptyReceipt();
       if (person) {
-        const erased = await store.erasePatientCompartment(person.patientId);
-        receipt.erased = erased.erased;
-        receipt.versionsErased = erased.versionsErased;
-        receipt.residual = erased.residual + (await this.residualByPseudonym(person.pseudonym));
-        const ids = vault.erase(person.patientId, actor) ?? [];
-        register.addHashes(
-          record.id,
-          ids.map((id) => register.hashNationalId(id)),
-        );
-        receipt.identityDeleted = true;
-        receipt.followUpsCancelled = await followUps.cancelPendingFollowUps(person.patientId);
-        if (receipt.residual !== 0) {
-          // The reservation is recorded (the person stays out); the erasure must be completed by retrying.
-          throw errors.serviceUnavailable(
-            'The reservation is recorded, but the store still holds data of the person after erasure; send the reservation again to complete the erasure.',
-            5,
-          );
-        }
+        await this.eraseRecorded(record.id, person, actor, receipt);
       }
       return { record, created, receipt };
     } finally {
       release();
     }
+  }
+
+  /**
+   * Completes the erasures of recorded reservations that a crash or a store outage interrupted (at
+   * start-up and in the background, without the client). Returns how many were completed; an erasure
+   * that fails again stays pending for the next run.
+   */
+  async completePendingErasures(actor: VaultReadContext): Promise<number> {
+    let completed = 0;
+    for (const pending of this.deps.register.pendingErasures()) {
+      const person = { patientId: pending.patientId, pseudonym: pending.pseudonym };
+      const release = await this.deps.locks.acquire(
+        [personKey.patient(person.patientId), personKey.pseudonym(person.pseudonym)],
+        'exclusive',
+      );
+      try {
+        await this.eraseRecorded(pending.reservationId, person, actor, emptyReceipt());
+        completed++;
+      } catch {
+        // Still pending (store unreachable, or data left): the next run tries again.
+      } finally {
+        release();
+      }
+    }
+    return completed;
+  }
+
+  /**
+   * Steps 2–5 for a recorded reservation of a person the registry held. Each step may run again, so a
+   * pending erasure (register.pendingErasures) is completed by running this again; it is marked complete
+   * only when nothing is left. While the store is unreachable the answer says what is true: the
+   * reservation is recorded and the erasure will complete by itself.
+   */
+  private async eraseRecorded(
+    reservationId: string,
+    person: { patientId: string; pseudonym: string },
+    actor: VaultReadContext,
+    receipt: ReservationReceipt,
+  ): Promise<void> {
+    const { register, vault, store, followUps } = this.deps;
+    try {
+      const erased = await store.erasePatientCompartment(person.patientId);
+      receipt.erased = erased.erased;
+      receipt.versionsErased = erased.versionsErased;
+      receipt.residual = erased.residual + (await this.residualByPseudonym(person.pseudonym));
+    } catch (err) {
+      if (isFhirError(err) && err.status === 503) {
+        throw errors.serviceUnavailable(
+          'The reservation is recorded and the person is kept out of the registry from now on. The FHIR store is not reachable at the moment, so the erasure of their data will complete by itself once it is; there is no need to send the reservation again.',
+          30,
+        );
+      }
+      throw err;
+    }
+    const ids = vault.erase(person.patientId, actor) ?? [];
+    register.addHashes(
+      reservationId,
+      ids.map((id) => register.hashNationalId(id)),
+    );
+    receipt.identityDeleted = true;
+    receipt.followUpsCancelled = await followUps.cancelPendingFollowUps(person.patientId);
+    if (receipt.residual !== 0) {
+      // The reservation is recorded (the person stays out); the erasure stays pending and is retried.
+      throw errors.serviceUnavailable(
+        'The reservation is recorded, but the store still holds data of the person after erasure; the server will complete the erasure by itself.',
+        5,
+      );
+    }
+    register.erasureComplete(person.patientId);
   }
 
   /** Sets the person's active reservation inactive; undefined when they have none. */

@@ -17,8 +17,10 @@ import { mergePseudonymousPatient, movePatientData, pseudonymIdentifier } from '
 import { SearchTranslator } from '../identity/searchTranslation';
 import type { IdentityVault, LinkResult, PlannedLink, VaultPerson } from '../identity/vault/IdentityVault';
 import { describeError, getLogger } from '../logging/logger';
+import { isUnresolvedWrite } from '../store/ambiguousWrite';
 import type { FhirStore } from '../store/FhirStore';
 import type { WriteGuard } from './exclude';
+import type { WriteIntent } from './journal';
 import { pseudonymisationPolicy } from './pseudonymisation-policy';
 import { entryLocation, type Write, type WriteEntry } from './write';
 
@@ -67,7 +69,7 @@ export function createPseudonymiseStage(deps: PseudonymiseDeps): WriteGuard {
       const release = await lockPersons(locks, deps.vault, write);
       try {
         const writeRun = new WriteRun(run, write);
-        const pseudonymised = await writeRun.prepare();
+        const pseudonymised = await writeRun.prepare(ctx.intent);
         let result;
         try {
           result = await proceed(pseudonymised, {
@@ -76,7 +78,8 @@ export function createPseudonymiseStage(deps: PseudonymiseDeps): WriteGuard {
             storedPatient: (patientId) => writeRun.storedPatient(patientId),
           });
         } catch (err) {
-          await writeRun.abandon();
+          // A write whose outcome is unknown keeps its Patients: recovery decides (src/ingest/recovery.ts).
+          if (!isUnresolvedWrite(err)) await writeRun.abandon();
           throw err;
         }
         await writeRun.commit();
@@ -86,6 +89,24 @@ export function createPseudonymiseStage(deps: PseudonymiseDeps): WriteGuard {
       }
     },
   };
+}
+
+/**
+ * Makes rehearsed links and moves the data of persons they find to be one to the survivor (except those
+ * already moved). Committing links again changes nothing, so recovery (src/ingest/recovery.ts) may repeat it.
+ */
+export async function commitLinks(
+  store: FhirStore,
+  vault: IdentityVault,
+  links: readonly PlannedLink[],
+  moved: ReadonlySet<string> = new Set(),
+): Promise<void> {
+  const results = links.length > 0 ? vault.commit(links) : [];
+  for (const { person, merged } of results) {
+    for (const retired of merged.filter((m) => !moved.has(m.patientId))) {
+      await movePatientData(store, retired.patientId, person.patientId);
+    }
+  }
 }
 
 /** Takes, exclusively, every id and Patient id the write names, widening while the vault changes them. */
@@ -145,11 +166,16 @@ class WriteRun {
     this.options = { production: deps.production };
   }
 
-  /** The pseudonymised write; the vault is unchanged until commit. */
-  async prepare(): Promise<Write> {
+  /** The pseudonymised write; the vault is unchanged until commit. The write's intent records the links
+   * (sealed) and the Patients created ahead before any of them reaches the store. */
+  async prepare(intent?: WriteIntent): Promise<Write> {
     const { result, links } = this.deps.vault.rehearse(() => this.pseudonymiseEntries());
     this.links = links;
     try {
+      intent?.planLinks(
+        links.length > 0 ? this.deps.vault.sealLinks(links) : undefined,
+        [...this.ensure.keys()],
+      );
       const entries = await Promise.all(result.map((entry) => this.withKnownPatient(entry)));
       for (const person of this.ensure.values()) {
         await this.ensurePatient(person);
@@ -178,12 +204,7 @@ class WriteRun {
       await movePatientData(this.deps.store, from.patientId, to.patientId);
       moved.add(from.patientId);
     }
-    const results = this.links.length > 0 ? this.deps.vault.commit(this.links) : [];
-    for (const { person, merged } of results) {
-      for (const retired of merged.filter((m) => !moved.has(m.patientId))) {
-        await movePatientData(this.deps.store, retired.patientId, person.patientId);
-      }
-    }
+    await commitLinks(this.deps.store, this.deps.vault, this.links, moved);
   }
 
   /** The write failed: nothing of this run may stay; the vault never saw its links. */

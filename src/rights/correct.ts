@@ -97,7 +97,7 @@ export function correctOperation(): CustomOperation {
           },
         ],
       },
-      { principal: ctx.principal, requestId: ctx.requestId },
+      { principal: ctx.principal, requestId: ctx.requestId, intents: ctx.intents },
     );
     if (outcome.kind !== 'transaction') {
       throw new Error('a correction is a transaction');

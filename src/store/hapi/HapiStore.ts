@@ -44,7 +44,7 @@ export class HapiStore implements FhirStore {
 
   async create<T extends Resource>(
     resource: T,
-    options: { ifNoneExist?: string } = {},
+    options: { ifNoneExist?: string; id?: string } = {},
   ): Promise<WriteResult<T>> {
     if (options.ifNoneExist !== undefined) {
       const response = await this.client.send({
@@ -59,7 +59,7 @@ export class HapiStore implements FhirStore {
     }
     // The id is chosen here so that a retry after a lost answer updates the same resource (HAPI skips
     // an update that changes nothing) instead of creating a second one.
-    const id = randomUUID();
+    const id = options.id ?? randomUUID();
     const response = await this.client.send({
       method: 'PUT',
       path: `${resource.resourceType}/${id}`,
