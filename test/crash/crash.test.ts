@@ -104,7 +104,8 @@ async function verify(server: ServeProcess, ledger: Ledger, store: 'embedded' | 
       'GET',
       `Consent?patient.identifier=${encodeURIComponent(`${FNR_SYSTEM}|${fnr}`)}`,
     );
-    if ((reply.body.entry ?? []).some((e) => (e.resource as Consent).status === 'active')) reservedNow.add(fnr);
+    if ((reply.body.entry ?? []).some((e) => (e.resource as Consent).status === 'active'))
+      reservedNow.add(fnr);
   }
   const state = facadeState(server.dataDir);
   const findings: Findings = {
