@@ -11,7 +11,7 @@ import { createView } from './auth/view';
 import { openConsent, type ConsentServices } from './consent';
 import { ConfigError, type Config } from './config';
 import { loadFhirDefinitions } from './fhir/definitions';
-import { auditEventOperation, createRequestAuditor } from './fhir/audit';
+import { auditEventOperation, createPendingAudit, createRequestAuditor } from './fhir/audit';
 import { mergeOperation } from './identity/merge';
 import { createRequestMetrics } from './metrics';
 import { createFhirRouter } from './fhir/router';
@@ -19,8 +19,11 @@ import { errors, FhirError, issue, operationOutcome } from './fhir/outcomes';
 import { SearchTranslator } from './identity/searchTranslation';
 import { openIdentity, type IdentityServices } from './identity/service';
 import { createWriteOwnershipStage } from './ingest/authorise';
+import { WriteJournal } from './ingest/journal';
 import { createIngestPipeline } from './ingest/pipeline';
 import { createReferenceResolution } from './ingest/references';
+import { recoverWrites } from './ingest/recovery';
+import { startMaintenance } from './maintenance';
 import { createPseudonymiseStage } from './ingest/pseudonymise';
 import { describeError, getLogger, type Logger } from './logging/logger';
 import { requestIdOf, requestLogging } from './logging/requestLog';
@@ -73,15 +76,6 @@ export async function createServer(config: Config, options: ServerOptions = {}):
   makeDataDirPrivate(config.dataDir);
   const authenticate = createAuthenticator(config, logger);
   const store = options.store ?? (await openStore(config));
-  try {
-    const units = await loadUnits(store, readUnits(config.unitsFile));
-    logger.info('participating units loaded', { ...units });
-    const questionnaires = await loadNorPainQuestionnaires(store);
-    logger.info('NorPain questionnaires loaded', { written: questionnaires });
-  } catch (err) {
-    await store.close();
-    throw err;
-  }
   // The audit log (append-only, own file); every vault read is recorded in it too.
   const auditLog = AuditLog.open(auditLogPath(config.dataDir));
   let identity: IdentityServices;
@@ -127,13 +121,47 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     await store.close();
     throw err;
   }
+  const journal = WriteJournal.open(config.dataDir);
   try {
     // Again, now that the stores, logs and keys exist: what they created at the umask's modes becomes private.
     makeDataDirPrivate(config.dataDir);
   } catch (err) {
     consent.close();
     identity.close();
+    journal.close();
     auditLog.close();
+    await store.close();
+    throw err;
+  }
+  const closeState = (): void => {
+    identity.close();
+    consent.close();
+    journal.close();
+    auditLog.close();
+  };
+  // What needs the clinical store before writes are taken: the units and questionnaires, and completing
+  // what a crash left unfinished (docs/architecture.md, "One outcome per write"). While the store is
+  // unreachable the server still starts; /readyz and writes answer 503 until this has run.
+  const maintenance = startMaintenance({
+    logger,
+    startUp: async () => {
+      const units = await loadUnits(store, readUnits(config.unitsFile));
+      logger.info('participating units loaded', { ...units });
+      const questionnaires = await loadNorPainQuestionnaires(store);
+      logger.info('NorPain questionnaires loaded', { written: questionnaires });
+    },
+    recover: async () => {
+      const writes = await recoverWrites({ journal, store, vault: identity.vault, audit: auditLog });
+      const erasures = await consent.reservations.completePendingErasures({ actor: 'norpain-recovery' });
+      if (writes.completed + writes.undone + erasures > 0) {
+        logger.info('unfinished work completed', { ...writes, erasures });
+      }
+    },
+  });
+  try {
+    await maintenance.first;
+  } catch (err) {
+    closeState();
     await store.close();
     throw err;
   }
@@ -154,6 +182,10 @@ export async function createServer(config: Config, options: ServerOptions = {}):
   });
   app.get('/metrics', metrics.serve);
   app.get('/readyz', async (_req, res) => {
+    if (!maintenance.ready()) {
+      res.status(503).json({ status: 'starting', store: store.kind });
+      return;
+    }
     try {
       await store.ping();
       res.json({ status: 'ready', store: store.kind });
@@ -163,6 +195,18 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     }
   });
 
+  app.use('/fhir', (req, _res, next) => {
+    if (maintenance.ready() || req.method === 'GET' || req.method === 'HEAD') {
+      next();
+      return;
+    }
+    next(
+      errors.serviceUnavailable(
+        'The server is starting and the FHIR store is not reachable yet; nothing was changed. Try again shortly.',
+        5,
+      ),
+    );
+  });
   app.use(
     '/fhir',
     createFhirRouter({
@@ -178,6 +222,12 @@ export async function createServer(config: Config, options: ServerOptions = {}):
         exclude: consent.exclude,
         inclusion: consent.inclusion,
         ownership: createWriteOwnershipStage({ store, ...viewDeps }),
+        journal,
+        pendingAudit: createPendingAudit({
+          pseudonymOfPatient: (patientId) => identity.vault.findByPatientId(patientId)?.pseudonym,
+          pseudonymOfPrincipal: (principal) => personOf(principal)?.pseudonym,
+          check: (event) => auditLog.check(event),
+        }),
       }),
       view: (principal) => createView(principal, viewDeps),
       audit: createRequestAuditor({
@@ -261,11 +311,10 @@ export async function createServer(config: Config, options: ServerOptions = {}):
         });
       }),
     close: async () => {
+      await maintenance.stop();
       await Promise.all([...listeners].map(closeListener));
       await store.close();
-      identity.close();
-      consent.close();
-      auditLog.close();
+      closeState();
     },
   };
 }

@@ -238,7 +238,8 @@ function agentsOf(
   return agents;
 }
 
-function patientEntity(pseudonym: string): AuditEventEntity {
+/** The entity naming a person by registry pseudonym. */
+export function patientEntity(pseudonym: string): AuditEventEntity {
   return {
     what: { identifier: { system: AUDIT_SYSTEMS.registryPseudonym, value: pseudonym } },
     type: { system: AUDIT_SYSTEMS.entityType, code: '1', display: 'Person' },

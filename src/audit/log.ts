@@ -178,6 +178,23 @@ export class AuditLog implements AuditSink {
    * AuditIdentifierError, before writing anything, when the entry carries something like a national id.
    */
   append(event: AuditEvent): AuditEvent {
+    const { stored, text } = this.prepare(event);
+    this.appendTx(stored, text);
+    return stored;
+  }
+
+  /** Throws, as append would, when the entry cannot be recorded; records nothing. A write checks its
+   * entry this way before it is stored (src/ingest/persist.ts), so that it fails closed. */
+  check(event: AuditEvent): void {
+    this.prepare(event);
+  }
+
+  /** Whether an entry of this request with this outcome was recorded at or after `since` (recovery). */
+  hasEntry(requestId: string, since: string, outcome: AuditOutcome): boolean {
+    return (this.search({ requestId, since, outcome: [outcome], count: 0 }).total ?? 0) > 0;
+  }
+
+  private prepare(event: AuditEvent): { stored: AuditEvent; text: string } {
     if (event.resourceType !== 'AuditEvent') {
       throw new TypeError('only AuditEvent resources can be audited');
     }
@@ -195,8 +212,7 @@ export class AuditLog implements AuditSink {
     if (mayContainNationalId(text)) {
       assertNoNationalId(stored);
     }
-    this.appendTx(stored, text);
-    return stored;
+    return { stored, text };
   }
 
   async record(event: AuditEvent): Promise<void> {

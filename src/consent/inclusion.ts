@@ -174,7 +174,12 @@ function sameSubject(entry: WriteEntry, reference: Reference, target: ParsedRefe
     return true;
   }
   const id = entry.id ?? patient.id;
-  if (target?.kind === 'literal' && target.resourceType === 'Patient' && id !== undefined && target.id === id) {
+  if (
+    target?.kind === 'literal' &&
+    target.resourceType === 'Patient' &&
+    id !== undefined &&
+    target.id === id
+  ) {
     return true;
   }
   const wanted = reference.identifier ?? conditionalIdentifier(target);

@@ -54,6 +54,11 @@ CREATE TABLE IF NOT EXISTS reservation_id_hash (
   PRIMARY KEY (id_hash, reservation_id)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS erased_reference (ref_hash TEXT PRIMARY KEY) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS pending_erasure (
+  patient_id TEXT PRIMARY KEY,
+  pseudonym TEXT NOT NULL,
+  reservation_id TEXT NOT NULL REFERENCES reservation(id)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS register_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 `;
 
@@ -111,6 +116,13 @@ export class ReservationRegister {
       isErased: this.db.prepare<[string], { one: number }>(
         'SELECT 1 AS one FROM erased_reference WHERE ref_hash = ?',
       ),
+      addPending: this.db.prepare<[string, string, string]>(
+        'INSERT OR IGNORE INTO pending_erasure (patient_id, pseudonym, reservation_id) VALUES (?, ?, ?)',
+      ),
+      pending: this.db.prepare<[], { patient_id: string; pseudonym: string; reservation_id: string }>(
+        'SELECT patient_id, pseudonym, reservation_id FROM pending_erasure',
+      ),
+      removePending: this.db.prepare<[string]>('DELETE FROM pending_erasure WHERE patient_id = ?'),
       getMeta: this.db.prepare<[string], { value: string }>('SELECT value FROM register_meta WHERE name = ?'),
       setMeta: this.db.prepare<[string, string]>('INSERT INTO register_meta (name, value) VALUES (?, ?)'),
     };
@@ -207,8 +219,24 @@ export class ReservationRegister {
       for (const hash of input.hashes) {
         this.stmts.addHash.run(hash, id);
       }
+      if (input.erasing) {
+        // A durable intention: the erasure completes at start-up or in the background if this process stops.
+        this.stmts.addPending.run(input.erasing.patientId, input.erasing.pseudonym, id);
+      }
       return { record: toRecord(this.stmts.byId.get(id) as ReservationRow), created: !existing };
     })();
+  }
+
+  /** Erasures recorded with a reservation and not yet complete (the person's Patient id and pseudonym). */
+  pendingErasures(): { reservationId: string; patientId: string; pseudonym: string }[] {
+    return this.stmts.pending
+      .all()
+      .map((r) => ({ reservationId: r.reservation_id, patientId: r.patient_id, pseudonym: r.pseudonym }));
+  }
+
+  /** The person's data are erased, their vault entry gone and nothing is left: the erasure is complete. */
+  erasureComplete(patientId: string): void {
+    this.stmts.removePending.run(patientId);
   }
 
   /** Adds hashes (e.g. the aliases the identity vault knew) to a reservation. */

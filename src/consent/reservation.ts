@@ -1,4 +1,4 @@
-import { errors } from '../fhir/outcomes';
+import { errors, isFhirError } from '../fhir/outcomes';
 import type { NationalId } from '../identity/nationalId';
 import type { VaultReadContext } from '../identity/vault/audit';
 import type { IdentityVault } from '../identity/vault/IdentityVault';
@@ -12,6 +12,10 @@ import type {
   ReservationRegister,
   ReservationScope,
 } from './register';
+
+function emptyReceipt(): ReservationReceipt {
+  return { erased: {}, versionsErased: 0, residual: 0, identityDeleted: false, followUpsCancelled: 0 };
+}
 
 /** What a reservation erased. No identifiers: counts only. */
 export interface ReservationReceipt {
@@ -59,7 +63,7 @@ export class ReservationService {
     input: { id: NationalId; scope: ReservationScope; channel: ReservationChannel; reservedAt: string },
     actor: VaultReadContext,
   ): Promise<{ record: ReservationRecord; created: boolean; receipt: ReservationReceipt }> {
-    const { register, vault, store, followUps } = this.deps;
+    const { register, vault } = this.deps;
     const hash = register.hashNationalId(input.id);
     const keys = (): string[] => {
       const person = vault.find(input.id);
@@ -79,47 +83,93 @@ export class ReservationService {
         reservedAt: input.reservedAt,
         erasing: person,
       });
-      const receipt: ReservationReceipt = {
-        erased: {},
-        versionsErased: 0,
-        residual: 0,
-        identityDeleted: false,
-        followUpsCancelled: 0,
-      };
+      const receipt = emptyReceipt();
       if (person) {
-        const erase = () => store.erasePatientCompartment(person.patientId, { texts: [person.pseudonym] });
-        const erased = await erase();
-        receipt.erased = erased.erased;
-        receipt.versionsErased = erased.versionsErased;
-        receipt.residual = erased.residual;
-        if (receipt.residual !== 0) {
-          const again = await erase();
-          for (const [type, n] of Object.entries(again.erased)) {
-            receipt.erased[type] = (receipt.erased[type] ?? 0) + n;
-          }
-          receipt.versionsErased += again.versionsErased;
-          receipt.residual = again.residual;
-        }
-        if (receipt.residual !== 0) {
-          // The reservation is recorded (the person stays out). The vault entry is kept, so that sending
-          // the reservation again, once the traces are removed, finds the person and completes the erasure.
-          throw errors.serviceUnavailable(
-            `The reservation is recorded, but after erasing twice the store still holds ${receipt.residual} trace(s) of the person that the erasure could not reach; registry staff must remove them, then send the reservation again to complete it.`,
-            5,
-          );
-        }
-        const ids = vault.erase(person.patientId, actor) ?? [];
-        register.addHashes(
-          record.id,
-          ids.map((id) => register.hashNationalId(id)),
-        );
-        receipt.identityDeleted = true;
-        receipt.followUpsCancelled = await followUps.cancelPendingFollowUps(person.patientId);
+        await this.eraseRecorded(record.id, person, actor, receipt);
       }
       return { record, created, receipt };
     } finally {
       release();
     }
+  }
+
+  /**
+   * Completes the erasures of recorded reservations that a crash or a store outage interrupted (at
+   * start-up and in the background, without the client). Returns how many were completed; an erasure
+   * that fails again stays pending for the next run.
+   */
+  async completePendingErasures(actor: VaultReadContext): Promise<number> {
+    let completed = 0;
+    for (const pending of this.deps.register.pendingErasures()) {
+      const person = { patientId: pending.patientId, pseudonym: pending.pseudonym };
+      const release = await this.deps.locks.acquire(
+        [personKey.patient(person.patientId), personKey.pseudonym(person.pseudonym)],
+        'exclusive',
+      );
+      try {
+        await this.eraseRecorded(pending.reservationId, person, actor, emptyReceipt());
+        completed++;
+      } catch {
+        // Still pending (store unreachable, or data left): the next run tries again.
+      } finally {
+        release();
+      }
+    }
+    return completed;
+  }
+
+  /**
+   * Steps 2–5 for a recorded reservation of a person the registry held. Each step may run again, so a
+   * pending erasure (register.pendingErasures) is completed by running this again; it is marked complete
+   * only when nothing is left. While the store is unreachable the answer says what is true: the
+   * reservation is recorded and the erasure will complete by itself.
+   */
+  private async eraseRecorded(
+    reservationId: string,
+    person: { patientId: string; pseudonym: string },
+    actor: VaultReadContext,
+    receipt: ReservationReceipt,
+  ): Promise<void> {
+    const { register, vault, store, followUps } = this.deps;
+    const erase = async () => {
+      const erased = await store.erasePatientCompartment(person.patientId, { texts: [person.pseudonym] });
+      for (const [type, n] of Object.entries(erased.erased)) {
+        receipt.erased[type] = (receipt.erased[type] ?? 0) + n;
+      }
+      receipt.versionsErased += erased.versionsErased;
+      receipt.residual = erased.residual;
+    };
+    try {
+      await erase();
+      if (receipt.residual !== 0) {
+        await erase(); // a referrer written while the first pass ran is found by the second
+      }
+    } catch (err) {
+      if (isFhirError(err) && err.status === 503) {
+        throw errors.serviceUnavailable(
+          'The reservation is recorded and the person is kept out of the registry from now on. The FHIR store is not reachable at the moment, so the erasure of their data will complete by itself once it is; there is no need to send the reservation again.',
+          30,
+        );
+      }
+      throw err;
+    }
+    if (receipt.residual !== 0) {
+      // The reservation is recorded (the person stays out) and its erasure stays pending. The vault entry
+      // is kept, so that the erasure still finds the person once the traces are removed: retried in the
+      // background, or when the reservation is sent again.
+      throw errors.serviceUnavailable(
+        `The reservation is recorded, but after erasing twice the store still holds ${receipt.residual} trace(s) of the person that the erasure could not reach; registry staff must remove them, then the erasure completes by itself (or when the reservation is sent again).`,
+        5,
+      );
+    }
+    const ids = vault.erase(person.patientId, actor) ?? [];
+    register.addHashes(
+      reservationId,
+      ids.map((id) => register.hashNationalId(id)),
+    );
+    receipt.identityDeleted = true;
+    receipt.followUpsCancelled = await followUps.cancelPendingFollowUps(person.patientId);
+    register.erasureComplete(person.patientId);
   }
 
   /** Sets the person's active reservation inactive; undefined when they have none. */

@@ -1,9 +1,11 @@
 import { parseSearchRequest } from '@medplum/core';
-import type { Bundle, Resource } from '@medplum/fhirtypes';
+import type { AuditEvent, Bundle, Resource } from '@medplum/fhirtypes';
 import {
   buildAuditEvent,
   outcomeForHttpStatus,
   patientPseudonymsOf,
+  type AuditInteraction,
+  type AuditOutcome,
   type AuditSink,
 } from '../audit/auditEvent';
 import type { AuditLog } from '../audit/log';
@@ -12,6 +14,7 @@ import { interactionOf, touchedBy } from '../audit/requestFacts';
 import { searchAuditEvents, viewForPerson, type AuditScope } from '../audit/search';
 import type { Principal } from '../auth/principal';
 import type { FhirInteraction } from './classify';
+import type { IngestDeps } from '../ingest/pipeline';
 import { errors } from './outcomes';
 import type { CustomOperation } from './router';
 
@@ -71,26 +74,17 @@ export function createRequestAuditor(deps: RequestAuditDeps): RequestAuditor {
         resources.add(type);
       }
     }
-    const patients = new Set([...touched.pseudonyms, ...(facts.persons ?? [])]);
-    for (const patientId of patientIds) {
-      const pseudonym = deps.pseudonymOfPatient(patientId);
-      if (pseudonym !== undefined) patients.add(pseudonym);
-    }
-    // A client can choose ids and request ids; anything that looks like a national id is left out
-    // (by type only), so that it never reaches the log and cannot make auditing fail.
-    const safe = (value: string) => !containsNationalId(value);
-    const principal = facts.principal;
     await deps.sink.record(
-      buildAuditEvent({
-        principal,
+      auditEventOf(deps, {
+        principal: facts.principal,
         interaction,
         operation,
-        resources: [...resources].map((r) => (safe(r) ? r : r.split('/')[0])),
-        patients: [...patients].filter(safe),
-        actorPseudonym: principal?.role === 'portal' ? deps.pseudonymOfPrincipal(principal) : undefined,
+        resources,
+        patientIds,
+        pseudonyms: [...touched.pseudonyms, ...(facts.persons ?? [])],
         outcome: outcomeForHttpStatus(facts.status),
         entryOutcomes: entryStatuses(facts.body),
-        requestId: facts.requestId !== undefined && safe(facts.requestId) ? facts.requestId : undefined,
+        requestId: facts.requestId,
       }),
     );
   };
@@ -106,6 +100,74 @@ function entryStatuses(body: Resource | undefined): string[] | undefined {
     return undefined;
   }
   return (bundle.entry ?? []).map((entry) => /^\d{3}/.exec(entry.response?.status ?? '')?.[0] ?? '?');
+}
+
+/**
+ * The audit entry of a write, built before the write is sent (src/ingest/persist.ts) from what it will
+ * change, and checked by the audit log's guard: a write whose entry could not be recorded is refused
+ * before anything is stored. Recovery records it should the request's own entry be missing after a crash.
+ */
+export function createPendingAudit(
+  deps: Omit<RequestAuditDeps, 'sink'> & { check(event: AuditEvent): void },
+): NonNullable<IngestDeps['pendingAudit']> {
+  return (write, ctx, targets) => {
+    const touched = touchedBy(write.entries.map((entry) => entry.resource));
+    const single = write.entries[0];
+    const event = auditEventOf(deps, {
+      principal: ctx.principal,
+      interaction: write.transaction
+        ? 'transaction'
+        : single.method === 'DELETE'
+          ? 'delete'
+          : single.fresh || single.ifNoneExist !== undefined
+            ? 'create'
+            : 'update',
+      resources: new Set(targets.map((t) => (t.id !== undefined ? `${t.type}/${t.id}` : t.type))),
+      patientIds: new Set(touched.patientIds),
+      pseudonyms: touched.pseudonyms,
+      outcome: '0',
+      requestId: ctx.requestId,
+    });
+    deps.check(event);
+    return event;
+  };
+}
+
+/** The AuditEvent for these facts: persons by registry pseudonym, nothing that looks like a national id. */
+function auditEventOf(
+  deps: Omit<RequestAuditDeps, 'sink'>,
+  parts: {
+    principal?: Principal;
+    interaction: AuditInteraction;
+    operation?: string;
+    resources: Set<string>;
+    patientIds: Set<string>;
+    pseudonyms: string[];
+    outcome: AuditOutcome;
+    entryOutcomes?: string[];
+    requestId?: string;
+  },
+): AuditEvent {
+  const patients = new Set(parts.pseudonyms);
+  for (const patientId of parts.patientIds) {
+    const pseudonym = deps.pseudonymOfPatient(patientId);
+    if (pseudonym !== undefined) patients.add(pseudonym);
+  }
+  // A client can choose ids and request ids; anything that looks like a national id is left out
+  // (by type only), so that it never reaches the log and cannot make auditing fail.
+  const safe = (value: string) => !containsNationalId(value);
+  const principal = parts.principal;
+  return buildAuditEvent({
+    principal,
+    interaction: parts.interaction,
+    operation: parts.operation,
+    resources: [...parts.resources].map((r) => (safe(r) ? r : r.split('/')[0])),
+    patients: [...patients].filter(safe),
+    actorPseudonym: principal?.role === 'portal' ? deps.pseudonymOfPrincipal(principal) : undefined,
+    outcome: parts.outcome,
+    entryOutcomes: parts.entryOutcomes,
+    requestId: parts.requestId !== undefined && safe(parts.requestId) ? parts.requestId : undefined,
+  });
 }
 
 /**

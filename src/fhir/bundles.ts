@@ -135,7 +135,7 @@ async function transaction(ctx: InteractionContext, bundle: Bundle): Promise<Bun
   const entries = (bundle.entry ?? []).map((entry, index) => transactionEntry(ctx, entry, index));
   const outcome = await ctx.ingest.run(
     { transaction: true, entries },
-    { principal: ctx.principal, requestId: ctx.requestId, base: ctx.base },
+    { principal: ctx.principal, requestId: ctx.requestId, base: ctx.base, intents: ctx.intents },
   );
   if (outcome.kind !== 'transaction') {
     throw new Error('The pipeline did not run the write as a transaction');

@@ -1,6 +1,7 @@
 import type { Bundle, BundleEntry, Resource, ResourceType } from '@medplum/fhirtypes';
 import type { Principal } from '../auth/principal';
 import type { View } from '../auth/view';
+import type { RequestIntents } from '../ingest/journal';
 import type { IngestPipeline } from '../ingest/pipeline';
 import type { PersistOutcome } from '../ingest/persist';
 import type { WriteEntry } from '../ingest/write';
@@ -32,6 +33,8 @@ export interface InteractionContext {
   /** Rewrites search parameters to what the store holds: national ids → pseudonymous Patient, business
    * identifiers → keyed hashes (src/identity/searchTranslation.ts). */
   translateSearch?: (type: ResourceType, params: URLSearchParams, principal: Principal) => URLSearchParams;
+  /** The write intents of this request, closed once its audit entry is recorded (src/ingest/journal.ts). */
+  intents?: RequestIntents;
 }
 
 export { isId } from './classify';
@@ -278,7 +281,7 @@ async function write(
   }
   const outcome = await ctx.ingest.run(
     { transaction: false, entries: [{ ...entry, resource: body }] },
-    { principal: ctx.principal, requestId: ctx.requestId, base: ctx.base },
+    { principal: ctx.principal, requestId: ctx.requestId, base: ctx.base, intents: ctx.intents },
   );
   return writeResponse(ctx, outcome, interaction.prefer, entry.method === 'POST' ? 'created' : 'updated');
 }
@@ -317,7 +320,7 @@ async function remove(
 ): Promise<FhirResponse> {
   const outcome = await ctx.ingest.run(
     { transaction: false, entries: [{ method: 'DELETE', resourceType: type, id }] },
-    { principal: ctx.principal, requestId: ctx.requestId, base: ctx.base },
+    { principal: ctx.principal, requestId: ctx.requestId, base: ctx.base, intents: ctx.intents },
   );
   return writeResponse(ctx, outcome, interaction.prefer, 'deleted');
 }

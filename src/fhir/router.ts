@@ -6,6 +6,7 @@ import type { AuthRequest } from '../auth/authenticator';
 import { authorise } from '../auth/matrix';
 import type { Principal } from '../auth/principal';
 import { presentResponse, viewStore, type View } from '../auth/view';
+import { RequestIntents } from '../ingest/journal';
 import type { IngestPipeline } from '../ingest/pipeline';
 import type { FhirStore } from '../store/FhirStore';
 import type { RequestAuditor } from './audit';
@@ -136,6 +137,8 @@ export function createFhirRouter(deps: FhirRouterDeps): express.Router {
   router.use(async (req, res) => {
     const principal = res.locals.principal as Principal;
     const view = deps.view?.(principal);
+    const intents = new RequestIntents();
+    res.locals.intents = intents;
     const ctx: InteractionContext = {
       store: view ? viewStore(deps.store, view) : deps.store,
       ingest: deps.ingest,
@@ -146,6 +149,7 @@ export function createFhirRouter(deps: FhirRouterDeps): express.Router {
       maxBundleEntries: deps.maxBundleEntries,
       translateSearch: deps.translateSearch,
       operations,
+      intents,
     };
     const response = await handle(ctx, req, res.locals.interaction as FhirInteraction);
     if (view) {
@@ -162,6 +166,8 @@ export function createFhirRouter(deps: FhirRouterDeps): express.Router {
       response.headers.Location,
       response.auditPersons,
     );
+    // Only now is each write complete: stored, linked and audited (src/ingest/journal.ts).
+    intents.closeAll();
     sendFhir(req, res, response);
   });
 
@@ -174,17 +180,22 @@ export function createFhirRouter(deps: FhirRouterDeps): express.Router {
     if (fhirError) {
       try {
         await auditRequest(deps, req, res, fhirError.status, undefined, undefined);
+        intentsOf(res)?.closeAll();
       } catch (auditError) {
+        intentsOf(res)?.releaseAll();
         next(auditError);
         return;
       }
       sendFhir(req, res, { status: fhirError.status, body: fhirError.outcome, headers: fhirError.headers });
       return;
     }
+    // The audit log itself may be what failed: the request's writes keep their intents, whose audit
+    // entries recovery records (src/ingest/recovery.ts).
+    intentsOf(res)?.releaseAll();
     try {
       await auditRequest(deps, req, res, 500, undefined, undefined);
     } catch {
-      // The failure is logged below; the audit log itself may be what failed.
+      // The failure is logged below.
     }
     logError({
       requestId: requestId(res),
@@ -206,6 +217,10 @@ export function createFhirRouter(deps: FhirRouterDeps): express.Router {
     });
   });
   return router;
+}
+
+function intentsOf(res: Response): RequestIntents | undefined {
+  return res.locals.intents as RequestIntents | undefined;
 }
 
 /** The decoded path segments below the base (400 when the path is not validly encoded). */

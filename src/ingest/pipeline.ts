@@ -2,6 +2,9 @@ import type { FhirStore } from '../store/FhirStore';
 import { validateProfilesAsReceived, validatePseudonymisedProfiles } from '../validation/profiles';
 import { QuestionnaireRegistry, storeQuestionnaireSource } from '../validation/questionnaire';
 import { authoriseWrite } from './authorise';
+import { isUnresolvedWrite } from '../store/ambiguousWrite';
+import type { AuditEvent } from '@medplum/fhirtypes';
+import type { IntentTarget, WriteJournal } from './journal';
 import { persistWrite, type PersistOutcome } from './persist';
 import { canonicaliseReferences, type ReferenceResolution } from './references';
 import { cachedQuestionnaireSource, touchesQuestionnaire } from './questionnaire-cache';
@@ -38,6 +41,11 @@ export interface IngestDeps {
   exclude?: WriteGuard;
   /** Whose data a write touches, and the unit labels (src/ingest/authorise.ts); runs after pseudonymise. */
   ownership?: IngestStage;
+  /** The write journal: every write's intent is recorded before it reaches the store (src/ingest/journal.ts). */
+  journal?: WriteJournal;
+  /** Builds (and checks) a write's audit entry before it is sent; recovery records it if the request's own
+   * entry is missing. Throwing refuses the write before anything is stored. */
+  pendingAudit?: (write: Write, ctx: IngestContext, targets: IntentTarget[]) => AuditEvent;
 }
 
 export function createIngestPipeline(deps: IngestDeps): IngestPipeline {
@@ -70,7 +78,11 @@ export function createIngestPipeline(deps: IngestDeps): IngestPipeline {
     for (const stage of guarded) {
       current = await stage(current, ctx);
     }
-    return persistWrite(deps.store, current);
+    const pendingAudit = deps.pendingAudit;
+    return persistWrite(deps.store, current, {
+      intent: ctx.intent,
+      audit: pendingAudit && ((w, targets) => pendingAudit(w, ctx, targets)),
+    });
   };
   // After the exclusion check, so that a reference to an erased person's Patient gets its 403 there.
   const pseudonymiseAndPersist = async (write: Write, ctx: IngestContext) => {
@@ -78,15 +90,27 @@ export function createIngestPipeline(deps: IngestDeps): IngestPipeline {
     return deps.pseudonymise?.guard(resolved, ctx, checkAndPersist) ?? checkAndPersist(resolved, ctx);
   };
   return {
-    async run(write, ctx) {
+    async run(write, requestCtx) {
       let current = write;
       for (const stage of beforeExclusion) {
-        current = await stage(current, ctx);
+        current = await stage(current, requestCtx);
       }
+      const intent = deps.journal?.begin(requestCtx.requestId, write.transaction);
+      const ctx: IngestContext = { ...requestCtx, intent };
       try {
-        return deps.exclude
+        const outcome = deps.exclude
           ? await deps.exclude.guard(current, ctx, pseudonymiseAndPersist)
           : await pseudonymiseAndPersist(current, ctx);
+        // Closed once the request's audit entry is recorded (by the router), or now if nobody audits.
+        if (intent && ctx.intents) ctx.intents.add(intent);
+        else intent?.close();
+        return outcome;
+      } catch (err) {
+        // A write that was stored, or whose outcome is unknown, stays in the journal for recovery to
+        // complete (vault links, audit entry); any other failure stored nothing.
+        if (intent?.stored || isUnresolvedWrite(err)) intent?.release();
+        else intent?.close();
+        throw err;
       } finally {
         // Also when persisting failed: a transaction may have failed after HAPI committed it.
         if (touchesQuestionnaire(current)) questionnaires.invalidate();

@@ -32,8 +32,10 @@ import {
   type VaultPerson,
 } from '../identity/vault/IdentityVault';
 import { describeError, getLogger } from '../logging/logger';
+import { isUnresolvedWrite } from '../store/ambiguousWrite';
 import type { FhirStore } from '../store/FhirStore';
 import type { WriteGuard } from './exclude';
+import type { WriteIntent } from './journal';
 import { notStoredIssues } from './notStored';
 import { danglingReference } from './references';
 import { entryLocation, type Write, type WriteEntry } from './write';
@@ -83,7 +85,7 @@ export function createPseudonymiseStage(deps: PseudonymiseDeps): WriteGuard {
       const release = await lockPersons(locks, deps.vault, write);
       try {
         const writeRun = new WriteRun(run, write);
-        const pseudonymised = await writeRun.prepare();
+        const pseudonymised = await writeRun.prepare(ctx.intent);
         let result;
         try {
           result = await proceed(pseudonymised, {
@@ -92,7 +94,8 @@ export function createPseudonymiseStage(deps: PseudonymiseDeps): WriteGuard {
             storedPatient: (patientId) => writeRun.storedPatient(patientId),
           });
         } catch (err) {
-          await writeRun.abandon();
+          // A write whose outcome is unknown keeps its Patients: recovery decides (src/ingest/recovery.ts).
+          if (!isUnresolvedWrite(err)) await writeRun.abandon();
           throw err;
         }
         await writeRun.commit();
@@ -102,6 +105,23 @@ export function createPseudonymiseStage(deps: PseudonymiseDeps): WriteGuard {
       }
     },
   };
+}
+
+/**
+ * Makes rehearsed links and moves the data of persons they find to be one to the survivor (except those
+ * already moved). Committing links again changes nothing, so recovery (src/ingest/recovery.ts) may repeat it.
+ */
+export async function commitLinks(
+  store: FhirStore,
+  vault: IdentityVault,
+  links: readonly PlannedLink[],
+): Promise<void> {
+  const results = links.length > 0 ? vault.commit(links) : [];
+  for (const { person, merged } of results) {
+    for (const retired of merged) {
+      await movePatientData(store, retired.patientId, person.patientId);
+    }
+  }
 }
 
 /** Takes, exclusively, every id and Patient id the write names, widening while the vault changes them. */
@@ -162,11 +182,15 @@ class WriteRun {
     this.options = { production: deps.production };
   }
 
-  /** The pseudonymised write; the vault is unchanged until commit. */
-  async prepare(): Promise<Write> {
+  /** The pseudonymised write; the vault is unchanged until commit. The write's intent records the links
+   * (sealed) and the Patients created ahead before any of them reaches the store. */
+  async prepare(intent?: WriteIntent): Promise<Write> {
     const { result, links } = this.deps.vault.rehearse(() => this.pseudonymiseEntries());
     this.links = links;
     try {
+      intent?.planLinks(links.length > 0 ? this.deps.vault.sealLinks(links) : undefined, [
+        ...this.ensure.keys(),
+      ]);
       const entries = await Promise.all(result.map((entry) => this.withKnownPatient(entry)));
       for (const person of this.ensure.values()) {
         await this.ensurePatient(person);
@@ -190,12 +214,7 @@ class WriteRun {
 
   /** After persist: link; should the vault have learnt of a person this run created, move its data there. */
   async commit(): Promise<void> {
-    const results = this.links.length > 0 ? this.deps.vault.commit(this.links) : [];
-    for (const { person, merged } of results) {
-      for (const retired of merged) {
-        await movePatientData(this.deps.store, retired.patientId, person.patientId);
-      }
-    }
+    await commitLinks(this.deps.store, this.deps.vault, this.links);
   }
 
   /** The write failed: nothing of this run may stay; the vault never saw its links. */

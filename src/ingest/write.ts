@@ -1,5 +1,6 @@
 import type { OperationOutcomeIssue, Resource, ResourceType } from '@medplum/fhirtypes';
 import type { Principal } from '../auth/principal';
+import type { RequestIntents, WriteIntent } from './journal';
 
 /**
  * Every write, whatever the channel (single resource, conditional create or update, batch entry or
@@ -9,7 +10,7 @@ import type { Principal } from '../auth/principal';
 export interface WriteEntry {
   method: 'POST' | 'PUT' | 'DELETE';
   resourceType: ResourceType;
-  /** Target id for PUT and DELETE by id. */
+  /** Target id for PUT and DELETE by id; for a create, the id persist chose for it. */
   id?: string;
   resource?: Resource;
   /** Expected current versionId (bare) for PUT with If-Match. */
@@ -22,6 +23,8 @@ export interface WriteEntry {
   fullUrl?: string;
   /** Set by the pseudonymise stage: warnings naming what the data dictionary did not keep (src/ingest/notStored.ts). */
   notStored?: OperationOutcomeIssue[];
+  /** Set by persist: a create whose id was chosen for it (src/ingest/persist.ts). */
+  fresh?: boolean;
 }
 
 export interface Write {
@@ -78,6 +81,10 @@ export interface IngestContext {
    * to the vault), or undefined when it did not look. Saves the ownership stage reading it again.
    */
   storedPatient?: (patientId: string) => Resource | null | undefined;
+  /** This write's entry in the write journal (src/ingest/journal.ts), set by the pipeline. */
+  intent?: WriteIntent;
+  /** The request's intents, closed by the router once the request's audit entry is recorded. */
+  intents?: RequestIntents;
 }
 
 /** One stage of the ingest pipeline. It returns the (possibly rewritten) write or throws a FhirError. */

@@ -99,7 +99,7 @@ export function correctOperation(): CustomOperation {
           },
         ],
       },
-      { principal: ctx.principal, requestId: ctx.requestId, base: ctx.base },
+      { principal: ctx.principal, requestId: ctx.requestId, base: ctx.base, intents: ctx.intents },
     );
     if (outcome.kind !== 'transaction') {
       throw new Error('a correction is a transaction');

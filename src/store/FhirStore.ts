@@ -14,9 +14,13 @@ export interface FhirStore {
   /** Human-readable name for logs and the CapabilityStatement ("embedded", "hapi"). */
   readonly kind: string;
 
-  /** Creates with a server-assigned id. With ifNoneExist (a search query string such as
-   * "identifier=sys|val") returns the existing match instead, with created=false. */
-  create<T extends Resource>(resource: T, options?: { ifNoneExist?: string }): Promise<WriteResult<T>>;
+  /** Creates with a server-assigned id: `id` when given (the server chose it ahead, so that a lost answer
+   * can be looked up: src/ingest/persist.ts), else a new one. With ifNoneExist (a search query string such
+   * as "identifier=sys|val") returns the existing match instead, with created=false. */
+  create<T extends Resource>(
+    resource: T,
+    options?: { ifNoneExist?: string; id?: string },
+  ): Promise<WriteResult<T>>;
 
   read<T extends Resource>(type: ResourceType, id: string): Promise<T>;
 

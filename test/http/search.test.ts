@@ -171,16 +171,26 @@ describe('_sort, _include, _revinclude, _total', () => {
   });
 
   test('_sort by a value, ascending and descending', async () => {
-    const up = await fhir.get<Bundle<Condition>>(`Condition?subject=Patient/${patientId}&_sort=recorded-date`);
-    expect(up.body.entry?.map((e) => e.resource?.recordedDate)).toEqual(['2024-01-01', '2024-01-02', '2024-01-03']);
-    const down = await fhir.get<Bundle<Condition>>(`Condition?subject=Patient/${patientId}&_sort=-recorded-date`);
-    expect(down.body.entry?.map((e) => e.resource?.recordedDate)).toEqual(['2024-01-03', '2024-01-02', '2024-01-01']);
+    const up = await fhir.get<Bundle<Condition>>(
+      `Condition?subject=Patient/${patientId}&_sort=recorded-date`,
+    );
+    expect(up.body.entry?.map((e) => e.resource?.recordedDate)).toEqual([
+      '2024-01-01',
+      '2024-01-02',
+      '2024-01-03',
+    ]);
+    const down = await fhir.get<Bundle<Condition>>(
+      `Condition?subject=Patient/${patientId}&_sort=-recorded-date`,
+    );
+    expect(down.body.entry?.map((e) => e.resource?.recordedDate)).toEqual([
+      '2024-01-03',
+      '2024-01-02',
+      '2024-01-01',
+    ]);
   });
 
   test('_include brings the subject, marked include', async () => {
-    const found = await fhir.get<Bundle>(
-      `Condition?subject=Patient/${patientId}&_include=Condition:subject`,
-    );
+    const found = await fhir.get<Bundle>(`Condition?subject=Patient/${patientId}&_include=Condition:subject`);
     const included = found.body.entry?.filter((e) => e.search?.mode === 'include') ?? [];
     expect(included.map((e) => `${e.resource?.resourceType}/${e.resource?.id}`)).toEqual([
       `Patient/${patientId}`,
@@ -190,12 +200,7 @@ describe('_sort, _include, _revinclude, _total', () => {
   test('_revinclude brings the conditions of a patient', async () => {
     const found = await fhir.get<Bundle>(`Patient?_id=${patientId}&_revinclude=Condition:subject`);
     const modes = found.body.entry?.map((e) => `${e.search?.mode}:${e.resource?.resourceType}`).sort();
-    expect(modes).toEqual([
-      'include:Condition',
-      'include:Condition',
-      'include:Condition',
-      'match:Patient',
-    ]);
+    expect(modes).toEqual(['include:Condition', 'include:Condition', 'include:Condition', 'match:Patient']);
   });
 
   test('_total=accurate gives a total', async () => {

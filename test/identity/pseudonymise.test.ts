@@ -34,7 +34,11 @@ const MUNICIPALITY = 'http://hl7.no/fhir/StructureDefinition/no-basis-municipali
 const KOMMUNENUMMER =
   'https://register.geonorge.no/subregister/sosi-kodelister/kartverket/kommunenummer-alle';
 const EPISODE_SYSTEM = 'urn:oid:2.16.578.1.12.4.1.2.4001031.episode';
-const ctx = { principal: { role: 'clinic', clientId: 'dips', scopes: [] } as Principal, requestId: 'r1', base: 'http://localhost/fhir' };
+const ctx = {
+  principal: { role: 'clinic', clientId: 'dips', scopes: [] } as Principal,
+  requestId: 'r1',
+  base: 'http://localhost/fhir',
+};
 
 let dir: string;
 let store: EmbeddedStore;

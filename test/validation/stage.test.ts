@@ -14,7 +14,11 @@ const norpain = readNorPainQuestionnaires();
 const baseline = norpain.find((q) => q.url?.endsWith('/norpain-baseline')) as Questionnaire;
 const v2: Questionnaire = { ...baseline, id: 'norpain-baseline-2.0.0', version: '2.0.0' };
 const registry = new QuestionnaireRegistry(listQuestionnaireSource([...norpain, v2]));
-const ctx = { principal: { role: 'portal' as const, clientId: 'portal', scopes: [] }, requestId: 'r1', base: 'http://localhost/fhir' };
+const ctx = {
+  principal: { role: 'portal' as const, clientId: 'portal', scopes: [] },
+  requestId: 'r1',
+  base: 'http://localhost/fhir',
+};
 const single = (resource: QuestionnaireResponse | Questionnaire): Write => ({
   transaction: false,
   entries: [{ method: 'POST', resourceType: resource.resourceType, resource }],

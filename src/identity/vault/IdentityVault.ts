@@ -83,6 +83,8 @@ CREATE TABLE IF NOT EXISTS vault_meta (name TEXT PRIMARY KEY, value BLOB NOT NUL
 `;
 
 const KEY_CHECK = 'norpain identity vault';
+/** Associated data of sealed planned links, so that no other sealed record can pass for them. */
+const PLANNED_LINKS = 'planned-links';
 
 /**
  * The identity vault (DESIGN §4): pseudonym ↔ national id(s), in its own SQLite file, separate from the
@@ -222,6 +224,16 @@ export class IdentityVault {
    */
   commit(links: readonly PlannedLink[]): LinkResult[] {
     return this.db.transaction(() => links.map((l) => this.linkRows(l.ids, l.createdPatientId)))();
+  }
+
+  /** Rehearsed links sealed for the write journal (src/ingest/journal.ts): they hold national ids. */
+  sealLinks(links: readonly PlannedLink[]): string {
+    return this.crypto.seal(JSON.stringify(links), PLANNED_LINKS).toString('base64');
+  }
+
+  /** Links sealed by sealLinks, for recovery to commit once it found their write stored. */
+  openLinks(sealed: string): PlannedLink[] {
+    return JSON.parse(this.crypto.open(Buffer.from(sealed, 'base64'), PLANNED_LINKS)) as PlannedLink[];
   }
 
   private linkRows(ids: readonly NationalId[], createdPatientId: string | undefined): LinkResult {

@@ -91,8 +91,11 @@ export class EmbeddedStore implements FhirStore {
 
   // ---- FhirStore ---------------------------------------------------------------------------------
 
-  async create<T extends Resource>(resource: T, options?: { ifNoneExist?: string }): Promise<WriteResult<T>> {
-    return this.immediate(() => this.createSync(resource, options?.ifNoneExist));
+  async create<T extends Resource>(
+    resource: T,
+    options?: { ifNoneExist?: string; id?: string },
+  ): Promise<WriteResult<T>> {
+    return this.immediate(() => this.createSync(resource, options?.ifNoneExist, options?.id));
   }
 
   async read<T extends Resource>(type: ResourceType, id: string): Promise<T> {

@@ -61,7 +61,7 @@ export class HapiStore implements FhirStore {
 
   async create<T extends Resource>(
     resource: T,
-    options: { ifNoneExist?: string } = {},
+    options: { ifNoneExist?: string; id?: string } = {},
   ): Promise<WriteResult<T>> {
     checkSharedDefinitions(resource, this.definitions, resource.resourceType);
     if (options.ifNoneExist !== undefined) {
@@ -77,7 +77,7 @@ export class HapiStore implements FhirStore {
     }
     // The id is chosen here so that a retry after a lost answer updates the same resource (HAPI skips
     // an update that changes nothing) instead of creating a second one.
-    const id = newServerId();
+    const id = options.id ?? newServerId();
     const response = await this.client.send({
       method: 'PUT',
       path: `${resource.resourceType}/${id}`,

@@ -1,12 +1,14 @@
 import type { OperationOutcome, OperationOutcomeIssue } from '@medplum/fhirtypes';
 import { errors, FhirError, issue, operationOutcome } from '../../fhir/outcomes';
+import { AmbiguousWriteError } from '../ambiguousWrite';
 
 /**
  * HTTP to HAPI FHIR JPA with Node's fetch. One job: get a request to HAPI and its answer back, or turn the
  * failure into a FhirError a client can act on. Requests marked idempotent (reads, PUT by id, conditional
  * create, DELETE, $expunge) are retried when HAPI is unreachable or overloaded, so a dropped connection
  * neither loses nor duplicates a write; others are retried only when the connection was refused, which
- * means the request never reached HAPI.
+ * means the request never reached HAPI. A write that may have reached HAPI and got no answer fails with
+ * AmbiguousWriteError, which the ingest pipeline resolves by looking the write up (src/ingest/persist.ts).
  */
 
 export interface HapiRequest {
@@ -65,6 +67,8 @@ export class HapiClient {
     }
     const url = request.path.startsWith(this.base) ? request.path : `${this.base}/${request.path}`;
     let lastProblem = 'no attempt made';
+    // A write that may have reached HAPI (no answer, or a gateway's 502/504) is not "nothing changed".
+    let maybeSent = false;
     for (let attempt = 1; attempt <= this.attempts; attempt++) {
       let response: Response;
       try {
@@ -83,6 +87,7 @@ export class HapiClient {
       } catch (err) {
         const code = networkErrorCode(err);
         lastProblem = code;
+        maybeSent ||= !CONNECTION_REFUSED.has(code);
         if ((request.idempotent || CONNECTION_REFUSED.has(code)) && attempt < this.attempts) {
           await pause(attempt);
           continue;
@@ -94,6 +99,7 @@ export class HapiClient {
         return { status: response.status, headers: response.headers, body };
       }
       lastProblem = `HTTP ${response.status}`;
+      maybeSent ||= response.status === 502 || response.status === 504;
       if ([502, 503, 504].includes(response.status) && request.idempotent && attempt < this.attempts) {
         await pause(attempt);
         continue;
@@ -108,6 +114,9 @@ export class HapiClient {
       break;
     }
     void lastProblem; // kept for debugging in a debugger; never logged (it can name hosts)
+    if (maybeSent && request.method !== 'GET') {
+      throw new AmbiguousWriteError(this.retryAfterSeconds);
+    }
     throw errors.serviceUnavailable(
       'The FHIR store is not reachable at the moment. Nothing was changed by this request; try again shortly.',
       this.retryAfterSeconds,
