@@ -63,6 +63,16 @@ async function stored(tag: string): Promise<Observation[]> {
   return (reply.body.entry ?? []).map((e) => e.resource as Observation);
 }
 
+/** A clinic's Observation about the person the reference names, tagged for stored(). */
+function sendObservation<T = OperationOutcome>(
+  tag: string,
+  answer: string,
+  reference: string,
+  headers: Record<string, string> = {},
+) {
+  return call<T>(server, clinic, 'POST', 'Observation', observation(tag, answer, { reference }), headers);
+}
+
 function texts(outcome: OperationOutcome): string[] {
   return (outcome.issue ?? []).map((i) => i.details?.text ?? '');
 }
@@ -90,13 +100,7 @@ describe('non-canonical references are refused with 422, nothing stored', () => 
   ];
 
   test.each(forms)('%s', async (_name, form, reason) => {
-    const reply = await call<OperationOutcome>(
-      server,
-      clinic,
-      'POST',
-      'Observation',
-      observation('n0', 'n0-refused', { reference: form(patientId) }),
-    );
+    const reply = await sendObservation<OperationOutcome>('n0', 'n0-refused', form(patientId));
     expect(reply.status).toBe(422);
     expect(reply.body.resourceType).toBe('OperationOutcome');
     expect(reply.body.issue?.[0].expression).toEqual(['Observation.subject.reference']);
@@ -116,12 +120,10 @@ describe('non-canonical references are refused with 422, nothing stored', () => 
   });
 
   test("this server's own absolute URL is accepted and stored relative", async () => {
-    const reply = await call<Observation>(
-      server,
-      clinic,
-      'POST',
-      'Observation',
-      observation('n0', 'n0-absolute', { reference: `${server.baseUrl}/Patient/${patientId}` }),
+    const reply = await sendObservation<Observation>(
+      'n0',
+      'n0-absolute',
+      `${server.baseUrl}/Patient/${patientId}`,
     );
     expect(reply.status).toBe(201);
     const read = await call<Observation>(server, admin, 'GET', `Observation/${reply.body.id}`);
@@ -144,12 +146,10 @@ describe('non-canonical references are refused with 422, nothing stored', () => 
     // The whole transaction was refused: the person in it was not stored either.
     expect(await stored('n1')).toEqual([]);
 
-    const single = await call<OperationOutcome>(
-      server,
-      clinic,
-      'POST',
-      'Observation',
-      observation('n1', 'n1-single', { reference: 'urn:uuid:6d1f7c2a-5b8e-4f0a-a1c3-2e9b7d4c8f00' }),
+    const single = await sendObservation<OperationOutcome>(
+      'n1',
+      'n1-single',
+      'urn:uuid:6d1f7c2a-5b8e-4f0a-a1c3-2e9b7d4c8f00',
     );
     expect(single.status).toBe(422);
     expect(texts(single.body)[0]).toMatch(/Type\/id/);
@@ -183,14 +183,9 @@ describe('non-canonical references are refused with 422, nothing stored', () => 
 describe('references inside conditional queries are held to the same parser', () => {
   test('If-None-Exist and a conditional update naming the Patient in a non-canonical form: 422', async () => {
     const patientId = (await registered(ids[8], 'q1')).id as string;
-    const ifNoneExist = await call<OperationOutcome>(
-      server,
-      clinic,
-      'POST',
-      'Observation',
-      observation('q1', 'q1-if-none', { reference: `Patient/${patientId}` }),
-      { 'if-none-exist': `subject=patient/${patientId}` },
-    );
+    const ifNoneExist = await sendObservation<OperationOutcome>('q1', 'q1-if-none', `Patient/${patientId}`, {
+      'if-none-exist': `subject=patient/${patientId}`,
+    });
     expect(ifNoneExist.status).toBe(422);
     expect(ifNoneExist.body.issue?.[0].expression).toEqual(['If-None-Exist']);
     expect(texts(ifNoneExist.body)[0]).toMatch(/conditional query.*case-sensitive/);
@@ -210,16 +205,9 @@ describe('references inside conditional queries are held to the same parser', ()
   test("this server's absolute URL in If-None-Exist matches the stored relative reference", async () => {
     const patientId = (await registered(ids[9], 'q6')).id as string;
     const first = (await stored('q6'))[0];
-    const reply = await call<Observation>(
-      server,
-      clinic,
-      'POST',
-      'Observation',
-      observation('q6', 'q6-again', { reference: `Patient/${patientId}` }),
-      {
-        'if-none-exist': `subject=${encodeURIComponent(`${server.baseUrl}/Patient/${patientId}`)}&code=${encodeURIComponent(`${TAG_SYSTEM}|q6`)}`,
-      },
-    );
+    const reply = await sendObservation<Observation>('q6', 'q6-again', `Patient/${patientId}`, {
+      'if-none-exist': `subject=${encodeURIComponent(`${server.baseUrl}/Patient/${patientId}`)}&code=${encodeURIComponent(`${TAG_SYSTEM}|q6`)}`,
+    });
     expect(reply.status).toBe(200);
     expect(reply.body.id).toBe(first.id);
     expect((await stored('q6')).map((o) => o.valueString)).toEqual(['q6-first']);
@@ -234,13 +222,7 @@ describe('conditional references are stored as the Patient/<id> they resolve to'
   });
 
   async function storedSubjectOf(reference: string, answer: string): Promise<string | undefined> {
-    const reply = await call<Observation>(
-      server,
-      clinic,
-      'POST',
-      'Observation',
-      observation('c2', answer, { reference }),
-    );
+    const reply = await sendObservation<Observation>('c2', answer, reference);
     expect(reply.status).toBe(201);
     const read = await call<Observation>(server, admin, 'GET', `Observation/${reply.body.id}`);
     expect(read.text).not.toContain(ids[2]);
@@ -259,14 +241,10 @@ describe('conditional references are stored as the Patient/<id> they resolve to'
   });
 
   test('a national id beside other search parameters is refused, not searched as text', async () => {
-    const reply = await call<OperationOutcome>(
-      server,
-      clinic,
-      'POST',
-      'Observation',
-      observation('c2', 'c2-extra', {
-        reference: `Patient?identifier=${FNR_SYSTEM}|${ids[2]}&_id=${patient.id}`,
-      }),
+    const reply = await sendObservation<OperationOutcome>(
+      'c2',
+      'c2-extra',
+      `Patient?identifier=${FNR_SYSTEM}|${ids[2]}&_id=${patient.id}`,
     );
     expect(reply.status).toBe(422);
     expect(texts(reply.body)[0]).toMatch(/only as Patient\?identifier=<system>\|<number>/);
@@ -275,12 +253,10 @@ describe('conditional references are stored as the Patient/<id> they resolve to'
   });
 
   test('a conditional reference that matches nothing is refused', async () => {
-    const reply = await call<OperationOutcome>(
-      server,
-      clinic,
-      'POST',
-      'Observation',
-      observation('c2', 'c2-none', { reference: `Patient?identifier=${PSEUDONYM_SYSTEM}|no-such-pseudonym` }),
+    const reply = await sendObservation<OperationOutcome>(
+      'c2',
+      'c2-none',
+      `Patient?identifier=${PSEUDONYM_SYSTEM}|no-such-pseudonym`,
     );
     expect(reply.status).toBe(422);
     expect(texts(reply.body)[0]).toMatch(/matches no resource/);
@@ -308,22 +284,14 @@ describe('a reserved person cannot be re-included through any reference form', (
       [`Patient?identifier=${FNR_SYSTEM}|${fnr}&_count=1`, 422],
     ];
     for (const [i, [reference, status]] of forms.entries()) {
-      const reply = await call<OperationOutcome>(
-        server,
-        clinic,
-        'POST',
-        'Observation',
-        observation('x3', `x3-${i}`, { reference }),
-      );
+      const reply = await sendObservation<OperationOutcome>('x3', `x3-${i}`, reference);
       expect({ reference, status: reply.status }).toEqual({ reference, status });
       expect(reply.text).not.toContain(fnr);
     }
-    const upper = await call(
-      server,
-      clinic,
-      'POST',
-      'Observation',
-      observation('x3', 'x3-upper', { reference: `Patient?identifier=${FNR_SYSTEM.toUpperCase()}|${fnr}` }),
+    const upper = await sendObservation(
+      'x3',
+      'x3-upper',
+      `Patient?identifier=${FNR_SYSTEM.toUpperCase()}|${fnr}`,
     );
     expect([403, 422]).toContain(upper.status);
     expect(upper.text).not.toContain(fnr);
@@ -371,13 +339,7 @@ describe("a reference must name a resource within the caller's reach", () => {
       `Patient/${elsewhere.id}/_history/${elsewhere.meta?.versionId}`,
       `Patient/${elsewhere.id}/_history/99`,
     ]) {
-      const reply = await call<OperationOutcome>(
-        server,
-        clinic,
-        'POST',
-        'Observation',
-        observation('u5', 'u5-foreign', { reference }),
-      );
+      const reply = await sendObservation<OperationOutcome>('u5', 'u5-foreign', reference);
       expect(reply.status).toBe(422);
       answers.push(reply.body);
     }
@@ -396,13 +358,7 @@ describe("a reference must name a resource within the caller's reach", () => {
       `Patient?identifier=${PSEUDONYM_SYSTEM}|no-such-pseudonym`,
       `Patient?_id=${elsewhere.id}`,
     ]) {
-      const reply = await call<OperationOutcome>(
-        server,
-        clinic,
-        'POST',
-        'Observation',
-        observation('u7', 'u7-foreign', { reference }),
-      );
+      const reply = await sendObservation<OperationOutcome>('u7', 'u7-foreign', reference);
       expect(reply.status).toBe(422);
       answers.push(reply.body);
     }
