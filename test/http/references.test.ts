@@ -1,4 +1,4 @@
-import type { Bundle, Observation, OperationOutcome, Patient } from '@medplum/fhirtypes';
+import type { Bundle, Observation, OperationOutcome, Parameters, Patient } from '@medplum/fhirtypes';
 import {
   answersByTag,
   call,
@@ -296,6 +296,27 @@ describe('a reserved person cannot be re-included through any reference form', (
     expect([403, 422]).toContain(upper.status);
     expect(upper.text).not.toContain(fnr);
     expect((await answersByTag(server, admin)).get('x3')).toBeUndefined();
+  });
+});
+
+describe('what is stored through an accepted form is erased with the person', () => {
+  test('versioned, absolute and conditional references all lead the reservation to the data', async () => {
+    const fnr = people(10_013, 1)[0];
+    const patient = await registered(fnr, 'e1');
+    const references = [
+      `Patient/${patient.id}/_history/${patient.meta?.versionId}`,
+      `${server.baseUrl}/Patient/${patient.id}`,
+      `Patient?identifier=${encodeURIComponent(`${FNR_SYSTEM}|${fnr}`)}`,
+    ];
+    for (const [i, reference] of references.entries()) {
+      expect((await sendObservation('e1', `e1-${i}`, reference)).status).toBe(201);
+    }
+    expect((await stored('e1')).length).toBe(4);
+    const portal = await server.token('portal', { pid: fnr });
+    const receipt = await call<Parameters>(server, portal, 'POST', 'Consent', reservation(fnr));
+    expect(receipt.status).toBe(201);
+    expect(receipt.body.parameter?.find((p) => p.name === 'residual')?.valueInteger).toBe(0);
+    expect(await stored('e1')).toEqual([]);
   });
 });
 
