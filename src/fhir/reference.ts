@@ -1,5 +1,6 @@
-import { isResourceType } from '@medplum/core';
+import { isResourceType as isIndexedResourceType } from '@medplum/core';
 import type { ResourceType } from '@medplum/fhirtypes';
+import { loadFhirDefinitions } from './definitions';
 
 /**
  * THE reference parser (DESIGN §3.1): every `Reference.reference` a client sends is parsed here once, at
@@ -68,6 +69,14 @@ export function parseReference(text: string, options: ReferenceParseOptions = {}
     return parseRelative(text.slice(base.length + 1));
   }
   return parseRelative(text);
+}
+
+/** Whether `type` is a FHIR R4 resource type. @medplum/core answers from a registry that is empty until the
+ * definitions are loaded; a store or command that parses stored references without having loaded them
+ * would otherwise take every reference for a malformed one (and index, or erase, nothing). */
+function isResourceType(type: string): boolean {
+  loadFhirDefinitions();
+  return isIndexedResourceType(type);
 }
 
 function parseRelative(text: string): ReferenceParse {
