@@ -39,6 +39,9 @@ export interface IngestDeps {
   /** The exclusion stage (src/ingest/exclude.ts): refuses writes about reserved persons, and holds the
    * person lock from its check through pseudonymise and persist. */
   exclude?: WriteGuard;
+  /** Who gave a portal response: only the person (src/ingest/authorise.ts); runs once conditional
+   * references are resolved. */
+  respondent?: IngestStage;
   /** Whose data a write touches, and the unit labels (src/ingest/authorise.ts); runs after pseudonymise. */
   ownership?: IngestStage;
   /** The write journal: every write's intent is recorded before it reaches the store (src/ingest/journal.ts). */
@@ -64,6 +67,7 @@ export function createIngestPipeline(deps: IngestDeps): IngestPipeline {
     authoriseWrite,
     canonicaliseReferences, // every reference in canonical form, or 422 saying why
     deps.references.resolveConditional, // Type?query → the one resource it matches in the caller's view
+    ...(deps.respondent ? [deps.respondent] : []), // a portal response's author and source: the person
     ...validation,
     ...(deps.inclusion ? [deps.inclusion] : []),
   ];
