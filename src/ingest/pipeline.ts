@@ -70,6 +70,10 @@ export function createIngestPipeline(deps: IngestDeps): IngestPipeline {
   // exclude (deps.exclude) wraps these and persist: refuse writes about reserved persons (src/consent)
   // pseudonymise (deps.pseudonymise) wraps these and persist: national id → registry pseudonym, identifiers dropped
   const guarded: IngestStage[] = [
+    // Every literal that is stored names a resource the caller sees. After exclusion, so that a reference
+    // to an erased person's Patient gets its 403 there; after the data dictionary, so that a reference in an
+    // element it drops (an EPR's Practitioner, which the registry never holds) is dropped, not refused.
+    deps.references.requireTargets,
     validatePseudonymisedProfiles, // the NorPain Patient profile holds for what is stored
     ...(deps.ownership ? [deps.ownership] : []), // own unit / own person; unit labels
   ];
@@ -84,11 +88,8 @@ export function createIngestPipeline(deps: IngestDeps): IngestPipeline {
       audit: pendingAudit && ((w, targets) => pendingAudit(w, ctx, targets)),
     });
   };
-  // After the exclusion check, so that a reference to an erased person's Patient gets its 403 there.
-  const pseudonymiseAndPersist = async (write: Write, ctx: IngestContext) => {
-    const resolved = await deps.references.requireTargets(write, ctx); // every literal names a resource the caller sees
-    return deps.pseudonymise?.guard(resolved, ctx, checkAndPersist) ?? checkAndPersist(resolved, ctx);
-  };
+  const pseudonymiseAndPersist = async (write: Write, ctx: IngestContext) =>
+    deps.pseudonymise?.guard(write, ctx, checkAndPersist) ?? checkAndPersist(write, ctx);
   return {
     async run(write, requestCtx) {
       let current = write;

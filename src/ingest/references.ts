@@ -31,8 +31,9 @@ import { entryLocation, type IngestStage, type Write, type WriteEntry } from './
  *    (`Patient?identifier=<national id system>|<number>`) is left to the pseudonymise stage, which links
  *    the person in the identity vault; no other form may carry a national id.
  * 3. `requireTargets`, after the exclusion check (a reference to an erased person's Patient is refused
- *    there with 403): a literal names a resource written by the same write or stored and in the caller's
- *    view. Whether it does not exist or is outside the view, the answer is the same.
+ *    there with 403) and the data dictionary (a reference in an element it drops is never stored): a
+ *    literal names a resource written by the same write or stored and in the caller's view. Whether it
+ *    does not exist or is outside the view, the answer is the same.
  */
 
 /** The one refusal for a literal that resolves to nothing the caller may see (also the pseudonymise stage's). */
