@@ -70,10 +70,8 @@ export function createIngestPipeline(deps: IngestDeps): IngestPipeline {
   // exclude (deps.exclude) wraps these and persist: refuse writes about reserved persons (src/consent)
   // pseudonymise (deps.pseudonymise) wraps these and persist: national id → registry pseudonym, identifiers dropped
   const guarded: IngestStage[] = [
-    // Every literal that is stored names a resource the caller sees. After exclusion, so that a reference
-    // to an erased person's Patient gets its 403 there; after the data dictionary, so that a reference in an
-    // element it drops (an EPR's Practitioner, which the registry never holds) is dropped, not refused.
-    deps.references.requireTargets,
+    // After the data dictionary: a reference in an element it drops is dropped, not refused.
+    deps.references.requireTargets, // every other literal that is stored names a resource the caller sees
     validatePseudonymisedProfiles, // the NorPain Patient profile holds for what is stored
     ...(deps.ownership ? [deps.ownership] : []), // own unit / own person; unit labels
   ];
@@ -88,8 +86,11 @@ export function createIngestPipeline(deps: IngestDeps): IngestPipeline {
       audit: pendingAudit && ((w, targets) => pendingAudit(w, ctx, targets)),
     });
   };
-  const pseudonymiseAndPersist = async (write: Write, ctx: IngestContext) =>
-    deps.pseudonymise?.guard(write, ctx, checkAndPersist) ?? checkAndPersist(write, ctx);
+  // After the exclusion check, so that a reference to an erased person's Patient gets its 403 there.
+  const pseudonymiseAndPersist = async (write: Write, ctx: IngestContext) => {
+    const resolved = await deps.references.requirePatients(write, ctx); // as sent, before persons are linked
+    return deps.pseudonymise?.guard(resolved, ctx, checkAndPersist) ?? checkAndPersist(resolved, ctx);
+  };
   return {
     async run(write, requestCtx) {
       let current = write;
