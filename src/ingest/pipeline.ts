@@ -74,6 +74,8 @@ export function createIngestPipeline(deps: IngestDeps): IngestPipeline {
   // exclude (deps.exclude) wraps these and persist: refuse writes about reserved persons (src/consent)
   // pseudonymise (deps.pseudonymise) wraps these and persist: national id → registry pseudonym, identifiers dropped
   const guarded: IngestStage[] = [
+    // After the data dictionary: a reference in an element it drops is dropped, not refused.
+    deps.references.requireTargets, // every other literal that is stored names a resource the caller sees
     validatePseudonymisedProfiles, // the NorPain Patient profile holds for what is stored
     ...(deps.ownership ? [deps.ownership] : []), // own unit / own person; unit labels
   ];
@@ -90,7 +92,7 @@ export function createIngestPipeline(deps: IngestDeps): IngestPipeline {
   };
   // After the exclusion check, so that a reference to an erased person's Patient gets its 403 there.
   const pseudonymiseAndPersist = async (write: Write, ctx: IngestContext) => {
-    const resolved = await deps.references.requireTargets(write, ctx); // every literal names a resource the caller sees
+    const resolved = await deps.references.requirePatients(write, ctx); // as sent, before persons are linked
     return deps.pseudonymise?.guard(resolved, ctx, checkAndPersist) ?? checkAndPersist(resolved, ctx);
   };
   return {
