@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Bundle, Consent, Resource } from '@medplum/fhirtypes';
+import type { Bundle, Condition, Consent, Resource } from '@medplum/fhirtypes';
 import { seededRandom, syntheticNationalId } from '../../src/identity/synthetic';
 import type { TestServer } from '../helpers/testServer';
 
@@ -146,12 +146,18 @@ export async function answersByTag(server: TestServer, token: string): Promise<M
       throw new Error(`search failed: ${reply.status} ${reply.text}`);
     }
     for (const entry of reply.body.entry ?? []) {
-      const condition = entry.resource as { code: { coding: { code: string }[] } };
-      const tag = condition.code.coding[0].code;
+      // On a shared HAPI server other tests' Conditions carry ICD-10 codes too: only a tag with an answer
+      // is one of these fixtures'.
+      const codings = (entry.resource as Condition).code?.coding ?? [];
+      const tag = codings.find((c) => c.system === TAG_SYSTEM)?.code;
+      const answer = codings.find((c) => c.system === ANSWER_SYSTEM)?.code;
+      if (tag === undefined || answer === undefined) {
+        continue;
+      }
       if (!out.has(tag)) {
         out.set(tag, new Set());
       }
-      out.get(tag)?.add(condition.code.coding[1].code);
+      out.get(tag)?.add(answer);
     }
     const next = reply.body.link?.find((l) => l.relation === 'next')?.url;
     path = next ? next.slice(server.baseUrl.length + 1) : undefined;

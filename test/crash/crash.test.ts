@@ -1,12 +1,13 @@
 import fs from 'node:fs';
 import type { Bundle, Consent } from '@medplum/fhirtypes';
+import { parseReference } from '../../src/fhir/reference';
 import { seededRandom } from '../../src/identity/synthetic';
 import { call, FNR_SYSTEM, people, reservation, submission } from '../consent/fixtures';
 import {
+  conditionsByTag,
   embeddedPatients,
   facadeState,
   freePort,
-  observationsByTag,
   ServeProcess,
   startDroppingProxy,
   tempDataDir,
@@ -95,7 +96,7 @@ async function load(server: ServeProcess, ledger: Ledger, random: () => number, 
 async function verify(server: ServeProcess, ledger: Ledger, store: 'embedded' | 'hapi'): Promise<Findings> {
   const admin = await server.token('registry-admin');
   const target = server.asTestServer;
-  const observations = await observationsByTag(target, admin, ledger.prefix);
+  const conditions = await conditionsByTag(target, admin, ledger.prefix);
   const reservedNow = new Set<string>();
   for (const fnr of ledger.reservers) {
     const reply = await call<Bundle>(
@@ -117,20 +118,21 @@ async function verify(server: ServeProcess, ledger: Ledger, store: 'embedded' | 
     auditVerify: server.auditVerify().code,
   };
   for (const [tag, fnr] of ledger.acked) {
-    if (!reservedNow.has(fnr) && !observations.has(tag)) findings.lost++;
+    if (!reservedNow.has(fnr) && !conditions.has(tag)) findings.lost++;
   }
   for (const fnr of ledger.reservationsAcked) {
     if (!reservedNow.has(fnr)) findings.lost++;
   }
   const storedPatients = new Set<string>();
-  for (const [tag, list] of observations) {
+  for (const [tag, list] of conditions) {
     if (list.length !== 2) findings.partial++;
     if (reservedNow.has(ledger.sent.get(tag) ?? '')) findings.unfinishedReservations++;
-    for (const obs of list) {
-      const patientId = /^Patient\/(.+)$/.exec(obs.subject?.reference ?? '')?.[1] ?? '';
+    for (const condition of list) {
+      const subject = parseReference(condition.subject?.reference ?? '');
+      const patientId = subject.ok && subject.reference.kind === 'literal' ? subject.reference.id : '';
       storedPatients.add(patientId);
       if (!state.vaultPatients.has(patientId)) findings.orphans++;
-      if (!state.audited.has(`Observation/${obs.id}`)) findings.orphans++;
+      if (!state.audited.has(`Condition/${condition.id}`)) findings.orphans++;
     }
   }
   if (store === 'embedded') {

@@ -5,7 +5,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import type { AuditEvent, Bundle, Observation } from '@medplum/fhirtypes';
+import type { AuditEvent, Bundle, Condition } from '@medplum/fhirtypes';
 import { issueDevToken } from '../../src/auth/devTokens';
 import { loadConfig } from '../../src/config';
 import { call, TAG_SYSTEM, type Reply } from '../consent/fixtures';
@@ -107,21 +107,21 @@ export class ServeProcess {
   }
 }
 
-/** Every Observation carrying a test tag with this prefix, by tag (through the server, as staff). */
-export async function observationsByTag(
+/** Every Condition carrying a test tag with this prefix, by tag (through the server, as staff). */
+export async function conditionsByTag(
   server: TestServer,
   admin: string,
   prefix: string,
-): Promise<Map<string, Observation[]>> {
-  const out = new Map<string, Observation[]>();
-  let next: string | undefined = `Observation?code=${encodeURIComponent(`${TAG_SYSTEM}|`)}&_count=1000`;
+): Promise<Map<string, Condition[]>> {
+  const out = new Map<string, Condition[]>();
+  let next: string | undefined = `Condition?code=${encodeURIComponent(`${TAG_SYSTEM}|`)}&_count=1000`;
   while (next) {
     const reply: Reply<Bundle> = await call<Bundle>(server, admin, 'GET', next);
     if (reply.status !== 200) throw new Error(`search failed: ${reply.status} ${reply.text}`);
     for (const entry of reply.body.entry ?? []) {
-      const obs = entry.resource as Observation;
-      const tag = obs.code.coding?.[0]?.code ?? '';
-      if (tag.startsWith(prefix)) out.set(tag, [...(out.get(tag) ?? []), obs]);
+      const condition = entry.resource as Condition;
+      const tag = condition.code?.coding?.[0]?.code ?? '';
+      if (tag.startsWith(prefix)) out.set(tag, [...(out.get(tag) ?? []), condition]);
     }
     const url = reply.body.link?.find((l) => l.relation === 'next')?.url;
     next = url ? url.slice(server.baseUrl.length + 1) : undefined;

@@ -579,8 +579,9 @@ export function describeStoreContract(name: string, open: () => Promise<FhirStor
         const p = await patient();
         const value = p.identifier?.[0]?.value as string;
         const lu = p.meta?.lastUpdated as string;
+        // Encoded: a store may write the offset as "+00:00", and a bare "+" in a query is a space.
         const q = (d: string) =>
-          search(`Patient?identifier=${PSEUDONYM}|${value}&_lastUpdated=${d}`).then(ids);
+          search(`Patient?identifier=${PSEUDONYM}|${value}&_lastUpdated=${encodeURIComponent(d)}`).then(ids);
         expect(await q(`ge${lu}`)).toEqual([p.id]);
         expect(await q(`le${lu}`)).toEqual([p.id]);
         expect(await q(`gt${lu}`)).toEqual([]);

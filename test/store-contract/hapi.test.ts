@@ -1,6 +1,7 @@
 import { UNIT_LABEL_SYSTEM } from '../../src/auth/unitLabel';
 import type { FhirError } from '../../src/fhir/outcomes';
 import { HapiStore, registryDefinitions } from '../../src/store/hapi';
+import { relativeTo } from '../../src/store/hapi/bundles';
 import { NORPAIN_PROFILES } from '../../src/validation/profiles';
 import { describeStoreContract } from './contract';
 
@@ -28,6 +29,23 @@ if (hapiUrl) {
     test('contract', () => undefined);
   });
 }
+
+describe("HAPI's links, written with its own address", () => {
+  // Behind a proxy (or another host name) HAPI's paging links and locations name an address this server
+  // does not use: only the FHIR base's path is matched, or a history read pages on to "<base>/http://…".
+  const base = 'http://proxy.example:9000/fhir';
+  test('paging links and locations become relative to the base, whatever host HAPI names', () => {
+    expect(relativeTo(base, 'http://hapi:8080/fhir/_history?_count=500&_offset=500')).toBe(
+      '_history?_count=500&_offset=500',
+    );
+    expect(relativeTo(base, `${base}/Patient/1/_history/2`)).toBe('Patient/1/_history/2');
+    expect(relativeTo(base, 'Patient/1')).toBe('Patient/1');
+  });
+  test('a URL outside the base path is left as it is', () => {
+    expect(relativeTo(base, 'http://hapi:8080/other/Patient/1')).toBe('http://hapi:8080/other/Patient/1');
+    expect(relativeTo(base, 'http://hapi:8080/fhirx/Patient/1')).toBe('http://hapi:8080/fhirx/Patient/1');
+  });
+});
 
 describe('HapiStore when HAPI is unreachable', () => {
   test('answers 503 with Retry-After, without internals, for reads and writes', async () => {

@@ -26,12 +26,20 @@ export function withoutRequestSource<T extends Resource>(resource: T): T {
   return { ...resource, meta } as T;
 }
 
-/** A location or full URL made relative to the base ("Patient/1/_history/1"). */
+/**
+ * A location, full URL or paging link made relative to the base ("Patient/1/_history/1"). HAPI writes
+ * them with its own address, which is not the one this server reaches it by when a proxy or another host
+ * name is between them, so only the base's path is matched.
+ */
 export function relativeTo(base: string, url: string | undefined): string | undefined {
-  if (url === undefined) {
-    return undefined;
+  if (url === undefined || !URL.canParse(url)) {
+    return url;
   }
-  return url.startsWith(`${base}/`) ? url.slice(base.length + 1) : url;
+  const parsed = new URL(url);
+  const basePath = new URL(base).pathname.replace(/\/+$/, '');
+  return parsed.pathname.startsWith(`${basePath}/`)
+    ? `${parsed.pathname.slice(basePath.length + 1)}${parsed.search}`
+    : url;
 }
 
 /** Clean each entry of a transaction or history Bundle. */
