@@ -94,6 +94,8 @@ export interface WritePlan {
   channel: Channel;
   form: ReferenceForm;
   sites: SitePlan[];
+  /** A Patient that also carries another registered person's D-number (two persons in one write). */
+  secondPerson?: boolean;
 }
 
 type Node = Record<string, unknown>;
@@ -600,9 +602,14 @@ export function writePlan(persons: number): fc.Arbitrary<WritePlan> {
     fc.record({
       person: fc.integer({ min: 0, max: persons - 1 }),
       type: fc.constant(type),
-      channel: fc.constantFrom(...channelsFor(type)),
+      // The portal is one channel of one type: as likely as all the others together for that type.
+      channel:
+        type === 'QuestionnaireResponse'
+          ? fc.oneof(fc.constant<Channel>('portal'), fc.constantFrom(...channelsFor(type)))
+          : fc.constantFrom(...channelsFor(type)),
       form: fc.constantFrom(...referenceForms),
       sites: fc.array(sitePlan, { minLength: 0, maxLength: 3 }),
+      secondPerson: type === 'Patient' ? fc.boolean() : fc.constant(false),
     }),
   );
 }

@@ -152,8 +152,15 @@ function locations(reply: Reply): string[] {
     }
   }
   const resource = reply.body as Resource | undefined;
-  if (resource?.resourceType && resource.resourceType !== 'Bundle' && resource.id) {
-    found.push(`${resource.resourceType}/${resource.id}`);
+  // $correct answers with a Parameters of the corrected resource and its Provenance.
+  const resources =
+    resource?.resourceType === 'Parameters'
+      ? (resource.parameter ?? []).flatMap((p) => (p.resource ? [p.resource] : []))
+      : resource && resource.resourceType !== 'Bundle'
+        ? [resource]
+        : [];
+  for (const r of resources) {
+    if (r.id) found.push(`${r.resourceType}/${r.id}`);
   }
   return found.map((l) => /([A-Za-z]+\/[A-Za-z0-9\-.]+)(\/_history\/[^/]+)?$/.exec(l)?.[1] ?? l);
 }
@@ -217,7 +224,7 @@ const formOf = new Map<number, string>();
 
 /** Sends a write and checks it: no server error; refused → nothing stored; no marker left anywhere. */
 async function checkedWrite(request: Sent, markers: Marker[], write: number, scan = true): Promise<Reply> {
-  const before = await inspector.fingerprint();
+  const before = await inspector.fingerprint?.();
   const logsFrom = server.logs.length;
   const reply = await send(request);
   if (reply.status >= 500) {
@@ -227,7 +234,7 @@ async function checkedWrite(request: Sent, markers: Marker[], write: number, sca
       request,
       status: reply.status,
     });
-  } else if (!accepted(reply) && (await inspector.fingerprint()) !== before) {
+  } else if (!accepted(reply) && (await inspector.fingerprint?.()) !== before) {
     findings.add(`refused (${reply.status}) but stored: ${describe(request)}`, {
       kind: 'refused-but-stored',
       detail: reply.text.slice(0, 300),
@@ -334,7 +341,7 @@ async function cleanResource(type: FuzzType, person: Person): Promise<string | u
 async function carryOut(
   plan: WritePlan,
   person: Person,
-  options: { checkMarkers: boolean; startFrom?: Person },
+  options: { checkMarkers: boolean; startFrom?: Person; other?: Person },
 ): Promise<Outcome | undefined> {
   const write = requests.length;
   requests.push({ role: '', method: '', path: '' }); // filled in below, before anything is sent
@@ -349,6 +356,9 @@ async function carryOut(
   });
   const resource = baseResource(plan.type, person, ref, write) as Resource & Record<string, unknown>;
   const markers = options.checkMarkers ? placeMarkers(resource, plan, ref, mint, write) : [];
+  if (plan.secondPerson && options.other && Array.isArray(resource.identifier)) {
+    resource.identifier.push({ system: DNR_SYSTEM, value: options.other.dnr.text });
+  }
   const extra = (site: string) => {
     const marker = mint.mint(plan.sites[0]?.kind ?? 'national-id', { write, site });
     markers.push(marker);
@@ -456,8 +466,23 @@ async function carryOut(
   }
   requests[write] = request;
   formOf.set(write, `${plan.form}, ${plan.type} by ${plan.channel}`);
+  const tally = `${plan.type} by ${plan.channel}`;
   const reply = await checkedWrite(request, markers, write, options.checkMarkers);
+  if (plan.secondPerson && options.other && accepted(reply)) {
+    findings.add(`a Patient naming two registered persons was accepted (${plan.channel})`, {
+      kind: 'merge',
+      detail: `${reply.status}`,
+      request,
+      status: reply.status,
+    });
+  }
   const stored = accepted(reply) ? locations(reply) : [];
+  if (options.checkMarkers) {
+    const counts = (statistics[tally] ??= { accepted: 0, refused: 0, reasons: [] });
+    counts[stored.length ? 'accepted' : 'refused']++;
+    const reason = stored.length ? undefined : `${reply.status} ${outcomeText(reply)}`;
+    if (reason && counts.reasons.length < 4 && !counts.reasons.includes(reason)) counts.reasons.push(reason);
+  }
   if (stored.length) writtenBy.set(write, plan);
   for (const l of stored) writeThatStored.set(l, write);
   if (type === 'Patient') {
@@ -542,6 +567,17 @@ async function storeNames(person: Person): Promise<string[]> {
 async function reserveAndCheck(persons: Person[], stored: Map<Person, string[]>): Promise<void> {
   const names = new Map<Person, string[]>();
   for (const person of persons) names.set(person, await storeNames(person));
+  // No two persons share a Patient or a pseudonym (a silent merge).
+  for (const [i, a] of persons.entries()) {
+    for (const b of persons.slice(i + 1)) {
+      if (names.get(a)?.some((n) => names.get(b)?.includes(n))) {
+        findings.add('two registered persons were merged into one Patient', {
+          kind: 'merge',
+          detail: "a Patient search by one person's national id finds the other's Patient",
+        });
+      }
+    }
+  }
   for (const person of persons) {
     const request: Sent = {
       role: 'admin',
@@ -614,6 +650,22 @@ function classifyResidual(json: string, needle: string): string {
 
 const writeThatStored = new Map<string, number>();
 const writtenBy = new Map<number, WritePlan>();
+/** Writes accepted and refused by type and channel, for the report: a fuzzer whose writes are all
+ * refused tests little. */
+const statistics: Record<string, { accepted: number; refused: number; reasons: string[] }> = {};
+
+/** The first diagnostics of a refusal (of a batch: of its first entry), shortened. */
+function outcomeText(reply: Reply): string {
+  const body = reply.body as
+    | {
+        issue?: { diagnostics?: string; details?: { text?: string } }[];
+        entry?: { response?: { outcome?: unknown } }[];
+      }
+    | undefined;
+  const outcome = (body?.entry?.[0]?.response?.outcome ?? body) as typeof body;
+  const first = outcome?.issue?.[0];
+  return (first?.details?.text ?? first?.diagnostics ?? '').slice(0, 160);
+}
 
 /** After the reservation: every channel and every reference form again, each refused, the store unchanged. */
 async function noWriteAccepted(person: Person, carrier: Person): Promise<void> {
@@ -659,12 +711,18 @@ test('no marker is stored, logged or shown to another principal; a reservation l
       const stored = new Map<Person, string[]>(persons.map((p) => [p, []]));
       for (const plan of plans) {
         const person = persons[plan.person];
-        const outcome = await carryOut(plan, person, { checkMarkers: true });
+        const other = persons[(plan.person + 1) % PERSONS];
+        const outcome = await carryOut(plan, person, { checkMarkers: true, other });
         if (outcome) stored.get(person)?.push(...outcome.stored);
       }
       const runMarkers = mint.minted.slice(firstMarker);
       // The whole run again, also after the server's own writes settled.
       report(scanDataAndLog(runMarkers, logMark));
+      if (!inspector.files().length) {
+        // HAPI: the stored versions, as the store returns them.
+        const json = (await inspector.versions()).map((v) => v.json).join('\n');
+        report(findMarkers(Buffer.from(json), runMarkers, 'store (HAPI)'));
+      }
       logMark = server.logs.length;
       await otherPrincipalsSeeNothing(persons, runMarkers);
       await reserveAndCheck(persons, stored);
@@ -676,7 +734,14 @@ test('no marker is stored, logged or shown to another principal; a reservation l
     fs.writeFileSync(
       REPORT,
       JSON.stringify(
-        [...findings.classes.entries()].map(([key, v]) => ({ key, count: v.count, ...v.example })),
+        {
+          statistics,
+          findings: [...findings.classes.entries()].map(([key, v]) => ({
+            key,
+            count: v.count,
+            ...v.example,
+          })),
+        },
         null,
         2,
       ),
