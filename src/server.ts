@@ -18,7 +18,7 @@ import { createFhirRouter } from './fhir/router';
 import { errors, FhirError, issue, operationOutcome } from './fhir/outcomes';
 import { SearchTranslator } from './identity/searchTranslation';
 import { openIdentity, type IdentityServices } from './identity/service';
-import { createWriteOwnershipStage } from './ingest/authorise';
+import { createRespondentStage, createWriteOwnershipStage } from './ingest/authorise';
 import { WriteJournal } from './ingest/journal';
 import { createIngestPipeline } from './ingest/pipeline';
 import { createReferenceResolution } from './ingest/references';
@@ -221,6 +221,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
         pseudonymise,
         exclude: consent.exclude,
         inclusion: consent.inclusion,
+        respondent: createRespondentStage(viewDeps),
         ownership: createWriteOwnershipStage({ store, ...viewDeps }),
         journal,
         pendingAudit: createPendingAudit({

@@ -3,7 +3,7 @@
  * reservation, erase the person's compartment physically (every version, WAL checkpointed), delete the
  * identity vault entry, verify the residual by search — for a person with ~20 resources, in a store that
  * also holds other people. Runs the real components (embedded store, identity vault, reservation register,
- * person lock); people are loaded through the real ingest pipeline (exclusion, pseudonymisation).
+ * person lock); people are loaded through the real ingest pipeline, every step of it.
  *
  *   npx tsx bench/erase/run.ts [--people N] [--others N]
  */
@@ -11,13 +11,18 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { AuditLog, auditLogPath } from '../../src/audit/log';
 import { FollowUpCancellers } from '../../src/consent/followUps';
+import { createInclusionStage } from '../../src/consent/inclusion';
 import { PersonLocks } from '../../src/consent/personLock';
 import { ReservationRegister } from '../../src/consent/register';
 import { ReservationService } from '../../src/consent/reservation';
 import { openIdentity } from '../../src/identity/service';
 import { seededRandom, syntheticNationalId } from '../../src/identity/synthetic';
+import { createPendingAudit } from '../../src/fhir/audit';
+import { createRespondentStage, createWriteOwnershipStage } from '../../src/ingest/authorise';
 import { createExclusionGuard } from '../../src/ingest/exclude';
+import { WriteJournal } from '../../src/ingest/journal';
 import { createIngestPipeline } from '../../src/ingest/pipeline';
 import { createReferenceResolution } from '../../src/ingest/references';
 import { SearchTranslator } from '../../src/identity/searchTranslation';
@@ -34,7 +39,7 @@ function arg(name: string, fallback: number): number {
 
 const FNR = 'urn:oid:2.16.578.1.12.4.1.4.1';
 
-/** Patient, EpisodeOfCare and 18 Observations: 20 resources. */
+/** Patient, EpisodeOfCare and 18 Conditions: 20 resources. */
 function person(fnr: string, n: number): WriteEntry[] {
   const patientUrl = `urn:uuid:${randomUUID()}`;
   const entries: WriteEntry[] = [
@@ -58,14 +63,13 @@ function person(fnr: string, n: number): WriteEntry[] {
   for (let i = 0; i < 18; i++) {
     entries.push({
       method: 'POST',
-      resourceType: 'Observation',
+      resourceType: 'Condition',
       fullUrl: `urn:uuid:${randomUUID()}`,
       resource: {
-        resourceType: 'Observation',
-        status: 'final',
-        code: { coding: [{ system: 'http://loinc.org', code: '72514-3' }] },
+        resourceType: 'Condition',
+        code: { coding: [{ system: 'urn:oid:2.16.578.1.12.4.1.1.7110', code: 'M79.7' }] },
         subject: { reference: patientUrl },
-        valueString: `answer ${n}-${i}`,
+        recordedDate: `2024-01-${String((n % 28) + 1).padStart(2, '0')}`,
       },
     });
   }
@@ -84,15 +88,31 @@ async function main(): Promise<void> {
     key: Buffer.alloc(32, 7),
   });
   const locks = new PersonLocks();
+  const journal = WriteJournal.open(dir);
+  const auditLog = AuditLog.open(auditLogPath(dir));
+  const viewDeps = { personOf: () => undefined };
   const ingest = createIngestPipeline({
     store,
     references: createReferenceResolution({
       store,
       translator: new SearchTranslator({ ...identity, production: false }),
-      personOf: () => undefined,
+      ...viewDeps,
     }),
-    pseudonymise: createPseudonymiseStage({ ...identity, store, production: false }),
+    respondent: createRespondentStage(viewDeps),
+    inclusion: createInclusionStage({
+      criteria: { minimumAge: 18, isParticipatingUnit: () => true },
+      store,
+      vault: identity.vault,
+    }),
+    journal,
     exclude: createExclusionGuard({ register, vault: identity.vault, locks }),
+    pseudonymise: createPseudonymiseStage({ ...identity, store, production: false }),
+    ownership: createWriteOwnershipStage({ store, ...viewDeps }),
+    pendingAudit: createPendingAudit({
+      pseudonymOfPatient: (patientId) => identity.vault.findByPatientId(patientId)?.pseudonym,
+      pseudonymOfPrincipal: () => undefined,
+      check: (event) => auditLog.check(event),
+    }),
   });
   // Where the time goes: the store's erasure, the register and the identity vault, each timed around
   // the calls the reservation makes (the rest is locking, the residual search and the receipt).
@@ -178,6 +198,8 @@ async function main(): Promise<void> {
     console.log(`  of which ${key}: mean ${(ms / measured).toFixed(2)} ms`);
   }
   register.close();
+  journal.close();
+  auditLog.close();
   identity.close();
   await store.close();
   rmSync(dir, { recursive: true, force: true });

@@ -18,7 +18,8 @@ import { sameSystem } from '../identity/nationalId';
  *
  * 1. `authoriseWrite`, first of all: may this role and these scopes create/update/delete this type at
  *    all (src/auth/matrix.ts)? Unit labels a client sent are dropped (only the server sets them), and a
- *    clinic may not write an episode or encounter on behalf of another unit.
+ *    clinic may not write an episode or encounter on behalf of another unit. `createRespondentStage`,
+ *    once conditional references are resolved: who gave a portal response.
  * 2. `createWriteOwnershipStage`, right after pseudonymisation (when every Patient reference and id is
  *    final): whose data the write touches. A clinic updates or deletes only resources labelled with its
  *    unit (a Patient is shared: each unit that sends the person is added to its label); the portal writes
@@ -83,7 +84,7 @@ function namesAnotherPerson(resource: Resource, pid: string | undefined, base: s
  * acts for, or be left out (DESIGN §5): the portal speaks for that one citizen, so a response it sends in
  * someone else's name — another patient, a practitioner, a relative — is not its to make. 403, like a
  * subject naming someone else, and before pseudonymisation, so that the other person is never registered.
- * A literal Patient reference is checked once pseudonymisation has made references final (ownEntry).
+ * A literal Patient reference is checked once conditional references are resolved (`respondentStage`).
  */
 const RESPONDENT_ELEMENTS = ['author', 'source'] as const;
 const RESPONDENT_REFUSAL =
@@ -102,16 +103,37 @@ function respondentNotThePerson(resource: Resource, pid: string | undefined, bas
   });
 }
 
-/** A literal author or source of a portal response that is not the person's own Patient. */
+/** A literal author or source of a portal response that is not the person's own Patient. One named by
+ * identifier only was decided by `authoriseWrite`. */
 function respondentOtherThan(resource: Resource, patientId: string | undefined): boolean {
   if (resource.resourceType !== 'QuestionnaireResponse') return false;
   const own = patientId === undefined ? undefined : literalKey({ resourceType: 'Patient', id: patientId });
   return RESPONDENT_ELEMENTS.some((element) => {
     const reference = (resource as Partial<Record<(typeof RESPONDENT_ELEMENTS)[number], Reference>>)[element];
-    if (reference === undefined) return false;
-    const parsed = parseReference(reference.reference ?? '');
+    if (reference?.reference === undefined) return false;
+    const parsed = parseReference(reference.reference);
     return !parsed.ok || parsed.reference.kind !== 'literal' || literalKey(parsed.reference) !== own;
   });
+}
+
+/**
+ * The literal author or source of a portal response, once conditional references are resolved: it must
+ * be the person's own Patient. Before the references must name a resource the caller sees (another
+ * person's Patient reads as one that does not exist, 422) and before pseudonymisation, which does not
+ * store author or source (src/dictionary): so the portal is told the rule it broke, the same 403 whether
+ * the Patient it named exists or not. A person with no Patient yet can name none.
+ */
+export function createRespondentStage(deps: ViewDeps): IngestStage {
+  return (write, ctx) => {
+    if (ctx.principal.role !== 'portal') return write;
+    const own = deps.personOf(ctx.principal);
+    for (const [index, entry] of write.entries.entries()) {
+      if (entry.resource !== undefined && respondentOtherThan(entry.resource, own)) {
+        throw forbidden(write, index, RESPONDENT_REFUSAL);
+      }
+    }
+    return write;
+  };
 }
 
 /**
@@ -233,9 +255,6 @@ async function ownEntry(
     if (stated !== undefined) units.add(stated);
   }
   result.resource = withUnitLabels(entry.resource, units);
-  if (reach === 'own-person' && respondentOtherThan(result.resource, deps.personOf(principal))) {
-    throw forbidden(write, index, RESPONDENT_REFUSAL);
-  }
   if (!view.inReach(result.resource, reach)) {
     throw forbidden(
       write,

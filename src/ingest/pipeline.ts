@@ -15,37 +15,44 @@ import type { WriteGuard } from './exclude';
 import type { IngestContext, IngestStage, Write } from './write';
 
 /**
- * The path of every write (DESIGN §2): authorise → references → validate → exclude → pseudonymise → persist
- * → audit.
- * Each stage is a module of its own; to add one, add one line to the lists below. Audit is the router's
- * (src/fhir/audit.ts): it records one AuditEvent per request, refused or not, before answering.
+ * The path of every write (DESIGN §2), as one list of named steps (`steps` below): authorise, references,
+ * validate, include, journal, exclude, pseudonymise, own, persist; audit is the router's (src/fhir/audit.ts),
+ * which records one AuditEvent per request, refused or not, before answering, and whose entry for a write is
+ * built and checked before the write is sent (`pendingAudit`). Each step is a module of its own. A step is a
+ * stage (the write in, the write out) or a guard, which runs every later step and persist inside it: the
+ * journal's intent, the exclusion lock, the pseudonymisation's vault rehearsal. Every step is required:
+ * none of the safety steps can be left out by forgetting to pass it.
  */
 export interface IngestPipeline {
-  /** Runs the write through every stage; returns what persist produced. Throws a FhirError on refusal. */
+  /** Runs the write through every step; returns what persist produced. Throws a FhirError on refusal. */
   run(write: Write, ctx: IngestContext): Promise<PersistOutcome>;
   /** Runs only the validation stages ($validate): throws the FhirError a write would get, else returns. */
   validate(write: Write, ctx: IngestContext): Promise<void>;
 }
 
+type Step = { name: string; stage: IngestStage } | { name: string; guard: WriteGuard };
+
 export interface IngestDeps {
   store: FhirStore;
   /** Conditional references resolved, literal ones required to exist (src/ingest/references.ts). */
   references: ReferenceResolution;
-  /** The pseudonymise stage (src/ingest/pseudonymise.ts), built with the identity vault. It wraps the
-   * stages after it and persist, so the identity vault keeps a write's changes only if it is persisted. */
-  pseudonymise?: WriteGuard;
+  /** Who gave a portal response: only the person (src/ingest/authorise.ts). */
+  respondent: IngestStage;
   /** Inclusion criteria (src/consent/inclusion.ts): participating unit, age at episode start. */
-  inclusion?: IngestStage;
-  /** The exclusion stage (src/ingest/exclude.ts): refuses writes about reserved persons, and holds the
-   * person lock from its check through pseudonymise and persist. */
-  exclude?: WriteGuard;
-  /** Whose data a write touches, and the unit labels (src/ingest/authorise.ts); runs after pseudonymise. */
-  ownership?: IngestStage;
+  inclusion: IngestStage;
   /** The write journal: every write's intent is recorded before it reaches the store (src/ingest/journal.ts). */
-  journal?: WriteJournal;
+  journal: WriteJournal;
+  /** The exclusion guard (src/ingest/exclude.ts): refuses writes about reserved persons, and holds the
+   * person lock from its check through pseudonymise and persist. */
+  exclude: WriteGuard;
+  /** The pseudonymise guard (src/ingest/pseudonymise.ts), built with the identity vault: the vault keeps a
+   * write's changes only if it is persisted. */
+  pseudonymise: WriteGuard;
+  /** Whose data a write touches, and the unit labels (src/ingest/authorise.ts). */
+  ownership: IngestStage;
   /** Builds (and checks) a write's audit entry before it is sent; recovery records it if the request's own
    * entry is missing. Throwing refuses the write before anything is stored. */
-  pendingAudit?: (write: Write, ctx: IngestContext, targets: IntentTarget[]) => AuditEvent;
+  pendingAudit: (write: Write, ctx: IngestContext, targets: IntentTarget[]) => AuditEvent;
 }
 
 export function createIngestPipeline(deps: IngestDeps): IngestPipeline {
@@ -53,73 +60,83 @@ export function createIngestPipeline(deps: IngestDeps): IngestPipeline {
   // through this pipeline invalidate the cache below.
   const questionnaires = cachedQuestionnaireSource(storeQuestionnaireSource(deps.store));
   const registry = new QuestionnaireRegistry(questionnaires);
-  const validation: IngestStage[] = [
-    acceptedTypesStage, // only the resource types of the data dictionary (src/dictionary)
-    repeatedAnswersStage(registry), // a repeating question split over items (Refero «Legg til») → one item
-    validateBase,
-    validateProfilesAsReceived, // NorPain profiles of EpisodeOfCare, QuestionnaireResponse, Consent, ResearchStudy
-    questionnaireStage(registry), // QR vs its Questionnaire; scores
+  const validation: { name: string; stage: IngestStage }[] = [
+    { name: 'accepted types', stage: acceptedTypesStage }, // the resource types of the data dictionary
+    { name: 'repeated answers', stage: repeatedAnswersStage(registry) }, // Refero «Legg til» → one item
+    { name: 'base validation', stage: validateBase },
+    { name: 'profiles as received', stage: validateProfilesAsReceived }, // NorPain profiles
+    { name: 'questionnaire', stage: questionnaireStage(registry) }, // QR vs its Questionnaire; scores
   ];
-  const beforeExclusion: IngestStage[] = [
-    authoriseWrite,
-    canonicaliseReferences, // every reference in canonical form, or 422 saying why
-    deps.references.resolveConditional, // Type?query → the one resource it matches in the caller's view
+  const steps: Step[] = [
+    { name: 'authorise', stage: authoriseWrite },
+    { name: 'canonical references', stage: canonicaliseReferences }, // canonical form, or 422 saying why
+    { name: 'conditional references', stage: deps.references.resolveConditional }, // in the caller's view
+    { name: 'respondent', stage: deps.respondent }, // a portal response's author and source: the person
     ...validation,
-    ...(deps.inclusion ? [deps.inclusion] : []),
+    { name: 'inclusion', stage: deps.inclusion },
+    { name: 'journal', guard: journalGuard(deps.journal) },
+    { name: 'exclude', guard: deps.exclude }, // reserved persons: 403, under the person lock
+    // After exclusion, so that a reference to an erased person's Patient gets its 403 there; as sent,
+    // before persons are linked.
+    { name: 'patient references', stage: deps.references.requirePatients },
+    { name: 'pseudonymise', guard: deps.pseudonymise }, // national id → registry pseudonym; the dictionary
+    // After the data dictionary: a reference in an element it drops is dropped, not refused.
+    { name: 'stored references', stage: deps.references.requireTargets },
+    { name: 'pseudonymised profiles', stage: validatePseudonymisedProfiles }, // what is stored holds too
+    { name: 'ownership', stage: deps.ownership }, // own unit / own person; unit labels
   ];
-  // exclude (deps.exclude) wraps these and persist: refuse writes about reserved persons (src/consent)
-  // pseudonymise (deps.pseudonymise) wraps these and persist: national id → registry pseudonym, identifiers dropped
-  const guarded: IngestStage[] = [
-    validatePseudonymisedProfiles, // the NorPain Patient profile holds for what is stored
-    ...(deps.ownership ? [deps.ownership] : []), // own unit / own person; unit labels
-  ];
-  const checkAndPersist = async (write: Write, ctx: IngestContext): Promise<PersistOutcome> => {
-    let current = write;
-    for (const stage of guarded) {
-      current = await stage(current, ctx);
-    }
-    const pendingAudit = deps.pendingAudit;
-    return persistWrite(deps.store, current, {
+  const persist = (write: Write, ctx: IngestContext): Promise<PersistOutcome> =>
+    persistWrite(deps.store, write, {
       intent: ctx.intent,
-      audit: pendingAudit && ((w, targets) => pendingAudit(w, ctx, targets)),
+      audit: (w, targets) => deps.pendingAudit(w, ctx, targets),
     });
-  };
-  // After the exclusion check, so that a reference to an erased person's Patient gets its 403 there.
-  const pseudonymiseAndPersist = async (write: Write, ctx: IngestContext) => {
-    const resolved = await deps.references.requireTargets(write, ctx); // every literal names a resource the caller sees
-    return deps.pseudonymise?.guard(resolved, ctx, checkAndPersist) ?? checkAndPersist(resolved, ctx);
+  const runFrom = async (index: number, write: Write, ctx: IngestContext): Promise<PersistOutcome> => {
+    const step = steps[index];
+    if (step === undefined) {
+      return persist(write, ctx);
+    }
+    if ('guard' in step) {
+      return step.guard.guard(write, ctx, (next, nextCtx) => runFrom(index + 1, next, nextCtx));
+    }
+    return runFrom(index + 1, await step.stage(write, ctx), ctx);
   };
   return {
-    async run(write, requestCtx) {
-      let current = write;
-      for (const stage of beforeExclusion) {
-        current = await stage(current, requestCtx);
-      }
-      const intent = deps.journal?.begin(requestCtx.requestId, write.transaction);
-      const ctx: IngestContext = { ...requestCtx, intent };
+    async run(write, ctx) {
       try {
-        const outcome = deps.exclude
-          ? await deps.exclude.guard(current, ctx, pseudonymiseAndPersist)
-          : await pseudonymiseAndPersist(current, ctx);
-        // Closed once the request's audit entry is recorded (by the router), or now if nobody audits.
-        if (intent && ctx.intents) ctx.intents.add(intent);
-        else intent?.close();
-        return outcome;
-      } catch (err) {
-        // A write that was stored, or whose outcome is unknown, stays in the journal for recovery to
-        // complete (vault links, audit entry); any other failure stored nothing.
-        if (intent?.stored || isUnresolvedWrite(err)) intent?.release();
-        else intent?.close();
-        throw err;
+        return await runFrom(0, write, ctx);
       } finally {
         // Also when persisting failed: a transaction may have failed after HAPI committed it.
-        if (touchesQuestionnaire(current)) questionnaires.invalidate();
+        if (touchesQuestionnaire(write)) questionnaires.invalidate();
       }
     },
     async validate(write, ctx) {
       let current = write;
-      for (const stage of [canonicaliseReferences, ...validation]) {
+      for (const stage of [canonicaliseReferences, ...validation.map((step) => step.stage)]) {
         current = await stage(current, ctx);
+      }
+    },
+  };
+}
+
+/**
+ * The write's intent in the journal, around the steps that may store it. Closed once the request's audit
+ * entry is recorded (by the router), or now if nobody audits. A write that was stored, or whose outcome
+ * is unknown, stays open for recovery to complete (vault links, audit entry); any other failure stored
+ * nothing and closes it.
+ */
+function journalGuard(journal: WriteJournal): WriteGuard {
+  return {
+    async guard(write, ctx, proceed) {
+      const intent = journal.begin(ctx.requestId, write.transaction);
+      try {
+        const outcome = await proceed(write, { ...ctx, intent });
+        if (ctx.intents) ctx.intents.add(intent);
+        else intent.close();
+        return outcome;
+      } catch (err) {
+        if (intent.stored || isUnresolvedWrite(err)) intent.release();
+        else intent.close();
+        throw err;
       }
     },
   };

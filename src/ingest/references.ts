@@ -15,7 +15,7 @@ import { planSearch } from '../fhir/search';
 import { isNationalIdSystem } from '../identity/nationalId';
 import type { SearchTranslator } from '../identity/searchTranslation';
 import type { FhirStore } from '../store/FhirStore';
-import { entryLocation, type IngestStage, type Write, type WriteEntry } from './write';
+import { entryLocation, type IngestContext, type IngestStage, type Write, type WriteEntry } from './write';
 
 /**
  * References at the door (DESIGN §3.1): every Reference a write carries, wherever it stands (any element,
@@ -30,9 +30,13 @@ import { entryLocation, type IngestStage, type Write, type WriteEntry } from './
  *    matches in the caller's view (422 when none or several). A person named by national id
  *    (`Patient?identifier=<national id system>|<number>`) is left to the pseudonymise stage, which links
  *    the person in the identity vault; no other form may carry a national id.
- * 3. `requireTargets`, after the exclusion check (a reference to an erased person's Patient is refused
- *    there with 403): a literal names a resource written by the same write or stored and in the caller's
- *    view. Whether it does not exist or is outside the view, the answer is the same.
+ * 3. `requirePatients` and `requireTargets`, after the exclusion check (a reference to an erased person's
+ *    Patient is refused there with 403): a literal names a resource written by the same write or stored
+ *    and in the caller's view. Whether it does not exist or is outside the view, the answer is the same.
+ *    References to Patients are checked as sent, wherever they stand, before the pseudonymise stage
+ *    rewrites them to persons it links (whom a clinic may name by national id); the others after the data
+ *    dictionary, so that one in an element it drops (an EPR's Practitioner, a type the registry never
+ *    holds) is dropped with a warning instead of refusing the write.
  */
 
 /** The one refusal for a literal that resolves to nothing the caller may see (also the pseudonymise stage's). */
@@ -208,6 +212,9 @@ export interface ReferenceResolutionDeps extends ViewDeps {
 
 export interface ReferenceResolution {
   resolveConditional: IngestStage;
+  /** Every literal reference to a Patient, as sent. */
+  requirePatients: IngestStage;
+  /** Every other literal reference, in what the data dictionary keeps. */
   requireTargets: IngestStage;
 }
 
@@ -230,29 +237,39 @@ export function createReferenceResolution(deps: ReferenceResolutionDeps): Refere
       return out;
     },
 
-    async requireTargets(write, ctx) {
-      const view = createView(ctx.principal, deps);
-      const written = new Set(
-        write.entries
-          .filter((e) => e.method === 'PUT' && e.id !== undefined)
-          .map((e) => literalKey({ resourceType: e.resourceType, id: e.id as string })),
-      );
-      const known = new Map<string, boolean>();
-      for (const site of sitesOf(write)) {
-        const parsed = parseReference(site.node.reference as string);
-        if (!parsed.ok || parsed.reference.kind !== 'literal') continue;
-        const target = parsed.reference;
-        if (written.has(literalKey(target))) continue;
-        const text = formatReference(target);
-        const exists = known.get(text) ?? (await visibleTarget(deps.store, view, target));
-        known.set(text, exists);
-        if (!exists) {
-          throw danglingReference(site.expression);
-        }
-      }
-      return write;
-    },
+    requirePatients: (write, ctx) => requireTargets(deps, write, ctx, (type) => type === 'Patient'),
+    requireTargets: (write, ctx) => requireTargets(deps, write, ctx, (type) => type !== 'Patient'),
   };
+}
+
+/** Every literal whose target type `checked` selects names a resource written by the write or visible. */
+async function requireTargets(
+  deps: ReferenceResolutionDeps,
+  write: Write,
+  ctx: IngestContext,
+  checked: (type: ResourceType) => boolean,
+): Promise<Write> {
+  const view = createView(ctx.principal, deps);
+  const written = new Set(
+    write.entries
+      .filter((e) => e.method === 'PUT' && e.id !== undefined)
+      .map((e) => literalKey({ resourceType: e.resourceType, id: e.id as string })),
+  );
+  const known = new Map<string, boolean>();
+  for (const site of sitesOf(write)) {
+    const parsed = parseReference(site.node.reference as string);
+    if (!parsed.ok || parsed.reference.kind !== 'literal' || !checked(parsed.reference.resourceType))
+      continue;
+    const target = parsed.reference;
+    if (written.has(literalKey(target))) continue;
+    const text = formatReference(target);
+    const exists = known.get(text) ?? (await visibleTarget(deps.store, view, target));
+    known.set(text, exists);
+    if (!exists) {
+      throw danglingReference(site.expression);
+    }
+  }
+  return write;
 }
 
 /**

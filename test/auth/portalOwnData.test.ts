@@ -1,14 +1,14 @@
-import type { Bundle, OperationOutcome, Resource } from '@medplum/fhirtypes';
+import type { Bundle, OperationOutcome, Procedure } from '@medplum/fhirtypes';
 import { FNR_SYSTEM, people } from '../consent/fixtures';
 import { startTestServer, type TestServer } from '../helpers/testServer';
 import * as fixtures from './fixtures';
 
-const { call, idsIn, observation, questionnaire, response, submitPerson, UNIT_A } = fixtures;
+const { call, idsIn, questionnaire, response, submitPerson, UNIT_A } = fixtures;
 type PersonData = fixtures.PersonData;
 
 /**
  * The portal's view is the person's own data (issue 11, DESIGN §5): resources whose subject or patient
- * is the person, not resources that merely mention them (here: an Observation about Q that names P as
+ * is the person, not resources that merely mention them (here: a Procedure about Q that names P as
  * performer); and a response the portal sends can only be given by the person (author and source).
  */
 let server: TestServer;
@@ -16,7 +16,18 @@ let admin: string;
 let clinic: string;
 let P: PersonData;
 let Q: PersonData;
-let mentionsP: string; // an Observation about Q with P as performer
+let ownProcedure: string; // a Procedure about P
+let mentionsP: string; // a Procedure about Q with P as performer
+
+/** A treatment (NCSP QXGX99) about `subject`. */
+function procedure(subject: string): Procedure {
+  return {
+    resourceType: 'Procedure',
+    status: 'completed',
+    code: { coding: [{ system: 'urn:oid:2.16.578.1.12.4.1.1.7275', code: 'QXGX99' }] },
+    subject: { reference: subject },
+  };
+}
 
 beforeAll(async () => {
   server = await startTestServer();
@@ -26,12 +37,17 @@ beforeAll(async () => {
   expect((await call(server, admin, 'POST', 'Questionnaire', questionnaire)).status).toBe(201);
   P = await submitPerson(server, clinic, p, UNIT_A);
   Q = await submitPerson(server, clinic, q, UNIT_A);
-  const created = await call(server, clinic, 'POST', 'Observation', {
-    ...observation({ reference: `Patient/${Q.patient}` }, 'about Q'),
-    performer: [{ reference: `Patient/${P.patient}` }],
+  const own = await call<Procedure>(server, clinic, 'POST', 'Procedure', procedure(`Patient/${P.patient}`));
+  expect(own.status).toBe(201);
+  ownProcedure = own.body.id as string;
+  // The data dictionary does not store Procedure.performer, so a record naming P as performer can only be
+  // one stored before the allow-list: written past the door, straight into the store, as such a record
+  // is. The view must keep it out of P's portal all the same.
+  const { resource: stored } = await server.server.store.create({
+    ...procedure(`Patient/${Q.patient}`),
+    performer: [{ actor: { reference: `Patient/${P.patient}` } }],
   });
-  expect(created.status).toBe(201);
-  mentionsP = (created.body as Resource).id as string;
+  mentionsP = stored.id as string;
 }, 60_000);
 
 afterAll(async () => {
@@ -40,18 +56,21 @@ afterAll(async () => {
 
 test('a resource that only mentions the person (performer) is not theirs: read 404, not in search or $everything', async () => {
   const portalP = await server.token('portal', { pid: P.fnr });
-  const missing = await call(server, portalP, 'GET', 'Observation/does-not-exist');
-  const read = await call(server, portalP, 'GET', `Observation/${mentionsP}`);
+  const missing = await call(server, portalP, 'GET', 'Procedure/does-not-exist');
+  const read = await call(server, portalP, 'GET', `Procedure/${mentionsP}`);
   expect(`${read.status} ${read.text}`).toBe(`${missing.status} ${missing.text}`);
-  expect((await call(server, portalP, 'GET', `Observation/${mentionsP}/_history/1`)).status).toBe(404);
-  const search = await call<Bundle>(server, portalP, 'GET', 'Observation?_count=100');
-  expect(idsIn(search.body, 'Observation')).toEqual([`Observation/${P.observation}`]);
+  expect((await call(server, portalP, 'GET', `Procedure/${mentionsP}/_history/1`)).status).toBe(404);
+  const search = await call<Bundle>(server, portalP, 'GET', 'Procedure?_count=100');
+  expect(idsIn(search.body, 'Procedure')).toEqual([`Procedure/${ownProcedure}`]);
+  const byPerformer = await call<Bundle>(server, portalP, 'GET', `Procedure?performer=Patient/${P.patient}`);
+  expect(idsIn(byPerformer.body, 'Procedure')).toEqual([]);
   const everything = await call<Bundle>(server, portalP, 'GET', 'Patient/$everything');
-  expect(idsIn(everything.body)).toContain(`Observation/${P.observation}`);
-  expect(idsIn(everything.body)).not.toContain(`Observation/${mentionsP}`);
+  expect(idsIn(everything.body)).toContain(`Procedure/${ownProcedure}`);
+  expect(idsIn(everything.body)).toContain(`Condition/${P.observation}`);
+  expect(idsIn(everything.body)).not.toContain(`Procedure/${mentionsP}`);
   // Q, whose record it is, sees it.
   const portalQ = await server.token('portal', { pid: Q.fnr });
-  expect((await call(server, portalQ, 'GET', `Observation/${mentionsP}`)).status).toBe(200);
+  expect((await call(server, portalQ, 'GET', `Procedure/${mentionsP}`)).status).toBe(200);
 });
 
 describe('author and source of a portal response', () => {
@@ -73,6 +92,7 @@ describe('author and source of a portal response', () => {
       () => ({ author: { identifier: { system: FNR_SYSTEM, value: Q.fnr } } }),
     ],
     ['author: another Patient', () => ({ author: { reference: `Patient/${Q.patient}` } })],
+    ['author: a Patient that does not exist', () => ({ author: { reference: 'Patient/does-not-exist' } })],
     ['author: a Practitioner', () => ({ author: { reference: 'Practitioner/some-doctor' } })],
     ['source: another Patient', () => ({ source: { reference: `Patient/${Q.patient}` } })],
     [
@@ -118,9 +138,10 @@ describe('author and source of a portal response', () => {
   });
 
   test('a clinic may still name its practitioner as author', async () => {
+    // By HPR number: the registry keeps no Practitioner to refer to (src/dictionary), nor the author.
     const reply = await call(server, clinic, 'POST', 'QuestionnaireResponse', {
       ...response({ reference: `Patient/${P.patient}` }),
-      author: { reference: 'Practitioner/some-doctor' },
+      author: { identifier: { system: 'urn:oid:2.16.578.1.12.4.1.4.4', value: '9144900' } },
     });
     expect(reply.status).toBe(201);
   });

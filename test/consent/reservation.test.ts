@@ -4,6 +4,7 @@ import path from 'node:path';
 import type { Bundle, Consent, Condition, OperationOutcome, Parameters, Patient } from '@medplum/fhirtypes';
 import { startTestServer, type TestServer } from '../helpers/testServer';
 import {
+  ANSWER_SYSTEM,
   answersByTag,
   call,
   DNR_SYSTEM,
@@ -423,34 +424,47 @@ describe('physical erasure', () => {
       const unique = 'svar-som-bare-denne-personen-ga-7f3a9c';
       expect((await submit(fnr, 'p1', [unique, `${unique}-2`])).status).toBe(200);
       const patientId = await patientIdOf('p1');
-      // Two more that name the person only where no search parameter looks: an extension, a contained one.
-      const byExtension = observation('p1x', `${unique}-ext`, {});
+      // Two more that also name the person where no search parameter looks: an extension, a contained
+      // resource. The data dictionary keeps neither on a Condition, so both are dropped (each listed as a
+      // warning) and nothing of them reaches the store; the erasure finds the Conditions by their subject.
+      const about = 'https://norpain.no/fhir/StructureDefinition/test-about';
+      const inContained = `${unique}-in-contained`;
+      const byExtension = observation('p1x', `${unique}-ext`, { reference: `Patient/${patientId}` });
       (byExtension as Condition).extension = [
-        {
-          url: 'https://norpain.no/fhir/StructureDefinition/test-about',
-          valueReference: { reference: `Patient/${patientId}` },
-        },
+        { url: about, valueReference: { reference: `Patient/${patientId}` } },
       ];
-      const byContained = observation('p1c', `${unique}-contained`, {});
+      const byContained = observation('p1c', `${unique}-contained`, { reference: `Patient/${patientId}` });
       Object.assign(byContained, {
         contained: [
           {
             resourceType: 'Condition',
             id: 'o',
-            code: { text: 'x' },
+            code: { coding: [{ system: ANSWER_SYSTEM, code: inContained }] },
             subject: { reference: `Patient/${patientId}` },
           },
         ],
         evidence: [{ detail: [{ reference: '#o' }] }],
       });
-      for (const resource of [byExtension, byContained]) {
-        expect((await call(server, clinic, 'POST', 'Condition', resource)).status).toBe(201);
+      for (const [resource, dropped] of [
+        [byExtension, ['Condition.extension']],
+        [byContained, ['Condition.contained', 'Condition.evidence']],
+      ] as const) {
+        const reply = await call<OperationOutcome>(server, clinic, 'POST', 'Condition', resource, {
+          prefer: 'return=OperationOutcome',
+        });
+        expect(reply.status).toBe(201);
+        const warned = reply.body.issue
+          ?.filter((i) => i.severity === 'warning')
+          .map((i) => i.expression?.[0]);
+        expect(warned).toEqual(expect.arrayContaining([...dropped]));
       }
       const pseudonym = (await call<Patient>(server, admin, 'GET', `Patient/${patientId}`)).body
         .identifier?.[0].value as string;
       const files = ['fhir-store.sqlite', 'fhir-store.sqlite-wal'].map((f) => path.join(server.dataDir, f));
       const before = files.filter(fs.existsSync).map((f) => fs.readFileSync(f));
       expect(before.some((b) => b.includes(unique) && b.includes(pseudonym))).toBe(true);
+      expect(before.some((b) => b.includes(`${unique}-ext`) && b.includes(`${unique}-contained`))).toBe(true);
+      expect(before.some((b) => b.includes(about) || b.includes(inContained))).toBe(false);
 
       expect((await call(server, clinic, 'POST', 'Consent', reservation(fnr))).status).toBe(201);
 

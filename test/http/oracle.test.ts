@@ -37,8 +37,8 @@ beforeAll(async () => {
   shared = await submitPerson(server, clinicA, s, UNIT_A);
   expect((await submitPerson(server, clinicB, s, UNIT_B)).patient).toBe(shared.patient);
   deletedAtB = await submitPerson(server, clinicB, d, UNIT_B);
-  for (const type of ['Observation', 'EpisodeOfCare'] as const) {
-    const id = type === 'Observation' ? deletedAtB.observation : deletedAtB.episode;
+  for (const type of ['Condition', 'EpisodeOfCare'] as const) {
+    const id = type === 'Condition' ? deletedAtB.observation : deletedAtB.episode;
     expect((await call(server, clinicB, 'DELETE', `${type}/${id}`)).status).toBe(204);
   }
   expect((await call(server, clinicB, 'DELETE', `Patient/${deletedAtB.patient}`)).status).toBe(204);
@@ -60,10 +60,10 @@ async function answer(token: string, query: string, number: string): Promise<str
 const PERSON_QUERIES = [
   'Patient?identifier={id}',
   'EpisodeOfCare?patient:identifier={id}',
-  'Observation?subject:identifier={id}',
+  'Condition?subject:identifier={id}',
   'EpisodeOfCare?patient.identifier={id}',
-  'Observation?subject:Patient.identifier={id}',
-  'Observation?patient.identifier={id}&_count=5&_offset=5',
+  'Condition?subject:Patient.identifier={id}',
+  'Condition?patient.identifier={id}&_count=5&_offset=5',
 ];
 
 describe.each(PERSON_QUERIES)('%s', (query) => {
@@ -135,7 +135,7 @@ test('a clinic sees only its own unit label on a shared person; staff see all', 
     server,
     clinicB,
     'GET',
-    `Observation?subject=Patient/${shared.patient}&_include=Observation:subject`,
+    `Condition?subject=Patient/${shared.patient}&_include=Condition:subject`,
   );
   const included = byB.body.entry?.find((e) => e.resource?.resourceType === 'Patient')?.resource as Patient;
   expect(labels(included)).toEqual([UNIT_B]);

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Bundle, Identifier, Observation, Parameters, Patient } from '@medplum/fhirtypes';
+import type { Bundle, Condition, Identifier, Parameters, Patient } from '@medplum/fhirtypes';
 import { hnrTypeCode, hnrTypeSystem } from '../../src/identity/nationalId';
 import { seededRandom, syntheticNationalId } from '../../src/identity/synthetic';
 import {
@@ -126,14 +126,14 @@ describe('identifier systems in canonical form', () => {
           server,
           clinic,
           'POST',
-          'Observation',
+          'Condition',
           observation('x', 'x', { identifier: { system, value: fnr } }),
         ),
         await call(
           server,
           clinic,
           'POST',
-          'Observation',
+          'Condition',
           observation('x', 'x', { reference: `Patient?identifier=${encodeURIComponent(system)}|${fnr}` }),
         ),
       ];
@@ -142,7 +142,7 @@ describe('identifier systems in canonical form', () => {
         expect(reply.text).not.toContain(fnr);
       }
     }
-    const left = ok(await call<Bundle>(server, staff, 'GET', 'Observation?_summary=count'), 200);
+    const left = ok(await call<Bundle>(server, staff, 'GET', 'Condition?_summary=count'), 200);
     expect(left.total).toBe(0);
   });
 });
@@ -185,14 +185,14 @@ describe('H-numbers whose assigner is written differently', () => {
 });
 
 describe('a staff $correct', () => {
-  async function stored(fnr: string): Promise<Observation> {
+  async function stored(fnr: string): Promise<Condition> {
     const patient = await registered([{ system: FNR_SYSTEM, value: fnr }]);
     return ok(
-      await call<Observation>(
+      await call<Condition>(
         server,
         clinic,
         'POST',
-        'Observation',
+        'Condition',
         observation('corrected', 'before', { reference: `Patient/${patient.id}` }),
         { prefer: 'return=representation' },
       ),
@@ -200,7 +200,7 @@ describe('a staff $correct', () => {
     );
   }
 
-  function correction(resource: Observation): Parameters {
+  function correction(resource: Condition): Parameters {
     return {
       resourceType: 'Parameters',
       parameter: [
@@ -215,7 +215,7 @@ describe('a staff $correct', () => {
     const target = await stored(other);
     const reservedPatient = await registered([{ system: FNR_SYSTEM, value: reserved }]);
     await reserve(reserved);
-    const subjects: Observation['subject'][] = [
+    const subjects: Condition['subject'][] = [
       ...[FNR_SYSTEM, ...SPELLINGS].map((system) => ({ identifier: { system, value: reserved } })),
       { reference: `Patient?identifier=${SPELLINGS[0]}|${reserved}` },
       { reference: `Patient/${reservedPatient.id}` },
@@ -225,13 +225,13 @@ describe('a staff $correct', () => {
         server,
         staff,
         'POST',
-        `Observation/${target.id}/$correct`,
+        `Condition/${target.id}/$correct`,
         correction({ ...target, subject }),
       );
       expect(reply.status).toBe(403);
       expect(reply.text).not.toContain(reserved);
     }
-    const now = ok(await call<Observation>(server, staff, 'GET', `Observation/${target.id}`), 200);
+    const now = ok(await call<Condition>(server, staff, 'GET', `Condition/${target.id}`), 200);
     expect(now.meta?.versionId).toBe(target.meta?.versionId);
     expect(now.subject).toEqual(target.subject);
   });
@@ -243,10 +243,10 @@ describe('a staff $correct', () => {
       server,
       staff,
       'POST',
-      `Observation/${target.id}/$correct`,
+      `Condition/${target.id}/$correct`,
       correction({
         ...target,
-        valueString: `the patient ${fnr} said`,
+        code: { ...target.code, text: `the patient ${fnr} said` },
         note: [{ text: `see ${fnr.slice(0, 6)} ${fnr.slice(6)}` }],
         identifier: [{ system: SPELLINGS[0], value: fnr }],
       }),

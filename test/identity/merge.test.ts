@@ -372,7 +372,7 @@ describe('Patient/$merge', () => {
         server,
         clinicA,
         'POST',
-        'Observation',
+        'Condition',
         observation('after-merge', 'after-merge', { identifier: { system: FNR_SYSTEM, value: d } }),
         { prefer: 'return=representation' },
       ),
