@@ -1,3 +1,4 @@
+import { NORPAIN_PROFILES } from '../validation/profiles';
 import { type CodeSystemEntry, terminology as t } from './terminology';
 
 /**
@@ -34,6 +35,8 @@ export interface ElementEntry {
   /** A string or markdown element: stored, with anything that is a national id blanked. Named only where
    * the registry needs the text; everywhere else free text is not stored. */
   freeText?: true;
+  /** For a primitive element: the only values stored here; any other is not stored. */
+  values?: readonly string[];
   /** For an `extension` element: the extensions stored here, by URL. */
   extensions?: Readonly<Record<string, ExtensionEntry>>;
 }
@@ -251,7 +254,10 @@ export const resources: Readonly<Record<string, ResourceEntry>> = {
 export const dataTypes: Readonly<Record<string, ElementEntry>> = {
   'Meta.versionId': { why: 'set by the server' },
   'Meta.lastUpdated': { why: 'set by the server' },
-  'Meta.profile': { why: 'the profile the resource claims' },
+  'Meta.profile': {
+    why: 'the NorPain profile the resource claims (any other URL could carry anything, a phone number too)',
+    values: Object.values(NORPAIN_PROFILES),
+  },
   'Coding.system': { why: 'the code system, one of those bound to the element' },
   'Coding.code': { why: 'the code' },
   'CodeableConcept.coding': { why: 'the codes' },

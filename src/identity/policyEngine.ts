@@ -91,6 +91,9 @@ export class PolicyEngine {
   /** The resource as the dictionary lets it be stored (a new object; the input is not changed). */
   apply<T extends Resource>(resource: T, ctx: PolicyContext): T {
     refuseOutOfScope(this.dictionary, resource.resourceType, 'resourceType');
+    if (this.dictionary.resources[resource.resourceType]?.definition !== true) {
+      refuseContainedPatient(resource, ctx);
+    }
     return (this.walkObject(
       resource as unknown as Record<string, unknown>,
       resource.resourceType,
@@ -206,6 +209,13 @@ export class PolicyEngine {
     }
     if (step.entry?.freeText || (step.definition && FREE_TEXT_TYPES.has(step.type))) {
       return redactNationalIds(value);
+    }
+    if (step.entry?.values && !step.entry.values.includes(value)) {
+      ctx.notStored?.(
+        step.path,
+        `Not stored: only these values are kept here: ${step.entry.values.join(', ')}.`,
+      );
+      return undefined;
     }
     refuseNationalId(value, step.path, ctx);
     return value;
@@ -498,6 +508,28 @@ export class PolicyEngine {
 
 function locate(ctx: PolicyContext, path: string): string {
   return ctx.expression ? ctx.expression(path) : path;
+}
+
+/**
+ * Contained resources are not stored, so a person named by a contained Patient would be linked to no
+ * Patient: what refers to it would belong to no one, and no reservation could find it.
+ */
+function refuseContainedPatient(resource: Resource, ctx: PolicyContext): void {
+  const contained = (resource as { contained?: unknown }).contained;
+  const issues = (Array.isArray(contained) ? contained : []).flatMap((c, i) =>
+    (c as { resourceType?: unknown } | null)?.resourceType === 'Patient'
+      ? [
+          issue(
+            'business-rule',
+            'A person is named by a reference to their Patient (Patient/<id> as the server returned it) or by Reference.identifier with the national id, not by a contained Patient: the registry does not store contained resources, so the person could not be linked. Nothing was stored.',
+            locate(ctx, `${resource.resourceType}.contained[${i}]`),
+          ),
+        ]
+      : [],
+  );
+  if (issues.length > 0) {
+    throw errors.unprocessable(issues);
+  }
 }
 
 function refuseNationalId(value: string, path: string, ctx: PolicyContext): void {

@@ -1,0 +1,115 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Bundle, Condition, OperationOutcome, Patient, Resource } from '@medplum/fhirtypes';
+import { preferredSystem } from '../../src/identity/nationalId';
+import { seededRandom, syntheticNationalId } from '../../src/identity/synthetic';
+import { NORPAIN_PROFILES } from '../../src/validation/profiles';
+import { startTestServer, type TestServer } from '../helpers/testServer';
+
+/**
+ * Two ways a person's data could slip past the dictionary (found by test/privacy): a `meta.profile` is a
+ * URL the sender chooses, so only the NorPain profiles are kept; and a contained Patient is not stored, so
+ * a resource naming its person that way would belong to no one (no reservation could find it): refused.
+ */
+const random = seededRandom(8123);
+const person = syntheticNationalId('fnr', { random });
+const PHONE = '47112358';
+const NAME = 'Innholdslekt';
+const ICD10 = 'urn:oid:2.16.578.1.12.4.1.1.7110';
+
+let server: TestServer;
+let clinic: string;
+
+beforeAll(async () => {
+  server = await startTestServer();
+  clinic = await server.token('clinic');
+});
+
+afterAll(async () => {
+  await server?.stop();
+});
+
+async function call<T>(method: string, url: string, body?: unknown, headers: Record<string, string> = {}) {
+  const response = await fetch(`${server.baseUrl}/${url}`, {
+    method,
+    headers: { authorization: `Bearer ${clinic}`, 'content-type': 'application/fhir+json', ...headers },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await response.text();
+  return { status: response.status, text, body: (text ? JSON.parse(text) : undefined) as T };
+}
+
+/** Every byte the server wrote under DATA_DIR (store, WAL, vault, audit). */
+function written(): string {
+  const files = (dir: string): string[] =>
+    fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+      const full = path.join(dir, e.name);
+      return e.isDirectory() ? files(full) : [full];
+    });
+  return Buffer.concat(files(server.dataDir).map((f) => fs.readFileSync(f))).toString('latin1');
+}
+
+const subject = { identifier: { system: preferredSystem.fnr, value: person } };
+
+test('meta.profile keeps the NorPain profile and drops any other URL, saying so', async () => {
+  const other = `https://epr.example.org/StructureDefinition/${PHONE}`;
+  const reply = await call<Patient>('POST', 'Patient', {
+    resourceType: 'Patient',
+    meta: { profile: [NORPAIN_PROFILES.Patient, other] },
+    identifier: [{ system: preferredSystem.fnr, value: person }],
+  });
+  expect(reply.status).toBe(201);
+  expect(reply.body.meta?.profile).toEqual([NORPAIN_PROFILES.Patient]);
+  const outcome = await call<OperationOutcome>(
+    'POST',
+    'Condition',
+    {
+      resourceType: 'Condition',
+      meta: { profile: [other] },
+      subject,
+      code: { coding: [{ system: ICD10, code: 'M54.5' }] },
+    },
+    { prefer: 'return=OperationOutcome' },
+  );
+  expect(outcome.status).toBe(201);
+  expect(outcome.body.issue?.map((i) => i.expression?.[0])).toContain('Condition.meta.profile');
+  expect(outcome.text).not.toContain(PHONE);
+  expect(written()).not.toContain(PHONE);
+});
+
+test('a contained Patient is refused with 422 and nothing is written; other contained resources are not', async () => {
+  const conditions = async () => (await call<Bundle>('GET', 'Condition?_count=100')).body.entry?.length ?? 0;
+  const before = await conditions();
+  const condition = (contained: Resource): Condition => ({
+    resourceType: 'Condition',
+    contained: [contained],
+    subject: { reference: '#p' },
+    code: { coding: [{ system: ICD10, code: 'M79.7' }] },
+  });
+  const refused = await call<OperationOutcome>(
+    'POST',
+    'Condition',
+    condition({
+      resourceType: 'Patient',
+      id: 'p',
+      identifier: [{ system: preferredSystem.fnr, value: person }],
+      name: [{ family: NAME }],
+    }),
+  );
+  expect(refused.status).toBe(422);
+  expect(refused.body.issue?.[0].expression).toEqual(['Condition.contained[0]']);
+  expect(refused.body.issue?.[0].details?.text).toMatch(/reference to their Patient/);
+  expect(refused.text).not.toContain(person);
+  expect(await conditions()).toBe(before);
+  expect(written()).not.toContain(NAME);
+
+  // A contained Practitioner names no person of the registry: not stored, the write accepted.
+  const practitioner = await call<Condition>('POST', 'Condition', {
+    ...condition({ resourceType: 'Practitioner', id: 'p', name: [{ family: NAME }] }),
+    subject,
+  });
+  expect(practitioner.status).toBe(201);
+  expect(practitioner.body.contained).toBeUndefined();
+  expect(await conditions()).toBe(before + 1);
+  expect(written()).not.toContain(NAME);
+});
