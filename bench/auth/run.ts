@@ -4,7 +4,7 @@
  * view and one AuditEvent appended to the audit log. Three runs:
  *
  *   - verify only: the authenticator on its own (ES256 dev token), no HTTP;
- *   - Bearer: GET Observation/{id} of the clinic's own unit with a clinic token;
+ *   - Bearer: GET Condition/{id} of the clinic's own unit with a clinic token;
  *   - DPoP: the same with a DPoP-bound token and a fresh proof per request (signed by the client here,
  *     so the figure includes the client's ES256 signing).
  *
@@ -75,20 +75,18 @@ async function main(): Promise<void> {
           },
           {
             resource: {
-              resourceType: 'Observation',
-              status: 'final',
-              code: { text: 'pain' },
+              resourceType: 'Condition',
+              code: { coding: [{ system: 'urn:oid:2.16.578.1.12.4.1.1.7110', code: 'M79.7' }] },
               subject: { reference: 'urn:uuid:0b7c7a4e-0000-4000-8000-000000000001' },
-              valueString: '5',
             },
-            request: { method: 'POST', url: 'Observation' },
+            request: { method: 'POST', url: 'Condition' },
           },
         ],
       }),
     });
     const bundle = (await submitted.json()) as { entry: { response: { location: string } }[] };
-    const observation = bundle.entry[1].response.location.split('/_history')[0];
-    const url = `${base}/${observation}`;
+    const condition = bundle.entry[1].response.location.split('/_history')[0];
+    const url = `${base}/${condition}`;
 
     console.log(
       `NorPain auth benchmark: ${REQUESTS} requests per run, concurrency ${CONCURRENCY}, ${os.cpus().length} CPUs`,
@@ -96,7 +94,7 @@ async function main(): Promise<void> {
     await timed('verify only (authenticator, ES256)', REQUESTS, async () => {
       await server.authenticate({ headers: { authorization: `Bearer ${clinic}` } });
     });
-    await timed('GET own Observation, Bearer (verify+authz+audit)', REQUESTS, async () => {
+    await timed('GET own Condition, Bearer (verify+authz+audit)', REQUESTS, async () => {
       const reply = await fetch(url, { headers: { authorization: `Bearer ${clinic}` } });
       if (reply.status !== 200) throw new Error(`status ${reply.status}`);
       await reply.arrayBuffer();
@@ -109,7 +107,7 @@ async function main(): Promise<void> {
       dpopJkt: await calculateJwkThumbprint(jwk),
     });
     const ath = createHash('sha256').update(bound).digest('base64url');
-    await timed('GET own Observation, DPoP (+ proof per request)', REQUESTS, async () => {
+    await timed('GET own Condition, DPoP (+ proof per request)', REQUESTS, async () => {
       const proof = await new SignJWT({ htm: 'GET', htu: url, ath, jti: randomUUID() })
         .setProtectedHeader({ alg: 'ES256', typ: 'dpop+jwt', jwk })
         .setIssuedAt()

@@ -6,7 +6,7 @@ import { startTestServer, type TestServer } from '../helpers/testServer';
 import {
   call,
   FNR_SYSTEM,
-  observation,
+  condition,
   people,
   submitPerson,
   UNIT_A,
@@ -75,7 +75,7 @@ test('every request that reads or changes data gives exactly one AuditEvent, suc
       id: 'audit-read-own',
       token: clinicA,
       method: 'GET',
-      path: `Condition/${P.observation}`,
+      path: `Condition/${P.condition}`,
       action: 'R',
       outcome: '0',
     },
@@ -83,7 +83,7 @@ test('every request that reads or changes data gives exactly one AuditEvent, suc
       id: 'audit-read-hidden',
       token: clinicA,
       method: 'GET',
-      path: `Condition/${Q.observation}`,
+      path: `Condition/${Q.condition}`,
       action: 'R',
       outcome: '4',
     },
@@ -100,7 +100,7 @@ test('every request that reads or changes data gives exactly one AuditEvent, suc
       token: clinicA,
       method: 'POST',
       path: 'Condition',
-      body: observation({ reference: `Patient/${P.patient}` }),
+      body: condition({ reference: `Patient/${P.patient}` }),
       action: 'C',
       outcome: '0',
     },
@@ -117,16 +117,16 @@ test('every request that reads or changes data gives exactly one AuditEvent, suc
       id: 'audit-forbidden',
       token: researcher,
       method: 'GET',
-      path: `Condition/${P.observation}`,
+      path: `Condition/${P.condition}`,
       action: 'R',
       outcome: '4',
     },
-    { id: 'audit-anonymous', method: 'GET', path: `Condition/${P.observation}`, action: 'R', outcome: '4' },
+    { id: 'audit-anonymous', method: 'GET', path: `Condition/${P.condition}`, action: 'R', outcome: '4' },
     {
       id: 'audit-delete',
       token: admin,
       method: 'DELETE',
-      path: `Condition/${Q.observation}`,
+      path: `Condition/${Q.condition}`,
       action: 'D',
       outcome: '0',
     },
@@ -151,7 +151,7 @@ test('every request that reads or changes data gives exactly one AuditEvent, suc
   const agents = read.agent.map((a) => a.who?.identifier?.value);
   expect(agents).toEqual(expect.arrayContaining(['norpain-dev-clinic', UNIT_A, '7654321']));
   expect(patientPseudonymsOf(read)).toEqual([pseudonymP]);
-  expect(read.entity?.some((e) => e.what?.reference === `Condition/${P.observation}`)).toBe(true);
+  expect(read.entity?.some((e) => e.what?.reference === `Condition/${P.condition}`)).toBe(true);
   const [anonymous] = eventsOfRequest('audit-anonymous');
   expect(anonymous.agent[0].who?.display).toBe('unauthenticated client');
   // The capability statement holds no data and is not audited.
@@ -161,7 +161,7 @@ test('every request that reads or changes data gives exactly one AuditEvent, suc
 
 test('staff search the log; a portal token sees only the events about its own person', async () => {
   const portalP = await server.token('portal', { pid: P.fnr });
-  await call(server, clinicB, 'GET', `Condition/${Q.observation}`);
+  await call(server, clinicB, 'GET', `Condition/${Q.condition}`);
   await call(server, portalP, 'GET', 'Patient/$everything');
 
   const all = await call<Bundle>(
@@ -181,9 +181,9 @@ test('staff search the log; a portal token sees only the events about its own pe
     expect(patientPseudonymsOf(event)).toEqual([pseudonymP]);
   }
   expect(own.text).not.toContain(pseudonymQ);
-  expect(own.text).not.toContain(Q.observation);
+  expect(own.text).not.toContain(Q.condition);
   // The clinic's read of P's Condition, and the identity vault read behind the portal's $everything.
-  expect(events.some((e) => e.entity?.some((x) => x.what?.reference === `Condition/${P.observation}`))).toBe(
+  expect(events.some((e) => e.entity?.some((x) => x.what?.reference === `Condition/${P.condition}`))).toBe(
     true,
   );
   expect(events.some((e) => e.subtype?.some((s) => s.code === 'vault-read'))).toBe(true);

@@ -32,7 +32,7 @@ export function response(subject: {
 }
 
 /** A diagnosis (ICD-10 M79.7, fibromyalgia) about `subject`, recorded on `recorded`. */
-export function observation(subject: { reference: string }, recorded = '2024-03-05'): Resource {
+export function condition(subject: { reference: string }, recorded = '2024-03-05'): Resource {
   return {
     resourceType: 'Condition',
     code: { coding: [{ system: 'urn:oid:2.16.578.1.12.4.1.1.7110', code: 'M79.7' }] },
@@ -73,7 +73,7 @@ export interface PersonData {
   fnr: string;
   patient: string;
   episode: string;
-  observation: string;
+  condition: string;
 }
 
 /** A clinic's transaction for one person: Patient (national id), an episode at `unit`, a Condition. */
@@ -103,7 +103,7 @@ export async function submitPerson(
       },
       {
         fullUrl: 'urn:uuid:7f0b6c1e-0000-4000-8000-000000000003',
-        resource: observation({ reference: 'urn:uuid:7f0b6c1e-0000-4000-8000-000000000001' }),
+        resource: condition({ reference: 'urn:uuid:7f0b6c1e-0000-4000-8000-000000000001' }),
         request: { method: 'POST', url: 'Condition' },
       },
     ],
@@ -113,7 +113,7 @@ export async function submitPerson(
     throw new Error(`submission failed: ${reply.status} ${reply.text}`);
   }
   const ids = (reply.body.entry ?? []).map((e) => (e.response?.location ?? '').split('/')[1]);
-  return { fnr, patient: ids[0], episode: ids[1], observation: ids[2] };
+  return { fnr, patient: ids[0], episode: ids[1], condition: ids[2] };
 }
 
 /** The ids of the resources of one type in a searchset (matches and includes). */

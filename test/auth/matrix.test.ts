@@ -6,7 +6,7 @@ import {
   episode,
   FNR_SYSTEM,
   idsIn,
-  observation,
+  condition,
   people,
   questionnaire,
   response,
@@ -45,7 +45,7 @@ function idOf(kind: Kind, whose: Whose): string {
   return {
     Patient: person.patient,
     EpisodeOfCare: person.episode,
-    Condition: person.observation,
+    Condition: person.condition,
     QuestionnaireResponse: person.response,
   }[kind];
 }
@@ -148,7 +148,7 @@ describe('create', () => {
       case 'EpisodeOfCare':
         return episode(`Patient/${P.patient}`, whose === 'own' ? UNIT_A : UNIT_B, '2024-06-01');
       case 'Condition':
-        return observation({ reference: `Patient/${person.patient}` });
+        return condition({ reference: `Patient/${person.patient}` });
       case 'QuestionnaireResponse':
         return response({ identifier: { system: FNR_SYSTEM, value: person.fnr } });
     }
@@ -204,7 +204,7 @@ describe('update and delete', () => {
       await clinicOf(whose),
       'POST',
       'Condition',
-      observation({ reference: `Patient/${person.patient}` }),
+      condition({ reference: `Patient/${person.patient}` }),
     );
     expect(created.status).toBe(201);
     const id = created.body.id as string;
@@ -307,21 +307,21 @@ describe('scopes narrow what a role may do', () => {
     expect(submitted.status).toBe(201);
     expect((await call(server, token, 'GET', `QuestionnaireResponse/${P.response}`)).status).toBe(403);
     expect(
-      (await call(server, token, 'POST', 'Condition', observation({ reference: `Patient/${P.patient}` })))
+      (await call(server, token, 'POST', 'Condition', condition({ reference: `Patient/${P.patient}` })))
         .status,
     ).toBe(403);
   });
 
   test('v1 scopes (.read) and the HelseID audience prefix are understood', async () => {
     const token = await server.token('registry-admin', { scopes: ['norpain-fhir/user/Condition.read'] });
-    expect((await call(server, token, 'GET', `Condition/${Q.observation}`)).status).toBe(200);
-    expect((await call(server, token, 'DELETE', `Condition/${Q.observation}`)).status).toBe(403);
+    expect((await call(server, token, 'GET', `Condition/${Q.condition}`)).status).toBe(200);
+    expect((await call(server, token, 'DELETE', `Condition/${Q.condition}`)).status).toBe(403);
   });
 
   test('a clinic token may not use patient/ scopes, nor a portal token system/ scopes', async () => {
     const clinic = await server.token('clinic', { org: UNIT_A, scopes: ['patient/*.cruds'] });
-    expect((await call(server, clinic, 'GET', `Condition/${P.observation}`)).status).toBe(403);
+    expect((await call(server, clinic, 'GET', `Condition/${P.condition}`)).status).toBe(403);
     const portal = await server.token('portal', { pid: P.fnr, scopes: ['system/*.cruds'] });
-    expect((await call(server, portal, 'GET', `Condition/${P.observation}`)).status).toBe(403);
+    expect((await call(server, portal, 'GET', `Condition/${P.condition}`)).status).toBe(403);
   });
 });

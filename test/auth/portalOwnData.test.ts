@@ -66,7 +66,7 @@ test('a resource that only mentions the person (performer) is not theirs: read 4
   expect(idsIn(byPerformer.body, 'Procedure')).toEqual([]);
   const everything = await call<Bundle>(server, portalP, 'GET', 'Patient/$everything');
   expect(idsIn(everything.body)).toContain(`Procedure/${ownProcedure}`);
-  expect(idsIn(everything.body)).toContain(`Condition/${P.observation}`);
+  expect(idsIn(everything.body)).toContain(`Condition/${P.condition}`);
   expect(idsIn(everything.body)).not.toContain(`Procedure/${mentionsP}`);
   // Q, whose record it is, sees it.
   const portalQ = await server.token('portal', { pid: Q.fnr });

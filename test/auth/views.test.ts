@@ -1,7 +1,7 @@
 import type { Bundle, Resource } from '@medplum/fhirtypes';
 import { UNIT_LABEL_SYSTEM } from '../../src/auth/unitLabel';
 import { startTestServer, type TestServer } from '../helpers/testServer';
-import { call, idsIn, observation, people, submitPerson, UNIT_A, UNIT_B, type PersonData } from './fixtures';
+import { call, idsIn, condition, people, submitPerson, UNIT_A, UNIT_B, type PersonData } from './fixtures';
 
 /**
  * The view holds on every read path: a clinic never sees another unit's data and a portal never sees
@@ -26,7 +26,7 @@ beforeAll(async () => {
   R = await submitPerson(server, clinicA, r, UNIT_A);
   const atB = await submitPerson(server, clinicB, r, UNIT_B);
   expect(atB.patient).toBe(R.patient);
-  obsOfB = atB.observation;
+  obsOfB = atB.condition;
   S = await submitPerson(server, clinicB, s, UNIT_B);
 }, 60_000);
 
@@ -53,7 +53,7 @@ test('_revinclude from a shared Patient brings only the own unit’s resources',
     `Patient?_id=${R.patient}&_revinclude=Condition:subject`,
   );
   expect(reply.status).toBe(200);
-  expect(idsIn(reply.body, 'Condition')).toEqual([`Condition/${R.observation}`]);
+  expect(idsIn(reply.body, 'Condition')).toEqual([`Condition/${R.condition}`]);
   const asAdmin = await call<Bundle>(
     server,
     admin,
@@ -61,7 +61,7 @@ test('_revinclude from a shared Patient brings only the own unit’s resources',
     `Patient?_id=${R.patient}&_revinclude=Condition:subject`,
   );
   expect(idsIn(asAdmin.body, 'Condition').sort()).toEqual(
-    [`Condition/${R.observation}`, `Condition/${obsOfB}`].sort(),
+    [`Condition/${R.condition}`, `Condition/${obsOfB}`].sort(),
   );
 });
 
@@ -96,16 +96,16 @@ test('chained search matches only within the view', async () => {
   );
   expect(reply.status).toBe(200);
   const found = idsIn(reply.body, 'Condition');
-  expect(found).toContain(`Condition/${R.observation}`);
+  expect(found).toContain(`Condition/${R.condition}`);
   expect(found).not.toContain(`Condition/${obsOfB}`);
-  expect(found).not.toContain(`Condition/${S.observation}`);
+  expect(found).not.toContain(`Condition/${S.condition}`);
 });
 
 test('history: type history shows own versions only; another unit’s instance history is 404', async () => {
   const reply = await call<Bundle>(server, clinicA, 'GET', 'Condition/_history?_count=100');
   expect(reply.status).toBe(200);
   const ids = (reply.body.entry ?? []).map((e) => e.fullUrl?.split('/').slice(-2).join('/'));
-  expect(ids).toContain(`Condition/${R.observation}`);
+  expect(ids).toContain(`Condition/${R.condition}`);
   expect(ids).not.toContain(`Condition/${obsOfB}`);
   expect(reply.body.total).toBe(ids.length);
   expect((await call(server, clinicA, 'GET', `Condition/${obsOfB}/_history`)).status).toBe(404);
@@ -118,7 +118,7 @@ test('a batch read of another unit’s resource is a 404 entry', async () => {
     type: 'batch',
     entry: [
       { request: { method: 'GET', url: `Condition/${obsOfB}` } },
-      { request: { method: 'GET', url: `Condition/${R.observation}` } },
+      { request: { method: 'GET', url: `Condition/${R.condition}` } },
     ],
   });
   expect(reply.status).toBe(200);
@@ -128,7 +128,7 @@ test('a batch read of another unit’s resource is a 404 entry', async () => {
 test('conditional creates match only within the view, so no transaction hands back another unit’s data', async () => {
   const identifier = { system: 'urn:norpain:test-obs', value: 'shared-key' };
   const atB = await call(server, clinicB, 'POST', 'Condition', {
-    ...observation({ reference: `Patient/${R.patient}` }, '2024-03-01'),
+    ...condition({ reference: `Patient/${R.patient}` }, '2024-03-01'),
     identifier: [identifier],
   });
   expect(atB.status).toBe(201);
@@ -137,7 +137,7 @@ test('conditional creates match only within the view, so no transaction hands ba
     clinicA,
     'POST',
     'Condition',
-    { ...observation({ reference: `Patient/${R.patient}` }, '2024-03-02'), identifier: [identifier] },
+    { ...condition({ reference: `Patient/${R.patient}` }, '2024-03-02'), identifier: [identifier] },
     {
       'if-none-exist': 'identifier=urn:norpain:test-obs|shared-key',
     },
@@ -151,7 +151,7 @@ test('conditional creates match only within the view, so no transaction hands ba
       {
         fullUrl: 'urn:uuid:5c1d1a34-0000-4000-8000-000000000001',
         resource: {
-          ...observation({ reference: `Patient/${R.patient}` }, '2024-03-03'),
+          ...condition({ reference: `Patient/${R.patient}` }, '2024-03-03'),
           identifier: [identifier],
         },
         request: {
@@ -169,7 +169,7 @@ test('conditional creates match only within the view, so no transaction hands ba
 
 test('a client cannot forge a unit label', async () => {
   const forged: Resource = {
-    ...observation({ reference: `Patient/${R.patient}` }, '2024-03-04'),
+    ...condition({ reference: `Patient/${R.patient}` }, '2024-03-04'),
     meta: { security: [{ system: UNIT_LABEL_SYSTEM, code: UNIT_B }] },
   };
   const created = await call(server, clinicA, 'POST', 'Condition', forged);
@@ -191,9 +191,9 @@ test('a portal token sees its own person only, also through includes and $everyt
   expect(own.status).toBe(200);
   const found = idsIn(own.body);
   expect(found).toEqual(
-    expect.arrayContaining([`Condition/${R.observation}`, `Condition/${obsOfB}`, `Patient/${R.patient}`]),
+    expect.arrayContaining([`Condition/${R.condition}`, `Condition/${obsOfB}`, `Patient/${R.patient}`]),
   );
-  expect(found).not.toContain(`Condition/${S.observation}`);
+  expect(found).not.toContain(`Condition/${S.condition}`);
   const asked = await call<Bundle>(server, portal, 'GET', `Condition?subject=Patient/${S.patient}`);
   expect(idsIn(asked.body)).toEqual([]);
   const everything = await call<Bundle>(server, portal, 'GET', 'Patient/$everything');

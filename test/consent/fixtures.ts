@@ -91,14 +91,14 @@ export function submission(
       },
       ...answers.map((answer) => ({
         fullUrl: `urn:uuid:${randomUUID()}`,
-        resource: observation(tag, answer, { reference: patientUrl }),
+        resource: condition(tag, answer, { reference: patientUrl }),
         request: { method: 'POST' as const, url: 'Condition' },
       })),
     ],
   };
 }
 
-export function observation(
+export function condition(
   tag: string,
   answer: string,
   subject: { reference?: string; identifier?: { system: string; value: string } },

@@ -10,7 +10,7 @@ import { createServer } from '../../src/server';
 import { EmbeddedStore } from '../../src/store/embedded';
 import type { FhirStore } from '../../src/store/FhirStore';
 import type { TestServer } from '../helpers/testServer';
-import { answersByTag, call, FNR_SYSTEM, observation, people, reservation, submission } from './fixtures';
+import { answersByTag, call, FNR_SYSTEM, condition, people, reservation, submission } from './fixtures';
 
 /**
  * No race (issue 4): random interleavings — sequential and concurrent (Promise.all over HTTP) — of
@@ -146,7 +146,7 @@ test("a reservation never leaves data of the person behind, and never loses anyo
                   clinic,
                   'POST',
                   'Condition',
-                  observation(tag(o.person), answer, { identifier: { system: FNR_SYSTEM, value: fnr } }),
+                  condition(tag(o.person), answer, { identifier: { system: FNR_SYSTEM, value: fnr } }),
                 );
                 return { o, status: reply.status, answer };
               }

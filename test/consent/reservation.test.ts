@@ -9,7 +9,7 @@ import {
   call,
   DNR_SYSTEM,
   FNR_SYSTEM,
-  observation,
+  condition,
   people,
   reservation,
   submission,
@@ -117,7 +117,7 @@ describe('reserving', () => {
       clinic,
       'POST',
       'Condition',
-      observation('r1', 'r1-b', { identifier: { system: FNR_SYSTEM, value: fnr } }),
+      condition('r1', 'r1-b', { identifier: { system: FNR_SYSTEM, value: fnr } }),
     );
     expect(byIdentifier.status).toBe(403);
 
@@ -126,14 +126,14 @@ describe('reserving', () => {
       clinic,
       'POST',
       'Condition',
-      observation('r1', 'r1-c', { reference: `Patient/${oldPatient}` }),
+      condition('r1', 'r1-c', { reference: `Patient/${oldPatient}` }),
     );
     expect(byOldReference.status).toBe(403);
 
     // A transaction with one such entry is refused whole: the other person is not stored either.
     const bundle = submission([{ system: FNR_SYSTEM, value: ids[2] }], 'r2', ['r2-a']);
     bundle.entry?.push({
-      resource: observation('r1', 'r1-d', { reference: `Patient?identifier=${FNR_SYSTEM}|${fnr}` }),
+      resource: condition('r1', 'r1-d', { reference: `Patient?identifier=${FNR_SYSTEM}|${fnr}` }),
       request: { method: 'POST', url: 'Condition' },
     });
     const transaction = await call<OperationOutcome>(server, clinic, 'POST', '', bundle);
@@ -146,11 +146,11 @@ describe('reserving', () => {
       type: 'batch',
       entry: [
         {
-          resource: observation('r1', 'r1-e', { identifier: { system: FNR_SYSTEM, value: fnr } }),
+          resource: condition('r1', 'r1-e', { identifier: { system: FNR_SYSTEM, value: fnr } }),
           request: { method: 'POST', url: 'Condition' },
         },
         {
-          resource: observation('r2', 'r2-b', { identifier: { system: FNR_SYSTEM, value: ids[2] } }),
+          resource: condition('r2', 'r2-b', { identifier: { system: FNR_SYSTEM, value: ids[2] } }),
           request: { method: 'POST', url: 'Condition' },
         },
       ],
@@ -277,7 +277,7 @@ describe('withdrawing and looking up', () => {
       clinic,
       'POST',
       'Condition',
-      observation('w8', 'w8-stale', { reference: `Patient/${oldPatient}` }),
+      condition('w8', 'w8-stale', { reference: `Patient/${oldPatient}` }),
     );
     expect(stale.status).toBe(403);
 
@@ -323,7 +323,7 @@ describe('inclusion criteria', () => {
       outsider,
       'POST',
       'Condition',
-      observation('i9', 'i9-b', { identifier: { system: FNR_SYSTEM, value: ids[9] } }),
+      condition('i9', 'i9-b', { identifier: { system: FNR_SYSTEM, value: ids[9] } }),
     );
     expect(fromOutsider.status).toBe(422);
     expect(fromOutsider.body.issue?.[0].details?.text).toMatch(/participating-unit/);
@@ -429,11 +429,11 @@ describe('physical erasure', () => {
       // warning) and nothing of them reaches the store; the erasure finds the Conditions by their subject.
       const about = 'https://norpain.no/fhir/StructureDefinition/test-about';
       const inContained = `${unique}-in-contained`;
-      const byExtension = observation('p1x', `${unique}-ext`, { reference: `Patient/${patientId}` });
+      const byExtension = condition('p1x', `${unique}-ext`, { reference: `Patient/${patientId}` });
       (byExtension as Condition).extension = [
         { url: about, valueReference: { reference: `Patient/${patientId}` } },
       ];
-      const byContained = observation('p1c', `${unique}-contained`, { reference: `Patient/${patientId}` });
+      const byContained = condition('p1c', `${unique}-contained`, { reference: `Patient/${patientId}` });
       Object.assign(byContained, {
         contained: [
           {

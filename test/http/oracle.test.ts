@@ -38,7 +38,7 @@ beforeAll(async () => {
   expect((await submitPerson(server, clinicB, s, UNIT_B)).patient).toBe(shared.patient);
   deletedAtB = await submitPerson(server, clinicB, d, UNIT_B);
   for (const type of ['Condition', 'EpisodeOfCare'] as const) {
-    const id = type === 'Condition' ? deletedAtB.observation : deletedAtB.episode;
+    const id = type === 'Condition' ? deletedAtB.condition : deletedAtB.episode;
     expect((await call(server, clinicB, 'DELETE', `${type}/${id}`)).status).toBe(204);
   }
   expect((await call(server, clinicB, 'DELETE', `Patient/${deletedAtB.patient}`)).status).toBe(204);

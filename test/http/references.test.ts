@@ -4,7 +4,7 @@ import {
   answersByTag,
   call,
   FNR_SYSTEM,
-  observation,
+  condition,
   people,
   reservation,
   submission,
@@ -64,7 +64,7 @@ async function stored(tag: string): Promise<Condition[]> {
   return (reply.body.entry ?? []).map((e) => e.resource as Condition);
 }
 
-/** The answer a stored Condition carries (its ICPC-2 code, see observation()). */
+/** The answer a stored Condition carries (its ICPC-2 code, see condition()). */
 function answerOf(condition: Condition): string | undefined {
   return condition.code?.coding?.find((c) => c.system === ANSWER_SYSTEM)?.code;
 }
@@ -76,7 +76,7 @@ function sendCondition<T = OperationOutcome>(
   reference: string,
   headers: Record<string, string> = {},
 ) {
-  return call<T>(server, clinic, 'POST', 'Condition', observation(tag, answer, { reference }), headers);
+  return call<T>(server, clinic, 'POST', 'Condition', condition(tag, answer, { reference }), headers);
 }
 
 function texts(outcome: OperationOutcome): string[] {
@@ -116,7 +116,7 @@ describe('non-canonical references are refused with 422, nothing stored', () => 
 
   test('a reference inside an extension is held to the same rule', async () => {
     const resource = {
-      ...observation('n0', 'n0-extension', { reference: `Patient/${patientId}` }),
+      ...condition('n0', 'n0-extension', { reference: `Patient/${patientId}` }),
       extension: [{ url: 'https://example.org/x', valueReference: { reference: `patient/${patientId}` } }],
     };
     const reply = await call<OperationOutcome>(server, clinic, 'POST', 'Condition', resource);
@@ -140,7 +140,7 @@ describe('non-canonical references are refused with 422, nothing stored', () => 
     const bundle = submission([{ system: FNR_SYSTEM, value: ids[1] }], 'n1', ['n1-a']);
     bundle.entry?.push({
       fullUrl: 'urn:uuid:0b5c1c1e-3f7a-4a36-9d51-9f0c1c0f4a11',
-      resource: observation('n1', 'n1-dangling', {
+      resource: condition('n1', 'n1-dangling', {
         reference: 'urn:uuid:6d1f7c2a-5b8e-4f0a-a1c3-2e9b7d4c8f00',
       }),
       request: { method: 'POST', url: 'Condition' },
@@ -164,7 +164,7 @@ describe('non-canonical references are refused with 422, nothing stored', () => 
 
   test('#id with no contained resource of that id', async () => {
     const reply = await call<OperationOutcome>(server, clinic, 'POST', 'Condition', {
-      ...observation('n0', 'n0-contained', { reference: `Patient/${patientId}` }),
+      ...condition('n0', 'n0-contained', { reference: `Patient/${patientId}` }),
       encounter: { reference: '#nobody' },
     });
     expect(reply.status).toBe(422);
@@ -175,7 +175,7 @@ describe('non-canonical references are refused with 422, nothing stored', () => 
 
   test('every problem of a write is reported at once', async () => {
     const reply = await call<OperationOutcome>(server, clinic, 'POST', 'Condition', {
-      ...observation('n0', 'n0-two', { reference: `patient/${patientId}` }),
+      ...condition('n0', 'n0-two', { reference: `patient/${patientId}` }),
       encounter: { reference: 'Encounter/x/' },
     });
     expect(reply.status).toBe(422);
@@ -201,7 +201,7 @@ describe('references inside conditional queries are held to the same parser', ()
       clinic,
       'PUT',
       `Condition?subject=${encodeURIComponent(`Patient/${patientId}/`)}`,
-      observation('q1', 'q1-update', { reference: `Patient/${patientId}` }),
+      condition('q1', 'q1-update', { reference: `Patient/${patientId}` }),
     );
     expect(update.status).toBe(422);
     expect(texts(update.body)[0]).toMatch(/trailing slash/);
