@@ -1,5 +1,5 @@
 import type { Bundle, Reference, Resource } from '@medplum/fhirtypes';
-import { parseReference } from '../fhir/reference';
+import { literalKeyOf, parseReference } from '../fhir/reference';
 import type { AuditInteraction } from './auditEvent';
 import { AUDIT_SYSTEMS } from './auditEvent';
 import type { FhirInteraction } from '../fhir/classify';
@@ -65,10 +65,11 @@ export function touchedBy(items: readonly (Resource | undefined)[]): Touched {
     if (resource.resourceType === 'Bundle') {
       for (const entry of (resource as Bundle).entry ?? []) {
         visit(entry.resource);
-        const location = entry.response?.location?.split('/_history')[0];
-        if (location !== undefined && /^[A-Za-z]+\/[^/]+$/.test(location)) {
-          resources.add(location);
-          if (location.startsWith('Patient/')) patientIds.add(location.slice('Patient/'.length));
+        const location = entry.response?.location;
+        const written = location === undefined ? undefined : literalKeyOf(location);
+        if (written !== undefined) {
+          resources.add(written);
+          if (written.startsWith('Patient/')) patientIds.add(written.slice('Patient/'.length));
         }
       }
       return;

@@ -30,10 +30,10 @@ export interface RequestAuditFacts {
   /** The request's classification (src/fhir/classify.ts); undefined when its path could not be decoded. */
   interaction?: FhirInteraction;
   status: number;
-  /** The response body and, for writes, the Location of what was written. */
+  /** The response body and, for writes, what was written (`Type/id`, from the Location). */
   body?: Resource;
-  location?: string;
-  /** Registry pseudonyms of persons the request concerned beyond what body and location show. */
+  written?: string;
+  /** Registry pseudonyms of persons the request concerned beyond what body and written show. */
   persons?: string[];
   /** The Bundle type of a POST to the base (batch or transaction). */
   bundleType?: string;
@@ -55,13 +55,12 @@ const ID = /^[A-Za-z0-9\-.]{1,64}$/;
 export function createRequestAuditor(deps: RequestAuditDeps): RequestAuditor {
   return async (facts) => {
     const { interaction, operation } = interactionOf(facts.interaction, facts.bundleType);
-    const location = facts.location?.replace(/^.*?\/([A-Z][A-Za-z]+\/[^/]+)\/_history\/.*$/, '$1');
     const touched = touchedBy([facts.body]);
     const resources = new Set(touched.resources);
     const patientIds = new Set(touched.patientIds);
-    if (location !== undefined && /^[A-Z][A-Za-z]+\/[^/]+$/.test(location)) {
-      resources.add(location);
-      if (location.startsWith('Patient/')) patientIds.add(location.slice('Patient/'.length));
+    if (facts.written !== undefined) {
+      resources.add(facts.written);
+      if (facts.written.startsWith('Patient/')) patientIds.add(facts.written.slice('Patient/'.length));
     }
     const what = facts.interaction;
     const type = what !== undefined && 'type' in what ? what.type : undefined;

@@ -155,9 +155,10 @@ export function literalKey(reference: { resourceType: string; id: string }): str
 }
 
 /** `Type/id` of a canonical literal reference text (any version of it); undefined for every other. For
- * references already through the door (stored, or inside the pipeline), which are canonical. */
-export function literalKeyOf(reference: string): string | undefined {
-  const parsed = parseReference(reference);
+ * references already through the door (stored, or inside the pipeline), which are canonical, and for this
+ * server's own Location URLs (with `ownBase`). */
+export function literalKeyOf(reference: string, ownBase?: string): string | undefined {
+  const parsed = parseReference(reference, ownBase === undefined ? {} : { ownBases: [ownBase] });
   return parsed.ok && parsed.reference.kind === 'literal' ? literalKey(parsed.reference) : undefined;
 }
 

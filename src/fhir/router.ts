@@ -28,6 +28,7 @@ import { errors, FhirError, isFhirError, issue, operationOutcome } from './outco
 import { checkQueryLimits } from './queryLimits';
 import { validateOperation } from './validateOperation';
 import { newServerId } from '../identity/serverId';
+import { literalKeyOf } from './reference';
 
 export interface FhirRouterDeps {
   store: FhirStore;
@@ -250,7 +251,7 @@ async function auditRequest(
     interaction,
     status,
     body,
-    location,
+    written: location === undefined ? undefined : literalKeyOf(location, baseUrl(deps, req)),
     persons,
     bundleType: interaction?.kind === 'bundle' ? bundleTypeOf(req) : undefined,
     requestId: requestId(res),
