@@ -66,7 +66,9 @@ interface Step {
 }
 
 const FREE_TEXT_TYPES = new Set(['string', 'markdown']);
-const MUNICIPALITY_SYSTEMS = new Set([terminology.kommunenummer.url, terminology.kommunenummerOid.url]);
+const MUNICIPALITY_SYSTEMS = new Map(
+  [terminology.kommunenummer, terminology.kommunenummerOid].map((system) => [system.url, system]),
+);
 const DEFINITION_ENTRY: ElementEntry = { why: 'part of a definition' };
 const REFUSED: ElementEntry = { why: 'refused: a modifier extension the registry cannot interpret' };
 
@@ -221,19 +223,31 @@ export class PolicyEngine {
     return value;
   }
 
-  /** A Coding is kept only if its system is bound to the element. */
+  /** A Coding is kept only if its system is bound to the element and its code is one of that system's. */
   private coding(
     value: Record<string, unknown>,
     path: string,
     binding: Binding,
     ctx: PolicyContext,
   ): unknown {
-    if (binding !== 'questionnaire' && !binding?.some((system) => system.url === value.system)) {
+    if (binding === 'questionnaire') {
+      return this.walkObject(value, 'Coding', path, ctx, binding);
+    }
+    const system = binding?.find((entry) => entry.url === value.system);
+    if (system === undefined) {
       ctx.notStored?.(
         path,
         binding === undefined || binding.length === 0
           ? 'Not stored: the NorPain data dictionary keeps no codes in this element.'
           : `Not stored: a code from a code system not accepted here. Accepted: ${binding.map((s) => `${s.name} (${s.url})`).join('; ')}.`,
+      );
+      return undefined;
+    }
+    if (typeof value.code === 'string' && system.codes?.accepts(value.code) === false) {
+      refuseNationalId(value.code, `${path}.code`, ctx);
+      ctx.notStored?.(
+        path,
+        `Not stored: the code is not a code of ${system.name} (${system.url}); its codes are ${system.codes.looksLike}.`,
       );
       return undefined;
     }
@@ -557,9 +571,8 @@ function keepMunicipalityExtensions(extensions: unknown): unknown[] | undefined 
       typeof extension?.url === 'string' &&
       municipalityExtensionUrls.has(extension.url) &&
       typeof coding?.system === 'string' &&
-      MUNICIPALITY_SYSTEMS.has(coding.system) &&
       typeof coding.code === 'string' &&
-      !containsNationalId(coding.code)
+      MUNICIPALITY_SYSTEMS.get(coding.system)?.codes?.accepts(coding.code) === true
     ) {
       kept.push({ url: extension.url, valueCoding: { system: coding.system, code: coding.code } });
     }

@@ -51,6 +51,17 @@ function load(): Terminology {
   return terminology;
 }
 
+/** Every code of a CodeSystem the FHIR R4 definitions hold completely; undefined for any other system. */
+export function completeCodeSystem(url: string): ReadonlySet<string> | undefined {
+  const codeSystem = load().codeSystems.get(url);
+  if (!codeSystem || codeSystem.content !== 'complete') {
+    return undefined;
+  }
+  const keys = new Set<string>();
+  addConcepts(url, codeSystem.concept ?? [], keys);
+  return new Set([...keys].map((key) => key.slice(key.indexOf('|') + 1)));
+}
+
 export function codeKey(system: string | undefined, code: string): string {
   return `${system ?? ''}|${code}`;
 }

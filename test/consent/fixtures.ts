@@ -11,6 +11,9 @@ export const CHANNEL = 'https://norpain.no/fhir/StructureDefinition/reservation-
  * systems the data dictionary keeps on Condition.code), so a test can find them per person. */
 export const TAG_SYSTEM = 'urn:oid:2.16.578.1.12.4.1.1.7110';
 export const ANSWER_SYSTEM = 'urn:oid:2.16.578.1.12.4.1.1.7170';
+/** When this test file started (each file loads its own copy): on a shared HAPI server, the searches below
+ * see only what this run stored, not the same tags from earlier runs. */
+export const STARTED = new Date().toISOString();
 
 export function people(seed: number, n: number, kind: 'fnr' | 'dnr' = 'fnr'): string[] {
   const random = seededRandom(seed);
@@ -139,7 +142,8 @@ export function reservation(
 /** The answers (the Conditions' ICPC-2 codes) the store holds per person tag. */
 export async function answersByTag(server: TestServer, token: string): Promise<Map<string, Set<string>>> {
   const out = new Map<string, Set<string>>();
-  let path: string | undefined = `Condition?code=${encodeURIComponent(`${TAG_SYSTEM}|`)}&_count=1000`;
+  let path: string | undefined =
+    `Condition?code=${encodeURIComponent(`${TAG_SYSTEM}|`)}&_lastUpdated=ge${STARTED}&_count=1000`;
   while (path) {
     const reply: Reply<Bundle> = await call<Bundle>(server, token, 'GET', path);
     if (reply.status !== 200) {

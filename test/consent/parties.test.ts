@@ -108,7 +108,7 @@ test("every placement and withdrawal is in the person's own access log, whoever 
     expect(log.status).toBe(200);
     return (log.body.entry ?? [])
       .map((e) => e.resource as AuditEvent)
-      .filter((event) => event.entity?.some((e) => e.what?.type === 'Consent'))
+      .filter((event) => event.entity?.some((e) => e.what?.reference?.startsWith('Consent/')))
       .map((event) => `${event.agent?.[0].role?.[0].coding?.[0].code}:${event.action}:${event.outcome}`);
   };
   // Placed by the clinic (erasing the data), withdrawn by staff, placed and withdrawn by the person.

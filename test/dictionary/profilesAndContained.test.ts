@@ -113,3 +113,60 @@ test('a contained Patient is refused with 422 and nothing is written; other cont
   expect(await conditions()).toBe(before + 1);
   expect(written()).not.toContain(NAME);
 });
+
+test('a code is kept only if it is a code of its system where the registry holds the system', async () => {
+  const KOMMUNE = 'https://register.geonorge.no/subregister/sosi-kodelister/kartverket/kommunenummer-alle';
+  const CATEGORY = 'http://terminology.hl7.org/CodeSystem/condition-category';
+  const sent = await call<OperationOutcome>(
+    'POST',
+    'Condition',
+    {
+      resourceType: 'Condition',
+      subject,
+      category: [{ coding: [{ system: CATEGORY, code: NAME }] }],
+      verificationStatus: {
+        coding: [{ system: 'http://terminology.hl7.org/CodeSystem/condition-ver-status', code: 'confirmed' }],
+      },
+      code: { coding: [{ system: ICD10, code: 'M79.7' }] },
+    },
+    { prefer: 'return=OperationOutcome' },
+  );
+  expect(sent.status).toBe(201);
+  const warning = sent.body.issue?.find((i) => i.expression?.[0] === 'Condition.category.coding');
+  expect(warning?.details?.text).toMatch(/not a code of FHIR: condition category/);
+  expect(sent.text).not.toContain(NAME);
+  const stored = (await call<Bundle<Condition>>('GET', 'Condition?verification-status=confirmed&_count=100'))
+    .body;
+  const kept = stored.entry?.map((e) => e.resource as Condition) ?? [];
+  expect(kept.length).toBeGreaterThan(0);
+  expect(kept.every((c) => c.category === undefined)).toBe(true);
+  expect(kept.some((c) => c.verificationStatus?.coding?.[0].code === 'confirmed')).toBe(true);
+
+  // A municipality is four digits: a street written as one is not stored; a real number is.
+  const address = (code: string) => ({
+    resourceType: 'Patient',
+    identifier: [{ system: preferredSystem.fnr, value: person }],
+    address: [
+      {
+        extension: [
+          {
+            url: 'http://hl7.no/fhir/StructureDefinition/no-basis-municipalitycode',
+            valueCoding: { system: KOMMUNE, code },
+          },
+        ],
+      },
+    ],
+  });
+  const street = await call<Patient>('POST', 'Patient', address('Storgata 12'));
+  expect(street.status).toBeLessThan(300);
+  expect(street.text).not.toContain('Storgata');
+  const real = await call<Patient>(
+    'PUT',
+    `Patient?identifier=${preferredSystem.fnr}|${person}`,
+    address('5001'),
+  );
+  expect(real.status).toBeLessThan(300);
+  expect(JSON.stringify(real.body.address)).toContain('5001');
+  expect(written()).not.toContain(NAME);
+  expect(written()).not.toContain('Storgata');
+});

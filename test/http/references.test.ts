@@ -7,6 +7,7 @@ import {
   condition,
   people,
   reservation,
+  STARTED,
   submission,
   TAG_SYSTEM,
 } from '../consent/fixtures';
@@ -58,7 +59,7 @@ async function stored(tag: string): Promise<Condition[]> {
     server,
     admin,
     'GET',
-    `Condition?code=${encodeURIComponent(`${TAG_SYSTEM}|${tag}`)}`,
+    `Condition?code=${encodeURIComponent(`${TAG_SYSTEM}|${tag}`)}&_lastUpdated=ge${STARTED}`,
   );
   expect(reply.status).toBe(200);
   return (reply.body.entry ?? []).map((e) => e.resource as Condition);
