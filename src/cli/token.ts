@@ -3,7 +3,7 @@ import { ROLES, type Role } from '../auth/principal';
 import { loadConfig } from '../config';
 import { parseOptions, UsageError, type CliCommand } from './command';
 
-const USAGE = `norpain token --role ROLE [--org RESH] [--pid FNR] [--study ID] [--hpr N] [--scope S]... [--dpop-jkt T] [--expires 1h]
+const USAGE = `norpain token --role ROLE [--org RESH] [--pid FNR] [--study ID] [--hpr N] [--scope S]... [--dpop-jkt=T] [--expires 1h]
 
 Prints an access token signed with the development key under DATA_DIR (created if absent), which a
 development server with the same DATA_DIR accepts. Roles: ${ROLES.join(', ')}.
@@ -15,7 +15,8 @@ development server with the same DATA_DIR accepts. Roles: ${ROLES.join(', ')}.
     .map(([role, scopes]) => `${role} ${scopes.join(' ')}`)
     .join('; ')})
   --dpop-jkt bind the token to a DPoP key: its JWK SHA-256 thumbprint (cnf.jkt); requests then need
-             "Authorization: DPoP <token>" and a DPoP proof signed by that key
+             "Authorization: DPoP <token>" and a DPoP proof signed by that key. Write it with "=", as
+             a thumbprint may begin with "-"
   --expires  lifetime such as 90s, 30m, 1h, 2d (default 1h)`;
 
 const REQUIRED: Partial<Record<Role, 'org' | 'pid' | 'study'>> = {

@@ -40,8 +40,7 @@ test('--dpop-jkt binds the token: the server then wants DPoP, and the claims rea
       '1234567',
       '--scope',
       'system/QuestionnaireResponse.c',
-      '--dpop-jkt',
-      jkt,
+      `--dpop-jkt=${jkt}`, // a thumbprint may begin with "-", which a separate argument cannot
     ],
     { NODE_ENV: 'development', DATA_DIR: server.dataDir },
   );
