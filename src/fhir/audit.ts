@@ -9,6 +9,7 @@ import {
   type AuditSink,
 } from '../audit/auditEvent';
 import type { AuditLog } from '../audit/log';
+import { dataDictionary, isStorableId } from '../dictionary';
 import { containsNationalId } from '../identity/nationalId';
 import { interactionOf, touchedBy } from '../audit/requestFacts';
 import { searchAuditEvents, viewForPerson, type AuditScope } from '../audit/search';
@@ -155,12 +156,17 @@ function auditEventOf(
   // A client can choose ids and request ids; anything that looks like a national id is left out
   // (by type only), so that it never reaches the log and cannot make auditing fail.
   const safe = (value: string) => !containsNationalId(value);
+  // A chosen id of person data is refused, and not kept in the log either (src/dictionary isStorableId).
+  const storable = (resource: string) => {
+    const [type, id] = resource.split('/');
+    return id === undefined || isStorableId(dataDictionary, type, id);
+  };
   const principal = parts.principal;
   return buildAuditEvent({
     principal,
     interaction: parts.interaction,
     operation: parts.operation,
-    resources: [...parts.resources].map((r) => (safe(r) ? r : r.split('/')[0])),
+    resources: [...parts.resources].map((r) => (safe(r) && storable(r) ? r : r.split('/')[0])),
     patients: [...patients].filter(safe),
     actorPseudonym: principal?.role === 'portal' ? deps.pseudonymOfPrincipal(principal) : undefined,
     outcome: parts.outcome,

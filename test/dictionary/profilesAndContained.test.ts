@@ -170,3 +170,29 @@ test('a code is kept only if it is a code of its system where the registry holds
   expect(written()).not.toContain(NAME);
   expect(written()).not.toContain('Storgata');
 });
+
+test('a chosen id of person data is refused and kept nowhere, the audit log included; definitions keep theirs', async () => {
+  const chosen = `${NAME}-${PHONE}`;
+  const refused = await call<OperationOutcome>('PUT', `Condition/${chosen}`, {
+    resourceType: 'Condition',
+    id: chosen,
+    subject,
+    code: { coding: [{ system: ICD10, code: 'M79.7' }] },
+  });
+  expect(refused.status).toBe(422);
+  expect(refused.body.issue?.[0].details?.text).toMatch(/assigns the ids of Condition resources itself/);
+  expect((await call('GET', `Condition/${chosen}`)).status).toBe(404);
+  expect(written()).not.toContain(NAME);
+  expect(written()).not.toContain(PHONE);
+
+  // An id of the server's form is an update-as-create like any other.
+  const uuid = '6f1c2d3e-4a5b-4c6d-8e7f-9a0b1c2d3e4f';
+  const created = await call<Condition>('PUT', `Condition/${uuid}`, {
+    resourceType: 'Condition',
+    id: uuid,
+    subject,
+    code: { coding: [{ system: ICD10, code: 'M79.7' }] },
+  });
+  expect(created.status).toBe(201);
+  expect(created.body.id).toBe(uuid);
+});

@@ -94,13 +94,12 @@ class Findings {
  * report under `knownGaps`, not a failure. A national id from them still fails.
  */
 const KEPT_AS_SENT: Record<string, string> = {
-  'client-chosen id (PUT Type/<id>)': 'a client-chosen id is stored, journaled and audited as sent',
   '$correct reason (Provenance.reason.text)':
     'the one free text the registry keeps (src/dictionary/README.md), national ids blanked',
   'identifier.system:uri':
     'a business identifier keeps its system (the value is hashed) so conditional updates find it',
   'Coding.code:code':
-    'a code in a bound code system is kept without a look-up that the system defines it (no terminology service)',
+    'a code of a clinical terminology (ICD-10, ICPC-2, NKPK, SNOMED CT, LOINC, UCUM) is kept without a look-up: those terminologies are not held here (FHIR, HL7 and NorPain codes are checked)',
   'Patient.address.district:string':
     'Address.district, .state and .country are kept as free text, national ids blanked',
 };
