@@ -15,6 +15,7 @@ import { auditEventOperation, createPendingAudit, createRequestAuditor } from '.
 import { mergeOperation } from './identity/merge';
 import { createRequestMetrics } from './metrics';
 import { createFhirRouter } from './fhir/router';
+import { fhirJson } from './fhir/http';
 import { errors, FhirError, issue, operationOutcome } from './fhir/outcomes';
 import { SearchTranslator } from './identity/searchTranslation';
 import { openIdentity, type IdentityServices } from './identity/service';
@@ -354,6 +355,6 @@ function errorHandler(logger: Logger) {
       res.destroy();
       return;
     }
-    res.status(status).type('application/fhir+json').send(JSON.stringify(body));
+    res.status(status).type('application/fhir+json').send(fhirJson(body));
   };
 }

@@ -10,6 +10,7 @@ import { errors, FhirError, isFhirError, issue, operationOutcome } from './outco
 import { isId, perform, searchQuery, type InteractionContext } from './interactions';
 import { authorise } from '../auth/matrix';
 import { checkQueryLimits } from './queryLimits';
+import { parseReference } from './reference';
 import { isResourceTypeName, planSearch } from './search';
 
 /**
@@ -32,15 +33,35 @@ export async function processBundle(
     );
   }
   if (bundle.type === 'batch') {
-    return { status: 200, body: await batch(ctx, bundle, prefer), headers: {} };
+    return { status: 200, body: withFullUrls(ctx.base, await batch(ctx, bundle, prefer)), headers: {} };
   }
   if (bundle.type === 'transaction') {
-    return { status: 200, body: await transaction(ctx, bundle), headers: {} };
+    return { status: 200, body: withFullUrls(ctx.base, await transaction(ctx, bundle)), headers: {} };
   }
   throw errors.badRequest(
     'Only Bundles of type batch or transaction can be posted to the base.',
     'Bundle.type',
   );
+}
+
+/** Each response entry's fullUrl: the absolute URL of the resource it wrote or read (R4 requires an absolute
+ * URL there; the stores give a relative one or none), taken from its resource or else its Location. */
+function withFullUrls(base: string, bundle: Bundle): Bundle {
+  return {
+    ...bundle,
+    entry: bundle.entry?.map(({ fullUrl: _relative, ...entry }) => {
+      const location = entry.response?.location
+        ? parseReference(entry.response.location, { ownBases: [base] })
+        : undefined;
+      const target =
+        entry.resource?.id !== undefined
+          ? entry.resource
+          : location?.ok && location.reference.kind === 'literal'
+            ? location.reference
+            : undefined;
+      return target ? { fullUrl: `${base}/${target.resourceType}/${target.id}`, ...entry } : entry;
+    }),
+  };
 }
 
 interface EntryTarget {

@@ -27,8 +27,23 @@ export function buildCapabilityStatement(storeKind: string, version: string): Ca
     .filter((schema) => schema.kind === 'resource' && !['Resource', 'DomainResource'].includes(schema.name))
     .map((schema) => schema.name)
     .sort();
+  const params = new Map(
+    types.map((type) => [
+      type,
+      [...supportedSearchParameters(type).entries()].sort(([a], [b]) => a.localeCompare(b)),
+    ]),
+  );
+  // _revinclude=Source:param on a search of T brings in the Sources whose param can point at T.
+  const revIncludes = new Map<string, string[]>();
+  for (const [source, sourceParams] of params) {
+    for (const [code, param] of sourceParams) {
+      for (const target of param.type === 'reference' ? (param.target ?? []) : []) {
+        revIncludes.set(target, [...(revIncludes.get(target) ?? []), `${source}:${code}`]);
+      }
+    }
+  }
   const resource = types.map((type): CapabilityStatementRestResource => {
-    const params = [...supportedSearchParameters(type).entries()].sort(([a], [b]) => a.localeCompare(b));
+    const typeParams = params.get(type) ?? [];
     return {
       type: type as CapabilityStatementRestResource['type'],
       profile: `http://hl7.org/fhir/StructureDefinition/${type}`,
@@ -40,9 +55,9 @@ export function buildCapabilityStatement(storeKind: string, version: string): Ca
       conditionalRead: 'not-supported',
       conditionalUpdate: true,
       conditionalDelete: 'not-supported',
-      searchInclude: params.filter(([, p]) => p.type === 'reference').map(([code]) => `${type}:${code}`),
-      searchRevInclude: [],
-      searchParam: params.map(([code, p]): CapabilityStatementRestResourceSearchParam => ({
+      searchInclude: typeParams.filter(([, p]) => p.type === 'reference').map(([code]) => `${type}:${code}`),
+      searchRevInclude: revIncludes.get(type),
+      searchParam: typeParams.map(([code, p]): CapabilityStatementRestResourceSearchParam => ({
         name: code,
         definition: p.url,
         type: p.type,

