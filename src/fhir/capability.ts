@@ -1,8 +1,9 @@
-import { getAllDataTypes } from '@medplum/core';
+import { getAllDataTypes, getSearchParameterDetails, SearchParameterType } from '@medplum/core';
 import type {
   CapabilityStatement,
   CapabilityStatementRestResource,
   CapabilityStatementRestResourceSearchParam,
+  SearchParameter,
 } from '@medplum/fhirtypes';
 import { supportedSearchParameters } from './search';
 
@@ -22,6 +23,15 @@ const TYPE_INTERACTIONS: CapabilityStatementRestResource['interaction'] = [
   'search-type',
 ].map((code) => ({ code: code as 'read' }));
 
+/** Whether _include and _revinclude can follow the parameter: a Reference names a resource of this server,
+ * a canonical (QuestionnaireResponse.questionnaire) only a URL, which neither store resolves for them. */
+function followsReferences(type: string, param: SearchParameter): boolean {
+  return (
+    param.type === 'reference' &&
+    getSearchParameterDetails(type, param).type === SearchParameterType.REFERENCE
+  );
+}
+
 export function buildCapabilityStatement(storeKind: string, version: string): CapabilityStatement {
   const types = Object.values(getAllDataTypes())
     .filter((schema) => schema.kind === 'resource' && !['Resource', 'DomainResource'].includes(schema.name))
@@ -37,7 +47,7 @@ export function buildCapabilityStatement(storeKind: string, version: string): Ca
   const revIncludes = new Map<string, string[]>();
   for (const [source, sourceParams] of params) {
     for (const [code, param] of sourceParams) {
-      for (const target of param.type === 'reference' ? (param.target ?? []) : []) {
+      for (const target of followsReferences(source, param) ? (param.target ?? []) : []) {
         revIncludes.set(target, [...(revIncludes.get(target) ?? []), `${source}:${code}`]);
       }
     }
@@ -55,7 +65,9 @@ export function buildCapabilityStatement(storeKind: string, version: string): Ca
       conditionalRead: 'not-supported',
       conditionalUpdate: true,
       conditionalDelete: 'not-supported',
-      searchInclude: typeParams.filter(([, p]) => p.type === 'reference').map(([code]) => `${type}:${code}`),
+      searchInclude: typeParams
+        .filter(([, p]) => followsReferences(type, p))
+        .map(([code]) => `${type}:${code}`),
       searchRevInclude: revIncludes.get(type),
       searchParam: typeParams.map(([code, p]): CapabilityStatementRestResourceSearchParam => ({
         name: code,

@@ -241,6 +241,12 @@ describe('the CapabilityStatement advertises _revinclude where it works', () => 
     // Adversarial: a reference parameter that cannot point at a Patient, and a string parameter, are not claimed.
     expect(patient?.searchRevInclude).not.toContain('Patient:general-practitioner');
     expect(patient?.searchRevInclude).not.toContain('Patient:name');
+    // Nor a canonical, which the stores do not follow to a resource.
+    const questionnaire = statement.rest?.[0].resource?.find((r) => r.type === 'Questionnaire');
+    expect(questionnaire?.searchRevInclude ?? []).not.toContain('QuestionnaireResponse:questionnaire');
+    const responses = statement.rest?.[0].resource?.find((r) => r.type === 'QuestionnaireResponse');
+    expect(responses?.searchInclude).toContain('QuestionnaireResponse:subject');
+    expect(responses?.searchInclude).not.toContain('QuestionnaireResponse:questionnaire');
 
     const person = syntheticIdentifier('fnr', { random });
     const created = await fhir.post<Patient>('Patient', { resourceType: 'Patient', identifier: [person] });
@@ -260,7 +266,7 @@ describe('the CapabilityStatement advertises _revinclude where it works', () => 
 
   test('every advertised _revinclude of a type is accepted by its search', async () => {
     const statement = (await fhir.get<CapabilityStatement>('metadata')).body;
-    for (const type of ['Patient', 'Questionnaire', 'EpisodeOfCare']) {
+    for (const type of ['Patient', 'Encounter', 'EpisodeOfCare']) {
       const revIncludes = statement.rest?.[0].resource?.find((r) => r.type === type)?.searchRevInclude ?? [];
       expect(revIncludes.length).toBeGreaterThan(0);
       for (const revInclude of revIncludes) {
