@@ -1,5 +1,5 @@
 import type { FhirStore } from '../store/FhirStore';
-import { validateProfilesAsReceived, validatePseudonymisedProfiles } from '../validation/profiles';
+import { checkProfilesAsReceived, validatePseudonymisedProfiles } from '../validation/profiles';
 import { QuestionnaireRegistry, storeQuestionnaireSource } from '../validation/questionnaire';
 import { authoriseWrite } from './authorise';
 import { isUnresolvedWrite } from '../store/ambiguousWrite';
@@ -8,9 +8,12 @@ import type { IntentTarget, WriteJournal } from './journal';
 import { persistWrite, type PersistOutcome } from './persist';
 import { canonicaliseReferences, type ReferenceResolution } from './references';
 import { cachedQuestionnaireSource, touchesQuestionnaire } from './questionnaire-cache';
-import { questionnaireStage, repeatedAnswersStage } from './questionnaire-stage';
+import { questionnaireCheck, repeatedAnswersStage } from './questionnaire-stage';
 import { acceptedTypesStage } from './scope';
-import { validateBase } from './validate';
+import { checkBase } from './validate';
+import { refusing, type CheckOptions, type IngestCheck } from './check';
+import { isFhirError } from '../fhir/outcomes';
+import type { OperationOutcomeIssue } from '@medplum/fhirtypes';
 import type { WriteGuard } from './exclude';
 import type { IngestContext, IngestStage, Write } from './write';
 
@@ -26,8 +29,15 @@ import type { IngestContext, IngestStage, Write } from './write';
 export interface IngestPipeline {
   /** Runs the write through every step; returns what persist produced. Throws a FhirError on refusal. */
   run(write: Write, ctx: IngestContext): Promise<PersistOutcome>;
-  /** Runs only the validation stages ($validate): throws the FhirError a write would get, else returns. */
-  validate(write: Write, ctx: IngestContext): Promise<void>;
+  /**
+   * Runs only the validation steps ($validate) and returns every issue of every step, with the
+   * validator's severities. A delete is checked by the step a delete meets before the store: authorise.
+   */
+  validate(
+    write: Write,
+    ctx: IngestContext,
+    options?: Omit<CheckOptions, 'purpose'>,
+  ): Promise<OperationOutcomeIssue[]>;
 }
 
 type Step = { name: string; stage: IngestStage } | { name: string; guard: WriteGuard };
@@ -60,19 +70,20 @@ export function createIngestPipeline(deps: IngestDeps): IngestPipeline {
   // through this pipeline invalidate the cache below.
   const questionnaires = cachedQuestionnaireSource(storeQuestionnaireSource(deps.store));
   const registry = new QuestionnaireRegistry(questionnaires);
-  const validation: { name: string; stage: IngestStage }[] = [
+  // Checks report every issue ($validate) or refuse on errors (a write); stages refuse on the first.
+  const validation: ({ name: string; stage: IngestStage } | { name: string; check: IngestCheck })[] = [
     { name: 'accepted types', stage: acceptedTypesStage }, // the resource types of the data dictionary
     { name: 'repeated answers', stage: repeatedAnswersStage(registry) }, // Refero «Legg til» → one item
-    { name: 'base validation', stage: validateBase },
-    { name: 'profiles as received', stage: validateProfilesAsReceived }, // NorPain profiles
-    { name: 'questionnaire', stage: questionnaireStage(registry) }, // QR vs its Questionnaire; scores
+    { name: 'base validation', check: checkBase },
+    { name: 'profiles as received', check: checkProfilesAsReceived }, // NorPain profiles
+    { name: 'questionnaire', check: questionnaireCheck(registry) }, // QR vs its Questionnaire; scores
   ];
   const steps: Step[] = [
     { name: 'authorise', stage: authoriseWrite },
     { name: 'canonical references', stage: canonicaliseReferences }, // canonical form, or 422 saying why
     { name: 'conditional references', stage: deps.references.resolveConditional }, // in the caller's view
     { name: 'respondent', stage: deps.respondent }, // a portal response's author and source: the person
-    ...validation,
+    ...validation.map((step) => ('check' in step ? { name: step.name, stage: refusing(step.check) } : step)),
     { name: 'inclusion', stage: deps.inclusion },
     { name: 'journal', guard: journalGuard(deps.journal) },
     { name: 'exclude', guard: deps.exclude }, // reserved persons: 403, under the person lock
@@ -109,13 +120,34 @@ export function createIngestPipeline(deps: IngestDeps): IngestPipeline {
         if (touchesQuestionnaire(write)) questionnaires.invalidate();
       }
     },
-    async validate(write, ctx) {
+    async validate(write, ctx, options = {}) {
+      const checkOptions: CheckOptions = { ...options, purpose: 'validate' };
+      const deleting = write.entries.some((entry) => entry.method === 'DELETE');
+      const checks: IngestCheck[] = (
+        deleting ? [{ stage: authoriseWrite }] : [{ stage: canonicaliseReferences }, ...validation]
+      ).map((step) => ('check' in step ? step.check : asCheck(step.stage)));
+      const issues: OperationOutcomeIssue[] = [];
       let current = write;
-      for (const stage of [canonicaliseReferences, ...validation.map((step) => step.stage)]) {
-        current = await stage(current, ctx);
+      // Every step runs, each on what the last one that passed left, so one answer lists all problems; a
+      // step's refusal (any client error) is reported with the rest.
+      for (const check of checks) {
+        try {
+          const checked = await check(current, ctx, checkOptions);
+          issues.push(...checked.issues);
+          current = checked.write;
+        } catch (err) {
+          if (!isFhirError(err) || err.status >= 500) throw err;
+          issues.push(...(err.outcome.issue ?? []));
+        }
       }
+      return issues;
     },
   };
+}
+
+/** A stage as a check that finds nothing to report unless it refuses. */
+function asCheck(stage: IngestStage): IngestCheck {
+  return async (write, ctx) => ({ write: await stage(write, ctx), issues: [] });
 }
 
 /**

@@ -1,5 +1,5 @@
 import type { OperationOutcomeIssue, Questionnaire, QuestionnaireResponse } from '@medplum/fhirtypes';
-import { errors } from '../fhir/outcomes';
+import { refusing, type IngestCheck } from './check';
 import {
   checkQuestionnaireResponse,
   mergeRepeatedAnswers,
@@ -8,16 +8,17 @@ import {
 import { entryLocation, type IngestStage, type Write, type WriteEntry } from './write';
 
 /**
- * The Questionnaire stage of the ingest pipeline (after base and profile validation, before exclusion):
+ * The Questionnaire check of the ingest pipeline (after base and profile validation, before exclusion):
  * - a QuestionnaireResponse must name a Questionnaire the server holds (or one written in the same
  *   transaction) and be valid against it; its scores are then recomputed and the response pinned to
  *   the Questionnaire's url|version;
  * - a Questionnaire must compile (enableWhen targets exist, expressions parse), so no response can
  *   later be judged against a broken form.
- * Any error refuses the whole write with 422.
+ * A write is refused (422) on any error. For `$validate` a Questionnaire that cannot be resolved is a
+ * warning, as the HL7 validator has it: the response may be valid, it just cannot be checked against it.
  */
-export function questionnaireStage(registry: QuestionnaireRegistry): IngestStage {
-  return async (write: Write): Promise<Write> => {
+export function questionnaireCheck(registry: QuestionnaireRegistry): IngestCheck {
+  return async (write, _ctx, options) => {
     const pending = write.entries
       .map((e) => e.resource)
       .filter((r): r is Questionnaire => r?.resourceType === 'Questionnaire');
@@ -29,21 +30,27 @@ export function questionnaireStage(registry: QuestionnaireRegistry): IngestStage
       const resource = entry.method === 'DELETE' ? undefined : entry.resource;
       if (resource?.resourceType === 'QuestionnaireResponse') {
         const check = await checkQuestionnaireResponse(registry, resource as QuestionnaireResponse, pending);
-        issues.push(...relocate(check.issues.filter(isError), prefix, 'QuestionnaireResponse'));
+        const found =
+          check.unresolved && options.purpose === 'validate'
+            ? check.issues.map((i): OperationOutcomeIssue => ({ ...i, severity: 'warning' }))
+            : check.issues;
+        issues.push(...relocate(found, prefix, 'QuestionnaireResponse'));
         entries.push(check.response ? { ...entry, resource: check.response } : entry);
       } else if (resource?.resourceType === 'Questionnaire') {
         const compiled = registry.compile(resource as Questionnaire);
-        issues.push(...relocate(compiled.issues.filter(isError), prefix, 'Questionnaire'));
+        issues.push(...relocate(compiled.issues, prefix, 'Questionnaire'));
         entries.push(entry);
       } else {
         entries.push(entry);
       }
     }
-    if (issues.length) {
-      throw errors.unprocessable(issues);
-    }
-    return { ...write, entries };
+    return { write: { ...write, entries }, issues };
   };
+}
+
+/** The Questionnaire check as a write's stage: 422 with every error. */
+export function questionnaireStage(registry: QuestionnaireRegistry): IngestStage {
+  return refusing(questionnaireCheck(registry));
 }
 
 /**
@@ -92,18 +99,14 @@ async function mergeWhenResolvable(
   return mergeRepeatedAnswers(compiled, response);
 }
 
-function isError(issue: OperationOutcomeIssue): boolean {
-  return issue.severity === 'error' || issue.severity === 'fatal';
-}
-
 /** In a Bundle, expressions point at the entry's resource. */
 function relocate(
-  issues: OperationOutcomeIssue[],
+  issues: readonly OperationOutcomeIssue[],
   prefix: string | undefined,
   type: string,
 ): OperationOutcomeIssue[] {
   if (!prefix) {
-    return issues;
+    return [...issues];
   }
   return issues.map((i) => ({
     ...i,

@@ -29,8 +29,13 @@ export function checkResourceType(
   }
 }
 
-/** The issues found in a resource (empty when valid). Never throws for invalid content. */
+/** The errors found in a resource (empty when valid). Never throws for invalid content. */
 export function baseValidationIssues(resource: Resource): OperationOutcomeIssue[] {
+  return baseIssues(resource).filter((found) => found.severity === 'error' || found.severity === 'fatal');
+}
+
+/** Every issue found in a resource, with the validator's severity (warnings too, for `$validate`). */
+export function baseIssues(resource: Resource): OperationOutcomeIssue[] {
   loadFhirDefinitions();
   const issues: OperationOutcomeIssue[] = [];
   if (tryGetDataType(resource.resourceType)?.kind !== 'resource') {
@@ -43,11 +48,14 @@ export function baseValidationIssues(resource: Resource): OperationOutcomeIssue[
     ];
   }
   for (const found of structureIssues(resource)) {
-    if (found.severity === 'error' || found.severity === 'fatal') {
-      issues.push(
-        issue(found.code, found.details?.text ?? found.diagnostics ?? 'Invalid element', found.expression),
-      );
-    }
+    issues.push(
+      issue(
+        found.code,
+        found.details?.text ?? found.diagnostics ?? 'Invalid element',
+        found.expression,
+        found.severity,
+      ),
+    );
   }
   checkRequiredBindings(resource, resource.resourceType, resource.resourceType, issues);
   return issues;

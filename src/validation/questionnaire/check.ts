@@ -9,6 +9,8 @@ export interface QuestionnaireCheck {
   issues: OperationOutcomeIssue[];
   /** The response with scores recomputed and `questionnaire` pinned; absent when there were errors. */
   response?: QuestionnaireResponse;
+  /** True when the Questionnaire could not be resolved (none named, or none held), so nothing was checked. */
+  unresolved?: true;
 }
 
 /**
@@ -26,7 +28,7 @@ export async function checkQuestionnaireResponse(
     compiled = await registry.resolve(response.questionnaire, pending);
   } catch (err) {
     if (isFhirError(err)) {
-      return { issues: err.outcome.issue ?? [] };
+      return { issues: err.outcome.issue ?? [], unresolved: true };
     }
     throw err;
   }
