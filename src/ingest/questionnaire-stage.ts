@@ -11,7 +11,8 @@ import { entryLocation, type IngestStage, type Write, type WriteEntry } from './
  * The Questionnaire stage of the ingest pipeline (after base and profile validation, before exclusion):
  * - a QuestionnaireResponse must name a Questionnaire the server holds (or one written in the same
  *   transaction) and be valid against it; its scores are then recomputed and the response pinned to
- *   the Questionnaire's url|version;
+ *   the Questionnaire's url|version; what scoring reports (a client's answer to a calculated item
+ *   replaced, an expression that failed) travels with the entry as warnings (WriteEntry.notStored);
  * - a Questionnaire must compile (enableWhen targets exist, expressions parse), so no response can
  *   later be judged against a broken form.
  * Any error refuses the whole write with 422.
@@ -30,7 +31,20 @@ export function questionnaireStage(registry: QuestionnaireRegistry): IngestStage
       if (resource?.resourceType === 'QuestionnaireResponse') {
         const check = await checkQuestionnaireResponse(registry, resource as QuestionnaireResponse, pending);
         issues.push(...relocate(check.issues.filter(isError), prefix, 'QuestionnaireResponse'));
-        entries.push(check.response ? { ...entry, resource: check.response } : entry);
+        const warnings = relocate(
+          check.issues.filter((i) => !isError(i)),
+          prefix,
+          'QuestionnaireResponse',
+        );
+        entries.push(
+          check.response
+            ? {
+                ...entry,
+                resource: check.response,
+                ...(warnings.length ? { notStored: [...(entry.notStored ?? []), ...warnings] } : {}),
+              }
+            : entry,
+        );
       } else if (resource?.resourceType === 'Questionnaire') {
         const compiled = registry.compile(resource as Questionnaire);
         issues.push(...relocate(compiled.issues.filter(isError), prefix, 'Questionnaire'));
