@@ -3,16 +3,15 @@ import path from 'node:path';
 import type {
   OperationOutcome,
   OperationOutcomeIssue,
-  Patient,
   Questionnaire,
   QuestionnaireResponse,
   QuestionnaireResponseItem,
   QuestionnaireResponseItemAnswer,
 } from '@medplum/fhirtypes';
-import { preferredSystem } from '../../src/identity/nationalId';
 import { DEFAULT_PROFILES_DIR } from '../../src/validation/profiles';
-import { clientFor, type Client } from '../http/client';
-import { startTestServer, SYNTHETIC_FNR, type TestServer } from '../helpers/testServer';
+import type { Client } from '../http/client';
+import type { TestServer } from '../helpers/testServer';
+import { startWithPatient } from './server';
 import { answersOf } from './responses';
 
 /**
@@ -95,15 +94,7 @@ let client: Client;
 let patientRef: string;
 
 beforeAll(async () => {
-  server = await startTestServer();
-  client = await clientFor(server);
-  const patient = await client.post<Patient>(
-    'Patient',
-    { resourceType: 'Patient', identifier: [{ system: preferredSystem.fnr, value: SYNTHETIC_FNR }] },
-    { prefer: 'return=representation' },
-  );
-  expect(patient.status).toBe(201);
-  patientRef = `Patient/${patient.body.id}`;
+  ({ server, client, patientRef } = await startWithPatient());
   expect((await client.post('Questionnaire', form)).status).toBe(201);
 });
 afterAll(async () => {
