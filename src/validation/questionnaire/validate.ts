@@ -28,9 +28,9 @@ interface Seen {
  * linkIds in place and in order, answer types, repeats, required items when enabled (only for
  * completed/amended responses), enableWhen, answerOption membership and value constraints, groups and
  * display items without answers, an exclusive answer option (questionnaire-optionExclusive) alone,
- * item text as the Questionnaire has it, answer counts within questionnaire-minOccurs/maxOccurs, Codings
+ * item text as the Questionnaire has it (a warning), answer counts within questionnaire-minOccurs/maxOccurs, Codings
  * with a system, referenced resource types (questionnaire-referenceResource).
- * Returns OperationOutcome issues whose expressions point into the response; an empty list means valid.
+ * Returns OperationOutcome issues whose expressions point into the response; no errors means valid.
  * Answers of calculated items are checked like any other, as the HL7 validator does (it does not compute
  * them); the scoring then replaces them and warns when the value sent differs (scoring.ts).
  */
@@ -68,8 +68,11 @@ class ResponseCheck {
     text: string,
     expression: Path | string,
     code: OperationOutcomeIssue['code'] = 'structure',
+    severity: OperationOutcomeIssue['severity'] = 'error',
   ): void {
-    this.issues.push(issue(code, text, typeof expression === 'string' ? expression : expression.text()));
+    this.issues.push(
+      issue(code, text, typeof expression === 'string' ? expression : expression.text(), severity),
+    );
   }
 
   /** Maps response items to Questionnaire items, so enableWhen can find the answers it depends on. */
@@ -162,12 +165,15 @@ class ResponseCheck {
   }
 
   private item(def: CompiledItem, item: QuestionnaireResponseItem, path: Path): void {
-    // The HL7 validator's Questionnaire_QR_Item_Text is a rule (an error), compared exactly.
+    // A warning, not an error: the item text is the Questionnaire's, and a sender's own wording (an EPR
+    // may put free text there) is not stored anyway (the data dictionary drops item.text). HAPI 8.8's
+    // validator (core 6.7.9, Questionnaire_QR_Item_Text) makes it an error: a known disagreement.
     if (item.text !== undefined && item.text !== def.text) {
       this.error(
         `The text of item '${def.linkId}' differs from the Questionnaire's; send it as the Questionnaire has it, or leave it out`,
         `${path.text()}.text`,
         'invalid',
+        'warning',
       );
     }
     const occurrence = this.occurrences.get(item);
