@@ -40,6 +40,11 @@ export function isFhirId(value: string): boolean {
   return ID.test(value);
 }
 
+/** A lower-case RFC 4122 UUID, as FHIR requires after `urn:uuid:`. */
+export function isLowerCaseUuid(value: string): boolean {
+  return UUID.test(value);
+}
+
 export function parseReference(text: string, options: ReferenceParseOptions = {}): ReferenceParse {
   if (text.length === 0 || text.length > 4096) {
     return refuse('a reference must be 1 to 4096 characters');

@@ -240,7 +240,10 @@ class WriteRun {
       .map((entry, index) => (entry.resourceType === 'Patient' ? entry : this.otherEntry(entry, index)))
       .map((entry, index) => {
         const notStored = this.notStored.get(index);
-        return notStored ? { ...entry, notStored: notStoredIssues(notStored) } : entry;
+        // Earlier stages may have reported already (a calculated answer replaced: questionnaire-stage.ts).
+        return notStored
+          ? { ...entry, notStored: [...(entry.notStored ?? []), ...notStoredIssues(notStored)] }
+          : entry;
       });
   }
 

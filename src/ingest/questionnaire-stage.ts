@@ -1,5 +1,5 @@
 import type { OperationOutcomeIssue, Questionnaire, QuestionnaireResponse } from '@medplum/fhirtypes';
-import { refusing, type IngestCheck } from './check';
+import { isError, refusing, type IngestCheck } from './check';
 import {
   checkQuestionnaireResponse,
   mergeRepeatedAnswers,
@@ -11,7 +11,8 @@ import { entryLocation, type IngestStage, type Write, type WriteEntry } from './
  * The Questionnaire check of the ingest pipeline (after base and profile validation, before exclusion):
  * - a QuestionnaireResponse must name a Questionnaire the server holds (or one written in the same
  *   transaction) and be valid against it; its scores are then recomputed and the response pinned to
- *   the Questionnaire's url|version;
+ *   the Questionnaire's url|version; what scoring reports (a client's answer to a calculated item
+ *   replaced, an expression that failed) travels with the entry as warnings (WriteEntry.notStored);
  * - a Questionnaire must compile (enableWhen targets exist, expressions parse), so no response can
  *   later be judged against a broken form.
  * A write is refused (422) on any error. For `$validate` a Questionnaire that cannot be resolved is a
@@ -34,8 +35,19 @@ export function questionnaireCheck(registry: QuestionnaireRegistry): IngestCheck
           check.unresolved && options.purpose === 'validate'
             ? check.issues.map((i): OperationOutcomeIssue => ({ ...i, severity: 'warning' }))
             : check.issues;
-        issues.push(...relocate(found, prefix, 'QuestionnaireResponse'));
-        entries.push(check.response ? { ...entry, resource: check.response } : entry);
+        const relocated = relocate(found, prefix, 'QuestionnaireResponse');
+        issues.push(...relocated);
+        // A write that goes ahead carries the warnings to its answer (WriteEntry.notStored).
+        const warnings = relocated.filter((i) => !isError(i));
+        entries.push(
+          check.response
+            ? {
+                ...entry,
+                resource: check.response,
+                ...(warnings.length ? { notStored: [...(entry.notStored ?? []), ...warnings] } : {}),
+              }
+            : entry,
+        );
       } else if (resource?.resourceType === 'Questionnaire') {
         const compiled = registry.compile(resource as Questionnaire);
         issues.push(...relocate(compiled.issues, prefix, 'Questionnaire'));

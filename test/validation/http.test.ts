@@ -1,14 +1,8 @@
-import type {
-  Bundle,
-  OperationOutcome,
-  Patient,
-  Questionnaire,
-  QuestionnaireResponse,
-} from '@medplum/fhirtypes';
-import { preferredSystem } from '../../src/identity/nationalId';
+import type { Bundle, OperationOutcome, Questionnaire, QuestionnaireResponse } from '@medplum/fhirtypes';
 import { readNorPainQuestionnaires } from '../../src/validation/questionnaire';
-import { clientFor, type Client } from '../http/client';
-import { startTestServer, SYNTHETIC_FNR, type TestServer } from '../helpers/testServer';
+import type { Client } from '../http/client';
+import type { TestServer } from '../helpers/testServer';
+import { startWithPatient } from './server';
 import { answersOf, fillResponse } from './responses';
 
 /**
@@ -27,15 +21,7 @@ let client: Client;
 let patientRef: string;
 
 beforeAll(async () => {
-  server = await startTestServer();
-  client = await clientFor(server);
-  const patient = await client.post<Patient>(
-    'Patient',
-    { resourceType: 'Patient', identifier: [{ system: preferredSystem.fnr, value: SYNTHETIC_FNR }] },
-    { prefer: 'return=representation' },
-  );
-  expect(patient.status).toBe(201);
-  patientRef = `Patient/${patient.body.id}`;
+  ({ server, client, patientRef } = await startWithPatient());
 });
 afterAll(async () => {
   await server.stop();

@@ -52,6 +52,7 @@ const form = questionnaire([
     item: [
       {
         linkId: 'where',
+        text: 'Where?',
         type: 'choice',
         repeats: true,
         answerOption: options,
@@ -145,7 +146,7 @@ describe('mergeRepeatedAnswers', () => {
       [
         'QuestionnaireResponse.item[0].item[0].answer[1]',
         expect.stringMatching(
-          /^The code 'none' .* excludes every other answer of 'where', but 1 other answer was given/,
+          /^The code 'none' .* excludes every other answer of 'where' \(Where\?\), but 1 other answer was given/,
         ),
       ],
     ]);

@@ -91,7 +91,7 @@ describe('answer type matches item type', () => {
     ['string', { valueString: 'x' }, { valueInteger: 1 }],
     ['text', { valueString: 'x\ny' }, { valueBoolean: false }],
     ['url', { valueUri: 'http://x' }, { valueString: 'http://x' }],
-    ['choice', { valueCoding: { code: 'a' } }, { valueString: 'a' }],
+    ['choice', { valueCoding: { system: S, code: 'a' } }, { valueString: 'a' }],
     ['open-choice', { valueString: 'free text' }, { valueInteger: 3 }],
     ['attachment', { valueAttachment: { contentType: 'text/plain' } }, { valueString: 'x' }],
     ['reference', { valueReference: { reference: 'Patient/1' } }, { valueString: 'Patient/1' }],

@@ -32,11 +32,13 @@ InstanceOf: NorPainQuestionnaireResponse
 Usage: #example
 Title: "Påbegynt skjemasvar"
 * questionnaire = "https://norpain.no/fhir/Questionnaire/norpain-baseline|1.0.0"
-* status = #completed
+// Begun, not finished (in-progress): the baseline form's required items may still be missing.
+* status = #in-progress
 * subject = Reference(Patient/norpain-patient-example)
 * authored = "2024-02-20T10:15:00+01:00"
-* item[0].linkId = "pain-intensity-average"
-* item[0].answer[0].valueInteger = 6
+* item[0].linkId = "smerte"
+* item[0].item[0].linkId = "nrs-gjennomsnitt"
+* item[0].item[0].answer[0].valueInteger = 6
 
 Instance: norpain-reservation-example
 InstanceOf: NorPainReservation

@@ -6,6 +6,8 @@ import type {
   QuestionnaireResponseItemAnswer,
   ValueSet,
 } from '@medplum/fhirtypes';
+import { parseReference } from '../../fhir/reference';
+import { uriProblem } from '../uri';
 
 /** The value[x] property names an answer can carry in R4. */
 export const ANSWER_VALUE_KEYS = [
@@ -54,6 +56,7 @@ export const EXT = {
     'http://hl7.org/fhir/uv/sdc/StructureDefinition/sdc-questionnaire-calculatedExpression',
   variable: 'http://hl7.org/fhir/StructureDefinition/variable',
   optionExclusive: 'http://hl7.org/fhir/StructureDefinition/questionnaire-optionExclusive',
+  referenceResource: 'http://hl7.org/fhir/StructureDefinition/questionnaire-referenceResource',
 } as const;
 
 export function valueKeyOf(answer: QuestionnaireResponseItemAnswer): AnswerValueKey | undefined {
@@ -95,13 +98,12 @@ export function allowedValueKeys(item: QuestionnaireItem): Set<AnswerValueKey> {
 }
 
 /**
- * The permitted answers of a choice item, as lookup sets. Codings are keyed `system|code`; options and
- * answers without a system match on code alone. `systems` holds code systems a ValueSet includes whole,
+ * The permitted answers of a choice item, as lookup sets. Codings are keyed `system|code`; an option
+ * without a system matches its code in any system, an answer without a system only such an option. `systems` holds code systems a ValueSet includes whole,
  * where only the system can be checked without a terminology server.
  */
 export interface OptionSet {
   readonly keys: ReadonlySet<string>;
-  readonly codes: ReadonlySet<string>;
   readonly systems: ReadonlySet<string>;
   /** Human-readable summary for error messages. */
   readonly summary: string;
@@ -133,7 +135,6 @@ export function compileOptions(item: QuestionnaireItem, questionnaire: Questionn
 
 function fromOptions(options: QuestionnaireItemAnswerOption[], withExclusive = true): OptionSet {
   const keys = new Set<string>();
-  const codes = new Set<string>();
   const shown: string[] = [];
   for (const option of options) {
     const key = valueKeyOf(option as QuestionnaireResponseItemAnswer);
@@ -143,9 +144,7 @@ function fromOptions(options: QuestionnaireItemAnswerOption[], withExclusive = t
     const value = (option as Record<string, unknown>)[key];
     keys.add(optionKey(key, value));
     if (key === 'valueCoding') {
-      const code = option.valueCoding?.code ?? '';
-      codes.add(code);
-      shown.push(code);
+      shown.push(option.valueCoding?.code ?? '');
     } else {
       shown.push(String(value));
     }
@@ -155,7 +154,6 @@ function fromOptions(options: QuestionnaireItemAnswerOption[], withExclusive = t
     : [];
   return {
     keys,
-    codes,
     systems: new Set(),
     summary: shown.slice(0, 12).join(', ') + (shown.length > 12 ? ', …' : ''),
     ...(exclusive.length ? { exclusive: fromOptions(exclusive, false) } : {}),
@@ -181,7 +179,7 @@ function fromValueSet(vs: ValueSet): OptionSet {
     codes.add(entry.code ?? '');
   }
   const summary = [...codes].slice(0, 12).join(', ') || [...systems].join(', ');
-  return { keys, codes, systems, summary };
+  return { keys, systems, summary };
 }
 
 export function isOption(options: OptionSet, key: AnswerValueKey, value: unknown): boolean {
@@ -190,7 +188,8 @@ export function isOption(options: OptionSet, key: AnswerValueKey, value: unknown
   }
   const coding = value as { system?: string; code?: string };
   if (coding.system === undefined) {
-    return options.codes.has(coding.code ?? '');
+    // The HL7 validator compares system and code: a Coding without a system matches only an option without one.
+    return options.keys.has(`|${coding.code ?? ''}`);
   }
   return (
     options.keys.has(`${coding.system}|${coding.code ?? ''}`) ||
@@ -255,9 +254,9 @@ export function compileChecks(item: QuestionnaireItem): AnswerCheck[] {
       if (value === undefined) {
         return undefined;
       }
-      const fraction = String(value).split(/[eE]/)[0].split('.')[1] ?? '';
-      return fraction.length > places
-        ? `The answer ${value} has ${fraction.length} decimal places; at most ${places} are allowed`
+      const given = decimalPlaces(value);
+      return given > places
+        ? `The answer ${value} has ${given} decimal places; at most ${places} are allowed`
         : undefined;
     });
   }
@@ -288,6 +287,26 @@ export function compileChecks(item: QuestionnaireItem): AnswerCheck[] {
         : undefined;
     });
   }
+  const resourceTypes = extensionsOf(item, EXT.referenceResource).flatMap((e) =>
+    e.valueCode ? [e.valueCode] : [],
+  );
+  if (resourceTypes.length) {
+    checks.push((answer) => {
+      const text = answer.valueReference?.reference;
+      const parsed = text === undefined ? undefined : parseReference(text);
+      // Only a literal reference names its type; others are judged by the reference stage.
+      if (!parsed?.ok || !('resourceType' in parsed.reference)) {
+        return undefined;
+      }
+      const type = parsed.reference.resourceType;
+      return resourceTypes.includes(type)
+        ? undefined
+        : `The reference ${text} is to a ${type}; only ${resourceTypes.join(', ')} may be referenced`;
+    });
+  }
+  if (item.type === 'url') {
+    checks.push((answer) => (answer.valueUri === undefined ? undefined : uriProblem(answer.valueUri)));
+  }
   const mimeTypes = extensionsOf(item, EXT.mimeType).map((e) => e.valueCode);
   if (mimeTypes.length) {
     checks.push((answer) => {
@@ -298,6 +317,16 @@ export function compileChecks(item: QuestionnaireItem): AnswerCheck[] {
     });
   }
   return checks;
+}
+
+/**
+ * The decimal places of a number as JSON gave it: `0.0000001` prints as `1e-7` in JavaScript, which has
+ * seven places, not none. (Trailing zeros the sender wrote, as in `2.50`, are lost in parsing.)
+ */
+export function decimalPlaces(value: number): number {
+  const [mantissa, exponent] = String(value).toLowerCase().split('e');
+  const fraction = mantissa.split('.')[1]?.length ?? 0;
+  return Math.max(0, fraction - Number(exponent ?? 0));
 }
 
 function comparable(

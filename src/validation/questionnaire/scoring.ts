@@ -5,6 +5,7 @@ import type {
   QuestionnaireResponseItemAnswer,
 } from '@medplum/fhirtypes';
 import { issue } from '../../fhir/outcomes';
+import { valueKeyOf } from './answers';
 import type { CompiledExpression, CompiledItem, CompiledQuestionnaire, CompiledVariable } from './compile';
 import { resolved, type Bindings, type Value } from './fhirpath-subset';
 
@@ -14,7 +15,10 @@ export interface ScoredResponse {
    * object that shares the parts scoring did not touch with the input: neither may be changed in place.
    */
   response: QuestionnaireResponse;
-  /** Warnings: expressions that failed or gave a value the item's type cannot hold. */
+  /**
+   * Warnings: expressions that failed or gave a value the item's type cannot hold, and answers the client
+   * sent for calculated items that the computed value replaced or removed.
+   */
   issues: OperationOutcomeIssue[];
 }
 
@@ -113,6 +117,7 @@ class ScoreRun {
         const context: Value = { kind: 'item', data: existing ?? { linkId: def.linkId } };
         const scope = this.bind(env, def.variables, context);
         const answer = this.toAnswer(def, this.calculate(def.calculated, context, scope, `'${def.linkId}'`));
+        this.reportOverwrite(def, existing, answer);
         setAnswer(holder, def, existing, answer);
       }
       if (!def.children.some((c) => c.scored)) {
@@ -195,6 +200,35 @@ class ScoreRun {
       );
       return [];
     }
+  }
+
+  /**
+   * A client's own answer to a calculated item that differs from the computed one is reported, not
+   * silently replaced. A warning, not an error: the HL7 validator does not compute calculatedExpressions,
+   * so it accepts any well-formed answer there (validate.ts checks that form), and the stored value is
+   * the server's in any case.
+   */
+  private reportOverwrite(
+    def: CompiledItem,
+    existing: QuestionnaireResponseItem | undefined,
+    answer: QuestionnaireResponseItemAnswer | undefined,
+  ): void {
+    const sent = existing?.answer?.filter((a) => valueKeyOf(a) !== undefined) ?? [];
+    // Compared as JSON: the parsed request body's objects need not share the computed ones' prototype.
+    if (sent.length === 0 || JSON.stringify(sent) === JSON.stringify(answer ? [answer] : [])) {
+      return;
+    }
+    // The values stay out of the message: it reaches the sender's response and may be logged (DESIGN §3.1).
+    this.issues.push(
+      issue(
+        'business-rule',
+        answer
+          ? `'${def.linkId}' is computed by the server: the answer sent differs and was replaced by the computed one`
+          : `'${def.linkId}' is computed by the server: the answer sent was removed, as this response does not give it a value`,
+        'QuestionnaireResponse',
+        'warning',
+      ),
+    );
   }
 
   private toAnswer(def: CompiledItem, result: unknown[]): QuestionnaireResponseItemAnswer | undefined {

@@ -27,9 +27,12 @@ interface Seen {
  * Checks a QuestionnaireResponse against its compiled Questionnaire the way the HL7 validator does:
  * linkIds in place and in order, answer types, repeats, required items when enabled (only for
  * completed/amended responses), enableWhen, answerOption membership and value constraints, groups and
- * display items without answers, an exclusive answer option (questionnaire-optionExclusive) alone.
- * Returns OperationOutcome issues whose expressions point into the response; an empty list means valid.
- * Answers of calculated items are not checked: the server recomputes them.
+ * display items without answers, an exclusive answer option (questionnaire-optionExclusive) alone,
+ * item text as the Questionnaire has it (a warning), answer counts within questionnaire-minOccurs/maxOccurs, Codings
+ * with a system, referenced resource types (questionnaire-referenceResource).
+ * Returns OperationOutcome issues whose expressions point into the response; no errors means valid.
+ * Answers of calculated items are checked like any other, as the HL7 validator does (it does not compute
+ * them); the scoring then replaces them and warns when the value sent differs (scoring.ts).
  */
 export function validateQuestionnaireResponse(
   compiled: CompiledQuestionnaire,
@@ -65,8 +68,11 @@ class ResponseCheck {
     text: string,
     expression: Path | string,
     code: OperationOutcomeIssue['code'] = 'structure',
+    severity: OperationOutcomeIssue['severity'] = 'error',
   ): void {
-    this.issues.push(issue(code, text, typeof expression === 'string' ? expression : expression.text()));
+    this.issues.push(
+      issue(code, text, typeof expression === 'string' ? expression : expression.text(), severity),
+    );
   }
 
   /** Maps response items to Questionnaire items, so enableWhen can find the answers it depends on. */
@@ -159,6 +165,17 @@ class ResponseCheck {
   }
 
   private item(def: CompiledItem, item: QuestionnaireResponseItem, path: Path): void {
+    // A warning, not an error: the item text is the Questionnaire's, and a sender's own wording (an EPR
+    // may put free text there) is not stored anyway (the data dictionary drops item.text). HAPI 8.8's
+    // validator (core 6.7.9, Questionnaire_QR_Item_Text) makes it an error: a known disagreement.
+    if (item.text !== undefined && item.text !== def.text) {
+      this.error(
+        `The text of item '${def.linkId}' differs from the Questionnaire's; send it as the Questionnaire has it, or leave it out`,
+        `${path.text()}.text`,
+        'invalid',
+        'warning',
+      );
+    }
     const occurrence = this.occurrences.get(item);
     if (occurrence && !this.enabled(occurrence)) {
       if (hasAnswer(item)) {
@@ -208,14 +225,19 @@ class ResponseCheck {
         path,
       );
     }
-    if (answers.length > 1 && def.options?.exclusive && !def.calculated) {
+    if (def.minOccurs !== undefined && answers.length < def.minOccurs) {
+      this.error(
+        `Question ${def.label} takes at least ${def.minOccurs} answers; ${answers.length} were given`,
+        path,
+        'required',
+      );
+    }
+    if (answers.length > 1 && def.options?.exclusive) {
       this.exclusiveAnswer(def, def.options.exclusive, answers, path);
     }
     answers.forEach((answer, j) => {
       const answerPath = new Path(path, 'answer', j);
-      if (!def.calculated) {
-        this.answer(def, answer, answerPath);
-      }
+      this.answer(def, answer, answerPath);
       if (answer.item?.length || def.children.length) {
         this.level(def, answer.item, answerPath, occurrence);
       }
@@ -263,6 +285,9 @@ class ResponseCheck {
       );
       return;
     }
+    if (key === 'valueCoding' && this.systemless(def, answer, path)) {
+      return;
+    }
     const freeText = def.type === 'open-choice' && key === 'valueString';
     if (def.options && !freeText && !isOption(def.options, key, (answer as Record<string, unknown>)[key])) {
       this.error(
@@ -277,6 +302,23 @@ class ResponseCheck {
         this.error(`${problem} for ${def.label}`, path, 'value');
       }
     }
+  }
+
+  /**
+   * A Coding answer without a system means nothing outside this form: refused, unless the Questionnaire's
+   * own option has no system either (the HL7 validator compares both). Returns whether it was refused.
+   */
+  private systemless(def: CompiledItem, answer: QuestionnaireResponseItemAnswer, path: Path): boolean {
+    const coding = answer.valueCoding ?? {};
+    if (coding.system !== undefined || (def.options && isOption(def.options, 'valueCoding', coding))) {
+      return false;
+    }
+    this.error(
+      `The Coding answer to ${def.label} has no system; a code means nothing without its code system (set valueCoding.system)`,
+      `${path.text()}.valueCoding`,
+      'required',
+    );
+    return true;
   }
 
   /** Required items, minOccurs and maxOccurs of one level, each only when the item is enabled here. */
