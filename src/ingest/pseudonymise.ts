@@ -354,7 +354,8 @@ class WriteRun {
   /**
    * A Patient without a national id names its person only as the registry returned it: an update of
    * that Patient by its own id, carrying its own registry pseudonym. Anything else is refused with one
-   * text, whether the pseudonym is made up, another person's or a reserved person's.
+   * text, whether the pseudonym is made up or another person's (a reserved person's Patient was refused
+   * earlier, by the exclusion stage, and has left the vault anyway).
    */
   private updatedByPseudonym(entry: WriteEntry, resource: Patient, index: number): VaultPerson {
     const own = entry.method === 'PUT' && entry.id ? this.deps.vault.findByPatientId(entry.id) : undefined;
