@@ -256,7 +256,9 @@ class WriteRun {
   private async withKnownPatient(written: WriteEntry): Promise<WriteEntry> {
     let entry = written;
     if (entry.resourceType === 'Patient' && entry.method === 'POST' && entry.ifNoneExist && entry.id) {
-      const match = this.newPatientIds.has(entry.id) ? undefined : await this.matchOf(entry.ifNoneExist);
+      const match = this.newPatientIds.has(entry.id)
+        ? undefined
+        : await this.matchOf(entry.ifNoneExist, entry.id);
       if (match) {
         // R4: the POST is ignored. The store answers the existing Patient, matched by id, unchanged.
         return { ...entry, id: undefined, ifNoneExist: `_id=${match.id}`, resource: match };
@@ -277,14 +279,15 @@ class WriteRun {
       : entry;
   }
 
-  /** The one stored Patient a (translated) If-None-Exist query matches; several are 412, as in the store. */
-  private async matchOf(query: string): Promise<Patient | undefined> {
+  /**
+   * The person's own Patient, if the (translated) If-None-Exist query matches it. The query is held to
+   * that one Patient: the body names the person, so matching anyone else's Patient must not stand in for
+   * writing theirs.
+   */
+  private async matchOf(query: string, patientId: string): Promise<Patient | undefined> {
     const params = new URLSearchParams(query);
-    params.set('_count', '2');
+    params.append('_id', patientId);
     const { matches } = await this.deps.store.search(planSearch('Patient', params).request);
-    if (matches.length > 1) {
-      throw errors.preconditionFailed('The condition matches more than one resource; make it selective.');
-    }
     return matches[0] as Patient | undefined;
   }
 

@@ -90,6 +90,20 @@ describe('conditional create (If-None-Exist)', () => {
     expect(entries.map((e) => e.request?.method)).toEqual(['POST']);
   });
 
+  test("a query matching another person's Patient does not stand in for this person's", async () => {
+    const other = ok(await call<Patient>(server, clinic, 'POST', 'Patient', patient(fnr())), 201);
+    const id = fnr();
+    const own = ok(await call<Patient>(server, clinic, 'POST', 'Patient', patient(id)), 201);
+    const reply = await call<Patient>(server, clinic, 'POST', 'Patient', patient(id, { gender: 'male' }), {
+      'if-none-exist': `_id=${other.id}`,
+      prefer: 'return=representation',
+    });
+    // No match among this person's Patient: the registry's one Patient of the person is written.
+    expect(ok(reply, 200)).toMatchObject({ id: own.id, gender: 'male', meta: { versionId: '2' } });
+    const untouched = ok(await call<Patient>(server, clinic, 'GET', `Patient/${other.id}`), 200);
+    expect(untouched).toMatchObject({ gender: 'female', meta: { versionId: '1' } });
+  });
+
   test('in a transaction, a matching Patient entry is ignored and its urn:uuid still names the person', async () => {
     const id = fnr();
     const first = ok(await call<Patient>(server, clinic, 'POST', 'Patient', patient(id)), 201);
