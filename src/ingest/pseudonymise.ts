@@ -351,6 +351,7 @@ class WriteRun {
       // Set explicitly: the national id may have come only from the conditional query.
       resource: { ...pseudonymous, identifier: [pseudonymIdentifier(link.person.pseudonym)] },
       fullUrl: entry.fullUrl,
+      ...(found.length === 0 ? { byPseudonym: true } : {}),
     };
   }
 
@@ -365,13 +366,7 @@ class WriteRun {
     if (own && pseudonymsOf(resource).some(({ value }) => value === own.pseudonym)) {
       return own;
     }
-    throw errors.unprocessable([
-      issue(
-        'required',
-        'A Patient sent to the registry must carry a national id: fødselsnummer, D-number, felles hjelpenummer, or a local H-number with its assigner. A Patient read from the registry may instead be written back to its own id (PUT Patient/<id>) with the registry pseudonym it was read with.',
-        this.expression(index, 'Patient', 'identifier'),
-      ),
-    ]);
+    throw personNotNamed(this.expression(index, 'Patient', 'identifier'));
   }
 
   /** A registry pseudonym in a Patient names that Patient's person; another's (or none's) is refused. */
@@ -577,6 +572,17 @@ class WriteRun {
       this.created.push(person.patientId);
     }
   }
+}
+
+/** A Patient write that names no person: one answer, whatever pseudonym it carried and whoever holds it. */
+export function personNotNamed(expression: string): FhirError {
+  return errors.unprocessable([
+    issue(
+      'required',
+      'A Patient sent to the registry must carry a national id: fødselsnummer, D-number, felles hjelpenummer, or a local H-number with its assigner. A Patient read from the registry may instead be written back to its own id (PUT Patient/<id>) with the registry pseudonym it was read with.',
+      expression,
+    ),
+  ]);
 }
 
 /** The registry pseudonym identifiers a Patient carries, with their position in `identifier`. */

@@ -16,11 +16,13 @@ const FNR = preferredSystem.fnr;
 
 let server: TestServer;
 let clinic: string;
+let clinicB: string;
 let staff: string;
 
 beforeAll(async () => {
   server = await startTestServer();
   clinic = await server.token('clinic', { org: '999001' });
+  clinicB = await server.token('clinic', { org: '999002' });
   staff = await server.token('registry-admin');
 });
 afterAll(async () => {
@@ -257,6 +259,26 @@ describe('read-modify-write by the registry pseudonym', () => {
     }
     const read = ok(await call<Patient>(server, clinic, 'GET', `Patient/${a.patient.id}`), 200);
     expect(read.meta?.versionId).toBe('1');
+  });
+
+  test('another unit cannot write back a Patient it does not see, even with its id and pseudonym', async () => {
+    const a = await registered();
+    const madeUp = await call(server, clinicB, 'PUT', `Patient/${a.patient.id}`, {
+      ...a.patient,
+      identifier: [
+        { system: registryPseudonymSystem, value: '1-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA' },
+      ],
+    });
+    const reply = await call(server, clinicB, 'PUT', `Patient/${a.patient.id}`, a.patient);
+    expect(reply.status).toBe(422);
+    expect(reply.text).toBe(madeUp.text);
+    expect((await call(server, clinicB, 'GET', `Patient/${a.patient.id}`)).status).toBe(404);
+    const read = ok(await call<Patient>(server, clinic, 'GET', `Patient/${a.patient.id}`), 200);
+    expect(read.meta?.versionId).toBe('1');
+    // The unit that sends the person by national id joins them, and may then write back what it reads.
+    ok(await call(server, clinicB, 'POST', 'Patient', patient(a.id)), 200);
+    const seen = ok(await call<Patient>(server, clinicB, 'GET', `Patient/${a.patient.id}`), 200);
+    ok(await call(server, clinicB, 'PUT', `Patient/${seen.id}`, { ...seen, gender: 'male' }), 200);
   });
 
   test("a reserved person's old Patient cannot be written back", async () => {
