@@ -192,6 +192,16 @@ describe('read-modify-write by the registry pseudonym', () => {
     return { id, patient: read };
   }
 
+  /** The Patient as read, written back to its id under a pseudonym nobody has. */
+  function writeBackWithMadeUpPseudonym(token: string, read: Patient): Promise<Reply> {
+    return call(server, token, 'PUT', `Patient/${read.id}`, {
+      ...read,
+      identifier: [
+        { system: registryPseudonymSystem, value: '1-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA' },
+      ],
+    });
+  }
+
   test('a Patient as read, changed and written back, is updated (with If-Match)', async () => {
     const { patient: read } = await registered();
     expect(read.identifier).toEqual([expect.objectContaining({ system: registryPseudonymSystem })]);
@@ -242,12 +252,7 @@ describe('read-modify-write by the registry pseudonym', () => {
 
   test('a made-up pseudonym, a pseudonym on a create, and a Patient with no identifier: 422, one text', async () => {
     const a = await registered();
-    const madeUp = await call(server, clinic, 'PUT', `Patient/${a.patient.id}`, {
-      ...a.patient,
-      identifier: [
-        { system: registryPseudonymSystem, value: '1-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA' },
-      ],
-    });
+    const madeUp = await writeBackWithMadeUpPseudonym(clinic, a.patient);
     const create = await call(server, clinic, 'POST', 'Patient', { ...a.patient, id: undefined });
     const bare = await call(server, clinic, 'PUT', `Patient/${a.patient.id}`, {
       ...a.patient,
@@ -263,12 +268,7 @@ describe('read-modify-write by the registry pseudonym', () => {
 
   test('another unit cannot write back a Patient it does not see, even with its id and pseudonym', async () => {
     const a = await registered();
-    const madeUp = await call(server, clinicB, 'PUT', `Patient/${a.patient.id}`, {
-      ...a.patient,
-      identifier: [
-        { system: registryPseudonymSystem, value: '1-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA' },
-      ],
-    });
+    const madeUp = await writeBackWithMadeUpPseudonym(clinicB, a.patient);
     const reply = await call(server, clinicB, 'PUT', `Patient/${a.patient.id}`, a.patient);
     expect(reply.status).toBe(422);
     expect(reply.text).toBe(madeUp.text);
