@@ -283,7 +283,9 @@ async function write(
     { transaction: false, entries: [{ ...entry, resource: body }] },
     { principal: ctx.principal, requestId: ctx.requestId, base: ctx.base, intents: ctx.intents },
   );
-  return writeResponse(ctx, outcome, interaction.prefer, entry.method === 'POST' ? 'created' : 'updated');
+  const asked =
+    entry.method === 'PUT' ? 'update' : entry.ifNoneExist === undefined ? 'create' : 'conditional create';
+  return writeResponse(ctx, outcome, interaction.prefer, asked);
 }
 
 async function conditionalUpdate(
@@ -322,14 +324,14 @@ async function remove(
     { transaction: false, entries: [{ method: 'DELETE', resourceType: type, id }] },
     { principal: ctx.principal, requestId: ctx.requestId, base: ctx.base, intents: ctx.intents },
   );
-  return writeResponse(ctx, outcome, interaction.prefer, 'deleted');
+  return writeResponse(ctx, outcome, interaction.prefer, 'delete');
 }
 
 function writeResponse(
   ctx: InteractionContext,
   outcome: PersistOutcome,
   prefer: ReturnPreference,
-  verb: 'created' | 'updated' | 'deleted',
+  asked: 'create' | 'conditional create' | 'update' | 'delete',
 ): FhirResponse {
   if (outcome.kind === 'transaction') {
     return { status: 200, body: outcome.bundle, headers: {} };
@@ -355,11 +357,15 @@ function writeResponse(
   if (prefer === 'minimal') {
     delete response.body;
   } else if (prefer === 'OperationOutcome') {
+    // A plain create that did not create is a Patient of a person already held: the registry keeps one
+    // Patient per person, so it was updated (src/ingest/pseudonymise.ts).
     const text = created
       ? `Created.`
-      : verb === 'created'
-        ? 'An existing resource matched; nothing was created.'
-        : 'Updated.';
+      : asked === 'conditional create'
+        ? 'An existing resource matched; nothing was written.'
+        : asked === 'create'
+          ? 'This person is already registered; their Patient was updated and nothing was created.'
+          : 'Updated.';
     response.body = operationOutcome([issue('informational', text, undefined, 'information'), ...notStored]);
   }
   return response;

@@ -10,6 +10,7 @@ import { identifierOfConditional, literalKey, parseReference } from '../fhir/ref
 import { planSearch } from '../fhir/search';
 import type { FhirStore } from '../store/FhirStore';
 import { RESH_SYSTEM } from '../units/units';
+import { personNotNamed } from './pseudonymise';
 import { entryLocation, type IngestContext, type IngestStage, type Write, type WriteEntry } from './write';
 import { sameSystem } from '../identity/nationalId';
 
@@ -214,6 +215,12 @@ async function ownEntry(
     if (entry.conditionalQuery !== undefined) result.conditionalQuery = `${entry.conditionalQuery}&${filter}`;
   }
   const existing = await currentTarget(deps.store, ctx, entry, reach === 'all' ? undefined : filter);
+  if (entry.byPseudonym && existing !== undefined && !view.inReach(existing, reach)) {
+    // A Patient outside the view does not exist to this writer: answered as a made-up pseudonym is, so a
+    // Patient id and pseudonym learnt elsewhere neither reveal the person nor attach another unit to them.
+    const at = entryLocation(write, index);
+    throw personNotNamed(at === undefined ? 'Patient.identifier' : `${at}.resource.identifier`);
+  }
   const shared = entry.resourceType === 'Patient' && reach === 'own-unit';
   if (existing !== undefined && !shared && !view.inReach(existing, reach)) {
     throw forbidden(

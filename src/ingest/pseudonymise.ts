@@ -5,6 +5,7 @@ import { PersonLocks } from '../consent/personLock';
 import { loadFhirDefinitions } from '../fhir/definitions';
 import { errors, FhirError, issue, operationOutcome } from '../fhir/outcomes';
 import { identifierOfConditional, literalKey, parseReference } from '../fhir/reference';
+import { planSearch } from '../fhir/search';
 import {
   canonicalNationalId,
   containsNationalId,
@@ -50,6 +51,13 @@ import { entryLocation, type Write, type WriteEntry } from './write';
  *   What the store already knows about the person and the message lacks is kept (see
  *   `mergePseudonymousPatient`). A new id of one known person is linked to them; ids that belong to
  *   two registered persons are refused with 409 (DESIGN §4: only staff merge persons, Patient/$merge).
+ *   A plain create (POST) of a person already held is therefore an update of their one Patient, and
+ *   answers as one: 200, a new version, shown as an update in history (never a 201 for a Patient that
+ *   was already there). A conditional create (If-None-Exist) that matches the person's Patient in the
+ *   caller's view writes nothing and answers 200 with that Patient, as R4 says.
+ * - A Patient as the registry returns it carries its registry pseudonym instead of a national id: an
+ *   update of that Patient by its own id (the read-modify-write of an EPR) names the person by it. A
+ *   registry pseudonym in a Patient write is accepted only as the written Patient's own.
  * - Every other resource is passed through the data dictionary (src/dictionary), an allow-list;
  *   references to a Patient — literal, urn:uuid, or logical by national id — point at the pseudonymous
  *   Patient.
@@ -247,8 +255,19 @@ class WriteRun {
       });
   }
 
-  /** A Patient update keeps what the store knows of the person. */
-  private async withKnownPatient(entry: WriteEntry): Promise<WriteEntry> {
+  /** A Patient update keeps what the store knows of the person; a conditional create that matches is void. */
+  private async withKnownPatient(written: WriteEntry): Promise<WriteEntry> {
+    let entry = written;
+    if (entry.resourceType === 'Patient' && entry.method === 'POST' && entry.ifNoneExist && entry.id) {
+      const match = this.newPatientIds.has(entry.id)
+        ? undefined
+        : await this.matchOf(entry.ifNoneExist, entry.id);
+      if (match) {
+        // R4: the POST is ignored. The store answers the existing Patient, matched by id, unchanged.
+        return { ...entry, id: undefined, ifNoneExist: `_id=${match.id}`, resource: match };
+      }
+      entry = { ...entry, method: 'PUT', ifNoneExist: undefined };
+    }
     if (entry.resourceType !== 'Patient' || entry.method !== 'PUT' || !entry.resource || !entry.id) {
       return entry;
     }
@@ -261,6 +280,18 @@ class WriteRun {
     return patient
       ? { ...entry, resource: mergePseudonymousPatient([patient], entry.resource as Patient) }
       : entry;
+  }
+
+  /**
+   * The person's own Patient, if the (translated) If-None-Exist query matches it. The query is held to
+   * that one Patient: the body names the person, so matching anyone else's Patient must not stand in for
+   * writing theirs.
+   */
+  private async matchOf(query: string, patientId: string): Promise<Patient | undefined> {
+    const params = new URLSearchParams(query);
+    params.append('_id', patientId);
+    const { matches } = await this.deps.store.search(planSearch('Patient', params).request);
+    return matches[0] as Patient | undefined;
   }
 
   private prefix(index: number): string {
@@ -288,19 +319,14 @@ class WriteRun {
       this.options,
     ).map((f) => f.id);
     found.push(...this.nationalIdsInQuery(entry.conditionalQuery ?? entry.ifNoneExist, index));
-    if (found.length === 0) {
-      throw errors.unprocessable([
-        issue(
-          'required',
-          'A Patient sent to the registry must carry a national id: fødselsnummer, D-number, felles hjelpenummer, or a local H-number with its assigner.',
-          this.expression(index, 'Patient', 'identifier'),
-        ),
-      ]);
-    }
-    const link = this.linkLater(found, this.expression(index, 'Patient', 'identifier'));
+    const link: LinkResult =
+      found.length > 0
+        ? this.linkLater(found, this.expression(index, 'Patient', 'identifier'))
+        : { person: this.updatedByPseudonym(entry, resource, index), created: false, merged: [] };
     if (link.created) {
       this.newPatientIds.add(link.person.patientId);
     }
+    this.requireOwnPseudonyms(resource, link.person, index);
     const target = `Patient/${link.person.patientId}`;
     if (entry.fullUrl) {
       this.patientRefs.set(entry.fullUrl, target);
@@ -315,15 +341,50 @@ class WriteRun {
       this.context([pseudonymIdentifier(link.person.pseudonym)], index),
     );
     return {
-      method: 'PUT',
+      // A conditional create stays one until it is known whether it matches (withKnownPatient).
+      method: entry.method === 'POST' && entry.ifNoneExist !== undefined ? 'POST' : 'PUT',
       resourceType: 'Patient',
       id: link.person.patientId,
+      ifNoneExist:
+        entry.method === 'POST' && entry.ifNoneExist !== undefined
+          ? this.rewriteQuery('Patient', entry.ifNoneExist, index)
+          : undefined,
       // Optimistic locking still works for a client updating the pseudonymous Patient by its own id.
       ifMatch: entry.method === 'PUT' && entry.id === link.person.patientId ? entry.ifMatch : undefined,
       // Set explicitly: the national id may have come only from the conditional query.
       resource: { ...pseudonymous, identifier: [pseudonymIdentifier(link.person.pseudonym)] },
       fullUrl: entry.fullUrl,
+      ...(found.length === 0 ? { byPseudonym: true } : {}),
     };
+  }
+
+  /**
+   * A Patient without a national id names its person only as the registry returned it: an update of
+   * that Patient by its own id, carrying its own registry pseudonym. Anything else is refused with one
+   * text, whether the pseudonym is made up or another person's (a reserved person's Patient was refused
+   * earlier, by the exclusion stage, and has left the vault anyway).
+   */
+  private updatedByPseudonym(entry: WriteEntry, resource: Patient, index: number): VaultPerson {
+    const own = entry.method === 'PUT' && entry.id ? this.deps.vault.findByPatientId(entry.id) : undefined;
+    if (own && pseudonymsOf(resource).some(({ value }) => value === own.pseudonym)) {
+      return own;
+    }
+    throw personNotNamed(this.expression(index, 'Patient', 'identifier'));
+  }
+
+  /** A registry pseudonym in a Patient names that Patient's person; another's (or none's) is refused. */
+  private requireOwnPseudonyms(resource: Patient, person: VaultPerson, index: number): void {
+    for (const { value, position } of pseudonymsOf(resource)) {
+      if (value !== person.pseudonym) {
+        throw errors.unprocessable([
+          issue(
+            'value',
+            "This registry pseudonym is not the written Patient's own. Send the Patient's national id, or the pseudonym only back to the Patient it was read from.",
+            this.expression(index, 'Patient', `identifier[${position}]`),
+          ),
+        ]);
+      }
+    }
   }
 
   private patientDelete(entry: WriteEntry, index: number): WriteEntry {
@@ -514,6 +575,24 @@ class WriteRun {
       this.created.push(person.patientId);
     }
   }
+}
+
+/** A Patient write that names no person: one answer, whatever pseudonym it carried and whoever holds it. */
+export function personNotNamed(expression: string): FhirError {
+  return errors.unprocessable([
+    issue(
+      'required',
+      'A Patient sent to the registry must carry a national id: fødselsnummer, D-number, felles hjelpenummer, or a local H-number with its assigner. A Patient read from the registry may instead be written back to its own id (PUT Patient/<id>) with the registry pseudonym it was read with.',
+      expression,
+    ),
+  ]);
+}
+
+/** The registry pseudonym identifiers a Patient carries, with their position in `identifier`. */
+function pseudonymsOf(resource: Patient): { value: string | undefined; position: number }[] {
+  return (resource.identifier ?? []).flatMap((identifier, position) =>
+    sameSystem(identifier.system, registryPseudonymSystem) ? [{ value: identifier.value, position }] : [],
+  );
 }
 
 function severalPersons(expression: string): FhirError {

@@ -23,6 +23,9 @@ export interface WriteEntry {
   fullUrl?: string;
   /** Set by the pseudonymise stage: warnings naming what the data dictionary did not keep (src/ingest/notStored.ts). */
   notStored?: OperationOutcomeIssue[];
+  /** Set by the pseudonymise stage: a Patient named by its registry pseudonym alone (an EPR writing back
+   * the Patient it read), which only a writer that already sees that Patient may write. */
+  byPseudonym?: boolean;
   /** Set by persist: a create whose id was chosen for it (src/ingest/persist.ts). */
   fresh?: boolean;
 }

@@ -52,6 +52,14 @@ export async function call<T = Resource>(
   return { status: response.status, text, body: (text ? JSON.parse(text) : undefined) as T };
 }
 
+/** The reply's body, once its status is the one expected (else the failure shows the reply). */
+export function ok<T>(reply: Reply<T>, status: number): T {
+  if (reply.status !== status) {
+    throw new Error(`expected ${status}, got ${reply.status}: ${reply.text}`);
+  }
+  return reply.body;
+}
+
 /** A clinic's transaction: the Patient (national id, birth date), an episode and answers as Conditions. */
 export function submission(
   ids: { system: string; value: string }[],

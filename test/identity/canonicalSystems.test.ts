@@ -3,16 +3,7 @@ import path from 'node:path';
 import type { Bundle, Condition, Identifier, Parameters, Patient } from '@medplum/fhirtypes';
 import { hnrTypeCode, hnrTypeSystem } from '../../src/identity/nationalId';
 import { seededRandom, syntheticNationalId } from '../../src/identity/synthetic';
-import {
-  CHANNEL,
-  FNR_SYSTEM,
-  RESH,
-  call,
-  condition,
-  people,
-  reservation,
-  type Reply,
-} from '../consent/fixtures';
+import { CHANNEL, FNR_SYSTEM, RESH, call, ok, condition, people, reservation } from '../consent/fixtures';
 import { startTestServer, type TestServer } from '../helpers/testServer';
 
 /**
@@ -41,13 +32,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await server.stop();
 });
-
-function ok<T>(reply: Reply<T>, status: number): T {
-  if (reply.status !== status) {
-    throw new Error(`expected ${status}, got ${reply.status}: ${reply.text}`);
-  }
-  return reply.body;
-}
 
 async function reserve(fnr: string): Promise<void> {
   ok(

@@ -6,11 +6,11 @@ import {
   FNR_SYSTEM,
   answersByTag,
   call,
+  ok,
   condition,
   people,
   reservation,
   submission,
-  type Reply,
 } from '../consent/fixtures';
 import { startTestServer, type TestServer } from '../helpers/testServer';
 
@@ -59,13 +59,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await server.stop();
 });
-
-function ok<T>(reply: Reply<T>, status: number): T {
-  if (reply.status !== status) {
-    throw new Error(`expected ${status}, got ${reply.status}: ${reply.text}`);
-  }
-  return reply.body;
-}
 
 async function patientOf(fnr: string): Promise<Patient | undefined> {
   const found = ok(

@@ -254,7 +254,12 @@ export class EmbeddedStore implements FhirStore {
         `The ${resource.resourceType} is not at version ${ifMatch}; read it again and retry.`,
       );
     }
-    return { resource: this.put(resource, resource.id, 'PUT'), created: !row || row.deleted === 1 };
+    // The version that brings a resource into being is its create, as HAPI records it too: an
+    // update-as-create shows in history as POST / 201, not as an update of something that was there.
+    return {
+      resource: this.put(resource, resource.id, row ? 'PUT' : 'POST'),
+      created: !row || row.deleted === 1,
+    };
   }
 
   conditionalUpdateSync<T extends Resource>(resource: T, query: string): WriteResult<T> {
