@@ -120,7 +120,8 @@ export interface ErasureReceipt {
   /**
    * What the independent check still finds after the erasure, 0 when nothing is left: references to an
    * erased resource and versions of one still in the reference index, plus stored versions (any version
-   * of any resource) whose text holds the Patient id or one of the `texts`.
+   * of any resource) whose text holds the Patient id or one of the `texts`; when those find nothing, 1 if
+   * the store's files still hold one of them as bytes all the same (outside any row).
    */
   residual: number;
 }
