@@ -7,4 +7,8 @@ module.exports = {
   testMatch: ['**/*.test.ts'],
   transform: { '^.+\\.ts$': ['@swc/jest', { jsc: { target: 'es2022' } }] },
   testTimeout: 60000,
+  // On a 2-core machine Jest runs every file inside its own main process, one after the other, and what each
+  // file loads (the FHIR definitions, servers' modules) adds up past Node's heap limit. With a limit the
+  // files run in one worker process, still one at a time, which is replaced once it has grown past it.
+  workerIdleMemoryLimit: '1536MB',
 };
