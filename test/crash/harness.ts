@@ -8,7 +8,7 @@ import Database from 'better-sqlite3';
 import type { AuditEvent, Bundle, Condition } from '@medplum/fhirtypes';
 import { issueDevToken } from '../../src/auth/devTokens';
 import { loadConfig } from '../../src/config';
-import { call, TAG_SYSTEM, type Reply } from '../consent/fixtures';
+import { call, STARTED, TAG_SYSTEM, type Reply } from '../consent/fixtures';
 import type { TestServer } from '../helpers/testServer';
 
 const BIN = path.join(__dirname, '..', '..', 'bin', 'norpain.js');
@@ -114,7 +114,9 @@ export async function conditionsByTag(
   prefix: string,
 ): Promise<Map<string, Condition[]>> {
   const out = new Map<string, Condition[]>();
-  let next: string | undefined = `Condition?code=${encodeURIComponent(`${TAG_SYSTEM}|`)}&_count=1000`;
+  // Only what this test file stored: on a shared HAPI server earlier runs' Conditions would crowd the pages.
+  let next: string | undefined =
+    `Condition?code=${encodeURIComponent(`${TAG_SYSTEM}|`)}&_lastUpdated=ge${STARTED}&_count=1000`;
   while (next) {
     const reply: Reply<Bundle> = await call<Bundle>(server, admin, 'GET', next);
     if (reply.status !== 200) throw new Error(`search failed: ${reply.status} ${reply.text}`);
