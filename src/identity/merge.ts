@@ -60,16 +60,6 @@ type Side = 'source' | 'target';
 
 export function mergeOperation(deps: MergeDeps): CustomOperation {
   return async (ctx, request) => {
-    const [type, op] = request.segments;
-    if (type !== 'Patient' || op !== '$merge' || request.segments.length !== 2) {
-      return undefined;
-    }
-    if (request.method !== 'POST') {
-      throw errors.methodNotAllowed('Patient/$merge takes a Parameters by POST.', ['POST']);
-    }
-    if (ctx.principal.role !== 'registry-admin') {
-      throw errors.forbidden('Only registry staff may merge persons.');
-    }
     const body = request.body() as Parameters;
     if (body?.resourceType !== 'Parameters') {
       throw errors.badRequest('Patient/$merge takes a Parameters resource.', 'Parameters');

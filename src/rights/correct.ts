@@ -2,9 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Parameters, Provenance, Reference, Resource } from '@medplum/fhirtypes';
 import { literalKeyOf, referenceSites } from '../fhir/reference';
 import { errors, issue } from '../fhir/outcomes';
-import { isId } from '../fhir/interactions';
 import type { CustomOperation } from '../fhir/router';
-import { isResourceTypeName } from '../fhir/search';
 
 /**
  * Correction (retting, DESIGN §1 and reference §4): `POST /fhir/<Type>/<id>/$correct` by registry staff
@@ -22,19 +20,7 @@ import { isResourceTypeName } from '../fhir/search';
  */
 export function correctOperation(): CustomOperation {
   return async (ctx, request) => {
-    const [type, id, op] = request.segments;
-    if (op !== '$correct' || request.segments.length !== 3) {
-      return undefined;
-    }
-    if (request.method !== 'POST') {
-      throw errors.methodNotAllowed('$correct takes a Parameters by POST.', ['POST']);
-    }
-    if (!isResourceTypeName(type) || !isId(id)) {
-      throw errors.notFound('$correct is called on a resource instance: /fhir/<Type>/<id>/$correct.');
-    }
-    if (ctx.principal.role !== 'registry-admin') {
-      throw errors.forbidden('Only registry staff may correct data.');
-    }
+    const [type, id] = request.segments;
     const body = request.body() as Parameters;
     const resource = body.parameter?.find((p) => p.name === 'resource')?.resource;
     const given = body.parameter?.find((p) => p.name === 'reason')?.valueString as unknown;

@@ -13,16 +13,9 @@ import { compartmentResources } from './compartment';
  * gets an empty Bundle. Other roles use search; the instance form `Patient/<id>/$everything` is not offered.
  */
 export function everythingOperation(deps: { vault: IdentityVault; production: boolean }): CustomOperation {
-  return async (ctx, request) => {
-    const [type, op] = request.segments;
-    if (type !== 'Patient' || op !== '$everything' || request.segments.length !== 2) {
-      return undefined;
-    }
-    if (request.method !== 'GET') {
-      throw errors.methodNotAllowed('Patient/$everything is read with GET.', ['GET']);
-    }
+  return async (ctx) => {
     const pid = ctx.principal.pid;
-    if (ctx.principal.role !== 'portal' || pid === undefined) {
+    if (pid === undefined) {
       throw errors.forbidden('Patient/$everything is for the portal, acting for the person in its token.');
     }
     const parsed = parseNationalIdValue(kindOfBareId(pid), pid, { production: deps.production });
