@@ -8,14 +8,10 @@ import { FhirError, issue, operationOutcome } from '../fhir/outcomes';
 export class AmbiguousWriteError extends FhirError {
   constructor(retryAfterSeconds: number) {
     super(
-      503,
-      operationOutcome([
-        issue(
-          'transient',
-          'The FHIR store did not answer after the write was sent; it may have been stored.',
-        ),
-      ]),
-      { 'Retry-After': String(retryAfterSeconds) },
+      ...transient(
+        'The FHIR store did not answer after the write was sent; it may have been stored.',
+        retryAfterSeconds,
+      ),
     );
   }
 }
@@ -27,16 +23,17 @@ export class AmbiguousWriteError extends FhirError {
 export class UnresolvedWriteError extends FhirError {
   constructor(retryAfterSeconds: number) {
     super(
-      503,
-      operationOutcome([
-        issue(
-          'transient',
-          'The FHIR store stopped answering while this write was being stored, so whether it was stored is not known yet. The server will complete it (identity link and audit entry) or undo it by itself once the store is reachable; read the data back before sending it again.',
-        ),
-      ]),
-      { 'Retry-After': String(retryAfterSeconds) },
+      ...transient(
+        'The FHIR store stopped answering while this write was being stored, so whether it was stored is not known yet. The server will complete it (identity link and audit entry) or undo it by itself once the store is reachable; read the data back before sending it again.',
+        retryAfterSeconds,
+      ),
     );
   }
+}
+
+/** The arguments of a 503 whose outcome is not known yet. */
+function transient(text: string, retryAfterSeconds: number): ConstructorParameters<typeof FhirError> {
+  return [503, operationOutcome([issue('transient', text)]), { 'Retry-After': String(retryAfterSeconds) }];
 }
 
 export function isAmbiguousWrite(err: unknown): err is AmbiguousWriteError {
