@@ -161,9 +161,13 @@ export class HapiStore implements FhirStore {
     if (!Number.isInteger(count) || count < 0 || !Number.isInteger(offset) || offset < 0) {
       throw errors.badRequest('_count and _offset must be whole numbers of 0 or more', ['_count', '_offset']);
     }
-    // Always offset paging: HAPI then answers synchronously and its next link carries _offset.
+    // Always offset paging: HAPI then answers synchronously and its next link carries _offset. The order
+    // ends in _id so that it is total: without it PostgreSQL may order equal rows differently for each
+    // page, and a listing repeats some resources and never shows others.
+    const hapiRequest = translateForHapi(request);
     const query = formatSearchQuery({
-      ...translateForHapi(request),
+      ...hapiRequest,
+      sortRules: [...(hapiRequest.sortRules ?? []), { code: '_id' }],
       count: Math.min(count, MAX_PAGE),
       offset,
     });
