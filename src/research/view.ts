@@ -13,7 +13,7 @@ import type { FhirStore, HistoryOptions, HistoryResult, SearchResult } from '../
 import { isStudyResourceType, parseApproval, type Approval, type StudyResourceType } from './approval';
 import { coarsenDate, projectResource } from './project';
 import type { ProjectPseudonyms, StudyPseudonyms } from './pseudonyms';
-import { checkResearcherSearch, DATED, periodFilters, typeInView, viewFilters } from './scope';
+import { checkResearcherSearch, DATED, periodFilters, searchFilters, typeInView, viewFilters } from './scope';
 
 export type { Approval, StudyResourceType } from './approval';
 
@@ -145,10 +145,8 @@ export class Study implements StudyView {
     // Refused before anything is looked up, also for a type outside the view: the answer is the same.
     checkResearcherSearch(this.study, request);
     if (!typeInView(this.study, type)) return { matches: [], included: [], total: 0 };
-    const filters = [
-      ...(request.filters ?? []).map((f) => this.translateFilter(type, f)),
-      ...viewFilters(this.study, type),
-    ];
+    const own = (request.filters ?? []).map((f) => this.translateFilter(type, f));
+    const filters = searchFilters(this.study, type, own);
     const result = await this.deps.store.search({ ...request, filters });
     const matches = await this.admit(result.matches);
     const included = await this.inView(result.included);

@@ -26,6 +26,7 @@ let tokenB: string;
 let alice: Person; // at unit A (covered), also at unit B
 let bob: Person; // at unit B only
 let carl: Person; // at unit A, reserves himself
+let dave: Person; // at unit A since before the period: his answer then is outside it
 let aliceEpisodeAtB: string;
 const q = questionnaire();
 const variables = [
@@ -49,10 +50,11 @@ beforeAll(async () => {
   ok(await putApproval(server, staff, studyB), 201);
   const clinicA = await server.token('clinic', { org: UNIT_A });
   const clinicB = await server.token('clinic', { org: UNIT_B });
-  const [a, b, c] = people(1313, 3);
+  const [a, b, c, d] = people(1313, 4);
   alice = await submitPerson(server, clinicA, a, UNIT_A);
   bob = await submitPerson(server, clinicB, b, UNIT_B);
   carl = await submitPerson(server, clinicA, c, UNIT_A);
+  dave = await submitPerson(server, clinicA, d, UNIT_A, '2023-05-02');
   // Alice is also treated at unit B (her Patient then carries both units).
   const atB = await submitPerson(server, clinicB, a, UNIT_B, '2025-02-03');
   expect(atB.patient).toBe(alice.patient);
@@ -197,6 +199,35 @@ test('searching by an unapproved element, finer than the approved precision, or 
     200,
   );
   expect(allowed.resourceType).toBe('Bundle');
+});
+
+test('data outside the approval period stay out, whatever dates the researcher asks for', async () => {
+  const patient = idIn(studyA, 'Patient', dave.patient);
+  // His episode is still open, so it overlaps the period; his answer was given before it.
+  const episodes = ok(await call<Bundle>(server, tokenA, 'GET', `EpisodeOfCare?patient=${patient}`), 200);
+  expect(entries(episodes).map((r) => r.id)).toEqual([idIn(studyA, 'EpisodeOfCare', dave.episode)]);
+  for (const query of [
+    '',
+    '&authored=ge2023-01',
+    '&authored=ge2023-01&authored=le2031-01',
+    '&authored=2023-05',
+  ]) {
+    const answers = ok(
+      await call<Bundle>(server, tokenA, 'GET', `QuestionnaireResponse?subject=Patient/${patient}${query}`),
+      200,
+    );
+    expect([query, answers.entry ?? []]).toEqual([query, []]);
+  }
+  const alices = ok(
+    await call<Bundle>(
+      server,
+      tokenA,
+      'GET',
+      `QuestionnaireResponse?subject=Patient/${idIn(studyA, 'Patient', alice.patient)}&authored=ge2023-01&authored=le2031-01`,
+    ),
+    200,
+  );
+  expect(entries(alices).map((r) => r.id)).toEqual([idIn(studyA, 'QuestionnaireResponse', alice.response)]);
 });
 
 test('a person who reserves is gone from the view', async () => {
