@@ -194,6 +194,17 @@ test('searching by an unapproved element, finer than the approved precision, or 
     expect([query, reply.status]).toEqual([query, 403]);
     expect(reply.text).toContain('OperationOutcome');
   }
+  // A Questionnaire the study has no approved item of: nothing, as for one nobody answered.
+  const unapproved = ok(
+    await call<Bundle>(
+      server,
+      tokenA,
+      'GET',
+      'QuestionnaireResponse?questionnaire=https://norpain.no/fhir/Questionnaire/norpain-baseline',
+    ),
+    200,
+  );
+  expect(unapproved.entry ?? []).toEqual([]);
   const allowed = ok(
     await call<Bundle>(server, tokenA, 'GET', `EpisodeOfCare?date=ge2024-03&status=active&_count=1`),
     200,
