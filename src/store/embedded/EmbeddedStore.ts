@@ -66,6 +66,8 @@ export class EmbeddedStore implements FhirStore {
   private readonly searchContext: SearchContext = {
     targetTypes: (resourceType, param) =>
       (this.stmt.targetTypes.all(resourceType, param) as { target_type: string }[]).map((r) => r.target_type),
+    dateWidth: (resourceType, param) =>
+      (this.stmt.dateWidth.get(resourceType, param) as { width: number } | undefined)?.width,
   };
   /** The last lastUpdated handed out, so every write gets a strictly later instant than the one before. */
   private lastMs = 0;
@@ -489,7 +491,10 @@ export class EmbeddedStore implements FhirStore {
     for (const r of rows.reference) {
       s.reference.run(res, type, r.param, r.targetType, r.targetId, r.ref, r.idSystem, r.idValue);
     }
-    for (const r of rows.date) s.date.run(res, type, r.param, r.lo, r.hi);
+    for (const r of rows.date) {
+      s.date.run(res, type, r.param, r.lo, r.hi);
+      s.widenDate.run(type, r.param, r.hi - r.lo);
+    }
     for (const r of rows.number) s.number.run(res, type, r.param, r.value);
     for (const r of rows.quantity) s.quantity.run(res, type, r.param, r.value, r.system, r.code, r.unit);
     for (const r of rows.uri) s.uri.run(res, type, r.param, r.uri);
@@ -679,6 +684,11 @@ function prepare(db: Database.Database) {
       'INSERT INTO idx_reference (res, rtype, param, target_type, target_id, ref, id_system, id_value) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
     ),
     date: db.prepare('INSERT INTO idx_date (res, rtype, param, lo, hi) VALUES (?, ?, ?, ?, ?)'),
+    widenDate: db.prepare(
+      `INSERT INTO idx_date_width (rtype, param, width) VALUES (?, ?, ?)
+       ON CONFLICT (rtype, param) DO UPDATE SET width = excluded.width WHERE excluded.width > width`,
+    ),
+    dateWidth: db.prepare('SELECT width FROM idx_date_width WHERE rtype = ? AND param = ?'),
     number: db.prepare('INSERT INTO idx_number (res, rtype, param, value) VALUES (?, ?, ?, ?)'),
     quantity: db.prepare(
       'INSERT INTO idx_quantity (res, rtype, param, value, system, code, unit) VALUES (?, ?, ?, ?, ?, ?, ?)',

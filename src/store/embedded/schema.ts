@@ -14,7 +14,7 @@ import { storedReferences } from '../storedReferences';
  * contained resources included), with the version that holds it. It is written in the same transaction
  * as the version, so it cannot miss one; it outlives the version only until an erasure removes both.
  */
-const SCHEMA_VERSION = 2;
+const SCHEMA_VERSION = 3;
 
 const DDL = `
 CREATE TABLE IF NOT EXISTS resource (
@@ -73,6 +73,13 @@ CREATE TABLE IF NOT EXISTS idx_date (
 CREATE INDEX IF NOT EXISTS idx_date_search ON idx_date (rtype, param, lo, hi);
 CREATE INDEX IF NOT EXISTS idx_date_res ON idx_date (res);
 CREATE INDEX IF NOT EXISTS idx_date_hi ON idx_date (rtype, param, hi);
+-- The widest range (hi - lo) any value of a date parameter has had: a value that reaches a bound from
+-- below must start within that width of it, so a window search can bound lo on both sides (search.ts).
+-- Only grows (a safe bound); holds no ids.
+CREATE TABLE IF NOT EXISTS idx_date_width (
+  rtype TEXT NOT NULL, param TEXT NOT NULL, width INTEGER NOT NULL,
+  PRIMARY KEY (rtype, param)
+) WITHOUT ROWID;
 
 CREATE TABLE IF NOT EXISTS idx_number (
   res INTEGER NOT NULL, rtype TEXT NOT NULL, param TEXT NOT NULL,
@@ -130,6 +137,12 @@ export function initialise(db: Database.Database): void {
     db.exec(DDL);
     if (version === 1) {
       migrateReferenceIndex(db);
+    }
+    if (version >= 1 && version < 3) {
+      // Written before widths were kept: take them from the index.
+      db.exec(
+        'INSERT OR REPLACE INTO idx_date_width (rtype, param, width) SELECT rtype, param, MAX(hi - lo) FROM idx_date GROUP BY rtype, param',
+      );
     }
     db.pragma(`user_version = ${SCHEMA_VERSION}`);
   }).immediate();

@@ -67,6 +67,8 @@ export function searchableParameter(resourceType: string, code: string): Indexed
 export interface SearchContext {
   /** The resource types that references of this (type, parameter) currently point at. */
   targetTypes(resourceType: string, param: string): string[];
+  /** The widest range (hi - lo) a value of this date parameter has had; undefined when none is stored. */
+  dateWidth?(resourceType: string, param: string): number | undefined;
 }
 
 /**
@@ -112,6 +114,9 @@ export function compileFilters(
   for (const [code, group] of merged) {
     const param = searchableParameter(resourceType, code);
     const rows = group.map((f) => or(rowAlternatives(param, f.operator, splitSearchOnComma(f.value))));
+    if (param.type === 'date') {
+      rows.push(...startBound(group, context.dateWidth?.(resourceType, code)));
+    }
     const where = { sql: rows.map((r) => `(${r.sql})`).join(' AND '), params: rows.flatMap((r) => r.params) };
     out.push(
       indexCondition(
@@ -131,6 +136,27 @@ export function compileFilters(
   }
   out.push(...rest.map((f) => compileFilter(resourceType, f, alias, context)));
   return out;
+}
+
+/** Date prefixes whose matches all end at or after the start of the searched range (hi >= q.lo). */
+const REACHES_START = new Set(['eq', 'gt', 'ge', 'sa']);
+
+/**
+ * For a date search with a lower bound (`authored=ge2024-04`), the same bound stated on `lo`: a match ends
+ * at or after the bound's start and no value is wider than `width`, so it starts at most `width` before
+ * it. The index on (lo, hi) then reads the window alone instead of every value after (or before) it.
+ */
+function startBound(group: readonly Filter[], width: number | undefined): Sql[] {
+  if (width === undefined) {
+    return [];
+  }
+  const starts = group
+    .filter((f) => REACHES_START.has(f.operator))
+    .map((f) =>
+      Math.min(...splitSearchOnComma(f.value).map((v) => dateRange(v)?.lo ?? Number.NEGATIVE_INFINITY)),
+    );
+  const start = Math.max(...starts);
+  return Number.isFinite(start) ? [{ sql: 'lo >= ?', params: [start - width] }] : [];
 }
 
 /**
