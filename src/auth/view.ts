@@ -4,6 +4,7 @@ import { patientCompartmentParams } from '../fhir/definitions';
 import { errors, isFhirError } from '../fhir/outcomes';
 import { literalKey, literalKeyOf } from '../fhir/reference';
 import type { FhirStore, HistoryOptions, HistoryResult, SearchResult } from '../store/FhirStore';
+import { readOnlyStore } from '../store/readOnly';
 import { decide, type Reach } from './matrix';
 import type { Principal } from './principal';
 import { UNIT_LABEL_SYSTEM, unitsOf, withUnitLabels } from './unitLabel';
@@ -157,9 +158,6 @@ function isAboutPerson(resource: Resource, patientId: string): boolean {
 export function viewStore(store: FhirStore, view: View): FhirStore {
   // One answer for "no such resource" and "not yours", whatever the store's own wording.
   const hidden = (type: string) => errors.notFound(`${type} not found.`);
-  const readOnly = (): never => {
-    throw new Error('The view store is read-only; writes go through the ingest pipeline');
-  };
   /** Whether any version of the resource is visible (a deletion is news only to who saw the resource). */
   const everVisible = async (type: ResourceType, id: string): Promise<boolean> => {
     const all = await store.history(type, id, { count: 1000 });
@@ -185,7 +183,7 @@ export function viewStore(store: FhirStore, view: View): FhirStore {
     if (!view.visible(resource)) throw hidden(type);
     return resource;
   };
-  return {
+  return readOnlyStore({
     kind: store.kind,
     read<T extends Resource>(type: ResourceType, id: string): Promise<T> {
       return readThrough(type, id, () => store.read<T>(type, id));
@@ -236,16 +234,9 @@ export function viewStore(store: FhirStore, view: View): FhirStore {
       // The store's total would count other units' versions too; a narrowed view counts this page only.
       return { ...result, entries, total: entries.length };
     },
-    create: readOnly,
-    update: readOnly,
-    conditionalUpdate: readOnly,
-    delete: readOnly,
-    transaction: readOnly,
-    erasePatientCompartment: readOnly,
-    eraseResource: readOnly,
     ping: () => store.ping(),
     close: () => store.close(),
-  };
+  });
 }
 
 /**

@@ -3,6 +3,7 @@ import type { Resource, ResourceType } from '@medplum/fhirtypes';
 import { categoryOf } from '../auth/matrix';
 import { errors } from '../fhir/outcomes';
 import type { FhirStore, HistoryOptions, HistoryResult, SearchResult } from '../store/FhirStore';
+import { readOnlyStore } from '../store/readOnly';
 import { isStudyResourceType } from './approval';
 import type { Study } from './view';
 
@@ -20,10 +21,7 @@ export function studyStore(openStudy: () => Promise<Study>, store: FhirStore): F
   const study = () => (opened ??= openStudy());
   const definition = (type: string) => categoryOf(type) === 'definition';
   const hidden = (type: string) => errors.notFound(`${type} not found.`);
-  const readOnly = (): never => {
-    throw new Error('The study view is read-only');
-  };
-  return {
+  return readOnlyStore({
     kind: store.kind,
     read<T extends Resource>(type: ResourceType, id: string): Promise<T> {
       if (definition(type)) return store.read<T>(type, id);
@@ -47,14 +45,7 @@ export function studyStore(openStudy: () => Promise<Study>, store: FhirStore): F
       if (definition(type)) return store.history(type, id, options);
       return study().then((s) => s.history(type, id, options ?? {}));
     },
-    create: readOnly,
-    update: readOnly,
-    conditionalUpdate: readOnly,
-    delete: readOnly,
-    transaction: readOnly,
-    erasePatientCompartment: readOnly,
-    eraseResource: readOnly,
     ping: () => store.ping(),
     close: () => store.close(),
-  };
+  });
 }
