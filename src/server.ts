@@ -13,6 +13,7 @@ import { ConfigError, type Config } from './config';
 import { loadFhirDefinitions } from './fhir/definitions';
 import { auditEventOperation, createPendingAudit, createRequestAuditor } from './fhir/audit';
 import { mergeOperation } from './identity/merge';
+import { openExport, registrySource, type ExportServices } from './export';
 import { createRequestMetrics } from './metrics';
 import { createFhirRouter } from './fhir/router';
 import { fhirJson } from './fhir/http';
@@ -134,6 +135,30 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     await store.close();
     throw err;
   }
+  const unitIds = readUnits(config.unitsFile).map((unit) => unit.resh);
+  let exports: ExportServices;
+  try {
+    exports = openExport({
+      dataDir: config.dataDir,
+      config: config.export,
+      audit: auditLog,
+      logger,
+      // Staff export the pseudonymised store of every unit; a researcher exports their study view.
+      sourceFor: async (ctx, transactionTime) => {
+        if (ctx.principal.role === 'registry-admin') {
+          return registrySource(ctx.store, unitIds, transactionTime);
+        }
+        throw errors.forbidden('Only registry staff may export until the study view exists.');
+      },
+    });
+  } catch (err) {
+    consent.close();
+    identity.close();
+    journal.close();
+    auditLog.close();
+    await store.close();
+    throw err;
+  }
   const closeState = (): void => {
     identity.close();
     consent.close();
@@ -162,6 +187,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
   try {
     await maintenance.first;
   } catch (err) {
+    await exports.close();
     closeState();
     await store.close();
     throw err;
@@ -248,6 +274,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
           }),
         },
         ...consent.operations,
+        ...exports.operations,
         {
           name: '$merge',
           levels: ['type'],
@@ -315,6 +342,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     close: async () => {
       await maintenance.stop();
       await Promise.all([...listeners].map(closeListener));
+      await exports.close();
       await store.close();
       closeState();
     },

@@ -84,8 +84,8 @@ export function createFhirRouter(deps: FhirRouterDeps): express.Router {
   const operations: FhirOperation[] = [validateOperation, ...(deps.operations ?? [])];
   // Classified once (src/fhir/classify.ts); the matrix, the handler, the audit and the log use this.
   router.use((req, res, next) => {
-    checkAcceptable(req);
     const interaction = classify(req.method, segmentsOf(req), operations);
+    checkAcceptable(req, interaction.kind === 'operation' ? interaction.operation.accepts : undefined);
     res.locals.interaction = interaction;
     res.locals.route = `${req.baseUrl}${routeOf(interaction)}`;
     next();
