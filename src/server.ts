@@ -5,6 +5,7 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import { AuditLog, auditLogPath } from './audit/log';
 import { vaultAuditSink } from './audit/vaultSink';
 import { createAuthenticator, type Authenticate } from './auth/authenticator';
+import { backendServices } from './auth/backendServices';
 import { authFailureRateLimit, clientRateLimit, corsFor, securityHeaders } from './auth/hardening';
 import { auditPseudonymResolver, personResolver } from './auth/person';
 import { createView } from './auth/view';
@@ -208,6 +209,10 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     res.json({ status: 'ok' });
   });
   app.get('/metrics', metrics.serve);
+  if (config.mode === 'development' && config.auth.useDevKey) {
+    // Development's stand-in for HelseID's token endpoint (SMART Backend Services).
+    app.use(backendServices(config, logger));
+  }
   app.get('/readyz', async (_req, res) => {
     if (!maintenance.ready()) {
       res.status(503).json({ status: 'starting', store: store.kind });

@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import { isIPv6 } from 'node:net';
 import { pipeline } from 'node:stream/promises';
 import type { Request, Response } from 'express';
 import { stringify } from '@medplum/core';
@@ -188,4 +189,12 @@ function sendContent(res: Response, content: NonNullable<FhirResponse['content']
   // Streamed with backpressure: memory stays flat whatever the file's size. A read error after the
   // headers went out can only cut the response short, which the client sees as an incomplete body.
   pipeline(fs.createReadStream(content.file), res).catch(() => res.destroy());
+}
+
+/** This server's own address as the socket the request arrived on has it (development, without
+ * PUBLIC_BASE_URL): never the Host header, which the client chooses. */
+export function serverOrigin(req: Request): string {
+  const address = (req.socket.localAddress ?? '127.0.0.1').replace(/^::ffff:/, '');
+  const host = isIPv6(address) ? `[${address}]` : address;
+  return `http://${host}:${req.socket.localPort ?? 80}`;
 }

@@ -1,4 +1,3 @@
-import { isIPv6 } from 'node:net';
 import express from 'express';
 import type { NextFunction, Request, Response } from 'express';
 import type { Resource } from '@medplum/fhirtypes';
@@ -20,6 +19,7 @@ import {
   readJsonBody,
   returnPreference,
   sendFhir,
+  serverOrigin,
   type FhirResponse,
 } from './http';
 import { classify, routeOf, type FhirInteraction, type FhirOperation } from './classify';
@@ -339,9 +339,7 @@ function baseUrl(deps: FhirRouterDeps, req: Request): string {
   if (deps.publicBaseUrl) {
     return deps.publicBaseUrl.replace(/\/+$/, '');
   }
-  const address = (req.socket.localAddress ?? '127.0.0.1').replace(/^::ffff:/, '');
-  const host = isIPv6(address) ? `[${address}]` : address;
-  return `http://${host}:${req.socket.localPort ?? 80}${req.baseUrl}`;
+  return `${serverOrigin(req)}${req.baseUrl}`;
 }
 
 function requestId(res: Response): string {
