@@ -14,7 +14,7 @@ import { ConfigError, type Config } from './config';
 import { loadFhirDefinitions } from './fhir/definitions';
 import { auditEventOperation, createPendingAudit, createRequestAuditor } from './fhir/audit';
 import { mergeOperation } from './identity/merge';
-import { openExport, registrySource, type ExportServices } from './export';
+import { openExport, registrySource, studySource, type ExportServices } from './export';
 import { createRequestMetrics } from './metrics';
 import { createFhirRouter } from './fhir/router';
 import { fhirJson } from './fhir/http';
@@ -39,7 +39,7 @@ import { loadUnits, readUnits } from './units/units';
 import { loadNorPainQuestionnaires } from './validation/questionnaire';
 import { ProjectPseudonyms } from './research/pseudonyms';
 import { studyStore } from './research/store';
-import { openStudy, type StudyViewDeps } from './research/view';
+import { openStudy, openStudyView, type StudyViewDeps } from './research/view';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const VERSION = (require('../package.json') as { version: string }).version;
@@ -158,10 +158,9 @@ export async function createServer(config: Config, options: ServerOptions = {}):
       logger,
       // Staff export the pseudonymised store of every unit; a researcher exports their study view.
       sourceFor: async (ctx, transactionTime) => {
-        if (ctx.principal.role === 'registry-admin') {
-          return registrySource(ctx.store, unitIds, transactionTime);
-        }
-        throw errors.forbidden('Only registry staff may export until the study view exists.');
+        return ctx.principal.role === 'researcher'
+          ? studySource(await openStudyView(ctx.principal, studyViews))
+          : registrySource(ctx.store, unitIds, transactionTime);
       },
     });
   } catch (err) {

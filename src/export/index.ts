@@ -10,7 +10,7 @@ import { SqliteJobStore, type ExportJob, type JobStore } from './jobs';
 import { exportOperations } from './operations';
 import type { ExportSource } from './source';
 
-export { EXPORT_TYPES, registrySource, type ExportSource } from './source';
+export { EXPORT_TYPES, registrySource, studySource, type ExportSource } from './source';
 
 /**
  * Bulk Data export (DESIGN §6, issue 13): the job store, the engine, the HTTP operations and the sweeper

@@ -1,6 +1,9 @@
 import { Operator, type Filter, type SearchRequest } from '@medplum/core';
 import type { Resource, ResourceType } from '@medplum/fhirtypes';
 import { UNIT_LABEL_SYSTEM } from '../auth/unitLabel';
+import { STUDY_RESOURCE_TYPES } from '../research/approval';
+import { typeInView } from '../research/scope';
+import type { StudyView } from '../research/view';
 import type { FhirStore } from '../store/FhirStore';
 
 /**
@@ -18,15 +21,8 @@ export interface ExportSource {
   stream(type: ResourceType, opts: { since?: string; group?: string }): AsyncIterable<Resource>;
 }
 
-/** The registry's person data (the Patient compartment types the data dictionary accepts). */
-export const EXPORT_TYPES: readonly ResourceType[] = [
-  'Patient',
-  'EpisodeOfCare',
-  'Encounter',
-  'Condition',
-  'Procedure',
-  'QuestionnaireResponse',
-];
+/** The registry's person data: the types a study view can hold, which staff export too. */
+export const EXPORT_TYPES: readonly ResourceType[] = STUDY_RESOURCE_TYPES;
 
 const PAGE = 1000;
 
@@ -61,5 +57,17 @@ export function registrySource(store: FhirStore, units: readonly string[], until
         offset = page.nextOffset;
       }
     },
+  };
+}
+
+/**
+ * A researcher's view: their study view (src/research/view.ts), of the types its approval covers. Its one
+ * group is the study's cohort (`Group/{study id}`): everyone in the view.
+ */
+export function studySource(view: StudyView): ExportSource {
+  return {
+    types: STUDY_RESOURCE_TYPES.filter((type) => typeInView(view.study, type)),
+    hasGroup: (id) => id === view.study.id,
+    stream: (type, opts) => view.stream(type as (typeof STUDY_RESOURCE_TYPES)[number], { since: opts.since }),
   };
 }
