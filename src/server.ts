@@ -160,7 +160,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
       sourceFor: async (ctx, transactionTime) => {
         return ctx.principal.role === 'researcher'
           ? studySource(await openStudyView(ctx.principal, studyViews))
-          : registrySource(ctx.store, unitIds, transactionTime);
+          : registrySource(store, unitIds, transactionTime);
       },
     });
   } catch (err) {

@@ -49,6 +49,9 @@ export class ExportFiles {
   }
 }
 
+/** How much a file may buffer before a write waits for the disk: a few large QuestionnaireResponses. */
+const WRITE_BUFFER_BYTES = 256 * 1024;
+
 /**
  * Writes NDJSON, one file per resource type, starting a new file (Type-2.ndjson, …) before one would grow
  * past maxFileBytes. Each line is awaited when the file's buffer is full ('drain'), so a slow disk slows
@@ -63,8 +66,9 @@ export class NdjsonWriter {
     private readonly maxFileBytes: number,
   ) {}
 
-  async write(type: string, resource: unknown): Promise<void> {
-    const line = `${JSON.stringify(resource)}\n`;
+  /** Appends a resource, given as an object or as its JSON text (one line: JSON text has no raw newline). */
+  async write(type: string, resource: object | string): Promise<void> {
+    const line = `${typeof resource === 'string' ? resource : JSON.stringify(resource)}\n`;
     const bytes = Buffer.byteLength(line);
     if (
       this.current?.type !== type ||
@@ -96,7 +100,11 @@ export class NdjsonWriter {
   private open(type: string): void {
     const part = this.files.filter((f) => f.type === type).length + 1;
     const file: OutputFile = { type, name: `${type}-${part}.ndjson`, count: 0 };
-    const stream = fs.createWriteStream(path.join(this.dir, file.name), { flags: 'wx', mode: 0o600 });
+    const stream = fs.createWriteStream(path.join(this.dir, file.name), {
+      flags: 'wx',
+      mode: 0o600,
+      highWaterMark: WRITE_BUFFER_BYTES,
+    });
     this.files.push(file);
     this.current = { type, stream, file, bytes: 0 };
   }

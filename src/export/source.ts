@@ -17,8 +17,9 @@ export interface ExportSource {
   /** Whether `Group/{id}/$export` names a group of this view (see groupsOf in operations.ts). */
   hasGroup(id: string): boolean;
   /** Every resource of `type` in the view: changed after `since`, of the group's persons when `group`
-   * is given. Read page by page, so memory stays flat whatever the size. */
-  stream(type: ResourceType, opts: { since?: string; group?: string }): AsyncIterable<Resource>;
+   * is given. Read page by page, so memory stays flat whatever the size. A resource may come as its
+   * JSON text when that is exactly what the view shows (staff: the stored resource), to spare parsing it. */
+  stream(type: ResourceType, opts: { since?: string; group?: string }): AsyncIterable<Resource | string>;
 }
 
 /** The registry's person data: the types a study view can hold, which staff export too. */
@@ -27,7 +28,8 @@ export const EXPORT_TYPES: readonly ResourceType[] = STUDY_RESOURCE_TYPES;
 const PAGE = 1000;
 
 /**
- * Registry staff's view: every unit's pseudonymised data as stored. Its groups are the participating
+ * Registry staff's view: every unit's pseudonymised data as stored (read from the clinical store itself:
+ * staff see every resource of these types as it is, which the store's scan gives as stored text). Its groups are the participating
  * units (`Group/{RESH}`: what carries that unit's label). Reads no further than `until` (the export's
  * transactionTime), so a resource changed during the export is left for the next `_since` export.
  */
@@ -48,6 +50,10 @@ export function registrySource(store: FhirStore, units: readonly string[], until
           operator: Operator.EQUALS,
           value: `${UNIT_LABEL_SYSTEM}|${opts.group}`,
         });
+      }
+      if (store.scan !== undefined) {
+        yield* store.scan({ resourceType: type, filters });
+        return;
       }
       let offset: number | undefined = 0;
       while (offset !== undefined) {

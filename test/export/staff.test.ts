@@ -62,6 +62,10 @@ describe('a staff export', () => {
     const patients = (files.get('Patient') ?? []) as Patient[];
     expect(patients.map((p) => p.id).sort()).toEqual((search.entry ?? []).map((e) => e.resource?.id).sort());
     expect(patients).toHaveLength(2);
+    // Each exactly as a read shows it to staff.
+    for (const patient of patients) {
+      expect(patient).toEqual(ok(await call(server, staff, 'GET', `Patient/${patient.id}`), 200));
+    }
     expect(files.get('Condition')).toHaveLength(4);
     expect(manifest.output.find((f) => f.type === 'Condition')?.count).toBe(4);
     // Pseudonymised as stored: no national id anywhere in the files.

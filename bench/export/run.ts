@@ -1,0 +1,111 @@
+/**
+ * Bulk Data export benchmark (not a test): a synthetic cohort in the embedded store, exported through
+ * HTTP as a bulk client does it (kick-off, poll, download), with resources per second and the process's
+ * peak RSS (server and client are this process; the cohort is loaded by a child process beforehand, so
+ * its memory is not counted).
+ *
+ *   npx tsx bench/export/run.ts [--persons 100000] [--data-dir DIR (reuse a loaded cohort)] [--keep]
+ *
+ * Issue 13's goal: ≥ 30,000 resources/s with RSS under 250 MB throughout, at 100,000 persons.
+ */
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { Readable } from 'node:stream';
+import type { ReadableStream as WebReadableStream } from 'node:stream/web';
+import { issueDevToken } from '../../src/auth/devTokens';
+import { loadConfig } from '../../src/config';
+import { awaitManifest, kickOff } from '../../src/export/client';
+import { createLogger } from '../../src/logging/logger';
+import { createServer } from '../../src/server';
+
+function arg(name: string): string | undefined {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1] : undefined;
+}
+
+async function main(): Promise<void> {
+  const persons = Number(arg('persons') ?? 100_000);
+  const given = arg('data-dir');
+  const dataDir = given ?? fs.mkdtempSync(path.join(os.tmpdir(), 'norpain-bench-export-'));
+  if (given === undefined) {
+    process.stdout.write(`loading a cohort of ${persons} persons into ${dataDir} …\n`);
+    const load = spawnSync(
+      process.execPath,
+      ['--import', 'tsx', 'test/generators/cohort.ts', '--persons', String(persons), '--data-dir', dataDir],
+      { stdio: ['ignore', 'inherit', 'inherit'] },
+    );
+    if (load.status !== 0) throw new Error('loading the cohort failed');
+  }
+
+  let peakRss = process.memoryUsage.rss();
+  const sampler = setInterval(() => {
+    peakRss = Math.max(peakRss, process.memoryUsage.rss());
+  }, 50);
+  const config = loadConfig({
+    NODE_ENV: 'development',
+    DATA_DIR: dataDir,
+    LOG_LEVEL: 'warn',
+    RATE_LIMIT_PER_MINUTE: '0',
+  });
+  const server = await createServer(config, { logger: createLogger({ level: 'warn' }), identityEnv: {} });
+  const listening = await server.listen(0, '127.0.0.1');
+  const base = `${listening.url}/fhir`;
+  const token = await issueDevToken(config, { role: 'registry-admin', expiresIn: '2h' });
+  const bearer = async () => token;
+  const rssAtStart = process.memoryUsage.rss();
+
+  const started = performance.now();
+  const cpuAtStart = process.cpuUsage();
+  const manifest = await awaitManifest(await kickOff(`${base}/$export`, bearer), bearer, { maxWaitMs: 200 });
+  const written = performance.now();
+  const jobCpu = process.cpuUsage(cpuAtStart);
+  const jobPeakRss = Math.max(peakRss, process.memoryUsage.rss());
+  let resources = 0;
+  let bytes = 0;
+  for (const file of manifest.output) {
+    const response = await fetch(file.url, { headers: { authorization: `Bearer ${token}` } });
+    await pipeline(
+      Readable.fromWeb(response.body as WebReadableStream<Uint8Array>),
+      new Writable({
+        write(chunk: Buffer, _encoding, done) {
+          bytes += chunk.length;
+          for (let at = chunk.indexOf(10); at !== -1; at = chunk.indexOf(10, at + 1)) resources += 1;
+          done();
+        },
+      }),
+    );
+  }
+  const finished = performance.now();
+  clearInterval(sampler);
+  peakRss = Math.max(peakRss, process.memoryUsage.rss());
+
+  const seconds = (finished - started) / 1000;
+  const jobSeconds = (written - started) / 1000;
+  const jobCpuSeconds = (jobCpu.user + jobCpu.system) / 1e6;
+  const mb = (n: number) => `${(n / 1024 / 1024).toFixed(0)} MB`;
+  const perType = manifest.output.map((f) => `${f.type} ${f.count}`).join(', ');
+  process.stdout.write(
+    [
+      `export of ${resources} resources (${perType}), ${mb(bytes)} of NDJSON, ${manifest.output.length} files`,
+      `  job (kick-off to manifest): ${jobSeconds.toFixed(1)} s, ${(resources / jobSeconds).toFixed(0)} resources/s; ` +
+        `${jobCpuSeconds.toFixed(1)} CPU s, ${(resources / jobCpuSeconds).toFixed(0)} resources per CPU second`,
+      `  with downloads:             ${seconds.toFixed(1)} s, ${(resources / seconds).toFixed(0)} resources/s`,
+      `  RSS: ${mb(rssAtStart)} after start, peak ${mb(jobPeakRss)} during the job, ${mb(peakRss)} with the downloads (sampled every 50 ms)`,
+      `  load average ${os.loadavg()[0].toFixed(1)} on ${os.cpus().length} cores`,
+      '',
+    ].join('\n'),
+  );
+  await listening.close();
+  await server.close();
+  if (given === undefined && !process.argv.includes('--keep'))
+    fs.rmSync(dataDir, { recursive: true, force: true });
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench/export: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exitCode = 1;
+});
