@@ -4,7 +4,7 @@
  * peak RSS (server and client are this process; the cohort is loaded by a child process beforehand, so
  * its memory is not counted).
  *
- *   npx tsx bench/export/run.ts [--persons 100000] [--data-dir DIR (reuse a loaded cohort)] [--keep]
+ *   npx tsx bench/export/run.ts [--persons 100000] [--data-dir DIR (reuse a loaded cohort)] [--keep] [--researcher]
  *
  * Issue 13's goal: ≥ 30,000 resources/s with RSS under 250 MB throughout, at 100,000 persons.
  */
@@ -16,11 +16,53 @@ import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
+import type { ResearchStudy } from '@medplum/fhirtypes';
 import { issueDevToken } from '../../src/auth/devTokens';
 import { loadConfig } from '../../src/config';
 import { awaitManifest, kickOff } from '../../src/export/client';
 import { createLogger } from '../../src/logging/logger';
 import { createServer } from '../../src/server';
+import { readUnits, RESH_SYSTEM } from '../../src/units/units';
+import { BASELINE_URL, FOLLOW_UP_URL } from '../../test/generators/answers';
+
+const BENCH_STUDY = 'bench-export';
+const EXT = 'https://norpain.no/fhir/StructureDefinition/';
+
+function benchApproval(units: string[]): ResearchStudy {
+  const variables = [
+    'Patient.gender',
+    'EpisodeOfCare.period',
+    'EpisodeOfCare.patient',
+    'Encounter.period',
+    'Encounter.subject',
+    'Condition.code',
+    'Condition.subject',
+    'Procedure.code',
+    'Procedure.subject',
+    'QuestionnaireResponse.subject',
+    'QuestionnaireResponse.authored',
+    `${BASELINE_URL}#nrs-gjennomsnitt`,
+    `${FOLLOW_UP_URL}#nrs-gjennomsnitt`,
+  ];
+  return {
+    resourceType: 'ResearchStudy',
+    id: BENCH_STUDY,
+    meta: { profile: ['https://norpain.no/fhir/StructureDefinition/norpain-researchstudy-approval'] },
+    extension: [
+      ...variables.map((v) => ({ url: `${EXT}approved-variable`, valueString: v })),
+      { url: `${EXT}date-precision`, valueCode: 'month' },
+      { url: `${EXT}age-band`, valuePositiveInt: 10 },
+      ...units.map((unit) => ({
+        url: `${EXT}covered-unit`,
+        valueIdentifier: { system: RESH_SYSTEM, value: unit },
+      })),
+    ],
+    identifier: [{ system: 'https://norpain.no/fhir/NamingSystem/research-approval', value: 'bench-1' }],
+    title: 'Export benchmark',
+    status: 'active',
+    period: { start: '2020-01-01', end: '2030-12-31' },
+  };
+}
 
 function arg(name: string): string | undefined {
   const i = process.argv.indexOf(`--${name}`);
@@ -54,7 +96,21 @@ async function main(): Promise<void> {
   const server = await createServer(config, { logger: createLogger({ level: 'warn' }), identityEnv: {} });
   const listening = await server.listen(0, '127.0.0.1');
   const base = `${listening.url}/fhir`;
-  const token = await issueDevToken(config, { role: 'registry-admin', expiresIn: '2h' });
+  const staff = await issueDevToken(config, { role: 'registry-admin', expiresIn: '2h' });
+  // As a researcher: the study view of an approval covering every unit and type (projection, project
+  // pseudonyms and the cohort check on each resource); else as registry staff (the store as it is).
+  const researcher = process.argv.includes('--researcher');
+  if (researcher) {
+    const put = await fetch(`${base}/ResearchStudy/${BENCH_STUDY}`, {
+      method: 'PUT',
+      headers: { authorization: `Bearer ${staff}`, 'content-type': 'application/fhir+json' },
+      body: JSON.stringify(benchApproval(readUnits(config.unitsFile).map((u) => u.resh))),
+    });
+    if (put.status >= 300) throw new Error(`the approval was refused: ${put.status} ${await put.text()}`);
+  }
+  const token = researcher
+    ? await issueDevToken(config, { role: 'researcher', study: BENCH_STUDY, expiresIn: '2h' })
+    : staff;
   const bearer = async () => token;
   const rssAtStart = process.memoryUsage.rss();
 
@@ -90,7 +146,7 @@ async function main(): Promise<void> {
   const perType = manifest.output.map((f) => `${f.type} ${f.count}`).join(', ');
   process.stdout.write(
     [
-      `export of ${resources} resources (${perType}), ${mb(bytes)} of NDJSON, ${manifest.output.length} files`,
+      `${researcher ? 'researcher (study view)' : 'staff'} export of ${resources} resources (${perType}), ${mb(bytes)} of NDJSON, ${manifest.output.length} files`,
       `  job (kick-off to manifest): ${jobSeconds.toFixed(1)} s, ${(resources / jobSeconds).toFixed(0)} resources/s; ` +
         `${jobCpuSeconds.toFixed(1)} CPU s, ${(resources / jobCpuSeconds).toFixed(0)} resources per CPU second`,
       `  with downloads:             ${seconds.toFixed(1)} s, ${(resources / seconds).toFixed(0)} resources/s`,

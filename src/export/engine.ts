@@ -30,8 +30,8 @@ export interface EngineOptions {
   maxFileBytes: number;
 }
 
-/** How often (in resources) progress is written to the job store. */
-const PROGRESS_EVERY = 1000;
+/** How often progress is written to the job store (each write is a synced commit). */
+const PROGRESS_EVERY_MS = 500;
 
 export function createExportEngine(options: EngineOptions): ExportEngine {
   const { jobs, files, logger } = options;
@@ -49,6 +49,7 @@ export function createExportEngine(options: EngineOptions): ExportEngine {
   const run = async (job: ExportJob, source: ExportSource, signal: AbortSignal): Promise<void> => {
     const writer = files.writer(job.id, options.maxFileBytes);
     let written = 0;
+    let reported = Date.now();
     try {
       for (const [index, type] of job.types.entries()) {
         for await (const resource of source.stream(type as ResourceType, {
@@ -58,7 +59,10 @@ export function createExportEngine(options: EngineOptions): ExportEngine {
           if (signal.aborted) break;
           await writer.write(type, resource);
           written += 1;
-          if (written % PROGRESS_EVERY === 0) jobs.progress(job.id, written, index);
+          if (Date.now() - reported >= PROGRESS_EVERY_MS) {
+            jobs.progress(job.id, written, index);
+            reported = Date.now();
+          }
         }
         if (signal.aborted) break;
         jobs.progress(job.id, written, index + 1);

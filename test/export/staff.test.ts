@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import type { AuditEvent, Bundle, Patient } from '@medplum/fhirtypes';
+import type { AuditEvent, Bundle, CapabilityStatement, Patient } from '@medplum/fhirtypes';
 import { call, FNR_SYSTEM, ok, people, reservation, submission } from '../consent/fixtures';
 import { startTestServer, type TestServer } from '../helpers/testServer';
 import { authorised, awaitManifest, download, downloadAll, kickOff } from './bulk';
@@ -232,5 +232,59 @@ describe('the audit of an export', () => {
     for (const step of ['$export', '$export-poll-status', '$export-file', '$export-complete']) {
       expect(operations).toContain(step);
     }
+  });
+});
+
+describe('files split at EXPORT_MAX_FILE_BYTES', () => {
+  it('starts a new file of the type before one would grow past it, and counts each', async () => {
+    const small = await startTestServer({ EXPORT_MAX_FILE_BYTES: '1kb' });
+    try {
+      const clinic = await small.token('clinic');
+      ok(
+        await call(
+          small,
+          clinic,
+          'POST',
+          '',
+          submission([{ system: FNR_SYSTEM, value: alice }], 'R52', ['A01', 'A02', 'A03', 'L01', 'L02']),
+        ),
+        200,
+      );
+      const token = await small.token('registry-admin');
+      const { manifest } = await awaitManifest(
+        await kickOff(`${small.baseUrl}/$export?_type=Condition`, token),
+        token,
+      );
+      expect(manifest.output.length).toBeGreaterThan(1);
+      let total = 0;
+      for (const file of manifest.output) {
+        expect(file.type).toBe('Condition');
+        const response = await fetch(file.url, { headers: authorised(token) });
+        const text = await response.text();
+        expect(Buffer.byteLength(text)).toBeLessThanOrEqual(1024);
+        expect(text.trim().split('\n')).toHaveLength(file.count as number);
+        total += file.count as number;
+      }
+      expect(total).toBe(5);
+    } finally {
+      await small.stop();
+    }
+  });
+});
+
+describe('the CapabilityStatement', () => {
+  it('names the export at system, Patient and Group level, and which Group ids exist', async () => {
+    const capability = (await (await fetch(`${server.baseUrl}/metadata`)).json()) as CapabilityStatement;
+    const rest = capability.rest?.[0];
+    expect(capability.instantiates).toContain(
+      'http://hl7.org/fhir/uv/bulkdata/CapabilityStatement/bulk-data',
+    );
+    expect(rest?.operation?.map((o) => o.definition)).toContain(
+      'http://hl7.org/fhir/uv/bulkdata/OperationDefinition/export',
+    );
+    const group = rest?.resource?.find((r) => r.type === 'Group')?.operation?.[0];
+    expect(group?.definition).toBe('http://hl7.org/fhir/uv/bulkdata/OperationDefinition/group-export');
+    expect(group?.documentation).toMatch(/Group\/\{study id\}.*Group\/\{RESH id\}/);
+    expect(rest?.resource?.find((r) => r.type === 'Patient')?.operation?.[0]?.name).toBe('export');
   });
 });
