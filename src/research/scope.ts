@@ -7,6 +7,7 @@ import {
 } from '@medplum/core';
 import { UNIT_LABEL_SYSTEM } from '../auth/unitLabel';
 import { errors } from '../fhir/outcomes';
+import { parseCanonical } from '../validation/questionnaire';
 import type { Approval, StudyResourceType } from './approval';
 
 /**
@@ -68,6 +69,73 @@ export function periodFilters(approval: Approval, type: StudyResourceType): Filt
     );
   }
   return filters;
+}
+
+const LOWER = new Set<string>([
+  Operator.GREATER_THAN_OR_EQUALS,
+  Operator.GREATER_THAN,
+  Operator.STARTS_AFTER,
+]);
+const UPPER = new Set<string>([Operator.LESS_THAN_OR_EQUALS, Operator.LESS_THAN, Operator.ENDS_BEFORE]);
+
+/**
+ * A researcher's filters (ids already translated) and the view's, as one search. On the dated parameter
+ * the researcher's own bounds are clamped to the period instead of adding the period's as second bounds
+ * (HAPI refuses two lower or two upper bounds on one parameter); `eq` becomes the two bounds of its range.
+ */
+export function searchFilters(approval: Approval, type: StudyResourceType, own: readonly Filter[]): Filter[] {
+  const dated = DATED[type];
+  let view = viewFilters(approval, type);
+  if (type === 'QuestionnaireResponse' && own.some(isQuestionnaireFilter)) {
+    // The researcher's own questionnaire filter, narrowed to the approved ones, replaces the view's: one
+    // index probe fewer on the commonest search.
+    view = view.filter((f) => f.code !== 'questionnaire');
+    own = own.map((f) => (isQuestionnaireFilter(f) ? approvedQuestionnaires(approval, f) : f));
+  }
+  if (dated === undefined || !own.some((f) => f.code === dated)) return [...own, ...view];
+  const { start, end } = approval.period;
+  const out: Filter[] = [];
+  let lower = false;
+  let upper = false;
+  for (const filter of own) {
+    const parts: Filter[] =
+      filter.code === dated && filter.operator === Operator.EQUALS
+        ? [
+            { ...filter, operator: Operator.GREATER_THAN_OR_EQUALS },
+            { ...filter, operator: Operator.LESS_THAN_OR_EQUALS },
+          ]
+        : [filter];
+    for (const part of parts) {
+      if (part.code === dated && LOWER.has(part.operator)) {
+        lower = true;
+        out.push(
+          part.value < start ? { ...part, operator: Operator.GREATER_THAN_OR_EQUALS, value: start } : part,
+        );
+      } else if (part.code === dated && UPPER.has(part.operator)) {
+        upper = true;
+        out.push(part.value > end ? { ...part, operator: Operator.LESS_THAN_OR_EQUALS, value: end } : part);
+      } else {
+        out.push(part);
+      }
+    }
+  }
+  const bounds = view.filter(
+    (f) =>
+      f.code !== dated ||
+      (f.operator === Operator.GREATER_THAN_OR_EQUALS && !lower) ||
+      (f.operator === Operator.LESS_THAN_OR_EQUALS && !upper),
+  );
+  return [...out, ...bounds];
+}
+
+function isQuestionnaireFilter(filter: Filter): boolean {
+  return filter.code === 'questionnaire' && filter.operator === Operator.EQUALS;
+}
+
+/** A questionnaire filter with only the approved Questionnaires left (none: one that matches nothing). */
+function approvedQuestionnaires(approval: Approval, filter: Filter): Filter {
+  const approved = splitSearchOnComma(filter.value).filter((v) => approval.items.has(parseCanonical(v).url));
+  return { ...filter, value: approved.length > 0 ? approved.join(',') : 'urn:norpain:not-approved' };
 }
 
 /** Search parameters that search what every researcher of the type is shown anyway. */

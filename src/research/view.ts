@@ -13,7 +13,7 @@ import type { FhirStore, HistoryOptions, HistoryResult, SearchResult } from '../
 import { isStudyResourceType, parseApproval, type Approval, type StudyResourceType } from './approval';
 import { coarsenDate, projectResource } from './project';
 import type { ProjectPseudonyms, StudyPseudonyms } from './pseudonyms';
-import { checkResearcherSearch, DATED, periodFilters, typeInView, viewFilters } from './scope';
+import { checkResearcherSearch, DATED, periodFilters, searchFilters, typeInView, viewFilters } from './scope';
 
 export type { Approval, StudyResourceType } from './approval';
 
@@ -141,14 +141,12 @@ export class Study implements StudyView {
   /** A researcher's search (ids in it are project ids), answered inside the view. */
   async search(request: SearchRequest): Promise<SearchResult> {
     const type = request.resourceType;
-    if (!isStudyResourceType(type) || !typeInView(this.study, type)) {
-      return { matches: [], included: [], total: 0 };
-    }
+    if (!isStudyResourceType(type)) return { matches: [], included: [], total: 0 };
+    // Refused before anything is looked up, also for a type outside the view: the answer is the same.
     checkResearcherSearch(this.study, request);
-    const filters = [
-      ...(request.filters ?? []).map((f) => this.translateFilter(type, f)),
-      ...viewFilters(this.study, type),
-    ];
+    if (!typeInView(this.study, type)) return { matches: [], included: [], total: 0 };
+    const own = (request.filters ?? []).map((f) => this.translateFilter(type, f));
+    const filters = searchFilters(this.study, type, own);
     const result = await this.deps.store.search({ ...request, filters });
     const matches = await this.admit(result.matches);
     const included = await this.inView(result.included);
@@ -322,6 +320,7 @@ export class Study implements StudyView {
     }
     const param = getSearchParameters(type)?.[filter.code];
     if (param?.type !== 'reference') return filter;
+    const targets = (param.target ?? []).filter(isStudyResourceType);
     const values = splitSearchOnComma(filter.value).map((value) => {
       const parsed = parseReference(value);
       if (parsed.ok && parsed.reference.kind === 'literal') {
@@ -330,11 +329,10 @@ export class Study implements StudyView {
           ? `${target}/${this.registryIds(target, parsed.reference.id)[0]}`
           : value;
       }
+      if (targets.length === 0) return value; // a canonical or a definition: not ids of this study
       // A bare id: whichever study type the parameter points at has handed it out.
-      for (const target of param.target ?? []) {
-        const registryId = isStudyResourceType(target)
-          ? this.pseudonyms.registryId(target, value)
-          : undefined;
+      for (const target of targets) {
+        const registryId = this.pseudonyms.registryId(target, value);
         if (registryId !== undefined) return `${target}/${registryId}`;
       }
       return NO_SUCH_ID;

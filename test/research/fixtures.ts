@@ -1,5 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import type { Bundle, Questionnaire, ResearchStudy, Resource } from '@medplum/fhirtypes';
+import type {
+  Bundle,
+  EpisodeOfCare,
+  Extension,
+  Questionnaire,
+  ResearchStudy,
+  Resource,
+} from '@medplum/fhirtypes';
 import type { Principal } from '../../src/auth/principal';
 import { episode } from '../auth/fixtures';
 import { call, FNR_SYSTEM, ok, RESH } from '../consent/fixtures';
@@ -103,7 +110,7 @@ export async function submitPerson(
         },
         request: { method: 'POST', url: 'Patient' },
       },
-      { resource: { ...episode(patient, unit, start) }, request: { method: 'POST', url: 'EpisodeOfCare' } },
+      { resource: episodeFrom(patient, unit, start), request: { method: 'POST', url: 'EpisodeOfCare' } },
       {
         resource: {
           resourceType: 'Condition',
@@ -133,6 +140,16 @@ export async function submitPerson(
   const reply = ok(await call<Bundle>(server, clinic, 'POST', '', bundle), 200);
   const ids = (reply.entry ?? []).map((e) => (e.response?.location ?? '').split('/')[1]);
   return { patient: ids[0], episode: ids[1], condition: ids[2], response: ids[3] };
+}
+
+/** An episode at `unit` starting `start`, referred and granted the right to care that same day. */
+function episodeFrom(patient: string, unit: string, start: string): EpisodeOfCare {
+  const resource = episode(patient, unit, start) as EpisodeOfCare;
+  const sameDay = (extension: Extension): Extension =>
+    extension.valueDate !== undefined
+      ? { ...extension, valueDate: start }
+      : { ...extension, ...(extension.extension ? { extension: extension.extension.map(sameDay) } : {}) };
+  return { ...resource, extension: (resource.extension ?? []).map(sameDay) };
 }
 
 /** A researcher principal bound to `study`, as the authenticator makes it from a token. */
