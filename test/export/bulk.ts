@@ -1,5 +1,7 @@
 import type { Resource } from '@medplum/fhirtypes';
 import * as client from '../../src/export/client';
+import { call, FNR_SYSTEM, ok, submission } from '../consent/fixtures';
+import type { TestServer } from '../helpers/testServer';
 
 /** The Bulk Data client of src/export/client.ts with a fixed token, and downloads read into memory. */
 
@@ -49,4 +51,18 @@ export async function downloadAll(
     out.set(file.type, [...(out.get(file.type) ?? []), ...(await download(file.url, token))]);
   }
   return out;
+}
+
+/** A clinic's transaction of one person (Patient, episode, a Condition per answer code), as clinics send them. */
+export async function submitPerson(
+  server: TestServer,
+  fnr: string,
+  tag: string,
+  answers: string[],
+): Promise<void> {
+  const clinic = await server.token('clinic');
+  ok(
+    await call(server, clinic, 'POST', '', submission([{ system: FNR_SYSTEM, value: fnr }], tag, answers)),
+    200,
+  );
 }

@@ -2,8 +2,9 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { call, FNR_SYSTEM, ok, people, submission } from '../consent/fixtures';
+import { people } from '../consent/fixtures';
 import { startTestServer, type TestServer } from '../helpers/testServer';
+import { submitPerson } from './bulk';
 import { newKeyPair, registerClient } from './clients';
 
 /** `norpain export` as a bulk client runs it: a registered client's key, kick-off, poll, download. */
@@ -25,6 +26,22 @@ function norpain(args: string[]): Promise<{ code: number | null; stdout: string;
   });
 }
 
+/** `norpain export` of this server into `out` as the registered client, with its key file. */
+function exportAs(out: string, key: string, ...more: string[]) {
+  return norpain([
+    'export',
+    '--url',
+    server.baseUrl,
+    '--out',
+    out,
+    '--client-id',
+    'registry-analyst',
+    '--key',
+    key,
+    ...more,
+  ]);
+}
+
 let server: TestServer;
 let work: string;
 let keyFile: string;
@@ -32,18 +49,8 @@ let keyFile: string;
 beforeAll(async () => {
   server = await startTestServer();
   work = fs.mkdtempSync(path.join(os.tmpdir(), 'norpain-export-cli-'));
-  const clinic = await server.token('clinic');
   for (const [i, fnr] of people(99, 3).entries()) {
-    ok(
-      await call(
-        server,
-        clinic,
-        'POST',
-        '',
-        submission([{ system: FNR_SYSTEM, value: fnr }], 'R52', ['A0' + i]),
-      ),
-      200,
-    );
+    await submitPerson(server, fnr, 'R52', ['A0' + i]);
   }
   const client = await registerClient(server.dataDir, {
     clientId: 'registry-analyst',
@@ -60,19 +67,7 @@ afterAll(async () => {
 
 test('runs the whole flow with a client key and writes the files and the manifest', async () => {
   const out = path.join(work, 'out');
-  const result = await norpain([
-    'export',
-    '--url',
-    server.baseUrl,
-    '--out',
-    out,
-    '--client-id',
-    'registry-analyst',
-    '--key',
-    keyFile,
-    '--type',
-    'Patient,Condition',
-  ]);
+  const result = await exportAs(out, keyFile, '--type', 'Patient,Condition');
   expect(result.stderr).toMatch(/export started/);
   expect(result.code).toBe(0);
   expect(result.stdout).toMatch(/Patient: 3 resources in 1 file/);
@@ -92,17 +87,7 @@ test('a key the client is not registered with: the OAuth error, exit 1, no files
   const wrongKey = path.join(work, 'wrong-key.json');
   fs.writeFileSync(wrongKey, JSON.stringify((await newKeyPair()).privateJwk));
   const out = path.join(work, 'refused');
-  const result = await norpain([
-    'export',
-    '--url',
-    server.baseUrl,
-    '--out',
-    out,
-    '--client-id',
-    'registry-analyst',
-    '--key',
-    wrongKey,
-  ]);
+  const result = await exportAs(out, wrongKey);
   expect(result.code).toBe(1);
   expect(result.stderr).toMatch(/invalid_client/);
   expect(fs.existsSync(out)).toBe(false);

@@ -1,9 +1,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { AuditEvent, Bundle, CapabilityStatement, Patient } from '@medplum/fhirtypes';
-import { call, FNR_SYSTEM, ok, people, reservation, submission } from '../consent/fixtures';
+import { call, ok, people, reservation } from '../consent/fixtures';
 import { startTestServer, type TestServer } from '../helpers/testServer';
-import { authorised, awaitManifest, download, downloadAll, kickOff } from './bulk';
+import { authorised, awaitManifest, download, downloadAll, kickOff, submitPerson } from './bulk';
 
 /**
  * Bulk Data export as registry staff (their view: every unit's pseudonymised data), through HTTP: the
@@ -18,22 +18,12 @@ const [alice, bob, reserved] = people(4711, 3);
 beforeAll(async () => {
   server = await startTestServer({ EXPORT_TTL_SECONDS: '3600' });
   staff = await server.token('registry-admin');
-  const clinic = await server.token('clinic');
   for (const [fnr, tag] of [
     [alice, 'R52'],
     [bob, 'M54'],
     [reserved, 'G44'],
   ]) {
-    ok(
-      await call(
-        server,
-        clinic,
-        'POST',
-        '',
-        submission([{ system: FNR_SYSTEM, value: fnr }], tag, ['A01', 'L03']),
-      ),
-      200,
-    );
+    await submitPerson(server, fnr, tag, ['A01', 'L03']);
   }
   ok(await call(server, staff, 'POST', 'Consent', reservation(reserved, { channel: 'letter' })), 201);
 });
@@ -185,17 +175,7 @@ describe('cancel and expiry', () => {
   it('expired files are deleted from disk by the sweeper, and audited', async () => {
     const short = await startTestServer({ EXPORT_TTL_SECONDS: '1' });
     try {
-      const clinic = await short.token('clinic');
-      ok(
-        await call(
-          short,
-          clinic,
-          'POST',
-          '',
-          submission([{ system: FNR_SYSTEM, value: alice }], 'R52', ['A01']),
-        ),
-        200,
-      );
+      await submitPerson(short, alice, 'R52', ['A01']);
       const token = await short.token('registry-admin');
       const status = await kickOff(`${short.baseUrl}/$export`, token);
       const { manifest } = await awaitManifest(status, token);
@@ -239,17 +219,7 @@ describe('files split at EXPORT_MAX_FILE_BYTES', () => {
   it('starts a new file of the type before one would grow past it, and counts each', async () => {
     const small = await startTestServer({ EXPORT_MAX_FILE_BYTES: '1kb' });
     try {
-      const clinic = await small.token('clinic');
-      ok(
-        await call(
-          small,
-          clinic,
-          'POST',
-          '',
-          submission([{ system: FNR_SYSTEM, value: alice }], 'R52', ['A01', 'A02', 'A03', 'L01', 'L02']),
-        ),
-        200,
-      );
+      await submitPerson(small, alice, 'R52', ['A01', 'A02', 'A03', 'L01', 'L02']);
       const token = await small.token('registry-admin');
       const { manifest } = await awaitManifest(
         await kickOff(`${small.baseUrl}/$export?_type=Condition`, token),
