@@ -8,7 +8,8 @@ import { openPrivateDatabase } from '../store/privateDatabase';
  * PostgreSQL implementation (STATE=postgres) can replace the SQLite one without touching them.
  */
 
-export type JobStatus = 'in-progress' | 'completed' | 'failed' | 'cancelled';
+/** A cancelled job is deleted with its files, so it has no status of its own. */
+export type JobStatus = 'in-progress' | 'completed' | 'failed';
 
 /** One file of a completed export, as the manifest lists it. */
 export interface OutputFile {
@@ -76,7 +77,7 @@ CREATE TABLE IF NOT EXISTS export_job (
   types TEXT NOT NULL,
   since TEXT,
   transaction_time TEXT NOT NULL,
-  status TEXT NOT NULL CHECK (status IN ('in-progress', 'completed', 'failed', 'cancelled')),
+  status TEXT NOT NULL CHECK (status IN ('in-progress', 'completed', 'failed')),
   written INTEGER NOT NULL DEFAULT 0,
   types_done INTEGER NOT NULL DEFAULT 0,
   output TEXT NOT NULL DEFAULT '[]',

@@ -154,7 +154,6 @@ export function exportOperations(deps: ExportOperationDeps): OperationRow[] {
             },
           };
         case 'failed':
-        case 'cancelled':
           return {
             status: 500,
             headers: {},
