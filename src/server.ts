@@ -5,6 +5,7 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import { AuditLog, auditLogPath } from './audit/log';
 import { vaultAuditSink } from './audit/vaultSink';
 import { createAuthenticator, type Authenticate } from './auth/authenticator';
+import { backendServices } from './auth/backendServices';
 import { authFailureRateLimit, clientRateLimit, corsFor, securityHeaders } from './auth/hardening';
 import { auditPseudonymResolver, personResolver } from './auth/person';
 import { createView } from './auth/view';
@@ -13,6 +14,7 @@ import { ConfigError, type Config } from './config';
 import { loadFhirDefinitions } from './fhir/definitions';
 import { auditEventOperation, createPendingAudit, createRequestAuditor } from './fhir/audit';
 import { mergeOperation } from './identity/merge';
+import { openExport, registrySource, studySource, type ExportServices } from './export';
 import { createRequestMetrics } from './metrics';
 import { createFhirRouter } from './fhir/router';
 import { fhirJson } from './fhir/http';
@@ -37,7 +39,7 @@ import { loadUnits, readUnits } from './units/units';
 import { loadNorPainQuestionnaires } from './validation/questionnaire';
 import { ProjectPseudonyms } from './research/pseudonyms';
 import { studyStore } from './research/store';
-import { openStudy, type StudyViewDeps } from './research/view';
+import { openStudy, openStudyView, type StudyViewDeps } from './research/view';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const VERSION = (require('../package.json') as { version: string }).version;
@@ -146,6 +148,29 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     await store.close();
     throw err;
   }
+  const unitIds = readUnits(config.unitsFile).map((unit) => unit.resh);
+  let exports: ExportServices;
+  try {
+    exports = openExport({
+      dataDir: config.dataDir,
+      config: config.export,
+      audit: auditLog,
+      logger,
+      // Staff export the pseudonymised store of every unit; a researcher exports their study view.
+      sourceFor: async (ctx, transactionTime) => {
+        return ctx.principal.role === 'researcher'
+          ? studySource(await openStudyView(ctx.principal, studyViews))
+          : registrySource(store, unitIds, transactionTime);
+      },
+    });
+  } catch (err) {
+    consent.close();
+    identity.close();
+    journal.close();
+    auditLog.close();
+    await store.close();
+    throw err;
+  }
   const closeState = (): void => {
     identity.close();
     consent.close();
@@ -175,6 +200,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
   try {
     await maintenance.first;
   } catch (err) {
+    await exports.close();
     closeState();
     await store.close();
     throw err;
@@ -195,6 +221,10 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     res.json({ status: 'ok' });
   });
   app.get('/metrics', metrics.serve);
+  if (config.mode === 'development' && config.auth.useDevKey) {
+    // Development's stand-in for HelseID's token endpoint (SMART Backend Services).
+    app.use(backendServices(config, logger));
+  }
   app.get('/readyz', async (_req, res) => {
     if (!maintenance.ready()) {
       res.status(503).json({ status: 'starting', store: store.kind });
@@ -265,6 +295,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
           }),
         },
         ...consent.operations,
+        ...exports.operations,
         {
           name: '$merge',
           levels: ['type'],
@@ -333,6 +364,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     close: async () => {
       await maintenance.stop();
       await Promise.all([...listeners].map(closeListener));
+      await exports.close();
       await store.close();
       closeState();
     },

@@ -3,11 +3,12 @@ import { isConfigError } from '../config';
 import { rekeyCommand } from '../identity/rekeyCommand';
 import type { CliCommand } from './command';
 import { UsageError } from './command';
+import { exportCommand } from './export';
 import { serveCommand } from './serve';
 import { tokenCommand } from './token';
 
 /** Every subcommand; add new ones here. */
-const COMMANDS: CliCommand[] = [serveCommand, tokenCommand, auditVerifyCommand, rekeyCommand];
+const COMMANDS: CliCommand[] = [serveCommand, tokenCommand, auditVerifyCommand, rekeyCommand, exportCommand];
 
 function overview(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

@@ -74,6 +74,15 @@ export interface Config {
   logLevel: LogLevel;
   /** The participating units (pain clinics) loaded at start. */
   unitsFile: string;
+  /** Bulk Data export (src/export). */
+  export: ExportConfig;
+}
+
+export interface ExportConfig {
+  /** How long an export's files are kept after it ends (EXPORT_TTL_SECONDS). */
+  ttlSeconds: number;
+  /** An NDJSON file is split before it would grow past this size (EXPORT_MAX_FILE_BYTES). */
+  maxFileBytes: number;
 }
 
 /** Development defaults, chosen so that a dev token from `norpain token` and the dev server agree. */
@@ -133,6 +142,10 @@ export function loadConfig(env: Env = process.env): Config {
     http: loadHttpLimits(env),
     logLevel,
     unitsFile,
+    export: {
+      ttlSeconds: parseInteger(env, 'EXPORT_TTL_SECONDS', 3600, 1, 30 * 24 * 3600),
+      maxFileBytes: parseByteSize(env, 'EXPORT_MAX_FILE_BYTES', 256 * 1024 * 1024),
+    },
   };
 }
 

@@ -2,6 +2,7 @@ import { getAllDataTypes, getSearchParameterDetails, SearchParameterType } from 
 import type {
   CapabilityStatement,
   CapabilityStatementRestResource,
+  CapabilityStatementRestResourceOperation,
   CapabilityStatementRestResourceSearchParam,
   SearchParameter,
 } from '@medplum/fhirtypes';
@@ -32,6 +33,30 @@ function followsReferences(type: string, param: SearchParameter): boolean {
   );
 }
 
+/** Bulk Data Access IG v2 (src/export): registry staff and researchers, each in their own view. */
+const BULK_DOCUMENTATION =
+  'Bulk Data export (Bulk Data Access IG v2) for registry staff (every unit) and researchers (their study view): ' +
+  'Prefer: respond-async; _type, _since and _outputFormat (application/fhir+ndjson, application/ndjson, ndjson). ' +
+  'Status at $export-poll-status?_jobId= (202 with X-Progress, then the manifest; DELETE cancels); files at ' +
+  '$export-file, for the token that started the export only, deleted when they expire.';
+
+const BULK_OPERATIONS: Partial<Record<string, CapabilityStatementRestResourceOperation>> = {
+  Patient: {
+    name: 'export',
+    definition: 'http://hl7.org/fhir/uv/bulkdata/OperationDefinition/patient-export',
+    documentation: BULK_DOCUMENTATION,
+  },
+  Group: {
+    name: 'export',
+    definition: 'http://hl7.org/fhir/uv/bulkdata/OperationDefinition/group-export',
+    documentation:
+      'The groups that exist: for a researcher, Group/{study id}, the cohort of their study (everyone in its view); ' +
+      'for registry staff, Group/{RESH id} of each participating unit (everything labelled with that unit). ' +
+      'Any other Group id is 404. ' +
+      BULK_DOCUMENTATION,
+  },
+};
+
 export function buildCapabilityStatement(storeKind: string, version: string): CapabilityStatement {
   const types = Object.values(getAllDataTypes())
     .filter((schema) => schema.kind === 'resource' && !['Resource', 'DomainResource'].includes(schema.name))
@@ -55,6 +80,7 @@ export function buildCapabilityStatement(storeKind: string, version: string): Ca
   const resource = types.map((type): CapabilityStatementRestResource => {
     const typeParams = params.get(type) ?? [];
     return {
+      ...(BULK_OPERATIONS[type] === undefined ? {} : { operation: [BULK_OPERATIONS[type]] }),
       type: type as CapabilityStatementRestResource['type'],
       profile: `http://hl7.org/fhir/StructureDefinition/${type}`,
       interaction: TYPE_INTERACTIONS,
@@ -84,6 +110,7 @@ export function buildCapabilityStatement(storeKind: string, version: string): Ca
     kind: 'instance',
     software: { name: 'NorPain FHIR server', version },
     implementation: { description: `NorPain registry FHIR API (${storeKind} store)` },
+    instantiates: ['http://hl7.org/fhir/uv/bulkdata/CapabilityStatement/bulk-data'],
     fhirVersion: '4.0.1',
     format: ['application/fhir+json', 'application/json'],
     rest: [
@@ -106,7 +133,9 @@ export function buildCapabilityStatement(storeKind: string, version: string): Ca
             'or "DPoP <token>" with a DPoP proof for key-bound tokens (cnf.jkt). SMART v2 scopes ' +
             '(system/, user/, patient/ with c r u d s; v1 .read/.write) and the role (clinic, portal, registry-admin, ' +
             'researcher) limit what a token may do; clinics see their own unit, the portal its own person. Every ' +
-            'request that reads or changes data is recorded as an AuditEvent (GET AuditEvent for staff and the portal).',
+            'request that reads or changes data is recorded as an AuditEvent (GET AuditEvent for staff and the portal). ' +
+            'Bulk clients authenticate with SMART Backend Services (client credentials, private_key_jwt; see ' +
+            '.well-known/smart-configuration: HelseID in production, a development token endpoint otherwise).',
         },
         resource,
         interaction: [{ code: 'transaction' }, { code: 'batch' }],
@@ -124,6 +153,11 @@ export function buildCapabilityStatement(storeKind: string, version: string): Ca
           { name: 'validate', definition: 'http://hl7.org/fhir/OperationDefinition/Resource-validate' },
           // Staff only (src/identity/merge.ts); R5's definition, the shape R4 servers use for it.
           { name: 'merge', definition: 'http://hl7.org/fhir/OperationDefinition/Patient-merge' },
+          {
+            name: 'export',
+            definition: 'http://hl7.org/fhir/uv/bulkdata/OperationDefinition/export',
+            documentation: BULK_DOCUMENTATION,
+          },
         ],
       },
     ],

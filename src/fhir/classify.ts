@@ -71,6 +71,8 @@ export interface OperationRow {
   roles: Role[];
   /** The permission on the type that the caller's role and scopes must have (src/auth/matrix.ts). */
   permission: Permission;
+  /** Media types it answers with besides FHIR JSON, which the request's Accept may ask for (NDJSON). */
+  accepts?: string[];
   handle: OperationHandler;
 }
 

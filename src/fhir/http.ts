@@ -1,3 +1,6 @@
+import fs from 'node:fs';
+import { isIPv6 } from 'node:net';
+import { pipeline } from 'node:stream/promises';
 import type { Request, Response } from 'express';
 import { stringify } from '@medplum/core';
 import type { OperationOutcome, Resource } from '@medplum/fhirtypes';
@@ -21,10 +24,14 @@ export interface FhirResponse {
   /** Registry pseudonyms of persons the request concerned that the body does not show (a reservation's
    * person): for the audit entry only, never sent. */
   auditPersons?: string[];
+  /** Instead of `body`, content that is not a FHIR resource: JSON (the Bulk Data manifest) or a file
+   * streamed from disk (an export's NDJSON), sent as it is with this media type. */
+  content?: { type: string; json?: unknown; file?: string };
 }
 
-/** Rejects with 406 when neither `_format` nor `Accept` allows a JSON representation. */
-export function checkAcceptable(req: Request): void {
+/** Rejects with 406 when neither `_format` nor `Accept` allows a JSON representation (or one of `also`,
+ * the media types an operation answers with besides FHIR JSON). */
+export function checkAcceptable(req: Request, also: readonly string[] = []): void {
   const format = new URL(req.originalUrl, 'http://x').searchParams.get('_format');
   if (format !== null) {
     if (!FORMAT_VALUES.has(format.split(';')[0].trim())) {
@@ -44,7 +51,7 @@ export function checkAcceptable(req: Request): void {
     if (q !== undefined && Number(q.slice(2)) === 0) {
       return false;
     }
-    return type === '*/*' || type === 'application/*' || JSON_TYPES.has(type);
+    return type === '*/*' || type === 'application/*' || JSON_TYPES.has(type) || also.includes(type);
   });
   if (!acceptable) {
     throw errors.notAcceptable(
@@ -154,6 +161,10 @@ export function sendFhir(req: Request, res: Response, response: FhirResponse): v
   for (const [name, value] of Object.entries(response.headers)) {
     res.setHeader(name, value);
   }
+  if (response.content !== undefined) {
+    sendContent(res, response.content);
+    return;
+  }
   if (response.body === undefined) {
     res.end();
     return;
@@ -167,4 +178,23 @@ export function sendFhir(req: Request, res: Response, response: FhirResponse): v
  * builders may leave an `entry: []` or `searchRevInclude: []`, and R4 clients and validators reject them. */
 export function fhirJson(body: Resource, pretty = false): string {
   return stringify(body, pretty);
+}
+
+function sendContent(res: Response, content: NonNullable<FhirResponse['content']>): void {
+  res.setHeader('Content-Type', content.type);
+  if (content.file === undefined) {
+    res.send(JSON.stringify(content.json));
+    return;
+  }
+  // Streamed with backpressure: memory stays flat whatever the file's size. A read error after the
+  // headers went out can only cut the response short, which the client sees as an incomplete body.
+  pipeline(fs.createReadStream(content.file), res).catch(() => res.destroy());
+}
+
+/** This server's own address as the socket the request arrived on has it (development, without
+ * PUBLIC_BASE_URL): never the Host header, which the client chooses. */
+export function serverOrigin(req: Request): string {
+  const address = (req.socket.localAddress ?? '127.0.0.1').replace(/^::ffff:/, '');
+  const host = isIPv6(address) ? `[${address}]` : address;
+  return `http://${host}:${req.socket.localPort ?? 80}`;
 }

@@ -1,4 +1,3 @@
-import { isIPv6 } from 'node:net';
 import express from 'express';
 import type { NextFunction, Request, Response } from 'express';
 import type { Resource } from '@medplum/fhirtypes';
@@ -20,6 +19,7 @@ import {
   readJsonBody,
   returnPreference,
   sendFhir,
+  serverOrigin,
   type FhirResponse,
 } from './http';
 import { classify, routeOf, type FhirInteraction, type FhirOperation } from './classify';
@@ -87,8 +87,8 @@ export function createFhirRouter(deps: FhirRouterDeps): express.Router {
   const operations: FhirOperation[] = [validateOperation, ...(deps.operations ?? [])];
   // Classified once (src/fhir/classify.ts); the matrix, the handler, the audit and the log use this.
   router.use((req, res, next) => {
-    checkAcceptable(req);
     const interaction = classify(req.method, segmentsOf(req), operations);
+    checkAcceptable(req, interaction.kind === 'operation' ? interaction.operation.accepts : undefined);
     res.locals.interaction = interaction;
     res.locals.route = `${req.baseUrl}${routeOf(interaction)}`;
     next();
@@ -343,9 +343,7 @@ function baseUrl(deps: FhirRouterDeps, req: Request): string {
   if (deps.publicBaseUrl) {
     return deps.publicBaseUrl.replace(/\/+$/, '');
   }
-  const address = (req.socket.localAddress ?? '127.0.0.1').replace(/^::ffff:/, '');
-  const host = isIPv6(address) ? `[${address}]` : address;
-  return `http://${host}:${req.socket.localPort ?? 80}${req.baseUrl}`;
+  return `${serverOrigin(req)}${req.baseUrl}`;
 }
 
 function requestId(res: Response): string {

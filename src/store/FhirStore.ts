@@ -41,6 +41,10 @@ export interface FhirStore {
 
   search<T extends Resource>(request: SearchRequest<T>): Promise<SearchResult<T>>;
 
+  /** Optional, for bulk export: every match of a search's filters as the stored JSON text, in a stable
+   * order, with memory flat whatever the size. Stores without it are read with `search`, page by page. */
+  scan?(request: SearchRequest): AsyncIterable<string>;
+
   /** Instance history (id given) or type history, newest first. Deleted versions have no resource. */
   history(type: ResourceType, id: string | undefined, options?: HistoryOptions): Promise<HistoryResult>;
 

@@ -34,6 +34,8 @@ import { newServerId } from '../../identity/serverId';
 const DEFAULT_COUNT = 20;
 const MAX_COUNT = 1000;
 const OPTIMIZE_EVERY = 5000;
+/** Rows per page of a scan (a bulk export's read). */
+const SCAN_PAGE = 200;
 /** How many matches of a filter are counted, at most, to judge which filter is the most selective. */
 const SELECTIVITY_PROBE = 2000;
 const ID_PATTERN = /^[A-Za-z0-9\-.]{1,64}$/;
@@ -137,6 +139,28 @@ export class EmbeddedStore implements FhirStore {
 
   async search<T extends Resource>(request: SearchRequest<T>): Promise<SearchResult<T>> {
     return this.db.transaction(() => this.searchSync(request)).deferred() as SearchResult<T>;
+  }
+
+  /**
+   * Every match of a search (filters only; no paging, sorting or includes) as the stored JSON text, in
+   * storage order, for a bulk export: read in pages by key (`res > last`), each page one short query, so
+   * writes go on between pages, memory stays flat and no page costs more than the one before it (OFFSET
+   * paging re-reads everything before the page). The rows are walked in rowid order (NOT INDEXED), which
+   * the LIMIT stops after one page.
+   */
+  async *scan(request: SearchRequest): AsyncIterable<string> {
+    const where = this.where(request.resourceType, request);
+    const page = this.db.prepare(
+      `SELECT r.res, v.content FROM resource r NOT INDEXED JOIN resource_version v
+         ON v.type = r.type AND v.id = r.id AND v.version = r.version
+       WHERE r.res > ? AND ${where.sql} ORDER BY r.res LIMIT ${SCAN_PAGE}`,
+    );
+    for (let after = 0; ;) {
+      const rows = page.all(after, ...where.params) as { res: number; content: string }[];
+      for (const row of rows) yield row.content;
+      if (rows.length < SCAN_PAGE) return;
+      after = rows[rows.length - 1].res;
+    }
   }
 
   async history(
@@ -324,17 +348,31 @@ export class EmbeddedStore implements FhirStore {
     const order = compileSort(type, request.sortRules, 'r');
     const result: SearchResult = { matches: [], included: [] };
     if (limit > 0) {
-      const rows = this.db
-        .prepare(
-          `SELECT r.res, v.content FROM resource r JOIN resource_version v
-             ON v.type = r.type AND v.id = r.id AND v.version = r.version
-           WHERE ${where.sql} ORDER BY ${order.sql} LIMIT ? OFFSET ?`,
-        )
-        .all(...where.params, ...order.params, limit + 1, offset) as { res: number; content: string }[];
-      if (rows.length > limit) {
-        rows.pop();
+      // The page is chosen on the resource table alone, then its content read: joined before the ORDER BY,
+      // SQLite would sort every match's content to return one page (quadratic over the pages of a large
+      // result, and memory in proportion to it).
+      const page = (
+        this.db
+          .prepare(`SELECT r.res FROM resource r WHERE ${where.sql} ORDER BY ${order.sql} LIMIT ? OFFSET ?`)
+          .pluck()
+          .all(...where.params, ...order.params, limit + 1, offset) as number[]
+      ).slice();
+      if (page.length > limit) {
+        page.pop();
         result.nextOffset = offset + limit;
       }
+      const content = new Map(
+        (
+          this.db
+            .prepare(
+              `SELECT r.res, v.content FROM resource r JOIN resource_version v
+                 ON v.type = r.type AND v.id = r.id AND v.version = r.version
+               WHERE r.res IN (SELECT value FROM json_each(?))`,
+            )
+            .all(JSON.stringify(page)) as { res: number; content: string }[]
+        ).map((row) => [row.res, row.content]),
+      );
+      const rows = page.map((res) => ({ res, content: content.get(res) as string }));
       result.matches = rows.map((r) => JSON.parse(r.content) as Resource);
       result.included = this.includes(
         request,

@@ -1,0 +1,119 @@
+import fs from 'node:fs';
+import { once } from 'node:events';
+import path from 'node:path';
+import type { OutputFile } from './jobs';
+
+/**
+ * Where an export's files live: DATA_DIR/export/{job}/. While the job runs they are written under
+ * `partial/`; only when every file is complete is that folder renamed to `files/` (one atomic rename), so
+ * nothing partial is ever served, and a job that stops half-way leaves nothing a download could reach.
+ */
+export class ExportFiles {
+  constructor(private readonly root: string) {}
+
+  static under(dataDir: string): ExportFiles {
+    return new ExportFiles(path.join(dataDir, 'export', 'files'));
+  }
+
+  private jobDir(jobId: string): string {
+    return path.join(this.root, jobId);
+  }
+
+  /** A writer for a new job's files (its partial folder created, private). */
+  writer(jobId: string, maxFileBytes: number): NdjsonWriter {
+    const dir = path.join(this.jobDir(jobId), 'partial');
+    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    return new NdjsonWriter(dir, maxFileBytes);
+  }
+
+  /** Makes the partial files of a job the served ones. */
+  publish(jobId: string): void {
+    fs.renameSync(path.join(this.jobDir(jobId), 'partial'), path.join(this.jobDir(jobId), 'files'));
+  }
+
+  /** The path of a published file, or undefined when it does not exist (never outside the job's folder). */
+  published(jobId: string, name: string): string | undefined {
+    if (!/^[A-Za-z]+-\d+\.ndjson$/.test(name)) return undefined;
+    const file = path.join(this.jobDir(jobId), 'files', name);
+    return fs.existsSync(file) ? file : undefined;
+  }
+
+  /** Deletes everything of a job, partial or published. */
+  remove(jobId: string): void {
+    fs.rmSync(this.jobDir(jobId), { recursive: true, force: true });
+  }
+
+  /** Job folders on disk (to remove what no job record names any more). */
+  jobsOnDisk(): string[] {
+    return fs.existsSync(this.root) ? fs.readdirSync(this.root) : [];
+  }
+}
+
+/** How much a file may buffer before a write waits for the disk: a few large QuestionnaireResponses. */
+const WRITE_BUFFER_BYTES = 256 * 1024;
+
+/**
+ * Writes NDJSON, one file per resource type, starting a new file (Type-2.ndjson, …) before one would grow
+ * past maxFileBytes. Each line is awaited when the file's buffer is full ('drain'), so a slow disk slows
+ * the reader instead of filling memory.
+ */
+export class NdjsonWriter {
+  private current?: { type: string; stream: fs.WriteStream; file: OutputFile; bytes: number };
+  private readonly files: OutputFile[] = [];
+
+  constructor(
+    private readonly dir: string,
+    private readonly maxFileBytes: number,
+  ) {}
+
+  /** Appends a resource, given as an object or as its JSON text (one line: JSON text has no raw newline). */
+  async write(type: string, resource: object | string): Promise<void> {
+    const line = `${typeof resource === 'string' ? resource : JSON.stringify(resource)}\n`;
+    const bytes = Buffer.byteLength(line);
+    if (
+      this.current?.type !== type ||
+      (this.current.bytes + bytes > this.maxFileBytes && this.current.file.count > 0)
+    ) {
+      await this.closeFile();
+      this.open(type);
+    }
+    const current = this.current as NonNullable<NdjsonWriter['current']>;
+    current.bytes += bytes;
+    current.file.count += 1;
+    if (!current.stream.write(line)) {
+      await once(current.stream, 'drain');
+    }
+  }
+
+  /** Closes the last file and returns every file written, in order. */
+  async finish(): Promise<OutputFile[]> {
+    await this.closeFile();
+    return this.files;
+  }
+
+  /** Stops writing (the job was cancelled or failed); the caller removes the folder. */
+  abort(): void {
+    this.current?.stream.destroy();
+    this.current = undefined;
+  }
+
+  private open(type: string): void {
+    const part = this.files.filter((f) => f.type === type).length + 1;
+    const file: OutputFile = { type, name: `${type}-${part}.ndjson`, count: 0 };
+    const stream = fs.createWriteStream(path.join(this.dir, file.name), {
+      flags: 'wx',
+      mode: 0o600,
+      highWaterMark: WRITE_BUFFER_BYTES,
+    });
+    this.files.push(file);
+    this.current = { type, stream, file, bytes: 0 };
+  }
+
+  private async closeFile(): Promise<void> {
+    const current = this.current;
+    if (current === undefined) return;
+    this.current = undefined;
+    current.stream.end();
+    await once(current.stream, 'close');
+  }
+}

@@ -1,0 +1,106 @@
+import { buildAuditEvent, type AuditSink } from '../audit/auditEvent';
+import type { Principal } from '../auth/principal';
+import type { ExportConfig } from '../config';
+import type { OperationRow } from '../fhir/classify';
+import type { InteractionContext } from '../fhir/interactions';
+import { describeError, type Logger } from '../logging/logger';
+import { createExportEngine } from './engine';
+import { ExportFiles } from './files';
+import { SqliteJobStore, type ExportJob, type JobStore } from './jobs';
+import { exportOperations } from './operations';
+import type { ExportSource } from './source';
+
+export { EXPORT_TYPES, registrySource, studySource, type ExportSource } from './source';
+
+/**
+ * Bulk Data export (DESIGN §6, issue 13): the job store, the engine, the HTTP operations and the sweeper
+ * that deletes files once they expire. What is exported is the caller's view (`sourceFor`); every request
+ * is audited by the router, and what happens outside a request (a job ending, files expiring) here.
+ */
+export interface ExportServices {
+  operations: OperationRow[];
+  /** Deletes what has expired now (the sweeper runs it on a timer too). */
+  sweep(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface ExportDeps {
+  dataDir: string;
+  config: ExportConfig;
+  audit: AuditSink;
+  logger: Logger;
+  sourceFor(ctx: InteractionContext, transactionTime: string): Promise<ExportSource>;
+  /** Where the jobs are kept; the SQLite file under DATA_DIR by default. */
+  jobs?: JobStore;
+}
+
+/** Who did what outside a request, in the audit log. */
+const ACTOR = 'norpain-export';
+
+export function openExport(deps: ExportDeps): ExportServices {
+  const jobs = deps.jobs ?? SqliteJobStore.open(deps.dataDir);
+  const files = ExportFiles.under(deps.dataDir);
+  const ttlMs = deps.config.ttlSeconds * 1000;
+  const engine = createExportEngine({
+    jobs,
+    files,
+    logger: deps.logger,
+    ttlMs,
+    maxFileBytes: deps.config.maxFileBytes,
+  });
+
+  const onEnd = async (job: ExportJob, principal: Principal): Promise<void> => {
+    const persons = job.output.filter((f) => f.type === 'Patient').reduce((sum, f) => sum + f.count, 0);
+    await deps.audit.record(
+      buildAuditEvent({
+        principal,
+        interaction: 'operation',
+        operation: job.status === 'completed' ? '$export-complete' : '$export-failed',
+        resources: job.types,
+        personCount: job.status === 'completed' && job.types.includes('Patient') ? persons : undefined,
+        outcome: job.status === 'completed' ? '0' : '8',
+        requestId: job.requestId,
+      }),
+    );
+  };
+
+  const sweep = async (): Promise<void> => {
+    for (const job of jobs.expired(new Date().toISOString())) {
+      files.remove(job.id);
+      jobs.remove(job.id);
+      await deps.audit.record(
+        buildAuditEvent({
+          actor: ACTOR,
+          interaction: 'operation',
+          operation: '$export-expire',
+          resources: job.types,
+          outcome: '0',
+          requestId: job.requestId,
+        }),
+      );
+    }
+    // Folders no job names any more (a crash between removing the files and the record).
+    for (const id of files.jobsOnDisk()) {
+      if (jobs.get(id) === undefined) files.remove(id);
+    }
+  };
+
+  // Often enough that files outlive their expiry by at most a minute (or half the lifetime, if shorter).
+  const timer = setInterval(
+    () => {
+      sweep().catch((err: unknown) => deps.logger.error('export sweep failed', describeError(err)));
+    },
+    Math.max(250, Math.min(60_000, ttlMs / 2)),
+  );
+  timer.unref();
+
+  return {
+    operations: exportOperations({ jobs, files, engine, sourceFor: deps.sourceFor, onEnd }),
+    sweep,
+    close: async () => {
+      clearInterval(timer);
+      await engine.stop();
+      jobs.close();
+    },
+  };
+}
