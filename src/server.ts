@@ -35,6 +35,9 @@ import { HapiStore, registryDefinitions } from './store/hapi';
 import type { FhirStore } from './store/FhirStore';
 import { loadUnits, readUnits } from './units/units';
 import { loadNorPainQuestionnaires } from './validation/questionnaire';
+import { statsOperation } from './statistics/operation';
+import { operationDefinitions } from './statistics/operationDefinition';
+import { storeStream } from './statistics/storeStream';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const VERSION = (require('../package.json') as { version: string }).version;
@@ -264,6 +267,22 @@ export async function createServer(config: Config, options: ServerOptions = {}):
             production,
           }),
         },
+        {
+          name: '$stats',
+          levels: ['system'],
+          methods: ['GET', 'POST'],
+          roles: ['registry-admin'],
+          permission: 's',
+          handle: statsOperation({
+            population: async () => ({
+              label: 'registry',
+              units: readUnits(config.unitsFile).map((unit) => unit.resh),
+              stream: (type) => storeStream(store, type),
+              check: () => undefined,
+            }),
+          }),
+        },
+        operationDefinitions,
       ],
       publicBaseUrl: config.publicBaseUrl,
       version: VERSION,

@@ -5,6 +5,7 @@ import type {
   CapabilityStatementRestResourceSearchParam,
   SearchParameter,
 } from '@medplum/fhirtypes';
+import { STATS_OPERATION_DEFINITION } from '../statistics/operationDefinition';
 import { supportedSearchParameters } from './search';
 
 /**
@@ -124,6 +125,8 @@ export function buildCapabilityStatement(storeKind: string, version: string): Ca
           { name: 'validate', definition: 'http://hl7.org/fhir/OperationDefinition/Resource-validate' },
           // Staff only (src/identity/merge.ts); R5's definition, the shape R4 servers use for it.
           { name: 'merge', definition: 'http://hl7.org/fhir/OperationDefinition/Patient-merge' },
+          // Aggregates with small-cell suppression (src/statistics); its definition is OperationDefinition/stats.
+          { name: 'stats', definition: STATS_OPERATION_DEFINITION.url as string },
         ],
       },
     ],
