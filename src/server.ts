@@ -38,6 +38,9 @@ import { loadNorPainQuestionnaires } from './validation/questionnaire';
 import { statsOperation } from './statistics/operation';
 import { operationDefinitions } from './statistics/operationDefinition';
 import { storeStream } from './statistics/storeStream';
+import { ProjectPseudonyms } from './research/pseudonyms';
+import { studyStore } from './research/store';
+import { openStudy, type StudyViewDeps } from './research/view';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const VERSION = (require('../package.json') as { version: string }).version;
@@ -47,6 +50,8 @@ export interface NorpainServer {
   store: FhirStore;
   config: Config;
   authenticate: Authenticate;
+  /** What a study view is opened with (src/research/view.ts, openStudyView): export and statistics. */
+  studyViews: StudyViewDeps;
   /** Starts listening (default: config.port on all interfaces); port 0 picks a free port. */
   listen(port?: number, host?: string): Promise<Listening>;
   /** Stops every listener, drops open connections and closes the store. */
@@ -126,6 +131,12 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     throw err;
   }
   const journal = WriteJournal.open(config.dataDir);
+  const projectPseudonyms = ProjectPseudonyms.open(config.dataDir, identity.pseudonymiser.keyring);
+  const studyViews: StudyViewDeps = {
+    store,
+    pseudonyms: projectPseudonyms,
+    withheld: () => new Set(consent.register.pendingErasures().map((pending) => pending.patientId)),
+  };
   try {
     // Again, now that the stores, logs and keys exist: what they created at the umask's modes becomes private.
     makeDataDirPrivate(config.dataDir);
@@ -133,6 +144,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     consent.close();
     identity.close();
     journal.close();
+    projectPseudonyms.close();
     auditLog.close();
     await store.close();
     throw err;
@@ -141,6 +153,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     identity.close();
     consent.close();
     journal.close();
+    projectPseudonyms.close();
     auditLog.close();
   };
   // What needs the clinical store before writes are taken: the units and questionnaires, and completing
@@ -235,6 +248,10 @@ export async function createServer(config: Config, options: ServerOptions = {}):
         }),
       }),
       view: (principal) => createView(principal, viewDeps),
+      readerFor: async (principal) =>
+        principal.role === 'researcher'
+          ? studyStore(() => openStudy(principal, studyViews), store)
+          : undefined,
       audit: createRequestAuditor({
         sink: auditLog,
         pseudonymOfPatient: (patientId) => identity.vault.findByPatientId(patientId)?.pseudonym,
@@ -314,6 +331,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     store,
     config,
     authenticate,
+    studyViews,
     listen: (port = config.port, host) =>
       new Promise<Listening>((resolve, reject) => {
         const server = http.createServer(app);

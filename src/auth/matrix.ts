@@ -13,11 +13,13 @@ import { parseScopes, scopesAllow, type Grant, type Permission, type ScopeContex
  *   own-person the portal: the person in the token's pid (their Patient and its compartment)
  *   all        every unit's pseudonymised data
  *
- * A role/type/permission not listed is denied (403). Researchers: the study view is a later issue; until
- * then they may read only shared definitions (Questionnaires, units, studies), which hold no person data.
+ *   own-study  a researcher: the view of the approved study its token is bound to (src/research), whose
+ *              reads and searches answer from that view instead of the store (src/research/store.ts)
+ *
+ * A role/type/permission not listed is denied (403). Researchers never write.
  */
 
-export type Reach = 'all' | 'own-unit' | 'own-person';
+export type Reach = 'all' | 'own-unit' | 'own-person' | 'own-study';
 
 /** What kind of data a resource type holds, for the matrix. */
 export type Category =
@@ -64,6 +66,8 @@ export const MATRIX: Record<Role, Partial<Record<Category, Rights>>> = {
     other: CRUDS_ALL,
   },
   researcher: {
+    clinical: { r: 'own-study', s: 'own-study' },
+    response: { r: 'own-study', s: 'own-study' },
     definition: READ_ALL,
   },
 };
@@ -177,7 +181,10 @@ export type ReservationAction = 'reserve' | 'withdraw';
  * registers or has registered (own-unit: the person's Patient carries the clinic's unit label). Only the
  * person and staff may withdraw: a clinic could otherwise undo what the person asked for.
  */
-export const RESERVATION_RIGHTS: Record<Role, Partial<Record<ReservationAction, Reach>>> = {
+export const RESERVATION_RIGHTS: Record<
+  Role,
+  Partial<Record<ReservationAction, Exclude<Reach, 'own-study'>>>
+> = {
   clinic: { reserve: 'own-unit' },
   portal: { reserve: 'own-person', withdraw: 'own-person' },
   'registry-admin': { reserve: 'all', withdraw: 'all' },

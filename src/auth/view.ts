@@ -19,7 +19,8 @@ import { UNIT_LABEL_SYSTEM, unitsOf, withUnitLabels } from './unitLabel';
  * - portal: the person in its token: their Patient and the resources whose subject or patient is the
  *   person (the same search parameter the store filter uses), not every resource that mentions them (a
  *   resource naming them as performer is someone else's record), plus definitions;
- * - researcher: shared definitions only (the study view is a later issue).
+ * - researcher: shared definitions; person data only through the study view (src/research), which
+ *   answers a researcher's reads instead of this view, so here its reach sees nothing.
  *
  * Searches are narrowed in the store itself (a `_security` or compartment filter is added), so paging and
  * totals stay right and chained parameters only ever match among visible resources; includes and history
@@ -68,6 +69,7 @@ export function createView(principal: Principal, deps: ViewDeps): View {
     const reach = reachOf(type, permission);
     if (reach === undefined) return 'none';
     if (reach === 'all') return 'all';
+    if (reach === 'own-study') return 'none';
     if (reach === 'own-unit') {
       return principal.organization === undefined
         ? 'none'
@@ -94,6 +96,8 @@ export function createView(principal: Principal, deps: ViewDeps): View {
         const id = personId();
         return id !== undefined && isAboutPerson(resource, id);
       }
+      case 'own-study':
+        return false;
     }
   };
 

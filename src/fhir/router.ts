@@ -36,6 +36,9 @@ export interface FhirRouterDeps {
   authenticate: (req: AuthRequest) => Promise<Principal>;
   /** What a principal may see (src/auth/view.ts); without it every principal sees the whole store. */
   view?: (principal: Principal) => View;
+  /** A store of the principal's own that its reads go through instead of the view's (a researcher: its
+   * study's view, src/research/store.ts), or undefined; may refuse the principal (403). */
+  readerFor?: (principal: Principal) => Promise<FhirStore | undefined>;
   /** Records one AuditEvent per request under /fhir except metadata (src/fhir/audit.ts). */
   audit?: RequestAuditor;
   /** Per-client rate limit, run after authentication (src/auth/hardening.ts). */
@@ -137,11 +140,12 @@ export function createFhirRouter(deps: FhirRouterDeps): express.Router {
 
   router.use(async (req, res) => {
     const principal = res.locals.principal as Principal;
-    const view = deps.view?.(principal);
+    const reader = await deps.readerFor?.(principal);
+    const view = reader ? undefined : deps.view?.(principal);
     const intents = new RequestIntents();
     res.locals.intents = intents;
     const ctx: InteractionContext = {
-      store: view ? viewStore(deps.store, view) : deps.store,
+      store: reader ?? (view ? viewStore(deps.store, view) : deps.store),
       ingest: deps.ingest,
       principal,
       requestId: requestId(res),

@@ -10,6 +10,7 @@ import { canonicaliseReferences, type ReferenceResolution } from './references';
 import { cachedQuestionnaireSource, touchesQuestionnaire } from './questionnaire-cache';
 import { questionnaireCheck, repeatedAnswersStage } from './questionnaire-stage';
 import { acceptedTypesStage } from './scope';
+import { approvalCheck } from '../research/approvalCheck';
 import { checkBase } from './validate';
 import { refusing, type CheckOptions, type IngestCheck } from './check';
 import { isFhirError } from '../fhir/outcomes';
@@ -77,6 +78,7 @@ export function createIngestPipeline(deps: IngestDeps): IngestPipeline {
     { name: 'base validation', check: checkBase },
     { name: 'profiles as received', check: checkProfilesAsReceived }, // NorPain profiles
     { name: 'questionnaire', check: questionnaireCheck(registry) }, // QR vs its Questionnaire; scores
+    { name: 'research approval', check: approvalCheck(questionnaires) }, // variables from the dictionary
   ];
   const steps: Step[] = [
     { name: 'authorise', stage: authoriseWrite },

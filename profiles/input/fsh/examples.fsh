@@ -58,12 +58,16 @@ InstanceOf: NorPainResearchStudyApproval
 Usage: #example
 Title: "Godkjent forskningsprosjekt"
 * extension[approvedVariable][0].valueString = "EpisodeOfCare.period"
-* extension[approvedVariable][1].valueString = "https://norpain.no/fhir/Questionnaire/norpain-baseline#hscl-10-score"
+* extension[approvedVariable][1].valueString = "https://norpain.no/fhir/Questionnaire/norpain-baseline#hscl10-gjennomsnitt"
 * extension[datePrecision].valueCode = #month
 * extension[ageBand].valuePositiveInt = 5
+* extension[coveredUnit][0].valueIdentifier.system = $RESH
+* extension[coveredUnit][0].valueIdentifier.value = "999001"
+* extension[coveredUnit][1].valueIdentifier.system = $RESH
+* extension[coveredUnit][1].valueIdentifier.value = "999002"
 * identifier.system = "https://norpain.no/fhir/NamingSystem/research-approval"
 * identifier.value = "2025-0042"
 * title = "Smerteintensitet før og etter behandling ved tverrfaglige smerteklinikker"
-* status = #approved
+* status = #active
 * period.start = "2025-01-01"
 * period.end = "2027-12-31"

@@ -76,3 +76,15 @@ Description: "Bredden, i år, på aldersgruppene alder utleveres i. Uten denne u
 * ^context[0].expression = "ResearchStudy"
 * value[x] only positiveInt
 * value[x] 1..1
+
+Extension: NorPainCoveredUnit
+Id: covered-unit
+Title: "Omfattet enhet"
+Description: "En behandlingsenhet (RESH-id) prosjektet omfatter: forskerne ser bare personer med data ved disse enhetene i godkjenningsperioden."
+* ^context[0].type = #element
+* ^context[0].expression = "ResearchStudy"
+* value[x] only Identifier
+* value[x] 1..1
+* valueIdentifier.system 1..1
+* valueIdentifier.system = $RESH (exactly)
+* valueIdentifier.value 1..1

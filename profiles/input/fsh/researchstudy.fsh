@@ -5,16 +5,19 @@ Title: "NorPain – godkjent forskningsprosjekt"
 Description: """
 Et forskningsprosjekt registeret har godkjent utlevering til: saksnummeret, godkjenningsperioden, de
 godkjente variablene og hvor grovt datoer og alder utleveres. Forskere knyttet til prosjektet ser bare
-prosjektets visning (DESIGN §3.5).
+prosjektets visning (DESIGN §3.5), bare av de omfattede enhetene, og bare mens studien er `active`
+og innenfor perioden.
 """
 * extension contains
     NorPainApprovedVariable named approvedVariable 1..* MS and
     NorPainDatePrecisionExtension named datePrecision 1..1 MS and
-    NorPainAgeBand named ageBand 0..1 MS
+    NorPainAgeBand named ageBand 0..1 MS and
+    NorPainCoveredUnit named coveredUnit 1..* MS
 // Restating the slices' fixed url unfolds it into the snapshot, where @medplum/core's validator needs it.
 * extension[approvedVariable].url = "https://norpain.no/fhir/StructureDefinition/approved-variable" (exactly)
 * extension[datePrecision].url = "https://norpain.no/fhir/StructureDefinition/date-precision" (exactly)
 * extension[ageBand].url = "https://norpain.no/fhir/StructureDefinition/age-band" (exactly)
+* extension[coveredUnit].url = "https://norpain.no/fhir/StructureDefinition/covered-unit" (exactly)
 * identifier 1..* MS
 * identifier ^short = "Registerets saksnummer for utleveringen"
 * identifier.system 1..1
