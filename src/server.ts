@@ -37,7 +37,7 @@ import { loadUnits, readUnits } from './units/units';
 import { loadNorPainQuestionnaires } from './validation/questionnaire';
 import { statsOperation } from './statistics/operation';
 import { operationDefinitions } from './statistics/operationDefinition';
-import { storeStream } from './statistics/storeStream';
+import { populationOf } from './statistics/populations';
 import { ProjectPseudonyms } from './research/pseudonyms';
 import { studyStore } from './research/store';
 import { openStudy, type StudyViewDeps } from './research/view';
@@ -288,15 +288,15 @@ export async function createServer(config: Config, options: ServerOptions = {}):
           name: '$stats',
           levels: ['system'],
           methods: ['GET', 'POST'],
-          roles: ['registry-admin'],
+          roles: ['registry-admin', 'researcher'],
           permission: 's',
           handle: statsOperation({
-            population: async () => ({
-              label: 'registry',
-              units: readUnits(config.unitsFile).map((unit) => unit.resh),
-              stream: (type) => storeStream(store, type),
-              check: () => undefined,
-            }),
+            population: (ctx) =>
+              populationOf(ctx.principal, {
+                store,
+                units: () => readUnits(config.unitsFile).map((unit) => unit.resh),
+                openView: (principal) => openStudy(principal, studyViews),
+              }),
           }),
         },
         operationDefinitions,

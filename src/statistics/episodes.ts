@@ -7,6 +7,7 @@ import type {
   Resource,
 } from '@medplum/fhirtypes';
 import { parseReference } from '../fhir/reference';
+import { AGE_BAND_URL } from '../research/project';
 import { RESH_SYSTEM } from '../units/units';
 
 /**
@@ -20,10 +21,13 @@ export const REFERRAL_DATE_URL = 'https://norpain.no/fhir/StructureDefinition/re
 export const RIGHT_TO_CARE_URL = 'https://norpain.no/fhir/StructureDefinition/right-to-care';
 export const FOLLOW_UP_QUESTIONNAIRE = 'https://norpain.no/fhir/Questionnaire/norpain-followup-12m';
 
-/** Sex as published: 'other' holds other and unknown, too few to show apart. */
+/** Sex as published: 'other' holds other and unknown (and a view without sex), too few to show apart. */
 export const SEXES = ['female', 'male', 'other'] as const;
 /** Age at referral in the bands the registry publishes (persons are included from 18). */
 export const AGE_BANDS = ['18-29', '30-39', '40-49', '50-59', '60-69', '70+'] as const;
+/** The age band of a person whose age the view does not hold, and the unit of an episode whose unit it
+ * does not hold: counted there, so that totals are whole. */
+export const UNKNOWN = 'unknown';
 
 export interface Episode {
   person: string;
@@ -31,8 +35,8 @@ export interface Episode {
   /** The year the episode belongs to: the year of its referral. */
   year: number;
   sex: string;
-  /** AGE_BANDS, or undefined when the birth date is not known. */
-  ageBand?: string;
+  /** AGE_BANDS at referral (staff), the study's band (`low-high`, a study view), or UNKNOWN. */
+  ageBand: string;
   referral?: string;
   decision?: 'granted' | 'not-granted';
   decisionDate?: string;
@@ -58,11 +62,15 @@ export interface ReadOptions {
 
 /** Reads the episodes with their persons' sex and age band and the answers wanted. */
 export async function readEpisodes(stream: ResourceStream, options: ReadOptions): Promise<Episode[]> {
-  const persons = new Map<string, { sex: string; birth?: string }>();
+  const persons = new Map<string, Person>();
   for await (const resource of stream('Patient')) {
     const patient = resource as Patient;
     if (patient.id) {
-      persons.set(patient.id, { sex: sexOf(patient.gender), birth: patient.birthDate });
+      persons.set(patient.id, {
+        sex: sexOf(patient.gender),
+        birth: patient.birthDate,
+        band: studyBandOf(patient.extension),
+      });
     }
     options.progress?.('Patient');
   }
@@ -92,6 +100,21 @@ export async function readEpisodes(stream: ResourceStream, options: ReadOptions)
   return episodes;
 }
 
+interface Person {
+  sex: string;
+  birth?: string;
+  /** The age band a study view gives instead of the birth date. */
+  band?: string;
+}
+
+/** A study view's age band (src/research/project.ts): `low-high` years. */
+function studyBandOf(extensions: Extension[] | undefined): string | undefined {
+  const range = valueOf(extensions, AGE_BAND_URL)?.valueRange;
+  return range?.low?.value === undefined || range.high?.value === undefined
+    ? undefined
+    : `${range.low.value}-${range.high.value}`;
+}
+
 function sexOf(gender: string | undefined): string {
   return gender === 'female' || gender === 'male' ? gender : 'other';
 }
@@ -108,16 +131,13 @@ function valueOf(extensions: Extension[] | undefined, url: string): Extension | 
   return extensions?.find((e) => e.url === url);
 }
 
-function episodeOf(
-  episode: EpisodeOfCare,
-  persons: ReadonlyMap<string, { sex: string; birth?: string }>,
-): Episode | undefined {
+function episodeOf(episode: EpisodeOfCare, persons: ReadonlyMap<string, Person>): Episode | undefined {
   const person = personOf(episode.patient?.reference);
   const identifier = episode.managingOrganization?.identifier;
-  const unit = identifier?.system === RESH_SYSTEM ? identifier.value : undefined;
+  const unit = (identifier?.system === RESH_SYSTEM ? identifier.value : undefined) ?? UNKNOWN;
   const referral = valueOf(episode.extension, REFERRAL_DATE_URL)?.valueDate;
   const year = Number((referral ?? episode.period?.start ?? '').slice(0, 4));
-  if (person === undefined || unit === undefined || !Number.isInteger(year) || year === 0) return undefined;
+  if (person === undefined || !Number.isInteger(year) || year === 0) return undefined;
   const known = persons.get(person);
   const right = valueOf(episode.extension, RIGHT_TO_CARE_URL)?.extension;
   const decision = valueOf(right, 'decision')?.valueCoding?.code;
@@ -126,7 +146,7 @@ function episodeOf(
     unit,
     year,
     sex: known?.sex ?? 'other',
-    ageBand: ageBandOf(known?.birth, referral ?? episode.period?.start),
+    ageBand: known?.band ?? ageBandOf(known?.birth, referral ?? episode.period?.start) ?? UNKNOWN,
     referral,
     decision: decision === 'granted' || decision === 'not-granted' ? decision : undefined,
     decisionDate: valueOf(right, 'date')?.valueDate,
@@ -166,13 +186,18 @@ function episodeFor(
   let found: Episode | undefined;
   let foundFrom = '';
   for (const episode of episodes) {
-    const from = followUp ? episode.end : episode.referral;
+    const from = followUp ? episode.end : openedOn(episode);
     if (from !== undefined && from <= day && from >= foundFrom) {
       found = episode;
       foundFrom = from;
     }
   }
   return found ?? (followUp ? undefined : episodes[0]);
+}
+
+/** When the episode began: its referral, or (in a study view that does not show it) its first consultation. */
+function openedOn(episode: Episode): string {
+  return episode.referral ?? episode.start ?? '';
 }
 
 function collectAnswers(

@@ -3,7 +3,7 @@ import type { OperationHandler, OperationRequest } from '../fhir/classify';
 import type { InteractionContext } from '../fhir/interactions';
 import { errors, issue } from '../fhir/outcomes';
 import type { Dimension, Observation } from './cube';
-import { AGE_BANDS, readEpisodes, SEXES, type Episode, type ResourceStream } from './episodes';
+import { readEpisodes, type Episode, type ResourceStream } from './episodes';
 import { publishTable, slice, type PublishedCell } from './publish';
 import { THRESHOLD } from './suppression';
 import { numericVariables } from './variables';
@@ -37,8 +37,8 @@ export interface StatsQuery {
 export interface Population {
   /** Said in the answer: "registry" (staff) or "study <id>". */
   label: string;
-  /** The units the view covers, in the order shown. */
-  units: readonly string[];
+  /** unit, sex and age-band, with the values this view can hold (src/statistics/populations.ts). */
+  dimensions: readonly Dimension[];
   stream: ResourceStream;
   /** Refuses (403) a variable or grouping the caller may not aggregate. */
   check(query: StatsQuery): void;
@@ -48,9 +48,6 @@ export interface StatsDeps {
   /** The caller's population (403 when the caller has none to aggregate). */
   population(ctx: InteractionContext): Promise<Population>;
 }
-
-/** The age band of a person whose birth date the view does not hold (counted, so totals are whole). */
-const UNKNOWN_AGE = 'unknown';
 
 const NAMES = new Set(['variable', 'statistic', 'groupBy', 'from', 'to']);
 
@@ -156,14 +153,6 @@ function quoted(text: string): string {
   return /^[A-Za-z0-9_:./#|-]{1,200}$/.test(text) ? text : '(a value)';
 }
 
-function dimensions(population: Population): Dimension[] {
-  return [
-    { name: 'unit', values: population.units },
-    { name: 'sex', values: SEXES },
-    { name: 'age-band', values: [...AGE_BANDS, UNKNOWN_AGE] },
-  ];
-}
-
 function observations(
   episodes: readonly Episode[],
   year: number,
@@ -173,7 +162,7 @@ function observations(
     if (e.year !== year) return [];
     const value = variable === undefined ? undefined : e.answers.get(variable);
     if (variable !== undefined && value === undefined) return [];
-    return [{ person: e.person, at: [e.unit, e.sex, e.ageBand ?? UNKNOWN_AGE], value }];
+    return [{ person: e.person, at: [e.unit, e.sex, e.ageBand], value }];
   });
 }
 
@@ -188,7 +177,7 @@ function answer(query: StatsQuery, population: Population, episodes: readonly Ep
   const variables: (string | undefined)[] = query.variables.length === 0 ? [undefined] : query.variables;
   for (const year of years) {
     for (const variable of variables) {
-      const table = publishTable(dimensions(population), observations(episodes, year, variable));
+      const table = publishTable(population.dimensions, observations(episodes, year, variable));
       for (const cell of slice(table, query.groupBy)) {
         for (const statistic of query.statistics) {
           parameter.push({ name: 'cell', part: cellParts(year, variable, statistic, cell) });

@@ -7,6 +7,7 @@ import type {
 import { call } from '../consent/fixtures';
 import { startTestServer, type TestServer } from '../helpers/testServer';
 import { recoverableCells, type LineEquation } from './attacker';
+import { approval, putApproval, RUN } from '../research/fixtures';
 import { BASELINE, submitPeople, type PersonSpec } from './registryData';
 
 /**
@@ -43,8 +44,8 @@ const people: PersonSpec[] = [
   ...Array.from({ length: 6 }, (_, i) => person(A, 'male', 1965 + i * 4, 2024, i + 8)),
   ...Array.from({ length: 3 }, (_, i) => person(B, 'female', 1970 + i, 2024, i + 14)),
   ...Array.from({ length: 7 }, (_, i) => person(B, 'male', 1955 + i * 5, 2024, i + 17)),
-  // 2023: one person alone, at unit B.
-  person(B, 'female', 1980, 2023, 24),
+  // 2023: one person alone, at unit B, whose episode also ended in 2023.
+  { ...person(B, 'female', 1980, 2023, 24), end: '2023-09-01' },
 ];
 
 /** The NRS mean as the Questionnaire's score has it (rounded to 2 decimals), then averaged. */
@@ -210,6 +211,67 @@ describe('$stats for registry staff', () => {
       code: 'stats',
       url: op?.definition,
     });
+  });
+});
+
+describe('$stats for a researcher, over the study view', () => {
+  const study = approval({
+    id: `stats-${RUN}`,
+    variables: [
+      'Patient.gender',
+      'EpisodeOfCare.patient',
+      'EpisodeOfCare.period',
+      'EpisodeOfCare.managingOrganization',
+      'QuestionnaireResponse.subject',
+      'QuestionnaireResponse.authored',
+      PAIN,
+    ],
+    units: [A, B],
+    ageBand: 10,
+    period: { start: '2024-01-01', end: '2030-12-31' },
+  });
+  let researcher: string;
+
+  beforeAll(async () => {
+    const put = await putApproval(server, staff, study);
+    expect(put.status).toBe(201);
+    researcher = await server.token('researcher', { study: study.id });
+  });
+
+  test("counts and means are the study's persons, the same figures staff see", async () => {
+    const query = `variable=${encodeURIComponent(PAIN)}&statistic=count&statistic=mean&groupBy=unit`;
+    const reply = await stats(query, researcher);
+    expect(reply.status).toBe(200);
+    expect((reply.body as Parameters).parameter?.[0]).toEqual({
+      name: 'population',
+      valueString: `study ${study.id}`,
+    });
+    const cells = cellsOf(reply.body as Parameters);
+    // The 2023 person's episode ended before the approval's period: not in the view, so no 2023 at all.
+    expect(new Set(cells.map((c) => c.year))).toEqual(new Set([2024]));
+    const staffCells = cellsOf((await stats(`${query}&from=2024&to=2024`)).body as Parameters);
+    // Nationally: the study view does not show the unit yet (src/research/project.ts drops the RESH
+    // identifier of managingOrganization with every identifier), so the per-unit cells are not compared.
+    for (const unit of [undefined]) {
+      for (const statistic of ['count', 'mean']) {
+        const mine = cells.find((c) => c.unit === unit && c.statistic === statistic);
+        const theirs = staffCells.find((c) => c.unit === unit && c.statistic === statistic);
+        expect(mine?.value).toBeDefined();
+        expect(mine?.value).toBe(theirs?.value);
+      }
+    }
+  });
+
+  test('a variable the study has not approved is refused (403, naming it)', async () => {
+    const bpi = `${BASELINE}#bpi-paavirkning`;
+    const reply = await stats(`variable=${encodeURIComponent(bpi)}&statistic=mean`, researcher);
+    expect(reply.status).toBe(403);
+    expect(JSON.stringify((reply.body as OperationOutcome).issue)).toContain(bpi);
+  });
+
+  test('a researcher of a study that is not approved gets 403', async () => {
+    const reply = await stats('groupBy=unit', await server.token('researcher', { study: `none-${RUN}` }));
+    expect(reply.status).toBe(403);
   });
 });
 
