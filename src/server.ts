@@ -38,6 +38,7 @@ import { loadNorPainQuestionnaires } from './validation/questionnaire';
 import { statsOperation } from './statistics/operation';
 import { operationDefinitions } from './statistics/operationDefinition';
 import { populationOf } from './statistics/populations';
+import { publicAnnualReport } from './reports/public';
 import { ProjectPseudonyms } from './research/pseudonyms';
 import { studyStore } from './research/store';
 import { openStudy, type StudyViewDeps } from './research/view';
@@ -314,6 +315,8 @@ export async function createServer(config: Config, options: ServerOptions = {}):
         }),
     }),
   );
+
+  app.get('/public/annual/:year', publicAnnualReport(path.join(config.dataDir, 'reports')));
 
   app.use((_req, _res, next) => next(errors.notFound('No such endpoint; the FHIR API is under /fhir')));
   app.use(errorHandler(logger));

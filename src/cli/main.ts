@@ -1,13 +1,14 @@
 import { auditVerifyCommand } from '../audit/verifyCommand';
 import { isConfigError } from '../config';
 import { rekeyCommand } from '../identity/rekeyCommand';
+import { reportCommand } from '../reports/command';
 import type { CliCommand } from './command';
 import { UsageError } from './command';
 import { serveCommand } from './serve';
 import { tokenCommand } from './token';
 
 /** Every subcommand; add new ones here. */
-const COMMANDS: CliCommand[] = [serveCommand, tokenCommand, auditVerifyCommand, rekeyCommand];
+const COMMANDS: CliCommand[] = [serveCommand, tokenCommand, auditVerifyCommand, rekeyCommand, reportCommand];
 
 function overview(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

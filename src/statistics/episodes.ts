@@ -44,6 +44,8 @@ export interface Episode {
   /** First consultation. */
   start?: string;
   end?: string;
+  /** The Questionnaires (canonical url) answered for this episode. */
+  forms: Set<string>;
   /** Answers by variable (`<Questionnaire url>#<linkId>`), numbers only. */
   answers: Map<string, number>;
 }
@@ -56,6 +58,8 @@ export type ResourceStream = (
 export interface ReadOptions {
   /** Variables whose answers are kept (`<url>#<linkId>`); others are not held in memory. */
   variables: ReadonlySet<string>;
+  /** Questionnaires (canonical url) whether answered is wanted, without their answers. */
+  forms?: readonly string[];
   /** Called after each resource read, for a progress bar. */
   progress?: (type: string) => void;
 }
@@ -85,7 +89,7 @@ export async function readEpisodes(stream: ResourceStream, options: ReadOptions)
   }
   for (const list of byPerson.values())
     list.sort((a, b) => (a.referral ?? '').localeCompare(b.referral ?? ''));
-  const questionnaires = new Set([...options.variables].map((v) => v.split('#')[0]));
+  const questionnaires = new Set([...options.variables, ...(options.forms ?? [])].map((v) => v.split('#')[0]));
   for await (const resource of stream('QuestionnaireResponse')) {
     options.progress?.('QuestionnaireResponse');
     const response = resource as QuestionnaireResponse;
@@ -95,6 +99,7 @@ export async function readEpisodes(stream: ResourceStream, options: ReadOptions)
     const episode =
       person === undefined ? undefined : episodeFor(byPerson.get(person), url, response.authored);
     if (episode === undefined) continue;
+    episode.forms.add(url);
     collectAnswers(response.item ?? [], url, options.variables, episode.answers);
   }
   return episodes;
@@ -153,6 +158,7 @@ function episodeOf(episode: EpisodeOfCare, persons: ReadonlyMap<string, Person>)
     deadline: valueOf(right, 'deadline')?.valueDate,
     start: episode.period?.start?.slice(0, 10),
     end: episode.period?.end?.slice(0, 10),
+    forms: new Set(),
     answers: new Map(),
   };
 }

@@ -1,11 +1,13 @@
 import type {
   Bundle,
   Extension,
+  QuestionnaireItem,
   QuestionnaireResponse,
   QuestionnaireResponseItem,
   Resource,
 } from '@medplum/fhirtypes';
 import { seededRandom, syntheticNationalId } from '../../src/identity/synthetic';
+import { readNorPainQuestionnaires } from '../../src/validation/questionnaire';
 import { call, FNR_SYSTEM, RESH } from '../consent/fixtures';
 import type { TestServer } from '../helpers/testServer';
 
@@ -80,18 +82,30 @@ function episode(patient: string, p: PersonSpec): Resource {
   } as Resource;
 }
 
-const coding = (system: string, code: string) => ({
-  valueCoding: { system: `https://norpain.no/fhir/CodeSystem/${system}`, code },
-});
+/** The code system of an item's answer options, as the registry's Questionnaire has it. */
+const systems = new Map<string, string>();
+for (const q of readNorPainQuestionnaires()) {
+  const walk = (items: readonly QuestionnaireItem[]): void =>
+    items.forEach((item) => {
+      const system = item.answerOption?.[0]?.valueCoding?.system;
+      if (system !== undefined) systems.set(item.linkId, system);
+      walk(item.item ?? []);
+    });
+  walk(q.item ?? []);
+}
+const option = (linkId: string, code: string) => ({ valueCoding: { system: systems.get(linkId), code } });
 const integers = (prefix: string, values: number[] | undefined): QuestionnaireResponseItem[] =>
   (values ?? []).map((v, i) => ({ linkId: `${prefix}-${i + 1}`, answer: [{ valueInteger: v }] }));
-const codes = (prefix: string, system: string, values: number[] | undefined): QuestionnaireResponseItem[] =>
-  (values ?? []).map((v, i) => ({ linkId: `${prefix}-${i + 1}`, answer: [coding(system, String(v))] }));
+const codes = (prefix: string, values: number[] | undefined): QuestionnaireResponseItem[] =>
+  (values ?? []).map((v, i) => ({
+    linkId: `${prefix}-${i + 1}`,
+    answer: [option(`${prefix}-${i + 1}`, String(v))],
+  }));
 
 function painItems(a: Answers): QuestionnaireResponseItem[] {
   const [verst, minst, snitt, naa] = a.nrs;
   return [
-    { linkId: 'smertesteder', answer: [coding('smerteregion', 'nakke')] },
+    { linkId: 'smertesteder', answer: [option('smertesteder', 'nakke')] },
     { linkId: 'nrs-verst', answer: [{ valueInteger: verst }] },
     { linkId: 'nrs-minst', answer: [{ valueInteger: minst }] },
     { linkId: 'nrs-gjennomsnitt', answer: [{ valueInteger: snitt }] },
@@ -102,9 +116,9 @@ function painItems(a: Answers): QuestionnaireResponseItem[] {
 function commonGroups(a: Answers): QuestionnaireResponseItem[] {
   const groups: QuestionnaireResponseItem[] = [{ linkId: 'smerte', item: painItems(a) }];
   if (a.bpi) groups.push({ linkId: 'bpi', item: integers('bpi', a.bpi) });
-  if (a.hscl) groups.push({ linkId: 'hscl', item: codes('hscl', 'hscl', a.hscl) });
-  if (a.isi) groups.push({ linkId: 'isi', item: codes('isi', 'isi', a.isi) });
-  if (a.cfq) groups.push({ linkId: 'cfq', item: codes('cfq', 'cfq', a.cfq) });
+  if (a.hscl) groups.push({ linkId: 'hscl', item: codes('hscl', a.hscl) });
+  if (a.isi) groups.push({ linkId: 'isi', item: codes('isi', a.isi) });
+  if (a.cfq) groups.push({ linkId: 'cfq', item: codes('cfq', a.cfq) });
   if (a.eqVas !== undefined)
     groups.push({ linkId: 'eq5d', item: [{ linkId: 'eq5d-vas', answer: [{ valueInteger: a.eqVas }] }] });
   return groups;
@@ -118,14 +132,14 @@ function baseline(patient: string, a: Answers, authored: string): QuestionnaireR
     subject: { reference: patient },
     authored: `${authored}T10:00:00+01:00`,
     item: [
-      { linkId: 'bakgrunn', item: [{ linkId: 'utdanning', answer: [coding('utdanning', 'grunnskole')] }] },
+      { linkId: 'bakgrunn', item: [{ linkId: 'utdanning', answer: [option('utdanning', 'grunnskole')] }] },
       {
         linkId: 'arbeid',
-        item: [{ linkId: 'arbeidssituasjon', answer: [coding('arbeidssituasjon', 'heltid')] }],
+        item: [{ linkId: 'arbeidssituasjon', answer: [option('arbeidssituasjon', 'heltid')] }],
       },
       {
         linkId: 'smertevarighet',
-        item: [{ linkId: 'smertedebut', answer: [coding('varighetsbånd', '1-2a')] }],
+        item: [{ linkId: 'smertedebut', answer: [option('smertedebut', '1-2a')] }],
       },
       ...commonGroups(a),
     ],
@@ -140,10 +154,13 @@ function followUp(patient: string, a: Answers & { authored: string }): Questionn
     subject: { reference: patient },
     authored: `${a.authored}T10:00:00+01:00`,
     item: [
-      { linkId: 'pgic', item: [{ linkId: 'pgic-global', answer: [coding('pgic', String(a.pgic ?? 4))] }] },
+      {
+        linkId: 'pgic',
+        item: [{ linkId: 'pgic-global', answer: [option('pgic-global', String(a.pgic ?? 4))] }],
+      },
       {
         linkId: 'arbeid',
-        item: [{ linkId: 'arbeidssituasjon', answer: [coding('arbeidssituasjon', 'heltid')] }],
+        item: [{ linkId: 'arbeidssituasjon', answer: [option('arbeidssituasjon', 'heltid')] }],
       },
       ...commonGroups(a),
     ],
