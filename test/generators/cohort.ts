@@ -139,6 +139,31 @@ function serverId(random: () => number): string {
   }
 }
 
+/**
+ * A synthetic national id (month + 80) of the kind for the birth date, not yet in `used` (it is added).
+ * Individnummer 000–499 for 1900–1999, 500–999 for 2000–2039 (the century rule).
+ */
+export function syntheticIdFor(
+  kind: 'fnr' | 'dnr',
+  birthDate: string,
+  random: () => number,
+  used: Set<string>,
+): NationalId {
+  const [y, m, d] = birthDate.split('-').map(Number);
+  const dd = String(d + (kind === 'dnr' ? 40 : 0)).padStart(2, '0');
+  const mm = String(m + 80);
+  const yy = String(y % 100).padStart(2, '0');
+  const base = y < 2000 ? 0 : 500;
+  for (;;) {
+    const individual = String(base + Math.floor(random() * 500)).padStart(3, '0');
+    const value = withCheckDigits(`${dd}${mm}${yy}${individual}`);
+    if (value && !used.has(value)) {
+      used.add(value);
+      return { kind, value, synthetic: true };
+    }
+  }
+}
+
 /** A pseudonym key derived from the seed, for cohorts that are not loaded into a DATA_DIR. */
 function seedPseudonymiser(seed: number): Pseudonymiser {
   const key = createHash('sha256').update(`norpain synthetic cohort ${seed}`).digest();
@@ -158,23 +183,8 @@ export function* generateCohort(options: CohortOptions): Generator<CohortPerson>
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)];
   const between = (from: string, to: string): string => dateOf(day(from) + random() * (day(to) - day(from)));
 
-  /** A synthetic national id (month + 80) for the birth date, unique in the cohort. */
-  const nationalId = (kind: 'fnr' | 'dnr', birthDate: string): NationalId => {
-    const [y, m, d] = birthDate.split('-').map(Number);
-    const dd = String(d + (kind === 'dnr' ? 40 : 0)).padStart(2, '0');
-    const mm = String(m + 80);
-    const yy = String(y % 100).padStart(2, '0');
-    // Individnummer 000–499 for 1900–1999, 500–999 for 2000–2039 (the century rule).
-    const base = y < 2000 ? 0 : 500;
-    for (;;) {
-      const individual = String(base + Math.floor(random() * 500)).padStart(3, '0');
-      const value = withCheckDigits(`${dd}${mm}${yy}${individual}`);
-      if (value && !used.has(value)) {
-        used.add(value);
-        return { kind, value, synthetic: true };
-      }
-    }
-  };
+  const nationalId = (kind: 'fnr' | 'dnr', birthDate: string) =>
+    syntheticIdFor(kind, birthDate, random, used);
 
   for (let index = 0; index < options.persons; index++) {
     const gender = random() < 0.62 ? 'female' : 'male';
