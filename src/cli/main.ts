@@ -2,6 +2,7 @@ import { auditVerifyCommand } from '../audit/verifyCommand';
 import { isConfigError } from '../config';
 import { coverageCommand } from '../coverage/command';
 import { rekeyCommand } from '../identity/rekeyCommand';
+import { nordicExportCommand } from '../nordic/command';
 import type { CliCommand } from './command';
 import { UsageError } from './command';
 import { serveCommand } from './serve';
@@ -14,6 +15,7 @@ const COMMANDS: CliCommand[] = [
   auditVerifyCommand,
   rekeyCommand,
   coverageCommand,
+  nordicExportCommand,
 ];
 
 function overview(): string {
