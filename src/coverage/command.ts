@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { AuditLog, auditLogPath } from '../audit/log';
 import { vaultAuditSink } from '../audit/vaultSink';
-import { parseOptions, UsageError, type CliCommand } from '../cli/command';
+import { parseOptions, UsageError, yearOption, type CliCommand } from '../cli/command';
 import { loadConfig } from '../config';
 import { ReservationRegister } from '../consent/register';
 import { loadReservationKey } from '../consent/keys';
@@ -39,10 +39,7 @@ export const coverageCommand: CliCommand = {
     if (values.npr === undefined || values.year === undefined) {
       throw new UsageError('--npr FILE and --year YYYY are required');
     }
-    if (!/^(19|20)\d{2}$/.test(values.year)) {
-      throw new UsageError('--year must be a year such as 2024');
-    }
-    const year = Number(values.year);
+    const year = yearOption(values.year);
     const config = loadConfig(env);
     const production = config.mode === 'production';
     const logger = createLogger({ level: config.logLevel, sink: (line) => process.stderr.write(line + '\n') });

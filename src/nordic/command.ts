@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { stringify } from 'csv-stringify/sync';
-import { parseOptions, UsageError, type CliCommand } from '../cli/command';
+import { parseOptions, UsageError, yearOption, type CliCommand } from '../cli/command';
 import { loadConfig } from '../config';
 import { openStore } from '../server';
 import { readUnits } from '../units/units';
@@ -30,10 +30,7 @@ export const nordicExportCommand: CliCommand = {
     if (values.year === undefined || values.out === undefined) {
       throw new UsageError('--year YYYY and --out DIR are required');
     }
-    if (!/^(19|20)\d{2}$/.test(values.year)) {
-      throw new UsageError('--year must be a year such as 2024');
-    }
-    const year = Number(values.year);
+    const year = yearOption(values.year);
     const config = loadConfig(env);
     const units = readUnits(config.unitsFile);
     const store = await openStore(config);

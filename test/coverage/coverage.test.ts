@@ -1,4 +1,3 @@
-import { spawnSync } from 'node:child_process';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -7,21 +6,12 @@ import { AuditLog, auditLogPath } from '../../src/audit/log';
 import { withCheckDigits } from '../../src/identity';
 import { generateCohort, type CohortPerson } from '../generators/cohort';
 import { loadCohort } from '../generators/load';
+import { norpain } from '../helpers/cli';
 import { generateNprExtract, type ExpectedCounts } from '../generators/nprExtract';
 
-const BIN = path.join(__dirname, '..', '..', 'bin', 'norpain.js');
 const YEAR = 2023;
 const COHORT = { persons: 400, seed: 21, fromYear: 2021, toYear: 2024, reservedShare: 0.03 };
 
-/** Runs the real `norpain` command in a child process with only these environment variables. */
-function norpain(args: string[], env: Record<string, string>) {
-  const result = spawnSync(process.execPath, [BIN, ...args], {
-    env: { PATH: process.env.PATH ?? '', HOME: os.tmpdir(), ...env },
-    encoding: 'utf8',
-    timeout: 60_000,
-  });
-  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
-}
 
 /** Every file under dir, as bytes. */
 function filesUnder(dir: string): Buffer[] {

@@ -1,4 +1,3 @@
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -8,19 +7,10 @@ import { kAnonymityViolations } from '../../src/nordic/anonymise';
 import { readUnits } from '../../src/units/units';
 import { generateCohort, type CohortOptions, type CohortPerson } from '../generators/cohort';
 import { loadCohort } from '../generators/load';
+import { norpain } from '../helpers/cli';
 
-const BIN = path.join(__dirname, '..', '..', 'bin', 'norpain.js');
 const YEAR = 2023;
 const QUASI = ['age_band', 'sex', 'health_region', 'year'];
-
-function norpain(args: string[], env: Record<string, string>) {
-  const result = spawnSync(process.execPath, [BIN, ...args], {
-    env: { PATH: process.env.PATH ?? '', HOME: os.tmpdir(), ...env },
-    encoding: 'utf8',
-    timeout: 60_000,
-  });
-  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
-}
 
 /** The k-anonymity check of the test itself: group the rows by the quasi-identifiers, count. */
 function smallestGroup(rows: Record<string, string>[]): number {
