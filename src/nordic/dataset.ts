@@ -9,6 +9,7 @@ import { parseSearchRequest } from '@medplum/core';
 import { parseReference } from '../fhir/reference';
 import type { FhirStore, SearchResult } from '../store/FhirStore';
 import type { Unit } from '../units/units';
+import { NORPAIN_QUESTIONNAIRE_URLS } from '../validation/questionnaire';
 import { sexCategory, type QuasiIdentifiers } from './anonymise';
 
 /**
@@ -21,8 +22,8 @@ import { sexCategory, type QuasiIdentifiers } from './anonymise';
  * referral until 30 days after the first consultation, and their 12-month form answered from 9 to 18
  * months after the episode ended.
  */
-export const BASELINE = 'https://norpain.no/fhir/Questionnaire/norpain-baseline';
-export const FOLLOW_UP = 'https://norpain.no/fhir/Questionnaire/norpain-followup-12m';
+const BASELINE = NORPAIN_QUESTIONNAIRE_URLS.baseline;
+const FOLLOW_UP = NORPAIN_QUESTIONNAIRE_URLS.followUp12m;
 
 export interface ScoreVariable {
   name: string;

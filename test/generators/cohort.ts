@@ -19,7 +19,8 @@ import {
   type NationalId,
 } from '../../src/identity';
 import { readUnits, RESH_SYSTEM } from '../../src/units/units';
-import { answerQuestionnaire, BASELINE_URL, FOLLOW_UP_URL } from './answers';
+import { NORPAIN_QUESTIONNAIRE_URLS } from '../../src/validation/questionnaire';
+import { answerQuestionnaire } from './answers';
 
 /**
  * The synthetic cohort (issue 13, 15): deterministic synthetic persons with their episodes at the
@@ -277,14 +278,20 @@ export function* generateCohort(options: CohortOptions): Generator<CohortPerson>
     }
     if (random() < SHARES.baseline) {
       const authored = between(decision, episode.start);
-      episode.baseline = answer(BASELINE_URL, person, authored, severity0, 0);
+      episode.baseline = answer(NORPAIN_QUESTIONNAIRE_URLS.baseline, person, authored, severity0, 0);
     }
     if (episode.end) {
       const due = addMonths(episode.end, 12);
       const answeredOn = addDays(due, random() * 30);
       if (answeredOn <= horizon && random() < SHARES.followUp) {
         const severity12 = Math.max(0, severity0 - (random() * 0.5 - 0.1));
-        episode.followUp = answer(FOLLOW_UP_URL, person, answeredOn, severity12, severity0 - severity12);
+        episode.followUp = answer(
+          NORPAIN_QUESTIONNAIRE_URLS.followUp12m,
+          person,
+          answeredOn,
+          severity12,
+          severity0 - severity12,
+        );
       }
     }
     return episode;
