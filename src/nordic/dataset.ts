@@ -121,7 +121,9 @@ export async function nordicRows(
       }
       const key = `${url} ${subject}`;
       const scores = Object.fromEntries(variables.map((v) => [v.name, valueOf(response.item, v.linkId)]));
-      forms.set(key, [...(forms.get(key) ?? []), { authored: response.authored.slice(0, 10), scores }]);
+      const list = forms.get(key) ?? [];
+      list.push({ authored: response.authored.slice(0, 10), scores });
+      forms.set(key, list);
     }
   }
   return episodes.map((episode) => {

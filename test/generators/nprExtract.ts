@@ -64,7 +64,9 @@ export function registeredInYear(
         .filter((e) => e.start && e.start <= `${year}-12-31` && (e.end ?? '9999') >= `${year}-01-01`)
         .map((e) => e.unit),
     )) {
-      byUnit.set(unit, [...(byUnit.get(unit) ?? []), person]);
+      const list = byUnit.get(unit) ?? [];
+      list.push(person);
+      byUnit.set(unit, list);
     }
   }
   return byUnit;
