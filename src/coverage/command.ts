@@ -10,7 +10,7 @@ import { openIdentity } from '../identity/service';
 import { createLogger } from '../logging/logger';
 import { openStore } from '../server';
 import { readUnits } from '../units/units';
-import { computeCoverage, type CoverageCounts, type CoverageReport } from './coverage';
+import { computeCoverage, coverageReportPath, type CoverageCounts, type CoverageReport } from './coverage';
 import { NprExtractError, readNprExtract } from './nprExtract';
 
 const USAGE = `norpain coverage --npr FILE --year YYYY
@@ -24,11 +24,6 @@ never written anywhere; rows that cannot be used are counted by reason, with lin
 The CSV format and who counts where: docs/npr-extract.md.
   --npr FILE   the NPR extract (CSV, header national_id;resh;contact_date;contact_end;icd10)
   --year YYYY  the year of the contacts and episodes compared`;
-
-/** Where the annual report finds the figures. */
-export function coverageReportPath(dataDir: string, year: number): string {
-  return path.join(dataDir, 'reports', `coverage-${year}.json`);
-}
 
 export const coverageCommand: CliCommand = {
   name: 'coverage',

@@ -1,3 +1,4 @@
+import path from 'node:path';
 import type { EpisodeOfCare } from '@medplum/fhirtypes';
 import { parseSearchRequest } from '@medplum/core';
 import type { ReservationRegister } from '../consent/register';
@@ -53,6 +54,11 @@ export interface CoverageReport {
     /** Good rows with no contact in the year. */
     otherYears: number;
   };
+}
+
+/** Where `norpain coverage` writes a year's figures (JSON, a CoverageReport), and the annual report reads them. */
+export function coverageReportPath(dataDir: string, year: number): string {
+  return path.join(dataDir, 'reports', `coverage-${year}.json`);
 }
 
 export interface CoverageInput {
