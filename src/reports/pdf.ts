@@ -13,6 +13,16 @@ import { promisify } from 'node:util';
 
 export const DEFAULT_CHROMIUM = '/usr/bin/chromium';
 
+/** Headless Chromium with nothing that phones home (the renderer tests start it the same way). */
+export const HEADLESS_FLAGS: readonly string[] = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+];
+
 export async function printPdf(
   htmlFile: string,
   pdfFile: string,
@@ -27,12 +37,7 @@ export async function printPdf(
       chromium,
       [
         '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--no-first-run',
+        ...HEADLESS_FLAGS,
         `--user-data-dir=${profile}`,
         '--no-pdf-header-footer',
         `--print-to-pdf=${pdfFile}`,
