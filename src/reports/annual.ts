@@ -45,6 +45,8 @@ export interface DistributionTable {
   table: PublishedTable;
   /** A national row of its own ([category]) where the national figure is not the units' sum (coverage). */
   national?: PublishedTable;
+  /** A rate shown beside the counts: the share of these categories together (coverage). */
+  rate?: { label: string; categories: readonly string[] };
   note?: string;
 }
 
@@ -272,6 +274,7 @@ export function buildAnnualReport(input: {
         'Dekningsgrad = (bare i registeret + i begge) / alle tre. Nasjonalt er personene koblet på tvers av enhetene.',
       ),
       national: publishTable([{ name: 'category', values: groups.map((g) => g.code) }], nationalObs),
+      rate: { label: 'dekningsgrad', categories: ['both', 'registryOnly'] },
     });
   }
   sections.push({
@@ -464,6 +467,16 @@ export function distributionCell(
   return unit === undefined && table.national !== undefined
     ? cellAt(table.national, { category })
     : cellAt(table.table, { unit, category });
+}
+
+/** A table's rate for a unit (undefined: national): shown only where its categories and total are. */
+export function rateOf(table: DistributionTable, unit: string | undefined): number | undefined {
+  if (table.rate === undefined) return undefined;
+  const total = distributionCell(table, unit, undefined);
+  const parts = table.rate.categories.map((c) => distributionCell(table, unit, c));
+  if (total.records === undefined || total.records === 0 || parts.some((p) => p.records === undefined))
+    return undefined;
+  return parts.reduce((sum, p) => sum + (p.records as number), 0) / total.records;
 }
 
 /** The share a shown cell's episodes are of its shown total's, or undefined when either is hidden or 0. */

@@ -1,5 +1,5 @@
 import { stringify } from 'csv-stringify/sync';
-import { distributionCell, unitCell, type AnnualReport } from './annual';
+import { distributionCell, rateOf, unitCell, type AnnualReport } from './annual';
 
 /**
  * The report's figures as CSV, exactly those the HTML shows: one row per figure, with the unit (RESH,
@@ -61,6 +61,11 @@ export function renderCsv(report: AnnualReport): string {
           for (const category of [...table.categories.map((c) => c.code), undefined]) {
             const cell = distributionCell(table, unit.key, category);
             push(section.id, table.id, unit, category ?? 'total', 'episodes', cell.records, cell.hidden);
+          }
+          if (table.rate !== undefined) {
+            const rate = rateOf(table, unit.key);
+            const empty = distributionCell(table, unit.key, undefined).records === 0;
+            push(section.id, table.id, unit, '', 'rate', rate, rate === undefined && !empty);
           }
         }
       }

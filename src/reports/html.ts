@@ -3,6 +3,7 @@ import { THRESHOLD } from '../statistics/suppression';
 import type { Unit } from '../units/units';
 import {
   distributionCell,
+  rateOf,
   shareOf,
   unitCell,
   type AnnualReport,
@@ -120,11 +121,24 @@ function distributionTable(table: DistributionTable, units: readonly Unit[]): st
         ...table.categories.map((c) => distributionTd(table, row.key, c.code, total)),
         distributionTd(table, row.key, undefined, total),
       ];
+      if (table.rate !== undefined) {
+        const rate = rateOf(table, row.key);
+        cells.push(
+          td({
+            unit: row.key,
+            statistic: 'rate',
+            value: rate === undefined ? undefined : Math.round(rate * 1000) / 10,
+            hidden: rate === undefined && total.records !== 0,
+            text: rate === undefined ? undefined : percent.format(rate),
+          }),
+        );
+      }
       return `<tr${row.key === undefined ? ' class="national"' : ''}><th scope="row">${escape(row.label)}</th>${cells.join('')}</tr>`;
     })
     .join('');
   const note = table.note === undefined ? '' : `<p class="note">${escape(table.note)}</p>`;
-  return `<table data-table="${table.id}"><thead><tr><th>Enhet</th>${head}<th>Totalt</th></tr></thead><tbody>${body}</tbody></table>${note}`;
+  const rateHead = table.rate === undefined ? '' : `<th>${escape(table.rate.label)}</th>`;
+  return `<table data-table="${table.id}"><thead><tr><th>Enhet</th>${head}<th>Totalt</th>${rateHead}</tr></thead><tbody>${body}</tbody></table>${note}`;
 }
 
 async function tableBlock(table: ReportTable, units: readonly Unit[]): Promise<string> {

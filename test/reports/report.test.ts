@@ -211,6 +211,8 @@ describe('the annual report', () => {
     }
     expect_('coverage', A, 'episodes', 'total', 45);
     expect_('coverage', 'national', 'episodes', 'both', 54);
+    // Coverage = (registry only + both) / all three, nationally from the linked counts.
+    expect_('coverage', 'national', 'rate', undefined, Math.round(((54 + 7) / 78) * 1000) / 10);
     let shown = 0;
     for (const [f, value] of expected) {
       expect(f).toBeDefined();
