@@ -37,6 +37,10 @@ import { HapiStore, registryDefinitions } from './store/hapi';
 import type { FhirStore } from './store/FhirStore';
 import { loadUnits, readUnits } from './units/units';
 import { loadNorPainQuestionnaires } from './validation/questionnaire';
+import { statsOperation } from './statistics/operation';
+import { operationDefinitions } from './statistics/operationDefinition';
+import { populationOf } from './statistics/populations';
+import { publicAnnualReport } from './reports/public';
 import { ProjectPseudonyms } from './research/pseudonyms';
 import { studyStore } from './research/store';
 import { openStudy, openStudyView, type StudyViewDeps } from './research/view';
@@ -312,6 +316,22 @@ export async function createServer(config: Config, options: ServerOptions = {}):
             production,
           }),
         },
+        {
+          name: '$stats',
+          levels: ['system'],
+          methods: ['GET', 'POST'],
+          roles: ['registry-admin', 'researcher'],
+          permission: 's',
+          handle: statsOperation({
+            population: (ctx) =>
+              populationOf(ctx.principal, {
+                store,
+                units: () => readUnits(config.unitsFile).map((unit) => unit.resh),
+                openView: (principal) => openStudy(principal, studyViews),
+              }),
+          }),
+        },
+        operationDefinitions,
       ],
       publicBaseUrl: config.publicBaseUrl,
       version: VERSION,
@@ -326,6 +346,8 @@ export async function createServer(config: Config, options: ServerOptions = {}):
         }),
     }),
   );
+
+  app.get('/public/annual/:year', publicAnnualReport(path.join(config.dataDir, 'reports')));
 
   app.use((_req, _res, next) => next(errors.notFound('No such endpoint; the FHIR API is under /fhir')));
   app.use(errorHandler(logger));

@@ -84,6 +84,7 @@ const DEFINITIONS = new Set([
   'NamingSystem',
   'SearchParameter',
   'Library',
+  'OperationDefinition',
 ]);
 
 let compartmentTypes: Set<string> | undefined;

@@ -28,3 +28,11 @@ export function parseOptions<O extends NonNullable<ParseArgsConfig['options']>>(
     throw new UsageError((err as Error).message);
   }
 }
+
+/** A `--year YYYY` option's value as a number; a UsageError for anything but a four-digit year. */
+export function yearOption(text: string): number {
+  if (!/^(19|20)\d{2}$/.test(text)) {
+    throw new UsageError('--year must be a year such as 2024');
+  }
+  return Number(text);
+}

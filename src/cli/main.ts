@@ -1,6 +1,9 @@
 import { auditVerifyCommand } from '../audit/verifyCommand';
 import { isConfigError } from '../config';
+import { coverageCommand } from '../coverage/command';
 import { rekeyCommand } from '../identity/rekeyCommand';
+import { nordicExportCommand } from '../nordic/command';
+import { reportCommand } from '../reports/command';
 import type { CliCommand } from './command';
 import { UsageError } from './command';
 import { exportCommand } from './export';
@@ -8,7 +11,16 @@ import { serveCommand } from './serve';
 import { tokenCommand } from './token';
 
 /** Every subcommand; add new ones here. */
-const COMMANDS: CliCommand[] = [serveCommand, tokenCommand, auditVerifyCommand, rekeyCommand, exportCommand];
+const COMMANDS: CliCommand[] = [
+  serveCommand,
+  tokenCommand,
+  auditVerifyCommand,
+  rekeyCommand,
+  coverageCommand,
+  nordicExportCommand,
+  reportCommand,
+  exportCommand,
+];
 
 function overview(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

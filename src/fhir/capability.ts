@@ -6,6 +6,7 @@ import type {
   CapabilityStatementRestResourceSearchParam,
   SearchParameter,
 } from '@medplum/fhirtypes';
+import { STATS_OPERATION_DEFINITION } from '../statistics/operationDefinition';
 import { supportedSearchParameters } from './search';
 
 /**
@@ -158,6 +159,8 @@ export function buildCapabilityStatement(storeKind: string, version: string): Ca
             definition: 'http://hl7.org/fhir/uv/bulkdata/OperationDefinition/export',
             documentation: BULK_DOCUMENTATION,
           },
+          // Aggregates with small-cell suppression (src/statistics); its definition is OperationDefinition/stats.
+          { name: 'stats', definition: STATS_OPERATION_DEFINITION.url as string },
         ],
       },
     ],

@@ -12,6 +12,8 @@ export interface Unit {
   name: string;
   alias?: string;
   city?: string;
+  /** The regional health authority (helseregion) the unit belongs to: the Nordic dataset reports by it. */
+  region?: string;
 }
 
 /**
@@ -41,8 +43,13 @@ export function readUnits(file: string = DEFAULT_UNITS_FILE): Unit[] {
     if (seen.has(unit.resh)) {
       throw new ConfigError(`Units file ${file}: RESH id ${unit.resh} is listed twice`);
     }
+    if (unit.region !== undefined && (typeof unit.region !== 'string' || unit.region.trim() === '')) {
+      throw new ConfigError(
+        `Units file ${file}: units[${index}].region must be a non-empty string when given`,
+      );
+    }
     seen.add(unit.resh);
-    return { resh: unit.resh, name: unit.name, alias: unit.alias, city: unit.city };
+    return { resh: unit.resh, name: unit.name, alias: unit.alias, city: unit.city, region: unit.region };
   });
 }
 

@@ -1,20 +1,8 @@
-import { spawnSync } from 'node:child_process';
-import os from 'node:os';
-import path from 'node:path';
 import { calculateJwkThumbprint, exportJWK, generateKeyPair } from 'jose';
+import { norpain } from '../helpers/cli';
 import { startTestServer, type TestServer } from '../helpers/testServer';
 
 /** `norpain token` with the claims of issue 6 (org, HPR, scopes) and `--dpop-jkt` binding to a client key. */
-const BIN = path.join(__dirname, '..', '..', 'bin', 'norpain.js');
-
-function norpain(args: string[], env: Record<string, string>) {
-  const result = spawnSync(process.execPath, [BIN, ...args], {
-    env: { PATH: process.env.PATH ?? '', HOME: os.tmpdir(), ...env },
-    encoding: 'utf8',
-    timeout: 30_000,
-  });
-  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
-}
 
 let server: TestServer;
 

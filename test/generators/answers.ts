@@ -23,9 +23,6 @@ import { EXT } from '../../src/validation/questionnaire/answers';
  * ones do; PGIC follows the change between baseline and 12 months. The scores are then computed by the
  * server's own scoring (applyScores), exactly as ingest stores them.
  */
-export const BASELINE_URL = 'https://norpain.no/fhir/Questionnaire/norpain-baseline';
-export const FOLLOW_UP_URL = 'https://norpain.no/fhir/Questionnaire/norpain-followup-12m';
-
 export interface AnswerProfile {
   /** 0 (no complaint) – 1 (worst) at this time point. */
   severity: number;
@@ -42,7 +39,7 @@ const SKIP = 0.03;
 let compiled: Map<string, CompiledQuestionnaire> | undefined;
 
 /** The shipped Questionnaires, compiled once, by canonical URL. */
-export function norpainQuestionnaire(url: string): CompiledQuestionnaire {
+function norpainQuestionnaire(url: string): CompiledQuestionnaire {
   compiled ??= new Map(
     readNorPainQuestionnaires().map((q: Questionnaire) => [q.url as string, compileQuestionnaire(q)]),
   );

@@ -19,7 +19,8 @@ import {
   type NationalId,
 } from '../../src/identity';
 import { readUnits, RESH_SYSTEM } from '../../src/units/units';
-import { answerQuestionnaire, BASELINE_URL, FOLLOW_UP_URL } from './answers';
+import { NORPAIN_QUESTIONNAIRE_URLS } from '../../src/validation/questionnaire';
+import { answerQuestionnaire } from './answers';
 
 /**
  * The synthetic cohort (issue 13, 15): deterministic synthetic persons with their episodes at the
@@ -139,6 +140,31 @@ function serverId(random: () => number): string {
   }
 }
 
+/**
+ * A synthetic national id (month + 80) of the kind for the birth date, not yet in `used` (it is added).
+ * Individnummer 000–499 for 1900–1999, 500–999 for 2000–2039 (the century rule).
+ */
+export function syntheticIdFor(
+  kind: 'fnr' | 'dnr',
+  birthDate: string,
+  random: () => number,
+  used: Set<string>,
+): NationalId {
+  const [y, m, d] = birthDate.split('-').map(Number);
+  const dd = String(d + (kind === 'dnr' ? 40 : 0)).padStart(2, '0');
+  const mm = String(m + 80);
+  const yy = String(y % 100).padStart(2, '0');
+  const base = y < 2000 ? 0 : 500;
+  for (;;) {
+    const individual = String(base + Math.floor(random() * 500)).padStart(3, '0');
+    const value = withCheckDigits(`${dd}${mm}${yy}${individual}`);
+    if (value && !used.has(value)) {
+      used.add(value);
+      return { kind, value, synthetic: true };
+    }
+  }
+}
+
 /** A pseudonym key derived from the seed, for cohorts that are not loaded into a DATA_DIR. */
 function seedPseudonymiser(seed: number): Pseudonymiser {
   const key = createHash('sha256').update(`norpain synthetic cohort ${seed}`).digest();
@@ -158,23 +184,8 @@ export function* generateCohort(options: CohortOptions): Generator<CohortPerson>
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)];
   const between = (from: string, to: string): string => dateOf(day(from) + random() * (day(to) - day(from)));
 
-  /** A synthetic national id (month + 80) for the birth date, unique in the cohort. */
-  const nationalId = (kind: 'fnr' | 'dnr', birthDate: string): NationalId => {
-    const [y, m, d] = birthDate.split('-').map(Number);
-    const dd = String(d + (kind === 'dnr' ? 40 : 0)).padStart(2, '0');
-    const mm = String(m + 80);
-    const yy = String(y % 100).padStart(2, '0');
-    // Individnummer 000–499 for 1900–1999, 500–999 for 2000–2039 (the century rule).
-    const base = y < 2000 ? 0 : 500;
-    for (;;) {
-      const individual = String(base + Math.floor(random() * 500)).padStart(3, '0');
-      const value = withCheckDigits(`${dd}${mm}${yy}${individual}`);
-      if (value && !used.has(value)) {
-        used.add(value);
-        return { kind, value, synthetic: true };
-      }
-    }
-  };
+  const nationalId = (kind: 'fnr' | 'dnr', birthDate: string) =>
+    syntheticIdFor(kind, birthDate, random, used);
 
   for (let index = 0; index < options.persons; index++) {
     const gender = random() < 0.62 ? 'female' : 'male';
@@ -267,14 +278,20 @@ export function* generateCohort(options: CohortOptions): Generator<CohortPerson>
     }
     if (random() < SHARES.baseline) {
       const authored = between(decision, episode.start);
-      episode.baseline = answer(BASELINE_URL, person, authored, severity0, 0);
+      episode.baseline = answer(NORPAIN_QUESTIONNAIRE_URLS.baseline, person, authored, severity0, 0);
     }
     if (episode.end) {
       const due = addMonths(episode.end, 12);
       const answeredOn = addDays(due, random() * 30);
       if (answeredOn <= horizon && random() < SHARES.followUp) {
         const severity12 = Math.max(0, severity0 - (random() * 0.5 - 0.1));
-        episode.followUp = answer(FOLLOW_UP_URL, person, answeredOn, severity12, severity0 - severity12);
+        episode.followUp = answer(
+          NORPAIN_QUESTIONNAIRE_URLS.followUp12m,
+          person,
+          answeredOn,
+          severity12,
+          severity0 - severity12,
+        );
       }
     }
     return episode;

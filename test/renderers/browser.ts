@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import { chromium, type Browser } from 'playwright-core';
+import { HEADLESS_FLAGS } from '../../src/reports/pdf';
 
 /** Debian's Chromium (apt-get install chromium); never a test tool's own browser download. */
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -20,14 +21,7 @@ export async function launchChromium(): Promise<HeadlessChromium> {
   const browser = await chromium.launch({
     executablePath: CHROMIUM,
     headless: true,
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
-    ],
+    args: [...HEADLESS_FLAGS],
   });
   return {
     browser,

@@ -1,21 +1,12 @@
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { norpain } from '../helpers/cli';
 import { startTestServer, SYNTHETIC_FNR, type TestServer } from '../helpers/testServer';
 
 const BIN = path.join(__dirname, '..', '..', 'bin', 'norpain.js');
-
-/** Runs the real `norpain` command in a child process with only these environment variables. */
-function norpain(args: string[], env: Record<string, string> = {}) {
-  const result = spawnSync(process.execPath, [BIN, ...args], {
-    env: { PATH: process.env.PATH ?? '', HOME: os.tmpdir(), ...env },
-    encoding: 'utf8',
-    timeout: 30_000,
-  });
-  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
-}
 
 describe('norpain token', () => {
   let server: TestServer;

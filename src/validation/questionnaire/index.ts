@@ -10,4 +10,4 @@ export {
   type QuestionnaireSource,
 } from './registry';
 export { checkQuestionnaireResponse, type QuestionnaireCheck } from './check';
-export { loadNorPainQuestionnaires, readNorPainQuestionnaires } from './norpain';
+export { loadNorPainQuestionnaires, NORPAIN_QUESTIONNAIRE_URLS, readNorPainQuestionnaires } from './norpain';

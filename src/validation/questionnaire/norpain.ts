@@ -7,6 +7,13 @@ import { storeQuestionnaireSource } from './registry';
 /** The repository's questionnaires/ folder; the same depth from src/ and from the built dist/. */
 export const NORPAIN_QUESTIONNAIRE_DIR = resolve(__dirname, '../../../questionnaires');
 
+/** The canonical URLs of the shipped Questionnaires: the patient's two time points and the clinician's form. */
+export const NORPAIN_QUESTIONNAIRE_URLS = {
+  baseline: 'https://norpain.no/fhir/Questionnaire/norpain-baseline',
+  followUp12m: 'https://norpain.no/fhir/Questionnaire/norpain-followup-12m',
+  clinician: 'https://norpain.no/fhir/Questionnaire/norpain-clinician-episode',
+} as const;
+
 /** The NorPain Questionnaires shipped with the server (every questionnaires/*.json). */
 export function readNorPainQuestionnaires(dir = NORPAIN_QUESTIONNAIRE_DIR): Questionnaire[] {
   return readdirSync(dir)
