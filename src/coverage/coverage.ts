@@ -1,12 +1,12 @@
 import path from 'node:path';
 import type { EpisodeOfCare } from '@medplum/fhirtypes';
-import { parseSearchRequest } from '@medplum/core';
 import type { ReservationRegister } from '../consent/register';
 import { parseReference } from '../fhir/reference';
 import { canonicalNationalId } from '../identity/nationalId';
 import type { IdentityVault } from '../identity/vault/IdentityVault';
 import type { VaultReadContext } from '../identity/vault/audit';
-import type { FhirStore, SearchResult } from '../store/FhirStore';
+import type { FhirStore } from '../store/FhirStore';
+import { searchAll } from '../store/searchAll';
 import type { NprContact } from './nprExtract';
 
 /**
@@ -145,6 +145,15 @@ export async function computeCoverage(input: CoverageInput): Promise<CoverageRep
   };
 }
 
+/**
+ * The search for the episodes whose period overlaps the year: it ends after the year before (or is open)
+ * and starts before the next. gt/lt rather than ge/le, whose FHIR meaning on a Period leaves out one
+ * that ends on the year's first day.
+ */
+export function episodesOverlapping(year: number): string {
+  return `EpisodeOfCare?date=gt${year - 1}-12-31&date=lt${year + 1}-01-01`;
+}
+
 /** Patient ids with an episode at each participating unit that has started and overlaps [from, to]. */
 async function registeredInYear(
   store: FhirStore,
@@ -153,29 +162,23 @@ async function registeredInYear(
   participating: ReadonlySet<string>,
 ): Promise<Map<string, Set<string>>> {
   const byUnit = new Map<string, Set<string>>();
-  const request = parseSearchRequest<EpisodeOfCare>('EpisodeOfCare?_count=1000');
-  let offset: number | undefined = 0;
-  while (offset !== undefined) {
-    const page: SearchResult<EpisodeOfCare> = await store.search({ ...request, offset });
-    for (const episode of page.matches) {
-      const unit = episode.managingOrganization?.identifier?.value;
-      const start = episode.period?.start?.slice(0, 10);
-      const end = episode.period?.end?.slice(0, 10);
-      const patient = parseReference(episode.patient?.reference ?? '');
-      if (
-        unit === undefined ||
-        !participating.has(unit) ||
-        start === undefined ||
-        start > to ||
-        (end !== undefined && end < from) ||
-        !patient.ok ||
-        patient.reference.kind !== 'literal'
-      ) {
-        continue;
-      }
-      add(byUnit, unit, patient.reference.id);
+  for await (const episode of searchAll<EpisodeOfCare>(store, episodesOverlapping(Number(from.slice(0, 4))))) {
+    const unit = episode.managingOrganization?.identifier?.value;
+    const start = episode.period?.start?.slice(0, 10);
+    const end = episode.period?.end?.slice(0, 10);
+    const patient = parseReference(episode.patient?.reference ?? '');
+    if (
+      unit === undefined ||
+      !participating.has(unit) ||
+      start === undefined ||
+      start > to ||
+      (end !== undefined && end < from) ||
+      !patient.ok ||
+      patient.reference.kind !== 'literal'
+    ) {
+      continue;
     }
-    offset = page.matches.length === 0 ? undefined : page.nextOffset;
+    add(byUnit, unit, patient.reference.id);
   }
   return byUnit;
 }

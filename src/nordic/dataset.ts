@@ -3,11 +3,11 @@ import type {
   Patient,
   QuestionnaireResponse,
   QuestionnaireResponseItem,
-  Resource,
 } from '@medplum/fhirtypes';
-import { parseSearchRequest } from '@medplum/core';
 import { parseReference } from '../fhir/reference';
-import type { FhirStore, SearchResult } from '../store/FhirStore';
+import type { FhirStore } from '../store/FhirStore';
+import { searchAll } from '../store/searchAll';
+import { episodesOverlapping } from '../coverage/coverage';
 import type { Unit } from '../units/units';
 import { NORPAIN_QUESTIONNAIRE_URLS } from '../validation/questionnaire';
 import { sexCategory, type QuasiIdentifiers } from './anonymise';
@@ -72,19 +72,6 @@ interface Answered {
   scores: Record<string, number | undefined>;
 }
 
-const PAGE = 1000;
-
-/** Every current resource of a type, page by page. */
-async function* all<T extends Resource>(store: FhirStore, query: string): AsyncGenerator<T> {
-  const request = parseSearchRequest<T>(query);
-  let offset: number | undefined = 0;
-  while (offset !== undefined) {
-    const page: SearchResult<T> = await store.search({ ...request, count: PAGE, offset });
-    yield* page.matches;
-    offset = page.matches.length === 0 ? undefined : page.nextOffset;
-  }
-}
-
 export async function nordicRows(
   store: FhirStore,
   year: number,
@@ -92,7 +79,8 @@ export async function nordicRows(
 ): Promise<NordicRow[]> {
   const regionOf = new Map(units.map((u) => [u.resh, u.region ?? 'unknown']));
   const episodes: { patient: string; unit: string; referral: string; start: string; end?: string }[] = [];
-  for await (const episode of all<EpisodeOfCare>(store, 'EpisodeOfCare')) {
+  // Those that overlap the year: a superset of those started in it.
+  for await (const episode of searchAll<EpisodeOfCare>(store, episodesOverlapping(year))) {
     const unit = episode.managingOrganization?.identifier?.value;
     const start = episode.period?.start?.slice(0, 10);
     const patient = patientId(episode.patient?.reference);
@@ -101,48 +89,44 @@ export async function nordicRows(
       episodes.push({ patient, unit, referral, start, end: episode.period?.end?.slice(0, 10) });
     }
   }
-  const wanted = new Set(episodes.map((e) => e.patient));
-  const patients = new Map<string, Patient>();
-  for await (const patient of all<Patient>(store, 'Patient')) {
-    if (wanted.has(patient.id as string)) {
-      patients.set(patient.id as string, { gender: patient.gender, birthDate: patient.birthDate } as Patient);
-    }
-  }
-  const forms = new Map<string, Answered[]>();
-  for (const url of [BASELINE, FOLLOW_UP]) {
-    const variables = SCORES.filter((s) => s.questionnaire === url);
-    for await (const response of all<QuestionnaireResponse>(
+  // Per person: their Patient and their forms, each an indexed lookup (a person has only a few forms).
+  const people = new Map<string, { patient: Patient; forms: Map<string, Answered[]> }>();
+  for (const id of new Set(episodes.map((e) => e.patient))) {
+    const patient = await store.read<Patient>('Patient', id);
+    const forms = new Map<string, Answered[]>();
+    for await (const response of searchAll<QuestionnaireResponse>(
       store,
-      `QuestionnaireResponse?questionnaire=${url}`,
+      `QuestionnaireResponse?subject=Patient/${id}`,
+      100,
     )) {
-      const subject = patientId(response.subject?.reference);
-      if (subject === undefined || !wanted.has(subject) || response.authored === undefined) {
+      const url = response.questionnaire?.split('|')[0];
+      const variables = SCORES.filter((v) => v.questionnaire === url);
+      if (url === undefined || variables.length === 0 || response.authored === undefined) {
         continue;
       }
-      const key = `${url} ${subject}`;
       const scores = Object.fromEntries(variables.map((v) => [v.name, valueOf(response.item, v.linkId)]));
-      const list = forms.get(key) ?? [];
+      const list = forms.get(url) ?? [];
       list.push({ authored: response.authored.slice(0, 10), scores });
-      forms.set(key, list);
+      forms.set(url, list);
     }
+    people.set(id, {
+      patient: { resourceType: 'Patient', gender: patient.gender, birthDate: patient.birthDate },
+      forms,
+    });
   }
   return episodes.map((episode) => {
-    const patient = patients.get(episode.patient);
+    const person = people.get(episode.patient);
     const baseline = latestWithin(
-      forms.get(`${BASELINE} ${episode.patient}`),
+      person?.forms.get(BASELINE),
       addDays(episode.referral, -60),
       addDays(episode.start, 30),
     );
     const followUp = episode.end
-      ? latestWithin(
-          forms.get(`${FOLLOW_UP} ${episode.patient}`),
-          addMonths(episode.end, 9),
-          addMonths(episode.end, 18),
-        )
+      ? latestWithin(person?.forms.get(FOLLOW_UP), addMonths(episode.end, 9), addMonths(episode.end, 18))
       : undefined;
     return {
-      age: ageAt(patient?.birthDate, episode.start),
-      sex: sexCategory(patient?.gender),
+      age: ageAt(person?.patient.birthDate, episode.start),
+      sex: sexCategory(person?.patient.gender),
       region: regionOf.get(episode.unit) ?? 'unknown',
       year,
       scores: { ...emptyScores(), ...baseline?.scores, ...followUp?.scores },
