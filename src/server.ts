@@ -262,6 +262,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
           pseudonymOfPrincipal: (principal) => personOf(principal)?.pseudonym,
           check: (event) => auditLog.check(event),
         }),
+        answeredTasks: followUp.answeredTasks,
         followUp: followUp.step,
       }),
       view: (principal) => createView(principal, viewDeps),

@@ -3,10 +3,12 @@ import type { FollowUpCancellers } from '../consent/followUps';
 import type { PersonLocks } from '../consent/personLock';
 import type { IdentityVault } from '../identity/vault/IdentityVault';
 import type { PersistedStep } from '../ingest/pipeline';
+import type { IngestStage } from '../ingest/write';
 import type { LandedTarget } from '../ingest/recovery';
 import { describeError, type Logger } from '../logging/logger';
 import type { FhirStore } from '../store/FhirStore';
 import { storeQuestionnaireSource } from '../validation/questionnaire';
+import { AnswerCloser, checkAnsweredTasks } from './answers';
 import type { Channel } from './channel';
 import { Dispatcher, type DispatchReport } from './dispatcher';
 import { followUpRecovery, followUpStep } from './ingestStep';
@@ -26,6 +28,8 @@ export interface FollowUpServices {
   channel: Channel;
   scheduler: FollowUpScheduler;
   dispatcher: Dispatcher;
+  /** The ingest pipeline's stage before persist: an answer's basedOn Task must be the person's. */
+  answeredTasks: IngestStage;
   /** The ingest pipeline's step after persist. */
   step: PersistedStep;
   /** The same, for writes recovery completes. */
@@ -67,6 +71,7 @@ export function openFollowUp(options: FollowUpOptions): FollowUpServices {
     settings,
     actor: options.actor,
   });
+  const reactions = { scheduler, answers: new AnswerCloser(options.store, ledger) };
   // A reservation erases the person's Tasks; the ledger forgets their attempts, so none is sent again.
   options.cancellers?.register({
     cancelPendingFollowUps: async (patientId) => ledger.forgetPerson(patientId),
@@ -77,8 +82,9 @@ export function openFollowUp(options: FollowUpOptions): FollowUpServices {
     channel,
     scheduler,
     dispatcher,
-    step: followUpStep(scheduler),
-    recovered: followUpRecovery(options.store, scheduler),
+    answeredTasks: checkAnsweredTasks(options.store),
+    step: followUpStep(reactions),
+    recovered: followUpRecovery(options.store, reactions),
     close: async () => {
       await channel.close();
       ledger.close();

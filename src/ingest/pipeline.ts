@@ -71,6 +71,9 @@ export interface IngestDeps {
   /** Builds (and checks) a write's audit entry before it is sent; recovery records it if the request's own
    * entry is missing. Throwing refuses the write before anything is stored. */
   pendingAudit: (write: Write, ctx: IngestContext, targets: IntentTarget[]) => AuditEvent;
+  /** An answer's basedOn follow-up Task must be the person's, for that Questionnaire, open when it was
+   * authored (src/followup/answers.ts). */
+  answeredTasks: IngestStage;
   /** Follow-up scheduling and closing (src/followup/ingestStep.ts): Tasks for stored episodes, answers
    * completing them. */
   followUp: PersistedStep;
@@ -106,6 +109,7 @@ export function createIngestPipeline(deps: IngestDeps): IngestPipeline {
     { name: 'stored references', stage: deps.references.requireTargets },
     { name: 'pseudonymised profiles', stage: validatePseudonymisedProfiles }, // what is stored holds too
     { name: 'ownership', stage: deps.ownership }, // own unit / own person; unit labels
+    { name: 'answered tasks', stage: deps.answeredTasks }, // basedOn a follow-up Task: the person's own
   ];
   const afterPersist: { name: string; step: PersistedStep }[] = [
     { name: 'follow-up', step: deps.followUp }, // schedule Tasks for episodes; answers complete them
