@@ -40,7 +40,7 @@ test('due Tasks get one invitation each, with the national id only in the messag
 
   // Before anything is due for the 12-month Task, only the baseline invitations go out.
   const first = await dispatcher.run(new Date(start.getTime() + 1000));
-  expect(first).toMatchObject({ invited: 2, reminded: 0, expired: 0, redelivered: 0 });
+  expect(first).toMatchObject({ invited: 2, reminded: 0, redelivered: 0 });
   const sent = outbox(server);
   const baselineOf = async (episodeId: string) => (await taskAt(episodeId, 'baseline')).id as string;
   const expected = new Map([
@@ -73,8 +73,9 @@ test('due Tasks get one invitation each, with the national id only in the messag
   expect(reminder).toMatchObject({ kind: 'reminder', attempt: 3, recipient: persons[1] });
 
   // After the answer window the baseline Tasks expire: failed, with the reason.
-  const late = await dispatcher.run(new Date(start.getTime() + 41 * DAY));
-  expect(late.expired).toBe(2);
+  // (The report's count would include earlier runs' Tasks on a shared HAPI server: the Tasks are checked.)
+  await dispatcher.run(new Date(start.getTime() + 41 * DAY));
+  expect((await taskAt(ended.episodeId, 'baseline')).status).toBe('failed');
   const expired = await taskAt(open.episodeId, 'baseline');
   expect(expired).toMatchObject({ status: 'failed', businessStatus: { coding: [{ code: 'expired' }] } });
   expect(expired.statusReason?.text).toMatch(/Not answered/);
