@@ -72,6 +72,8 @@ test('the portal’s answer basedOn the Task completes it, and the Task names th
     ),
     201,
   );
+  // R4 allows only CarePlan and ServiceRequest in QuestionnaireResponse.basedOn: the link is kept on the Task.
+  expect(stored.basedOn).toBeUndefined();
   expect(await baselineTask(person)).toMatchObject({
     status: 'completed',
     businessStatus: { coding: [{ code: 'answered' }] },
