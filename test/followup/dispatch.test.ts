@@ -1,7 +1,7 @@
 import type { Task } from '@medplum/fhirtypes';
 import { OutboxChannel } from '../../src/followup/outbox';
-import { startTestServer, type TestServer } from '../helpers/testServer';
-import { DAY, outbox, people, register, tasksOf, timePointOf } from './fixtures';
+import type { TestServer } from '../helpers/testServer';
+import { DAY, outbox, people, register, tasksOf, startFollowUpServer, taskAt as taskOf } from './fixtures';
 
 /**
  * Dispatch through the outbox channel by a controllable clock (docs/followup.md): due Tasks get exactly one
@@ -14,20 +14,16 @@ let staff: string;
 const persons = people(4202, 3);
 
 beforeAll(async () => {
-  server = await startTestServer({
+  ({ server, clinic, staff } = await startFollowUpServer({
     FOLLOWUP_REMINDER_DAYS: '10',
     FOLLOWUP_MAX_REMINDERS: '2',
     FOLLOWUP_ANSWER_DAYS: '40',
-  });
-  clinic = await server.token('clinic');
-  staff = await server.token('registry-admin');
+  }));
 });
-afterAll(async () => {
-  await server.stop();
-});
+afterAll(() => server.stop());
 
-const taskAt = async (episodeId: string, timePoint: string): Promise<Task> =>
-  (await tasksOf(server, staff, episodeId)).find((t) => timePointOf(t) === timePoint) as Task;
+const taskAt = (episodeId: string, timePoint: string): Promise<Task> =>
+  taskOf(server, staff, episodeId, timePoint);
 
 test('due Tasks get one invitation each, with the national id only in the message; reminders and expiry follow the clock', async () => {
   const dispatcher = server.server.followUp.dispatcher;
