@@ -21,6 +21,8 @@ import { fhirJson } from './fhir/http';
 import { errors, FhirError, issue, operationOutcome } from './fhir/outcomes';
 import { SearchTranslator } from './identity/searchTranslation';
 import { openIdentity, type IdentityServices } from './identity/service';
+import { openFollowUp, startDispatchTimer, type FollowUpServices } from './followup';
+import { responseRatesOperation } from './followup/rates';
 import { createRespondentStage, createWriteOwnershipStage } from './ingest/authorise';
 import { WriteJournal } from './ingest/journal';
 import { createIngestPipeline } from './ingest/pipeline';
@@ -55,6 +57,8 @@ export interface NorpainServer {
   authenticate: Authenticate;
   /** What a study view is opened with (src/research/view.ts, openStudyView): export and statistics. */
   studyViews: StudyViewDeps;
+  /** The follow-up: its dispatcher runs with a given `now` (tests, `norpain dispatch`). */
+  followUp: FollowUpServices;
   /** Starts listening (default: config.port on all interfaces); port 0 picks a free port. */
   listen(port?: number, host?: string): Promise<Listening>;
   /** Stops every listener, drops open connections and closes the store. */
@@ -140,20 +144,19 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     pseudonyms: projectPseudonyms,
     withheld: () => new Set(consent.register.pendingErasures().map((pending) => pending.patientId)),
   };
-  try {
-    // Again, now that the stores, logs and keys exist: what they created at the umask's modes becomes private.
-    makeDataDirPrivate(config.dataDir);
-  } catch (err) {
-    consent.close();
+  const opened: { exports?: ExportServices; followUp?: FollowUpServices } = {};
+  const closeState = async (): Promise<void> => {
+    await opened.exports?.close();
+    await opened.followUp?.close();
     identity.close();
+    consent.close();
     journal.close();
     projectPseudonyms.close();
     auditLog.close();
-    await store.close();
-    throw err;
-  }
+  };
   const unitIds = readUnits(config.unitsFile).map((unit) => unit.resh);
   let exports: ExportServices;
+  let followUp: FollowUpServices;
   try {
     exports = openExport({
       dataDir: config.dataDir,
@@ -167,21 +170,25 @@ export async function createServer(config: Config, options: ServerOptions = {}):
           : registrySource(store, unitIds, transactionTime);
       },
     });
+    opened.exports = exports;
+    followUp = openFollowUp({
+      env: options.identityEnv ?? process.env,
+      dataDir: config.dataDir,
+      production,
+      store,
+      vault: identity.vault,
+      locks: consent.locks,
+      cancellers: consent.followUps,
+      actor: 'norpain-dispatch',
+    });
+    opened.followUp = followUp;
+    // Again, now that the stores, logs and keys exist: what they created at the umask's modes becomes private.
+    makeDataDirPrivate(config.dataDir);
   } catch (err) {
-    consent.close();
-    identity.close();
-    journal.close();
-    auditLog.close();
+    await closeState();
     await store.close();
     throw err;
   }
-  const closeState = (): void => {
-    identity.close();
-    consent.close();
-    journal.close();
-    projectPseudonyms.close();
-    auditLog.close();
-  };
   // What needs the clinical store before writes are taken: the units and questionnaires, and completing
   // what a crash left unfinished (docs/architecture.md, "One outcome per write"). While the store is
   // unreachable the server still starts; /readyz and writes answer 503 until this has run.
@@ -194,7 +201,13 @@ export async function createServer(config: Config, options: ServerOptions = {}):
       logger.info('NorPain questionnaires loaded', { written: questionnaires });
     },
     recover: async () => {
-      const writes = await recoverWrites({ journal, store, vault: identity.vault, audit: auditLog });
+      const writes = await recoverWrites({
+        journal,
+        store,
+        vault: identity.vault,
+        audit: auditLog,
+        afterStored: followUp.recovered,
+      });
       const erasures = await consent.reservations.completePendingErasures({ actor: 'norpain-recovery' });
       if (writes.completed + writes.undone + erasures > 0) {
         logger.info('unfinished work completed', { ...writes, erasures });
@@ -204,11 +217,11 @@ export async function createServer(config: Config, options: ServerOptions = {}):
   try {
     await maintenance.first;
   } catch (err) {
-    await exports.close();
-    closeState();
+    await closeState();
     await store.close();
     throw err;
   }
+  const stopDispatch = startDispatchTimer(followUp.dispatcher, followUp.settings.dispatchSeconds, logger);
 
   const app = express();
   app.disable('x-powered-by');
@@ -277,6 +290,8 @@ export async function createServer(config: Config, options: ServerOptions = {}):
           pseudonymOfPrincipal: (principal) => personOf(principal)?.pseudonym,
           check: (event) => auditLog.check(event),
         }),
+        answeredTasks: followUp.answeredTasks,
+        followUp: followUp.step,
       }),
       view: (principal) => createView(principal, viewDeps),
       readerFor: async (principal) =>
@@ -300,6 +315,15 @@ export async function createServer(config: Config, options: ServerOptions = {}):
         },
         ...consent.operations,
         ...exports.operations,
+        {
+          name: '$response-rates',
+          levels: ['type'],
+          types: ['Task'],
+          methods: ['GET'],
+          roles: ['registry-admin'],
+          permission: 's',
+          handle: responseRatesOperation(followUp.ledger),
+        },
         {
           name: '$merge',
           levels: ['type'],
@@ -366,6 +390,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     config,
     authenticate,
     studyViews,
+    followUp,
     listen: (port = config.port, host) =>
       new Promise<Listening>((resolve, reject) => {
         const server = http.createServer(app);
@@ -385,10 +410,11 @@ export async function createServer(config: Config, options: ServerOptions = {}):
       }),
     close: async () => {
       await maintenance.stop();
+      await stopDispatch();
       await Promise.all([...listeners].map(closeListener));
-      await exports.close();
+      // Export jobs and the dispatcher stop (closeState) before the store they read from closes.
+      await closeState();
       await store.close();
-      closeState();
     },
   };
 }

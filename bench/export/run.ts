@@ -23,7 +23,7 @@ import { awaitManifest, kickOff } from '../../src/export/client';
 import { createLogger } from '../../src/logging/logger';
 import { createServer } from '../../src/server';
 import { readUnits, RESH_SYSTEM } from '../../src/units/units';
-import { BASELINE_URL, FOLLOW_UP_URL } from '../../test/generators/answers';
+import { NORPAIN_QUESTIONNAIRE_URLS } from '../../src/validation/questionnaire';
 
 const BENCH_STUDY = 'bench-export';
 const EXT = 'https://norpain.no/fhir/StructureDefinition/';
@@ -41,8 +41,8 @@ function benchApproval(units: string[]): ResearchStudy {
     'Procedure.subject',
     'QuestionnaireResponse.subject',
     'QuestionnaireResponse.authored',
-    `${BASELINE_URL}#nrs-gjennomsnitt`,
-    `${FOLLOW_UP_URL}#nrs-gjennomsnitt`,
+    `${NORPAIN_QUESTIONNAIRE_URLS.baseline}#nrs-gjennomsnitt`,
+    `${NORPAIN_QUESTIONNAIRE_URLS.followUp12m}#nrs-gjennomsnitt`,
   ];
   return {
     resourceType: 'ResearchStudy',

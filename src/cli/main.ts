@@ -1,6 +1,7 @@
 import { auditVerifyCommand } from '../audit/verifyCommand';
 import { isConfigError } from '../config';
 import { coverageCommand } from '../coverage/command';
+import { dispatchCommand, ratesCommand } from '../followup/commands';
 import { rekeyCommand } from '../identity/rekeyCommand';
 import { nordicExportCommand } from '../nordic/command';
 import { reportCommand } from '../reports/command';
@@ -20,6 +21,8 @@ const COMMANDS: CliCommand[] = [
   nordicExportCommand,
   reportCommand,
   exportCommand,
+  dispatchCommand,
+  ratesCommand,
 ];
 
 function overview(): string {

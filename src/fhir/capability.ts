@@ -161,6 +161,11 @@ export function buildCapabilityStatement(storeKind: string, version: string): Ca
           },
           // Aggregates with small-cell suppression (src/statistics); its definition is OperationDefinition/stats.
           { name: 'stats', definition: STATS_OPERATION_DEFINITION.url as string },
+          // Staff only (src/followup/rates.ts): GET Task/$response-rates?from=YYYY-MM&to=YYYY-MM.
+          {
+            name: 'response-rates',
+            definition: 'https://norpain.no/fhir/OperationDefinition/response-rates',
+          },
         ],
       },
     ],

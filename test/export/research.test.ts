@@ -12,7 +12,7 @@ import { requestBackendToken } from '../../src/auth/clientAssertion';
 import { awaitManifest, downloadFile, kickOff, type Bearer } from '../../src/export/client';
 import { AGE_BAND_URL } from '../../src/research/project';
 import { readUnits } from '../../src/units/units';
-import { BASELINE_URL, FOLLOW_UP_URL } from '../generators/answers';
+import { NORPAIN_QUESTIONNAIRE_URLS } from '../../src/validation/questionnaire';
 import { generateCohort } from '../generators/cohort';
 import { loadCohort } from '../generators/load';
 import { reservation } from '../consent/fixtures';
@@ -50,8 +50,8 @@ beforeAll(async () => {
     variables: [
       'Patient.gender',
       'QuestionnaireResponse.subject',
-      `${BASELINE_URL}#${NRS}`,
-      `${FOLLOW_UP_URL}#${NRS}`,
+      `${NORPAIN_QUESTIONNAIRE_URLS.baseline}#${NRS}`,
+      `${NORPAIN_QUESTIONNAIRE_URLS.followUp12m}#${NRS}`,
     ],
     ageBand: 10,
     precision: 'year',
@@ -122,8 +122,8 @@ async function tableFromSearch(): Promise<PersonRow[]> {
         patient.id as string,
         patient.gender ?? null,
         band === undefined ? null : `${band.low?.value}-${band.high?.value}`,
-        nrs(BASELINE_URL),
-        nrs(FOLLOW_UP_URL),
+        nrs(NORPAIN_QUESTIONNAIRE_URLS.baseline),
+        nrs(NORPAIN_QUESTIONNAIRE_URLS.followUp12m),
       ];
     })
     .sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
