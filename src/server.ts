@@ -35,6 +35,7 @@ import { HapiStore, registryDefinitions } from './store/hapi';
 import type { FhirStore } from './store/FhirStore';
 import { loadUnits, readUnits } from './units/units';
 import { loadNorPainQuestionnaires } from './validation/questionnaire';
+import { openState } from './state';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const VERSION = (require('../package.json') as { version: string }).version;
@@ -75,10 +76,25 @@ export async function createServer(config: Config, options: ServerOptions = {}):
   const production = config.mode === 'production';
   loadFhirDefinitions();
   makeDataDirPrivate(config.dataDir);
-  const authenticate = createAuthenticator(config, logger);
-  const store = options.store ?? (await openStore(config));
-  // The audit log (append-only, own file); every vault read is recorded in it too.
-  const auditLog = AuditLog.open(auditLogPath(config.dataDir));
+  // The state: SQLite files under DATA_DIR, or PostgreSQL shared by every replica (docs/replicas.md).
+  const state = await openState(config.state);
+  const authenticate = createAuthenticator(config, logger, { replayCache: state.replayCache });
+  let store: FhirStore;
+  let auditLog: AuditLog;
+  try {
+    store = options.store ?? (await openStore(config));
+  } catch (err) {
+    await state.close();
+    throw err;
+  }
+  try {
+    // The audit log (append-only, own database); every vault read is recorded in it too.
+    auditLog = AuditLog.open(auditLogPath(config.dataDir), config.state);
+  } catch (err) {
+    await store.close();
+    await state.close();
+    throw err;
+  }
   let identity: IdentityServices;
   let vaultForAudit: IdentityServices['vault'] | undefined;
   try {
@@ -86,6 +102,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
       env: options.identityEnv ?? process.env,
       production,
       dataDir: config.dataDir,
+      state: config.state,
       logger,
       audit: vaultAuditSink(auditLog, (patientId) => vaultForAudit?.findByPatientId(patientId)?.pseudonym),
     });
@@ -93,6 +110,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
   } catch (err) {
     auditLog.close();
     await store.close();
+    await state.close();
     throw err;
   }
   const personOf = personResolver(identity.vault, production);
@@ -102,6 +120,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     ...identity,
     store,
     production,
+    locks: state.personLocks('link'),
   });
   const searchTranslator = new SearchTranslator({ ...identity, production });
   let consent: ConsentServices;
@@ -110,6 +129,8 @@ export async function createServer(config: Config, options: ServerOptions = {}):
       env: options.identityEnv ?? process.env,
       production,
       dataDir: config.dataDir,
+      state: config.state,
+      locks: state.personLocks('person'),
       store,
       vault: identity.vault,
       pseudonymiser: identity.pseudonymiser,
@@ -120,6 +141,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     identity.close();
     auditLog.close();
     await store.close();
+    await state.close();
     throw err;
   }
   const journal = WriteJournal.open(config.dataDir);
@@ -132,13 +154,15 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     journal.close();
     auditLog.close();
     await store.close();
+    await state.close();
     throw err;
   }
-  const closeState = (): void => {
+  const closeState = async (): Promise<void> => {
     identity.close();
     consent.close();
     journal.close();
     auditLog.close();
+    await state.close();
   };
   // What needs the clinical store before writes are taken: the units and questionnaires, and completing
   // what a crash left unfinished (docs/architecture.md, "One outcome per write"). While the store is
@@ -162,7 +186,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
   try {
     await maintenance.first;
   } catch (err) {
-    closeState();
+    await closeState();
     await store.close();
     throw err;
   }
@@ -316,7 +340,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
       await maintenance.stop();
       await Promise.all([...listeners].map(closeListener));
       await store.close();
-      closeState();
+      await closeState();
     },
   };
 }
