@@ -7,7 +7,9 @@ import { Pseudonymiser } from '../../src/identity/pseudonym';
 import { seededRandom, syntheticNationalId } from '../../src/identity/synthetic';
 import { MemoryVaultAuditSink } from '../../src/identity/vault/audit';
 import { IdentityVault } from '../../src/identity/vault/IdentityVault';
-import { postgresTestState, stateDatabaseUrl } from '../helpers/state';
+import { pgConnection } from '../../src/state';
+import { migrate, MIGRATIONS } from '../../src/state/postgres/migrations';
+import { createTestSchema, dropTestSchema, postgresTestState, stateDatabaseUrl } from '../helpers/state';
 import { describeStateContract } from './contract';
 
 const run = promisify(execFile);
@@ -87,6 +89,37 @@ const dumpUrl = stateDatabaseUrl;
       expect(found).toEqual([]);
     } finally {
       await state.dispose();
+    }
+  });
+});
+
+/** Replicas starting together: each migration is applied once, and every replica finds the schema whole. */
+(dumpUrl ? describe : describe.skip)('migrations', () => {
+  test('run concurrently by several processes, apply each version once', async () => {
+    const schema = await createTestSchema(dumpUrl as string);
+    try {
+      const connection = pgConnection({ databaseUrl: dumpUrl as string, schema });
+      const applied = await Promise.all([migrate(connection), migrate(connection), migrate(connection)]);
+      expect(applied.flat().sort((a, b) => a - b)).toEqual(MIGRATIONS.map((m) => m.version));
+      expect(await migrate(connection)).toEqual([]);
+    } finally {
+      await dropTestSchema(dumpUrl as string, schema);
+    }
+  });
+
+  test('a failing migration leaves no trace of itself and stops the start', async () => {
+    const schema = await createTestSchema(dumpUrl as string);
+    try {
+      const connection = pgConnection({ databaseUrl: dumpUrl as string, schema });
+      const broken = [
+        ...MIGRATIONS,
+        { version: 999, name: 'broken', sql: 'CREATE TABLE half (x int); SELECT 1/0;' },
+      ];
+      await expect(migrate(connection, broken)).rejects.toThrow(/division by zero/);
+      const again = [...MIGRATIONS, { version: 999, name: 'fixed', sql: 'CREATE TABLE half (x int);' }];
+      expect(await migrate(connection, again)).toEqual([999]);
+    } finally {
+      await dropTestSchema(dumpUrl as string, schema);
     }
   });
 });
