@@ -3,15 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { seededRandom } from '../../src/identity/synthetic';
-import {
-  answersByTag,
-  call,
-  condition,
-  FNR_SYSTEM,
-  people,
-  reservation,
-  submission,
-} from '../consent/fixtures';
+import { answersByTag, people, type RaceOpKind, sendRaceOp } from '../consent/fixtures';
 import { freePort, ServeProcess } from '../crash/harness';
 import { createTestSchema, dropTestSchema, stateDatabaseUrl } from '../helpers/state';
 
@@ -32,9 +24,8 @@ const KILL_ROUND = 5;
 const PEOPLE = 16;
 const BIN = path.join(__dirname, '..', '..', 'bin', 'norpain.js');
 
-type Kind = 'submit' | 'submit-by-identifier' | 'reserve' | 'withdraw';
 interface Op {
-  kind: Kind;
+  kind: RaceOpKind;
   person: number;
   replica: number;
 }
@@ -105,7 +96,7 @@ const databaseUrl = stateDatabaseUrl;
         const changing = new Set<number>();
         const ops: Op[] = [];
         for (let n = 2 + Math.floor(random() * 5); n > 0; n--) {
-          const kind = pick<Kind>(['submit', 'submit', 'submit-by-identifier', 'reserve', 'withdraw']);
+          const kind = pick<RaceOpKind>(['submit', 'submit', 'submit-by-identifier', 'reserve', 'withdraw']);
           const person = random() < 0.6 ? focus : Math.floor(random() * PEOPLE);
           const changes = kind === 'reserve' || kind === 'withdraw';
           if (changes && changing.has(person)) continue;
@@ -121,51 +112,14 @@ const databaseUrl = stateDatabaseUrl;
         const reserving = new Set(ops.filter((o) => o.kind === 'reserve').map((o) => o.person));
         const withdrawing = new Set(ops.filter((o) => o.kind === 'withdraw').map((o) => o.person));
         const sent = ops.map(async (o) => {
-          const server = replicas[o.replica].asTestServer;
-          const fnr = fnrs[o.person];
           const answer = `a${++answerNo}`;
           let status: number;
           try {
-            switch (o.kind) {
-              case 'submit':
-                status = (
-                  await call(
-                    server,
-                    clinic,
-                    'POST',
-                    '',
-                    submission([{ system: FNR_SYSTEM, value: fnr }], tag(o.person), [answer]),
-                  )
-                ).status;
-                break;
-              case 'submit-by-identifier':
-                status = (
-                  await call(
-                    server,
-                    clinic,
-                    'POST',
-                    'Condition',
-                    condition(tag(o.person), answer, { identifier: { system: FNR_SYSTEM, value: fnr } }),
-                  )
-                ).status;
-                break;
-              case 'reserve':
-                status = (
-                  await call(server, admin, 'POST', 'Consent', reservation(fnr, { channel: 'letter' }))
-                ).status;
-                break;
-              case 'withdraw':
-                status = (
-                  await call(
-                    server,
-                    admin,
-                    'POST',
-                    'Consent',
-                    reservation(fnr, { status: 'inactive', channel: 'letter' }),
-                  )
-                ).status;
-                break;
-            }
+            status = await sendRaceOp(
+              replicas[o.replica].asTestServer,
+              { clinic, admin },
+              { kind: o.kind, fnr: fnrs[o.person], tag: tag(o.person), answer },
+            );
           } catch {
             status = 0; // the connection was cut: the replica died with the request in flight
           }

@@ -6,26 +6,19 @@ import { AuditLog, auditLogPath } from '../../src/audit/log';
 import { ReservationRegister } from '../../src/consent/register';
 import { ConfigError } from '../../src/config/ConfigError';
 import { Pseudonymiser } from '../../src/identity/pseudonym';
-import { seededRandom, syntheticNationalId } from '../../src/identity/synthetic';
+import { seededRandom } from '../../src/identity/synthetic';
 import type { NationalId } from '../../src/identity/nationalId';
 import { MemoryVaultAuditSink } from '../../src/identity/vault/audit';
 import { IdentityVault, SeveralPersonsError } from '../../src/identity/vault/IdentityVault';
 import type { StateServices } from '../../src/state';
 import { event } from '../audit/fixtures';
+import { syntheticId } from '../helpers/nationalIds';
 import type { TestState } from '../helpers/state';
 
 const run = promisify(execFile);
 const random = seededRandom(17);
-const fnr = (): NationalId => ({
-  kind: 'fnr',
-  value: syntheticNationalId('fnr', { random }),
-  synthetic: true,
-});
-const dnr = (): NationalId => ({
-  kind: 'dnr',
-  value: syntheticNationalId('dnr', { random }),
-  synthetic: true,
-});
+const fnr = (): NationalId => syntheticId('fnr', random);
+const dnr = (): NationalId => syntheticId('dnr', random);
 const ctx = { actor: 'state-contract' };
 
 /**

@@ -4,7 +4,8 @@ import { promisify } from 'node:util';
 import { ReservationRegister } from '../../src/consent/register';
 import type { NationalId } from '../../src/identity/nationalId';
 import { Pseudonymiser } from '../../src/identity/pseudonym';
-import { seededRandom, syntheticNationalId } from '../../src/identity/synthetic';
+import { seededRandom } from '../../src/identity/synthetic';
+import { syntheticId } from '../helpers/nationalIds';
 import { MemoryVaultAuditSink } from '../../src/identity/vault/audit';
 import { IdentityVault } from '../../src/identity/vault/IdentityVault';
 import { pgConnection } from '../../src/state';
@@ -42,11 +43,9 @@ const dumpUrl = stateDatabaseUrl;
     const state = await postgresTestState(dumpUrl as string);
     try {
       const random = seededRandom(4711);
-      const ids: NationalId[] = Array.from({ length: 20 }, (_, i) => ({
-        kind: i % 4 === 0 ? 'dnr' : 'fnr',
-        value: syntheticNationalId(i % 4 === 0 ? 'dnr' : 'fnr', { random }),
-        synthetic: true,
-      }));
+      const ids: NationalId[] = Array.from({ length: 20 }, (_, i) =>
+        syntheticId(i % 4 === 0 ? 'dnr' : 'fnr', random),
+      );
       const vault = IdentityVault.open({
         file: IdentityVault.defaultFile(state.dataDir),
         state: state.config,
