@@ -7,7 +7,6 @@ import { errors, FhirError, issue, operationOutcome } from '../fhir/outcomes';
 import { identifierOfConditional, literalKey, parseReference } from '../fhir/reference';
 import { planSearch } from '../fhir/search';
 import {
-  canonicalNationalId,
   containsNationalId,
   extractNationalIds,
   invalidNationalId,
@@ -145,7 +144,8 @@ async function lockPersons(
     const keys = new Set<string>();
     const person = (p: VaultPerson | undefined) => p && keys.add(`patient:${p.patientId}`);
     for (const { value } of concerned.nationalIds) {
-      keys.add(`id:${canonicalNationalId(value)}`);
+      // The vault's keyed hash, not the id: with STATE=postgres lock keys are visible to the database.
+      keys.add(`id:${vault.idHash(value)}`);
       person(vault.find(value));
     }
     for (const { value } of concerned.patientIds) {

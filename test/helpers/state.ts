@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -62,9 +62,14 @@ export async function postgresTestState(databaseUrl: string): Promise<TestState>
   };
 }
 
-export async function createTestSchema(databaseUrl: string): Promise<string> {
-  const schema = `test_${randomBytes(6).toString('hex')}`;
-  await withClient(databaseUrl, (client) => client.query(`CREATE SCHEMA ${schema}`));
+/** A new schema, or with `name` the one that name always gives (created if it does not exist yet). */
+export async function createTestSchema(databaseUrl: string, name?: string): Promise<string> {
+  const suffix =
+    name === undefined
+      ? randomBytes(6).toString('hex')
+      : createHash('sha256').update(name).digest('hex').slice(0, 12);
+  const schema = `test_${suffix}`;
+  await withClient(databaseUrl, (client) => client.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`));
   return schema;
 }
 

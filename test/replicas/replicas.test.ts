@@ -16,7 +16,8 @@ import { createTestSchema, dropTestSchema, stateDatabaseUrl } from '../helpers/s
  * write (and nothing but acknowledged writes and writes whose answer the kill cut off). At the end the
  * audit chain the replicas appended to together verifies.
  *
- * Needs HAPI_URL and STATE_DATABASE_URL (.ci/run exports both); skipped with a message without them.
+ * Needs HAPI_URL and STATE_DATABASE_URL (.ci/run exports both); skipped with a message without them,
+ * except in CI, where their absence is a failure rather than a silent pass.
  */
 const SEED = Number(process.env.NORPAIN_PROPERTY_SEED ?? 20261207);
 const ROUNDS = Number(process.env.REPLICA_ROUNDS ?? 14);
@@ -32,6 +33,12 @@ interface Op {
 
 const hapiUrl = process.env.HAPI_URL;
 const databaseUrl = stateDatabaseUrl;
+
+if (!(hapiUrl && databaseUrl) && process.env.CI === 'true') {
+  test('HAPI_URL and STATE_DATABASE_URL are set in CI', () => {
+    throw new Error('CI=true but HAPI_URL or STATE_DATABASE_URL is not set: the replica test cannot run');
+  });
+}
 
 (hapiUrl && databaseUrl ? describe : describe.skip)(
   `two replicas on one PostgreSQL state${hapiUrl && databaseUrl ? '' : ' — SKIPPED, HAPI_URL and STATE_DATABASE_URL are not both set'}`,

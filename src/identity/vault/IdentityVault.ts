@@ -326,7 +326,7 @@ export class IdentityVault {
       now,
     ]) as { id: number };
     for (const id of ids) {
-      this.db.run(SQL.upsertAlias, [this.crypto.lookupHash(canonicalNationalId(id)), inserted.id]);
+      this.db.run(SQL.upsertAlias, [this.idHash(id), inserted.id]);
     }
     return person;
   }
@@ -357,10 +357,15 @@ export class IdentityVault {
       );
       this.db.run(SQL.updatePerson, [pseudonym, keyVersion, sealed, new Date().toISOString(), survivor.id]);
       for (const id of extra) {
-        this.db.run(SQL.upsertAlias, [this.crypto.lookupHash(canonicalNationalId(id)), survivor.id]);
+        this.db.run(SQL.upsertAlias, [this.idHash(id), survivor.id]);
       }
     }
     return { patientId: survivor.patient_id, pseudonym };
+  }
+
+  /** The keyed hash the vault looks the id up by (VAULT_KEY's lookup subkey): names it without revealing it. */
+  idHash(id: NationalId): string {
+    return this.crypto.lookupHash(canonicalNationalId(id));
   }
 
   /** The person an id belongs to, if known. Reveals no id, so it is not audited. */
@@ -474,7 +479,7 @@ export class IdentityVault {
   }
 
   private aliasPerson(id: NationalId): PersonRow | undefined {
-    return this.db.get<PersonRow>(SQL.aliasPerson, [this.crypto.lookupHash(canonicalNationalId(id))]);
+    return this.db.get<PersonRow>(SQL.aliasPerson, [this.idHash(id)]);
   }
 
   private byPatientId(patientId: string): PersonRow | undefined {
