@@ -46,6 +46,7 @@ import { publicAnnualReport } from './reports/public';
 import { ProjectPseudonyms } from './research/pseudonyms';
 import { studyStore } from './research/store';
 import { openStudy, openStudyView, type StudyViewDeps } from './research/view';
+import { openState } from './state';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const VERSION = (require('../package.json') as { version: string }).version;
@@ -90,10 +91,25 @@ export async function createServer(config: Config, options: ServerOptions = {}):
   const production = config.mode === 'production';
   loadFhirDefinitions();
   makeDataDirPrivate(config.dataDir);
-  const authenticate = createAuthenticator(config, logger);
-  const store = options.store ?? (await openStore(config));
-  // The audit log (append-only, own file); every vault read is recorded in it too.
-  const auditLog = AuditLog.open(auditLogPath(config.dataDir));
+  // The state: SQLite files under DATA_DIR, or PostgreSQL shared by every replica (docs/replicas.md).
+  const state = await openState(config.state);
+  const authenticate = createAuthenticator(config, logger, { replayCache: state.replayCache });
+  let store: FhirStore;
+  let auditLog: AuditLog;
+  try {
+    store = options.store ?? (await openStore(config));
+  } catch (err) {
+    await state.close();
+    throw err;
+  }
+  try {
+    // The audit log (append-only, own database); every vault read is recorded in it too.
+    auditLog = AuditLog.open(auditLogPath(config.dataDir), config.state);
+  } catch (err) {
+    await store.close();
+    await state.close();
+    throw err;
+  }
   let identity: IdentityServices;
   let vaultForAudit: IdentityServices['vault'] | undefined;
   try {
@@ -101,6 +117,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
       env: options.identityEnv ?? process.env,
       production,
       dataDir: config.dataDir,
+      state: config.state,
       logger,
       audit: vaultAuditSink(auditLog, (patientId) => vaultForAudit?.findByPatientId(patientId)?.pseudonym),
     });
@@ -108,6 +125,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
   } catch (err) {
     auditLog.close();
     await store.close();
+    await state.close();
     throw err;
   }
   const personOf = personResolver(identity.vault, production);
@@ -117,6 +135,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     ...identity,
     store,
     production,
+    locks: state.personLocks('link'),
   });
   const searchTranslator = new SearchTranslator({ ...identity, production });
   let consent: ConsentServices;
@@ -125,6 +144,8 @@ export async function createServer(config: Config, options: ServerOptions = {}):
       env: options.identityEnv ?? process.env,
       production,
       dataDir: config.dataDir,
+      state: config.state,
+      locks: state.personLocks('person'),
       store,
       vault: identity.vault,
       pseudonymiser: identity.pseudonymiser,
@@ -135,6 +156,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     identity.close();
     auditLog.close();
     await store.close();
+    await state.close();
     throw err;
   }
   const journal = WriteJournal.open(config.dataDir);
@@ -153,6 +175,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     journal.close();
     projectPseudonyms.close();
     auditLog.close();
+    await state.close();
   };
   const unitIds = readUnits(config.unitsFile).map((unit) => unit.resh);
   let exports: ExportServices;

@@ -16,16 +16,21 @@ import {
 } from './auditEvent';
 import { newServerId } from '../identity/serverId';
 import { assertNoNationalId, mayContainNationalId } from './nationalIdGuard';
+import { openStateDatabase, type StateConfig, type StateDatabase, type StateDialect } from '../state';
+import { SqliteStateDatabase } from '../state/sqlite';
 
 /**
- * The audit log: FHIR AuditEvents in an append-only SQLite database of their own, next to (never
- * inside) the clinical store, so that no FHIR interaction, erasure or store backend can touch it.
+ * The audit log: FHIR AuditEvents in an append-only database of their own (a SQLite file, or PostgreSQL's
+ * tables shared by the replicas: src/state), never inside the clinical store, so that no FHIR
+ * interaction, erasure or store backend can touch it.
  *
  * Tamper evidence. Triggers refuse UPDATE and DELETE, and every entry stores
  *   hash = sha256(previous entry's hash + RFC 8785 canonical JSON of the AuditEvent)
  * starting from 64 zeros. verifyChain() recomputes the chain and also checks that the search columns
  * and index rows agree with the hashed event, that positions are contiguous and that the last entry
- * has not been cut off (AUTOINCREMENT keeps the highest position ever issued in sqlite_sequence).
+ * has not been cut off (the highest position ever issued: SQLite's AUTOINCREMENT keeps it in sqlite_sequence,
+ * PostgreSQL a trigger in audit_issued). Many writers — replicas — append one at a time: each append takes
+ * the chain's lock first (SQLite's write lock; a PostgreSQL advisory lock), then extends the head.
  * Someone who can rewrite the whole file can rewrite the whole chain: operators anchor the head hash
  * `norpain audit verify` prints somewhere else to detect that.
  *
@@ -82,7 +87,6 @@ interface Row {
   event: string;
   prev_hash: string;
   hash: string;
-  keys: string;
 }
 
 type IndexKind = 'patient' | 'agent' | 'type' | 'request';
@@ -116,61 +120,26 @@ CREATE TRIGGER IF NOT EXISTS audit_index_no_delete BEFORE DELETE ON audit_index
   BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 `;
 
+/** The highest position ever issued, kept by each backend (see the module comment). */
+const ISSUED: Record<StateDialect, string> = {
+  sqlite: "SELECT seq FROM sqlite_sequence WHERE name = 'audit_event'",
+  postgres: 'SELECT seq FROM audit_issued',
+};
+
+/** Entries verified per round trip. */
+const VERIFY_BATCH = 2000;
+
 export class AuditLog implements AuditSink {
-  private readonly db: Database.Database;
-  private readonly appendTx: (event: AuditEvent, text: string) => void;
+  private constructor(private readonly db: StateDatabase) {}
 
-  private constructor(
-    readonly file: string,
-    readonly: boolean,
-  ) {
-    this.db = new Database(file, { readonly, fileMustExist: readonly });
-    this.db.pragma('busy_timeout = 5000');
-    if (!readonly) {
-      this.db.pragma('journal_mode = WAL');
-      // NORMAL in WAL mode survives a crash of the process; an OS crash may lose the last commits.
-      this.db.pragma('synchronous = NORMAL');
-      this.db.pragma('foreign_keys = ON');
-      this.db.exec(SCHEMA);
-    }
-    const last = this.db.prepare<[], { hash: string }>(
-      'SELECT hash FROM audit_event ORDER BY seq DESC LIMIT 1',
-    );
-    const insert = this.db.prepare(
-      `INSERT INTO audit_event (id, recorded, action, outcome, event, prev_hash, hash)
-       VALUES (@id, @recorded, @action, @outcome, @event, @prevHash, @hash)`,
-    );
-    const insertKey = this.db.prepare(
-      'INSERT OR IGNORE INTO audit_index (seq, kind, value) VALUES (?, ?, ?)',
-    );
-    const tx = this.db.transaction((event: AuditEvent, text: string) => {
-      const prevHash = last.get()?.hash ?? GENESIS;
-      const { lastInsertRowid } = insert.run({
-        id: event.id,
-        recorded: event.recorded,
-        action: event.action ?? '',
-        outcome: event.outcome ?? '',
-        event: text,
-        prevHash,
-        hash: chainHash(prevHash, text),
-      });
-      for (const [kind, value] of indexKeys(event)) {
-        insertKey.run(lastInsertRowid, kind, value);
-      }
-    });
-    // IMMEDIATE takes the write lock before reading the head, so two processes cannot fork the chain.
-    this.appendTx = (event, text) => tx.immediate(event, text);
-  }
-
-  /** Opens (creating if needed) the audit log at `file`. */
-  static open(file: string): AuditLog {
-    fs.mkdirSync(path.dirname(file), { recursive: true });
-    return new AuditLog(file, false);
+  /** Opens (creating if needed) the audit log at `file`, or with `state` PostgreSQL's, shared by replicas. */
+  static open(file: string, state: StateConfig = { kind: 'sqlite' }): AuditLog {
+    return new AuditLog(openStateDatabase(state, () => openSqlite(file, false)));
   }
 
   /** Opens an existing audit log read-only (for verification); throws if the file does not exist. */
   static openReadOnly(file: string): AuditLog {
-    return new AuditLog(file, true);
+    return new AuditLog(new SqliteStateDatabase(openSqlite(file, true)));
   }
 
   /**
@@ -179,7 +148,39 @@ export class AuditLog implements AuditSink {
    */
   append(event: AuditEvent): AuditEvent {
     const { stored, text } = this.prepare(event);
-    this.appendTx(stored, text);
+    // One append at a time in every process sharing the log: each reads the head it extends, so the chain
+    // cannot fork, and each position is the one after the last, so it has no gap.
+    this.db.transaction(
+      () => {
+        const last = this.db.get<{ seq: number; hash: string }>(
+          'SELECT seq, hash FROM audit_event ORDER BY seq DESC LIMIT 1',
+        );
+        const prevHash = last?.hash ?? GENESIS;
+        const seq = (last?.seq ?? 0) + 1;
+        this.db.run(
+          `INSERT INTO audit_event (seq, id, recorded, action, outcome, event, prev_hash, hash)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+          [
+            seq,
+            stored.id as string,
+            stored.recorded as string,
+            stored.action ?? '',
+            stored.outcome ?? '',
+            text,
+            prevHash,
+            chainHash(prevHash, text),
+          ],
+        );
+        for (const [kind, value] of indexKeys(stored)) {
+          this.db.run('INSERT INTO audit_index (seq, kind, value) VALUES (?, ?, ?) ON CONFLICT DO NOTHING', [
+            seq,
+            kind,
+            value,
+          ]);
+        }
+      },
+      { serialise: 'audit chain' },
+    );
     return stored;
   }
 
@@ -220,9 +221,7 @@ export class AuditLog implements AuditSink {
   }
 
   read(id: string): AuditEvent | undefined {
-    const row = this.db
-      .prepare<[string], { event: string }>('SELECT event FROM audit_event WHERE id = ?')
-      .get(id);
+    const row = this.db.get<{ event: string }>('SELECT event FROM audit_event WHERE id = ?', [id]);
     return row === undefined ? undefined : (JSON.parse(row.event) as AuditEvent);
   }
 
@@ -250,25 +249,25 @@ export class AuditLog implements AuditSink {
       ['outcome', params.outcome],
     ] as const) {
       if (values !== undefined) {
-        where.push(values.length === 0 ? '0' : `${column} IN (${values.map(() => '?').join(', ')})`);
+        where.push(values.length === 0 ? '1 = 0' : `${column} IN (${values.map(() => '?').join(', ')})`);
         args.push(...values);
       }
     }
     const clause = where.length > 0 ? `WHERE ${where.join(' AND ')}` : '';
     const count = Math.min(Math.max(params.count ?? DEFAULT_COUNT, 0), MAX_COUNT);
     const offset = Math.max(params.offset ?? 0, 0);
-    const total = this.db
-      .prepare<(string | number)[], { n: number }>(`SELECT count(*) AS n FROM audit_event ${clause}`)
-      .get(...args)!.n;
+    const total = this.db.get<{ n: number }>(
+      `SELECT CAST(count(*) AS INTEGER) AS n FROM audit_event ${clause}`,
+      args,
+    )!.n;
     const order = params.sort === 'oldest' ? 'ASC' : 'DESC';
     const rows =
       count === 0
         ? []
-        : this.db
-            .prepare<(string | number)[], { event: string }>(
-              `SELECT event FROM audit_event ${clause} ORDER BY seq ${order} LIMIT ? OFFSET ?`,
-            )
-            .all(...args, count, offset);
+        : this.db.all<{ event: string }>(
+            `SELECT event FROM audit_event ${clause} ORDER BY seq ${order} LIMIT ? OFFSET ?`,
+            [...args, count, offset],
+          );
     return {
       matches: rows.map((r) => JSON.parse(r.event) as AuditEvent),
       included: [],
@@ -278,21 +277,15 @@ export class AuditLog implements AuditSink {
   }
 
   /**
-   * Recomputes the hash chain over every entry; see the module comment for what it detects. One read
-   * transaction: every query sees the same snapshot (WAL), so a server appending meanwhile cannot make
-   * entries look "missing from the end".
+   * Recomputes the hash chain over every entry; see the module comment for what it detects. One snapshot
+   * transaction: every query sees the same state, so servers appending meanwhile cannot make entries look
+   * "missing from the end".
    */
   verifyChain(): ChainVerification {
-    return this.db.transaction(() => this.verifySnapshot())();
+    return this.db.transaction(() => this.verifySnapshot(), { snapshot: true });
   }
 
   private verifySnapshot(): ChainVerification {
-    const rows = this.db.prepare<[], Row>(
-      `SELECT seq, recorded, action, outcome, event, prev_hash, hash,
-              (SELECT json_group_array(k) FROM
-                 (SELECT kind || ' ' || value AS k FROM audit_index i WHERE i.seq = e.seq ORDER BY k)) AS keys
-       FROM audit_event e ORDER BY seq`,
-    );
     let prev = GENESIS;
     let count = 0;
     const broken = (position: number, reason: string): ChainVerification => ({
@@ -301,57 +294,95 @@ export class AuditLog implements AuditSink {
       position,
       reason,
     });
-    for (const row of rows.iterate()) {
-      const position = count + 1;
-      if (row.seq !== position) {
-        return broken(position, `entry ${position} is missing (the next entry is ${row.seq})`);
-      }
-      if (row.prev_hash !== prev) {
-        return broken(
-          position,
-          `entry ${position} does not follow entry ${position - 1} (previous hash differs)`,
-        );
-      }
-      if (chainHash(prev, row.event) !== row.hash) {
-        return broken(position, `entry ${position} was changed (its hash does not match its content)`);
-      }
-      const event = JSON.parse(row.event) as AuditEvent;
-      const expectedKeys = JSON.stringify(
-        indexKeys(event)
-          .map(([kind, value]) => `${kind} ${value}`)
-          .sort(),
+    for (;;) {
+      const rows = this.db.all<Row>(
+        `SELECT seq, recorded, action, outcome, event, prev_hash, hash FROM audit_event
+         WHERE seq > ? ORDER BY seq LIMIT ?`,
+        [count, VERIFY_BATCH],
       );
-      if (
-        row.recorded !== event.recorded ||
-        row.action !== (event.action ?? '') ||
-        row.outcome !== (event.outcome ?? '') ||
-        row.keys !== expectedKeys
-      ) {
-        return broken(position, `entry ${position} has search columns that disagree with its hashed content`);
+      if (rows.length === 0) {
+        break;
       }
-      prev = row.hash;
-      count = position;
+      const keys = this.indexRowsOf(rows[0].seq, rows[rows.length - 1].seq);
+      for (const row of rows) {
+        const position = count + 1;
+        if (row.seq !== position) {
+          return broken(position, `entry ${position} is missing (the next entry is ${row.seq})`);
+        }
+        if (row.prev_hash !== prev) {
+          return broken(
+            position,
+            `entry ${position} does not follow entry ${position - 1} (previous hash differs)`,
+          );
+        }
+        if (chainHash(prev, row.event) !== row.hash) {
+          return broken(position, `entry ${position} was changed (its hash does not match its content)`);
+        }
+        const event = JSON.parse(row.event) as AuditEvent;
+        const expectedKeys = indexKeys(event)
+          .map(([kind, value]) => `${kind} ${value}`)
+          .sort();
+        const storedKeys = (keys.get(row.seq) ?? []).sort();
+        if (
+          row.recorded !== event.recorded ||
+          row.action !== (event.action ?? '') ||
+          row.outcome !== (event.outcome ?? '') ||
+          JSON.stringify(storedKeys) !== JSON.stringify(expectedKeys)
+        ) {
+          return broken(
+            position,
+            `entry ${position} has search columns that disagree with its hashed content`,
+          );
+        }
+        prev = row.hash;
+        count = position;
+      }
     }
-    const issued =
-      this.db.prepare<[], { seq: number }>("SELECT seq FROM sqlite_sequence WHERE name = 'audit_event'").get()
-        ?.seq ?? 0;
+    const issued = this.db.get<{ seq: number }>(ISSUED[this.db.dialect])?.seq ?? 0;
     if (issued > count) {
       return broken(count + 1, `entries ${count + 1} to ${issued} are missing from the end of the log`);
     }
-    const orphans = this.db
-      .prepare<[], { seq: number }>(
-        'SELECT min(seq) AS seq FROM audit_index WHERE seq NOT IN (SELECT seq FROM audit_event)',
-      )
-      .get()?.seq;
+    const orphans = this.db.get<{ seq: number | null }>(
+      'SELECT min(seq) AS seq FROM audit_index WHERE seq NOT IN (SELECT seq FROM audit_event)',
+    )?.seq;
     if (orphans !== null && orphans !== undefined) {
       return broken(orphans, `index rows exist for entry ${orphans}, which is not in the log`);
     }
     return { ok: true, count, head: prev };
   }
 
+  /** The index rows of entries first…last, as "kind value" per position. */
+  private indexRowsOf(first: number, last: number): Map<number, string[]> {
+    const keys = new Map<number, string[]>();
+    for (const row of this.db.all<{ seq: number; kind: string; value: string }>(
+      'SELECT seq, kind, value FROM audit_index WHERE seq >= ? AND seq <= ?',
+      [first, last],
+    )) {
+      keys.set(row.seq, [...(keys.get(row.seq) ?? []), `${row.kind} ${row.value}`]);
+    }
+    return keys;
+  }
+
   close(): void {
     this.db.close();
   }
+}
+
+/** The SQLite file, its pragmas and (unless read-only) its schema. */
+function openSqlite(file: string, readonly: boolean): Database.Database {
+  if (!readonly) {
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+  }
+  const db = new Database(file, { readonly, fileMustExist: readonly });
+  db.pragma('busy_timeout = 5000');
+  if (!readonly) {
+    db.pragma('journal_mode = WAL');
+    // NORMAL in WAL mode survives a crash of the process; an OS crash may lose the last commits.
+    db.pragma('synchronous = NORMAL');
+    db.pragma('foreign_keys = ON');
+    db.exec(SCHEMA);
+  }
+  return db;
 }
 
 function chainHash(prevHash: string, eventText: string): string {

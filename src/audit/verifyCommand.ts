@@ -3,10 +3,12 @@ import path from 'node:path';
 import { parseOptions, type CliCommand } from '../cli/command';
 import { loadConfig } from '../config';
 import { AuditLog, auditLogPath } from './log';
+import { prepareState } from '../state';
 
 const USAGE = `norpain audit verify [--data-dir DIR]
 
-Recomputes the audit log's hash chain (DATA_DIR/audit.sqlite, or the one under --data-dir, e.g. a backup).
+Recomputes the audit log's hash chain (DATA_DIR/audit.sqlite, or the one under --data-dir, e.g. a backup;
+with STATE=postgres and no --data-dir, the log in DATABASE_URL that the replicas share).
 Prints OK with the number of entries and the head hash, which is worth keeping elsewhere: it anchors every
 entry before it. Otherwise prints the first broken position. Exit code 0 intact, 1 broken, 2 not found.`;
 
@@ -19,7 +21,10 @@ export function runAuditVerify(dataDir: string, print: (line: string) => void = 
     print(`audit log not found: ${file} (check DATA_DIR)`);
     return 2;
   }
-  const log = AuditLog.openReadOnly(file);
+  return verifyAndPrint(AuditLog.openReadOnly(file), print);
+}
+
+function verifyAndPrint(log: AuditLog, print: (line: string) => void): number {
   try {
     const result = log.verifyChain();
     if (result.ok) {
@@ -40,8 +45,16 @@ export const auditVerifyCommand: CliCommand = {
   usage: USAGE,
   run: async (args, env) => {
     const values = parseOptions(args, { 'data-dir': { type: 'string' } });
-    const dataDir =
-      values['data-dir'] !== undefined ? path.resolve(values['data-dir']) : loadConfig(env).dataDir;
-    return runAuditVerify(dataDir, (line) => process.stdout.write(line + '\n'));
+    const print = (line: string): void => void process.stdout.write(line + '\n');
+    if (values['data-dir'] !== undefined) {
+      return runAuditVerify(path.resolve(values['data-dir']), print);
+    }
+    const config = loadConfig(env);
+    if (config.state.kind === 'postgres') {
+      // The schema is the migrations' business: verify opens what the servers opened, after migrating it.
+      await prepareState(config.state);
+      return verifyAndPrint(AuditLog.open(auditLogPath(config.dataDir), config.state), print);
+    }
+    return runAuditVerify(config.dataDir, print);
   },
 };

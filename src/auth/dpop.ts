@@ -20,12 +20,12 @@ export const DPOP_CLOCK_SKEW_SECONDS = 5;
 /** Remembers proof ids until they are too old to be accepted anyway. */
 export interface ReplayCache {
   /** Records `key`; false if it was already recorded (a replay). */
-  remember(key: string, expiresAtMs: number): boolean;
+  remember(key: string, expiresAtMs: number): Promise<boolean>;
 }
 
 /**
- * The in-process replay cache. Several server instances behind one load balancer must share one cache
- * (e.g. Redis SET NX with expiry) instead: implement ReplayCache with it.
+ * The in-process replay cache. Replicas behind one load balancer share one instead, in the PostgreSQL
+ * state (src/state/postgres/replayCache.ts): a proof replayed to another replica is refused too.
  */
 export class MemoryReplayCache implements ReplayCache {
   private readonly seen = new Map<string, number>();
@@ -33,7 +33,7 @@ export class MemoryReplayCache implements ReplayCache {
 
   constructor(private readonly maxEntries = 1_000_000) {}
 
-  remember(key: string, expiresAtMs: number): boolean {
+  async remember(key: string, expiresAtMs: number): Promise<boolean> {
     const now = Date.now();
     if (now >= this.nextSweep || this.seen.size >= this.maxEntries) {
       for (const [k, expiry] of this.seen) {
@@ -121,7 +121,7 @@ export async function verifyDpopProof(request: DpopRequest, replay: ReplayCache)
     throw dpopError('DPoP proof rejected: its jti must be a unique string of 8 to 256 characters.');
   }
   const expires = (iat + DPOP_MAX_AGE_SECONDS + 2 * DPOP_CLOCK_SKEW_SECONDS) * 1000;
-  if (!replay.remember(`${request.jkt} ${payload.jti}`, expires)) {
+  if (!(await replay.remember(`${request.jkt} ${payload.jti}`, expires))) {
     throw dpopError('DPoP proof rejected: it has been used before; create a new proof for every request.');
   }
 }

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { ConfigError } from './ConfigError';
 import { nonEmpty, readSecret, type Env } from './secrets';
+import type { StateConfig } from '../state';
 
 export { ConfigError, isConfigError } from './ConfigError';
 export { readSecret, type Env } from './secrets';
@@ -74,6 +75,8 @@ export interface Config {
   logLevel: LogLevel;
   /** The participating units (pain clinics) loaded at start. */
   unitsFile: string;
+  /** Where the vault, register, audit log, person locks and DPoP replay cache live (STATE). */
+  state: StateConfig;
   /** Bulk Data export (src/export). */
   export: ExportConfig;
 }
@@ -117,6 +120,7 @@ export function loadConfig(env: Env = process.env): Config {
   } else {
     store = { kind: 'embedded' };
   }
+  const state = loadStateConfig(env);
   const maxBodyBytes = parseByteSize(env, 'MAX_BODY_BYTES', 5 * 1024 * 1024);
   const publicBaseUrl = parseUrl(env, 'PUBLIC_BASE_URL');
   const logLevel = parseEnum<LogLevel>(env, 'LOG_LEVEL', LOG_LEVELS, 'info');
@@ -142,6 +146,7 @@ export function loadConfig(env: Env = process.env): Config {
     http: loadHttpLimits(env),
     logLevel,
     unitsFile,
+    state,
     export: {
       ttlSeconds: parseInteger(env, 'EXPORT_TTL_SECONDS', 3600, 1, 30 * 24 * 3600),
       maxFileBytes: parseByteSize(env, 'EXPORT_MAX_FILE_BYTES', 256 * 1024 * 1024),
@@ -290,9 +295,24 @@ function parseUrl(env: Env, name: string): string | undefined {
   return raw.replace(/\/+$/, '');
 }
 
-/** HAPI's PostgreSQL database: a secret (it holds the password), so also from HAPI_DATABASE_URL_FILE. */
-function parseDatabaseUrl(env: Env): string | undefined {
-  const raw = readSecret(env, 'HAPI_DATABASE_URL');
+/** STATE=sqlite (default: files under DATA_DIR) or STATE=postgres with DATABASE_URL (or _FILE). */
+function loadStateConfig(env: Env): StateConfig {
+  const kind = parseEnum<StateConfig['kind']>(env, 'STATE', ['sqlite', 'postgres'], 'sqlite');
+  if (kind === 'sqlite') {
+    return { kind };
+  }
+  const databaseUrl = parseDatabaseUrl(env, 'DATABASE_URL');
+  if (databaseUrl === undefined) {
+    throw new ConfigError(
+      "DATABASE_URL (or DATABASE_URL_FILE) must be set when STATE=postgres: the façade's own database, never HAPI's (e.g. postgres://norpain:…@db:5432/norpain_state)",
+    );
+  }
+  return { kind, databaseUrl };
+}
+
+/** A PostgreSQL database URL: a secret (it holds the password), so also from NAME_FILE. */
+function parseDatabaseUrl(env: Env, name = 'HAPI_DATABASE_URL'): string | undefined {
+  const raw = readSecret(env, name);
   if (raw === undefined) {
     return undefined;
   }
@@ -304,7 +324,7 @@ function parseDatabaseUrl(env: Env): string | undefined {
   }
   if (url === undefined || (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:')) {
     // The value holds a password: the message must not repeat it.
-    throw new ConfigError('HAPI_DATABASE_URL must be a postgres://user:password@host:port/database URL');
+    throw new ConfigError(`${name} must be a postgres://user:password@host:port/database URL`);
   }
   return raw;
 }

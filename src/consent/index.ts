@@ -13,7 +13,8 @@ import { FollowUpCancellers } from './followUps';
 import { reservationOperation } from './http';
 import { createInclusionStage, loadInclusionCriteria } from './inclusion';
 import { loadReservationKey } from './keys';
-import { PersonLocks } from './personLock';
+import { PersonLocks, type PersonLockService } from './personLock';
+import type { StateConfig } from '../state';
 import { ReservationRegister } from './register';
 import { ReservationService } from './reservation';
 
@@ -24,7 +25,7 @@ import { ReservationService } from './reservation';
  */
 export interface ConsentServices {
   register: ReservationRegister;
-  locks: PersonLocks;
+  locks: PersonLockService;
   reservations: ReservationService;
   exclude: WriteGuard;
   inclusion: IngestStage;
@@ -38,6 +39,10 @@ export function openConsent(options: {
   env: Env;
   production: boolean;
   dataDir: string;
+  /** Where the register's rows live; SQLite under dataDir by default. */
+  state?: StateConfig;
+  /** The person locks writes and reservations meet on; in this process only by default. */
+  locks?: PersonLockService;
   store: FhirStore;
   vault: IdentityVault;
   pseudonymiser: Pseudonymiser;
@@ -52,8 +57,12 @@ export function openConsent(options: {
     onCreated: (message, file) => options.logger.warn(message, { component: 'consent', file }),
   });
   const criteria = loadInclusionCriteria(options.env, (resh) => isParticipatingUnit(resh, options.unitsFile));
-  const register = ReservationRegister.open({ file: ReservationRegister.defaultFile(options.dataDir), key });
-  const locks = new PersonLocks();
+  const register = ReservationRegister.open({
+    file: ReservationRegister.defaultFile(options.dataDir),
+    state: options.state,
+    key,
+  });
+  const locks = options.locks ?? new PersonLocks();
   const followUps = new FollowUpCancellers();
   const reservations = new ReservationService({ register, vault, locks, store, followUps });
   return {

@@ -9,6 +9,14 @@
  */
 export type LockMode = 'shared' | 'exclusive';
 
+/**
+ * Takes a caller's keys together; resolves with the function that releases them all. In one process
+ * `PersonLocks` below; across the replicas sharing a PostgreSQL state, src/state/postgres/personLocks.ts.
+ */
+export interface PersonLockService {
+  acquire(keys: Iterable<string>, mode: LockMode): Promise<() => void>;
+}
+
 interface Waiter {
   keys: ReadonlySet<string>;
   mode: LockMode;
@@ -16,7 +24,7 @@ interface Waiter {
   granted: () => void;
 }
 
-export class PersonLocks {
+export class PersonLocks implements PersonLockService {
   private readonly readers = new Map<string, number>();
   private readonly writers = new Set<string>();
   private queue: Waiter[] = [];

@@ -1,9 +1,9 @@
 import { createHmac, randomUUID, timingSafeEqual } from 'node:crypto';
 import { openPrivateDatabase } from '../store/privateDatabase';
 import path from 'node:path';
-import type Database from 'better-sqlite3';
 import { ConfigError } from '../config/ConfigError';
 import { canonicalNationalId, type NationalId } from '../identity/nationalId';
+import { openStateDatabase, type StateConfig, type StateDatabase } from '../state';
 
 /** How a reservation reached the registry (DESIGN §1). */
 export type ReservationChannel = 'portal' | 'clinic' | 'letter' | 'e-mail';
@@ -62,10 +62,32 @@ CREATE TABLE IF NOT EXISTS pending_erasure (
 CREATE TABLE IF NOT EXISTS register_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 `;
 
+/** The register's statements, in the SQL both state backends speak (src/state/database.ts). */
+const SQL = {
+  active: `SELECT r.* FROM reservation_id_hash h JOIN reservation r ON r.id = h.reservation_id
+           WHERE h.id_hash = ? AND r.status = 'active' LIMIT 1`,
+  all: `SELECT r.* FROM reservation_id_hash h JOIN reservation r ON r.id = h.reservation_id
+        WHERE h.id_hash = ? ORDER BY r.recorded_at DESC, r.id`,
+  byId: 'SELECT * FROM reservation WHERE id = ?',
+  hashesOf: 'SELECT id_hash FROM reservation_id_hash WHERE reservation_id = ?',
+  insert: `INSERT INTO reservation (id, status, scope, channel, reserved_at, recorded_at)
+           VALUES (?, 'active', ?, ?, ?, ?)`,
+  addHash: 'INSERT INTO reservation_id_hash (id_hash, reservation_id) VALUES (?, ?) ON CONFLICT DO NOTHING',
+  withdraw: `UPDATE reservation SET status = 'inactive', withdrawn_at = ?, withdrawal_channel = ? WHERE id = ?`,
+  addErased: 'INSERT INTO erased_reference (ref_hash) VALUES (?) ON CONFLICT DO NOTHING',
+  isErased: 'SELECT 1 AS one FROM erased_reference WHERE ref_hash = ?',
+  addPending:
+    'INSERT INTO pending_erasure (patient_id, pseudonym, reservation_id) VALUES (?, ?, ?) ON CONFLICT DO NOTHING',
+  pending: 'SELECT patient_id, pseudonym, reservation_id FROM pending_erasure',
+  removePending: 'DELETE FROM pending_erasure WHERE patient_id = ?',
+  getMeta: 'SELECT value FROM register_meta WHERE name = ?',
+  setMeta: 'INSERT INTO register_meta (name, value) VALUES (?, ?)',
+};
+
 const KEY_CHECK = 'norpain reservation register';
 
 /**
- * The reservation register (DESIGN §3.2, §7): its own SQLite file under DATA_DIR, never the clinical
+ * The reservation register (DESIGN §3.2, §7): its own database, never the clinical
  * store. Per reservation it keeps a keyed hash (HMAC-SHA-256 under RESERVATION_KEY) of each national id
  * the person has had, the date, the channel and the status — nothing else about the person.
  *
@@ -73,64 +95,34 @@ const KEY_CHECK = 'norpain reservation register';
  * (`erased_reference`, not linked to any reservation): a clinic holding an old reference
  * (`Patient/<id>`) must not be able to re-create data about an erased person through it.
  *
- * better-sqlite3 is synchronous, so each method is atomic within the process.
+ * Its rows go through the state contract (src/state): this SQLite file, or PostgreSQL's tables shared by
+ * the replicas (STATE=postgres). Either is synchronous, so each method is atomic within the process, and
+ * each is one transaction across processes.
  */
 export class ReservationRegister {
-  private readonly db: Database.Database;
-  private readonly stmts;
-
   private constructor(
-    file: string,
+    private readonly db: StateDatabase,
     private readonly key: Buffer,
   ) {
+    this.checkKey();
+  }
+
+  /** The register's own SQLite file, or with `state` PostgreSQL's tables shared by the replicas. */
+  static open(options: { file: string; state?: StateConfig; key: Buffer }): ReservationRegister {
     // Synced at every commit: a reservation is on disk before reserve() returns, hence before the
     // store's erasure and the vault deletion that rely on it; a power loss must not undo a reservation
     // already answered with 201. (Committing unsynced and fsyncing the WAL on the thread pool while the
     // store erases was tried: it was slower here, the concurrent fsyncs queue behind each other in the
     // file system's journal — bench/erase/README.md.)
-    this.db = openPrivateDatabase(file, SCHEMA);
-    this.stmts = {
-      active: this.db.prepare<[string], ReservationRow>(
-        `SELECT r.* FROM reservation_id_hash h JOIN reservation r ON r.id = h.reservation_id
-         WHERE h.id_hash = ? AND r.status = 'active' LIMIT 1`,
-      ),
-      all: this.db.prepare<[string], ReservationRow>(
-        `SELECT r.* FROM reservation_id_hash h JOIN reservation r ON r.id = h.reservation_id
-         WHERE h.id_hash = ? ORDER BY r.recorded_at DESC, r.id`,
-      ),
-      byId: this.db.prepare<[string], ReservationRow>('SELECT * FROM reservation WHERE id = ?'),
-      hashesOf: this.db.prepare<[string], { id_hash: string }>(
-        'SELECT id_hash FROM reservation_id_hash WHERE reservation_id = ?',
-      ),
-      insert: this.db.prepare<[string, string, string, string, string]>(
-        `INSERT INTO reservation (id, status, scope, channel, reserved_at, recorded_at)
-         VALUES (?, 'active', ?, ?, ?, ?)`,
-      ),
-      addHash: this.db.prepare<[string, string]>(
-        'INSERT OR IGNORE INTO reservation_id_hash (id_hash, reservation_id) VALUES (?, ?)',
-      ),
-      withdraw: this.db.prepare<[string, string, string]>(
-        `UPDATE reservation SET status = 'inactive', withdrawn_at = ?, withdrawal_channel = ? WHERE id = ?`,
-      ),
-      addErased: this.db.prepare<[string]>('INSERT OR IGNORE INTO erased_reference (ref_hash) VALUES (?)'),
-      isErased: this.db.prepare<[string], { one: number }>(
-        'SELECT 1 AS one FROM erased_reference WHERE ref_hash = ?',
-      ),
-      addPending: this.db.prepare<[string, string, string]>(
-        'INSERT OR IGNORE INTO pending_erasure (patient_id, pseudonym, reservation_id) VALUES (?, ?, ?)',
-      ),
-      pending: this.db.prepare<[], { patient_id: string; pseudonym: string; reservation_id: string }>(
-        'SELECT patient_id, pseudonym, reservation_id FROM pending_erasure',
-      ),
-      removePending: this.db.prepare<[string]>('DELETE FROM pending_erasure WHERE patient_id = ?'),
-      getMeta: this.db.prepare<[string], { value: string }>('SELECT value FROM register_meta WHERE name = ?'),
-      setMeta: this.db.prepare<[string, string]>('INSERT INTO register_meta (name, value) VALUES (?, ?)'),
-    };
-    this.checkKey();
-  }
-
-  static open(options: { file: string; key: Buffer }): ReservationRegister {
-    return new ReservationRegister(options.file, options.key);
+    const db = openStateDatabase(options.state ?? { kind: 'sqlite' }, () =>
+      openPrivateDatabase(options.file, SCHEMA),
+    );
+    try {
+      return new ReservationRegister(db, options.key);
+    } catch (err) {
+      db.close();
+      throw err;
+    }
   }
 
   static defaultFile(dataDir: string): string {
@@ -140,15 +132,14 @@ export class ReservationRegister {
   /** A wrong key would silently let reserved people back in, so the register refuses to open with one. */
   private checkKey(): void {
     const expected = this.mac('key-check', KEY_CHECK);
-    const row = this.stmts.getMeta.get('key-check');
+    const row = this.db.get<{ value: string }>(SQL.getMeta, ['key-check']);
     if (!row) {
-      this.stmts.setMeta.run('key-check', expected);
+      this.db.run(SQL.setMeta, ['key-check', expected]);
       return;
     }
     const a = Buffer.from(row.value);
     const b = Buffer.from(expected);
     if (a.length !== b.length || !timingSafeEqual(a, b)) {
-      this.db.close();
       throw new ConfigError(
         'RESERVATION_KEY does not fit the existing reservation register; configure the key it was made with',
       );
@@ -171,7 +162,7 @@ export class ReservationRegister {
   /** The active reservation covering any of the hashes, if there is one. */
   activeFor(hashes: readonly string[]): ReservationRecord | undefined {
     for (const hash of hashes) {
-      const row = this.stmts.active.get(hash);
+      const row = this.db.get<ReservationRow>(SQL.active, [hash]);
       if (row) {
         return toRecord(row);
       }
@@ -181,17 +172,17 @@ export class ReservationRegister {
 
   /** Every reservation (active or withdrawn) recorded under the hash, newest first. */
   lookup(hash: string): ReservationRecord[] {
-    return this.stmts.all.all(hash).map(toRecord);
+    return this.db.all<ReservationRow>(SQL.all, [hash]).map(toRecord);
   }
 
   read(id: string): ReservationRecord | undefined {
-    const row = this.stmts.byId.get(id);
+    const row = this.db.get<ReservationRow>(SQL.byId, [id]);
     return row ? toRecord(row) : undefined;
   }
 
   /** The id hashes recorded for a reservation (for the person lock when withdrawing). */
   hashesOf(reservationId: string): string[] {
-    return this.stmts.hashesOf.all(reservationId).map((r) => r.id_hash);
+    return this.db.all<{ id_hash: string }>(SQL.hashesOf, [reservationId]).map((r) => r.id_hash);
   }
 
   /**
@@ -214,38 +205,41 @@ export class ReservationRegister {
       const existing = this.activeFor(input.hashes);
       const id = existing?.id ?? randomUUID();
       if (!existing) {
-        this.stmts.insert.run(id, input.scope, input.channel, input.reservedAt, new Date().toISOString());
+        this.db.run(SQL.insert, [id, input.scope, input.channel, input.reservedAt, new Date().toISOString()]);
       }
       for (const hash of input.hashes) {
-        this.stmts.addHash.run(hash, id);
+        this.db.run(SQL.addHash, [hash, id]);
       }
       if (input.erasing) {
         // A durable intention: the erasure completes at start-up or in the background if this process stops.
-        this.stmts.addPending.run(input.erasing.patientId, input.erasing.pseudonym, id);
+        this.db.run(SQL.addPending, [input.erasing.patientId, input.erasing.pseudonym, id]);
       }
-      return { record: toRecord(this.stmts.byId.get(id) as ReservationRow), created: !existing };
-    })();
+      return {
+        record: toRecord(this.db.get<ReservationRow>(SQL.byId, [id]) as ReservationRow),
+        created: !existing,
+      };
+    });
   }
 
   /** Erasures recorded with a reservation and not yet complete (the person's Patient id and pseudonym). */
   pendingErasures(): { reservationId: string; patientId: string; pseudonym: string }[] {
-    return this.stmts.pending
-      .all()
+    return this.db
+      .all<{ patient_id: string; pseudonym: string; reservation_id: string }>(SQL.pending)
       .map((r) => ({ reservationId: r.reservation_id, patientId: r.patient_id, pseudonym: r.pseudonym }));
   }
 
   /** The person's data are erased, their vault entry gone and nothing is left: the erasure is complete. */
   erasureComplete(patientId: string): void {
-    this.stmts.removePending.run(patientId);
+    this.db.run(SQL.removePending, [patientId]);
   }
 
   /** Adds hashes (e.g. the aliases the identity vault knew) to a reservation. */
   addHashes(reservationId: string, hashes: readonly string[]): void {
     this.db.transaction(() => {
       for (const hash of hashes) {
-        this.stmts.addHash.run(hash, reservationId);
+        this.db.run(SQL.addHash, [hash, reservationId]);
       }
-    })();
+    });
   }
 
   /** Sets the active reservation covering the hashes inactive; undefined when there is none. */
@@ -255,24 +249,22 @@ export class ReservationRegister {
       if (!active) {
         return undefined;
       }
-      this.stmts.withdraw.run(new Date().toISOString(), channel, active.id);
-      return toRecord(this.stmts.byId.get(active.id) as ReservationRow);
-    })();
+      this.db.run(SQL.withdraw, [new Date().toISOString(), channel, active.id]);
+      return toRecord(this.db.get<ReservationRow>(SQL.byId, [active.id]) as ReservationRow);
+    });
   }
 
   /** Remembers that a pseudonymous Patient id / pseudonym was erased, so old references stay refused. */
   markErased(kind: 'patient' | 'pseudonym', value: string): void {
-    this.stmts.addErased.run(this.hashReference(kind, value));
+    this.db.run(SQL.addErased, [this.hashReference(kind, value)]);
   }
 
   wasErased(kind: 'patient' | 'pseudonym', value: string): boolean {
-    return this.stmts.isErased.get(this.hashReference(kind, value)) !== undefined;
+    return this.db.get(SQL.isErased, [this.hashReference(kind, value)]) !== undefined;
   }
 
   close(): void {
-    if (this.db.open) {
-      this.db.close();
-    }
+    this.db.close();
   }
 }
 

@@ -5,7 +5,7 @@ import type { IdentityVault } from '../identity/vault/IdentityVault';
 import { personKey } from '../ingest/exclude';
 import type { FhirStore } from '../store/FhirStore';
 import type { FollowUpCanceller } from './followUps';
-import type { PersonLocks } from './personLock';
+import type { PersonLockService } from './personLock';
 import type {
   ReservationChannel,
   ReservationRecord,
@@ -34,7 +34,7 @@ export interface ReservationReceipt {
 export interface ReservationDeps {
   register: ReservationRegister;
   vault: IdentityVault;
-  locks: PersonLocks;
+  locks: PersonLockService;
   store: FhirStore;
   followUps: FollowUpCanceller;
 }

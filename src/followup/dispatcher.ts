@@ -1,5 +1,5 @@
 import type { Task } from '@medplum/fhirtypes';
-import type { PersonLocks } from '../consent/personLock';
+import type { PersonLockService } from '../consent/personLock';
 import { personKey } from '../ingest/exclude';
 import { kindRank } from '../identity/nationalId';
 import type { IdentityVault } from '../identity/vault/IdentityVault';
@@ -28,7 +28,7 @@ export interface DispatcherDeps {
   ledger: DispatchLedger;
   channel: Channel;
   /** The person locks a reservation takes exclusively: a message is sent under the person's shared lock. */
-  locks: PersonLocks;
+  locks: PersonLockService;
   settings: FollowUpSettings;
   /** Who reads the vault, for its audit: the server's scheduler or the CLI. */
   actor: string;

@@ -1,6 +1,6 @@
 import type { Env } from '../config/secrets';
 import type { FollowUpCancellers } from '../consent/followUps';
-import type { PersonLocks } from '../consent/personLock';
+import type { PersonLockService } from '../consent/personLock';
 import type { IdentityVault } from '../identity/vault/IdentityVault';
 import type { PersistedStep } from '../ingest/pipeline';
 import type { IngestStage } from '../ingest/write';
@@ -43,7 +43,7 @@ export interface FollowUpOptions {
   production: boolean;
   store: FhirStore;
   vault: IdentityVault;
-  locks: PersonLocks;
+  locks: PersonLockService;
   /** Where reservations find the canceller; the CLI, which takes no reservations, passes none. */
   cancellers?: FollowUpCancellers;
   /** Who reads the vault to send (audited): `norpain-dispatch` in the server, `norpain-cli` in the command. */

@@ -8,7 +8,7 @@ import type {
 import { buildAuditEvent, type AuditSink } from '../audit/auditEvent';
 import type { Principal } from '../auth/principal';
 import { unitsOf, withUnitLabels } from '../auth/unitLabel';
-import type { PersonLocks } from '../consent/personLock';
+import type { PersonLockService } from '../consent/personLock';
 import type { ReservationRegister } from '../consent/register';
 import { errors, FhirError, issue, operationOutcome } from '../fhir/outcomes';
 import { parseReference } from '../fhir/reference';
@@ -50,7 +50,7 @@ export interface MergeDeps {
   vault: IdentityVault;
   store: FhirStore;
   register: ReservationRegister;
-  locks: PersonLocks;
+  locks: PersonLockService;
   audit: AuditSink;
   /** Production refuses synthetic national ids. */
   production: boolean;

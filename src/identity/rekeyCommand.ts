@@ -1,7 +1,9 @@
 import { parseOptions, UsageError, type CliCommand } from '../cli/command';
 import { loadConfig } from '../config';
 import { createLogger } from '../logging/logger';
+import { personKey } from '../ingest/exclude';
 import { openStore } from '../server';
+import { openState } from '../state';
 import { addDevPseudonymKeyVersion, loadIdentityKeys } from './keys';
 import { applyRekeyToStore } from './relink';
 import { openIdentity } from './service';
@@ -14,7 +16,8 @@ and the pseudonymous Patient in the clinical store gets the new value. Patient i
 reference moves and no person is lost or duplicated. Safe to run again after an interruption.
 
 To rotate: add the new key version to PSEUDONYM_KEYS (keep the old one: hashed business identifiers
-are still matched with it), restart the server, then run norpain rekey.
+are still matched with it), restart the server, then run norpain rekey. With STATE=postgres the replicas
+may keep serving: each person is re-keyed under the lock their writes take.
   --new-key  development only: first add a new key version to the key file under DATA_DIR`;
 
 export const rekeyCommand: CliCommand = {
@@ -37,12 +40,18 @@ export const rekeyCommand: CliCommand = {
       const version = addDevPseudonymKeyVersion(config.dataDir);
       process.stdout.write(`added pseudonym key version ${version}\n`);
     }
-    const identity = openIdentity({ env, production, dataDir: config.dataDir, logger });
+    const state = await openState(config.state);
+    const identity = openIdentity({ env, production, dataDir: config.dataDir, state: config.state, logger });
     const store = await openStore(config);
+    // The lock every write about the person holds (shared) for its whole course: with STATE=postgres the
+    // serving replicas wait for each person's re-keying and it for their writes.
+    const locks = state.personLocks('person');
     try {
-      const total = await identity.vault.rekey((change) => applyRekeyToStore(store, change), {
-        actor: 'norpain-cli',
-      });
+      const total = await identity.vault.rekey(
+        (change) => applyRekeyToStore(store, change),
+        { actor: 'norpain-cli' },
+        (patientId) => locks.acquire([personKey.patient(patientId)], 'exclusive'),
+      );
       process.stdout.write(
         `re-keyed ${total} of ${identity.vault.count()} persons to key version ${identity.pseudonymiser.currentVersion}\n`,
       );
@@ -50,6 +59,7 @@ export const rekeyCommand: CliCommand = {
     } finally {
       await store.close();
       identity.close();
+      await state.close();
     }
   },
 };

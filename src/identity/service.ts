@@ -4,6 +4,7 @@ import { loadIdentityKeys } from './keys';
 import { Pseudonymiser } from './pseudonym';
 import type { VaultAuditSink } from './vault/audit';
 import { IdentityVault } from './vault/IdentityVault';
+import type { StateConfig } from '../state';
 
 /**
  * The identity services a process needs (server or CLI): keys, the pseudonymiser and the open vault.
@@ -19,6 +20,8 @@ export interface OpenIdentityOptions {
   env: Env;
   production: boolean;
   dataDir: string;
+  /** Where the vault's rows live; SQLite under dataDir by default. */
+  state?: StateConfig;
   logger: Logger;
   /** Where vault reads are recorded; until the audit log consumes them, they are logged (no ids). */
   audit?: VaultAuditSink;
@@ -45,6 +48,7 @@ export function openIdentity(options: OpenIdentityOptions): IdentityServices {
   };
   const vault = IdentityVault.open({
     file: IdentityVault.defaultFile(options.dataDir),
+    state: options.state,
     vaultKey: keys.vault,
     pseudonymiser,
     audit,

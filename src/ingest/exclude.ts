@@ -1,6 +1,6 @@
 import type { ReservationRegister } from '../consent/register';
 import { personsConcerned, type Concerned } from '../consent/concerns';
-import type { PersonLocks } from '../consent/personLock';
+import type { PersonLockService } from '../consent/personLock';
 import { FhirError, errors, issue, operationOutcome } from '../fhir/outcomes';
 import type { IdentityVault } from '../identity/vault/IdentityVault';
 import { entryLocation, type IngestContext, type Write } from './write';
@@ -29,7 +29,7 @@ export interface WriteGuard {
 export interface ExclusionDeps {
   register: ReservationRegister;
   vault: IdentityVault;
-  locks: PersonLocks;
+  locks: PersonLockService;
 }
 
 /** Lock keys naming a person: what reservations and writes meet on. */

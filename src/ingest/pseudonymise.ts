@@ -1,13 +1,12 @@
 import type { Identifier, Patient, Resource } from '@medplum/fhirtypes';
 import { personsConcerned } from '../consent/concerns';
 import { dataDictionary } from '../dictionary';
-import { PersonLocks } from '../consent/personLock';
+import { PersonLocks, type PersonLockService } from '../consent/personLock';
 import { loadFhirDefinitions } from '../fhir/definitions';
 import { errors, FhirError, issue, operationOutcome } from '../fhir/outcomes';
 import { identifierOfConditional, literalKey, parseReference } from '../fhir/reference';
 import { planSearch } from '../fhir/search';
 import {
-  canonicalNationalId,
   containsNationalId,
   extractNationalIds,
   invalidNationalId,
@@ -76,6 +75,8 @@ export interface PseudonymiseDeps {
   store: FhirStore;
   /** Production refuses synthetic national ids. */
   production: boolean;
+  /** The locks under which persons are linked; in this process only by default (one replica). */
+  locks?: PersonLockService;
 }
 
 interface RunDeps extends PseudonymiseDeps {
@@ -87,7 +88,7 @@ const engine = new PolicyEngine(dataDictionary);
 export function createPseudonymiseStage(deps: PseudonymiseDeps): WriteGuard {
   loadFhirDefinitions();
   const run: RunDeps = { ...deps, translator: new SearchTranslator(deps) };
-  const locks = new PersonLocks();
+  const locks = deps.locks ?? new PersonLocks();
   return {
     async guard(write, ctx, proceed) {
       const release = await lockPersons(locks, deps.vault, write);
@@ -133,13 +134,18 @@ export async function commitLinks(
 }
 
 /** Takes, exclusively, every id and Patient id the write names, widening while the vault changes them. */
-async function lockPersons(locks: PersonLocks, vault: IdentityVault, write: Write): Promise<() => void> {
+async function lockPersons(
+  locks: PersonLockService,
+  vault: IdentityVault,
+  write: Write,
+): Promise<() => void> {
   const concerned = personsConcerned(write);
   const keysNow = (): Set<string> => {
     const keys = new Set<string>();
     const person = (p: VaultPerson | undefined) => p && keys.add(`patient:${p.patientId}`);
     for (const { value } of concerned.nationalIds) {
-      keys.add(`id:${canonicalNationalId(value)}`);
+      // The vault's keyed hash, not the id: with STATE=postgres lock keys are visible to the database.
+      keys.add(`id:${vault.idHash(value)}`);
       person(vault.find(value));
     }
     for (const { value } of concerned.patientIds) {

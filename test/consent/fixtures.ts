@@ -176,3 +176,54 @@ export async function answersByTag(server: TestServer, token: string): Promise<M
   }
   return out;
 }
+
+/** The operations of the reservation race (race.property.test.ts, test/replicas). */
+export type RaceOpKind = 'submit' | 'submit-by-identifier' | 'reserve' | 'withdraw';
+
+/**
+ * Sends one race operation about the person with this fødselsnummer: a clinic's transaction or a Condition
+ * naming them by identifier (carrying `answer` under the person's `tag`), or staff reserving or withdrawing
+ * by letter. Returns the HTTP status.
+ */
+export async function sendRaceOp(
+  server: TestServer,
+  tokens: { clinic: string; admin: string },
+  op: { kind: RaceOpKind; fnr: string; tag: string; answer: string },
+): Promise<number> {
+  const { fnr, tag, answer } = op;
+  switch (op.kind) {
+    case 'submit':
+      return (
+        await call(
+          server,
+          tokens.clinic,
+          'POST',
+          '',
+          submission([{ system: FNR_SYSTEM, value: fnr }], tag, [answer]),
+        )
+      ).status;
+    case 'submit-by-identifier':
+      return (
+        await call(
+          server,
+          tokens.clinic,
+          'POST',
+          'Condition',
+          condition(tag, answer, { identifier: { system: FNR_SYSTEM, value: fnr } }),
+        )
+      ).status;
+    case 'reserve':
+      return (await call(server, tokens.admin, 'POST', 'Consent', reservation(fnr, { channel: 'letter' })))
+        .status;
+    case 'withdraw':
+      return (
+        await call(
+          server,
+          tokens.admin,
+          'POST',
+          'Consent',
+          reservation(fnr, { status: 'inactive', channel: 'letter' }),
+        )
+      ).status;
+  }
+}

@@ -10,7 +10,7 @@ import { createServer } from '../../src/server';
 import { EmbeddedStore } from '../../src/store/embedded';
 import type { FhirStore } from '../../src/store/FhirStore';
 import type { TestServer } from '../helpers/testServer';
-import { answersByTag, call, FNR_SYSTEM, condition, people, reservation, submission } from './fixtures';
+import { answersByTag, people, type RaceOpKind, sendRaceOp } from './fixtures';
 
 /**
  * No race (issue 4): random interleavings — sequential and concurrent (Promise.all over HTTP) — of
@@ -25,7 +25,7 @@ const RUNS = Number(process.env.NORPAIN_PROPERTY_RUNS ?? 8);
 const SEED = Number(process.env.NORPAIN_PROPERTY_SEED ?? 20240502);
 const PEOPLE = 24;
 
-type Op = { kind: 'submit' | 'submit-by-identifier' | 'reserve' | 'withdraw'; person: number };
+type Op = { kind: RaceOpKind; person: number };
 
 const kind = fc.constantFrom<Op['kind']>('submit', 'submit', 'submit-by-identifier', 'reserve', 'withdraw');
 /** A step: one operation, or several at once, often about one person (so that they really race). At
@@ -126,51 +126,13 @@ test("a reservation never leaves data of the person behind, and never loses anyo
         const wasReserved = new Set(reserved);
         const results = await Promise.all(
           ops.map(async (o) => {
-            const fnr = fnrs[o.person];
-            switch (o.kind) {
-              case 'submit': {
-                const answer = `a${++answerNo}`;
-                const reply = await call(
-                  server,
-                  clinic,
-                  'POST',
-                  '',
-                  submission([{ system: FNR_SYSTEM, value: fnr }], tag(o.person), [answer]),
-                );
-                return { o, status: reply.status, answer };
-              }
-              case 'submit-by-identifier': {
-                const answer = `a${++answerNo}`;
-                const reply = await call(
-                  server,
-                  clinic,
-                  'POST',
-                  'Condition',
-                  condition(tag(o.person), answer, { identifier: { system: FNR_SYSTEM, value: fnr } }),
-                );
-                return { o, status: reply.status, answer };
-              }
-              case 'reserve':
-                return {
-                  o,
-                  status: (
-                    await call(server, admin, 'POST', 'Consent', reservation(fnr, { channel: 'letter' }))
-                  ).status,
-                };
-              case 'withdraw':
-                return {
-                  o,
-                  status: (
-                    await call(
-                      server,
-                      admin,
-                      'POST',
-                      'Consent',
-                      reservation(fnr, { status: 'inactive', channel: 'letter' }),
-                    )
-                  ).status,
-                };
-            }
+            const answer = `a${++answerNo}`;
+            const status = await sendRaceOp(
+              server,
+              { clinic, admin },
+              { kind: o.kind, fnr: fnrs[o.person], tag: tag(o.person), answer },
+            );
+            return { o, status, answer };
           }),
         );
         for (const { o, status, answer } of results) {

@@ -7,6 +7,7 @@ import { loadConfig, type Config } from '../../src/config';
 import { createLogger, setLogger } from '../../src/logging/logger';
 import { createServer, type NorpainServer } from '../../src/server';
 import { readUnits } from '../../src/units/units';
+import { createTestSchema, dropTestSchema, stateDatabaseUrl } from './state';
 
 /** A synthetic fødselsnummer (born 1 Jan 1980, month +80): valid check digits, never a real person. */
 export const SYNTHETIC_FNR = '01818040071';
@@ -49,17 +50,47 @@ function storeUnderTest(): Record<string, string> {
 }
 
 /**
+ * The façade's state the HTTP suites run on: SQLite under DATA_DIR unless TEST_STATE=postgres, when each
+ * data folder gets a schema of its own in STATE_DATABASE_URL (scripts/ci/create-state-db.sh): a fresh one
+ * for a fresh folder, dropped when the server stops; for a folder the test gives (served again by a later
+ * server, as a restart would), the folder's own schema, kept.
+ */
+async function stateUnderTest(
+  dataDir: string,
+  given: boolean,
+): Promise<{ env: Record<string, string>; drop(): Promise<void> }> {
+  if (process.env.TEST_STATE !== 'postgres') {
+    return { env: {}, drop: async () => undefined };
+  }
+  if (!stateDatabaseUrl) {
+    throw new Error(
+      'TEST_STATE=postgres needs STATE_DATABASE_URL (make one with scripts/ci/create-state-db.sh)',
+    );
+  }
+  const databaseUrl = stateDatabaseUrl;
+  const schema = await createTestSchema(databaseUrl, given ? dataDir : undefined);
+  const url = new URL(databaseUrl);
+  url.searchParams.set('options', `-c search_path=${schema}`);
+  return {
+    env: { STATE: 'postgres', DATABASE_URL: url.toString() },
+    drop: () => (given ? Promise.resolve() : dropTestSchema(databaseUrl, schema)),
+  };
+}
+
+/**
  * Runs the real server in-process on 127.0.0.1 with an ephemeral port, a fresh temporary DATA_DIR, the
  * development signing key and the embedded store. Only envOverrides are read, never the caller's
  * environment, so tests do not depend on the shell they run in.
  */
 export async function startTestServer(envOverrides: Record<string, string> = {}): Promise<TestServer> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'norpain-test-'));
+  const state = await stateUnderTest(envOverrides.DATA_DIR ?? dataDir, envOverrides.DATA_DIR !== undefined);
   const config = loadConfig({
     NODE_ENV: 'development',
     DATA_DIR: dataDir,
     LOG_LEVEL: 'info',
     ...storeUnderTest(),
+    ...state.env,
     ...envOverrides,
   });
   const logs: Record<string, unknown>[] = [];
@@ -73,6 +104,7 @@ export async function startTestServer(envOverrides: Record<string, string> = {})
     server = await createServer(config, { logger, identityEnv: envOverrides });
   } catch (err) {
     fs.rmSync(dataDir, { recursive: true, force: true });
+    await state.drop();
     throw err;
   }
   const listening = await server.listen(0, '127.0.0.1');
@@ -97,6 +129,7 @@ export async function startTestServer(envOverrides: Record<string, string> = {})
     stop: async () => {
       await server.close();
       fs.rmSync(dataDir, { recursive: true, force: true });
+      await state.drop();
     },
   };
 }

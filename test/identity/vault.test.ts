@@ -5,7 +5,8 @@ import path from 'node:path';
 import { ConfigError } from '../../src/config/ConfigError';
 import { canonicalNationalId, type NationalId } from '../../src/identity/nationalId';
 import { Pseudonymiser, pseudonymVersion } from '../../src/identity/pseudonym';
-import { seededRandom, syntheticNationalId } from '../../src/identity/synthetic';
+import { seededRandom } from '../../src/identity/synthetic';
+import { syntheticId } from '../helpers/nationalIds';
 import { MemoryVaultAuditSink } from '../../src/identity/vault/audit';
 import { IdentityVault, SeveralPersonsError } from '../../src/identity/vault/IdentityVault';
 
@@ -14,21 +15,9 @@ const key2 = randomBytes(32);
 const vaultKey = randomBytes(32);
 const random = seededRandom(3);
 
-const fnr = (): NationalId => ({
-  kind: 'fnr',
-  value: syntheticNationalId('fnr', { random }),
-  synthetic: true,
-});
-const dnr = (): NationalId => ({
-  kind: 'dnr',
-  value: syntheticNationalId('dnr', { random }),
-  synthetic: true,
-});
-const fhn = (): NationalId => ({
-  kind: 'fhn',
-  value: syntheticNationalId('fhn', { random }),
-  synthetic: false,
-});
+const fnr = (): NationalId => syntheticId('fnr', random);
+const dnr = (): NationalId => syntheticId('dnr', random);
+const fhn = (): NationalId => syntheticId('fhn', random);
 const ctx = { actor: 'test-client', requestId: 'req-1' };
 
 let dir: string;

@@ -1,12 +1,12 @@
 import { openPrivateDatabase } from '../../store/privateDatabase';
 import path from 'node:path';
-import type Database from 'better-sqlite3';
 import { ConfigError } from '../../config/ConfigError';
 import { canonicalNationalId, kindRank, type NationalId } from '../nationalId';
 import type { Pseudonymiser } from '../pseudonym';
 import type { VaultAuditSink, VaultPurpose, VaultReadContext } from './audit';
 import { VaultCrypto } from './crypto';
 import { newServerId } from '../serverId';
+import { openStateDatabase, type StateConfig, type StateDatabase } from '../../state';
 
 /** A person as the write path knows them: no national id, only pseudonymous handles. */
 export interface VaultPerson {
@@ -82,71 +82,77 @@ CREATE INDEX IF NOT EXISTS alias_person ON alias(person_id);
 CREATE TABLE IF NOT EXISTS vault_meta (name TEXT PRIMARY KEY, value BLOB NOT NULL);
 `;
 
+/** The vault's statements, in the SQL both state backends speak (src/state/database.ts). */
+const SQL = {
+  aliasPerson: 'SELECT p.* FROM alias a JOIN person p ON p.id = a.person_id WHERE a.id_hash = ?',
+  byPseudonym: 'SELECT * FROM person WHERE pseudonym = ?',
+  byPatientId: 'SELECT * FROM person WHERE patient_id = ?',
+  insertPerson:
+    'INSERT INTO person (patient_id, pseudonym, key_version, sealed, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING id',
+  updatePerson: 'UPDATE person SET pseudonym = ?, key_version = ?, sealed = ?, updated_at = ? WHERE id = ?',
+  deletePerson: 'DELETE FROM person WHERE id = ?',
+  upsertAlias:
+    'INSERT INTO alias (id_hash, person_id) VALUES (?, ?) ON CONFLICT(id_hash) DO UPDATE SET person_id = excluded.person_id',
+  repointAliases: 'UPDATE alias SET person_id = ? WHERE person_id = ?',
+  deleteAliases: 'DELETE FROM alias WHERE person_id = ?',
+  staleKeys: 'SELECT * FROM person WHERE key_version != ? AND id > ? ORDER BY id LIMIT ?',
+  allRows: 'SELECT * FROM person ORDER BY id',
+  count: 'SELECT CAST(count(*) AS INTEGER) AS n FROM person',
+  getMeta: 'SELECT value FROM vault_meta WHERE name = ?',
+  setMeta: 'INSERT INTO vault_meta (name, value) VALUES (?, ?)',
+};
+
 const KEY_CHECK = 'norpain identity vault';
 /** Associated data of sealed planned links, so that no other sealed record can pass for them. */
 const PLANNED_LINKS = 'planned-links';
 
 /**
- * The identity vault (DESIGN §4): pseudonym ↔ national id(s), in its own SQLite file, separate from the
+ * The identity vault (DESIGN §4): pseudonym ↔ national id(s), in its own database, separate from the
  * clinical store. National ids are stored only encrypted (AES-256-GCM); the alias table holds keyed
  * hashes of each id a person has had, so lookups need no decryption. Reading ids back is possible only
  * through the purpose-named methods below, and each such read is recorded through the audit sink.
  *
- * better-sqlite3 is synchronous, so in one Node process each method is atomic with respect to the others.
+ * The vault keeps its rows through the state contract (src/state): its own SQLite file by default, or
+ * PostgreSQL's tables shared by the replicas. Either is synchronous, so in one Node process each method is
+ * atomic with respect to the others; across processes, the person locks keep writes about one person
+ * apart (src/consent/personLock.ts), and each method is one transaction.
  */
 export class IdentityVault {
-  private readonly db: Database.Database;
   private readonly crypto: VaultCrypto;
-  private readonly stmts;
   /** The links made while a rehearsal runs; undefined otherwise. */
   private rehearsal: PlannedLink[] | undefined;
 
   private constructor(
-    file: string,
+    private readonly db: StateDatabase,
     vaultKey: Buffer,
     private readonly pseudonymiser: Pseudonymiser,
     private readonly audit: VaultAuditSink,
   ) {
-    // Durable and secure_delete: an erased person's sealed ids must not linger (DESIGN §3.2).
-    this.db = openPrivateDatabase(file, SCHEMA);
     this.crypto = new VaultCrypto(vaultKey);
-    this.stmts = {
-      aliasPerson: this.db.prepare<[string], PersonRow>(
-        'SELECT p.* FROM alias a JOIN person p ON p.id = a.person_id WHERE a.id_hash = ?',
-      ),
-      byPseudonym: this.db.prepare<[string], PersonRow>('SELECT * FROM person WHERE pseudonym = ?'),
-      byPatientId: this.db.prepare<[string], PersonRow>('SELECT * FROM person WHERE patient_id = ?'),
-      insertPerson: this.db.prepare<[string, string, number, Buffer, string, string]>(
-        'INSERT INTO person (patient_id, pseudonym, key_version, sealed, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)',
-      ),
-      updatePerson: this.db.prepare<[string, number, Buffer, string, number]>(
-        'UPDATE person SET pseudonym = ?, key_version = ?, sealed = ?, updated_at = ? WHERE id = ?',
-      ),
-      deletePerson: this.db.prepare<[number]>('DELETE FROM person WHERE id = ?'),
-      upsertAlias: this.db.prepare<[string, number]>(
-        'INSERT INTO alias (id_hash, person_id) VALUES (?, ?) ON CONFLICT(id_hash) DO UPDATE SET person_id = excluded.person_id',
-      ),
-      repointAliases: this.db.prepare<[number, number]>('UPDATE alias SET person_id = ? WHERE person_id = ?'),
-      deleteAliases: this.db.prepare<[number]>('DELETE FROM alias WHERE person_id = ?'),
-      staleKeys: this.db.prepare<[number, number, number], PersonRow>(
-        'SELECT * FROM person WHERE key_version != ? AND id > ? ORDER BY id LIMIT ?',
-      ),
-      allRows: this.db.prepare<[], PersonRow>('SELECT * FROM person ORDER BY id'),
-      count: this.db.prepare<[], { n: number }>('SELECT count(*) AS n FROM person'),
-      getMeta: this.db.prepare<[string], { value: Buffer }>('SELECT value FROM vault_meta WHERE name = ?'),
-      setMeta: this.db.prepare<[string, Buffer]>('INSERT INTO vault_meta (name, value) VALUES (?, ?)'),
-    };
     this.checkKey();
   }
 
-  /** Opens (creating if needed) the vault file. A VAULT_KEY that does not fit an existing vault is a ConfigError. */
+  /**
+   * Opens (creating if needed) the vault: the SQLite file, or with `state` PostgreSQL's tables. A VAULT_KEY
+   * that does not fit an existing vault is a ConfigError.
+   */
   static open(options: {
     file: string;
+    state?: StateConfig;
     vaultKey: Buffer;
     pseudonymiser: Pseudonymiser;
     audit: VaultAuditSink;
   }): IdentityVault {
-    return new IdentityVault(options.file, options.vaultKey, options.pseudonymiser, options.audit);
+    // Durable and secure_delete: an erased person's sealed ids must not linger (DESIGN §3.2).
+    const db = openStateDatabase(options.state ?? { kind: 'sqlite' }, () =>
+      openPrivateDatabase(options.file, SCHEMA),
+    );
+    try {
+      return new IdentityVault(db, options.vaultKey, options.pseudonymiser, options.audit);
+    } catch (err) {
+      db.close();
+      throw err;
+    }
   }
 
   static defaultFile(dataDir: string): string {
@@ -154,9 +160,9 @@ export class IdentityVault {
   }
 
   private checkKey(): void {
-    const row = this.stmts.getMeta.get('key-check');
+    const row = this.db.get<{ value: Buffer }>(SQL.getMeta, ['key-check']);
     if (!row) {
-      this.stmts.setMeta.run('key-check', this.crypto.seal(KEY_CHECK, 'key-check'));
+      this.db.run(SQL.setMeta, ['key-check', this.crypto.seal(KEY_CHECK, 'key-check')]);
       return;
     }
     let text: string | undefined;
@@ -166,7 +172,6 @@ export class IdentityVault {
       text = undefined;
     }
     if (text !== KEY_CHECK) {
-      this.db.close();
       throw new ConfigError(
         'VAULT_KEY does not open the existing identity vault; configure the key it was made with',
       );
@@ -206,7 +211,7 @@ export class IdentityVault {
       this.db.transaction(() => {
         outcome = { result: plan(), links: this.rehearsal ?? [] };
         throw rollback;
-      })();
+      });
     } catch (err) {
       if (err !== rollback) {
         throw err;
@@ -223,7 +228,7 @@ export class IdentityVault {
    * prevent that), the rehearsed Patient is reported in `merged`, so its data move to the person known.
    */
   commit(links: readonly PlannedLink[]): LinkResult[] {
-    return this.db.transaction(() => links.map((l) => this.linkRows(l.ids, l.createdPatientId)))();
+    return this.db.transaction(() => links.map((l) => this.linkRows(l.ids, l.createdPatientId)));
   }
 
   /** Rehearsed links sealed for the write journal (src/ingest/journal.ts): they hold national ids. */
@@ -245,7 +250,7 @@ export class IdentityVault {
       const found = new Map<number, PersonRow>();
       let unknown = 0;
       for (const id of unique) {
-        const row = this.stmts.aliasPerson.get(this.crypto.lookupHash(canonicalNationalId(id)));
+        const row = this.aliasPerson(id);
         if (row) {
           found.set(row.id, row);
         } else {
@@ -273,7 +278,7 @@ export class IdentityVault {
       }
       // A new id of a known person (a new FNR, a D-number replaced by an FNR): linked automatically.
       return { person: this.absorb(row, [], unique), created: false, merged: lost(row) };
-    })();
+    });
   }
 
   /**
@@ -289,8 +294,8 @@ export class IdentityVault {
       throw new Error('a person cannot be merged into themselves');
     }
     return this.db.transaction(() => {
-      const source = this.stmts.byPatientId.get(sourcePatientId);
-      const target = this.stmts.byPatientId.get(targetPatientId);
+      const source = this.byPatientId(sourcePatientId);
+      const target = this.byPatientId(targetPatientId);
       if (!source || !target) {
         return undefined;
       }
@@ -298,7 +303,7 @@ export class IdentityVault {
         person: this.absorb(target, [source], []),
         retired: { patientId: source.patient_id, pseudonym: source.pseudonym },
       };
-    })();
+    });
   }
 
   private insertPerson(ids: NationalId[], createdPatientId: string | undefined): VaultPerson {
@@ -312,19 +317,16 @@ export class IdentityVault {
       JSON.stringify({ primary, ids } satisfies SealedRecord),
       person.patientId,
     );
-    const info = this.stmts.insertPerson.run(
+    const inserted = this.db.get<{ id: number }>(SQL.insertPerson, [
       person.patientId,
       person.pseudonym,
       this.pseudonymiser.currentVersion,
       sealed,
       now,
       now,
-    );
+    ]) as { id: number };
     for (const id of ids) {
-      this.stmts.upsertAlias.run(
-        this.crypto.lookupHash(canonicalNationalId(id)),
-        Number(info.lastInsertRowid),
-      );
+      this.db.run(SQL.upsertAlias, [this.idHash(id), inserted.id]);
     }
     return person;
   }
@@ -345,60 +347,65 @@ export class IdentityVault {
     const keyVersion = keepPrimary ? survivor.key_version : this.pseudonymiser.currentVersion;
     const pseudonym = keepPrimary ? survivor.pseudonym : this.pseudonymiser.pseudonym(primary);
     for (const row of others) {
-      this.stmts.repointAliases.run(survivor.id, row.id);
-      this.stmts.deletePerson.run(row.id);
+      this.db.run(SQL.repointAliases, [survivor.id, row.id]);
+      this.db.run(SQL.deletePerson, [row.id]);
     }
     if (all.length !== survivorRecord.ids.length || primary !== survivorRecord.primary) {
       const sealed = this.crypto.seal(
         JSON.stringify({ primary, ids: all } satisfies SealedRecord),
         survivor.patient_id,
       );
-      this.stmts.updatePerson.run(pseudonym, keyVersion, sealed, new Date().toISOString(), survivor.id);
+      this.db.run(SQL.updatePerson, [pseudonym, keyVersion, sealed, new Date().toISOString(), survivor.id]);
       for (const id of extra) {
-        this.stmts.upsertAlias.run(this.crypto.lookupHash(canonicalNationalId(id)), survivor.id);
+        this.db.run(SQL.upsertAlias, [this.idHash(id), survivor.id]);
       }
     }
     return { patientId: survivor.patient_id, pseudonym };
   }
 
+  /** The keyed hash the vault looks the id up by (VAULT_KEY's lookup subkey): names it without revealing it. */
+  idHash(id: NationalId): string {
+    return this.crypto.lookupHash(canonicalNationalId(id));
+  }
+
   /** The person an id belongs to, if known. Reveals no id, so it is not audited. */
   find(id: NationalId): VaultPerson | undefined {
-    const row = this.stmts.aliasPerson.get(this.crypto.lookupHash(canonicalNationalId(id)));
+    const row = this.aliasPerson(id);
     return row ? { patientId: row.patient_id, pseudonym: row.pseudonym } : undefined;
   }
 
   findByPseudonym(pseudonym: string): VaultPerson | undefined {
-    const row = this.stmts.byPseudonym.get(pseudonym);
+    const row = this.db.get<PersonRow>(SQL.byPseudonym, [pseudonym]);
     return row ? { patientId: row.patient_id, pseudonym: row.pseudonym } : undefined;
   }
 
   findByPatientId(patientId: string): VaultPerson | undefined {
-    const row = this.stmts.byPatientId.get(patientId);
+    const row = this.byPatientId(patientId);
     return row ? { patientId: row.patient_id, pseudonym: row.pseudonym } : undefined;
   }
 
   count(): number {
-    return this.stmts.count.get()?.n ?? 0;
+    return this.db.get<{ n: number }>(SQL.count)?.n ?? 0;
   }
 
   // ---- audited reads: the only ways national ids leave the vault ----
 
   /** Follow-up dispatch needs the ids to address the invitation (e.g. through helsenorge). */
   forFollowUp(patientId: string, ctx: VaultReadContext): NationalId[] | undefined {
-    return this.readOne('follow-up', this.stmts.byPatientId.get(patientId), ctx);
+    return this.readOne('follow-up', this.byPatientId(patientId), ctx);
   }
 
   /** A person's own access request (innsyn): the portal token names one id; returns the person with all ids they have had. */
   forAccessRequest(id: NationalId, ctx: VaultReadContext): IdentifiedPerson | undefined {
-    const row = this.stmts.aliasPerson.get(this.crypto.lookupHash(canonicalNationalId(id)));
+    const row = this.aliasPerson(id);
     const ids = this.readOne('access-request', row, ctx);
     return row && ids ? { patientId: row.patient_id, pseudonym: row.pseudonym, ids } : undefined;
   }
 
   /** Coverage linkage against NPR: every person with their ids. Recorded once, with the count. */
   forCoverageLinkage(ctx: VaultReadContext): IdentifiedPerson[] {
-    const people = this.stmts.allRows
-      .all()
+    const people = this.db
+      .all<PersonRow>(SQL.allRows)
       .map((row) => ({ patientId: row.patient_id, pseudonym: row.pseudonym, ids: this.unseal(row).ids }));
     this.record('coverage-linkage', [], people.length, ctx);
     return people;
@@ -410,17 +417,16 @@ export class IdentityVault {
    */
   erase(patientId: string, ctx: VaultReadContext): NationalId[] | undefined {
     const ids = this.db.transaction(() => {
-      const row = this.stmts.byPatientId.get(patientId);
+      const row = this.byPatientId(patientId);
       const found = this.readOne('erasure', row, ctx);
       if (row) {
-        this.stmts.deleteAliases.run(row.id);
-        this.stmts.deletePerson.run(row.id);
+        this.db.run(SQL.deleteAliases, [row.id]);
+        this.db.run(SQL.deletePerson, [row.id]);
       }
       return found;
-    })();
+    });
     if (ids !== undefined) {
-      // secure_delete zeroes the pages in the database file; the WAL still holds their old images.
-      this.db.pragma('wal_checkpoint(TRUNCATE)');
+      this.db.scrub();
     }
     return ids;
   }
@@ -429,24 +435,39 @@ export class IdentityVault {
    * Re-keys every person whose pseudonym was made with another key version than the current one. For
    * each, `apply` is called first (it rewrites the clinical store); only when it succeeds is the vault
    * row updated, so an interrupted run can simply be started again. Pseudonyms are deterministic, so a
-   * repeated `apply` for the same person writes the same value. Returns the number of persons re-keyed.
+   * repeated `apply` for the same person writes the same value. `hold` takes the lock writes about the
+   * person take, for the person's apply and update, so servers may keep serving meanwhile (the row is
+   * read again under it: a write may have merged or erased the person). Returns the number re-keyed.
    */
-  async rekey(apply: (change: RekeyChange) => Promise<void>, ctx: VaultReadContext): Promise<number> {
+  async rekey(
+    apply: (change: RekeyChange) => Promise<void>,
+    ctx: VaultReadContext,
+    hold: (patientId: string) => Promise<() => void> = () => Promise.resolve(() => undefined),
+  ): Promise<number> {
     const version = this.pseudonymiser.currentVersion;
     let after = 0;
     let total = 0;
     for (;;) {
-      const batch = this.stmts.staleKeys.all(version, after, 200);
+      const batch = this.db.all<PersonRow>(SQL.staleKeys, [version, after, 200]);
       if (batch.length === 0) {
         break;
       }
-      for (const row of batch) {
-        after = row.id;
-        const record = this.unseal(row);
-        const pseudonym = this.pseudonymiser.pseudonym(record.primary, version);
-        await apply({ patientId: row.patient_id, pseudonym, previousPseudonym: row.pseudonym });
-        this.stmts.updatePerson.run(pseudonym, version, row.sealed, new Date().toISOString(), row.id);
-        total++;
+      for (const { id, patient_id: patientId } of batch) {
+        after = id;
+        const release = await hold(patientId);
+        try {
+          const row = this.byPatientId(patientId);
+          if (!row || row.key_version === version) {
+            continue;
+          }
+          const record = this.unseal(row);
+          const pseudonym = this.pseudonymiser.pseudonym(record.primary, version);
+          await apply({ patientId, pseudonym, previousPseudonym: row.pseudonym });
+          this.db.run(SQL.updatePerson, [pseudonym, version, row.sealed, new Date().toISOString(), row.id]);
+          total++;
+        } finally {
+          release();
+        }
       }
     }
     this.record('rekey', [], total, ctx);
@@ -454,9 +475,15 @@ export class IdentityVault {
   }
 
   close(): void {
-    if (this.db.open) {
-      this.db.close();
-    }
+    this.db.close();
+  }
+
+  private aliasPerson(id: NationalId): PersonRow | undefined {
+    return this.db.get<PersonRow>(SQL.aliasPerson, [this.idHash(id)]);
+  }
+
+  private byPatientId(patientId: string): PersonRow | undefined {
+    return this.db.get<PersonRow>(SQL.byPatientId, [patientId]);
   }
 
   private readOne(

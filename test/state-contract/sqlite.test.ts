@@ -1,0 +1,4 @@
+import { sqliteTestState } from '../helpers/state';
+import { describeStateContract } from './contract';
+
+describeStateContract('sqlite', sqliteTestState);
