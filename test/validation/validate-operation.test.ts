@@ -105,7 +105,7 @@ describe('all issues of all steps, in one OperationOutcome', () => {
   test('an unresolvable Questionnaire is a warning from $validate and an error on a write', async () => {
     const response: QuestionnaireResponse = {
       resourceType: 'QuestionnaireResponse',
-      questionnaire: 'https://example.org/fhir/Questionnaire/never-loaded|1',
+      questionnaire: 'https://norpain.no/fhir/Questionnaire/never-loaded|1',
       status: 'completed',
       subject: { reference: patientRef },
     };
@@ -130,6 +130,21 @@ describe('all issues of all steps, in one OperationOutcome', () => {
     const written = await call<OperationOutcome>(server, staff, 'POST', 'QuestionnaireResponse', response);
     expect(written.status).toBe(422);
     expect(written.body.issue[0]).toMatchObject({ severity: 'error', code: 'not-found' });
+  });
+
+  test('an unresolvable example.org Questionnaire is only a hint, as the HL7 validator has it', async () => {
+    const response: QuestionnaireResponse = {
+      resourceType: 'QuestionnaireResponse',
+      questionnaire: 'http://example.org/fhir/Questionnaire/never-loaded',
+      status: 'completed',
+      subject: { reference: patientRef },
+    };
+    const checked = await validate('QuestionnaireResponse', response);
+    expect(checked.body.issue).toContainEqual(
+      expect.objectContaining({ severity: 'information', code: 'not-found' }),
+    );
+    const written = await call<OperationOutcome>(server, staff, 'POST', 'QuestionnaireResponse', response);
+    expect(written.status).toBe(422);
   });
 });
 
