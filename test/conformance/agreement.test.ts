@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import type { OperationOutcome, QuestionnaireResponse } from '@medplum/fhirtypes';
+import type { OperationOutcome, QuestionnaireResponse, Resource } from '@medplum/fhirtypes';
+import { DEFAULT_PROFILES_DIR } from '../../src/validation/profiles';
 import { readNorPainQuestionnaires } from '../../src/validation/questionnaire';
 import type { Client } from '../http/client';
 import type { TestServer } from '../helpers/testServer';
@@ -42,7 +43,7 @@ if (hapiUrl) {
     beforeAll(async () => {
       ({ server, client, patientRef } = await startWithPatient());
       expect((await client.post('Questionnaire', form)).status).toBe(201);
-      await hapi.load([form, ...readNorPainQuestionnaires()]);
+      await hapi.load([form, ...readNorPainQuestionnaires(), ...profileTerminology()]);
     });
     afterAll(async () => {
       await server.stop();
@@ -82,6 +83,14 @@ test('docs/conformance.md explains every documented disagreement', () => {
   const doc = fs.readFileSync(DOC, 'utf8');
   expect(Object.keys(KNOWN).filter((key) => !doc.includes(`\`${key}\``))).toEqual([]);
 });
+
+/** The CodeSystems and ValueSets of the NorPain profiles, so HAPI resolves what the server resolves. */
+function profileTerminology(): Resource[] {
+  return fs
+    .readdirSync(DEFAULT_PROFILES_DIR)
+    .filter((f) => /^(CodeSystem|ValueSet)-.*\.json$/.test(f))
+    .map((f) => JSON.parse(fs.readFileSync(path.join(DEFAULT_PROFILES_DIR, f), 'utf8')) as Resource);
+}
 
 /** The agreement figure, a table per check, and each disagreement with its reason. */
 function describeRows(rows: Row[]): string {
