@@ -26,6 +26,9 @@ const pain = (n = 4) => a('pain', { valueInteger: n });
 const sites = (...codes: string[]) => a('sites', ...(codes.length ? codes : ['back']).map((c) => code(c)));
 const triggers = (...codes: string[]) =>
   a('triggers', ...(codes.length ? codes : ['stress', 'cold', 'work']).map((c) => code(c)));
+const gender = (c: string, display?: string) =>
+  a('gender', { valueCoding: { system: 'http://hl7.org/fhir/administrative-gender', code: c, display } });
+const condition = (system: string, c: string) => a('condition', { valueCoding: { system, code: c } });
 const bytes = (n: number) => Buffer.alloc(n).toString('base64');
 
 /**
@@ -77,7 +80,7 @@ export const handWritten: Case[] = [
       a('mass', { valueQuantity: kg(20) }), // the minimum: HAPI 8.8 refuses any more (quantityMinInverted)
       a('height', { valueQuantity: { value: 170, system: UCUM, code: 'cm', unit: 'cm' } }),
       a('photo', { valueAttachment: { contentType: 'image/png', data: bytes(3) } }),
-      a('gender', { valueCoding: { system: 'http://hl7.org/fhir/administrative-gender', code: 'female' } }),
+      gender('female'),
       a('other', { valueString: 'headache' }),
       { linkId: 'visits', item: [a('visit-date', { valueDate: '2024-01-02' }), a('visit-kind', code('gp'))] },
       { linkId: 'visits', item: [a('visit-date', { valueDate: '2024-02-03' })] },
@@ -358,16 +361,8 @@ export const handWritten: Case[] = [
     'maxSizeStated',
   ),
 
-  c(
-    'valueSet',
-    'a member of a FHIR ValueSet',
-    qr([a('gender', { valueCoding: { system: 'http://hl7.org/fhir/administrative-gender', code: 'male' } })]),
-  ),
-  c(
-    'valueSet',
-    'a code outside a FHIR ValueSet',
-    qr([a('gender', { valueCoding: { system: 'http://hl7.org/fhir/administrative-gender', code: 'man' } })]),
-  ),
+  c('valueSet', 'a member of a FHIR ValueSet', qr([gender('male')])),
+  c('valueSet', 'a code outside a FHIR ValueSet', qr([gender('man')])),
   c(
     'valueSet',
     'a code from a system the FHIR ValueSet does not use',
@@ -376,32 +371,16 @@ export const handWritten: Case[] = [
   c(
     'valueSet',
     'a SNOMED CT code for a ValueSet that needs a terminology server',
-    qr([a('condition', { valueCoding: { system: 'http://snomed.info/sct', code: '22253000' } })]),
+    qr([condition('http://snomed.info/sct', '22253000')]),
     'noTerminologyServer',
   ),
   c(
     'valueSet',
     'a code from another system for a SNOMED CT ValueSet',
-    qr([a('condition', { valueCoding: { system: 'http://example.org/x', code: '1' } })]),
+    qr([condition('http://example.org/x', '1')]),
   ),
-  c(
-    'display',
-    'the display of a FHIR code',
-    qr([
-      a('gender', {
-        valueCoding: { system: 'http://hl7.org/fhir/administrative-gender', code: 'male', display: 'Male' },
-      }),
-    ]),
-  ),
-  c(
-    'display',
-    'a wrong display of a FHIR code (a warning)',
-    qr([
-      a('gender', {
-        valueCoding: { system: 'http://hl7.org/fhir/administrative-gender', code: 'male', display: 'Mann' },
-      }),
-    ]),
-  ),
+  c('display', 'the display of a FHIR code', qr([gender('male', 'Male')])),
+  c('display', 'a wrong display of a FHIR code (a warning)', qr([gender('male', 'Mann')])),
 
   c('questionnaire', 'an unresolvable Questionnaire', {
     ...qr(),

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { Questionnaire } from '@medplum/fhirtypes';
+import type { Questionnaire, QuestionnaireItem } from '@medplum/fhirtypes';
 
 /**
  * The agreement suite's own Questionnaire: one item for each kind of check the HL7 validator makes on a
@@ -10,11 +10,11 @@ export const FORM_URL = 'https://norpain.no/fhir/test/Questionnaire/agreement';
 export const CS = 'https://norpain.no/fhir/test/CodeSystem/agreement';
 export const UCUM = 'http://unitsofmeasure.org';
 
-const ext = (name: string, value: Record<string, unknown>) => ({
+export const ext = (name: string, value: Record<string, unknown>) => ({
   url: `http://hl7.org/fhir/StructureDefinition/${name}`,
   ...value,
 });
-const sdc = (name: string, value: Record<string, unknown>) => ({
+export const sdc = (name: string, value: Record<string, unknown>) => ({
   url: `http://hl7.org/fhir/uv/sdc/StructureDefinition/sdc-questionnaire-${name}`,
   ...value,
 });
@@ -22,6 +22,52 @@ const option = (code: string, display?: string) => ({
   valueCoding: { system: CS, code, ...(display ? { display } : {}) },
 });
 export const kg = (value: number) => ({ value, system: UCUM, code: 'kg', unit: 'kg' });
+
+/**
+ * Items of the kinds the NorPain Questionnaires lack, as the HL7 validator checks them: quantities with
+ * limits and units, an attachment, and answer ValueSets from the FHIR definitions (one that needs a
+ * terminology server). Shared with test/validation/hl7-parity.test.ts.
+ */
+export const typedAnswerItems: QuestionnaireItem[] = [
+  {
+    linkId: 'mass',
+    text: 'Body weight',
+    type: 'quantity',
+    extension: [
+      sdc('minQuantity', { valueQuantity: kg(20) }),
+      sdc('maxQuantity', { valueQuantity: kg(300) }),
+      ...['kg', 'g', '[lb_av]'].map((code) =>
+        ext('questionnaire-unitOption', { valueCoding: { system: UCUM, code } }),
+      ),
+    ],
+  },
+  {
+    linkId: 'height',
+    text: 'Height',
+    type: 'quantity',
+    extension: [
+      ext('questionnaire-unitValueSet', { valueCanonical: 'http://hl7.org/fhir/ValueSet/ucum-bodylength' }),
+    ],
+  },
+  {
+    linkId: 'photo',
+    text: 'A photo',
+    type: 'attachment',
+    extension: [ext('mimeType', { valueCode: 'image/png' }), ext('maxSize', { valueDecimal: 10 })],
+  },
+  {
+    linkId: 'gender',
+    text: 'Gender',
+    type: 'choice',
+    answerValueSet: 'http://hl7.org/fhir/ValueSet/administrative-gender',
+  },
+  {
+    linkId: 'condition',
+    text: 'Condition',
+    type: 'choice',
+    answerValueSet: 'http://hl7.org/fhir/ValueSet/condition-code',
+  },
+];
 
 const content: Pick<Questionnaire, 'contained' | 'item'> = {
   contained: [
@@ -95,44 +141,7 @@ const content: Pick<Questionnaire, 'contained' | 'item'> = {
       extension: [ext('questionnaire-referenceResource', { valueCode: 'Practitioner' })],
     },
     { linkId: 'link', text: 'A link', type: 'url' },
-    {
-      linkId: 'mass',
-      text: 'Body weight',
-      type: 'quantity',
-      extension: [
-        sdc('minQuantity', { valueQuantity: kg(20) }),
-        sdc('maxQuantity', { valueQuantity: kg(300) }),
-        ...['kg', 'g'].map((code) =>
-          ext('questionnaire-unitOption', { valueCoding: { system: UCUM, code } }),
-        ),
-      ],
-    },
-    {
-      linkId: 'height',
-      text: 'Height',
-      type: 'quantity',
-      extension: [
-        ext('questionnaire-unitValueSet', { valueCanonical: 'http://hl7.org/fhir/ValueSet/ucum-bodylength' }),
-      ],
-    },
-    {
-      linkId: 'photo',
-      text: 'A photo',
-      type: 'attachment',
-      extension: [ext('mimeType', { valueCode: 'image/png' }), ext('maxSize', { valueDecimal: 10 })],
-    },
-    {
-      linkId: 'gender',
-      text: 'Gender',
-      type: 'choice',
-      answerValueSet: 'http://hl7.org/fhir/ValueSet/administrative-gender',
-    },
-    {
-      linkId: 'condition',
-      text: 'Condition',
-      type: 'choice',
-      answerValueSet: 'http://hl7.org/fhir/ValueSet/condition-code',
-    },
+    ...typedAnswerItems,
     {
       linkId: 'other',
       text: 'Other complaint',

@@ -10,6 +10,7 @@ import type {
   QuestionnaireResponseItemAnswer,
 } from '@medplum/fhirtypes';
 import { DEFAULT_PROFILES_DIR } from '../../src/validation/profiles';
+import { ext, kg, typedAnswerItems, UCUM } from '../conformance/form';
 import type { Client } from '../http/client';
 import type { TestServer } from '../helpers/testServer';
 import { startWithPatient } from './server';
@@ -21,17 +22,7 @@ import { answersOf } from './responses';
  */
 const S = 'http://example.org/fhir/CodeSystem/parity';
 const URL = 'http://example.org/fhir/Questionnaire/parity';
-const ext = (name: string, value: Record<string, unknown>) => ({
-  url: `http://hl7.org/fhir/StructureDefinition/${name}`,
-  ...value,
-});
 const option = (code: string) => ({ valueCoding: { system: S, code } });
-const sdc = (name: string, value: Record<string, unknown>) => ({
-  url: `http://hl7.org/fhir/uv/sdc/StructureDefinition/sdc-questionnaire-${name}`,
-  ...value,
-});
-const UCUM = 'http://unitsofmeasure.org';
-const kg = (value: number) => ({ value, system: UCUM, code: 'kg', unit: 'kg' });
 
 const form: Questionnaire = {
   resourceType: 'Questionnaire',
@@ -93,44 +84,7 @@ const form: Questionnaire = {
         },
       ],
     },
-    {
-      linkId: 'mass',
-      text: 'Body weight',
-      type: 'quantity',
-      extension: [
-        sdc('minQuantity', { valueQuantity: kg(20) }),
-        sdc('maxQuantity', { valueQuantity: kg(300) }),
-        ...['kg', 'g', '[lb_av]'].map((code) =>
-          ext('questionnaire-unitOption', { valueCoding: { system: UCUM, code } }),
-        ),
-      ],
-    },
-    {
-      linkId: 'height',
-      text: 'Height',
-      type: 'quantity',
-      extension: [
-        ext('questionnaire-unitValueSet', { valueCanonical: 'http://hl7.org/fhir/ValueSet/ucum-bodylength' }),
-      ],
-    },
-    {
-      linkId: 'photo',
-      text: 'A photo',
-      type: 'attachment',
-      extension: [ext('mimeType', { valueCode: 'image/png' }), ext('maxSize', { valueDecimal: 10 })],
-    },
-    {
-      linkId: 'gender',
-      text: 'Gender',
-      type: 'choice',
-      answerValueSet: 'http://hl7.org/fhir/ValueSet/administrative-gender',
-    },
-    {
-      linkId: 'condition',
-      text: 'Condition',
-      type: 'choice',
-      answerValueSet: 'http://hl7.org/fhir/ValueSet/condition-code',
-    },
+    ...typedAnswerItems,
   ],
 };
 
