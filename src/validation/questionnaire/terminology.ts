@@ -9,7 +9,8 @@ import type { AnswerCheck } from './answers';
  *   a ValueSet we do not hold): a code from a system the ValueSet does not draw on is an error, anything
  *   else a warning that membership was not checked (expandable ones are answer options, answers.ts);
  * - the display of a code from a CodeSystem we hold completely (the FHIR R4 ones) must be its display or
- *   one of its designations: otherwise a warning, the severity HAPI's validator gives a display mismatch.
+ *   one of its designations: otherwise a warning, the severity HAPI's terminology support gives a display
+ *   mismatch by default (its JPA server's `$validate` does not report one on an answer at all).
  */
 export function compileTerminologyChecks(item: QuestionnaireItem): AnswerCheck[] {
   if (item.type !== 'choice' && item.type !== 'open-choice') {
