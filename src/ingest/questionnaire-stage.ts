@@ -16,7 +16,8 @@ import { entryLocation, type IngestStage, type Write, type WriteEntry } from './
  * - a Questionnaire must compile (enableWhen targets exist, expressions parse), so no response can
  *   later be judged against a broken form.
  * A write is refused (422) on any error. For `$validate` a Questionnaire that cannot be resolved is a
- * warning, as the HL7 validator has it: the response may be valid, it just cannot be checked against it.
+ * warning (a hint for example.org), as the HL7 validator has it: the response may be valid, it just cannot
+ * be checked against it. A contained Questionnaire (`#id`) is refused by both (check.ts says why).
  */
 export function questionnaireCheck(registry: QuestionnaireRegistry): IngestCheck {
   return async (write, _ctx, options) => {
@@ -33,7 +34,10 @@ export function questionnaireCheck(registry: QuestionnaireRegistry): IngestCheck
         const check = await checkQuestionnaireResponse(registry, resource as QuestionnaireResponse, pending);
         const found =
           check.unresolved && options.purpose === 'validate'
-            ? check.issues.map((i): OperationOutcomeIssue => ({ ...i, severity: 'warning' }))
+            ? check.issues.map((i): OperationOutcomeIssue => ({
+                ...i,
+                severity: unresolvedSeverity(resource.questionnaire),
+              }))
             : check.issues;
         const relocated = relocate(found, prefix, 'QuestionnaireResponse');
         issues.push(...relocated);
@@ -58,6 +62,14 @@ export function questionnaireCheck(registry: QuestionnaireRegistry): IngestCheck
     }
     return { write: { ...write, entries }, issues };
   };
+}
+
+/**
+ * How `$validate` grades a Questionnaire it cannot resolve, as the HL7 validator (core 6.7) does: a hint
+ * (information) for an example.org canonical, which names no real form, a warning for any other.
+ */
+function unresolvedSeverity(canonical: string | undefined): OperationOutcomeIssue['severity'] {
+  return canonical && /^https?:\/\/example\.org\//.test(canonical) ? 'information' : 'warning';
 }
 
 /** The Questionnaire check as a write's stage: 422 with every error. */

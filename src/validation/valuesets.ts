@@ -62,6 +62,48 @@ export function completeCodeSystem(url: string): ReadonlySet<string> | undefined
   return new Set([...keys].map((key) => key.slice(key.indexOf('|') + 1)));
 }
 
+/**
+ * The code systems a ValueSet draws on, when it is one of the FHIR R4 ValueSets and names them all
+ * directly (no include of another ValueSet): a code from any other system cannot be a member, even where
+ * the set itself cannot be expanded here (SNOMED CT filters, say). Undefined for any other ValueSet.
+ */
+export function valueSetSystems(canonical: string): ReadonlySet<string> | undefined {
+  const valueSet = load().valueSets.get(canonical.split('|')[0]);
+  const includes = valueSet?.compose?.include;
+  if (!includes?.length || includes.some((include) => !include.system || include.valueSet?.length)) {
+    return undefined;
+  }
+  return new Set(includes.map((include) => include.system as string));
+}
+
+/**
+ * The display and designations of a code in a CodeSystem the FHIR R4 definitions hold completely;
+ * undefined when the system is not held completely or does not have the code.
+ */
+export function conceptDisplays(system: string, code: string): readonly string[] | undefined {
+  const codeSystem = load().codeSystems.get(system);
+  if (!codeSystem || codeSystem.content !== 'complete') {
+    return undefined;
+  }
+  const concept = findConcept(codeSystem.concept ?? [], code);
+  if (!concept) {
+    return undefined;
+  }
+  return [concept.display, ...(concept.designation ?? []).map((d) => d.value)].filter(
+    (text): text is string => text !== undefined,
+  );
+}
+
+function findConcept(concepts: CodeSystemConcept[], code: string): CodeSystemConcept | undefined {
+  for (const concept of concepts) {
+    const found = concept.code === code ? concept : findConcept(concept.concept ?? [], code);
+    if (found) {
+      return found;
+    }
+  }
+  return undefined;
+}
+
 export function codeKey(system: string | undefined, code: string): string {
   return `${system ?? ''}|${code}`;
 }

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type {
@@ -9,6 +10,7 @@ import type {
   QuestionnaireResponseItemAnswer,
 } from '@medplum/fhirtypes';
 import { DEFAULT_PROFILES_DIR } from '../../src/validation/profiles';
+import { ext, kg, typedAnswerItems, UCUM } from '../conformance/form';
 import type { Client } from '../http/client';
 import type { TestServer } from '../helpers/testServer';
 import { startWithPatient } from './server';
@@ -20,10 +22,6 @@ import { answersOf } from './responses';
  */
 const S = 'http://example.org/fhir/CodeSystem/parity';
 const URL = 'http://example.org/fhir/Questionnaire/parity';
-const ext = (name: string, value: Record<string, unknown>) => ({
-  url: `http://hl7.org/fhir/StructureDefinition/${name}`,
-  ...value,
-});
 const option = (code: string) => ({ valueCoding: { system: S, code } });
 
 const form: Questionnaire = {
@@ -86,6 +84,7 @@ const form: Questionnaire = {
         },
       ],
     },
+    ...typedAnswerItems,
   ],
 };
 
@@ -305,5 +304,168 @@ describe("the profiles' QuestionnaireResponse example (profiles/input/fsh/exampl
     const completed = await errors({ ...example, status: 'completed', subject: { reference: patientRef } });
     expect(completed.length).toBeGreaterThan(0);
     expect(completed.every((t) => t.startsWith('Required'))).toBe(true);
+  });
+});
+
+describe('quantities (sdc-questionnaire-minQuantity/maxQuantity, questionnaire-unitOption/unitValueSet)', () => {
+  const mass = (valueQuantity: QuestionnaireResponseItemAnswer['valueQuantity']) =>
+    response([answer('mass', { valueQuantity })]);
+  it.each([
+    ['70 kg', kg(70)],
+    ['20 kg, the minimum itself', kg(20)],
+    ['70000 g, converted through UCUM', { value: 70000, system: UCUM, code: 'g', unit: 'g' }],
+    ['600 lb (272 kg)', { value: 600, system: UCUM, code: '[lb_av]', unit: 'lb' }],
+  ])('takes %s', async (_, quantity) => {
+    expect(await errors(mass(quantity))).toEqual([]);
+  });
+  it.each([
+    ['10 kg', kg(10), 'The quantity 10 kg is below the allowed minimum 20 kg'],
+    ['400 kg', kg(400), 'The quantity 400 kg is above the allowed maximum 300 kg'],
+    [
+      '700 g',
+      { value: 700, system: UCUM, code: 'g' },
+      'The quantity 700 g is below the allowed minimum 20 kg',
+    ],
+    ['700 lb', { value: 700, system: UCUM, code: '[lb_av]' }, 'is above the allowed maximum 300 kg'],
+  ])('refuses %s', async (_, quantity, why) => {
+    expect(await errors(mass(quantity))).toEqual([expect.stringContaining(why)]);
+  });
+  it('refuses a unit UCUM cannot compare with the limits, and one the question does not offer', async () => {
+    expect(await errors(mass({ value: 70, system: UCUM, code: 'm' }))).toEqual([
+      expect.stringContaining(
+        'cannot be compared with the allowed minimum 20 kg: UCUM cannot convert m to kg',
+      ),
+      expect.stringContaining('cannot be compared with the allowed maximum 300 kg'),
+      expect.stringContaining('The unit of 70 m is not one the question offers (kg, g, [lb_av])'),
+    ]);
+    expect(await errors(mass({ value: 70000000, system: UCUM, code: 'mg' }))).toEqual([
+      expect.stringContaining('The unit of 70000000 mg is not one the question offers'),
+    ]);
+  });
+  it('refuses a quantity without a coded unit, and a write with it', async () => {
+    const uncoded = mass({ value: 70, unit: 'kg' });
+    expect(await errors(uncoded)).toEqual([
+      expect.stringContaining('both need a coded unit (system and code)'),
+      expect.stringContaining('both need a coded unit (system and code)'),
+      expect.stringContaining('is not one the question offers'),
+    ]);
+    const refused = await client.post<OperationOutcome>('QuestionnaireResponse', uncoded);
+    expect(refused.status).toBe(422);
+    expect(refused.body.issue?.[0].expression).toEqual(['QuestionnaireResponse.item[1].answer[0]']);
+  });
+  it('takes a unit from the unit ValueSet and refuses one outside it', async () => {
+    const height = (code: string) =>
+      response([answer('height', { valueQuantity: { value: 170, system: UCUM, code } })]);
+    expect(await errors(height('cm'))).toEqual([]);
+    expect(await errors(height('kg'))).toEqual([
+      expect.stringContaining(
+        'The unit of 170 kg is not in the unit ValueSet http://hl7.org/fhir/ValueSet/ucum-bodylength',
+      ),
+    ]);
+  });
+});
+
+describe('attachments (mimeType, maxSize, size and hash against the data)', () => {
+  const photo = (valueAttachment: QuestionnaireResponseItemAnswer['valueAttachment']) =>
+    response([answer('photo', { valueAttachment })]);
+  const data = (bytes: number) => Buffer.alloc(bytes).toString('base64');
+  it('takes an allowed type (parameters aside) within the size, with its own size and hash', async () => {
+    const bytes = Buffer.alloc(10);
+    expect(
+      await errors(
+        photo({
+          contentType: 'image/png; charset=binary',
+          data: bytes.toString('base64'),
+          size: 10,
+          hash: createHash('sha1').update(bytes).digest('base64'),
+        }),
+      ),
+    ).toEqual([]);
+  });
+  it.each([
+    [
+      { contentType: 'image/jpeg', data: data(3) },
+      'The attachment type image/jpeg is not allowed; use image/png',
+    ],
+    [{ data: data(3) }, 'The attachment has no contentType'],
+    [{ contentType: 'image/png', data: data(12) }, 'The attachment is 12 bytes; at most 10 are allowed'],
+    [{ contentType: 'image/png', url: 'https://example.org/a.png', size: 100 }, 'is 100 bytes; at most 10'],
+    [{ contentType: 'image/png', data: data(3), size: 7 }, 'given as 7 bytes, but its data has 3'],
+    [{ contentType: 'image/png', data: data(3), hash: 'AAAA' }, 'hash is not the SHA-1 of its data'],
+  ])('refuses %j', async (attachment, why) => {
+    expect(await errors(photo(attachment))).toEqual(expect.arrayContaining([expect.stringContaining(why)]));
+  });
+});
+
+describe("an answer ValueSet that is not the Questionnaire's own", () => {
+  const gender = (coding: Record<string, string>) => response([answer('gender', { valueCoding: coding })]);
+  const GENDER = 'http://hl7.org/fhir/administrative-gender';
+  it('is expanded from the FHIR definitions where it can be: members pass, others are refused', async () => {
+    expect(await errors(gender({ system: GENDER, code: 'male' }))).toEqual([]);
+    expect(await errors(gender({ system: GENDER, code: 'man' }))).toEqual([
+      expect.stringContaining(
+        "The code 'man' (http://hl7.org/fhir/administrative-gender) is not one of the permitted",
+      ),
+    ]);
+    const refused = await client.post<OperationOutcome>(
+      'QuestionnaireResponse',
+      gender({ system: GENDER, code: 'man' }),
+    );
+    expect(refused.status).toBe(422);
+  });
+  it('that needs a terminology server gives a warning, not a silent pass; a code from a system it does not draw on is refused', async () => {
+    const condition = (system: string) =>
+      response([answer('condition', { valueCoding: { system, code: '22253000' } })]);
+    const warned = await validate(condition('http://snomed.info/sct'));
+    expect(warned.filter((i) => i.severity === 'error')).toEqual([]);
+    expect(warned).toContainEqual(
+      expect.objectContaining({
+        severity: 'warning',
+        code: 'code-invalid',
+        expression: ['QuestionnaireResponse.item[1].answer[0]'],
+      }),
+    );
+    expect(await errors(condition('http://example.org/codes'))).toEqual([
+      expect.stringContaining('which draws only on http://snomed.info/sct'),
+    ]);
+  });
+  it("checks a code's display against a code system we hold: a mismatch is a warning", async () => {
+    expect(await validate(gender({ system: GENDER, code: 'male', display: 'Male' }))).not.toContainEqual(
+      expect.objectContaining({ severity: 'warning' }),
+    );
+    const mismatch = await validate(gender({ system: GENDER, code: 'male', display: 'Mann' }));
+    expect(mismatch.filter((i) => i.severity === 'error')).toEqual([]);
+    expect(mismatch).toContainEqual(
+      expect.objectContaining({
+        severity: 'warning',
+        details: { text: expect.stringContaining("The display 'Mann' is not the display of 'male'") },
+      }),
+    );
+  });
+});
+
+describe('a Questionnaire contained in the response', () => {
+  const contained: QuestionnaireResponse = {
+    resourceType: 'QuestionnaireResponse',
+    questionnaire: '#form',
+    status: 'completed',
+    contained: [{ ...form, id: 'form' }],
+    item: [sites('a', 'b')],
+  };
+  it('is refused by $validate and on a write with a 422 that says to name the canonical', async () => {
+    const checked = await validate({ ...contained, subject: { reference: patientRef } });
+    expect(checked.filter((i) => i.severity === 'error')).toEqual([
+      expect.objectContaining({
+        code: 'not-supported',
+        expression: ['QuestionnaireResponse.questionnaire'],
+        details: { text: expect.stringContaining('takes answers only to its own Questionnaires') },
+      }),
+    ]);
+    const refused = await client.post<OperationOutcome>('QuestionnaireResponse', {
+      ...contained,
+      subject: { reference: patientRef },
+    });
+    expect(refused.status).toBe(422);
+    expect(refused.body.issue?.[0].details?.text).toContain("instead of the contained Questionnaire '#form'");
   });
 });

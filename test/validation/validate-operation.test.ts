@@ -102,13 +102,16 @@ describe('all issues of all steps, in one OperationOutcome', () => {
     expect(reply.body.issue.some((i) => i.severity === 'information')).toBe(false);
   });
 
+  /** A completed response about the test's patient to a Questionnaire the server does not hold. */
+  const unresolvable = (questionnaire: string): QuestionnaireResponse => ({
+    resourceType: 'QuestionnaireResponse',
+    questionnaire,
+    status: 'completed',
+    subject: { reference: patientRef },
+  });
+
   test('an unresolvable Questionnaire is a warning from $validate and an error on a write', async () => {
-    const response: QuestionnaireResponse = {
-      resourceType: 'QuestionnaireResponse',
-      questionnaire: 'https://example.org/fhir/Questionnaire/never-loaded|1',
-      status: 'completed',
-      subject: { reference: patientRef },
-    };
+    const response = unresolvable('https://norpain.no/fhir/Questionnaire/never-loaded|1');
     const checked = await validate('QuestionnaireResponse', response);
     expect(checked.status).toBe(200);
     expect(errorsOf(checked.body)).toEqual([]);
@@ -130,6 +133,16 @@ describe('all issues of all steps, in one OperationOutcome', () => {
     const written = await call<OperationOutcome>(server, staff, 'POST', 'QuestionnaireResponse', response);
     expect(written.status).toBe(422);
     expect(written.body.issue[0]).toMatchObject({ severity: 'error', code: 'not-found' });
+  });
+
+  test('an unresolvable example.org Questionnaire is only a hint, as the HL7 validator has it', async () => {
+    const response = unresolvable('http://example.org/fhir/Questionnaire/never-loaded');
+    const checked = await validate('QuestionnaireResponse', response);
+    expect(checked.body.issue).toContainEqual(
+      expect.objectContaining({ severity: 'information', code: 'not-found' }),
+    );
+    const written = await call<OperationOutcome>(server, staff, 'POST', 'QuestionnaireResponse', response);
+    expect(written.status).toBe(422);
   });
 });
 

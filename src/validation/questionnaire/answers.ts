@@ -1,5 +1,6 @@
 import type {
   Extension,
+  OperationOutcomeIssue,
   Questionnaire,
   QuestionnaireItem,
   QuestionnaireItemAnswerOption,
@@ -8,6 +9,7 @@ import type {
 } from '@medplum/fhirtypes';
 import { parseReference } from '../../fhir/reference';
 import { uriProblem } from '../uri';
+import { expandValueSet } from '../valuesets';
 
 /** The value[x] property names an answer can carry in R4. */
 export const ANSWER_VALUE_KEYS = [
@@ -57,6 +59,10 @@ export const EXT = {
   variable: 'http://hl7.org/fhir/StructureDefinition/variable',
   optionExclusive: 'http://hl7.org/fhir/StructureDefinition/questionnaire-optionExclusive',
   referenceResource: 'http://hl7.org/fhir/StructureDefinition/questionnaire-referenceResource',
+  minQuantity: 'http://hl7.org/fhir/uv/sdc/StructureDefinition/sdc-questionnaire-minQuantity',
+  maxQuantity: 'http://hl7.org/fhir/uv/sdc/StructureDefinition/sdc-questionnaire-maxQuantity',
+  unitOption: 'http://hl7.org/fhir/StructureDefinition/questionnaire-unitOption',
+  unitValueSet: 'http://hl7.org/fhir/StructureDefinition/questionnaire-unitValueSet',
 } as const;
 
 export function valueKeyOf(answer: QuestionnaireResponseItemAnswer): AnswerValueKey | undefined {
@@ -129,8 +135,10 @@ export function compileOptions(item: QuestionnaireItem, questionnaire: Questionn
       ValueSet | undefined;
     return vs ? fromValueSet(vs) : undefined;
   }
-  // A ValueSet held elsewhere needs a terminology service; membership is then not checked here.
-  return undefined;
+  // One of the FHIR R4 ValueSets that can be expanded from the definitions alone; any other needs a
+  // terminology server, and its membership is judged by compileTerminologyChecks (terminology.ts).
+  const expansion = item.answerValueSet ? expandValueSet(item.answerValueSet) : undefined;
+  return expansion && fromKeys(expansion.keys, new Set(), [...expansion.codes]);
 }
 
 function fromOptions(options: QuestionnaireItemAnswerOption[], withExclusive = true): OptionSet {
@@ -178,7 +186,11 @@ function fromValueSet(vs: ValueSet): OptionSet {
     keys.add(`${entry.system ?? ''}|${entry.code ?? ''}`);
     codes.add(entry.code ?? '');
   }
-  const summary = [...codes].slice(0, 12).join(', ') || [...systems].join(', ');
+  return fromKeys(keys, systems, [...codes]);
+}
+
+function fromKeys(keys: ReadonlySet<string>, systems: ReadonlySet<string>, codes: string[]): OptionSet {
+  const summary = codes.slice(0, 12).join(', ') + (codes.length > 12 ? ', …' : '') || [...systems].join(', ');
   return { keys, systems, summary };
 }
 
@@ -198,13 +210,17 @@ export function isOption(options: OptionSet, key: AnswerValueKey, value: unknown
   );
 }
 
-/** A check of one answer value against a constraint of its item; returns a message when violated. */
+/** What a check found wrong with an answer: an error's text, or an issue of another severity or code. */
+export type AnswerProblem =
+  string | { text: string; severity?: 'error' | 'warning'; code?: OperationOutcomeIssue['code'] };
+
+/** A check of one answer value against a constraint of its item; returns what is wrong, if anything. */
 export type AnswerCheck = (
   answer: QuestionnaireResponseItemAnswer,
   key: AnswerValueKey,
-) => string | undefined;
+) => AnswerProblem | undefined;
 
-/** Compiles the value constraints an item declares: min/max value, lengths, decimals, pattern, size. */
+/** Compiles the value constraints an item declares: min/max value, lengths, decimals, pattern, reference types, uri form. */
 export function compileChecks(item: QuestionnaireItem): AnswerCheck[] {
   const checks: AnswerCheck[] = [];
   const bound = (url: string, sign: 1 | -1, word: string): void => {
@@ -278,15 +294,6 @@ export function compileChecks(item: QuestionnaireItem): AnswerCheck[] {
       });
     }
   }
-  const maxSize = extensionsOf(item, EXT.maxSize)[0]?.valueDecimal;
-  if (maxSize !== undefined) {
-    checks.push((answer) => {
-      const size = answer.valueAttachment?.size;
-      return size !== undefined && size > maxSize
-        ? `The attachment is ${size} bytes; at most ${maxSize} are allowed`
-        : undefined;
-    });
-  }
   const resourceTypes = extensionsOf(item, EXT.referenceResource).flatMap((e) =>
     e.valueCode ? [e.valueCode] : [],
   );
@@ -306,15 +313,6 @@ export function compileChecks(item: QuestionnaireItem): AnswerCheck[] {
   }
   if (item.type === 'url') {
     checks.push((answer) => (answer.valueUri === undefined ? undefined : uriProblem(answer.valueUri)));
-  }
-  const mimeTypes = extensionsOf(item, EXT.mimeType).map((e) => e.valueCode);
-  if (mimeTypes.length) {
-    checks.push((answer) => {
-      const type = answer.valueAttachment?.contentType;
-      return type !== undefined && !mimeTypes.includes(type)
-        ? `The attachment type ${type} is not allowed; use ${mimeTypes.join(', ')}`
-        : undefined;
-    });
   }
   return checks;
 }

@@ -1,5 +1,5 @@
 import type { OperationOutcomeIssue, Questionnaire, QuestionnaireResponse } from '@medplum/fhirtypes';
-import { isFhirError } from '../../fhir/outcomes';
+import { isFhirError, issue } from '../../fhir/outcomes';
 import type { QuestionnaireRegistry } from './registry';
 import { applyScores } from './scoring';
 import { validateQuestionnaireResponse } from './validate';
@@ -23,6 +23,9 @@ export async function checkQuestionnaireResponse(
   response: QuestionnaireResponse,
   pending: readonly Questionnaire[] = [],
 ): Promise<QuestionnaireCheck> {
+  if (response.questionnaire?.startsWith('#')) {
+    return { issues: [containedQuestionnaire(response.questionnaire)] };
+  }
   let compiled;
   try {
     compiled = await registry.resolve(response.questionnaire, pending);
@@ -38,4 +41,20 @@ export async function checkQuestionnaireResponse(
   }
   const scored = applyScores(compiled, response);
   return { issues: [...issues, ...scored.issues], response: scored.response };
+}
+
+/**
+ * A response that names a Questionnaire it carries itself (`questionnaire: "#id"`) is refused, also by
+ * `$validate`: the registry takes answers only to its own Questionnaires, because its data dictionary,
+ * scores and reports are defined per registry Questionnaire version (the response is pinned to its
+ * url|version). Accepting a contained copy only when it equals ours would buy the sender nothing (the copy
+ * is never stored) and fail on any harmless difference a renderer makes; naming the canonical is one line.
+ */
+function containedQuestionnaire(reference: string): OperationOutcomeIssue {
+  return issue(
+    'not-supported',
+    `The registry takes answers only to its own Questionnaires: name one by its canonical url|version (as ` +
+      `Questionnaire.url and .version give it) instead of the contained Questionnaire '${reference}'`,
+    'QuestionnaireResponse.questionnaire',
+  );
 }

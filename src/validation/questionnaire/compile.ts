@@ -12,8 +12,11 @@ import {
   type AnswerValueKey,
   type OptionSet,
 } from './answers';
+import { compileAttachmentChecks } from './attachment';
 import { compileEnableWhen, type CompiledEnableWhen } from './enableWhen';
 import { compileSubset, constantValues, type SubsetExpression, type Value } from './fhirpath-subset';
+import { compileQuantityChecks } from './quantity';
+import { compileTerminologyChecks } from './terminology';
 
 /** A FHIRPath expression parsed once, evaluated with the R4 model. */
 export interface CompiledExpression {
@@ -180,7 +183,12 @@ export function compileQuestionnaire(questionnaire: Questionnaire): CompiledQues
       enableWhen: compileEnableWhen(item),
       valueKeys: allowedValueKeys(item),
       options: compileOptions(item, questionnaire),
-      checks: compileChecks(item),
+      checks: [
+        ...compileChecks(item),
+        ...compileQuantityChecks(item),
+        ...compileAttachmentChecks(item),
+        ...compileTerminologyChecks(item),
+      ],
       decimalPlaces: extensionsOf(item, EXT.maxDecimalPlaces)[0]?.valueInteger,
       minOccurs: extensionsOf(item, EXT.minOccurs)[0]?.valueInteger,
       maxOccurs: extensionsOf(item, EXT.maxOccurs)[0]?.valueInteger,

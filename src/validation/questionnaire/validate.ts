@@ -29,7 +29,9 @@ interface Seen {
  * completed/amended responses), enableWhen, answerOption membership and value constraints, groups and
  * display items without answers, an exclusive answer option (questionnaire-optionExclusive) alone,
  * item text as the Questionnaire has it (a warning), answer counts within questionnaire-minOccurs/maxOccurs, Codings
- * with a system, referenced resource types (questionnaire-referenceResource).
+ * with a system, referenced resource types (questionnaire-referenceResource), quantities against their
+ * limits and units through UCUM (quantity.ts), attachments (attachment.ts), answer ValueSets that are not
+ * the Questionnaire's own and displays against code systems we hold (terminology.ts).
  * Returns OperationOutcome issues whose expressions point into the response; no errors means valid.
  * Answers of calculated items are checked like any other, as the HL7 validator does (it does not compute
  * them); the scoring then replaces them and warns when the value sent differs (scoring.ts).
@@ -298,8 +300,10 @@ class ResponseCheck {
     }
     for (const check of def.checks) {
       const problem = check(answer, key);
-      if (problem) {
+      if (typeof problem === 'string') {
         this.error(`${problem} for ${def.label}`, path, 'value');
+      } else if (problem) {
+        this.error(`${problem.text} for ${def.label}`, path, problem.code ?? 'value', problem.severity);
       }
     }
   }
