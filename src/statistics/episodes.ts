@@ -89,7 +89,9 @@ export async function readEpisodes(stream: ResourceStream, options: ReadOptions)
   }
   for (const list of byPerson.values())
     list.sort((a, b) => (a.referral ?? '').localeCompare(b.referral ?? ''));
-  const questionnaires = new Set([...options.variables, ...(options.forms ?? [])].map((v) => v.split('#')[0]));
+  const questionnaires = new Set(
+    [...options.variables, ...(options.forms ?? [])].map((v) => v.split('#')[0]),
+  );
   for await (const resource of stream('QuestionnaireResponse')) {
     options.progress?.('QuestionnaireResponse');
     const response = resource as QuestionnaireResponse;
