@@ -1,4 +1,4 @@
-import type { Task } from '@medplum/fhirtypes';
+import type { AuditEvent, Bundle, Task } from '@medplum/fhirtypes';
 import { OutboxChannel } from '../../src/followup/outbox';
 import type { TestServer } from '../helpers/testServer';
 import { DAY, outbox, people, register, tasksOf, startFollowUpServer, taskAt as taskOf } from './fixtures';
@@ -88,15 +88,39 @@ test('due Tasks get one invitation each, with the national id only in the messag
   });
 });
 
-test('each read of a national id for sending is audited, without the national id', async () => {
+test('each read of a national id for sending is audited, under the person, without the national id', async () => {
   const person = await register(server, clinic, persons[2]);
   const baseline = await taskAt(person.episodeId, 'baseline');
   await server.server.followUp.dispatcher.run(
     new Date(Date.parse(baseline.executionPeriod?.start as string) + 1000),
   );
-  const events = await fetch(`${server.baseUrl}/AuditEvent?_count=1000`, {
+  const reply = await fetch(`${server.baseUrl}/AuditEvent?_count=1000`, {
     headers: { authorization: `Bearer ${staff}` },
-  }).then((r) => r.text());
-  expect(events).toContain('follow-up');
-  expect(events).not.toContain(persons[2]);
+  });
+  const text = await reply.text();
+  const events = (JSON.parse(text) as Bundle<AuditEvent>).entry?.map((e) => e.resource as AuditEvent) ?? [];
+  const reads = events.filter(
+    (e) =>
+      e.purposeOfEvent?.some((p) => p.coding?.some((c) => c.code === 'follow-up')) &&
+      e.entity?.some((x) => x.what?.reference === `Patient/${person.patientId}`),
+  );
+  expect(reads).toHaveLength(1);
+  expect(reads[0].agent?.[0].who?.identifier?.value ?? JSON.stringify(reads[0].agent)).toContain(
+    'norpain-dispatch',
+  );
+  expect(text).not.toContain(persons[2]);
+});
+
+test('with FOLLOWUP_DISPATCH_SECONDS the server dispatches by itself', async () => {
+  const { server: timed, clinic: timedClinic } = await startFollowUpServer({
+    FOLLOWUP_DISPATCH_SECONDS: '1',
+  });
+  try {
+    await register(timed, timedClinic, persons[0]);
+    // The baseline is due at once: the next run (at most a second away) sends it.
+    for (let i = 0; i < 100 && outbox(timed).size === 0; i++) await new Promise((r) => setTimeout(r, 200));
+    expect([...outbox(timed).values()].map((m) => m.recipient)).toEqual([persons[0]]);
+  } finally {
+    await timed.stop();
+  }
 });

@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { Parameters, Task } from '@medplum/fhirtypes';
 import { reservation } from '../consent/fixtures';
 import type { TestServer } from '../helpers/testServer';
-import { call, DAY, ok, outbox, people, register, tasksOf, startFollowUpServer } from './fixtures';
+import { call, DAY, ok, outbox, people, register, tasksOf, startFollowUpServer, taskAt } from './fixtures';
 
 /**
  * A reservation erases the person's Tasks and the dispatch ledger forgets their attempts: nothing is sent
@@ -35,10 +35,11 @@ test('after a reservation nothing is sent, not even a reminder recorded before i
   const end = new Date(Date.now() - 30 * DAY).toISOString().slice(0, 10);
   const person = await register(server, clinic, persons[0], { start: '2024-03-04', end });
   const other = await register(server, clinic, persons[1]);
-  const [task] = (await tasksOf(server, staff, person.episodeId)).filter(
-    (t) => t.status === 'requested' && t.code?.coding?.[0].code === 'baseline',
+  // Both baseline Tasks are due from when they were scheduled: the later one's start.
+  const baselines = await Promise.all(
+    [person, other].map((p) => taskAt(server, staff, p.episodeId, 'baseline')),
   );
-  const start = Date.parse(task.executionPeriod?.start as string);
+  const start = Math.max(...baselines.map((t) => Date.parse(t.executionPeriod?.start as string)));
   expect(await dispatcher.run(new Date(start + 1000))).toMatchObject({ invited: 2 });
   const before = [...outbox(server).keys()].sort();
 
