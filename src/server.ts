@@ -19,6 +19,7 @@ import { fhirJson } from './fhir/http';
 import { errors, FhirError, issue, operationOutcome } from './fhir/outcomes';
 import { SearchTranslator } from './identity/searchTranslation';
 import { openIdentity, type IdentityServices } from './identity/service';
+import { openFollowUp, startDispatchTimer, type FollowUpServices } from './followup';
 import { createRespondentStage, createWriteOwnershipStage } from './ingest/authorise';
 import { WriteJournal } from './ingest/journal';
 import { createIngestPipeline } from './ingest/pipeline';
@@ -44,6 +45,8 @@ export interface NorpainServer {
   store: FhirStore;
   config: Config;
   authenticate: Authenticate;
+  /** The follow-up: its dispatcher runs with a given `now` (tests, `norpain dispatch`). */
+  followUp: FollowUpServices;
   /** Starts listening (default: config.port on all interfaces); port 0 picks a free port. */
   listen(port?: number, host?: string): Promise<Listening>;
   /** Stops every listener, drops open connections and closes the store. */
@@ -123,9 +126,18 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     throw err;
   }
   const journal = WriteJournal.open(config.dataDir);
+  let followUp: FollowUpServices;
   try {
-    // Again, now that the stores, logs and keys exist: what they created at the umask's modes becomes private.
-    makeDataDirPrivate(config.dataDir);
+    followUp = openFollowUp({
+      env: options.identityEnv ?? process.env,
+      dataDir: config.dataDir,
+      production,
+      store,
+      vault: identity.vault,
+      locks: consent.locks,
+      cancellers: consent.followUps,
+      actor: 'norpain-dispatch',
+    });
   } catch (err) {
     consent.close();
     identity.close();
@@ -134,7 +146,20 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     await store.close();
     throw err;
   }
-  const closeState = (): void => {
+  try {
+    // Again, now that the stores, logs and keys exist: what they created at the umask's modes becomes private.
+    makeDataDirPrivate(config.dataDir);
+  } catch (err) {
+    await followUp.close();
+    consent.close();
+    identity.close();
+    journal.close();
+    auditLog.close();
+    await store.close();
+    throw err;
+  }
+  const closeState = async (): Promise<void> => {
+    await followUp.close();
     identity.close();
     consent.close();
     journal.close();
@@ -152,7 +177,13 @@ export async function createServer(config: Config, options: ServerOptions = {}):
       logger.info('NorPain questionnaires loaded', { written: questionnaires });
     },
     recover: async () => {
-      const writes = await recoverWrites({ journal, store, vault: identity.vault, audit: auditLog });
+      const writes = await recoverWrites({
+        journal,
+        store,
+        vault: identity.vault,
+        audit: auditLog,
+        afterStored: followUp.recovered,
+      });
       const erasures = await consent.reservations.completePendingErasures({ actor: 'norpain-recovery' });
       if (writes.completed + writes.undone + erasures > 0) {
         logger.info('unfinished work completed', { ...writes, erasures });
@@ -162,10 +193,11 @@ export async function createServer(config: Config, options: ServerOptions = {}):
   try {
     await maintenance.first;
   } catch (err) {
-    closeState();
+    await closeState();
     await store.close();
     throw err;
   }
+  const stopDispatch = startDispatchTimer(followUp.dispatcher, followUp.settings.dispatchSeconds, logger);
 
   const app = express();
   app.disable('x-powered-by');
@@ -230,6 +262,8 @@ export async function createServer(config: Config, options: ServerOptions = {}):
           pseudonymOfPrincipal: (principal) => personOf(principal)?.pseudonym,
           check: (event) => auditLog.check(event),
         }),
+        answeredTasks: followUp.answeredTasks,
+        followUp: followUp.step,
       }),
       view: (principal) => createView(principal, viewDeps),
       audit: createRequestAuditor({
@@ -295,6 +329,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     store,
     config,
     authenticate,
+    followUp,
     listen: (port = config.port, host) =>
       new Promise<Listening>((resolve, reject) => {
         const server = http.createServer(app);
@@ -314,9 +349,10 @@ export async function createServer(config: Config, options: ServerOptions = {}):
       }),
     close: async () => {
       await maintenance.stop();
+      await stopDispatch();
       await Promise.all([...listeners].map(closeListener));
       await store.close();
-      closeState();
+      await closeState();
     },
   };
 }

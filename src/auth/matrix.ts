@@ -29,6 +29,8 @@ export type Category =
   | 'reservation'
   /** The access log. */
   | 'audit'
+  /** Follow-up Tasks (src/followup): written by the server only; read by whom they concern. */
+  | 'followup'
   /** Registry-wide definitions without person data. */
   | 'definition'
   /** Everything else: registry staff only. */
@@ -45,6 +47,8 @@ export const MATRIX: Record<Role, Partial<Record<Category, Rights>>> = {
     response: { c: 'own-unit', r: 'own-unit', u: 'own-unit', d: 'own-unit', s: 'own-unit' },
     // A reservation the patient gives at the clinic (for a person it registers: decideReservation).
     reservation: { c: 'own-unit' },
+    // Whether its unit's patients were invited and answered (Tasks carry the episode's unit label).
+    followup: { r: 'own-unit', s: 'own-unit' },
     definition: READ_ALL,
   },
   portal: {
@@ -52,6 +56,8 @@ export const MATRIX: Record<Role, Partial<Record<Category, Rights>>> = {
     response: { c: 'own-person', r: 'own-person', s: 'own-person' },
     reservation: { c: 'own-person' },
     audit: { r: 'own-person', s: 'own-person' },
+    // The person's own invitations (GET Task?status=requested).
+    followup: { r: 'own-person', s: 'own-person' },
     definition: READ_ALL,
   },
   'registry-admin': {
@@ -60,6 +66,7 @@ export const MATRIX: Record<Role, Partial<Record<Category, Rights>>> = {
     // Reservations by letter or e-mail, and looking them up by national id.
     reservation: { c: 'all', r: 'all', s: 'all' },
     audit: READ_ALL,
+    followup: READ_ALL,
     definition: CRUDS_ALL,
     other: CRUDS_ALL,
   },
@@ -105,6 +112,7 @@ export function categoryOf(type: string): Category {
   if (type === 'QuestionnaireResponse') return 'response';
   if (type === 'Consent') return 'reservation';
   if (type === 'AuditEvent') return 'audit';
+  if (type === 'Task') return 'followup';
   if (DEFINITIONS.has(type)) return 'definition';
   if (patientCompartmentTypes().has(type)) return 'clinical';
   return 'other';

@@ -1,3 +1,4 @@
+import { TASK_IDENTIFIER_SYSTEM } from '../followup/task';
 import { NORPAIN_PROFILES } from '../validation/profiles';
 import { type CodeSystemEntry, terminology as t } from './terminology';
 
@@ -55,6 +56,8 @@ export interface ResourceEntry {
   /** A definition (no person data; written by registry staff only): every FHIR element is stored, free
    * text with national ids blanked. */
   definition?: true;
+  /** Written by the server itself (follow-up Tasks), never accepted from a client. */
+  serverWritten?: true;
   elements?: Readonly<Record<string, ElementEntry>>;
 }
 
@@ -192,6 +195,7 @@ export const resources: Readonly<Record<string, ResourceEntry>> = {
       ...common,
       identifier: businessIdentifier,
       questionnaire: { why: 'which Questionnaire, pinned to its version by the server' },
+      basedOn: { why: 'the follow-up invitation (Task) it answers: the response rates' },
       status: { why: 'completed, amended or in progress' },
       subject: { why: 'whose answers (the pseudonymous Patient)' },
       encounter: { why: 'the consultation a clinician form belongs to' },
@@ -230,6 +234,31 @@ export const resources: Readonly<Record<string, ResourceEntry>> = {
       agent: { why: 'who corrected it' },
       'agent.type': { why: 'author', codes: [t.participantType] },
       'agent.who': { why: 'the client (its id as a keyed hash)' },
+    },
+  },
+  Task: {
+    why: 'a follow-up invitation (helsenorge’s skjemaoppgave): which questionnaire the person is asked to answer, when, and whether they did; written by the server only (src/followup)',
+    serverWritten: true,
+    elements: {
+      ...common,
+      identifier: { why: 'episode and time point: one Task per person, time point and episode' },
+      status: { why: 'requested, in progress, completed, failed (expired) or cancelled' },
+      statusReason: { why: 'why it was cancelled or failed, in the server’s words', freeText: true },
+      businessStatus: { why: 'scheduled, invited, reminded, answered, expired: the response rates' },
+      intent: { why: 'required by FHIR (order)' },
+      code: { why: 'the time point (baseline, 12 months)' },
+      focus: { why: 'the Questionnaire to answer' },
+      for: { why: 'whom it invites (the pseudonymous Patient)' },
+      reasonReference: { why: 'the episode it follows up' },
+      executionPeriod: { why: 'when it may be answered: from the due date until it expires' },
+      authoredOn: { why: 'when it was scheduled' },
+      lastModified: { why: 'when it last changed' },
+      input: { why: 'the Questionnaire’s versioned canonical (SDC)' },
+      'input.type': { why: 'questionnaire' },
+      'input.valueCanonical': { why: 'the canonical, url|version' },
+      output: { why: 'the QuestionnaireResponse that answered it' },
+      'output.type': { why: 'questionnaire-response' },
+      'output.valueReference': { why: 'the response' },
     },
   },
   Questionnaire: {
@@ -284,8 +313,10 @@ export const dataTypes: Readonly<Record<string, ElementEntry>> = {
   'Identifier.value': { why: 'the value (a keyed hash unless public)' },
 };
 
-/** Identifier systems that name organisations or health personnel in public registers: kept as sent. */
+/** Identifier systems that name organisations or health personnel in public registers, or the registry's
+ * own follow-up Tasks (episode id and time point): kept as sent, and searched as sent. */
 export const publicIdentifierSystems: ReadonlySet<string> = new Set([
+  TASK_IDENTIFIER_SYSTEM,
   'urn:oid:2.16.578.1.12.4.1.4.101', // Enhetsregisteret organisasjonsnummer
   'urn:oid:2.16.578.1.12.4.1.4.102', // RESH-id
   'urn:oid:2.16.578.1.12.4.1.4.4', // HPR-nummer

@@ -12,11 +12,24 @@ export const dataDictionary: DataDictionary = { resources, dataTypes };
 
 /** Throws the 422 a resource of a type outside the dictionary gets; `expression` names where it stands. */
 export function refuseOutOfScope(dictionary: DataDictionary, type: string, expression: string): void {
-  if (!Object.hasOwn(dictionary.resources, type)) {
+  const entry = Object.hasOwn(dictionary.resources, type) ? dictionary.resources[type] : undefined;
+  if (entry?.serverWritten === true) {
     throw errors.unprocessable([
       issue(
         'not-supported',
-        `The NorPain registry does not store ${type} resources. It accepts ${Object.keys(dictionary.resources).join(', ')}.`,
+        `${type} resources are written by the registry itself (follow-up invitations) and cannot be sent; read them with GET ${type}.`,
+        expression,
+      ),
+    ]);
+  }
+  if (entry === undefined) {
+    const accepted = Object.entries(dictionary.resources)
+      .filter(([, resource]) => resource.serverWritten !== true)
+      .map(([name]) => name);
+    throw errors.unprocessable([
+      issue(
+        'not-supported',
+        `The NorPain registry does not store ${type} resources. It accepts ${accepted.join(', ')}.`,
         expression,
       ),
     ]);

@@ -9,10 +9,10 @@ import {
   type Message,
   type Sender,
 } from 'rhea';
-import type { Logger } from '../logging/logger';
+import { getLogger, type Logger } from '../logging/logger';
 import type { AmqpSettings } from './amqpConfig';
 import type { Channel, Invitation } from './channel';
-import { INVITATION_MESSAGE_TYPE, invitationMessage } from './message';
+import { invitationMessage } from './message';
 
 /**
  * The follow-up channel over AMQP 1.0 (DESIGN §9; helsenorge's message delivery is AMQP): each invitation
@@ -33,7 +33,7 @@ export class AmqpChannel implements Channel {
 
   constructor(
     private readonly settings: AmqpSettings,
-    private readonly log?: Logger,
+    private readonly log: Logger = getLogger(),
   ) {}
 
   async deliver(invitation: Invitation): Promise<void> {
@@ -50,7 +50,7 @@ export class AmqpChannel implements Channel {
         throw new AmqpDeliveryError(await this.deadLetter(message, `the broker rejected it (${reason})`));
       }
       // The key names the Task and attempt, nothing about the person; the body is never logged.
-      this.log?.warn('follow-up message not confirmed by the AMQP broker', {
+      this.log.warn('follow-up message not confirmed by the AMQP broker', {
         key: invitation.idempotencyKey,
         publish,
         attempts,
@@ -88,7 +88,7 @@ export class AmqpChannel implements Channel {
       outcome.settled === 'accepted'
         ? `dead-lettered to ${this.settings.deadLetterAddress}`
         : `and could not be dead-lettered (${outcome.reason})`;
-    this.log?.error('follow-up message dead-lettered', { key: String(message.message_id), reason, where });
+    this.log.error('follow-up message dead-lettered', { key: String(message.message_id), reason, where });
     return `${reason}; ${where}`;
   }
 
@@ -262,16 +262,17 @@ class BrokerLink {
 }
 
 function toAmqpMessage(invitation: Invitation): Message {
+  const body = invitationMessage(invitation);
   return {
     message_id: invitation.idempotencyKey,
     durable: true,
-    subject: INVITATION_MESSAGE_TYPE,
+    subject: body.type,
     content_type: 'application/json',
     creation_time: new Date(),
     // For routing and operators' eyes; nothing here identifies the person.
     application_properties: { kind: invitation.kind, attempt: invitation.attempt, task: invitation.taskId },
     // One data section: RabbitMQ hands its bytes unchanged to AMQP 0-9-1 consumers too.
-    body: amqpMessage.data_section(Buffer.from(JSON.stringify(invitationMessage(invitation)), 'utf8')),
+    body: amqpMessage.data_section(Buffer.from(JSON.stringify(body), 'utf8')),
   };
 }
 

@@ -1,38 +1,34 @@
-import { formatReference } from '../fhir/reference';
 import type { Invitation } from './channel';
 
 /**
- * The invitation message every channel delivers (docs/followup.md, "The invitation message"): what the
- * person's inbox needs to show the form and link the answer back to the Task. It is the only place the
- * national id leaves the identity vault, so nothing may log or store it.
+ * The body of one invitation message, the same whichever channel carries it (the outbox's file, the AMQP
+ * message's body); documented in docs/followup.md. The national id is here and nowhere else we keep.
  */
 export interface InvitationMessage {
-  type: 'norpain.followup.invitation';
+  type: 'norpain-follow-up-invitation';
   version: 1;
-  /** The consumer's deduplication key; also the AMQP message_id. */
   idempotencyKey: string;
   kind: Invitation['kind'];
   attempt: number;
-  /** The follow-up Task (`Task/<id>`), which the answer's `basedOn` names. */
+  /** `Task/<id>`: what the answer's QuestionnaireResponse.basedOn names. */
   task: string;
-  /** The Questionnaire's versioned canonical (`url|version`). */
+  /** The Questionnaire's versioned canonical, `url|version`. */
   questionnaire: string;
-  nationalId: string;
+  /** The person's national id (fødselsnummer or D-number). */
+  recipient: string;
   expires: string;
 }
 
-export const INVITATION_MESSAGE_TYPE = 'norpain.followup.invitation';
-
 export function invitationMessage(invitation: Invitation): InvitationMessage {
   return {
-    type: INVITATION_MESSAGE_TYPE,
+    type: 'norpain-follow-up-invitation',
     version: 1,
     idempotencyKey: invitation.idempotencyKey,
     kind: invitation.kind,
     attempt: invitation.attempt,
-    task: formatReference({ kind: 'literal', resourceType: 'Task', id: invitation.taskId }),
+    task: `Task/${invitation.taskId}`,
     questionnaire: invitation.questionnaire,
-    nationalId: invitation.nationalId,
+    recipient: invitation.nationalId,
     expires: invitation.expires,
   };
 }

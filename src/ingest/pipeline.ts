@@ -19,7 +19,8 @@ import type { IngestContext, IngestStage, Write } from './write';
 
 /**
  * The path of every write (DESIGN §2), as one list of named steps (`steps` below): authorise, references,
- * validate, include, journal, exclude, pseudonymise, own, persist; audit is the router's (src/fhir/audit.ts),
+ * validate, include, journal, exclude, pseudonymise, own, persist, then the steps after persist (`afterPersist`:
+ * follow-up); audit is the router's (src/fhir/audit.ts),
  * which records one AuditEvent per request, refused or not, before answering, and whose entry for a write is
  * built and checked before the write is sent (`pendingAudit`). Each step is a module of its own. A step is a
  * stage (the write in, the write out) or a guard, which runs every later step and persist inside it: the
@@ -42,6 +43,13 @@ export interface IngestPipeline {
 
 type Step = { name: string; stage: IngestStage } | { name: string; guard: WriteGuard };
 
+/**
+ * A step after persist, inside every guard (the write's journal intent, the persons' locks): what the
+ * stored write sets off in the registry's own workings. It sees what was stored; if it fails, the write is
+ * stored and its intent stays open, so recovery runs the step again (src/ingest/recovery.ts).
+ */
+export type PersistedStep = (write: Write, outcome: PersistOutcome, ctx: IngestContext) => Promise<void>;
+
 export interface IngestDeps {
   store: FhirStore;
   /** Conditional references resolved, literal ones required to exist (src/ingest/references.ts). */
@@ -63,6 +71,12 @@ export interface IngestDeps {
   /** Builds (and checks) a write's audit entry before it is sent; recovery records it if the request's own
    * entry is missing. Throwing refuses the write before anything is stored. */
   pendingAudit: (write: Write, ctx: IngestContext, targets: IntentTarget[]) => AuditEvent;
+  /** An answer's basedOn follow-up Task must be the person's, for that Questionnaire, open when it was
+   * authored (src/followup/answers.ts). */
+  answeredTasks: IngestStage;
+  /** Follow-up scheduling and closing (src/followup/ingestStep.ts): Tasks for stored episodes, answers
+   * completing them. */
+  followUp: PersistedStep;
 }
 
 export function createIngestPipeline(deps: IngestDeps): IngestPipeline {
@@ -95,12 +109,21 @@ export function createIngestPipeline(deps: IngestDeps): IngestPipeline {
     { name: 'stored references', stage: deps.references.requireTargets },
     { name: 'pseudonymised profiles', stage: validatePseudonymisedProfiles }, // what is stored holds too
     { name: 'ownership', stage: deps.ownership }, // own unit / own person; unit labels
+    { name: 'answered tasks', stage: deps.answeredTasks }, // basedOn a follow-up Task: the person's own
   ];
-  const persist = (write: Write, ctx: IngestContext): Promise<PersistOutcome> =>
-    persistWrite(deps.store, write, {
+  const afterPersist: { name: string; step: PersistedStep }[] = [
+    { name: 'follow-up', step: deps.followUp }, // schedule Tasks for episodes; answers complete them
+  ];
+  const persist = async (write: Write, ctx: IngestContext): Promise<PersistOutcome> => {
+    const outcome = await persistWrite(deps.store, write, {
       intent: ctx.intent,
       audit: (w, targets) => deps.pendingAudit(w, ctx, targets),
     });
+    for (const { step } of afterPersist) {
+      await step(write, outcome, ctx);
+    }
+    return outcome;
+  };
   const runFrom = async (index: number, write: Write, ctx: IngestContext): Promise<PersistOutcome> => {
     const step = steps[index];
     if (step === undefined) {

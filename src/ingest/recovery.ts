@@ -1,4 +1,4 @@
-import type { AuditEvent } from '@medplum/fhirtypes';
+import type { AuditEvent, ResourceType } from '@medplum/fhirtypes';
 import { patientEntity, patientPseudonymsOf } from '../audit/auditEvent';
 import type { AuditLog } from '../audit/log';
 import type { IdentityVault } from '../identity/vault/IdentityVault';
@@ -12,13 +12,24 @@ export interface RecoveryDeps {
   store: FhirStore;
   vault: IdentityVault;
   audit: AuditLog;
+  /** What a stored write sets off after persist (src/ingest/pipeline.ts, `afterPersist`), run again for
+   * the resources a completed write stored or deleted: the step may not have run before the crash. */
+  afterStored: (landed: LandedTarget[]) => Promise<void>;
+}
+
+/** A resource a recovered write stored (or deleted). */
+export interface LandedTarget {
+  type: ResourceType;
+  id: string;
+  method: 'POST' | 'PUT' | 'DELETE';
 }
 
 /**
  * Completes or undoes every write a crash (or a lost answer) left unfinished (docs/architecture.md,
  * "One outcome per write"). For each open intent the write is looked up by its targets:
  * - stored: the vault links are made (again: that changes nothing if they were), the data of persons they
- *   merge moved, and the write's audit entry recorded unless the request's own is in the log;
+ *   merge moved, the steps after persist run again (follow-up Tasks), and the write's audit entry
+ *   recorded unless the request's own is in the log;
  * - not stored: Patients created ahead of it for persons the vault never linked are erased, and the
  *   attempt is audited as failed.
  * The intent is closed only after that, so an interrupted recovery simply runs again. Throws (leaving
@@ -28,8 +39,9 @@ export async function recoverWrites(deps: RecoveryDeps): Promise<{ completed: nu
   let completed = 0;
   let undone = 0;
   for (const intent of deps.journal.unfinished()) {
-    if (await landed(deps.store, intent)) {
-      await complete(deps, intent);
+    const stored = await landed(deps.store, intent);
+    if (stored.length > 0) {
+      await complete(deps, intent, stored);
       completed++;
     } else {
       await undo(deps, intent);
@@ -40,19 +52,21 @@ export async function recoverWrites(deps: RecoveryDeps): Promise<{ completed: nu
   return { completed, undone };
 }
 
-async function landed(store: FhirStore, intent: IntentRecord): Promise<boolean> {
+/** The write's targets found stored (a transaction is all or nothing: any found means all were). */
+async function landed(store: FhirStore, intent: IntentRecord): Promise<LandedTarget[]> {
+  const found: LandedTarget[] = [];
   for (const target of intent.targets ?? []) {
-    if ((await targetLanded(store, target, intent.openedAt)) !== undefined) {
-      return true; // a transaction is all or nothing; a single write has one target
-    }
+    const id = await targetLanded(store, target, intent.openedAt);
+    if (id !== undefined) found.push({ type: target.type, id, method: target.method });
   }
-  return false;
+  return found;
 }
 
-async function complete(deps: RecoveryDeps, intent: IntentRecord): Promise<void> {
+async function complete(deps: RecoveryDeps, intent: IntentRecord, stored: LandedTarget[]): Promise<void> {
   if (intent.sealedLinks !== undefined) {
     await commitLinks(deps.store, deps.vault, deps.vault.openLinks(intent.sealedLinks));
   }
+  await deps.afterStored(stored);
   if (intent.audit && !deps.audit.hasEntry(intent.requestId, intent.openedAt, '0')) {
     deps.audit.append(withPersons(deps, intent.audit, intent.ensured));
   }

@@ -82,14 +82,14 @@ describeWithBroker('AMQP follow-up channel (real RabbitMQ)', (url) => {
     expect(received.contentType).toBe('application/json');
     expect(received.properties).toEqual({ kind: 'invitation', attempt: 1, task: sent.taskId });
     expect(JSON.parse(received.text)).toEqual({
-      type: 'norpain.followup.invitation',
+      type: 'norpain-follow-up-invitation',
       version: 1,
       idempotencyKey: sent.idempotencyKey,
       kind: 'invitation',
       attempt: 1,
       task: `Task/${sent.taskId}`,
       questionnaire: sent.questionnaire,
-      nationalId: sent.nationalId,
+      recipient: sent.nationalId,
       expires: sent.expires,
     });
   });

@@ -1,6 +1,8 @@
 import { create_container, type Connection, type EventContext, type Message, type Receiver } from 'rhea';
 import type { AmqpSettings } from '../../src/followup/amqpConfig';
-import { INVITATION_MESSAGE_TYPE, type InvitationMessage } from '../../src/followup/message';
+import type { InvitationMessage } from '../../src/followup/message';
+
+const INVITATION: InvitationMessage['type'] = 'norpain-follow-up-invitation';
 
 /** One message as a consumer read it. */
 export interface Received {
@@ -116,7 +118,7 @@ export class InvitationConsumer {
 export function invitationOf(text: string): InvitationMessage | undefined {
   try {
     const parsed = JSON.parse(text) as Partial<InvitationMessage>;
-    return parsed.type === INVITATION_MESSAGE_TYPE && typeof parsed.idempotencyKey === 'string'
+    return parsed.type === INVITATION && typeof parsed.idempotencyKey === 'string'
       ? (parsed as InvitationMessage)
       : undefined;
   } catch {

@@ -1,0 +1,81 @@
+import type { EpisodeOfCare, QuestionnaireResponse, Resource } from '@medplum/fhirtypes';
+import { isFhirError } from '../fhir/outcomes';
+import type { PersistedStep } from '../ingest/pipeline';
+import type { LandedTarget } from '../ingest/recovery';
+import type { PersistOutcome } from '../ingest/persist';
+import type { FhirStore } from '../store/FhirStore';
+import type { AnswerCloser } from './answers';
+import type { FollowUpScheduler } from './schedule';
+
+/** What follows from a stored resource: Tasks for an episode, a completed Task for an answer. */
+export interface FollowUpReactions {
+  scheduler: FollowUpScheduler;
+  answers: AnswerCloser;
+  now?: () => Date;
+}
+
+/**
+ * The follow-up's step after persist (src/ingest/pipeline.ts): a stored EpisodeOfCare gets its Tasks as it
+ * now stands, a deleted one has them cancelled, a stored QuestionnaireResponse completes the Task it answers. It runs inside the write's person lock and journal intent,
+ * so a reservation cannot come between the episode and its Task, and a crash before it ran leaves the
+ * intent open: recovery runs `afterRecovery` for what the write stored.
+ */
+export function followUpStep(reactions: FollowUpReactions): PersistedStep {
+  return async (write, outcome) => {
+    for (const resource of storedResources(outcome)) {
+      await resourceStored(reactions, resource);
+    }
+    for (const entry of write.entries) {
+      if (entry.method === 'DELETE' && entry.resourceType === 'EpisodeOfCare' && entry.id !== undefined) {
+        await reactions.scheduler.episodeDeleted(entry.id);
+      }
+    }
+  };
+}
+
+/** The same for the targets of a write that recovery found stored. */
+export function followUpRecovery(
+  store: FhirStore,
+  reactions: FollowUpReactions,
+): (landed: LandedTarget[]) => Promise<void> {
+  return async (landed) => {
+    for (const target of landed) {
+      if (target.type !== 'EpisodeOfCare' && target.type !== 'QuestionnaireResponse') continue;
+      if (target.method === 'DELETE') {
+        if (target.type === 'EpisodeOfCare') await reactions.scheduler.episodeDeleted(target.id);
+        continue;
+      }
+      let resource: Resource;
+      try {
+        resource = await store.read(target.type, target.id);
+      } catch (err) {
+        // Gone since (deleted, or erased by a reservation): nothing follows from it.
+        if (isFhirError(err) && (err.status === 404 || err.status === 410)) continue;
+        throw err;
+      }
+      await resourceStored(reactions, resource);
+    }
+  };
+}
+
+async function resourceStored(reactions: FollowUpReactions, resource: Resource): Promise<void> {
+  if (resource.resourceType === 'EpisodeOfCare') {
+    await reactions.scheduler.episodeStored(resource as EpisodeOfCare);
+  } else if (resource.resourceType === 'QuestionnaireResponse') {
+    await reactions.answers.responseStored(
+      resource as QuestionnaireResponse,
+      (reactions.now ?? (() => new Date()))(),
+    );
+  }
+}
+
+function storedResources(outcome: PersistOutcome): Resource[] {
+  switch (outcome.kind) {
+    case 'resource':
+      return [outcome.resource];
+    case 'deleted':
+      return [];
+    case 'transaction':
+      return (outcome.bundle.entry ?? []).flatMap((entry) => (entry.resource ? [entry.resource] : []));
+  }
+}
