@@ -58,7 +58,10 @@ export function testQueue(label: string): { name: string; address: string; dispo
     name,
     address: `/queue/${name}`,
     dispose: () => {
-      rabbitmqctl('delete_queue', name);
+      // A test that failed early may not have created it.
+      if (rabbitmqctl('list_queues', '--quiet', '--no-table-headers', 'name').split('\n').includes(name)) {
+        rabbitmqctl('delete_queue', name);
+      }
     },
   };
 }

@@ -33,20 +33,21 @@ export class InvitationConsumer {
   private constructor(
     private readonly connection: Connection,
     private readonly receiver: Receiver,
+    private readonly onNew: ((message: Received) => void) | undefined,
   ) {}
 
-  /** Reads from an existing queue (`/amq/queue/NAME`: a consumer never declares the queue). */
+  /** Reads from the queue, declaring it durable (as the channel's `/queue/NAME` does) if it is not there yet. */
   static async open(
     settings: AmqpSettings,
     queue: string,
-    options: { validate?: boolean } = {},
+    options: { validate?: boolean; onNew?: (message: Received) => void } = {},
   ): Promise<InvitationConsumer> {
     const connection = create_container({ id: 'helsenorge-test-consumer' }).connect({
       ...settings.connection,
       reconnect: false,
     });
     const receiver = connection.open_receiver({
-      source: { address: `/amq/queue/${queue}` },
+      source: { address: `/queue/${queue}`, durable: 2 },
       autoaccept: false,
       // One message at a time: rhea 3.0.5 writes the dispositions of consecutive deliveries settled in the
       // same turn as one range with the first one's outcome, so an accept followed by a reject would
@@ -54,7 +55,7 @@ export class InvitationConsumer {
       credit_window: 0,
     });
     receiver.add_credit(1);
-    const consumer = new InvitationConsumer(connection, receiver);
+    const consumer = new InvitationConsumer(connection, receiver, options.onNew);
     receiver.on('message', (context: EventContext) => consumer.take(context, options.validate ?? false));
     await new Promise<void>((resolve, reject) => {
       receiver.once('receiver_open', () => resolve());
@@ -100,13 +101,15 @@ export class InvitationConsumer {
       this.duplicates++;
     } else {
       this.seen.add(messageId);
-      this.received.push({
+      const received: Received = {
         messageId,
         properties: message.application_properties ?? {},
         durable: message.durable === true,
         contentType: message.content_type,
         text,
-      });
+      };
+      this.received.push(received);
+      this.onNew?.(received);
     }
     // Recorded first, accepted after: a consumer crash in between gets the message again, never loses it.
     delivery.accept();
