@@ -34,6 +34,8 @@ export class InvitationConsumer {
     private readonly connection: Connection,
     private readonly receiver: Receiver,
     private readonly onNew: ((message: Received) => void) | undefined,
+    /** Rejects what is not an invitation message, taking one message at a time (see `open`). */
+    private readonly validate: boolean,
   ) {}
 
   /** Reads from the queue, declaring it durable (as the channel's `/queue/NAME` does) if it is not there yet. */
@@ -46,17 +48,19 @@ export class InvitationConsumer {
       ...settings.connection,
       reconnect: false,
     });
+    // A validating consumer takes one message at a time: rhea 3.0.5 writes the dispositions of consecutive
+    // deliveries settled in the same turn as one range with the first one's outcome, so an accept followed
+    // by a reject would accept the poison message too (lost instead of dead-lettered). One that accepts
+    // everything may have many in flight (rhea keeps its credit window topped up).
+    const validate = options.validate === true;
     const receiver = connection.open_receiver({
       source: { address: `/queue/${queue}`, durable: 2 },
       autoaccept: false,
-      // One message at a time: rhea 3.0.5 writes the dispositions of consecutive deliveries settled in the
-      // same turn as one range with the first one's outcome, so an accept followed by a reject would
-      // accept the poison message too (and it would be lost instead of dead-lettered).
-      credit_window: 0,
+      credit_window: validate ? 0 : 500,
     });
-    receiver.add_credit(1);
-    const consumer = new InvitationConsumer(connection, receiver, options.onNew);
-    receiver.on('message', (context: EventContext) => consumer.take(context, options.validate ?? false));
+    if (validate) receiver.add_credit(1);
+    const consumer = new InvitationConsumer(connection, receiver, options.onNew, validate);
+    receiver.on('message', (context: EventContext) => consumer.take(context));
     await new Promise<void>((resolve, reject) => {
       receiver.once('receiver_open', () => resolve());
       connection.once('receiver_error', (context: EventContext) => reject(context.receiver?.error));
@@ -84,17 +88,17 @@ export class InvitationConsumer {
     await closed;
   }
 
-  private take(context: EventContext, validate: boolean): void {
+  private take(context: EventContext): void {
     this.lastArrival = Date.now();
     const message = context.message as Message;
     const delivery = context.delivery;
     if (delivery === undefined) return;
     const messageId = String(message.message_id);
     const text = bodyText(message);
-    if (validate && invitationOf(text) === undefined) {
+    if (this.validate && invitationOf(text) === undefined) {
       this.rejected++;
       delivery.reject({ condition: 'amqp:decode-error', description: 'not a NorPain invitation message' });
-      this.receiver.add_credit(1);
+      this.nextOne();
       return;
     }
     if (this.seen.has(messageId)) {
@@ -113,7 +117,11 @@ export class InvitationConsumer {
     }
     // Recorded first, accepted after: a consumer crash in between gets the message again, never loses it.
     delivery.accept();
-    this.receiver.add_credit(1);
+    this.nextOne();
+  }
+
+  private nextOne(): void {
+    if (this.validate) this.receiver.add_credit(1);
   }
 }
 
