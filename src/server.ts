@@ -20,6 +20,7 @@ import { errors, FhirError, issue, operationOutcome } from './fhir/outcomes';
 import { SearchTranslator } from './identity/searchTranslation';
 import { openIdentity, type IdentityServices } from './identity/service';
 import { openFollowUp, startDispatchTimer, type FollowUpServices } from './followup';
+import { responseRatesOperation } from './followup/rates';
 import { createRespondentStage, createWriteOwnershipStage } from './ingest/authorise';
 import { WriteJournal } from './ingest/journal';
 import { createIngestPipeline } from './ingest/pipeline';
@@ -282,6 +283,15 @@ export async function createServer(config: Config, options: ServerOptions = {}):
           }),
         },
         ...consent.operations,
+        {
+          name: '$response-rates',
+          levels: ['type'],
+          types: ['Task'],
+          methods: ['GET'],
+          roles: ['registry-admin'],
+          permission: 's',
+          handle: responseRatesOperation(followUp.ledger),
+        },
         {
           name: '$merge',
           levels: ['type'],

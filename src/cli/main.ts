@@ -1,5 +1,6 @@
 import { auditVerifyCommand } from '../audit/verifyCommand';
 import { isConfigError } from '../config';
+import { dispatchCommand, ratesCommand } from '../followup/commands';
 import { rekeyCommand } from '../identity/rekeyCommand';
 import type { CliCommand } from './command';
 import { UsageError } from './command';
@@ -7,7 +8,14 @@ import { serveCommand } from './serve';
 import { tokenCommand } from './token';
 
 /** Every subcommand; add new ones here. */
-const COMMANDS: CliCommand[] = [serveCommand, tokenCommand, auditVerifyCommand, rekeyCommand];
+const COMMANDS: CliCommand[] = [
+  serveCommand,
+  tokenCommand,
+  auditVerifyCommand,
+  rekeyCommand,
+  dispatchCommand,
+  ratesCommand,
+];
 
 function overview(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

@@ -124,6 +124,11 @@ export function buildCapabilityStatement(storeKind: string, version: string): Ca
           { name: 'validate', definition: 'http://hl7.org/fhir/OperationDefinition/Resource-validate' },
           // Staff only (src/identity/merge.ts); R5's definition, the shape R4 servers use for it.
           { name: 'merge', definition: 'http://hl7.org/fhir/OperationDefinition/Patient-merge' },
+          // Staff only (src/followup/rates.ts): GET Task/$response-rates?from=YYYY-MM&to=YYYY-MM.
+          {
+            name: 'response-rates',
+            definition: 'https://norpain.no/fhir/OperationDefinition/response-rates',
+          },
         ],
       },
     ],
