@@ -88,11 +88,13 @@ export class AmqpChannel implements Channel {
       outcome.settled === 'accepted'
         ? `dead-lettered to ${this.settings.deadLetterAddress}`
         : `and could not be dead-lettered (${outcome.reason})`;
-    this.log.error('follow-up message dead-lettered', { key: String(message.message_id), reason, where });
+    this.log.error('follow-up message not delivered', { key: String(message.message_id), reason, where });
     return `${reason}; ${where}`;
   }
 
   private async publish(address: string, message: Message): Promise<Outcome> {
+    // A closed channel opens no connection again (it would never be closed).
+    if (this.closed) return { settled: 'retry', reason: 'the AMQP channel is closed' };
     let link: BrokerLink;
     try {
       link = await this.connected();

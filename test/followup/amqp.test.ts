@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { AmqpChannel, AmqpDeliveryError } from '../../src/followup/amqp';
 import type { Invitation } from '../../src/followup/channel';
 import { syntheticNationalId } from '../../src/identity/synthetic';
+import { freePort } from '../crash/harness';
 import {
   channelSettings,
   describeWithBroker,
@@ -132,6 +133,24 @@ describeWithBroker('AMQP follow-up channel (real RabbitMQ)', (url) => {
     const received = await consumer.drain({ count: 1 });
     await consumer.close();
     expect(received.map((m) => m.messageId)).toEqual([next.idempotencyKey]);
+  });
+
+  test('closed while deliver retries: deliver rejects with that reason instead of retrying on', async () => {
+    // Nothing listens on this port: every publish fails to connect.
+    const channel = new AmqpChannel(
+      channelSettings(`amqp://guest:guest@127.0.0.1:${await freePort()}`, {
+        AMQP_RETRY_ATTEMPTS: '1000',
+        AMQP_RETRY_INITIAL_MS: '50',
+        AMQP_RETRY_MAX_MS: '100',
+      }),
+    );
+    const delivering = channel.deliver(invitation()).then(
+      () => 'resolved',
+      (err: Error) => err.message,
+    );
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await channel.close();
+    expect(await delivering).toBe('the AMQP channel was closed before the broker confirmed');
   });
 
   test('a broker that comes back while deliver retries: deliver resolves, and the message is there once', async () => {
