@@ -12,6 +12,7 @@
 #   policy   norpain-dead-letter: every queue named norpain.invitations… (but the dead-letter queue)
 #            dead-letters what a consumer rejects (a poison message) to that exchange, so nothing is
 #            silently dropped
+#   policy   norpain-bench: bench/dispatch's queues (norpain.bench.…) are removed a minute after use
 #
 # Environment (all optional):
 #   NORPAIN_CI_DIR          working folder for data, logs and the cookie (default /var/tmp/norpain-ci)
