@@ -127,6 +127,14 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     throw err;
   }
   const journal = WriteJournal.open(config.dataDir);
+  const opened: { followUp?: FollowUpServices } = {};
+  const closeState = async (): Promise<void> => {
+    await opened.followUp?.close();
+    identity.close();
+    consent.close();
+    journal.close();
+    auditLog.close();
+  };
   let followUp: FollowUpServices;
   try {
     followUp = openFollowUp({
@@ -139,33 +147,14 @@ export async function createServer(config: Config, options: ServerOptions = {}):
       cancellers: consent.followUps,
       actor: 'norpain-dispatch',
     });
-  } catch (err) {
-    consent.close();
-    identity.close();
-    journal.close();
-    auditLog.close();
-    await store.close();
-    throw err;
-  }
-  try {
+    opened.followUp = followUp;
     // Again, now that the stores, logs and keys exist: what they created at the umask's modes becomes private.
     makeDataDirPrivate(config.dataDir);
   } catch (err) {
-    await followUp.close();
-    consent.close();
-    identity.close();
-    journal.close();
-    auditLog.close();
+    await closeState();
     await store.close();
     throw err;
   }
-  const closeState = async (): Promise<void> => {
-    await followUp.close();
-    identity.close();
-    consent.close();
-    journal.close();
-    auditLog.close();
-  };
   // What needs the clinical store before writes are taken: the units and questionnaires, and completing
   // what a crash left unfinished (docs/architecture.md, "One outcome per write"). While the store is
   // unreachable the server still starts; /readyz and writes answer 503 until this has run.

@@ -195,7 +195,6 @@ export const resources: Readonly<Record<string, ResourceEntry>> = {
       ...common,
       identifier: businessIdentifier,
       questionnaire: { why: 'which Questionnaire, pinned to its version by the server' },
-      basedOn: { why: 'the follow-up invitation (Task) it answers: the response rates' },
       status: { why: 'completed, amended or in progress' },
       subject: { why: 'whose answers (the pseudonymous Patient)' },
       encounter: { why: 'the consultation a clinician form belongs to' },

@@ -13,31 +13,42 @@ import { changeTask, followUpTasks, readTask } from './taskStore';
  * `basedOn` names, else the person's open Task for that Questionnaire whose period holds the answer's
  * `authored` time — and completes it (an answer in progress marks it in progress).
  *
- * `checkAnsweredTasks` is a stage before persist: a `basedOn` Task must be a follow-up Task for the same
- * person and Questionnaire, open when the answer was authored, else the write is refused (422) before
- * anything is stored. `AnswerCloser.responseStored` runs after persist.
+ * R4 allows only CarePlan and ServiceRequest in QuestionnaireResponse.basedOn, so the Task reference is not
+ * stored there (the data dictionary drops it, with a warning to the sender): `readAnsweredTask` notes it on
+ * the write entry as it came, `checkAnsweredTask` (once the person is known) refuses a Task that is not a
+ * follow-up Task of that person, for that Questionnaire, open when the answer was authored (422, nothing
+ * stored), and after persist the Task's `output` names the response.
  */
-export function checkAnsweredTasks(store: FhirStore): IngestStage {
+export const readAnsweredTask: IngestStage = (write) => ({
+  ...write,
+  entries: write.entries.map((entry) => {
+    if (entry.resource?.resourceType !== 'QuestionnaireResponse') return entry;
+    const ids = (entry.resource.basedOn ?? []).map(taskIdOf);
+    const index = ids.findIndex((id) => id !== undefined);
+    const taskId = ids[index];
+    return taskId === undefined ? entry : { ...entry, answersTask: { taskId, basedOnIndex: index } };
+  }),
+});
+
+export function checkAnsweredTask(store: FhirStore): IngestStage {
   return async (write) => {
     for (const [index, entry] of write.entries.entries()) {
-      if (entry.resource?.resourceType !== 'QuestionnaireResponse') continue;
-      const response = entry.resource;
-      for (const [i, based] of (response.basedOn ?? []).entries()) {
-        const id = taskIdOf(based);
-        if (id === undefined) continue; // a CarePlan or ServiceRequest, which R4 allows here
-        const at = `${entryLocation(write, index) ? `${entryLocation(write, index)}.resource` : 'QuestionnaireResponse'}.basedOn[${i}]`;
-        const task = await readTask(store, id);
-        // One answer for a Task that does not exist and another person's: it tells nothing about others.
-        const problem = task === undefined ? NOT_THE_PERSONS : mismatch(task, response);
-        if (problem !== undefined) {
-          throw errors.unprocessable([
-            issue(
-              'business-rule',
-              `QuestionnaireResponse.basedOn ${problem}; send the answer with the Task of the invitation it answers, or without basedOn.`,
-              at,
-            ),
-          ]);
-        }
+      if (entry.resource?.resourceType !== 'QuestionnaireResponse' || entry.answersTask === undefined)
+        continue;
+      const { taskId, basedOnIndex } = entry.answersTask;
+      const location = entryLocation(write, index);
+      const at = `${location ? `${location}.resource` : 'QuestionnaireResponse'}.basedOn[${basedOnIndex}]`;
+      const task = await readTask(store, taskId);
+      // One answer for a Task that does not exist and another person's: it tells nothing about others.
+      const problem = task === undefined ? NOT_THE_PERSONS : mismatch(task, entry.resource);
+      if (problem !== undefined) {
+        throw errors.unprocessable([
+          issue(
+            'business-rule',
+            `QuestionnaireResponse.basedOn ${problem}; send the answer with the Task of the invitation it answers, or without basedOn.`,
+            at,
+          ),
+        ]);
       }
     }
     return write;
@@ -72,8 +83,9 @@ export class AnswerCloser {
     private readonly ledger: DispatchLedger,
   ) {}
 
-  /** After persist (and after recovery): the Task the stored response answers is completed. */
-  async responseStored(response: QuestionnaireResponse, now: Date): Promise<void> {
+  /** After persist (and after recovery): the Task the stored response answers (`taskId`, from its
+   * basedOn as sent; else matched) is completed. */
+  async responseStored(response: QuestionnaireResponse, now: Date, taskId?: string): Promise<void> {
     const patient = subjectOf(response);
     if (response.id === undefined || patient === undefined || response.questionnaire === undefined) return;
     const status: Task['status'] | undefined =
@@ -83,11 +95,9 @@ export class AnswerCloser {
           ? 'in-progress'
           : undefined;
     if (status === undefined) return;
-    const taskId =
-      (response.basedOn ?? []).map(taskIdOf).find((id) => id !== undefined) ??
-      (await this.match(response, patient));
-    if (taskId === undefined) return;
-    const written = await changeTask(this.store, taskId, (current) =>
+    const answered = taskId ?? (await this.match(response, patient));
+    if (answered === undefined) return;
+    const written = await changeTask(this.store, answered, (current) =>
       current && isOpen(current) && current.status !== status
         ? {
             ...current,
@@ -107,7 +117,7 @@ export class AnswerCloser {
           }
         : undefined,
     );
-    if (written?.status === 'completed') this.ledger.closed(taskId);
+    if (written?.status === 'completed') this.ledger.closed(answered);
   }
 
   /** The person's open Task for this Questionnaire whose period holds the answer, the earliest first. */

@@ -10,7 +10,7 @@ import type { FhirStore } from '../store/FhirStore';
 import { storeQuestionnaireSource } from '../validation/questionnaire';
 import { AmqpChannel } from './amqp';
 import { loadAmqpSettings } from './amqpConfig';
-import { AnswerCloser, checkAnsweredTasks } from './answers';
+import { AnswerCloser, checkAnsweredTask, readAnsweredTask } from './answers';
 import type { Channel } from './channel';
 import { Dispatcher, type DispatchReport } from './dispatcher';
 import { followUpRecovery, followUpStep } from './ingestStep';
@@ -30,8 +30,8 @@ export interface FollowUpServices {
   channel: Channel;
   scheduler: FollowUpScheduler;
   dispatcher: Dispatcher;
-  /** The ingest pipeline's stage before persist: an answer's basedOn Task must be the person's. */
-  answeredTasks: IngestStage;
+  /** The ingest pipeline's stages for an answer's basedOn Task: noted as sent, then checked. */
+  answeredTasks: { read: IngestStage; check: IngestStage };
   /** The ingest pipeline's step after persist. */
   step: PersistedStep;
   /** The same, for writes recovery completes. */
@@ -84,7 +84,7 @@ export function openFollowUp(options: FollowUpOptions): FollowUpServices {
     channel,
     scheduler,
     dispatcher,
-    answeredTasks: checkAnsweredTasks(options.store),
+    answeredTasks: { read: readAnsweredTask, check: checkAnsweredTask(options.store) },
     step: followUpStep(reactions),
     recovered: followUpRecovery(options.store, reactions),
     close: async () => {

@@ -22,8 +22,8 @@ export interface FollowUpReactions {
  */
 export function followUpStep(reactions: FollowUpReactions): PersistedStep {
   return async (write, outcome) => {
-    for (const resource of storedResources(outcome)) {
-      await resourceStored(reactions, resource);
+    for (const [index, resource] of storedResources(outcome)) {
+      await resourceStored(reactions, resource, write.entries[index]?.answersTask?.taskId);
     }
     for (const entry of write.entries) {
       if (entry.method === 'DELETE' && entry.resourceType === 'EpisodeOfCare' && entry.id !== undefined) {
@@ -58,24 +58,34 @@ export function followUpRecovery(
   };
 }
 
-async function resourceStored(reactions: FollowUpReactions, resource: Resource): Promise<void> {
+/** `answersTask`: the Task the response named in basedOn as sent (recovery, which no longer has it,
+ * matches the response to the person's open Task instead). */
+async function resourceStored(
+  reactions: FollowUpReactions,
+  resource: Resource,
+  answersTask?: string,
+): Promise<void> {
   if (resource.resourceType === 'EpisodeOfCare') {
     await reactions.scheduler.episodeStored(resource as EpisodeOfCare);
   } else if (resource.resourceType === 'QuestionnaireResponse') {
     await reactions.answers.responseStored(
       resource as QuestionnaireResponse,
       (reactions.now ?? (() => new Date()))(),
+      answersTask,
     );
   }
 }
 
-function storedResources(outcome: PersistOutcome): Resource[] {
+/** The resources the write stored, each with the index of its write entry (a transaction answers in order). */
+function storedResources(outcome: PersistOutcome): [number, Resource][] {
   switch (outcome.kind) {
     case 'resource':
-      return [outcome.resource];
+      return [[0, outcome.resource]];
     case 'deleted':
       return [];
     case 'transaction':
-      return (outcome.bundle.entry ?? []).flatMap((entry) => (entry.resource ? [entry.resource] : []));
+      return (outcome.bundle.entry ?? []).flatMap((entry, index): [number, Resource][] =>
+        entry.resource ? [[index, entry.resource]] : [],
+      );
   }
 }

@@ -24,7 +24,7 @@ export interface DispatchLedger {
   drop(key: string): void;
   /** The Task's attempts, in order. */
   attemptsOf(taskId: string): AttemptRecord[];
-  /** The Task is open (scheduled or sent) for this person: recorded before it is written. */
+  /** The Task is open (scheduled or sent) for this person. */
   opened(taskId: string, patientId: string): void;
   /** The Task is closed (answered, expired, cancelled). */
   closed(taskId: string): void;

@@ -120,7 +120,6 @@ export class FollowUpScheduler {
     const questionnaire = await this.currentQuestionnaire(timePoint);
     const now = this.now();
     const units = unitsOf(episode);
-    this.deps.ledger.opened(id, patientId);
     const written = await changeTask(this.deps.store, id, (current) => {
       const fresh = withUnitLabels(
         newFollowUpTask({
@@ -148,7 +147,8 @@ export class FollowUpScheduler {
       }
       return undefined; // answered or expired: history, not to be moved
     });
-    if (written && !isOpen(written)) this.deps.ledger.closed(id);
+    if (written && isOpen(written)) this.deps.ledger.opened(id, patientId);
+    else this.deps.ledger.closed(id);
   }
 
   private async cancel(id: string, reason: string): Promise<void> {

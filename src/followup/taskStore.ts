@@ -38,8 +38,9 @@ export async function changeTask(
       );
       return written.resource;
     } catch (err) {
-      // Another writer came first (412), or created it meanwhile (409): read again and redo the change.
-      if (attempt < 5 && isFhirError(err) && (err.status === 412 || err.status === 409)) continue;
+      // Another writer came first (412), created it meanwhile (409) or erased it (404, 410): read again and
+      // decide anew.
+      if (attempt < 5 && isFhirError(err) && [404, 409, 410, 412].includes(err.status)) continue;
       throw err;
     }
   }

@@ -71,9 +71,9 @@ export interface IngestDeps {
   /** Builds (and checks) a write's audit entry before it is sent; recovery records it if the request's own
    * entry is missing. Throwing refuses the write before anything is stored. */
   pendingAudit: (write: Write, ctx: IngestContext, targets: IntentTarget[]) => AuditEvent;
-  /** An answer's basedOn follow-up Task must be the person's, for that Questionnaire, open when it was
-   * authored (src/followup/answers.ts). */
-  answeredTasks: IngestStage;
+  /** An answer's basedOn follow-up Task (src/followup/answers.ts): noted as sent (`read`), then, once the
+   * person is known, it must be theirs, for that Questionnaire, open when the answer was authored (`check`). */
+  answeredTasks: { read: IngestStage; check: IngestStage };
   /** Follow-up scheduling and closing (src/followup/ingestStep.ts): Tasks for stored episodes, answers
    * completing them. */
   followUp: PersistedStep;
@@ -96,6 +96,7 @@ export function createIngestPipeline(deps: IngestDeps): IngestPipeline {
     { name: 'authorise', stage: authoriseWrite },
     { name: 'canonical references', stage: canonicaliseReferences }, // canonical form, or 422 saying why
     { name: 'conditional references', stage: deps.references.resolveConditional }, // in the caller's view
+    { name: 'answered task', stage: deps.answeredTasks.read }, // basedOn a follow-up Task, before it is dropped
     { name: 'respondent', stage: deps.respondent }, // a portal response's author and source: the person
     ...validation.map((step) => ('check' in step ? { name: step.name, stage: refusing(step.check) } : step)),
     { name: 'inclusion', stage: deps.inclusion },
@@ -109,7 +110,7 @@ export function createIngestPipeline(deps: IngestDeps): IngestPipeline {
     { name: 'stored references', stage: deps.references.requireTargets },
     { name: 'pseudonymised profiles', stage: validatePseudonymisedProfiles }, // what is stored holds too
     { name: 'ownership', stage: deps.ownership }, // own unit / own person; unit labels
-    { name: 'answered tasks', stage: deps.answeredTasks }, // basedOn a follow-up Task: the person's own
+    { name: 'answered task check', stage: deps.answeredTasks.check }, // that Task is the person's own
   ];
   const afterPersist: { name: string; step: PersistedStep }[] = [
     { name: 'follow-up', step: deps.followUp }, // schedule Tasks for episodes; answers complete them

@@ -28,6 +28,10 @@ export interface WriteEntry {
   byPseudonym?: boolean;
   /** Set by persist: a create whose id was chosen for it (src/ingest/persist.ts). */
   fresh?: boolean;
+  /** Set by the follow-up's stage (src/followup/answers.ts): the follow-up Task a QuestionnaireResponse
+   * names in `basedOn`. Not stored there (R4 allows only CarePlan and ServiceRequest): the Task's `output`
+   * names the response instead. */
+  answersTask?: { taskId: string; basedOnIndex: number };
 }
 
 export interface Write {

@@ -6,9 +6,9 @@ import type {
   Task,
 } from '@medplum/fhirtypes';
 import { readNorPainQuestionnaires } from '../../src/validation/questionnaire';
-import { startTestServer, type TestServer } from '../helpers/testServer';
+import type { TestServer } from '../helpers/testServer';
 import { fillResponse } from '../validation/responses';
-import { call, DAY, ok, people, register, tasksOf, timePointOf, type Registered } from './fixtures';
+import { call, DAY, ok, people, register, type Registered, startFollowUpServer, taskAt } from './fixtures';
 
 /**
  * Closing the loop (docs/followup.md): an answer completes the Task it is basedOn, or else the person's
@@ -24,16 +24,12 @@ const baseline = readNorPainQuestionnaires().find((q) =>
 ) as Questionnaire;
 
 beforeAll(async () => {
-  server = await startTestServer();
-  clinic = await server.token('clinic');
-  staff = await server.token('registry-admin');
+  ({ server, clinic, staff } = await startFollowUpServer());
 });
-afterAll(async () => {
-  await server.stop();
-});
+afterAll(() => server.stop());
 
-const baselineTask = async (person: Registered): Promise<Task> =>
-  (await tasksOf(server, staff, person.episodeId)).find((t) => timePointOf(t) === 'baseline') as Task;
+const baselineTask = (person: Registered): Promise<Task> =>
+  taskAt(server, staff, person.episodeId, 'baseline');
 
 function answer(person: Registered, extra: Partial<QuestionnaireResponse> = {}): QuestionnaireResponse {
   return {
@@ -72,6 +68,8 @@ test('the portal’s answer basedOn the Task completes it, and the Task names th
     ),
     201,
   );
+  // R4 allows only CarePlan and ServiceRequest in QuestionnaireResponse.basedOn: the link is kept on the Task.
+  expect(stored.basedOn).toBeUndefined();
   expect(await baselineTask(person)).toMatchObject({
     status: 'completed',
     businessStatus: { coding: [{ code: 'answered' }] },

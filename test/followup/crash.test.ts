@@ -5,7 +5,9 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { OutboxChannel } from '../../src/followup/outbox';
 import { freePort, ServeProcess } from '../crash/harness';
-import { DAY, people, register, tasksOf } from './fixtures';
+import type { Bundle, EpisodeOfCare } from '@medplum/fhirtypes';
+import { FNR_SYSTEM } from '../consent/fixtures';
+import { call, DAY, ok, people, register, tasksOf } from './fixtures';
 
 /**
  * Exactly one invitation per Task across crashes: `norpain dispatch` is killed with SIGKILL as soon as it has
@@ -110,6 +112,49 @@ test('kill -9 between delivering and recording: no invitation twice, none lost',
     }
     // The kills did land between delivering and recording (else this test would prove nothing).
     expect(crashedBetween).toBeGreaterThan(0);
+  } finally {
+    await serve.kill();
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  }
+});
+
+test('kill -9 while episodes are written: after restart every stored episode has its Task, none twice', async () => {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'norpain-followup-crash-'));
+  const serve = new ServeProcess(dataDir, await freePort(), { ...store(), RATE_LIMIT_PER_MINUTE: '0' });
+  try {
+    await serve.start();
+    const clinic = await serve.token('clinic');
+    const fnrs = people(4506, 30);
+    let answered = 0;
+    const writes = fnrs.map((fnr) =>
+      register(serve.asTestServer, clinic, fnr).then(
+        () => answered++,
+        () => undefined, // cut by the kill
+      ),
+    );
+    while (answered < 8) await new Promise((r) => setTimeout(r, 20));
+    await serve.kill(); // most writes are under way: some stored, some not, some between episode and Task
+    await Promise.all(writes);
+    await serve.start(); // recovery completes what the kill left
+    const staff = await serve.token('registry-admin');
+    let episodes = 0;
+    for (const fnr of fnrs) {
+      const found = ok(
+        await call<Bundle<EpisodeOfCare>>(
+          serve.asTestServer,
+          staff,
+          'GET',
+          `EpisodeOfCare?patient.identifier=${encodeURIComponent(`${FNR_SYSTEM}|${fnr}`)}`,
+        ),
+        200,
+      );
+      for (const entry of found.entry ?? []) {
+        episodes++;
+        const tasks = await tasksOf(serve.asTestServer, staff, entry.resource?.id as string);
+        expect(tasks.map((t) => t.code?.coding?.[0].code)).toEqual(['baseline']);
+      }
+    }
+    expect(episodes).toBeGreaterThanOrEqual(8);
   } finally {
     await serve.kill();
     fs.rmSync(dataDir, { recursive: true, force: true });

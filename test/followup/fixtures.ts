@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Bundle, EpisodeOfCare, Task } from '@medplum/fhirtypes';
 import { call, ok, people, FNR_SYSTEM, RESH } from '../consent/fixtures';
-import type { TestServer } from '../helpers/testServer';
+import { startTestServer, type TestServer } from '../helpers/testServer';
 import type { InvitationMessage } from '../../src/followup/message';
 
 export { call, ok, people };
@@ -103,3 +103,21 @@ export function outbox(server: TestServer): Map<string, InvitationMessage> {
 }
 
 export const DAY = 86_400_000;
+
+/** A test server (with these FOLLOWUP_* settings) and a clinic's and registry staff's tokens. */
+export async function startFollowUpServer(
+  env: Record<string, string> = {},
+): Promise<{ server: TestServer; clinic: string; staff: string }> {
+  const server = await startTestServer(env);
+  return { server, clinic: await server.token('clinic'), staff: await server.token('registry-admin') };
+}
+
+/** The episode's Task of one time point, as registry staff read it. */
+export async function taskAt(
+  server: TestServer,
+  staff: string,
+  episodeId: string,
+  timePoint: string,
+): Promise<Task> {
+  return (await tasksOf(server, staff, episodeId)).find((t) => timePointOf(t) === timePoint) as Task;
+}

@@ -2,8 +2,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Parameters, Task } from '@medplum/fhirtypes';
 import { reservation } from '../consent/fixtures';
-import { startTestServer, type TestServer } from '../helpers/testServer';
-import { call, DAY, ok, outbox, people, register, tasksOf } from './fixtures';
+import type { TestServer } from '../helpers/testServer';
+import { call, DAY, ok, outbox, people, register, tasksOf, startFollowUpServer } from './fixtures';
 
 /**
  * A reservation erases the person's Tasks and the dispatch ledger forgets their attempts: nothing is sent
@@ -15,13 +15,9 @@ let staff: string;
 const persons = people(4404, 2);
 
 beforeAll(async () => {
-  server = await startTestServer({ FOLLOWUP_REMINDER_DAYS: '7' });
-  clinic = await server.token('clinic');
-  staff = await server.token('registry-admin');
+  ({ server, clinic, staff } = await startFollowUpServer({ FOLLOWUP_REMINDER_DAYS: '7' }));
 });
-afterAll(async () => {
-  await server.stop();
-});
+afterAll(() => server.stop());
 
 const counts = (body: Parameters, name: string) =>
   Object.fromEntries(

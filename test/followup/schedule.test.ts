@@ -1,6 +1,6 @@
 import type { Task } from '@medplum/fhirtypes';
-import { startTestServer, type TestServer } from '../helpers/testServer';
-import { call, episode, ok, people, register, tasksOf, timePointOf } from './fixtures';
+import type { TestServer } from '../helpers/testServer';
+import { call, episode, ok, people, register, tasksOf, timePointOf, startFollowUpServer } from './fixtures';
 
 /**
  * Episodes in, follow-up Tasks out (docs/followup.md): the baseline Task once right to care is granted,
@@ -13,13 +13,9 @@ let staff: string;
 const persons = people(4101, 6);
 
 beforeAll(async () => {
-  server = await startTestServer();
-  clinic = await server.token('clinic');
-  staff = await server.token('registry-admin');
+  ({ server, clinic, staff } = await startFollowUpServer());
 });
-afterAll(async () => {
-  await server.stop();
-});
+afterAll(() => server.stop());
 
 const byTimePoint = (tasks: Task[]) => new Map(tasks.map((t) => [timePointOf(t), t]));
 
