@@ -34,6 +34,9 @@ function invitation(overrides: Partial<Invitation> = {}): Invitation {
   };
 }
 
+// Broker restarts run rabbitmqctl, slow on a loaded CI machine: these tests get more than Jest's minute.
+jest.setTimeout(240_000);
+
 describeWithBroker('AMQP follow-up channel (real RabbitMQ)', (url) => {
   const disposals: Array<() => void> = [];
   const channels: AmqpChannel[] = [];

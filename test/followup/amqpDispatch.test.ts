@@ -15,6 +15,9 @@ import { reservation } from '../consent/fixtures';
  * every further message; a server killed with SIGKILL while it publishes sends no second distinct message
  * and loses none.
  */
+// Broker restarts run rabbitmqctl, slow on a loaded CI machine: these tests get more than Jest's minute.
+jest.setTimeout(240_000);
+
 describeWithBroker('Follow-up dispatch through the AMQP channel (real RabbitMQ)', (url) => {
   const disposals: Array<() => void> = [];
   afterAll(() => {
