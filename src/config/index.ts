@@ -254,7 +254,7 @@ function parseAlgorithms(env: Env): string[] {
   return list;
 }
 
-function parseInteger(env: Env, name: string, fallback: number, min: number, max: number): number {
+export function parseInteger(env: Env, name: string, fallback: number, min: number, max: number): number {
   const raw = nonEmpty(env[name]);
   if (raw === undefined) {
     return fallback;

@@ -8,6 +8,8 @@ import type { LandedTarget } from '../ingest/recovery';
 import { describeError, type Logger } from '../logging/logger';
 import type { FhirStore } from '../store/FhirStore';
 import { storeQuestionnaireSource } from '../validation/questionnaire';
+import { AmqpChannel } from './amqp';
+import { loadAmqpSettings } from './amqpConfig';
 import { AnswerCloser, checkAnsweredTask, readAnsweredTask } from './answers';
 import type { Channel } from './channel';
 import { Dispatcher, type DispatchReport } from './dispatcher';
@@ -55,7 +57,7 @@ export interface FollowUpOptions {
 export function openFollowUp(options: FollowUpOptions): FollowUpServices {
   const settings = loadFollowUpSettings(options.env, options);
   const ledger = SqliteDispatchLedger.open(options.dataDir);
-  const channel = options.channel ?? openChannel(settings);
+  const channel = options.channel ?? openChannel(settings, options.env);
   const scheduler = new FollowUpScheduler({
     store: options.store,
     questionnaires: storeQuestionnaireSource(options.store),
@@ -92,10 +94,12 @@ export function openFollowUp(options: FollowUpOptions): FollowUpServices {
   };
 }
 
-function openChannel(settings: FollowUpSettings): Channel {
+function openChannel(settings: FollowUpSettings, env: Env): Channel {
   switch (settings.channel) {
     case 'outbox':
       return new OutboxChannel(settings.outboxDir);
+    case 'amqp':
+      return new AmqpChannel(loadAmqpSettings(env));
   }
 }
 

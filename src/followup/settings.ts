@@ -25,10 +25,18 @@ export interface FollowUpSettings {
   /** FOLLOWUP_DISPATCH_SECONDS: how often the server dispatches by itself; 0 = never (then cron runs
    * `norpain dispatch`). Default 300 in production, 0 in development (and so in tests). */
   dispatchSeconds: number;
-  /** FOLLOWUP_CHANNEL: where invitations go; `outbox` (the development default). */
-  channel: 'outbox';
+  /** FOLLOWUP_CHANNEL: where invitations go; `outbox` (the development default) or `amqp` (helsenorge's
+   * message delivery; its AMQP_* settings are read when the channel opens, src/followup/amqpConfig.ts). */
+  channel: FollowUpChannelKind;
   /** FOLLOWUP_OUTBOX_DIR: the outbox channel's folder (default DATA_DIR/outbox). */
   outboxDir: string;
+}
+
+const CHANNEL_KINDS = ['outbox', 'amqp'] as const;
+export type FollowUpChannelKind = (typeof CHANNEL_KINDS)[number];
+
+function isChannelKind(value: string): value is FollowUpChannelKind {
+  return (CHANNEL_KINDS as readonly string[]).includes(value);
 }
 
 export function loadFollowUpSettings(
@@ -36,8 +44,8 @@ export function loadFollowUpSettings(
   options: { dataDir: string; production: boolean },
 ): FollowUpSettings {
   const channel = env.FOLLOWUP_CHANNEL?.trim() || 'outbox';
-  if (channel !== 'outbox') {
-    throw new ConfigError(`FOLLOWUP_CHANNEL must be outbox, got "${channel}"`);
+  if (!isChannelKind(channel)) {
+    throw new ConfigError(`FOLLOWUP_CHANNEL must be one of ${CHANNEL_KINDS.join(', ')}, got "${channel}"`);
   }
   return {
     delayMonths: whole(env, 'FOLLOWUP_DELAY_MONTHS', 12, 1, 120),
