@@ -320,17 +320,17 @@ export class EmbeddedStore implements FhirStore {
       throw errors.badRequest('_total must be none, estimate or accurate.', '_total');
     }
     const limit = Math.min(count, MAX_COUNT);
-    const page = this.where(type, request, 'page');
+    const where = this.where(type, request);
     const order = compileSort(type, request.sortRules, 'r');
     const result: SearchResult = { matches: [], included: [] };
     if (limit > 0) {
       const rows = this.db
         .prepare(
-          `SELECT r.res, v.content FROM resource r ${page.walk ? 'NOT INDEXED' : ''} JOIN resource_version v
+          `SELECT r.res, v.content FROM resource r JOIN resource_version v
              ON v.type = r.type AND v.id = r.id AND v.version = r.version
-           WHERE ${page.sql} ORDER BY ${order.sql} LIMIT ? OFFSET ?`,
+           WHERE ${where.sql} ORDER BY ${order.sql} LIMIT ? OFFSET ?`,
         )
-        .all(...page.params, ...order.params, limit + 1, offset) as { res: number; content: string }[];
+        .all(...where.params, ...order.params, limit + 1, offset) as { res: number; content: string }[];
       if (rows.length > limit) {
         rows.pop();
         result.nextOffset = offset + limit;
@@ -343,7 +343,6 @@ export class EmbeddedStore implements FhirStore {
       );
     }
     if (request.total === 'accurate' || request.total === 'estimate' || limit === 0) {
-      const where = page.walk ? this.where(type, request) : page;
       const row = this.db
         .prepare(`SELECT COUNT(*) AS n FROM resource r WHERE ${where.sql}`)
         .get(...where.params) as {
@@ -513,11 +512,7 @@ export class EmbeddedStore implements FhirStore {
    * SQLite would otherwise materialise every filter's full match set, which for a filter such as
    * "questionnaire=baseline" is the whole table.
    */
-  private where(
-    type: string,
-    request: SearchRequest,
-    purpose: 'page' | 'count' = 'count',
-  ): Sql & { walk?: boolean } {
+  private where(type: string, request: SearchRequest): Sql {
     const conditions: Condition[] = [{ sql: 'r.type = ? AND r.deleted = 0', params: [type] }];
     const filters = compileFilters(type, request.filters, 'r', this.searchContext);
     const indexed = filters.filter((c) => c.driver && c.correlated);
@@ -530,17 +525,6 @@ export class EmbeddedStore implements FhirStore {
               .get(...(c.driver?.params ?? [])) as { n: number }
           ).n,
       );
-      if (purpose === 'page' && Math.min(...sizes) >= SELECTIVITY_PROBE && !request.sortRules?.length) {
-        // Every filter matches many: a page in storage order is found by walking the resources in order and
-        // probing each filter, which stops at the page's end; driving from the smallest filter would read
-        // (and order) all of its matches first. Counting a total still drives from the smallest.
-        conditions.push(...filters.map((c) => (indexed.includes(c) ? (c.correlated as Sql) : c)));
-        return {
-          sql: conditions.map((c) => `(${c.sql})`).join(' AND '),
-          params: conditions.flatMap((c) => c.params),
-          walk: true,
-        };
-      }
       const driver = indexed[sizes.indexOf(Math.min(...sizes))];
       for (const c of filters) {
         conditions.push(c === driver || !indexed.includes(c) ? c : (c.correlated as Sql));
