@@ -13,7 +13,7 @@ beforeAll(async () => {
   server = await startTestServer();
   staff = await server.token('registry-admin');
   ok(await call(server, staff, 'PUT', `Questionnaire/${q.id}`, q), 201);
-}, 60_000);
+}, 180_000);
 
 afterAll(async () => {
   await server?.stop();

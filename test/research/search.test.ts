@@ -61,7 +61,7 @@ beforeAll(async () => {
   aliceEpisodeAtB = atB.episode;
   tokenA = await server.token('researcher', { study: studyA.id, clientId: `researcher-${RUN}` });
   tokenB = await server.token('researcher', { study: studyB.id });
-}, 60_000);
+}, 180_000);
 
 afterAll(async () => {
   await server?.stop();

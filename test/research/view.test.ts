@@ -49,7 +49,7 @@ beforeAll(async () => {
   const [a, b] = people(1301, 2);
   inView = await submitPerson(server, await server.token('clinic', { org: UNIT_A }), a, UNIT_A);
   otherUnit = await submitPerson(server, await server.token('clinic', { org: UNIT_B }), b, UNIT_B);
-}, 60_000);
+}, 180_000);
 
 afterAll(async () => {
   await server?.stop();

@@ -2,14 +2,15 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseSearchRequest } from '@medplum/core';
-import type { EpisodeOfCare } from '@medplum/fhirtypes';
+import type { Condition, EpisodeOfCare } from '@medplum/fhirtypes';
 import Database from 'better-sqlite3';
 import { EmbeddedStore } from '../../src/store/embedded';
 
 /**
- * The embedded store bounds a date window's scan by the widest value a parameter has had (idx_date_width):
- * a value starting long before the window must still be found, also in a store written before the width
- * was kept (schema 2), whose widths are taken from its index when it is opened.
+ * Query plans of the embedded store that researcher searches rely on (issue 13): a date window's scan is
+ * bounded by the widest value a parameter has had (idx_date_width), so a value starting long before the
+ * window must still be found, also in a store written before the width was kept (schema 2); and pages of a
+ * search whose every filter matches many (more than the store counts to choose the filter it drives from).
  */
 const dirs: string[] = [];
 afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
@@ -51,5 +52,34 @@ test('a window finds a value that starts long before it, however many narrow one
   store = EmbeddedStore.open(file);
   await store.create(episode('2024-03-05', '2024-03-06'));
   expect(await inWindow(store)).toEqual([...expected, '2024-03-05'].sort());
+  await store.close();
+});
+
+test('the pages of a search whose every filter matches many are its matches in storage order', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'norpain-walk-'));
+  dirs.push(dir);
+  const store = EmbeddedStore.open(join(dir, 'fhir-store.sqlite'));
+  const written: { id: string; code: string; day: number }[] = [];
+  store.immediate(() => {
+    for (let i = 0; i < 4500; i++) {
+      const code = i % 3 === 0 ? 'M54.5' : 'M79.7';
+      const day = 1 + (i % 28);
+      const { resource } = store.createSync<Condition>({
+        resourceType: 'Condition',
+        subject: { reference: 'Patient/walk-test' },
+        code: { coding: [{ system: 'urn:oid:2.16.578.1.12.4.1.1.7110', code }] },
+        recordedDate: `2024-02-${String(day).padStart(2, '0')}`,
+      });
+      written.push({ id: resource.id as string, code, day });
+    }
+  });
+  const wanted = written.filter((c) => c.code === 'M79.7' && c.day >= 3 && c.day <= 27).map((c) => c.id);
+  const query = (offset: number) =>
+    `Condition?code=urn:oid:2.16.578.1.12.4.1.1.7110|M79.7&recorded-date=ge2024-02-03&recorded-date=le2024-02-27&_count=25&_offset=${offset}&_total=accurate`;
+  for (const offset of [0, 25, 2000]) {
+    const result = await store.search(parseSearchRequest<Condition>(query(offset)));
+    expect(result.matches.map((c) => c.id)).toEqual(wanted.slice(offset, offset + 25));
+    expect(result.total).toBe(wanted.length);
+  }
   await store.close();
 });
