@@ -266,16 +266,18 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     app.use(backendServices(config, logger));
   }
   app.get('/readyz', async (_req, res) => {
+    const kinds = { store: store.kind, state: config.state.kind };
     if (!maintenance.ready()) {
-      res.status(503).json({ status: 'starting', store: store.kind });
+      res.status(503).json({ status: 'starting', ...kinds });
       return;
     }
     try {
-      await store.ping();
-      res.json({ status: 'ready', store: store.kind });
+      // A replica whose state database does not answer cannot take writes: the balancer should skip it.
+      await Promise.all([store.ping(), state.ping()]);
+      res.json({ status: 'ready', ...kinds });
     } catch (err) {
-      logger.warn('readiness check failed', { store: store.kind, ...describeError(err) });
-      res.status(503).json({ status: 'unavailable', store: store.kind });
+      logger.warn('readiness check failed', { ...kinds, ...describeError(err) });
+      res.status(503).json({ status: 'unavailable', ...kinds });
     }
   });
 

@@ -2,6 +2,7 @@ import type Database from 'better-sqlite3';
 import pg from 'pg';
 import { MemoryReplayCache, type ReplayCache } from '../auth/dpop';
 import { PersonLocks, type PersonLockService } from '../consent/personLock';
+import { ConfigError } from '../config/ConfigError';
 import { describeError, getLogger } from '../logging/logger';
 import type { StateDatabase } from './database';
 import { migrate } from './postgres/migrations';
@@ -37,6 +38,8 @@ export interface StateServices {
   /** The person locks of one family (its keys never meet another family's); one instance per family. */
   personLocks(family: LockFamily): PersonLockService;
   replayCache: ReplayCache;
+  /** Resolves when the state answers (readiness); throws otherwise. */
+  ping(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -61,11 +64,19 @@ export async function openState(config: StateConfig): Promise<StateServices> {
       config,
       personLocks: (family) => families.get(family) ?? families.set(family, new PersonLocks()).get(family)!,
       replayCache: new MemoryReplayCache(),
+      ping: async () => undefined,
       close: async () => undefined,
     };
   }
   const connection = pgConnection(config);
-  await migrate(connection);
+  try {
+    await migrate(connection);
+  } catch (err) {
+    // Stops the start with one line for the operator; PostgreSQL's messages carry no password.
+    throw new ConfigError(
+      `STATE=postgres: the state database in DATABASE_URL cannot be used: ${err instanceof Error ? err.message : String(err)}`,
+    );
+  }
   const families = new Map<LockFamily, PgPersonLocks>();
   const pool = new pg.Pool({ ...connection, max: 4 });
   pool.on('error', (err) =>
@@ -76,6 +87,9 @@ export async function openState(config: StateConfig): Promise<StateServices> {
     personLocks: (family) =>
       families.get(family) ?? families.set(family, new PgPersonLocks(connection, family)).get(family)!,
     replayCache: new PgReplayCache(pool),
+    ping: async () => {
+      await pool.query('SELECT 1');
+    },
     close: async () => {
       await Promise.all([...families.values()].map((locks) => locks.close()));
       await pool.end();

@@ -24,7 +24,7 @@ describe('the assembled server', () => {
     expect(await health.json()).toEqual({ status: 'ok' });
     const ready = await fetch(`${server.origin}/readyz`);
     expect(ready.status).toBe(200);
-    expect(await ready.json()).toEqual({ status: 'ready', store: 'embedded' });
+    expect(await ready.json()).toEqual({ status: 'ready', store: 'embedded', state: 'sqlite' });
     expect(health.headers.get('x-powered-by')).toBeNull();
     expect(health.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
   });

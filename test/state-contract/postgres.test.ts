@@ -1,6 +1,11 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { promisify } from 'node:util';
+import { loadConfig } from '../../src/config';
+import { ConfigError } from '../../src/config/ConfigError';
 import { ReservationRegister } from '../../src/consent/register';
 import type { NationalId } from '../../src/identity/nationalId';
 import { Pseudonymiser } from '../../src/identity/pseudonym';
@@ -8,6 +13,8 @@ import { seededRandom } from '../../src/identity/synthetic';
 import { syntheticId } from '../helpers/nationalIds';
 import { MemoryVaultAuditSink } from '../../src/identity/vault/audit';
 import { IdentityVault } from '../../src/identity/vault/IdentityVault';
+import { createLogger } from '../../src/logging/logger';
+import { createServer } from '../../src/server';
 import { pgConnection } from '../../src/state';
 import { migrate, MIGRATIONS } from '../../src/state/postgres/migrations';
 import { createTestSchema, dropTestSchema, postgresTestState, stateDatabaseUrl } from '../helpers/state';
@@ -118,6 +125,42 @@ const dumpUrl = stateDatabaseUrl;
       const again = [...MIGRATIONS, { version: 999, name: 'fixed', sql: 'CREATE TABLE half (x int);' }];
       expect(await migrate(connection, again)).toEqual([999]);
     } finally {
+      await dropTestSchema(dumpUrl as string, schema);
+    }
+  });
+});
+
+/** A replica on the PostgreSQL state, as the server assembles it. */
+(dumpUrl ? describe : describe.skip)('a server on the PostgreSQL state', () => {
+  test('is ready when its state answers, and does not start on a state it cannot use', async () => {
+    const schema = await createTestSchema(dumpUrl as string);
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'norpain-pgserver-'));
+    const url = new URL(dumpUrl as string);
+    url.searchParams.set('options', `-c search_path=${schema}`);
+    const logger = createLogger({ level: 'silent', sink: () => undefined });
+    try {
+      const config = loadConfig({ DATA_DIR: dataDir, STATE: 'postgres', DATABASE_URL: url.toString() });
+      const server = await createServer(config, { logger, identityEnv: {} });
+      const listening = await server.listen(0, '127.0.0.1');
+      try {
+        const ready = await fetch(`${listening.url}/readyz`);
+        expect({ status: ready.status, body: await ready.json() }).toEqual({
+          status: 200,
+          body: { status: 'ready', store: 'embedded', state: 'postgres' },
+        });
+      } finally {
+        await server.close();
+      }
+      url.password = 'not-the-password';
+      const wrong = loadConfig({ DATA_DIR: dataDir, STATE: 'postgres', DATABASE_URL: url.toString() });
+      const failed = createServer(wrong, { logger, identityEnv: {} });
+      await expect(failed).rejects.toThrow(ConfigError);
+      await expect(failed).rejects.toThrow(
+        /^STATE=postgres: the state database in DATABASE_URL cannot be used: .*password/,
+      );
+      await expect(failed).rejects.not.toThrow(/not-the-password/);
+    } finally {
+      fs.rmSync(dataDir, { recursive: true, force: true });
       await dropTestSchema(dumpUrl as string, schema);
     }
   });
