@@ -265,6 +265,8 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  console.error(err instanceof Error ? err.message : err);
+  // fetch's "fetch failed" says why only in its cause (a reset connection, a refused one).
+  const cause = err instanceof Error ? (err.cause as { code?: string } | undefined)?.code : undefined;
+  console.error(err instanceof Error ? `${err.message}${cause ? ` (${cause})` : ''}` : err);
   process.exit(1);
 });
