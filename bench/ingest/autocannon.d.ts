@@ -14,12 +14,15 @@ declare module 'autocannon' {
     url: string;
     connections?: number;
     duration?: number;
+    amount?: number;
     method?: string;
     headers?: Record<string, string>;
     requests?: { setupRequest?: (request: Request, context: object) => Request }[];
   }
 
   interface Result {
+    /** Seconds the run took. */
+    duration: number;
     errors: number;
     timeouts: number;
     statusCodeStats?: Record<string, { count: number }>;

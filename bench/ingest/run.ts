@@ -15,7 +15,6 @@
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import autocannon from 'autocannon';
@@ -23,6 +22,7 @@ import type { Patient, QuestionnaireResponse } from '@medplum/fhirtypes';
 import { seededRandom } from '../../src/identity';
 import { syntheticIdentifier } from '../../src/identity/synthetic';
 import { NORPAIN_QUESTIONNAIRE_URLS } from '../../src/validation/questionnaire';
+import { freePort } from '../../test/crash/harness';
 import { answerQuestionnaire } from '../../test/generators/answers';
 import { summariseCpuProfile, type CpuProfile } from './profile';
 
@@ -40,17 +40,6 @@ const LEVELS = (option('levels') ?? '1,4,16').split(',').map(Number);
 const PROFILE = process.argv.includes('--profile');
 const ORG = '999001';
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = net.createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as net.AddressInfo;
-      probe.close(() => resolve(port));
-    });
-  });
-}
-
 interface Server {
   base: string;
   stop(): Promise<void>;
@@ -67,7 +56,7 @@ async function startServer(env: NodeJS.ProcessEnv, profileDir: string | undefine
   });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const base = `http://127.0.0.1:${port}/fhir`;
-  const deadline = Date.now() + 120_000;
+  const deadline = Date.now() + 300_000;
   for (;;) {
     if (child.exitCode !== null) {
       throw new Error(`the server exited during start-up (code ${child.exitCode})`);
@@ -81,7 +70,7 @@ async function startServer(env: NodeJS.ProcessEnv, profileDir: string | undefine
     }
     if (Date.now() > deadline) {
       child.kill('SIGKILL');
-      throw new Error('the server did not answer /fhir/metadata within 120 s');
+      throw new Error('the server did not answer /fhir/metadata within 300 s');
     }
     await new Promise((resolve) => setTimeout(resolve, 250));
   }
@@ -176,14 +165,14 @@ async function drive(
   token: string,
   bodies: readonly string[],
   clients: number,
-  duration: number,
+  length: { duration: number } | { amount: number },
 ): Promise<Level> {
   let next = 0;
   const latencies: number[] = [];
   const instance = autocannon({
     url: `${base}/QuestionnaireResponse`,
     connections: clients,
-    duration,
+    ...length,
     method: 'POST',
     headers: { authorization: `Bearer ${token}`, 'content-type': 'application/fhir+json' },
     requests: [
@@ -194,6 +183,7 @@ async function drive(
   });
   instance.on('response', (_client, _status, _bytes, responseTime: number) => latencies.push(responseTime));
   const result = await instance;
+  const seconds = result.duration;
   const statuses = Object.entries(result.statusCodeStats ?? {}).map(([code, s]) => `${code}: ${s.count}`);
   const created = Number(result.statusCodeStats?.['201']?.count ?? 0);
   if (result.errors > 0 || result.timeouts > 0 || created !== latencies.length || created === 0) {
@@ -205,7 +195,7 @@ async function drive(
   latencies.sort((a, b) => a - b);
   return {
     clients,
-    perSecond: created / duration,
+    perSecond: created / seconds,
     p50: percentile(latencies, 50),
     p95: percentile(latencies, 95),
     p99: percentile(latencies, 99),
@@ -239,10 +229,11 @@ async function main(): Promise<void> {
         `baseline QuestionnaireResponse of ${countAnswered(bodies[0])} answered items, ` +
         `${Buffer.byteLength(bodies[0])} bytes; ${DURATION} s per level${PROFILE ? ', under --cpu-prof' : ''}`,
     );
-    // Warm-up (JIT, caches, the store's pages): not reported.
-    await drive(server.base, token, bodies, 4, Math.min(3, DURATION));
+    // Warm-up (JIT, caches, the store's pages): a number of requests, not a time, so that a loaded
+    // machine warms up as much; not reported.
+    await drive(server.base, token, bodies, 4, { amount: 40 });
     for (const clients of LEVELS) {
-      const l = await drive(server.base, token, bodies, clients, DURATION);
+      const l = await drive(server.base, token, bodies, clients, { duration: DURATION });
       console.log(
         `${String(clients).padStart(2)} clients: ${l.perSecond.toFixed(1).padStart(7)} responses/s, ` +
           `p50 ${l.p50.toFixed(1)} ms, p95 ${l.p95.toFixed(1)} ms, p99 ${l.p99.toFixed(1)} ms ` +
