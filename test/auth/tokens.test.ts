@@ -154,3 +154,30 @@ test('HelseID claims map to the principal; scopes named <audience>/<scope> are u
     scopes: ['system/QuestionnaireResponse.c', 'openid'],
   });
 });
+
+test('a token is verified once, but not trusted past its expiry, and a copy with another signature is verified again', async () => {
+  const key = await signingKey('ec-5', 'ES256');
+  published = [key.jwk];
+  fetches = 0;
+  const authenticate = authenticator();
+  const bearer = (token: string) => authenticate({ headers: { authorization: `Bearer ${token}` } });
+  const started = Date.now();
+  const token = await sign(key, {}, (j) => j.setExpirationTime(Math.floor(started / 1000) + 20));
+  await expect(bearer(token)).resolves.toMatchObject({ role: 'clinic' });
+  await expect(bearer(token)).resolves.toMatchObject({ role: 'clinic' });
+  // The same header and claims with a signature that is not the issuer's: refused, cache or not.
+  const [header, payload] = token.split('.');
+  const forged = `${header}.${payload}.${(await sign(await signingKey('ec-5', 'ES256'), {})).split('.')[2]}`;
+  expect(await failure(bearer(forged))).toEqual([401, 'Token rejected: its signature is invalid']);
+  // 40 s later (past exp and its skew, within the time a verified token is kept): refused as expired.
+  jest.useFakeTimers({
+    doNotFake: ['nextTick', 'setImmediate', 'setTimeout', 'setInterval', 'queueMicrotask'],
+  });
+  try {
+    jest.setSystemTime(started + 40_000);
+    expect(await failure(bearer(token))).toEqual([401, 'Token rejected: it has expired']);
+  } finally {
+    jest.useRealTimers();
+  }
+  expect(fetches).toBe(1);
+});

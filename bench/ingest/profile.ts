@@ -1,0 +1,88 @@
+/**
+ * Reads a V8 .cpuprofile (what `node --cpu-prof` writes) without an external tool: self time (samples
+ * whose top frame is the function), total time (samples with the function anywhere on the stack, each
+ * sample counted once per function even under recursion) and self time by file.
+ */
+export interface CpuProfileNode {
+  id: number;
+  callFrame: { functionName: string; url: string; lineNumber: number; columnNumber: number };
+  children?: number[];
+}
+
+export interface CpuProfile {
+  nodes: CpuProfileNode[];
+  samples: number[];
+  timeDeltas: number[];
+  startTime: number;
+  endTime: number;
+}
+
+/** V8's pseudo-frames: idle time and the collector are shown as such, not as functions. */
+const PSEUDO = new Set(['(root)', '(program)', '(idle)', '(garbage collector)']);
+
+function where(url: string, root: string): string {
+  const file = url.replace(/^file:\/\//, '');
+  // node_modules is a link to a shared install: a package is named from node_modules/ on.
+  const inPackage = file.lastIndexOf('node_modules/');
+  if (inPackage >= 0) return file.slice(inPackage + 'node_modules/'.length);
+  return file.startsWith(root) ? file.slice(root.length + 1) : file;
+}
+
+export function summariseCpuProfile(profile: CpuProfile, options: { top: number; root: string }): string {
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const parent = new Map<number, number>();
+  for (const node of profile.nodes) {
+    for (const child of node.children ?? []) parent.set(child, node.id);
+  }
+  const key = (n: CpuProfileNode): string => {
+    const { functionName, url, lineNumber } = n.callFrame;
+    if (PSEUDO.has(functionName)) return functionName;
+    return `${functionName || '(anonymous)'} ${where(url, options.root) || '(native)'}:${lineNumber + 1}`;
+  };
+  const self = new Map<string, number>();
+  const total = new Map<string, number>();
+  const byFile = new Map<string, number>();
+  let all = 0;
+  let idle = 0;
+  profile.samples.forEach((id, i) => {
+    // timeDeltas[i] is the time before sample i; the time a sample stands for is the next delta.
+    const us = profile.timeDeltas[i + 1] ?? 0;
+    const node = byId.get(id);
+    if (!node) return;
+    all += us;
+    if (node.callFrame.functionName === '(idle)') {
+      idle += us;
+      return;
+    }
+    const k = key(node);
+    self.set(k, (self.get(k) ?? 0) + us);
+    const file = PSEUDO.has(node.callFrame.functionName)
+      ? node.callFrame.functionName
+      : where(node.callFrame.url, options.root) || '(native)';
+    byFile.set(file, (byFile.get(file) ?? 0) + us);
+    const seen = new Set<string>();
+    for (let n: CpuProfileNode | undefined = node; n; n = byId.get(parent.get(n.id) ?? -1)) {
+      const nk = key(n);
+      if (nk === '(root)' || seen.has(nk)) continue;
+      seen.add(nk);
+      total.set(nk, (total.get(nk) ?? 0) + us);
+    }
+  });
+  const busy = all - idle;
+  const pct = (us: number): string => `${((100 * us) / busy).toFixed(1).padStart(5)} %`;
+  const ms = (us: number): string => `${(us / 1000).toFixed(0).padStart(7)} ms`;
+  const table = (title: string, m: Map<string, number>): string =>
+    [
+      title,
+      ...[...m.entries()]
+        .sort((a, b) => b[1] - a[1])
+        .slice(0, options.top)
+        .map(([k, us]) => `  ${ms(us)} ${pct(us)}  ${k}`),
+    ].join('\n');
+  return [
+    `${(all / 1e6).toFixed(1)} s profiled, ${(busy / 1e6).toFixed(1)} s busy (percentages are of busy time)`,
+    table('Top self time:', self),
+    table('Top total time:', total),
+    table('Self time by file:', byFile),
+  ].join('\n\n');
+}
