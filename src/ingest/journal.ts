@@ -99,21 +99,9 @@ export class WriteJournal {
     this.stmts.save.run(record.id, record.openedAt, JSON.stringify(record));
   }
 
-  /**
-   * The write is complete (or undone): the intent goes. Removing it is committed without waiting for the
-   * disk (synchronous NORMAL for this one commit; the next intent's synced commit writes it out): a crash
-   * of the process loses no commit in WAL mode either way, and should a power loss undo the removal, the
-   * intent is back at start-up and recovery finds its write complete (its audit entry recorded, its
-   * links made) and closes it again. What must reach the disk first, the intent before its write, still
-   * does. This saves one fsync per write on the event loop (bench/ingest --profile: 6 % of busy time).
-   */
+  /** The write is complete (or undone): the intent goes. */
   finish(id: string): void {
-    this.db.pragma('synchronous = NORMAL');
-    try {
-      this.stmts.remove.run(id);
-    } finally {
-      this.db.pragma('synchronous = FULL');
-    }
+    this.stmts.remove.run(id);
     this.live.delete(id);
   }
 
