@@ -263,7 +263,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
   app.get('/metrics', metrics.serve);
   if (config.mode === 'development' && config.auth.useDevKey) {
     // Development's stand-in for HelseID's token endpoint (SMART Backend Services).
-    app.use(backendServices(config, logger));
+    app.use(backendServices(config, logger, { replayCache: state.replayCache }));
   }
   app.get('/readyz', async (_req, res) => {
     const kinds = { store: store.kind, state: config.state.kind };

@@ -156,7 +156,9 @@ async function authenticateClient(
   if (exp > Date.now() / 1000 + MAX_ASSERTION_SECONDS + CLOCK_SKEW_SECONDS) {
     throw new TokenError('invalid_client', 'The client assertion’s exp is more than five minutes ahead.');
   }
-  if (!replay.remember(`${client.clientId} ${String(payload.jti)}`, (exp + CLOCK_SKEW_SECONDS) * 1000)) {
+  if (
+    !(await replay.remember(`${client.clientId} ${String(payload.jti)}`, (exp + CLOCK_SKEW_SECONDS) * 1000))
+  ) {
     throw new TokenError(
       'invalid_client',
       'This client assertion (its jti) has been used before; sign a new one.',
