@@ -12,7 +12,6 @@ import { buildAnnualReport, REPORT_FORMS, REPORT_VARIABLES } from './annual';
 import { readCoverage } from './coverage';
 import { renderCsv } from './csv';
 import { annualReportFile } from './files';
-import { renderHtml } from './html';
 import { DEFAULT_CHROMIUM, printPdf } from './pdf';
 
 const USAGE = `norpain report --year YYYY [--unit RESH] [--out DIR]
@@ -74,6 +73,8 @@ export const reportCommand: CliCommand = {
       bar.update(resources, { stage: 'tables (suppression)' });
       const report = buildAnnualReport({ year, episodes, units, shownUnits: shown, coverage });
       bar.increment({ stage: 'HTML and charts' });
+      // Vega is loaded only when a report is made, so that other norpain commands start as fast as before.
+      const { renderHtml } = await import('./html');
       const html = await renderHtml(report);
       fs.mkdirSync(outDir, { recursive: true });
       const file = (ext: 'html' | 'csv' | 'pdf') => annualReportFile(outDir, year, ext, values.unit);

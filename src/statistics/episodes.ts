@@ -92,7 +92,10 @@ export async function readEpisodes(stream: ResourceStream, options: ReadOptions)
   const questionnaires = new Set(
     [...options.variables, ...(options.forms ?? [])].map((v) => v.split('#')[0]),
   );
-  for await (const resource of stream('QuestionnaireResponse')) {
+  // Counts alone need no forms: the responses are not read then.
+  const responses: AsyncIterable<Resource> =
+    questionnaires.size === 0 ? noResources() : stream('QuestionnaireResponse');
+  for await (const resource of responses) {
     options.progress?.('QuestionnaireResponse');
     const response = resource as QuestionnaireResponse;
     const url = response.questionnaire?.split('|')[0];
@@ -121,6 +124,8 @@ function studyBandOf(extensions: Extension[] | undefined): string | undefined {
     ? undefined
     : `${range.low.value}-${range.high.value}`;
 }
+
+async function* noResources(): AsyncIterable<Resource> {}
 
 function sexOf(gender: string | undefined): string {
   return gender === 'female' || gender === 'male' ? gender : 'other';
