@@ -70,7 +70,7 @@ export function statisticChart(table: StatisticTable, units: readonly Unit[]): P
 
 /** Shares of each category per unit as stacked bars, national last; hidden units labelled. */
 export function distributionChart(table: DistributionTable, units: readonly Unit[]): Promise<string> {
-  const values: { unit: string; category: string; share: number | null; note: string }[] = [];
+  const values: { unit: string; category: string; rank: number; share: number | null; note: string }[] = [];
   for (const row of rows(units)) {
     const total = distributionCell(table, row.key, undefined);
     const shares = table.categories.map((c) => shareOf(distributionCell(table, row.key, c.code), total));
@@ -79,6 +79,7 @@ export function distributionChart(table: DistributionTable, units: readonly Unit
       values.push({
         unit: row.label,
         category: c.label,
+        rank: i,
         share: complete ? Math.round((shares[i] as number) * 1000) / 10 : null,
         note: i === 0 && !complete ? (total.records === 0 ? 'ingen' : HIDDEN_LABEL) : '',
       });
@@ -108,7 +109,9 @@ export function distributionChart(table: DistributionTable, units: readonly Unit
             sort: table.categories.map((c) => c.label),
             title: null,
           },
-          order: { field: 'category', type: 'nominal' },
+          // The stack follows the categories' own order (the scale's), by their index: Vega-Lite has no order
+          // for a nominal field.
+          order: { field: 'rank', type: 'quantitative' },
         },
       },
       {

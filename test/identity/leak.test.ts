@@ -72,7 +72,12 @@ class Scanner {
   }
 
   find(bytes: Buffer): string[] {
-    const text = bytes.toString('latin1');
+    // Server ids are UUIDs: a group of one that happens to be all digits (one id in about 40 has an
+    // all-digit first group) is bounded by '-', so it looked like a phone number to the pattern below, and
+    // with a follow-up Task per episode the store held enough ids for one to equal a phone now and then.
+    const text = bytes
+      .toString('latin1')
+      .replace(/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/gi, ' ');
     const found: string[] = [];
     for (const match of text.matchAll(/(?<![0-9A-Fa-f])\d{8,}(?![0-9A-Fa-f])/g)) {
       if (this.digits8.has(match[0].replace(/^(?:0047|47)(?=\d{8}$)/, ''))) {
