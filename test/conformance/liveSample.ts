@@ -1,0 +1,169 @@
+/**
+ * A sample of the server's live responses for HAPI's validator (validator/, issue 16): starts the real
+ * server on the embedded store, performs the interactions an EPR and the portal perform (capabilities,
+ * transaction and batch, reads, history, searches empty and not, `_summary=count`, `$validate`, and
+ * requests that fail) and writes each response body to OUT/NN-name.json. It also writes OUT/../terminology:
+ * the code systems the registry names but does not hold, so the validator knows they exist.
+ *
+ * Usage: tsx test/conformance/liveSample.ts OUT
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import type {
+  Bundle,
+  BundleEntry,
+  EpisodeOfCare,
+  Identifier,
+  Patient,
+  QuestionnaireResponse,
+  Resource,
+} from '@medplum/fhirtypes';
+import { seededRandom, syntheticIdentifier } from '../../src/identity';
+import { NORPAIN_QUESTIONNAIRE_URLS } from '../../src/validation/questionnaire/norpain';
+import { DEFAULT_PROFILES_DIR } from '../../src/validation/profiles';
+import { RESH_SYSTEM, readUnits } from '../../src/units/units';
+import { answerQuestionnaire } from '../generators/answers';
+import { clientFor, type Client } from '../http/client';
+import { startTestServer } from '../helpers/testServer';
+import { writeTerminologyStubs } from './terminologyStubs';
+
+const random = seededRandom(1616);
+
+function example<T extends Resource>(file: string): T {
+  return JSON.parse(fs.readFileSync(path.join(DEFAULT_PROFILES_DIR, file), 'utf8')) as T;
+}
+
+/** A completed baseline response by a person, scored as the portal would send it. */
+function baselineResponse(subject: string): QuestionnaireResponse {
+  return {
+    ...answerQuestionnaire(NORPAIN_QUESTIONNAIRE_URLS.baseline, { severity: 0.6, improvement: 0, random }),
+    subject: { reference: subject },
+    authored: '2026-11-02T10:15:00+01:00',
+  };
+}
+
+const token = (identifier: Identifier): string => `${identifier.system}|${identifier.value}`;
+
+function entry(fullUrl: string, resource: Resource, url: string): BundleEntry {
+  return { fullUrl, resource, request: { method: 'POST', url } };
+}
+
+/** A Patient, an EpisodeOfCare and a baseline response in one transaction, linked by urn:uuid. */
+function intake(person: Identifier, unit: string): Bundle {
+  const patientUrn = 'urn:uuid:0b7e2a40-5f3c-4c1e-9a51-1e16a0c0f001';
+  const patient: Patient = { resourceType: 'Patient', identifier: [person], gender: 'female' };
+  const episode: EpisodeOfCare = {
+    ...example<EpisodeOfCare>('EpisodeOfCare-norpain-episodeofcare-example.json'),
+    id: undefined,
+    patient: { reference: patientUrn },
+    managingOrganization: { identifier: { system: RESH_SYSTEM, value: unit } },
+  };
+  return {
+    resourceType: 'Bundle',
+    type: 'transaction',
+    entry: [
+      entry(patientUrn, patient, 'Patient'),
+      entry('urn:uuid:0b7e2a40-5f3c-4c1e-9a51-1e16a0c0f002', episode, 'EpisodeOfCare'),
+      entry(
+        'urn:uuid:0b7e2a40-5f3c-4c1e-9a51-1e16a0c0f003',
+        baselineResponse(patientUrn),
+        'QuestionnaireResponse',
+      ),
+    ],
+  };
+}
+
+async function sample(fhir: Client, out: string, unit: string): Promise<number> {
+  let n = 0;
+  const save = async (name: string, reply: Promise<{ status: number; text: string }>): Promise<void> => {
+    const { status, text } = await reply;
+    n++;
+    const file = path.join(out, `${String(n).padStart(2, '0')}-${name}.json`);
+    // A response without a body (a 204) has nothing to validate: say so rather than write an empty file.
+    if (!text) {
+      throw new Error(`${name}: status ${status} without a body`);
+    }
+    fs.writeFileSync(file, text);
+  };
+
+  await save('metadata', fhir.get('metadata'));
+  const person = syntheticIdentifier('fnr', { random });
+  const created = await fhir.post<Bundle>('', intake(person, unit));
+  if (created.status !== 200) {
+    throw new Error(`the intake transaction failed (${created.status}): ${created.text}`);
+  }
+  await save('transaction-response', Promise.resolve(created));
+  const [patientRef, episodeRef, responseRef] = (created.body.entry ?? []).map(
+    (e) => e.response?.location?.split('/_history')[0] ?? '',
+  );
+
+  await save('read-patient', fhir.get(patientRef));
+  await save('read-episodeofcare', fhir.get(episodeRef));
+  await save('read-questionnaireresponse', fhir.get(responseRef));
+  await save('history-patient', fhir.get(`${patientRef}/_history`));
+  await save('search-patient', fhir.get(`Patient?identifier=${token(person)}`));
+  await save(
+    'search-patient-include',
+    fhir.get(`EpisodeOfCare?patient=${patientRef}&_include=EpisodeOfCare:patient`),
+  );
+  await save(
+    'search-revinclude',
+    fhir.get(`Patient?_id=${patientRef.split('/')[1]}&_revinclude=QuestionnaireResponse:subject`),
+  );
+  await save('search-empty', fhir.get(`Patient?identifier=${token(syntheticIdentifier('fnr', { random }))}`));
+  await save('search-count', fhir.get('QuestionnaireResponse?_summary=count'));
+  await save('search-questionnaire', fhir.get(`Questionnaire?url=${NORPAIN_QUESTIONNAIRE_URLS.clinician}`));
+
+  const batch: Bundle = {
+    resourceType: 'Bundle',
+    type: 'batch',
+    entry: [
+      { request: { method: 'GET', url: patientRef } },
+      { request: { method: 'GET', url: 'Patient/does-not-exist' } },
+      { request: { method: 'POST', url: 'QuestionnaireResponse' }, resource: baselineResponse(patientRef) },
+    ],
+  };
+  await save('batch-response', fhir.post('', batch));
+
+  await save('validate-valid', fhir.post('QuestionnaireResponse/$validate', baselineResponse(patientRef)));
+  await save(
+    'validate-invalid',
+    fhir.post('QuestionnaireResponse/$validate', { ...baselineResponse(patientRef), status: 'finished' }),
+  );
+  await save('error-not-found', fhir.get('Patient/does-not-exist'));
+  await save('error-unknown-parameter', fhir.get('Patient?no-such-parameter=1'));
+  await save(
+    'error-unprocessable',
+    fhir.post('QuestionnaireResponse', {
+      ...baselineResponse(patientRef),
+      item: [{ linkId: 'no-such-item' }],
+    }),
+  );
+  await save(
+    'error-not-json',
+    fhir.request('POST', 'Patient', { raw: '{', headers: { 'content-type': 'application/fhir+json' } }),
+  );
+  return n;
+}
+
+async function main(): Promise<void> {
+  const out = process.argv[2];
+  if (!out) {
+    throw new Error('usage: tsx test/conformance/liveSample.ts OUT');
+  }
+  fs.rmSync(out, { recursive: true, force: true });
+  fs.mkdirSync(out, { recursive: true });
+  const stubs = writeTerminologyStubs(path.join(out, '..', 'terminology'));
+  const server = await startTestServer();
+  try {
+    const n = await sample(await clientFor(server), out, readUnits(server.config.unitsFile)[0].resh);
+    console.log(`wrote ${n} responses to ${out} and ${stubs} code system stubs`);
+  } finally {
+    await server.stop();
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});
