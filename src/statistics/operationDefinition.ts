@@ -112,10 +112,17 @@ export const STATS_OPERATION_DEFINITION: OperationDefinition = {
         { name: 'variable', use: 'out', min: 0, max: '1', type: 'string' },
         { name: 'statistic', use: 'out', min: 1, max: '1', type: 'code' },
         {
+          // A choice of types is written as R4's own operations write it (CodeSystem/$lookup's value):
+          // type Element, each allowed type an extension. Without a type, opd-1 makes the definition invalid.
+          extension: ['integer', 'decimal'].map((type) => ({
+            url: 'http://hl7.org/fhir/StructureDefinition/operationdefinition-allowed-type',
+            valueUri: type,
+          })),
           name: 'value',
           use: 'out',
           min: 0,
           max: '1',
+          type: 'Element',
           documentation:
             'valueInteger (count) or valueDecimal (mean, median); absent when suppressed or empty.',
         },
@@ -128,7 +135,7 @@ export const STATS_OPERATION_DEFINITION: OperationDefinition = {
 /** Answers reads of OperationDefinition: the one this server defines. */
 export const operationDefinitions: TypeHandlerRow = {
   type: 'OperationDefinition',
-  handle: async (_ctx, request) => {
+  handle: async (ctx, request) => {
     const [, id, ...rest] = request.segments;
     if (request.method !== 'GET' || rest.length > 0) {
       throw errors.methodNotAllowed('OperationDefinitions are read with GET.', ['GET']);
@@ -140,7 +147,14 @@ export const operationDefinitions: TypeHandlerRow = {
           resourceType: 'Bundle',
           type: 'searchset',
           total: 1,
-          entry: [{ resource: STATS_OPERATION_DEFINITION, search: { mode: 'match' } }],
+          link: [{ relation: 'self', url: `${ctx.base}/OperationDefinition` }],
+          entry: [
+            {
+              fullUrl: `${ctx.base}/OperationDefinition/${STATS_OPERATION_DEFINITION.id}`,
+              resource: STATS_OPERATION_DEFINITION,
+              search: { mode: 'match' },
+            },
+          ],
         },
         headers: {},
       };

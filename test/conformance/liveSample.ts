@@ -114,6 +114,35 @@ async function sample(fhir: Client, out: string, unit: string): Promise<number> 
   await save('search-count', fhir.get('QuestionnaireResponse?_summary=count'));
   await save('search-questionnaire', fhir.get(`Questionnaire?url=${NORPAIN_QUESTIONNAIRE_URLS.clinician}`));
 
+  // The read-modify-write an EPR does, a conditional create that matches, and the history they leave.
+  const patient = (await fhir.get<Patient>(patientRef)).body;
+  await save('update-patient', fhir.put(patientRef, { ...patient, gender: 'other' }));
+  await save('vread-patient', fhir.get(`${patientRef}/_history/1`));
+  await save('history-patient-updated', fhir.get(`${patientRef}/_history`));
+  await save(
+    'conditional-create-match',
+    fhir.post(
+      'Patient',
+      { resourceType: 'Patient', identifier: [person] },
+      { 'if-none-exist': `identifier=${token(person)}` },
+    ),
+  );
+  await save('history-type', fhir.get('Patient/_history?_count=5'));
+  // A second response, so that a page of one has a next page, and that next page.
+  await fhir.post('QuestionnaireResponse', baselineResponse(patientRef));
+  const firstPage = await fhir.get<Bundle>('QuestionnaireResponse?_count=1');
+  await save('search-page-1', Promise.resolve(firstPage));
+  const next = firstPage.body.link?.find((l) => l.relation === 'next')?.url;
+  if (next) {
+    await save('search-page-2', fhir.get(next));
+  }
+  await save('search-task', fhir.get('Task?_count=5'));
+  await save('search-provenance', fhir.get('Provenance?_count=5'));
+  await save('search-auditevent', fhir.get('AuditEvent?_count=5'));
+  await save('search-operationdefinition', fhir.get('OperationDefinition'));
+  await save('read-operationdefinition', fhir.get('OperationDefinition/stats'));
+  await save('stats', fhir.get('$stats?groupBy=unit&from=2026&to=2026'));
+
   const batch: Bundle = {
     resourceType: 'Bundle',
     type: 'batch',
@@ -130,6 +159,23 @@ async function sample(fhir: Client, out: string, unit: string): Promise<number> 
     'validate-invalid',
     fhir.post('QuestionnaireResponse/$validate', { ...baselineResponse(patientRef), status: 'finished' }),
   );
+  await save(
+    'validate-profile',
+    fhir.post('QuestionnaireResponse/$validate', {
+      resourceType: 'Parameters',
+      parameter: [
+        { name: 'resource', resource: baselineResponse(patientRef) },
+        {
+          name: 'profile',
+          valueUri: 'https://norpain.no/fhir/StructureDefinition/norpain-questionnaireresponse',
+        },
+        { name: 'mode', valueCode: 'create' },
+      ],
+    }),
+  );
+  // A delete answers 204 without a body; reading what it deleted answers 410 with an OperationOutcome.
+  await fhir.del(episodeRef);
+  await save('error-gone', fhir.get(episodeRef));
   await save('error-not-found', fhir.get('Patient/does-not-exist'));
   await save('error-unknown-parameter', fhir.get('Patient?no-such-parameter=1'));
   await save(

@@ -5,6 +5,8 @@ import type {
   CapabilityStatement,
   CodeSystem,
   Condition,
+  OperationDefinition,
+  OperationDefinitionParameter,
   Patient,
   Questionnaire,
 } from '@medplum/fhirtypes';
@@ -274,5 +276,37 @@ describe('the CapabilityStatement advertises _revinclude where it works', () => 
         expect({ revInclude, status: probe.status }).toEqual({ revInclude, status: 200 });
       }
     }
+  });
+});
+
+// Found by HAPI's validator over the live sample (scripts/ci/validate-conformance.sh).
+describe('the OperationDefinition the server serves is valid R4', () => {
+  /** Every parameter's path that has neither a type nor parts (R4's invariant opd-1). */
+  function untyped(parameters: OperationDefinitionParameter[], path = ''): string[] {
+    return parameters.flatMap((p) => [
+      ...(p.type || p.part ? [] : [`${path}${p.name}`]),
+      ...untyped(p.part ?? [], `${path}${p.name}.`),
+    ]);
+  }
+
+  test('every parameter of $stats has a type or parts; the choice of value types is named as R4 does', async () => {
+    const reply = await fhir.get<OperationDefinition>('OperationDefinition/stats');
+    expect(reply.status).toBe(200);
+    expect(untyped(reply.body.parameter ?? [])).toEqual([]);
+    const value = reply.body.parameter?.find((p) => p.name === 'cell')?.part?.find((p) => p.name === 'value');
+    expect(value?.type).toBe('Element');
+    expect(value?.extension?.map((e) => e.valueUri)).toEqual(['integer', 'decimal']);
+  });
+
+  test('their search is a searchset with a self link and an absolute fullUrl per entry; adversarial: an unknown id is 404', async () => {
+    const reply = await fhir.get<Bundle>('OperationDefinition');
+    expect(reply.status).toBe(200);
+    expect(reply.body.link?.find((l) => l.relation === 'self')?.url).toBe(
+      `${server.baseUrl}/OperationDefinition`,
+    );
+    expect(reply.body.entry?.map((e) => e.fullUrl)).toEqual([`${server.baseUrl}/OperationDefinition/stats`]);
+    const missing = await fhir.get('OperationDefinition/no-such-operation');
+    expect(missing.status).toBe(404);
+    expect(missing.body.resourceType).toBe('OperationOutcome');
   });
 });
