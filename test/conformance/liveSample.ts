@@ -18,11 +18,15 @@ import type {
   QuestionnaireResponse,
   Resource,
 } from '@medplum/fhirtypes';
+import { terminology } from '../../src/dictionary/terminology';
 import { seededRandom, syntheticIdentifier } from '../../src/identity';
-import { NORPAIN_QUESTIONNAIRE_URLS } from '../../src/validation/questionnaire/norpain';
+import {
+  NORPAIN_QUESTIONNAIRE_URLS,
+  readNorPainQuestionnaires,
+} from '../../src/validation/questionnaire/norpain';
 import { DEFAULT_PROFILES_DIR } from '../../src/validation/profiles';
 import { RESH_SYSTEM, readUnits } from '../../src/units/units';
-import { answerQuestionnaire } from '../generators/answers';
+import { fillResponse } from '../validation/responses';
 import { clientFor, type Client } from '../http/client';
 import { startTestServer } from '../helpers/testServer';
 import { writeTerminologyStubs } from './terminologyStubs';
@@ -33,14 +37,17 @@ function example<T extends Resource>(file: string): T {
   return JSON.parse(fs.readFileSync(path.join(DEFAULT_PROFILES_DIR, file), 'utf8')) as T;
 }
 
-/** A completed baseline response by a person, scored as the portal would send it. */
-function baselineResponse(subject: string): QuestionnaireResponse {
-  return {
-    ...answerQuestionnaire(NORPAIN_QUESTIONNAIRE_URLS.baseline, { severity: 0.6, improvement: 0, random }),
-    subject: { reference: subject },
-    authored: '2026-11-02T10:15:00+01:00',
-  };
+/** A completed response to a NorPain form by a person, as the portal or the EPR sends it. */
+function answered(url: string, subject: string): QuestionnaireResponse {
+  const form = readNorPainQuestionnaires().find((q) => q.url === url);
+  if (!form) {
+    throw new Error(`no shipped Questionnaire ${url}`);
+  }
+  return { ...fillResponse(form), subject: { reference: subject } };
 }
+
+const baselineResponse = (subject: string): QuestionnaireResponse =>
+  answered(NORPAIN_QUESTIONNAIRE_URLS.baseline, subject);
 
 const token = (identifier: Identifier): string => `${identifier.system}|${identifier.value}`;
 
@@ -97,6 +104,24 @@ async function sample(fhir: Client, out: string, unit: string): Promise<number> 
     (e) => e.response?.location?.split('/_history')[0] ?? '',
   );
 
+  // The clinician's form and the 12-month follow-up, and a diagnosis coded in ICD-10.
+  const clinician = await fhir.post(
+    'QuestionnaireResponse',
+    answered(NORPAIN_QUESTIONNAIRE_URLS.clinician, patientRef),
+  );
+  await save('create-clinician-response', Promise.resolve(clinician));
+  await save(
+    'create-followup-response',
+    fhir.post('QuestionnaireResponse', answered(NORPAIN_QUESTIONNAIRE_URLS.followUp12m, patientRef)),
+  );
+  await save(
+    'create-condition',
+    fhir.post('Condition', {
+      resourceType: 'Condition',
+      code: { coding: [{ system: terminology.icd10.url, code: 'M79.7' }] },
+      subject: { reference: patientRef },
+    }),
+  );
   await save('read-patient', fhir.get(patientRef));
   await save('read-episodeofcare', fhir.get(episodeRef));
   await save('read-questionnaireresponse', fhir.get(responseRef));
