@@ -6,6 +6,7 @@ import ca.uhn.fhir.parser.DataFormatException;
 import ca.uhn.fhir.validation.FhirValidator;
 import ca.uhn.fhir.validation.ResultSeverityEnum;
 import ca.uhn.fhir.validation.SingleValidationMessage;
+import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
@@ -80,7 +81,7 @@ public final class Main {
     int[] allowUses = new int[allowed.size()];
     for (Path file : jsonFiles(inputs)) {
       String text = Files.readString(file, StandardCharsets.UTF_8);
-      if (!JSON.readTree(text).has("resourceType")) {
+      if (!holdsResource(text)) {
         continue;
       }
       ObjectNode entry = files.addObject();
@@ -90,8 +91,9 @@ public final class Main {
       List<SingleValidationMessage> messages;
       try {
         messages = validator.validateWithResult(text).getMessages();
-      } catch (DataFormatException e) {
-        messages = List.of(unparsable(e));
+      } catch (RuntimeException e) {
+        // Not JSON, or the validator itself failing on it (as HAPI-0650 did): the file fails, the run goes on.
+        messages = List.of(notValidated(e));
       }
       for (SingleValidationMessage m : messages) {
         ResultSeverityEnum severity = m.getSeverity();
@@ -181,11 +183,20 @@ public final class Main {
     return validator;
   }
 
-  private static SingleValidationMessage unparsable(DataFormatException e) {
+  /** Whether a file is a FHIR resource; a file that is not JSON is validated, so that it fails. */
+  private static boolean holdsResource(String text) {
+    try {
+      return JSON.readTree(text).has("resourceType");
+    } catch (JsonProcessingException e) {
+      return true;
+    }
+  }
+
+  private static SingleValidationMessage notValidated(RuntimeException e) {
     SingleValidationMessage m = new SingleValidationMessage();
     m.setSeverity(ResultSeverityEnum.FATAL);
     m.setLocationString("(file)");
-    m.setMessage("not parseable as FHIR R4 JSON: " + e.getMessage());
+    m.setMessage("could not be validated: " + e);
     return m;
   }
 
