@@ -1,8 +1,6 @@
 package no.norpain.validator;
 
 import ca.uhn.fhir.context.FhirContext;
-import ca.uhn.fhir.context.support.DefaultProfileValidationSupport;
-import ca.uhn.fhir.parser.DataFormatException;
 import ca.uhn.fhir.validation.FhirValidator;
 import ca.uhn.fhir.validation.ResultSeverityEnum;
 import ca.uhn.fhir.validation.SingleValidationMessage;
@@ -19,14 +17,6 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.regex.Pattern;
 import java.util.stream.Stream;
-import org.hl7.fhir.common.hapi.validation.support.CommonCodeSystemsTerminologyService;
-import org.hl7.fhir.common.hapi.validation.support.InMemoryTerminologyServerValidationSupport;
-import org.hl7.fhir.common.hapi.validation.support.PrePopulatedValidationSupport;
-import org.hl7.fhir.common.hapi.validation.support.SnapshotGeneratingValidationSupport;
-import org.hl7.fhir.common.hapi.validation.support.ValidationSupportChain;
-import org.hl7.fhir.common.hapi.validation.validator.FhirInstanceValidator;
-import org.hl7.fhir.instance.model.api.IBaseResource;
-import org.hl7.fhir.r4.model.Questionnaire;
 import org.hl7.fhir.utilities.http.ManagedWebAccess;
 
 /**
@@ -35,14 +25,16 @@ import org.hl7.fhir.utilities.http.ManagedWebAccess;
  * not name.
  *
  * <pre>
- * java -jar norpain-validator.jar --conformance DIR... --allow allowed.json --out summary.json INPUT...
+ * java -jar norpain-validator.jar --conformance DIR... --allow allowed.json --out summary.json \
+ *     [--must-fail DIR] INPUT...
  * </pre>
  *
  * Each INPUT is a JSON file or a folder searched for *.json; every file holding a FHIR resource (a Bundle
- * included: its entries are validated with it) is validated. --conformance folders give the
- * StructureDefinitions, ValueSets, CodeSystems and Questionnaires the validator resolves. Prints one line
- * per file and a total; exit status 0 when no file has an error outside the allow-list, 1 when one has,
- * 2 when the arguments or the allow-list cannot be read.
+ * included: its entries are validated with it) is validated, against the base definition and, where we
+ * have a profile of its type, that profile. --conformance folders give the StructureDefinitions,
+ * ValueSets, CodeSystems and Questionnaires the validator resolves. The files in --must-fail folders pass
+ * only when they have an error outside the allow-list. Prints one line per file and a total; exit status
+ * 0 when every file passed, 1 when one did not, 2 when the arguments or the allow-list cannot be read.
  */
 public final class Main {
   private static final ObjectMapper JSON = new ObjectMapper();
@@ -52,6 +44,7 @@ public final class Main {
   public static void main(String[] args) throws IOException {
     List<Path> conformance = new ArrayList<>();
     List<Path> inputs = new ArrayList<>();
+    List<Path> mustFail = new ArrayList<>();
     Path allowFile = null;
     Path out = null;
     for (int i = 0; i < args.length; i++) {
@@ -59,11 +52,13 @@ public final class Main {
         case "--conformance" -> conformance.add(Path.of(args[++i]));
         case "--allow" -> allowFile = Path.of(args[++i]);
         case "--out" -> out = Path.of(args[++i]);
+        case "--must-fail" -> mustFail.add(Path.of(args[++i]));
         default -> inputs.add(Path.of(args[i]));
       }
     }
     if (inputs.isEmpty()) {
-      System.err.println("usage: --conformance DIR... [--allow allowed.json] [--out summary.json] INPUT...");
+      System.err.println(
+          "usage: --conformance DIR... [--allow allowed.json] [--out summary.json] [--must-fail DIR] INPUT...");
       System.exit(2);
     }
     // Offline by design: the validator must never fetch a package or a profile, here or on CI.
@@ -71,7 +66,9 @@ public final class Main {
 
     List<Allowed> allowed = allowFile == null ? List.of() : readAllowList(allowFile);
     FhirContext context = FhirContext.forR4Cached();
-    FhirValidator validator = newValidator(context, conformance);
+    Definitions definitions = Definitions.read(context, jsonFiles(conformance));
+    FhirValidator validator = definitions.newValidator();
+    List<Path> expectedToFail = jsonFiles(mustFail);
 
     ArrayNode files = JSON.createArrayNode();
     int failedFiles = 0;
@@ -79,18 +76,23 @@ public final class Main {
     int allowedErrors = 0;
     int warnings = 0;
     int[] allowUses = new int[allowed.size()];
-    for (Path file : jsonFiles(inputs)) {
+    List<Path> all = new ArrayList<>(jsonFiles(inputs));
+    all.addAll(expectedToFail);
+    for (Path file : all) {
       String text = Files.readString(file, StandardCharsets.UTF_8);
       if (!holdsResource(text)) {
         continue;
       }
+      // A must-fail file shows the validator still catches what it should (our Questionnaires and profiles
+      // resolved, the base rules applied): it passes only when it has an error the allow-list does not name.
+      boolean mustFailFile = expectedToFail.contains(file);
       ObjectNode entry = files.addObject();
       entry.put("file", file.toString());
       ArrayNode issues = entry.putArray("issues");
       int fileErrors = 0;
       List<SingleValidationMessage> messages;
       try {
-        messages = validator.validateWithResult(text).getMessages();
+        messages = validator.validateWithResult(text, definitions.optionsFor(resourceType(text))).getMessages();
       } catch (RuntimeException e) {
         // Not JSON, or the validator itself failing on it (as HAPI-0650 did): the file fails, the run goes on.
         messages = List.of(notValidated(e));
@@ -115,17 +117,27 @@ public final class Main {
             allowedErrors++;
             issue.put("allowedBy", allowed.get(by).id());
           } else {
-            errors++;
             fileErrors++;
-            System.out.printf("  %s %s: %s%n", severity.getCode(), m.getLocationString(), m.getMessage());
+            if (!mustFailFile) {
+              errors++;
+            }
+            System.out.printf(
+                "  %s%s %s: %s%n",
+                mustFailFile ? "expected " : "",
+                severity.getCode(),
+                m.getLocationString(),
+                m.getMessage());
           }
         }
       }
-      entry.put("passed", fileErrors == 0);
-      if (fileErrors > 0) {
+      boolean passed = mustFailFile ? fileErrors > 0 : fileErrors == 0;
+      entry.put("passed", passed);
+      entry.put("mustFail", mustFailFile);
+      if (!passed) {
         failedFiles++;
       }
-      System.out.printf("%s %s%n", fileErrors == 0 ? "PASS" : "FAIL", file);
+      System.out.printf(
+          "%s %s%s%n", passed ? "PASS" : "FAIL", file, mustFailFile ? (passed ? " (fails, as it must)" : " (must fail)") : "");
     }
 
     ObjectNode summary = JSON.createObjectNode();
@@ -149,38 +161,12 @@ public final class Main {
     System.exit(failedFiles == 0 ? 0 : 1);
   }
 
-  /**
-   * The validation support: the R4 base definitions, terminology held in memory (no terminology server),
-   * snapshots generated for profiles that lack one, and the project's own conformance resources.
-   */
-  private static FhirValidator newValidator(FhirContext context, List<Path> conformance) throws IOException {
-    PrePopulatedValidationSupport ours = new PrePopulatedValidationSupport(context);
-    QuestionnaireSupport questionnaires = new QuestionnaireSupport(context);
-    for (Path file : jsonFiles(conformance)) {
-      IBaseResource resource;
-      try {
-        resource = context.newJsonParser().parseResource(Files.readString(file, StandardCharsets.UTF_8));
-      } catch (DataFormatException e) {
-        continue; // not a resource (e.g. SUSHI's index files)
-      }
-      switch (resource.fhirType()) {
-        case "StructureDefinition", "ValueSet", "CodeSystem" -> ours.addResource(resource);
-        case "Questionnaire" -> questionnaires.add((Questionnaire) resource);
-        default -> {
-          // examples and other instances are inputs, not definitions
-        }
-      }
+  private static String resourceType(String text) {
+    try {
+      return JSON.readTree(text).path("resourceType").asText();
+    } catch (JsonProcessingException e) {
+      return "";
     }
-    ValidationSupportChain chain = new ValidationSupportChain(
-        new DefaultProfileValidationSupport(context),
-        ours,
-        questionnaires,
-        new CommonCodeSystemsTerminologyService(context),
-        new InMemoryTerminologyServerValidationSupport(context),
-        new SnapshotGeneratingValidationSupport(context));
-    FhirValidator validator = context.newValidator();
-    validator.registerValidatorModule(new FhirInstanceValidator(chain));
-    return validator;
   }
 
   /** Whether a file is a FHIR resource; a file that is not JSON is validated, so that it fails. */
