@@ -157,12 +157,9 @@ export function researcher(study: string): Principal {
   return { role: 'researcher', clientId: 'research-test', study, scopes: ['user/*.rs'] };
 }
 
-/** The project id a study gives a registry id, handed out (remembered) as when a researcher is shown it. */
+/** The project id a study gives a registry id. */
 export function projectId(server: TestServer, study: string, type: string, registryId: string): string {
-  const pseudonyms = server.server.studyViews.pseudonyms.forStudy(study);
-  const id = pseudonyms.id(type, registryId);
-  pseudonyms.commit();
-  return id;
+  return server.server.studyViews.pseudonyms.forStudy(study).id(type, registryId);
 }
 
 export async function collect<T>(items: AsyncIterable<T>): Promise<T[]> {
