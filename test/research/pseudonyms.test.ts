@@ -4,6 +4,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import type { Bundle, Patient, Resource } from '@medplum/fhirtypes';
+import { ConfigError } from '../../src/config/ConfigError';
+import { loadResearchKey } from '../../src/research/pseudonyms';
 import { people, reservation } from '../consent/fixtures';
 import { startTestServer, type TestServer } from '../helpers/testServer';
 import {
@@ -172,4 +174,20 @@ test('an erased person’s ids name nothing, and no file under DATA_DIR holds th
   expect(holding.map((f) => path.relative(dataDir, f))).toEqual([]);
   const research = files(dataDir).filter((f) => /research/.test(path.relative(dataDir, f)));
   expect(research.map((f) => path.relative(dataDir, f))).toEqual([path.join('keys', 'research-key')]);
+});
+
+test('the research key is required in production, and read as configured', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'norpain-research-key-'));
+  try {
+    expect(() => loadResearchKey({ env: {}, production: true, dataDir: dir })).toThrow(ConfigError);
+    expect(fs.existsSync(path.join(dir, 'keys'))).toBe(false);
+    const key = Buffer.alloc(32, 3);
+    const env = { RESEARCH_KEY: key.toString('base64') };
+    expect(loadResearchKey({ env, production: true, dataDir: dir }).equals(key)).toBe(true);
+    expect(() =>
+      loadResearchKey({ env: { RESEARCH_KEY: 'c2hvcnQ=' }, production: true, dataDir: dir }),
+    ).toThrow(/32 random bytes/);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });
