@@ -43,7 +43,7 @@ import { statsOperation } from './statistics/operation';
 import { operationDefinitions } from './statistics/operationDefinition';
 import { populationOf } from './statistics/populations';
 import { publicAnnualReport } from './reports/public';
-import { ProjectPseudonyms } from './research/pseudonyms';
+import { loadResearchKey, ProjectPseudonyms, removeRetiredIdTable } from './research/pseudonyms';
 import { studyStore } from './research/store';
 import { openStudy, openStudyView, type StudyViewDeps } from './research/view';
 import { openState } from './state';
@@ -91,6 +91,15 @@ export async function createServer(config: Config, options: ServerOptions = {}):
   const production = config.mode === 'production';
   loadFhirDefinitions();
   makeDataDirPrivate(config.dataDir);
+  // Read before anything is opened: a missing key in production stops the start with nothing to close.
+  const projectPseudonyms = new ProjectPseudonyms(
+    loadResearchKey({
+      env: options.identityEnv ?? process.env,
+      production,
+      dataDir: config.dataDir,
+      onCreated: (message, file) => logger.warn(message, { component: 'research', file }),
+    }),
+  );
   // The state: SQLite files under DATA_DIR, or PostgreSQL shared by every replica (docs/replicas.md).
   const state = await openState(config.state);
   const authenticate = createAuthenticator(config, logger, { replayCache: state.replayCache });
@@ -160,7 +169,14 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     throw err;
   }
   const journal = WriteJournal.open(config.dataDir);
-  const projectPseudonyms = ProjectPseudonyms.open(config.dataDir, identity.pseudonymiser.keyring);
+  if (removeRetiredIdTable(config.dataDir)) {
+    logger.info(
+      'Removed the retired table of project ids (research.sqlite): project ids are now reversible',
+      {
+        component: 'research',
+      },
+    );
+  }
   const studyViews: StudyViewDeps = {
     store,
     pseudonyms: projectPseudonyms,
@@ -173,7 +189,6 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     identity.close();
     consent.close();
     journal.close();
-    projectPseudonyms.close();
     auditLog.close();
     await state.close();
   };

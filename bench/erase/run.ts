@@ -57,7 +57,7 @@ function person(fnr: string, n: number): WriteEntry[] {
       method: 'POST',
       resourceType: 'EpisodeOfCare',
       fullUrl: `urn:uuid:${randomUUID()}`,
-      resource: episode(patientUrl, '999001'), // as the NorPain EpisodeOfCare profile requires
+      resource: episode(patientUrl, { unit: '999001' }), // as the NorPain EpisodeOfCare profile requires
     },
   ];
   for (let i = 0; i < 18; i++) {

@@ -1,4 +1,6 @@
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
+import path from 'node:path';
 import { ConfigError } from './ConfigError';
 
 export type Env = Record<string, string | undefined>;
@@ -34,4 +36,49 @@ export function readSecret(env: Env, name: string): string | undefined {
 /** Unset and empty are the same to an operator writing `FOO=` in an env file. */
 export function nonEmpty(value: string | undefined): string | undefined {
   return value === undefined || value.trim() === '' ? undefined : value.trim();
+}
+
+/**
+ * A 32-byte key of its own (the reservation register's, the research key): `NAME` or `NAME_FILE`, base64
+ * or 64 hex digits; required in production, created under DATA_DIR/keys/`devFile` on first start in
+ * development (told through `onCreated`, never with the key).
+ */
+export function loadKey(
+  name: string,
+  devFile: string,
+  options: {
+    env: Env;
+    production: boolean;
+    dataDir: string;
+    onCreated?: (message: string, file: string) => void;
+  },
+): Buffer {
+  let text = readSecret(options.env, name);
+  if (text === undefined) {
+    if (options.production) {
+      throw new ConfigError(`${name} (or ${name}_FILE) must be set in production`);
+    }
+    const file = path.join(options.dataDir, 'keys', devFile);
+    if (!fs.existsSync(file)) {
+      fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+      // 'wx' fails if another process created it meanwhile; then we read theirs.
+      try {
+        fs.writeFileSync(file, `${randomBytes(32).toString('base64')}\n`, { mode: 0o600, flag: 'wx' });
+        options.onCreated?.(`Created a development ${devFile}; configure ${name} for production`, file);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') {
+          throw err;
+        }
+      }
+    }
+    text = fs.readFileSync(file, 'utf8');
+  }
+  const trimmed = text.trim();
+  const key = /^[0-9a-fA-F]{64}$/.test(trimmed)
+    ? Buffer.from(trimmed, 'hex')
+    : Buffer.from(trimmed, 'base64');
+  if (key.length !== 32) {
+    throw new ConfigError(`${name} must be 32 random bytes, base64 or hex encoded`);
+  }
+  return key;
 }

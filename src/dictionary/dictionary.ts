@@ -58,6 +58,9 @@ export interface ResourceEntry {
   definition?: true;
   /** Written by the server itself (follow-up Tasks), never accepted from a client. */
   serverWritten?: true;
+  /** Person data the clinics and the portal send: what a study's view shows (src/research) and what the
+   * privacy tests write. */
+  clinical?: true;
   elements?: Readonly<Record<string, ElementEntry>>;
 }
 
@@ -74,9 +77,10 @@ const businessIdentifier: ElementEntry = {
   transform: 'keyed-hash',
 };
 
-export const resources: Readonly<Record<string, ResourceEntry>> = {
+const entries = {
   Patient: {
     why: 'the person, under the registry pseudonym only (the national id is kept apart, in the identity vault)',
+    clinical: true,
     elements: {
       ...common,
       identifier: { why: 'the registry pseudonym is the only identifier (§3.1)', transform: 'pseudonym' },
@@ -95,6 +99,7 @@ export const resources: Readonly<Record<string, ResourceEntry>> = {
   },
   EpisodeOfCare: {
     why: 'the course of treatment at a pain clinic: the registry’s unit of analysis',
+    clinical: true,
     elements: {
       ...common,
       identifier: businessIdentifier,
@@ -130,6 +135,7 @@ export const resources: Readonly<Record<string, ResourceEntry>> = {
   },
   Encounter: {
     why: 'a consultation in the episode: volume of treatment by kind',
+    clinical: true,
     elements: {
       ...common,
       identifier: businessIdentifier,
@@ -151,6 +157,7 @@ export const resources: Readonly<Record<string, ResourceEntry>> = {
   },
   Condition: {
     why: 'a diagnosis: the case mix of each clinic',
+    clinical: true,
     elements: {
       ...common,
       identifier: businessIdentifier,
@@ -173,6 +180,7 @@ export const resources: Readonly<Record<string, ResourceEntry>> = {
   },
   Procedure: {
     why: 'a treatment given in the episode (e.g. an interventional procedure or a group programme)',
+    clinical: true,
     elements: {
       ...common,
       identifier: businessIdentifier,
@@ -191,6 +199,7 @@ export const resources: Readonly<Record<string, ResourceEntry>> = {
   },
   QuestionnaireResponse: {
     why: 'answers to the registry’s Questionnaires (patient-reported and clinician forms)',
+    clinical: true,
     elements: {
       ...common,
       identifier: businessIdentifier,
@@ -272,7 +281,18 @@ export const resources: Readonly<Record<string, ResourceEntry>> = {
     why: 'the participating units (definition; registry staff only)',
     definition: true,
   },
-};
+} satisfies Record<string, ResourceEntry>;
+
+export const resources: Readonly<Record<string, ResourceEntry>> = entries;
+
+/** The types of person data the clinics and the portal send (`clinical` above). */
+export type ClinicalResourceType = {
+  [K in keyof typeof entries]: (typeof entries)[K] extends { clinical: true } ? K : never;
+}[keyof typeof entries];
+
+export const clinicalResourceTypes: readonly ClinicalResourceType[] = Object.entries(entries).flatMap(
+  ([type, entry]) => ('clinical' in entry && entry.clinical ? [type as ClinicalResourceType] : []),
+);
 
 /**
  * The parts of FHIR's data types that are stored wherever an element of that type is. A Coding keeps

@@ -1,4 +1,5 @@
 import type { Extension, ResearchStudy } from '@medplum/fhirtypes';
+import { clinicalResourceTypes, type ClinicalResourceType } from '../dictionary/dictionary';
 import { parseCanonical } from '../validation/questionnaire';
 
 /**
@@ -7,16 +8,10 @@ import { parseCanonical } from '../validation/questionnaire';
  * its variables are checked against the data dictionary on the way in (approvalCheck.ts).
  */
 
-export const STUDY_RESOURCE_TYPES = [
-  'Patient',
-  'EpisodeOfCare',
-  'Encounter',
-  'Condition',
-  'Procedure',
-  'QuestionnaireResponse',
-] as const;
+/** The types of a study view: the person data the clinics and the portal send (the data dictionary's). */
+export const STUDY_RESOURCE_TYPES = clinicalResourceTypes;
 
-export type StudyResourceType = (typeof STUDY_RESOURCE_TYPES)[number];
+export type StudyResourceType = ClinicalResourceType;
 
 export function isStudyResourceType(type: string): type is StudyResourceType {
   return (STUDY_RESOURCE_TYPES as readonly string[]).includes(type);

@@ -1,5 +1,6 @@
 import type { QuestionnaireResponseItem, Resource } from '@medplum/fhirtypes';
 import { parseReference } from '../fhir/reference';
+import { RESH_SYSTEM } from '../units/units';
 import { parseCanonical } from '../validation/questionnaire';
 import { isStudyResourceType, type Approval, type DatePrecision, type StudyResourceType } from './approval';
 import type { StudyPseudonyms } from './pseudonyms';
@@ -15,7 +16,9 @@ import type { StudyPseudonyms } from './pseudonyms';
  * - every date cut to the approved precision;
  * - a Patient's birth date replaced by the age band at the approval's start (only with an age band);
  * - ids and references to person data as project pseudonyms; references to definitions (units,
- *   Questionnaires) kept; any other reference left out.
+ *   Questionnaires) kept; any other reference left out;
+ * - of an approved EpisodeOfCare.managingOrganization, the unit's RESH id when it is a covered unit (the
+ *   one identifier shown: a public id of a clinic, which per-unit statistics group by).
  */
 
 export const AGE_BAND_URL = 'https://norpain.no/fhir/StructureDefinition/study-age-band';
@@ -82,7 +85,26 @@ export function projectResource<T extends Resource>(resource: T, ctx: Projection
     const band = ageBand(source.birthDate, ctx.approval);
     if (band !== undefined) out.extension = [band];
   }
-  return clean(out, ctx, '') as T;
+  const shown = clean(out, ctx, '') as Record<string, unknown>;
+  const unit = type === 'EpisodeOfCare' ? coveredUnit(out.managingOrganization, ctx.approval) : undefined;
+  if (unit !== undefined) {
+    shown.managingOrganization = { ...(shown.managingOrganization as object | undefined), identifier: unit };
+  }
+  return shown as T;
+}
+
+/** The RESH identifier of an approved managingOrganization, when it names a unit the study covers. */
+function coveredUnit(
+  organization: unknown,
+  approval: Approval,
+): { system: string; value: string } | undefined {
+  const identifier = (organization as { identifier?: { system?: unknown; value?: unknown } } | undefined)
+    ?.identifier;
+  return identifier?.system === RESH_SYSTEM &&
+    typeof identifier.value === 'string' &&
+    approval.units.includes(identifier.value)
+    ? { system: RESH_SYSTEM, value: identifier.value }
+    : undefined;
 }
 
 /** Approved paths as a tree: `statusHistory.period` → statusHistory → period; `true`: the whole value. */

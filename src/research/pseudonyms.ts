@@ -1,111 +1,107 @@
-import { createHmac, hkdfSync } from 'node:crypto';
+import { createCipheriv, createDecipheriv, hkdfSync, type Cipher, type Decipher } from 'node:crypto';
+import fs from 'node:fs';
 import path from 'node:path';
-import type Database from 'better-sqlite3';
-import type { PseudonymKeyring } from '../identity/pseudonym';
-import { openPrivateDatabase } from '../store/privateDatabase';
+import { loadKey, type Env } from '../config/secrets';
+import { hasServerIdForm } from '../identity/serverId';
 
 /**
  * Project pseudonyms (DESIGN §3.5, §5): in a study's view every resource id, the person's Patient id
  * among them, is a keyed pseudonym of the registry id under a key of that study alone, so the same person
  * has unrelated ids in two studies and nobody holding one study's data can link it to another's.
  *
- * The key is derived (HKDF-SHA-256) from the current registry pseudonym key and the study id. A project id
- * is the HMAC-SHA-256 of `Type/registry-id`, 128 bits written as 32 letters a–p: a valid FHIR id that can
- * never be mistaken for a registry id (a UUID) or hold a digit run that looks like a national id.
+ * A project id is the registry id encrypted, so the server turns it back without remembering anything:
+ * no table of handed-out ids exists that an erasure would have to reach, and every replica resolves the
+ * ids any other handed out. Every id of person data is a UUID the server assigned (the ingest refuses
+ * chosen ids of person data, the identity vault gives Patient ids, HAPI assigns UUIDs), that is one AES
+ * block: its project id is AES-256 of those 16 bytes, a keyed pseudorandom permutation, written as 32
+ * letters a–p (the hex digits shifted). That is a valid FHIR id that can never be mistaken for a registry
+ * id (a UUID) or hold a digit run that looks like a national id. The AES key is HKDF-SHA-256 of the
+ * research key with the study and the resource type, so ids of two studies (or two types) are unrelated.
  *
- * An HMAC cannot be reversed, so every project id handed out is remembered with its registry id in the
- * façade's own database (`research.sqlite`, never the clinical store); searches, reads and paging by
- * project id look it up there. An id never handed out in this study (another study's, a registry id, a
- * guess) is unknown and resolves to nothing.
+ * Any 32 letters a–p decrypt to some UUID: an id of another study or a guess yields one that (but for
+ * a 2^-122 chance) no resource has, and the view checks that what it names is in the view anyway.
+ *
+ * The research key is its own (RESEARCH_KEY, see loadResearchKey), not the registry pseudonym key: a
+ * pseudonym key rotation (`norpain rekey`) must not change every researcher's ids in the middle of a
+ * study, and the pseudonym keys' old versions are retired after a rotation, which would lose the ids.
  */
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS project_id (
-  study TEXT NOT NULL,
-  type TEXT NOT NULL,
-  project_id TEXT NOT NULL,
-  registry_id TEXT NOT NULL,
-  PRIMARY KEY (study, type, project_id)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS project_id_registry ON project_id (registry_id);
-`;
-
 export class ProjectPseudonyms {
-  private readonly insert: Database.Statement<[string, string, string, string]>;
-  private readonly lookup: Database.Statement<[string, string, string], { registry_id: string }>;
-
-  private constructor(
-    private readonly db: Database.Database,
-    private readonly keyring: PseudonymKeyring,
-  ) {
-    this.insert = db.prepare(
-      'INSERT OR IGNORE INTO project_id (study, type, project_id, registry_id) VALUES (?, ?, ?, ?)',
-    );
-    this.lookup = db.prepare(
-      'SELECT registry_id FROM project_id WHERE study = ? AND type = ? AND project_id = ?',
-    );
-  }
-
-  static open(dataDir: string, keyring: PseudonymKeyring): ProjectPseudonyms {
-    return new ProjectPseudonyms(openPrivateDatabase(path.join(dataDir, 'research.sqlite'), SCHEMA), keyring);
-  }
+  constructor(private readonly researchKey: Buffer) {}
 
   /** The pseudonyms of one study. */
   forStudy(studyId: string): StudyPseudonyms {
-    const ikm = this.keyring.keys.get(this.keyring.current) as Buffer;
-    const key = Buffer.from(
-      hkdfSync('sha256', ikm, 'norpain-project-pseudonym', `study\u0000${studyId}`, 32),
+    return new StudyPseudonyms((type) =>
+      Buffer.from(
+        hkdfSync('sha256', this.researchKey, '', `norpain-project-id\u0000${studyId}\u0000${type}`, 32),
+      ),
     );
-    return new StudyPseudonyms(studyId, key, this);
-  }
-
-  /** @internal Remembers handed-out ids in one transaction. */
-  remember(study: string, rows: Iterable<[type: string, projectId: string, registryId: string]>): void {
-    this.db.transaction(() => {
-      for (const [type, projectId, registryId] of rows) this.insert.run(study, type, projectId, registryId);
-    })();
-  }
-
-  /** @internal */
-  registryId(study: string, type: string, projectId: string): string | undefined {
-    return this.lookup.get(study, type, projectId)?.registry_id;
-  }
-
-  close(): void {
-    this.db.close();
   }
 }
 
-/** One study's pseudonyms. Ids made since the last `commit` are written to the mapping table by it. */
+const PROJECT_ID = /^[a-p]{32}$/;
+
+/** One study's pseudonyms. */
 export class StudyPseudonyms {
-  private readonly made = new Map<string, [string, string, string]>();
+  // ECB without padding keeps no state between blocks: one cipher per type serves every id.
+  private readonly ciphers = new Map<string, { encrypt: Cipher; decrypt: Decipher }>();
 
-  constructor(
-    private readonly study: string,
-    private readonly key: Buffer,
-    private readonly table: ProjectPseudonyms,
-  ) {}
+  constructor(private readonly keyOf: (type: string) => Buffer) {}
 
-  /** The project id of a registry resource id. */
+  /** The project id of a registry resource id (always a server-form UUID, see above). */
   id(type: string, registryId: string): string {
-    const hex = createHmac('sha256', this.key)
-      .update(`${type}/${registryId}`, 'utf8')
-      .digest('hex')
-      .slice(0, 32);
-    // Hex digits as the letters a–p: no digit runs, nothing like a UUID.
-    const projectId = hex.replace(/[0-9a-f]/g, (d) => String.fromCharCode(97 + parseInt(d, 16)));
-    this.made.set(`${type}/${projectId}`, [type, projectId, registryId]);
-    return projectId;
+    if (!hasServerIdForm(registryId)) {
+      // Cannot happen for stored person data (see above); a store that holds one is not the registry's.
+      throw new Error(`${type} has an id that is not of the server's form; it has no project id`);
+    }
+    const block = this.cipher(type).encrypt.update(Buffer.from(registryId.replace(/-/g, ''), 'hex'));
+    return block.toString('hex').replace(/[0-9a-f]/g, (d) => String.fromCharCode(97 + parseInt(d, 16)));
   }
 
-  /** The registry id behind a project id handed out in this study, else undefined. */
+  /** The registry id behind a project id of this study; undefined when the text is not one. Whether a
+   * resource has that id (and is in the view) is for the caller to find out. */
   registryId(type: string, projectId: string): string | undefined {
-    return this.made.get(`${type}/${projectId}`)?.[2] ?? this.table.registryId(this.study, type, projectId);
+    if (!PROJECT_ID.test(projectId)) return undefined;
+    const hex = projectId.replace(/[a-p]/g, (c) => (c.charCodeAt(0) - 97).toString(16));
+    const plain = this.cipher(type).decrypt.update(Buffer.from(hex, 'hex')).toString('hex');
+    return `${plain.slice(0, 8)}-${plain.slice(8, 12)}-${plain.slice(12, 16)}-${plain.slice(16, 20)}-${plain.slice(20)}`;
   }
 
-  /** Writes the ids made since the last commit; call before the researcher is shown them. */
-  commit(): void {
-    if (this.made.size === 0) return;
-    this.table.remember(this.study, this.made.values());
-    this.made.clear();
+  private cipher(type: string): { encrypt: Cipher; decrypt: Decipher } {
+    let pair = this.ciphers.get(type);
+    if (pair === undefined) {
+      const key = this.keyOf(type);
+      pair = {
+        encrypt: createCipheriv('aes-256-ecb', key, null).setAutoPadding(false),
+        decrypt: createDecipheriv('aes-256-ecb', key, null).setAutoPadding(false),
+      };
+      this.ciphers.set(type, pair);
+    }
+    return pair;
   }
+}
+
+/**
+ * The research key: `RESEARCH_KEY` or `RESEARCH_KEY_FILE` (32 random bytes, base64 or 64 hex digits),
+ * required in production, created under DATA_DIR/keys in development. Every replica needs the same one.
+ * Changing it changes every study's project ids: it is never rotated during a study.
+ */
+export function loadResearchKey(options: {
+  env: Env;
+  production: boolean;
+  dataDir: string;
+  onCreated?: (message: string, file: string) => void;
+}): Buffer {
+  return loadKey('RESEARCH_KEY', 'research-key', options);
+}
+
+/**
+ * Removes the table of handed-out project ids that earlier versions kept (DATA_DIR/research.sqlite, with
+ * its journal files): it held registry ids of persons an erasure did not reach. Runs at every start;
+ * returns whether there was one.
+ */
+export function removeRetiredIdTable(dataDir: string): boolean {
+  const file = path.join(dataDir, 'research.sqlite');
+  const existed = fs.existsSync(file);
+  for (const suffix of ['', '-wal', '-shm', '-journal']) fs.rmSync(`${file}${suffix}`, { force: true });
+  return existed;
 }

@@ -51,8 +51,8 @@ export async function openStudyView(principal: Principal, deps: StudyViewDeps): 
 const PAGE = 1000;
 /** Persons per store query when a search is held to a list of them. */
 const PERSONS_PER_QUERY = 50;
-/** What a project id that was never handed out in this study becomes: no registry resource has this id
- * (theirs are UUIDs), so it matches nothing, as an id of nothing would. */
+/** What a text that is no project id becomes: no registry resource has this id (theirs are UUIDs), so it
+ * matches nothing, as an id of nothing would. */
 const NO_SUCH_ID = 'not-in-study';
 
 /** The reference parameter that names the person, per type. */
@@ -195,7 +195,6 @@ export class Study implements StudyView {
         ...(resource !== undefined ? { resource } : {}),
       });
     }
-    this.pseudonyms.commit();
     return {
       entries,
       total: entries.length,
@@ -298,12 +297,7 @@ export class Study implements StudyView {
   }
 
   private async present(resources: readonly Resource[]): Promise<Resource[]> {
-    const shown = resources.map((r) =>
-      projectResource(r, { approval: this.study, pseudonyms: this.pseudonyms }),
-    );
-    // The ids are remembered before anyone is shown them, so that they can be used in the next request.
-    this.pseudonyms.commit();
-    return shown;
+    return resources.map((r) => projectResource(r, { approval: this.study, pseudonyms: this.pseudonyms }));
   }
 
   /** The registry ids behind a project id: of `type`, or of each study type a bare id could be. */
@@ -330,12 +324,8 @@ export class Study implements StudyView {
           : value;
       }
       if (targets.length === 0) return value; // a canonical or a definition: not ids of this study
-      // A bare id: whichever study type the parameter points at has handed it out.
-      for (const target of targets) {
-        const registryId = this.pseudonyms.registryId(target, value);
-        if (registryId !== undefined) return `${target}/${registryId}`;
-      }
-      return NO_SUCH_ID;
+      // A bare id: of any study type the parameter points at (each has its own key), so all of them.
+      return targets.map((target) => `${target}/${this.registryIds(target, value)[0]}`).join(',');
     });
     return { ...filter, value: values.join(',') };
   }

@@ -146,7 +146,10 @@ describe('create', () => {
     const person = whose === 'own' ? P : Q;
     switch (kind) {
       case 'EpisodeOfCare':
-        return episode(`Patient/${P.patient}`, whose === 'own' ? UNIT_A : UNIT_B, '2024-06-01');
+        return episode(`Patient/${P.patient}`, {
+          unit: whose === 'own' ? UNIT_A : UNIT_B,
+          start: '2024-06-01',
+        });
       case 'Condition':
         return condition({ reference: `Patient/${person.patient}` });
       case 'QuestionnaireResponse':

@@ -1,41 +1,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Bundle, EpisodeOfCare, Task } from '@medplum/fhirtypes';
-import { call, ok, people, FNR_SYSTEM, RESH } from '../consent/fixtures';
+import type { Bundle, Task } from '@medplum/fhirtypes';
+import { call, ok, people } from '../consent/fixtures';
+import { episode, submitAbout, type EpisodeOptions } from '../helpers/clinical';
 import { startTestServer, type TestServer } from '../helpers/testServer';
 import type { InvitationMessage } from '../../src/followup/message';
 
-export { call, ok, people };
-
-/** An EpisodeOfCare as the NorPain profile wants it, with right to care granted unless told otherwise. */
-export function episode(
-  patient: string,
-  options: { start?: string; end?: string; granted?: boolean; unit?: string } = {},
-): EpisodeOfCare {
-  return {
-    resourceType: 'EpisodeOfCare',
-    extension: [
-      { url: 'https://norpain.no/fhir/StructureDefinition/referral-date', valueDate: '2024-01-15' },
-      {
-        url: 'https://norpain.no/fhir/StructureDefinition/right-to-care',
-        extension: [
-          {
-            url: 'decision',
-            valueCoding: {
-              system: 'https://norpain.no/fhir/CodeSystem/right-to-care-decision',
-              code: options.granted === false ? 'not-granted' : 'granted',
-            },
-          },
-          { url: 'date', valueDate: '2024-02-01' },
-        ],
-      },
-    ],
-    status: options.end ? 'finished' : 'active',
-    patient: { reference: patient },
-    managingOrganization: { identifier: { system: RESH, value: options.unit ?? '999001' } },
-    period: { start: options.start ?? '2024-03-04', ...(options.end ? { end: options.end } : {}) },
-  };
-}
+export { call, episode, ok, people };
 
 export interface Registered {
   fnr: string;
@@ -48,31 +19,10 @@ export async function register(
   server: TestServer,
   token: string,
   fnr: string,
-  options: Parameters<typeof episode>[1] = {},
+  options: EpisodeOptions = {},
 ): Promise<Registered> {
-  const bundle: Bundle = {
-    resourceType: 'Bundle',
-    type: 'transaction',
-    entry: [
-      {
-        fullUrl: 'urn:uuid:5d2a7c40-0000-4000-8000-000000000001',
-        resource: {
-          resourceType: 'Patient',
-          identifier: [{ system: FNR_SYSTEM, value: fnr }],
-          birthDate: '1980-01-15',
-        },
-        request: { method: 'POST', url: 'Patient' },
-      },
-      {
-        fullUrl: 'urn:uuid:5d2a7c40-0000-4000-8000-000000000002',
-        resource: episode('urn:uuid:5d2a7c40-0000-4000-8000-000000000001', options),
-        request: { method: 'POST', url: 'EpisodeOfCare' },
-      },
-    ],
-  };
-  const reply = ok(await call<Bundle>(server, token, 'POST', '', bundle), 200);
-  const ids = (reply.entry ?? []).map((e) => (e.response?.location ?? '').split('/')[1]);
-  return { fnr, patientId: ids[0], episodeId: ids[1] };
+  const [patientId, episodeId] = await submitAbout(server, token, fnr, (p) => [episode(p, options)]);
+  return { fnr, patientId, episodeId };
 }
 
 /** The follow-up Tasks of an episode, as registry staff read them. */

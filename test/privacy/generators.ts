@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import type { Questionnaire, Resource } from '@medplum/fhirtypes';
+import { clinicalResourceTypes, type ClinicalResourceType } from '../../src/dictionary/dictionary';
 import { readNorPainQuestionnaires } from '../../src/validation/questionnaire';
 import { fillResponse } from '../validation/responses';
 import type { Marker, MarkerKind, MarkerMint } from './markers';
@@ -21,15 +22,9 @@ const ICD10 = 'urn:oid:2.16.578.1.12.4.1.1.7110';
 const NCSP = 'urn:oid:2.16.578.1.12.4.1.1.7275';
 const FUZZ_EXTENSION = 'https://norpain.no/fhir/StructureDefinition/fuzz-unknown';
 
-export const resourceTypes = [
-  'Patient',
-  'EpisodeOfCare',
-  'Encounter',
-  'Condition',
-  'Procedure',
-  'QuestionnaireResponse',
-] as const;
-export type FuzzType = (typeof resourceTypes)[number];
+/** The person data the clinics and the portal send, as the data dictionary lists them. */
+export const resourceTypes = clinicalResourceTypes;
+export type FuzzType = ClinicalResourceType;
 
 export const channels = [
   'create',

@@ -1,15 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import type {
-  Bundle,
-  EpisodeOfCare,
-  Extension,
-  Questionnaire,
-  ResearchStudy,
-  Resource,
-} from '@medplum/fhirtypes';
+import type { Questionnaire, ResearchStudy, Resource } from '@medplum/fhirtypes';
 import type { Principal } from '../../src/auth/principal';
-import { episode } from '../auth/fixtures';
-import { call, FNR_SYSTEM, ok, RESH } from '../consent/fixtures';
+import { call, ok, RESH } from '../consent/fixtures';
+import { episode, submitAbout } from '../helpers/clinical';
 import type { TestServer } from '../helpers/testServer';
 
 export { call, ok };
@@ -94,62 +87,36 @@ export async function submitPerson(
   unit: string,
   start = '2024-03-04',
 ): Promise<Person> {
-  const patient = `urn:uuid:${randomUUID()}`;
   const q = questionnaire();
-  const bundle: Bundle = {
-    resourceType: 'Bundle',
-    type: 'transaction',
-    entry: [
+  const [patient, episodeId, condition, response] = await submitAbout(
+    server,
+    clinic,
+    fnr,
+    (p) => [
+      // Referred and granted the right to care the day it starts.
+      episode(p, { unit, start, referral: start, decided: start, deadline: start }),
       {
-        fullUrl: patient,
-        resource: {
-          resourceType: 'Patient',
-          identifier: [{ system: FNR_SYSTEM, value: fnr }],
-          birthDate: '1980-01-15',
-          gender: 'female',
-        },
-        request: { method: 'POST', url: 'Patient' },
-      },
-      { resource: episodeFrom(patient, unit, start), request: { method: 'POST', url: 'EpisodeOfCare' } },
-      {
-        resource: {
-          resourceType: 'Condition',
-          code: { coding: [{ system: 'urn:oid:2.16.578.1.12.4.1.1.7110', code: 'M79.7' }] },
-          subject: { reference: patient },
-          recordedDate: start,
-        },
-        request: { method: 'POST', url: 'Condition' },
+        resourceType: 'Condition',
+        code: { coding: [{ system: 'urn:oid:2.16.578.1.12.4.1.1.7110', code: 'M79.7' }] },
+        subject: { reference: p },
+        recordedDate: start,
       },
       {
-        resource: {
-          resourceType: 'QuestionnaireResponse',
-          questionnaire: `${q.url}|1`,
-          status: 'completed',
-          subject: { reference: patient },
-          authored: `${start}T10:15:00+01:00`,
-          item: [
-            { linkId: 'smerte', answer: [{ valueInteger: 7 }] },
-            { linkId: 'hjemme', answer: [{ valueBoolean: true }] },
-            { linkId: 'kommentar', answer: [{ valueString: 'vondt i ryggen' }] },
-          ],
-        } as Resource,
-        request: { method: 'POST', url: 'QuestionnaireResponse' },
+        resourceType: 'QuestionnaireResponse',
+        questionnaire: `${q.url}|1`,
+        status: 'completed',
+        subject: { reference: p },
+        authored: `${start}T10:15:00+01:00`,
+        item: [
+          { linkId: 'smerte', answer: [{ valueInteger: 7 }] },
+          { linkId: 'hjemme', answer: [{ valueBoolean: true }] },
+          { linkId: 'kommentar', answer: [{ valueString: 'vondt i ryggen' }] },
+        ],
       },
     ],
-  };
-  const reply = ok(await call<Bundle>(server, clinic, 'POST', '', bundle), 200);
-  const ids = (reply.entry ?? []).map((e) => (e.response?.location ?? '').split('/')[1]);
-  return { patient: ids[0], episode: ids[1], condition: ids[2], response: ids[3] };
-}
-
-/** An episode at `unit` starting `start`, referred and granted the right to care that same day. */
-function episodeFrom(patient: string, unit: string, start: string): EpisodeOfCare {
-  const resource = episode(patient, unit, start) as EpisodeOfCare;
-  const sameDay = (extension: Extension): Extension =>
-    extension.valueDate !== undefined
-      ? { ...extension, valueDate: start }
-      : { ...extension, ...(extension.extension ? { extension: extension.extension.map(sameDay) } : {}) };
-  return { ...resource, extension: (resource.extension ?? []).map(sameDay) };
+    { gender: 'female' },
+  );
+  return { patient, episode: episodeId, condition, response };
 }
 
 /** A researcher principal bound to `study`, as the authenticator makes it from a token. */
@@ -157,12 +124,9 @@ export function researcher(study: string): Principal {
   return { role: 'researcher', clientId: 'research-test', study, scopes: ['user/*.rs'] };
 }
 
-/** The project id a study gives a registry id, handed out (remembered) as when a researcher is shown it. */
+/** The project id a study gives a registry id. */
 export function projectId(server: TestServer, study: string, type: string, registryId: string): string {
-  const pseudonyms = server.server.studyViews.pseudonyms.forStudy(study);
-  const id = pseudonyms.id(type, registryId);
-  pseudonyms.commit();
-  return id;
+  return server.server.studyViews.pseudonyms.forStudy(study).id(type, registryId);
 }
 
 export async function collect<T>(items: AsyncIterable<T>): Promise<T[]> {

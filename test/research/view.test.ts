@@ -1,7 +1,7 @@
 import type { EpisodeOfCare, Patient, QuestionnaireResponse } from '@medplum/fhirtypes';
 import { isFhirError } from '../../src/fhir/outcomes';
 import { openStudyView } from '../../src/research/view';
-import { people } from '../consent/fixtures';
+import { people, RESH } from '../consent/fixtures';
 import { startTestServer, type TestServer } from '../helpers/testServer';
 import {
   approval,
@@ -81,6 +81,8 @@ test('episodes and answers: dates to the month, references as project ids, no fr
     period: { start: '2024-03' },
   });
   expect(episode.patient?.reference).toBe(`Patient/${me}`);
+  // The unit, a covered one, by its RESH id: the one identifier the view shows (per-unit statistics).
+  expect(episode.managingOrganization?.identifier).toEqual({ system: RESH, value: UNIT_A });
   expect(episode.extension).toBeUndefined(); // referral and right to care were not approved
   expect(episode.status).toBeUndefined();
 

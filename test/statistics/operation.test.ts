@@ -83,6 +83,43 @@ function cellsOf(body: Parameters): Cell[] {
     });
 }
 
+/**
+ * Cells of 2024 by unit and sex checked as an attacker would use them (every unit's total over the sexes
+ * and every sex's total over the units: no hidden cell follows from them), and every shown figure
+ * against the people the test made.
+ */
+function expectSafeAndTrue(cells: Cell[], units: readonly string[]): void {
+  const key = (c: { unit?: string; sex?: string }) => `${c.unit ?? '*'}|${c.sex ?? '*'}`;
+  const index = new Map(cells.map((c, i) => [key(c), i]));
+  const sexes = ['female', 'male', 'other'];
+  const lines: LineEquation[] = [
+    ...[...units, undefined].map((unit) => ({
+      total: index.get(key({ unit }))!,
+      cells: sexes.map((sex) => index.get(key({ unit, sex }))!),
+    })),
+    ...[...sexes, undefined].map((sex) => ({
+      total: index.get(key({ sex }))!,
+      cells: units.map((unit) => index.get(key({ unit, sex }))!),
+    })),
+  ];
+  expect(lines.every((l) => l.total !== undefined && l.cells.every((c) => c !== undefined))).toBe(true);
+  expect(
+    recoverableCells(
+      lines,
+      cells.map((c) => c.suppressed),
+    ),
+  ).toEqual([]);
+  for (const c of cells.filter((c) => !c.suppressed)) {
+    const expected = people.filter(
+      (p) =>
+        p.referral.startsWith('2024') &&
+        (c.unit === undefined || p.unit === c.unit) &&
+        (c.sex === undefined || p.gender === c.sex),
+    ).length;
+    expect([c.year, c.unit, c.sex, c.value]).toEqual([2024, c.unit, c.sex, expected]);
+  }
+}
+
 let server: TestServer;
 let staff: string;
 
@@ -120,38 +157,7 @@ describe('$stats for registry staff', () => {
     expect(bWomen.suppressed).toBe(true);
     expect(bWomen.value).toBeUndefined();
     expect(cells.find((c) => c.unit === undefined && c.sex === undefined)).toMatchObject({ value: 24 });
-    // The attacker's equations: every unit's total over the sexes and every sex's total over the units.
-    const key = (c: { unit?: string; sex?: string }) => `${c.unit ?? '*'}|${c.sex ?? '*'}`;
-    const index = new Map(cells.map((c, i) => [key(c), i]));
-    const units = [A, B, '999003', '999004', '999005'];
-    const sexes = ['female', 'male', 'other'];
-    const lines: LineEquation[] = [
-      ...[...units, undefined].map((unit) => ({
-        total: index.get(key({ unit }))!,
-        cells: sexes.map((sex) => index.get(key({ unit, sex }))!),
-      })),
-      ...[...sexes, undefined].map((sex) => ({
-        total: index.get(key({ sex }))!,
-        cells: units.map((unit) => index.get(key({ unit, sex }))!),
-      })),
-    ];
-    expect(lines.every((l) => l.total !== undefined && l.cells.every((c) => c !== undefined))).toBe(true);
-    expect(
-      recoverableCells(
-        lines,
-        cells.map((c) => c.suppressed),
-      ),
-    ).toEqual([]);
-    // Shown figures are the true ones.
-    for (const c of cells.filter((c) => !c.suppressed)) {
-      const expected = people.filter(
-        (p) =>
-          p.referral.startsWith('2024') &&
-          (c.unit === undefined || p.unit === c.unit) &&
-          (c.sex === undefined || p.gender === c.sex),
-      ).length;
-      expect(c.value).toBe(expected);
-    }
+    expectSafeAndTrue(cells, [A, B, '999003', '999004', '999005']);
   });
 
   test('two calls whose populations differ by one person cannot be differenced', async () => {
@@ -250,9 +256,8 @@ describe('$stats for a researcher, over the study view', () => {
     // The 2023 person's episode ended before the approval's period: not in the view, so no 2023 at all.
     expect(new Set(cells.map((c) => c.year))).toEqual(new Set([2024]));
     const staffCells = cellsOf((await stats(`${query}&from=2024&to=2024`)).body as Parameters);
-    // Nationally: the study view does not show the unit yet (src/research/project.ts drops the RESH
-    // identifier of managingOrganization with every identifier), so the per-unit cells are not compared.
-    for (const unit of [undefined]) {
+    // The view shows the unit of the covered units (src/research/project.ts): per unit and nationally.
+    for (const unit of [A, B, undefined]) {
       for (const statistic of ['count', 'mean']) {
         const mine = cells.find((c) => c.unit === unit && c.statistic === statistic);
         const theirs = staffCells.find((c) => c.unit === unit && c.statistic === statistic);
@@ -260,6 +265,30 @@ describe('$stats for a researcher, over the study view', () => {
         expect(mine?.value).toBe(theirs?.value);
       }
     }
+  });
+
+  test('by unit and sex in the view: the 3 women of unit B are hidden, and nothing hidden follows', async () => {
+    const reply = await stats('groupBy=unit,sex', researcher);
+    expect(reply.status).toBe(200);
+    const cells = cellsOf(reply.body as Parameters);
+    expect(cells.find((c) => c.unit === B && c.sex === 'female')).toMatchObject({ suppressed: true });
+    expect(cells.find((c) => c.unit === B && c.sex === 'female')?.value).toBeUndefined();
+    expect(cells.find((c) => c.unit === A && c.sex === undefined)).toMatchObject({ value: 14 });
+    expect(cells.find((c) => c.unit === 'unknown')?.value ?? 0).toBe(0);
+    expectSafeAndTrue(cells, [A, B, 'unknown']);
+  });
+
+  test('grouping by unit needs the unit approved', async () => {
+    const unapproved = approval({
+      id: `stats-nounit-${RUN}`,
+      variables: ['Patient.gender', 'EpisodeOfCare.patient', 'EpisodeOfCare.period'],
+      units: [A, B],
+    });
+    expect((await putApproval(server, staff, unapproved)).status).toBe(201);
+    const token = await server.token('researcher', { study: unapproved.id });
+    const reply = await stats('groupBy=unit', token);
+    expect(reply.status).toBe(403);
+    expect(JSON.stringify(reply.body)).toContain('EpisodeOfCare.managingOrganization');
   });
 
   test('a variable the study has not approved is refused (403, naming it)', async () => {
