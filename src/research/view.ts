@@ -10,6 +10,7 @@ import type { Principal } from '../auth/principal';
 import { errors, isFhirError } from '../fhir/outcomes';
 import { isFhirId, parseReference } from '../fhir/reference';
 import type { FhirStore, HistoryOptions, HistoryResult, SearchResult } from '../store/FhirStore';
+import { scanResources } from '../store/scan';
 import { isStudyResourceType, parseApproval, type Approval, type StudyResourceType } from './approval';
 import { coarsenDate, projectResource } from './project';
 import type { ProjectPseudonyms, StudyPseudonyms } from './pseudonyms';
@@ -49,6 +50,9 @@ export async function openStudyView(principal: Principal, deps: StudyViewDeps): 
 }
 
 const PAGE = 1000;
+/** Resources a stream reads before it checks them against the reservations and the cohort and shows them:
+ * what may still be shown of a person whose reservation is recorded while the batch is handed out. */
+const BATCH = 500;
 /** Persons per store query when a search is held to a list of them. */
 const PERSONS_PER_QUERY = 50;
 /** What a project id that was never handed out in this study becomes: no registry resource has this id
@@ -125,16 +129,15 @@ export class Study implements StudyView {
             PERSONS_PER_QUERY,
           ).map((persons) => [...filters, personFilter(type, persons)]);
     for (const group of groups) {
-      for (let offset: number | undefined = 0; offset !== undefined;) {
-        const page: SearchResult = await this.deps.store.search({
-          resourceType: type,
-          filters: group,
-          count: PAGE,
-          offset,
-        });
-        for (const resource of await this.present(await this.admit(page.matches))) yield resource;
-        offset = page.nextOffset;
+      let batch: Resource[] = [];
+      for await (const resource of scanResources(this.deps.store, { resourceType: type, filters: group })) {
+        batch.push(resource);
+        if (batch.length === BATCH) {
+          yield* await this.present(await this.admit(batch));
+          batch = [];
+        }
       }
+      yield* await this.present(await this.admit(batch));
     }
   }
 

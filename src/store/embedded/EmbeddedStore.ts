@@ -153,7 +153,7 @@ export class EmbeddedStore implements FhirStore {
    * the LIMIT stops after one page.
    */
   async *scan(request: SearchRequest): AsyncIterable<string> {
-    const where = this.where(request.resourceType, request);
+    const where = this.scanWhere(request.resourceType, request);
     const page = this.db.prepare(
       `SELECT r.res, v.content FROM resource r NOT INDEXED JOIN resource_version v
          ON v.type = r.type AND v.id = r.id AND v.version = r.version
@@ -588,6 +588,22 @@ export class EmbeddedStore implements FhirStore {
     } else {
       conditions.push(...filters);
     }
+    return {
+      sql: conditions.map((c) => `(${c.sql})`).join(' AND '),
+      params: conditions.flatMap((c) => c.params),
+    };
+  }
+
+  /**
+   * The WHERE clause of a scan: every filter probes the row the walk is at (its `correlated` form). The
+   * form a search is driven from, `res IN (SELECT …)`, would select every match of the filter again for
+   * each page: at a registry's size, a page would cost as much as the whole type.
+   */
+  private scanWhere(type: string, request: SearchRequest): Sql {
+    const conditions: Sql[] = [
+      { sql: 'r.type = ? AND r.deleted = 0', params: [type] },
+      ...compileFilters(type, request.filters, 'r', this.searchContext).map((c) => c.correlated ?? c),
+    ];
     return {
       sql: conditions.map((c) => `(${c.sql})`).join(' AND '),
       params: conditions.flatMap((c) => c.params),
