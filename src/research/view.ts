@@ -50,11 +50,13 @@ export async function openStudyView(principal: Principal, deps: StudyViewDeps): 
 }
 
 const PAGE = 1000;
-/** Resources a stream reads before it checks them against the reservations and the cohort and shows them:
- * what may still be shown of a person whose reservation is recorded while the batch is handed out. */
-const BATCH = 500;
 /** Persons per store query when a search is held to a list of them. */
 const PERSONS_PER_QUERY = 50;
+/** Resources a stream checks at once against the reservations and the cohort (one store query). */
+const ADMIT = PERSONS_PER_QUERY;
+/** Resources a stream shows at once, their project ids remembered in one write: what may still be shown
+ * of a person whose reservation is recorded while they are handed out. */
+const BATCH = 500;
 /** What a project id that was never handed out in this study becomes: no registry resource has this id
  * (theirs are UUIDs), so it matches nothing, as an id of nothing would. */
 const NO_SUCH_ID = 'not-in-study';
@@ -105,6 +107,7 @@ export async function openStudy(principal: Principal, deps: StudyViewDeps): Prom
 /** One study's view, for one request or one export. */
 export class Study implements StudyView {
   private readonly cohortCache = new Map<string, boolean>();
+  private primed = false;
 
   constructor(
     readonly study: Approval,
@@ -128,16 +131,27 @@ export class Study implements StudyView {
             opts.patients.flatMap((p) => this.registryIds('Patient', p)),
             PERSONS_PER_QUERY,
           ).map((persons) => [...filters, personFilter(type, persons)]);
+    if (opts.patients === undefined && COHORT_CHECKED.has(type)) await this.primeCohort();
     for (const group of groups) {
-      let batch: Resource[] = [];
+      let read: Resource[] = [];
+      let shown: Resource[] = [];
       for await (const resource of scanResources(this.deps.store, { resourceType: type, filters: group })) {
-        batch.push(resource);
-        if (batch.length === BATCH) {
-          yield* await this.present(await this.admit(batch));
-          batch = [];
+        // Admitted and projected a few at a time: a stored QuestionnaireResponse's tree is many times
+        // its projection, and a batch of them held across the stream's pauses would fill the heap.
+        read.push(resource);
+        if (read.length === ADMIT) {
+          shown.push(...this.project(await this.admit(read)));
+          read = [];
+        }
+        if (shown.length >= BATCH) {
+          this.pseudonyms.commit(); // remembered before anyone is shown them
+          yield* shown;
+          shown = [];
         }
       }
-      yield* await this.present(await this.admit(batch));
+      shown.push(...this.project(await this.admit(read)));
+      this.pseudonyms.commit();
+      yield* shown;
     }
   }
 
@@ -276,6 +290,23 @@ export class Study implements StudyView {
     });
   }
 
+  /**
+   * Marks the persons with an episode in the view, most of the cohort, in one pass over the episodes:
+   * a stream of the whole view then looks up only the others, a few persons per store query.
+   */
+  private async primeCohort(): Promise<void> {
+    if (this.primed) return;
+    const episodes: SearchRequest = {
+      resourceType: 'EpisodeOfCare',
+      filters: periodFilters(this.study, 'EpisodeOfCare'),
+    };
+    for await (const episode of scanResources(this.deps.store, episodes)) {
+      const person = personOf(episode);
+      if (person !== undefined) this.cohortCache.set(person, true);
+    }
+    this.primed = true;
+  }
+
   /** Finds which of these persons have a dated resource in the view (the cohort), and remembers it. */
   private async fillCohort(persons: readonly string[]): Promise<void> {
     let open = persons.filter((p) => !this.cohortCache.has(p));
@@ -301,12 +332,15 @@ export class Study implements StudyView {
   }
 
   private async present(resources: readonly Resource[]): Promise<Resource[]> {
-    const shown = resources.map((r) =>
-      projectResource(r, { approval: this.study, pseudonyms: this.pseudonyms }),
-    );
+    const shown = this.project(resources);
     // The ids are remembered before anyone is shown them, so that they can be used in the next request.
     this.pseudonyms.commit();
     return shown;
+  }
+
+  /** The resources as the study shows them; their project ids are remembered by the next commit. */
+  private project(resources: readonly Resource[]): Resource[] {
+    return resources.map((r) => projectResource(r, { approval: this.study, pseudonyms: this.pseudonyms }));
   }
 
   /** The registry ids behind a project id: of `type`, or of each study type a bare id could be. */
