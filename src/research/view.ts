@@ -311,6 +311,7 @@ export class Study implements StudyView {
   private async fillCohort(persons: readonly string[]): Promise<void> {
     let open = persons.filter((p) => !this.cohortCache.has(p));
     for (const type of Object.keys(DATED) as StudyResourceType[]) {
+      if (type === 'EpisodeOfCare' && this.primed) continue; // every person with one is known already
       for (const chunk of chunks(open, PERSONS_PER_QUERY)) {
         for (let offset: number | undefined = 0; offset !== undefined;) {
           const result: SearchResult = await this.deps.store.search({
