@@ -597,12 +597,17 @@ export class EmbeddedStore implements FhirStore {
   /**
    * The WHERE clause of a scan: every filter probes the row the walk is at (its `correlated` form). The
    * form a search is driven from, `res IN (SELECT …)`, would select every match of the filter again for
-   * each page: at a registry's size, a page would cost as much as the whole type.
+   * each page: at a registry's size, a page would cost as much as the whole type. The probe is compared
+   * as a value (`(EXISTS …) = 1`): a bare EXISTS SQLite (3.45+) makes a semi-join with a Bloom filter that
+   * it builds by reading the whole index table on every run of the statement, i.e. on every page (at
+   * 100,000 persons a date-filtered scan of the episodes took 19 CPU s instead of under 1).
    */
   private scanWhere(type: string, request: SearchRequest): Sql {
     const conditions: Sql[] = [
       { sql: 'r.type = ? AND r.deleted = 0', params: [type] },
-      ...compileFilters(type, request.filters, 'r', this.searchContext).map((c) => c.correlated ?? c),
+      ...compileFilters(type, request.filters, 'r', this.searchContext).map((c) =>
+        c.correlated === undefined ? c : { sql: `(${c.correlated.sql}) = 1`, params: c.correlated.params },
+      ),
     ];
     return {
       sql: conditions.map((c) => `(${c.sql})`).join(' AND '),
