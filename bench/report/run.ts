@@ -46,6 +46,7 @@ async function run(): Promise<void> {
     peakRss = Math.max(peakRss, process.memoryUsage().rss);
   }, 100);
   const started = performance.now();
+  const cpuAtStart = process.cpuUsage();
   const out = path.join(dataDir, 'bench-reports');
   const code = await main(['report', '--year', String(year), '--out', out], {
     NODE_ENV: 'development',
@@ -54,6 +55,7 @@ async function run(): Promise<void> {
     CHROMIUM_PATH: process.env.CHROMIUM_PATH,
   });
   const seconds = (performance.now() - started) / 1000;
+  const cpu = process.cpuUsage(cpuAtStart);
   clearInterval(sampler);
   // Chromium's printing is a fixed cost whatever the registry's size: timed apart, on the page just made.
   const html = annualReportFile(out, year, 'html');
@@ -67,6 +69,7 @@ async function run(): Promise<void> {
   process.stdout.write(
     `report ${year} over ${loaded ? 'the loaded' : persons} persons: ${seconds.toFixed(1)} s (exit ${code}), ` +
       `of which about ${pdfSeconds.toFixed(1)} s Chromium's PDF (timed again apart); ` +
+      `${((cpu.user + cpu.system) / 1e6).toFixed(1)} CPU s in this process (Chromium apart); ` +
       `peak RSS ${(peakRss / 1024 / 1024).toFixed(0)} MB; goal <= 60 s\n`,
   );
   if (!values.keep && values['data-dir'] === undefined) fs.rmSync(dataDir, { recursive: true, force: true });
