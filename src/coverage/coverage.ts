@@ -6,7 +6,7 @@ import { canonicalNationalId } from '../identity/nationalId';
 import type { IdentityVault } from '../identity/vault/IdentityVault';
 import type { VaultReadContext } from '../identity/vault/audit';
 import type { FhirStore } from '../store/FhirStore';
-import { searchAll } from '../store/searchAll';
+import { scanResources } from '../store/scan';
 import type { NprContact } from './nprExtract';
 
 /**
@@ -162,7 +162,7 @@ async function registeredInYear(
   participating: ReadonlySet<string>,
 ): Promise<Map<string, Set<string>>> {
   const byUnit = new Map<string, Set<string>>();
-  for await (const episode of searchAll<EpisodeOfCare>(store, episodesOverlapping(Number(from.slice(0, 4))))) {
+  for await (const episode of scanResources<EpisodeOfCare>(store, episodesOverlapping(Number(from.slice(0, 4))))) {
     const unit = episode.managingOrganization?.identifier?.value;
     const start = episode.period?.start?.slice(0, 10);
     const end = episode.period?.end?.slice(0, 10);

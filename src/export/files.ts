@@ -49,16 +49,24 @@ export class ExportFiles {
   }
 }
 
-/** How much a file may buffer before a write waits for the disk: a few large QuestionnaireResponses. */
-const WRITE_BUFFER_BYTES = 256 * 1024;
+/** Lines are handed to the file in chunks of about this size (one write per chunk, not per line), and a
+ * chunk is awaited when the file's buffer is full: a few large QuestionnaireResponses. */
+const CHUNK_BYTES = 256 * 1024;
 
 /**
  * Writes NDJSON, one file per resource type, starting a new file (Type-2.ndjson, …) before one would grow
- * past maxFileBytes. Each line is awaited when the file's buffer is full ('drain'), so a slow disk slows
- * the reader instead of filling memory.
+ * past maxFileBytes. Lines are gathered into chunks; a chunk is awaited when the file's buffer is full
+ * ('drain'), so a slow disk slows the reader instead of filling memory.
  */
 export class NdjsonWriter {
-  private current?: { type: string; stream: fs.WriteStream; file: OutputFile; bytes: number };
+  private current?: {
+    type: string;
+    stream: fs.WriteStream;
+    file: OutputFile;
+    bytes: number;
+    chunk: string[];
+    chunkBytes: number;
+  };
   private readonly files: OutputFile[] = [];
 
   constructor(
@@ -80,9 +88,9 @@ export class NdjsonWriter {
     const current = this.current as NonNullable<NdjsonWriter['current']>;
     current.bytes += bytes;
     current.file.count += 1;
-    if (!current.stream.write(line)) {
-      await once(current.stream, 'drain');
-    }
+    current.chunk.push(line);
+    current.chunkBytes += bytes;
+    if (current.chunkBytes >= CHUNK_BYTES) await this.flush(current);
   }
 
   /** Closes the last file and returns every file written, in order. */
@@ -103,16 +111,27 @@ export class NdjsonWriter {
     const stream = fs.createWriteStream(path.join(this.dir, file.name), {
       flags: 'wx',
       mode: 0o600,
-      highWaterMark: WRITE_BUFFER_BYTES,
+      highWaterMark: CHUNK_BYTES,
     });
     this.files.push(file);
-    this.current = { type, stream, file, bytes: 0 };
+    this.current = { type, stream, file, bytes: 0, chunk: [], chunkBytes: 0 };
+  }
+
+  private async flush(current: NonNullable<NdjsonWriter['current']>): Promise<void> {
+    if (current.chunk.length === 0) return;
+    const text = current.chunk.join('');
+    current.chunk = [];
+    current.chunkBytes = 0;
+    if (!current.stream.write(text)) {
+      await once(current.stream, 'drain');
+    }
   }
 
   private async closeFile(): Promise<void> {
     const current = this.current;
     if (current === undefined) return;
     this.current = undefined;
+    await this.flush(current);
     current.stream.end();
     await once(current.stream, 'close');
   }

@@ -1,10 +1,11 @@
-import { Operator, type Filter, type SearchRequest } from '@medplum/core';
+import { Operator, type Filter } from '@medplum/core';
 import type { Resource, ResourceType } from '@medplum/fhirtypes';
 import { UNIT_LABEL_SYSTEM } from '../auth/unitLabel';
 import { STUDY_RESOURCE_TYPES } from '../research/approval';
 import { typeInView } from '../research/scope';
 import type { StudyView } from '../research/view';
 import type { FhirStore } from '../store/FhirStore';
+import { scanStored } from '../store/scan';
 
 /**
  * What an export reads: the caller's view, type by type, as a stream. A researcher's source is their
@@ -24,8 +25,6 @@ export interface ExportSource {
 
 /** The registry's person data: the types a study view can hold, which staff export too. */
 export const EXPORT_TYPES: readonly ResourceType[] = STUDY_RESOURCE_TYPES;
-
-const PAGE = 1000;
 
 /**
  * Registry staff's view: every unit's pseudonymised data as stored (read from the clinical store itself:
@@ -51,17 +50,7 @@ export function registrySource(store: FhirStore, units: readonly string[], until
           value: `${UNIT_LABEL_SYSTEM}|${opts.group}`,
         });
       }
-      if (store.scan !== undefined) {
-        yield* store.scan({ resourceType: type, filters });
-        return;
-      }
-      let offset: number | undefined = 0;
-      while (offset !== undefined) {
-        const request: SearchRequest = { resourceType: type, filters, count: PAGE, offset, total: 'none' };
-        const page = await store.search(request);
-        yield* page.matches;
-        offset = page.nextOffset;
-      }
+      yield* scanStored(store, { resourceType: type, filters });
     },
   };
 }

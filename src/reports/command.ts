@@ -5,8 +5,8 @@ import cliProgress from 'cli-progress';
 import { parseOptions, UsageError, type CliCommand } from '../cli/command';
 import { loadConfig } from '../config';
 import { openStore } from '../server';
+import { scanResources } from '../store/scan';
 import { readEpisodes } from '../statistics/episodes';
-import { storeStream } from '../statistics/storeStream';
 import { readUnits } from '../units/units';
 import { buildAnnualReport, REPORT_FORMS, REPORT_VARIABLES } from './annual';
 import { readCoverage } from './coverage';
@@ -65,7 +65,7 @@ export const reportCommand: CliCommand = {
       }
       const steps = 3;
       bar.start(resources + steps, 0, { stage: 'reading the registry' });
-      const episodes = await readEpisodes((type) => storeStream(store, type), {
+      const episodes = await readEpisodes((type) => scanResources(store, { resourceType: type }), {
         variables: new Set(REPORT_VARIABLES),
         forms: REPORT_FORMS,
         progress: () => bar.increment(),

@@ -68,7 +68,7 @@ export function projectResource<T extends Resource>(resource: T, ctx: Projection
   if (resource.meta?.lastUpdated !== undefined) {
     out.meta = { lastUpdated: resource.meta.lastUpdated };
   }
-  Object.assign(out, pick(source, pathTree(ctx.approval.elements.get(type) ?? [])));
+  Object.assign(out, pick(source, pathTree(ctx.approval.elements.get(type) ?? NONE)));
   if (type === 'QuestionnaireResponse') {
     const questionnaire = source.questionnaire;
     const linkIds =
@@ -110,8 +110,15 @@ function coveredUnit(
 /** Approved paths as a tree: `statusHistory.period` → statusHistory → period; `true`: the whole value. */
 type Tree = Map<string, Tree | true>;
 
+const NONE: readonly string[] = [];
+/** Trees made, by the approval's list of paths: each type of a study is compiled once, not per resource. */
+const trees = new WeakMap<readonly string[], Tree>();
+
 function pathTree(paths: readonly string[]): Tree {
+  const made = trees.get(paths);
+  if (made !== undefined) return made;
   const root: Tree = new Map();
+  trees.set(paths, root);
   for (const path of paths) {
     const parts = path.split('.');
     let node: Tree = root;

@@ -10,6 +10,7 @@ import type { Principal } from '../auth/principal';
 import { errors, isFhirError } from '../fhir/outcomes';
 import { isFhirId, parseReference } from '../fhir/reference';
 import type { FhirStore, HistoryOptions, HistoryResult, SearchResult } from '../store/FhirStore';
+import { scanResources } from '../store/scan';
 import { isStudyResourceType, parseApproval, type Approval, type StudyResourceType } from './approval';
 import { coarsenDate, projectResource } from './project';
 import type { ProjectPseudonyms, StudyPseudonyms } from './pseudonyms';
@@ -51,6 +52,8 @@ export async function openStudyView(principal: Principal, deps: StudyViewDeps): 
 const PAGE = 1000;
 /** Persons per store query when a search is held to a list of them. */
 const PERSONS_PER_QUERY = 50;
+/** Resources a stream checks at once against the reservations and the cohort (one store query). */
+const ADMIT = PERSONS_PER_QUERY;
 /** What a text that is no project id becomes: no registry resource has this id (theirs are UUIDs), so it
  * matches nothing, as an id of nothing would. */
 const NO_SUCH_ID = 'not-in-study';
@@ -101,6 +104,7 @@ export async function openStudy(principal: Principal, deps: StudyViewDeps): Prom
 /** One study's view, for one request or one export. */
 export class Study implements StudyView {
   private readonly cohortCache = new Map<string, boolean>();
+  private primed = false;
 
   constructor(
     readonly study: Approval,
@@ -124,17 +128,19 @@ export class Study implements StudyView {
             opts.patients.flatMap((p) => this.registryIds('Patient', p)),
             PERSONS_PER_QUERY,
           ).map((persons) => [...filters, personFilter(type, persons)]);
+    if (opts.patients === undefined && COHORT_CHECKED.has(type)) await this.primeCohort();
     for (const group of groups) {
-      for (let offset: number | undefined = 0; offset !== undefined;) {
-        const page: SearchResult = await this.deps.store.search({
-          resourceType: type,
-          filters: group,
-          count: PAGE,
-          offset,
-        });
-        for (const resource of await this.present(await this.admit(page.matches))) yield resource;
-        offset = page.nextOffset;
+      let read: Resource[] = [];
+      for await (const resource of scanResources(this.deps.store, { resourceType: type, filters: group })) {
+        // Admitted and projected a few at a time: a stored QuestionnaireResponse's tree is many times
+        // its projection, and a batch of them held across the stream's pauses would fill the heap.
+        read.push(resource);
+        if (read.length === ADMIT) {
+          yield* this.project(await this.admit(read));
+          read = [];
+        }
       }
+      yield* this.project(await this.admit(read));
     }
   }
 
@@ -151,8 +157,8 @@ export class Study implements StudyView {
     const matches = await this.admit(result.matches);
     const included = await this.inView(result.included);
     const answer: SearchResult = {
-      matches: await this.present(matches),
-      included: await this.present(included),
+      matches: this.project(matches),
+      included: this.project(included),
       ...(result.nextOffset !== undefined ? { nextOffset: result.nextOffset } : {}),
     };
     // The store counts before the person check: that count would tell about persons outside the view.
@@ -162,7 +168,7 @@ export class Study implements StudyView {
 
   async read<T extends Resource>(type: ResourceType, projectId: string, versionId?: string): Promise<T> {
     const current = await this.current(type, projectId);
-    if (versionId === undefined) return (await this.present([current]))[0] as T;
+    if (versionId === undefined) return this.project([current])[0] as T;
     let version: Resource;
     try {
       version = await this.deps.store.vread(type, current.id as string, versionId);
@@ -170,7 +176,7 @@ export class Study implements StudyView {
       if (isFhirError(err) && err.status < 500) throw hidden(type);
       throw err;
     }
-    return (await this.present([version]))[0] as T;
+    return this.project([version])[0] as T;
   }
 
   async history(
@@ -187,7 +193,7 @@ export class Study implements StudyView {
     );
     const entries = [];
     for (const entry of result.entries.filter((e) => visible.has(e.id))) {
-      const resource = entry.resource === undefined ? undefined : (await this.present([entry.resource]))[0];
+      const resource = entry.resource === undefined ? undefined : this.project([entry.resource])[0];
       entries.push({
         ...entry,
         id: this.pseudonyms.id(type, entry.id),
@@ -272,10 +278,28 @@ export class Study implements StudyView {
     });
   }
 
+  /**
+   * Marks the persons with an episode in the view, most of the cohort, in one pass over the episodes:
+   * a stream of the whole view then looks up only the others, a few persons per store query.
+   */
+  private async primeCohort(): Promise<void> {
+    if (this.primed) return;
+    const episodes: SearchRequest = {
+      resourceType: 'EpisodeOfCare',
+      filters: periodFilters(this.study, 'EpisodeOfCare'),
+    };
+    for await (const episode of scanResources(this.deps.store, episodes)) {
+      const person = personOf(episode);
+      if (person !== undefined) this.cohortCache.set(person, true);
+    }
+    this.primed = true;
+  }
+
   /** Finds which of these persons have a dated resource in the view (the cohort), and remembers it. */
   private async fillCohort(persons: readonly string[]): Promise<void> {
     let open = persons.filter((p) => !this.cohortCache.has(p));
     for (const type of Object.keys(DATED) as StudyResourceType[]) {
+      if (type === 'EpisodeOfCare' && this.primed) continue; // every person with one is known already
       for (const chunk of chunks(open, PERSONS_PER_QUERY)) {
         for (let offset: number | undefined = 0; offset !== undefined;) {
           const result: SearchResult = await this.deps.store.search({
@@ -296,7 +320,8 @@ export class Study implements StudyView {
     for (const p of open) this.cohortCache.set(p, false);
   }
 
-  private async present(resources: readonly Resource[]): Promise<Resource[]> {
+  /** The resources as the study shows them. */
+  private project(resources: readonly Resource[]): Resource[] {
     return resources.map((r) => projectResource(r, { approval: this.study, pseudonyms: this.pseudonyms }));
   }
 

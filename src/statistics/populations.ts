@@ -2,10 +2,10 @@ import type { Principal } from '../auth/principal';
 import { errors } from '../fhir/outcomes';
 import type { StudyView } from '../research/view';
 import type { FhirStore } from '../store/FhirStore';
+import { scanResources } from '../store/scan';
 import type { Dimension } from './cube';
 import { AGE_BANDS, SEXES, UNKNOWN } from './episodes';
 import type { Grouping, Population, StatsQuery } from './operation';
-import { storeStream } from './storeStream';
 
 /**
  * The two populations `$stats` aggregates over, each the caller's whole view: registry staff all units'
@@ -22,7 +22,7 @@ export function staffPopulation(store: FhirStore, units: readonly string[]): Pop
       { name: 'sex', values: SEXES },
       { name: 'age-band', values: [...AGE_BANDS, UNKNOWN] },
     ],
-    stream: (type) => storeStream(store, type),
+    stream: (type) => scanResources(store, { resourceType: type }),
     check: () => undefined,
   };
 }

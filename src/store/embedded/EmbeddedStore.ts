@@ -153,7 +153,7 @@ export class EmbeddedStore implements FhirStore {
    * the LIMIT stops after one page.
    */
   async *scan(request: SearchRequest): AsyncIterable<string> {
-    const where = this.where(request.resourceType, request);
+    const where = this.scanWhere(request.resourceType, request);
     const page = this.db.prepare(
       `SELECT r.res, v.content FROM resource r NOT INDEXED JOIN resource_version v
          ON v.type = r.type AND v.id = r.id AND v.version = r.version
@@ -588,6 +588,27 @@ export class EmbeddedStore implements FhirStore {
     } else {
       conditions.push(...filters);
     }
+    return {
+      sql: conditions.map((c) => `(${c.sql})`).join(' AND '),
+      params: conditions.flatMap((c) => c.params),
+    };
+  }
+
+  /**
+   * The WHERE clause of a scan: every filter probes the row the walk is at (its `correlated` form). The
+   * form a search is driven from, `res IN (SELECT …)`, would select every match of the filter again for
+   * each page: at a registry's size, a page would cost as much as the whole type. The probe is compared
+   * as a value (`(EXISTS …) = 1`): a bare EXISTS SQLite (3.45+) makes a semi-join with a Bloom filter that
+   * it builds by reading the whole index table on every run of the statement, i.e. on every page (at
+   * 100,000 persons a date-filtered scan of the episodes took 19 CPU s instead of under 1).
+   */
+  private scanWhere(type: string, request: SearchRequest): Sql {
+    const conditions: Sql[] = [
+      { sql: 'r.type = ? AND r.deleted = 0', params: [type] },
+      ...compileFilters(type, request.filters, 'r', this.searchContext).map((c) =>
+        c.correlated === undefined ? c : { sql: `(${c.correlated.sql}) = 1`, params: c.correlated.params },
+      ),
+    ];
     return {
       sql: conditions.map((c) => `(${c.sql})`).join(' AND '),
       params: conditions.flatMap((c) => c.params),

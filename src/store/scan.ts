@@ -1,0 +1,45 @@
+import { parseSearchRequest, type SearchRequest } from '@medplum/core';
+import type { Resource } from '@medplum/fhirtypes';
+import type { FhirStore, SearchResult } from './FhirStore';
+
+/**
+ * THE way to read everything a search's filters match, for whoever reads the whole registry (export,
+ * study view streams, statistics, the annual report, coverage, the Nordic dataset): the store's keyset
+ * `scan` where it has one (the embedded store: each page one short query by key, so memory stays flat,
+ * no page costs more than the one before it, and writes go on between pages), else its searches page by
+ * page (HAPI, which pages by its own search cache). Only the request's type and filters count: no
+ * sorting, paging or includes.
+ *
+ * What a reader sees while writes go on: every resource that matches from before the read to after it
+ * exactly once, as it was when its page was read; one created during the read may or may not come; one
+ * deleted or erased before its page was read does not come.
+ */
+export function scanStored(
+  store: FhirStore,
+  request: SearchRequest | string,
+): AsyncIterable<Resource | string> {
+  const parsed = typeof request === 'string' ? parseSearchRequest(request) : request;
+  const filtersOnly: SearchRequest = { resourceType: parsed.resourceType, filters: parsed.filters ?? [] };
+  return store.scan !== undefined ? store.scan(filtersOnly) : searchPages(store, filtersOnly);
+}
+
+/** scanStored, each resource parsed (for readers that look into them). */
+export async function* scanResources<T extends Resource = Resource>(
+  store: FhirStore,
+  request: SearchRequest | string,
+): AsyncIterable<T> {
+  for await (const item of scanStored(store, request)) {
+    yield (typeof item === 'string' ? JSON.parse(item) : item) as T;
+  }
+}
+
+/** Matches per page when a store without `scan` is read through its searches. */
+const PAGE = 1000;
+
+async function* searchPages(store: FhirStore, request: SearchRequest): AsyncIterable<Resource> {
+  for (let offset: number | undefined = 0; offset !== undefined;) {
+    const page: SearchResult = await store.search({ ...request, count: PAGE, offset, total: 'none' });
+    yield* page.matches;
+    offset = page.matches.length === 0 ? undefined : page.nextOffset;
+  }
+}

@@ -1,0 +1,97 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { Resource } from '@medplum/fhirtypes';
+import { registrySource } from '../../src/export/source';
+import { openStudyView } from '../../src/research/view';
+import { readUnits } from '../../src/units/units';
+import { reservation } from '../consent/fixtures';
+import { generateCohort, type CohortPerson } from '../generators/cohort';
+import { loadCohort } from '../generators/load';
+import { startTestServer, type TestServer } from '../helpers/testServer';
+import { approval, call, ok, projectId, putApproval, researcher } from '../research/fixtures';
+
+/**
+ * A person who reserves themselves while an export runs (the reservation erases their data at once).
+ * What an export reads is the stream its engine writes line by line, so the guarantee is about that
+ * stream: nothing of the person is handed out once the stream has gone past the batch it was reading
+ * when the reservation was recorded. The study view checks the reservations for each batch it reads
+ * (500 resources); the staff stream reads the store page by page (200 rows), and the erased rows are
+ * gone from the pages after. The cohort is stored in its order, so the last persons are read last.
+ */
+const COHORT = { persons: 1300, seed: 29, fromYear: 2021, toYear: 2024, reservedShare: 0 };
+const STUDY = 'mid-export';
+
+let server: TestServer;
+let dataDir: string;
+let persons: CohortPerson[];
+
+beforeAll(async () => {
+  dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'norpain-export-mid-'));
+  await loadCohort(dataDir, COHORT);
+  persons = [...generateCohort(COHORT)];
+  server = await startTestServer({ DATA_DIR: dataDir });
+  const staff = await server.token('registry-admin');
+  const study = approval({
+    id: STUDY,
+    variables: ['Patient.gender', 'EpisodeOfCare.period', 'EpisodeOfCare.patient'],
+    precision: 'year',
+    units: readUnits(server.config.unitsFile).map((u) => u.resh),
+    period: { start: '2021-01-01', end: '2030-12-31' },
+  });
+  ok(await putApproval(server, staff, study), 201);
+}, 300_000);
+
+afterAll(async () => {
+  await server.stop();
+  fs.rmSync(dataDir, { recursive: true, force: true });
+});
+
+/** The last persons of the cohort with a birth number (a reservation names the person by it). */
+function lastReservable(skip: number): CohortPerson {
+  return persons
+    .filter((p) => p.current.kind === 'fnr' && p.episodes.length > 0)
+    .at(-1 - skip) as CohortPerson;
+}
+
+async function reserve(person: CohortPerson): Promise<void> {
+  const staff = await server.token('registry-admin');
+  ok(
+    await call(server, staff, 'POST', 'Consent', reservation(person.current.value, { channel: 'letter' })),
+    201,
+  );
+}
+
+/** Reads the first resource of the stream, reserves the person, and reads the rest: the ids read after. */
+async function idsAfterReserving(stream: AsyncIterable<Resource | string>, person: CohortPerson) {
+  const iterator = stream[Symbol.asyncIterator]();
+  const first = await iterator.next();
+  expect(first.done).toBe(false);
+  await reserve(person);
+  const ids: string[] = [];
+  for (let next = await iterator.next(); !next.done; next = await iterator.next()) {
+    const resource = typeof next.value === 'string' ? (JSON.parse(next.value) as Resource) : next.value;
+    ids.push(resource.id as string);
+  }
+  return ids;
+}
+
+test("a researcher's stream hands out nothing of a person reserved while it runs", async () => {
+  const [gone, kept] = [lastReservable(0), lastReservable(1)];
+  const view = await openStudyView(researcher(STUDY), server.server.studyViews);
+  const ids = await idsAfterReserving(view.stream('Patient'), gone);
+  expect(ids.length).toBeGreaterThan(1000);
+  expect(ids).toContain(projectId(server, STUDY, 'Patient', kept.patientId));
+  expect(ids).not.toContain(projectId(server, STUDY, 'Patient', gone.patientId));
+  expect(new Set(ids).size).toBe(ids.length);
+});
+
+test("registry staff's stream hands out nothing of a person reserved while it runs", async () => {
+  const [gone, kept] = [lastReservable(2), lastReservable(3)];
+  const units = readUnits(server.config.unitsFile).map((u) => u.resh);
+  const source = registrySource(server.server.store, units, new Date().toISOString());
+  const ids = await idsAfterReserving(source.stream('EpisodeOfCare', {}), gone);
+  expect(ids).toEqual(expect.arrayContaining(kept.episodes.map((e) => e.id)));
+  for (const episode of gone.episodes) expect(ids).not.toContain(episode.id);
+  expect(new Set(ids).size).toBe(ids.length);
+});

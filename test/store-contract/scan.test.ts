@@ -1,0 +1,80 @@
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Patient } from '@medplum/fhirtypes';
+import { EmbeddedStore } from '../../src/store/embedded';
+import { scanResources, scanStored } from '../../src/store/scan';
+
+/**
+ * The one stream every whole-registry reader uses (src/store/scan.ts) over the embedded store's keyset
+ * scan: with more rows than one page, and writes going on between the pages as they do in a server,
+ * every resource that matches from before the read to after it comes exactly once, as its page found it;
+ * what was deleted before its page was read does not come.
+ */
+const PAGE_ROWS = 200; // EmbeddedStore's scan page
+const dir = mkdtempSync(join(tmpdir(), 'norpain-scan-'));
+let store: EmbeddedStore;
+beforeAll(() => {
+  store = EmbeddedStore.open(join(dir, 'fhir.db'));
+});
+afterAll(async () => {
+  await store.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function patients(system: string, n: number, from = 0): Promise<string[]> {
+  const ids: string[] = [];
+  for (let i = from; i < from + n; i++) {
+    const { resource } = await store.create<Patient>({
+      resourceType: 'Patient',
+      identifier: [{ system, value: String(i) }],
+      gender: 'female',
+    });
+    ids.push(resource.id as string);
+  }
+  return ids;
+}
+
+test('every matching resource exactly once while resources are created, updated and deleted', async () => {
+  const system = `https://norpain.no/fhir/sid/scan-${randomUUID()}`;
+  const before = await patients(system, PAGE_ROWS * 2 + 57);
+  // Others of the type that the filter leaves out, between and after them.
+  await patients(`${system}-other`, 30);
+  const seen = new Map<string, Patient[]>();
+  let written = false;
+  const updated = before[PAGE_ROWS + 10];
+  const deleted = before[PAGE_ROWS + 20];
+  let created: string[] = [];
+  for await (const patient of scanResources<Patient>(store, `Patient?identifier=${system}|`)) {
+    seen.set(patient.id as string, [...(seen.get(patient.id as string) ?? []), patient]);
+    if (!written && seen.size === 5) {
+      // While the first page is being read: the writes of other requests.
+      written = true;
+      const current = await store.read<Patient>('Patient', updated);
+      await store.update<Patient>({ ...current, id: updated, gender: 'male' });
+      await store.delete('Patient', deleted);
+      created = await patients(system, 3, 10_000);
+      await patients(`${system}-other`, 3);
+    }
+  }
+  expect(written).toBe(true);
+  expect([...seen.values()].filter((versions) => versions.length > 1)).toEqual([]);
+  const expected = [...before.filter((id) => id !== deleted), ...created];
+  expect([...seen.keys()].sort()).toEqual(expected.sort());
+  expect(seen.get(updated)?.[0]).toMatchObject({ gender: 'male', meta: { versionId: '2' } });
+});
+
+test('the stored text is what a read returns; nothing matched, nothing comes', async () => {
+  const system = `https://norpain.no/fhir/sid/scan-${randomUUID()}`;
+  const [id] = await patients(system, 1);
+  const texts: (Patient | string)[] = [];
+  for await (const item of scanStored(store, `Patient?identifier=${system}|`))
+    texts.push(item as Patient | string);
+  expect(texts).toHaveLength(1);
+  expect(typeof texts[0]).toBe('string');
+  expect(JSON.parse(texts[0] as string)).toEqual(await store.read('Patient', id));
+  const none: unknown[] = [];
+  for await (const item of scanStored(store, `Patient?identifier=${system}-none|`)) none.push(item);
+  expect(none).toEqual([]);
+});
