@@ -18,7 +18,7 @@ import { openExport, registrySource, studySource, type ExportServices } from './
 import { createRequestMetrics } from './metrics';
 import { createFhirRouter } from './fhir/router';
 import { fhirJson } from './fhir/http';
-import { errors, FhirError, issue, operationOutcome } from './fhir/outcomes';
+import { errors, FhirError, fhirErrorOfState, issue, operationOutcome } from './fhir/outcomes';
 import { SearchTranslator } from './identity/searchTranslation';
 import { openIdentity, type IdentityServices } from './identity/service';
 import { openFollowUp, startDispatchTimer, type FollowUpServices } from './followup';
@@ -159,7 +159,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     await state.close();
     throw err;
   }
-  const journal = WriteJournal.open(config.dataDir);
+  const journal = WriteJournal.open(config.dataDir, state);
   const projectPseudonyms = ProjectPseudonyms.open(config.dataDir, identity.pseudonymiser.keyring);
   const studyViews: StudyViewDeps = {
     store,
@@ -183,6 +183,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
   try {
     exports = openExport({
       dataDir: config.dataDir,
+      state,
       config: config.export,
       audit: auditLog,
       logger,
@@ -200,6 +201,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
       production,
       store,
       vault: identity.vault,
+      state,
       locks: consent.locks,
       cancellers: consent.followUps,
       actor: 'norpain-dispatch',
@@ -463,10 +465,12 @@ function errorHandler(logger: Logger) {
     const requestId = requestIdOf(res);
     let status: number;
     let body;
-    if (err instanceof FhirError) {
-      status = err.status;
-      body = err.outcome;
-      res.set(err.headers);
+    // The audit of a failed request may fail for the same reason (the state database is gone): still 503.
+    const fhirError = err instanceof FhirError ? err : fhirErrorOfState(err);
+    if (fhirError) {
+      status = fhirError.status;
+      body = fhirError.outcome;
+      res.set(fhirError.headers);
     } else {
       status = 500;
       logger.error('unhandled error', { requestId, ...describeError(err) });

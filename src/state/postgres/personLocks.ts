@@ -1,6 +1,7 @@
 import pg from 'pg';
 import { type LockMode, PersonLocks, type PersonLockService } from '../../consent/personLock';
 import { getLogger, describeError } from '../../logging/logger';
+import { stateError } from '../unavailable';
 import { advisoryKey } from './lockKey';
 
 /**
@@ -45,7 +46,8 @@ export class PgPersonLocks implements PersonLockService {
     } catch (err) {
       client?.release(true);
       releaseLocal();
-      throw err;
+      // Also a lock wait past lock_timeout (a stuck holder): 503 after a bounded wait, not a hang.
+      throw stateError(err);
     }
     const held = client;
     let released = false;
