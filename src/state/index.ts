@@ -11,6 +11,7 @@ import { PgPersonLocks } from './postgres/personLocks';
 import { PgStateDatabase } from './postgres/PgStateDatabase';
 import { ReplicaLiveness } from './postgres/liveness';
 import { PgReplayCache } from './postgres/replayCache';
+import { STATE_TIMEOUTS } from './postgres/timeouts';
 import { SqliteStateDatabase } from './sqlite';
 
 export type { SqlValue, StateDatabase, StateDialect, TransactionOptions } from './database';
@@ -22,13 +23,6 @@ export { isStateUnavailable, StateUnavailableError } from './unavailable';
  * (tests; an operator sharing one database).
  */
 export type StateConfig = { kind: 'sqlite' } | { kind: 'postgres'; databaseUrl: string; schema?: string };
-
-/**
- * Bounds on every wait for the state, so that a database that is gone, or a lock that is stuck (a person
- * lock another replica holds too long), gives a 503 after seconds (src/state/unavailable.ts) rather than a
- * request that hangs.
- */
-export const STATE_TIMEOUTS = { connectMs: 5_000, lockMs: 10_000, statementMs: 15_000 };
 
 /** The connection settings of a PostgreSQL state. */
 export function pgConnection(state: { databaseUrl: string; schema?: string }): pg.ClientConfig {

@@ -2,31 +2,34 @@ import pg from 'pg';
 import { describeError, getLogger } from '../../logging/logger';
 import { advisoryKey } from './lockKey';
 
+/** How soon a lost liveness connection is opened again. */
+const RECONNECT_MS = 1_000;
+
 /**
  * Which replicas still run (src/state/index.ts, `gone`): each process holds a session-level advisory lock
  * named by its instance id on a connection of its own for its whole life; PostgreSQL releases it when the
  * process dies (its connection closes). Another process that can take that lock knows the owner is gone,
  * and may take over what it left (bulk export jobs to fail, write intents to recover).
+ *
+ * Should the connection drop while the process runs, it is opened again and the lock taken again within
+ * about a second; until then the others may take this process for gone (said in the log, loudly). Their
+ * recovery runs every 30 s, so the window in which they could act on it is that small.
  */
 export class ReplicaLiveness {
+  private holder: pg.Client | undefined;
+  private closed = false;
+  private retry: NodeJS.Timeout | undefined;
+
   private constructor(
-    private readonly holder: pg.Client,
+    private readonly connection: pg.ClientConfig,
     private readonly pool: pg.Pool,
     private readonly instance: string,
   ) {}
 
   static async start(connection: pg.ClientConfig, pool: pg.Pool, instance: string): Promise<ReplicaLiveness> {
-    const holder = new pg.Client(connection);
-    // Losing it means the others may take this process for gone: said loudly, nothing else to do here.
-    holder.on('error', (err) =>
-      getLogger().error('replica liveness connection lost; other replicas may take over this one’s work', {
-        component: 'state',
-        ...describeError(err),
-      }),
-    );
-    await holder.connect();
-    await holder.query('SELECT pg_advisory_lock($1::bigint)', [keyOf(instance)]);
-    return new ReplicaLiveness(holder, pool, instance);
+    const liveness = new ReplicaLiveness(connection, pool, instance);
+    await liveness.hold();
+    return liveness;
   }
 
   async gone(instance: string | undefined): Promise<boolean> {
@@ -49,7 +52,50 @@ export class ReplicaLiveness {
   }
 
   async close(): Promise<void> {
-    await this.holder.end();
+    this.closed = true;
+    clearTimeout(this.retry);
+    await this.holder?.end();
+  }
+
+  private async hold(): Promise<void> {
+    const holder = new pg.Client(this.connection);
+    holder.on('error', (err) => {
+      getLogger().error('replica liveness connection lost; other replicas may take this one for gone', {
+        component: 'state',
+        ...describeError(err),
+      });
+      this.again();
+    });
+    try {
+      await holder.connect();
+      await holder.query('SELECT pg_advisory_lock($1::bigint)', [keyOf(this.instance)]);
+    } catch (err) {
+      await holder.end().catch(() => undefined);
+      throw err;
+    }
+    if (this.closed) {
+      await holder.end();
+      return;
+    }
+    this.holder = holder;
+  }
+
+  private again(): void {
+    if (this.closed || this.retry !== undefined) return;
+    this.holder = undefined;
+    this.retry = setTimeout(() => {
+      this.hold().then(
+        () => {
+          this.retry = undefined;
+          getLogger().info('replica liveness connection open again', { component: 'state' });
+        },
+        () => {
+          this.retry = undefined;
+          this.again();
+        },
+      );
+    }, RECONNECT_MS);
+    this.retry.unref();
   }
 }
 

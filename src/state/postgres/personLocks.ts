@@ -3,6 +3,7 @@ import { type LockMode, PersonLocks, type PersonLockService } from '../../consen
 import { getLogger, describeError } from '../../logging/logger';
 import { stateError } from '../unavailable';
 import { advisoryKey } from './lockKey';
+import { STATE_TIMEOUTS } from './timeouts';
 
 /**
  * Person locks shared by every replica on one PostgreSQL state (DESIGN §7): a caller's keys are
@@ -24,8 +25,17 @@ export class PgPersonLocks implements PersonLockService {
     /** Names the lock family: its keys never meet another family's. */
     private readonly family: string,
     maxConnections = 10,
+    /** How long an acquire waits for another process's holder before it gives up (StateUnavailableError). */
+    waitMs = STATE_TIMEOUTS.personLockMs,
   ) {
-    this.pool = new pg.Pool({ ...connection, max: maxConnections });
+    // Waits for another holder as long as a reservation may take, then gives up (503), never forever; the
+    // statement that waits is given that long too.
+    this.pool = new pg.Pool({
+      ...connection,
+      lock_timeout: waitMs,
+      statement_timeout: waitMs + STATE_TIMEOUTS.statementMs,
+      max: maxConnections,
+    });
     // An idle connection that drops is replaced on the next acquire; nothing to do but not crash.
     this.pool.on('error', (err) =>
       getLogger().warn('person lock connection lost', { component: 'state', ...describeError(err) }),
@@ -46,7 +56,7 @@ export class PgPersonLocks implements PersonLockService {
     } catch (err) {
       client?.release(true);
       releaseLocal();
-      // Also a lock wait past lock_timeout (a stuck holder): 503 after a bounded wait, not a hang.
+      // Also a wait past lock_timeout (a stuck holder): 503 after a bounded wait, not a hang.
       throw stateError(err);
     }
     const held = client;
