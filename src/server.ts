@@ -18,7 +18,7 @@ import { openExport, registrySource, studySource, type ExportServices } from './
 import { createRequestMetrics } from './metrics';
 import { createFhirRouter } from './fhir/router';
 import { fhirJson } from './fhir/http';
-import { errors, FhirError, issue, operationOutcome } from './fhir/outcomes';
+import { errors, FhirError, fhirErrorOfState, issue, operationOutcome } from './fhir/outcomes';
 import { SearchTranslator } from './identity/searchTranslation';
 import { openIdentity, type IdentityServices } from './identity/service';
 import { openFollowUp, startDispatchTimer, type FollowUpServices } from './followup';
@@ -168,7 +168,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     await state.close();
     throw err;
   }
-  const journal = WriteJournal.open(config.dataDir);
+  const journal = WriteJournal.open(config.dataDir, state);
   if (removeRetiredIdTable(config.dataDir)) {
     logger.info(
       'Removed the retired table of project ids (research.sqlite): project ids are now reversible',
@@ -198,6 +198,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
   try {
     exports = openExport({
       dataDir: config.dataDir,
+      state,
       config: config.export,
       audit: auditLog,
       logger,
@@ -215,6 +216,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
       production,
       store,
       vault: identity.vault,
+      state,
       locks: consent.locks,
       cancellers: consent.followUps,
       actor: 'norpain-dispatch',
@@ -478,10 +480,12 @@ function errorHandler(logger: Logger) {
     const requestId = requestIdOf(res);
     let status: number;
     let body;
-    if (err instanceof FhirError) {
-      status = err.status;
-      body = err.outcome;
-      res.set(err.headers);
+    // The audit of a failed request may fail for the same reason (the state database is gone): still 503.
+    const fhirError = err instanceof FhirError ? err : fhirErrorOfState(err);
+    if (fhirError) {
+      status = fhirError.status;
+      body = fhirError.outcome;
+      res.set(fhirError.headers);
     } else {
       status = 500;
       logger.error('unhandled error', { requestId, ...describeError(err) });

@@ -29,6 +29,7 @@ import { SearchTranslator } from '../../src/identity/searchTranslation';
 import { createPseudonymiseStage } from '../../src/ingest/pseudonymise';
 import type { WriteEntry } from '../../src/ingest/write';
 import { createLogger } from '../../src/logging/logger';
+import { openState } from '../../src/state';
 import { EmbeddedStore } from '../../src/store/embedded';
 import { episode } from '../../test/auth/fixtures';
 
@@ -88,7 +89,7 @@ async function main(): Promise<void> {
     key: Buffer.alloc(32, 7),
   });
   const locks = new PersonLocks();
-  const journal = WriteJournal.open(dir);
+  const journal = WriteJournal.open(dir, await openState({ kind: 'sqlite' }));
   const auditLog = AuditLog.open(auditLogPath(dir));
   const viewDeps = { personOf: () => undefined };
   const ingest = createIngestPipeline({

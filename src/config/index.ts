@@ -86,6 +86,9 @@ export interface ExportConfig {
   ttlSeconds: number;
   /** An NDJSON file is split before it would grow past this size (EXPORT_MAX_FILE_BYTES). */
   maxFileBytes: number;
+  /** Where the files are written (EXPORT_DIR): one volume every replica mounts, so any replica serves
+   * them; DATA_DIR/export/files by default. */
+  dir: string;
 }
 
 /** Development defaults, chosen so that a dev token from `norpain token` and the dev server agree. */
@@ -150,6 +153,7 @@ export function loadConfig(env: Env = process.env): Config {
     export: {
       ttlSeconds: parseInteger(env, 'EXPORT_TTL_SECONDS', 3600, 1, 30 * 24 * 3600),
       maxFileBytes: parseByteSize(env, 'EXPORT_MAX_FILE_BYTES', 256 * 1024 * 1024),
+      dir: path.resolve(nonEmpty(env.EXPORT_DIR) ?? path.join(dataDir, 'export', 'files')),
     },
   };
 }

@@ -8,8 +8,8 @@ import type { ExportSource } from './source';
 /**
  * Runs export jobs in the background of the server process: each job streams its source type by type
  * into NDJSON files (files.ts), records its progress, and ends completed (files published) or failed
- * (files removed). A cancelled job stops at the next resource and leaves nothing behind. Jobs do not
- * survive a restart: one found in progress at start is failed, its partial files removed.
+ * (files removed). A cancelled job (on any replica) stops soon after and leaves nothing behind. Jobs do
+ * not survive their process: one whose runner has stopped is failed, its partial files removed.
  */
 export interface ExportEngine {
   /** Starts a job already recorded in the job store. */
@@ -18,6 +18,8 @@ export interface ExportEngine {
   cancel(jobId: string): Promise<void>;
   /** Cancels every running job (server shutdown). */
   stop(): Promise<void>;
+  /** Fails the jobs whose runner has stopped (a restart, a replica gone): they cannot resume. */
+  failOrphans(): Promise<void>;
 }
 
 export interface EngineOptions {
@@ -28,6 +30,8 @@ export interface EngineOptions {
   ttlMs: number;
   /** A file is split before it would grow past this size. */
   maxFileBytes: number;
+  /** Whether the process that ran a job has stopped (StateServices.gone); undefined: recorded before runners. */
+  gone(runner: string | undefined): Promise<boolean>;
 }
 
 /** How often progress is written to the job store (each write is a synced commit). */
@@ -37,16 +41,8 @@ export function createExportEngine(options: EngineOptions): ExportEngine {
   const { jobs, files, logger } = options;
   const running = new Map<string, { abort: AbortController; done: Promise<void> }>();
 
-  for (const job of jobs.unfinished()) {
-    files.remove(job.id);
-    jobs.finish(
-      job.id,
-      { status: 'failed', error: 'The server restarted while the export ran; start the export again.' },
-      new Date(Date.now() + options.ttlMs).toISOString(),
-    );
-  }
-
-  const run = async (job: ExportJob, source: ExportSource, signal: AbortSignal): Promise<void> => {
+  const run = async (job: ExportJob, source: ExportSource, abort: AbortController): Promise<void> => {
+    const signal = abort.signal;
     const writer = files.writer(job.id, options.maxFileBytes);
     let written = 0;
     let reported = Date.now();
@@ -60,12 +56,13 @@ export function createExportEngine(options: EngineOptions): ExportEngine {
           await writer.write(type, resource);
           written += 1;
           if (Date.now() - reported >= PROGRESS_EVERY_MS) {
-            jobs.progress(job.id, written, index);
+            // Cancelled on another replica: stop here as a cancel on this one would.
+            if (!jobs.progress(job.id, written, index)) abort.abort();
             reported = Date.now();
           }
         }
         if (signal.aborted) break;
-        jobs.progress(job.id, written, index + 1);
+        if (!jobs.progress(job.id, written, index + 1)) abort.abort();
       }
       if (signal.aborted) {
         writer.abort();
@@ -95,7 +92,7 @@ export function createExportEngine(options: EngineOptions): ExportEngine {
   return {
     start(job, source, onEnd) {
       const abort = new AbortController();
-      const done = run(job, source, abort.signal)
+      const done = run(job, source, abort)
         .then(async () => {
           const ended = jobs.get(job.id);
           if (ended !== undefined && ended.status !== 'in-progress') await onEnd?.(ended);
@@ -116,6 +113,17 @@ export function createExportEngine(options: EngineOptions): ExportEngine {
     },
     async stop() {
       await Promise.all([...running.keys()].map((id) => this.cancel(id)));
+    },
+    async failOrphans() {
+      for (const job of jobs.unfinished()) {
+        if (!(await options.gone(job.runner))) continue;
+        files.remove(job.id);
+        jobs.finish(
+          job.id,
+          { status: 'failed', error: 'The server restarted while the export ran; start the export again.' },
+          expiry(options.ttlMs),
+        );
+      }
     },
   };
 }

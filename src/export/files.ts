@@ -4,16 +4,12 @@ import path from 'node:path';
 import type { OutputFile } from './jobs';
 
 /**
- * Where an export's files live: DATA_DIR/export/{job}/. While the job runs they are written under
+ * Where an export's files live: EXPORT_DIR/{job}/ (DATA_DIR/export/files by default). While the job runs they are written under
  * `partial/`; only when every file is complete is that folder renamed to `files/` (one atomic rename), so
  * nothing partial is ever served, and a job that stops half-way leaves nothing a download could reach.
  */
 export class ExportFiles {
   constructor(private readonly root: string) {}
-
-  static under(dataDir: string): ExportFiles {
-    return new ExportFiles(path.join(dataDir, 'export', 'files'));
-  }
 
   private jobDir(jobId: string): string {
     return path.join(this.root, jobId);

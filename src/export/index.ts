@@ -2,11 +2,12 @@ import { buildAuditEvent, type AuditSink } from '../audit/auditEvent';
 import type { Principal } from '../auth/principal';
 import type { ExportConfig } from '../config';
 import type { OperationRow } from '../fhir/classify';
+import type { StateServices } from '../state';
 import type { InteractionContext } from '../fhir/interactions';
 import { describeError, type Logger } from '../logging/logger';
 import { createExportEngine } from './engine';
 import { ExportFiles } from './files';
-import { SqliteJobStore, type ExportJob, type JobStore } from './jobs';
+import { StateJobStore, type ExportJob } from './jobs';
 import { exportOperations } from './operations';
 import type { ExportSource } from './source';
 
@@ -30,16 +31,16 @@ export interface ExportDeps {
   audit: AuditSink;
   logger: Logger;
   sourceFor(ctx: InteractionContext, transactionTime: string): Promise<ExportSource>;
-  /** Where the jobs are kept; the SQLite file under DATA_DIR by default. */
-  jobs?: JobStore;
+  /** Where the jobs are kept (shared by the replicas on PostgreSQL), and who runs them. */
+  state: StateServices;
 }
 
 /** Who did what outside a request, in the audit log. */
 const ACTOR = 'norpain-export';
 
 export function openExport(deps: ExportDeps): ExportServices {
-  const jobs = deps.jobs ?? SqliteJobStore.open(deps.dataDir);
-  const files = ExportFiles.under(deps.dataDir);
+  const jobs = StateJobStore.open(deps.state.config, deps.dataDir, deps.state.instance);
+  const files = new ExportFiles(deps.config.dir);
   const ttlMs = deps.config.ttlSeconds * 1000;
   const engine = createExportEngine({
     jobs,
@@ -47,6 +48,7 @@ export function openExport(deps: ExportDeps): ExportServices {
     logger: deps.logger,
     ttlMs,
     maxFileBytes: deps.config.maxFileBytes,
+    gone: (runner) => deps.state.gone(runner),
   });
 
   const onEnd = async (job: ExportJob, principal: Principal): Promise<void> => {
@@ -65,6 +67,7 @@ export function openExport(deps: ExportDeps): ExportServices {
   };
 
   const sweep = async (): Promise<void> => {
+    await engine.failOrphans();
     for (const job of jobs.expired(new Date().toISOString())) {
       files.remove(job.id);
       jobs.remove(job.id);
@@ -79,7 +82,8 @@ export function openExport(deps: ExportDeps): ExportServices {
         }),
       );
     }
-    // Folders no job names any more (a crash between removing the files and the record).
+    // Folders no job names any more (a crash between removing the files and the record). A job's record
+    // is written before its folder, so a folder another replica is starting has one.
     for (const id of files.jobsOnDisk()) {
       if (jobs.get(id) === undefined) files.remove(id);
     }
@@ -93,6 +97,8 @@ export function openExport(deps: ExportDeps): ExportServices {
     Math.max(250, Math.min(60_000, ttlMs / 2)),
   );
   timer.unref();
+  // Right away too: jobs a stopped server (or replica) left in progress are failed.
+  sweep().catch((err: unknown) => deps.logger.error('export sweep failed', describeError(err)));
 
   return {
     operations: exportOperations({ jobs, files, engine, sourceFor: deps.sourceFor, onEnd }),

@@ -1,12 +1,8 @@
 import path from 'node:path';
-import type Database from 'better-sqlite3';
+import { openStateDatabase, type StateConfig, type StateDatabase } from '../state';
 import { openPrivateDatabase } from '../store/privateDatabase';
 
-/**
- * Bulk Data export jobs as the façade's state keeps them (DESIGN §7: its own small databases, never the
- * FHIR store). The engine, the HTTP operations and the sweeper use only the JobStore interface, so a
- * PostgreSQL implementation (STATE=postgres) can replace the SQLite one without touching them.
- */
+/** Bulk Data export jobs as the façade's state keeps them (DESIGN §7: its own state, never the FHIR store). */
 
 /** A cancelled job is deleted with its files, so it has no status of its own. */
 export type JobStatus = 'in-progress' | 'completed' | 'failed';
@@ -44,14 +40,20 @@ export interface ExportJob {
   createdAt: string;
   /** When its files are deleted (set when the job completes or fails). */
   expiresAt?: string;
+  /** The process running it (StateServices.instance); absent for a job recorded before runners were. */
+  runner?: string;
 }
 
-export type NewJob = Omit<ExportJob, 'status' | 'written' | 'typesDone' | 'output' | 'error' | 'expiresAt'>;
+export type NewJob = Omit<
+  ExportJob,
+  'status' | 'written' | 'typesDone' | 'output' | 'error' | 'expiresAt' | 'runner'
+>;
 
 export interface JobStore {
   create(job: NewJob): void;
   get(id: string): ExportJob | undefined;
-  progress(id: string, written: number, typesDone: number): void;
+  /** Records progress; false once the job is no longer in progress (cancelled, on any replica). */
+  progress(id: string, written: number, typesDone: number): boolean;
   /** Marks an in-progress job finished; false if it was no longer in progress (cancelled meanwhile). */
   finish(
     id: string,
@@ -61,7 +63,7 @@ export interface JobStore {
   remove(id: string): void;
   /** Jobs whose files are due for deletion at `now`. */
   expired(now: string): ExportJob[];
-  /** Jobs left in progress by a server that stopped: they cannot resume and are failed at start. */
+  /** Jobs in progress that another process runs (or ran: one that stopped leaves its jobs so). */
   unfinished(): ExportJob[];
   close(): void;
 }
@@ -83,7 +85,8 @@ CREATE TABLE IF NOT EXISTS export_job (
   output TEXT NOT NULL DEFAULT '[]',
   error TEXT,
   created_at TEXT NOT NULL,
-  expires_at TEXT
+  expires_at TEXT,
+  runner TEXT
 );
 CREATE INDEX IF NOT EXISTS export_job_expiry ON export_job (expires_at) WHERE expires_at IS NOT NULL;
 `;
@@ -105,6 +108,7 @@ interface JobRow {
   error: string | null;
   created_at: string;
   expires_at: string | null;
+  runner: string | null;
 }
 
 function fromRow(row: JobRow): ExportJob {
@@ -125,28 +129,41 @@ function fromRow(row: JobRow): ExportJob {
     error: row.error ?? undefined,
     createdAt: row.created_at,
     expiresAt: row.expires_at ?? undefined,
+    runner: row.runner ?? undefined,
   };
 }
 
-/** The jobs in DATA_DIR/export/jobs.sqlite (a private file, like the vault and the register). */
-export class SqliteJobStore implements JobStore {
-  private readonly db: Database.Database;
+/**
+ * The jobs on the state (src/state): DATA_DIR/export/jobs.sqlite (a private file, like the vault and the
+ * register), or PostgreSQL's table (migrations.ts) shared by every replica, so that a job kicked off on one
+ * replica is polled, downloaded and cancelled on any (its files in the shared EXPORT_DIR). Each job names
+ * the process that runs it (`runner`), so that only a job whose runner has stopped is failed as orphaned.
+ */
+export class StateJobStore implements JobStore {
+  constructor(
+    private readonly db: StateDatabase,
+    private readonly runner: string,
+  ) {}
 
-  constructor(file: string) {
-    this.db = openPrivateDatabase(file, SCHEMA);
-  }
-
-  static open(dataDir: string): SqliteJobStore {
-    return new SqliteJobStore(path.join(dataDir, 'export', 'jobs.sqlite'));
+  static open(state: StateConfig, dataDir: string, runner: string): StateJobStore {
+    return new StateJobStore(
+      openStateDatabase(state, () => {
+        const db = openPrivateDatabase(path.join(dataDir, 'export', 'jobs.sqlite'), SCHEMA);
+        // A file from before jobs named their runner: its jobs have none (and count as orphaned).
+        const columns = db.pragma('table_info(export_job)') as { name: string }[];
+        if (!columns.some((c) => c.name === 'runner'))
+          db.exec('ALTER TABLE export_job ADD COLUMN runner TEXT');
+        return db;
+      }),
+      runner,
+    );
   }
 
   create(job: NewJob): void {
-    this.db
-      .prepare(
-        `INSERT INTO export_job (id, owner, request, request_id, level, group_id, types, since, transaction_time, status, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'in-progress', ?)`,
-      )
-      .run(
+    this.db.run(
+      `INSERT INTO export_job (id, owner, request, request_id, level, group_id, types, since, transaction_time, status, created_at, runner)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'in-progress', ?, ?)`,
+      [
         job.id,
         job.owner,
         job.request,
@@ -157,18 +174,23 @@ export class SqliteJobStore implements JobStore {
         job.since ?? null,
         job.transactionTime,
         job.createdAt,
-      );
+        this.runner,
+      ],
+    );
   }
 
   get(id: string): ExportJob | undefined {
-    const row = this.db.prepare('SELECT * FROM export_job WHERE id = ?').get(id) as JobRow | undefined;
+    const row = this.db.get<JobRow>('SELECT * FROM export_job WHERE id = ?', [id]);
     return row === undefined ? undefined : fromRow(row);
   }
 
-  progress(id: string, written: number, typesDone: number): void {
-    this.db
-      .prepare(`UPDATE export_job SET written = ?, types_done = ? WHERE id = ? AND status = 'in-progress'`)
-      .run(written, typesDone, id);
+  progress(id: string, written: number, typesDone: number): boolean {
+    return (
+      this.db.run(
+        `UPDATE export_job SET written = ?, types_done = ? WHERE id = ? AND status = 'in-progress'`,
+        [written, typesDone, id],
+      ).changes === 1
+    );
   }
 
   finish(
@@ -176,35 +198,37 @@ export class SqliteJobStore implements JobStore {
     outcome: { status: 'completed'; output: OutputFile[] } | { status: 'failed'; error: string },
     expiresAt: string,
   ): boolean {
-    const result = this.db
-      .prepare(
-        `UPDATE export_job SET status = ?, output = ?, error = ?, expires_at = ?
-         WHERE id = ? AND status = 'in-progress'`,
-      )
-      .run(
+    const result = this.db.run(
+      `UPDATE export_job SET status = ?, output = ?, error = ?, expires_at = ?
+       WHERE id = ? AND status = 'in-progress'`,
+      [
         outcome.status,
         JSON.stringify(outcome.status === 'completed' ? outcome.output : []),
         outcome.status === 'failed' ? outcome.error : null,
         expiresAt,
         id,
-      );
+      ],
+    );
     return result.changes === 1;
   }
 
   remove(id: string): void {
-    this.db.prepare('DELETE FROM export_job WHERE id = ?').run(id);
+    this.db.run('DELETE FROM export_job WHERE id = ?', [id]);
   }
 
   expired(now: string): ExportJob[] {
-    const rows = this.db
-      .prepare('SELECT * FROM export_job WHERE expires_at IS NOT NULL AND expires_at <= ?')
-      .all(now) as JobRow[];
-    return rows.map(fromRow);
+    return this.db
+      .all<JobRow>('SELECT * FROM export_job WHERE expires_at IS NOT NULL AND expires_at <= ?', [now])
+      .map(fromRow);
   }
 
   unfinished(): ExportJob[] {
-    const rows = this.db.prepare(`SELECT * FROM export_job WHERE status = 'in-progress'`).all() as JobRow[];
-    return rows.map(fromRow);
+    return this.db
+      .all<JobRow>(
+        `SELECT * FROM export_job WHERE status = 'in-progress' AND (runner IS NULL OR runner <> ?)`,
+        [this.runner],
+      )
+      .map(fromRow);
   }
 
   close(): void {

@@ -6,7 +6,7 @@ import type { WriteEntry } from '../ingest/write';
 import { parseETag, type FhirResponse, type ReturnPreference } from './http';
 import { checkEntryShape } from './bodyGuard';
 import { classify } from './classify';
-import { errors, FhirError, isFhirError, issue, operationOutcome } from './outcomes';
+import { errors, FhirError, fhirErrorOfState, isFhirError, issue, operationOutcome } from './outcomes';
 import { isId, perform, searchQuery, type InteractionContext } from './interactions';
 import { authorise } from '../auth/matrix';
 import { checkQueryLimits } from './queryLimits';
@@ -142,10 +142,11 @@ async function batch(ctx: InteractionContext, bundle: Bundle, prefer: ReturnPref
       // Earlier entries may have been committed: an unexpected error answers this entry alone.
       const failure = isFhirError(err)
         ? err
-        : new FhirError(
+        : (fhirErrorOfState(err) ??
+          new FhirError(
             500,
             operationOutcome([issue('exception', 'An internal error occurred in this entry.')]),
-          );
+          ));
       entries.push({ response: { status: statusLine(failure.status), outcome: failure.outcome } });
     }
   }

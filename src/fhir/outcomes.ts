@@ -1,4 +1,5 @@
 import type { OperationOutcome, OperationOutcomeIssue } from '@medplum/fhirtypes';
+import { isStateUnavailable } from '../state/unavailable';
 
 /**
  * Every error a client can cause travels as a FhirError: an HTTP status plus the OperationOutcome the
@@ -66,4 +67,20 @@ export const errors = {
 
 export function isFhirError(err: unknown): err is FhirError {
   return err instanceof FhirError;
+}
+
+/** How long a client is asked to wait when the façade's state database is unavailable. */
+const STATE_RETRY_AFTER_SECONDS = 5;
+
+/**
+ * The FhirError for an error that is not one: 503 (transient) when the state database is unavailable
+ * (src/state/unavailable.ts), otherwise undefined (an internal error).
+ */
+export function fhirErrorOfState(err: unknown): FhirError | undefined {
+  return isStateUnavailable(err)
+    ? errors.serviceUnavailable(
+        "The registry's own database is not reachable at the moment; the request was not completed. Try again shortly.",
+        STATE_RETRY_AFTER_SECONDS,
+      )
+    : undefined;
 }

@@ -24,7 +24,7 @@ import {
 } from './http';
 import { classify, routeOf, type FhirInteraction, type FhirOperation } from './classify';
 import { perform, type InteractionContext } from './interactions';
-import { errors, FhirError, isFhirError, issue, operationOutcome } from './outcomes';
+import { errors, FhirError, fhirErrorOfState, isFhirError, issue, operationOutcome } from './outcomes';
 import { checkQueryLimits } from './queryLimits';
 import { validateOperation } from './validateOperation';
 import { newServerId } from '../identity/serverId';
@@ -181,7 +181,7 @@ export function createFhirRouter(deps: FhirRouterDeps): express.Router {
       next(err);
       return;
     }
-    const fhirError = isFhirError(err) ? err : fromBodyParser(err);
+    const fhirError = isFhirError(err) ? err : (fromBodyParser(err) ?? fhirErrorOfState(err));
     if (fhirError) {
       try {
         await auditRequest(deps, req, res, fhirError.status, undefined, undefined);

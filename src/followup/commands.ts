@@ -4,11 +4,11 @@ import { AuditLog, auditLogPath } from '../audit/log';
 import { vaultAuditSink } from '../audit/vaultSink';
 import { parseOptions, UsageError, type CliCommand } from '../cli/command';
 import { loadConfig } from '../config';
-import { PersonLocks } from '../consent/personLock';
 import type { IdentityVault } from '../identity/vault/IdentityVault';
 import { openIdentity } from '../identity/service';
 import { createLogger } from '../logging/logger';
 import { openStore } from '../server';
+import { openState } from '../state';
 import { openFollowUp, type FollowUpServices } from '.';
 import { isMonth, responseRates } from './rates';
 
@@ -24,27 +24,31 @@ async function withFollowUp<T>(
   const config = loadConfig(env);
   const production = config.mode === 'production';
   const logger = createLogger({ level: config.logLevel, sink: (line) => process.stderr.write(line + '\n') });
-  const audit = AuditLog.open(auditLogPath(config.dataDir));
+  // The server's state (shared with the replicas on PostgreSQL): its vault, audit log, ledger and locks.
+  const state = await openState(config.state);
+  const audit = AuditLog.open(auditLogPath(config.dataDir), config.state);
   // The sink names persons by pseudonym, which the vault it audits knows once it is open.
   const opened: { vault?: IdentityVault } = {};
   const identity = openIdentity({
     env,
     production,
     dataDir: config.dataDir,
+    state: config.state,
     logger,
     audit: vaultAuditSink(audit, (patientId) => opened.vault?.findByPatientId(patientId)?.pseudonym),
   });
   opened.vault = identity.vault;
   const store = await openStore(config);
-  // Reservations run in the server: this process has its own locks, and checks Task and vault before
-  // each message (docs/followup.md).
+  // Each message is sent under the person's lock a reservation takes (shared with the replicas on
+  // PostgreSQL), after checking Task and vault (docs/followup.md).
   const followUp = openFollowUp({
     env,
     dataDir: config.dataDir,
     production,
     store,
     vault: identity.vault,
-    locks: new PersonLocks(),
+    state,
+    locks: state.personLocks('person'),
     actor: 'norpain-cli',
   });
   try {
@@ -54,6 +58,7 @@ async function withFollowUp<T>(
     await store.close();
     identity.close();
     audit.close();
+    await state.close();
   }
 }
 

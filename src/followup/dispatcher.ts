@@ -29,6 +29,9 @@ export interface DispatcherDeps {
   channel: Channel;
   /** The person locks a reservation takes exclusively: a message is sent under the person's shared lock. */
   locks: PersonLockService;
+  /** Held exclusively on a Task while one of its attempts is delivered: dispatchers running at once (on
+   * any replica) take turns on it, and the later one finds the attempt sent. */
+  taskLocks: PersonLockService;
   settings: FollowUpSettings;
   /** Who reads the vault, for its audit: the server's scheduler or the CLI. */
   actor: string;
@@ -73,7 +76,7 @@ export class Dispatcher {
       const outcome = await this.deliver(attempt, now);
       if (outcome === 'sent') report.redelivered++;
       else if (outcome === 'dropped') report.dropped++;
-      else report.failed++;
+      else if (outcome === 'failed') report.failed++;
       onProgress?.(++done, total);
     }
     for (const task of open) {
@@ -137,44 +140,52 @@ export class Dispatcher {
   /**
    * Records the attempt (unless it is recorded) and hands it to the channel, under the person's shared lock
    * and only while its Task is open and the vault holds the person; marks it sent once the channel
-   * confirmed. A failed delivery stays recorded for the next run.
+   * confirmed. A failed delivery stays recorded for the next run; `done`: another dispatcher sent it.
    */
-  private async deliver(attempt: AttemptRecord, now: Date): Promise<'sent' | 'dropped' | 'failed'> {
-    const { store, vault, ledger, channel, locks } = this.deps;
-    const release = await locks.acquire([personKey.patient(attempt.patientId)], 'shared');
+  private async deliver(attempt: AttemptRecord, now: Date): Promise<'sent' | 'dropped' | 'failed' | 'done'> {
+    const { store, vault, ledger, channel, locks, taskLocks } = this.deps;
+    // Task lock first, then the person's: no other caller takes both, so no two wait for each other.
+    const releaseTask = await taskLocks.acquire([attempt.taskId], 'exclusive');
     try {
-      const task = await readTask(store, attempt.taskId);
-      if (task === undefined || !isOpen(task)) {
-        ledger.drop(attempt.idempotencyKey);
-        return 'dropped';
-      }
-      const ids = vault.forFollowUp(attempt.patientId, {
-        actor: this.deps.actor,
-        requestId: attempt.idempotencyKey,
-      });
-      const id = ids?.slice().sort((a, b) => kindRank[a.kind] - kindRank[b.kind])[0];
-      if (id === undefined) {
-        ledger.drop(attempt.idempotencyKey);
-        return 'dropped';
-      }
-      ledger.record(attempt);
-      const invitation: Invitation = {
-        idempotencyKey: attempt.idempotencyKey,
-        taskId: attempt.taskId,
-        attempt: attempt.attempt,
-        kind: attempt.kind,
-        questionnaire: attempt.questionnaire,
-        nationalId: id.value,
-        expires: attempt.expires,
-      };
+      // Another dispatcher delivered it while this one waited (or read its list before that one ended).
+      if (ledger.attempt(attempt.idempotencyKey)?.sentAt !== undefined) return 'done';
+      const release = await locks.acquire([personKey.patient(attempt.patientId)], 'shared');
       try {
-        await channel.deliver(invitation);
-      } catch {
-        return 'failed';
+        const task = await readTask(store, attempt.taskId);
+        if (task === undefined || !isOpen(task)) {
+          ledger.drop(attempt.idempotencyKey);
+          return 'dropped';
+        }
+        const ids = vault.forFollowUp(attempt.patientId, {
+          actor: this.deps.actor,
+          requestId: attempt.idempotencyKey,
+        });
+        const id = ids?.slice().sort((a, b) => kindRank[a.kind] - kindRank[b.kind])[0];
+        if (id === undefined) {
+          ledger.drop(attempt.idempotencyKey);
+          return 'dropped';
+        }
+        ledger.record(attempt);
+        const invitation: Invitation = {
+          idempotencyKey: attempt.idempotencyKey,
+          taskId: attempt.taskId,
+          attempt: attempt.attempt,
+          kind: attempt.kind,
+          questionnaire: attempt.questionnaire,
+          nationalId: id.value,
+          expires: attempt.expires,
+        };
+        try {
+          await channel.deliver(invitation);
+        } catch {
+          return 'failed';
+        }
+        ledger.markSent(attempt.idempotencyKey, now);
+      } finally {
+        release();
       }
-      ledger.markSent(attempt.idempotencyKey, now);
     } finally {
-      release();
+      releaseTask();
     }
     await changeTask(store, attempt.taskId, (current) =>
       current && current.status === 'requested'

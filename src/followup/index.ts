@@ -6,6 +6,7 @@ import type { PersistedStep } from '../ingest/pipeline';
 import type { IngestStage } from '../ingest/write';
 import type { LandedTarget } from '../ingest/recovery';
 import { describeError, type Logger } from '../logging/logger';
+import type { StateServices } from '../state';
 import type { FhirStore } from '../store/FhirStore';
 import { storeQuestionnaireSource } from '../validation/questionnaire';
 import { AmqpChannel } from './amqp';
@@ -14,7 +15,7 @@ import { AnswerCloser, checkAnsweredTask, readAnsweredTask } from './answers';
 import type { Channel } from './channel';
 import { Dispatcher, type DispatchReport } from './dispatcher';
 import { followUpRecovery, followUpStep } from './ingestStep';
-import { SqliteDispatchLedger, type DispatchLedger } from './ledger';
+import { StateDispatchLedger, type DispatchLedger } from './ledger';
 import { OutboxChannel } from './outbox';
 import { FollowUpScheduler } from './schedule';
 import { loadFollowUpSettings, type FollowUpSettings } from './settings';
@@ -45,6 +46,8 @@ export interface FollowUpOptions {
   production: boolean;
   store: FhirStore;
   vault: IdentityVault;
+  /** Where the ledger is kept (shared by the replicas on PostgreSQL) and the dispatchers' Task locks. */
+  state: StateServices;
   locks: PersonLockService;
   /** Where reservations find the canceller; the CLI, which takes no reservations, passes none. */
   cancellers?: FollowUpCancellers;
@@ -56,7 +59,7 @@ export interface FollowUpOptions {
 
 export function openFollowUp(options: FollowUpOptions): FollowUpServices {
   const settings = loadFollowUpSettings(options.env, options);
-  const ledger = SqliteDispatchLedger.open(options.dataDir);
+  const ledger = StateDispatchLedger.open(options.state.config, options.dataDir);
   const channel = options.channel ?? openChannel(settings, options.env);
   const scheduler = new FollowUpScheduler({
     store: options.store,
@@ -70,6 +73,7 @@ export function openFollowUp(options: FollowUpOptions): FollowUpServices {
     ledger,
     channel,
     locks: options.locks,
+    taskLocks: options.state.personLocks('dispatch'),
     settings,
     actor: options.actor,
   });

@@ -1,5 +1,5 @@
 import path from 'node:path';
-import type Database from 'better-sqlite3';
+import { openStateDatabase, type StateConfig, type StateDatabase } from '../state';
 import { openPrivateDatabase } from '../store/privateDatabase';
 import type { Invitation } from './channel';
 
@@ -9,13 +9,12 @@ import type { Invitation } from './channel';
  * accepted it, so that an attempt a crash interrupted is delivered again with the same idempotency key
  * (never as a new attempt). It also knows whose Tasks are open, so that a reservation can forget the
  * person here as well. It holds no national id: pseudonymous Patient ids, Task ids and the Questionnaire.
- *
- * An interface, so that a PostgreSQL ledger (STATE=postgres, several replicas) can take the SQLite one's
- * place.
  */
 export interface DispatchLedger {
   /** Records an attempt before its delivery; a second record of the same key changes nothing. */
   record(attempt: AttemptRecord): void;
+  /** The attempt with this key, as recorded (sentAt once confirmed). */
+  attempt(key: string): AttemptRecord | undefined;
   /** The channel accepted the attempt. */
   markSent(key: string, at: Date): void;
   /** Attempts recorded but not confirmed sent (a crash, or a channel that failed), oldest first. */
@@ -67,90 +66,87 @@ interface AttemptRow {
   sent_at: string | null;
 }
 
-export class SqliteDispatchLedger implements DispatchLedger {
-  private readonly db: Database.Database;
-  private readonly stmts;
+const SELECT = 'SELECT record, sent_at FROM attempt';
 
-  private constructor(file: string) {
+/**
+ * The ledger on the state (src/state): DATA_DIR/followup/dispatch.sqlite, or PostgreSQL's tables
+ * (migrations.ts) shared by every replica, so that a dispatch on any replica sees every attempt.
+ */
+export class StateDispatchLedger implements DispatchLedger {
+  constructor(private readonly db: StateDatabase) {}
+
+  static open(state: StateConfig, dataDir: string): StateDispatchLedger {
     // Synced at every commit (openPrivateDatabase): an attempt is on disk before its message leaves.
-    this.db = openPrivateDatabase(file, SCHEMA);
-    this.stmts = {
-      record: this.db.prepare<[string, string, number, string, string, string]>(
-        `INSERT INTO attempt (idempotency_key, task_id, attempt, patient_id, record, recorded_at)
-         VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+    return new StateDispatchLedger(
+      openStateDatabase(state, () =>
+        openPrivateDatabase(path.join(dataDir, 'followup', 'dispatch.sqlite'), SCHEMA),
       ),
-      markSent: this.db.prepare<[string, string]>(
-        'UPDATE attempt SET sent_at = ? WHERE idempotency_key = ? AND sent_at IS NULL',
-      ),
-      unconfirmed: this.db.prepare<[], AttemptRow>(
-        'SELECT record, sent_at FROM attempt WHERE sent_at IS NULL ORDER BY recorded_at',
-      ),
-      drop: this.db.prepare<[string]>('DELETE FROM attempt WHERE idempotency_key = ?'),
-      ofTask: this.db.prepare<[string], AttemptRow>(
-        'SELECT record, sent_at FROM attempt WHERE task_id = ? ORDER BY attempt',
-      ),
-      sent: this.db.prepare<[], AttemptRow>('SELECT record, sent_at FROM attempt WHERE sent_at IS NOT NULL'),
-      open: this.db.prepare<[string, string]>(
-        'INSERT INTO open_task (task_id, patient_id) VALUES (?, ?) ON CONFLICT DO NOTHING',
-      ),
-      closed: this.db.prepare<[string]>('DELETE FROM open_task WHERE task_id = ?'),
-      forgetAttempts: this.db.prepare<[string]>('DELETE FROM attempt WHERE patient_id = ?'),
-      forgetTasks: this.db.prepare<[string]>('DELETE FROM open_task WHERE patient_id = ?'),
-    };
-  }
-
-  static open(dataDir: string): SqliteDispatchLedger {
-    return new SqliteDispatchLedger(path.join(dataDir, 'followup', 'dispatch.sqlite'));
+    );
   }
 
   record(attempt: AttemptRecord): void {
-    this.stmts.record.run(
-      attempt.idempotencyKey,
-      attempt.taskId,
-      attempt.attempt,
-      attempt.patientId,
-      JSON.stringify(attempt),
-      attempt.recordedAt,
+    this.db.run(
+      `INSERT INTO attempt (idempotency_key, task_id, attempt, patient_id, record, recorded_at)
+       VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+      [
+        attempt.idempotencyKey,
+        attempt.taskId,
+        attempt.attempt,
+        attempt.patientId,
+        JSON.stringify(attempt),
+        attempt.recordedAt,
+      ],
     );
   }
 
   markSent(key: string, at: Date): void {
-    this.stmts.markSent.run(at.toISOString(), key);
+    this.db.run('UPDATE attempt SET sent_at = ? WHERE idempotency_key = ? AND sent_at IS NULL', [
+      at.toISOString(),
+      key,
+    ]);
+  }
+
+  attempt(key: string): AttemptRecord | undefined {
+    const row = this.db.get<AttemptRow>(`${SELECT} WHERE idempotency_key = ?`, [key]);
+    return row === undefined ? undefined : fromRow(row);
   }
 
   unconfirmed(): AttemptRecord[] {
-    return this.stmts.unconfirmed.all().map(fromRow);
+    return this.db.all<AttemptRow>(`${SELECT} WHERE sent_at IS NULL ORDER BY recorded_at`).map(fromRow);
   }
 
   drop(key: string): void {
-    this.stmts.drop.run(key);
+    this.db.run('DELETE FROM attempt WHERE idempotency_key = ?', [key]);
   }
 
   attemptsOf(taskId: string): AttemptRecord[] {
-    return this.stmts.ofTask.all(taskId).map(fromRow);
+    return this.db.all<AttemptRow>(`${SELECT} WHERE task_id = ? ORDER BY attempt`, [taskId]).map(fromRow);
   }
 
   opened(taskId: string, patientId: string): void {
-    this.stmts.open.run(taskId, patientId);
+    this.db.run('INSERT INTO open_task (task_id, patient_id) VALUES (?, ?) ON CONFLICT DO NOTHING', [
+      taskId,
+      patientId,
+    ]);
   }
 
   closed(taskId: string): void {
-    this.stmts.closed.run(taskId);
+    this.db.run('DELETE FROM open_task WHERE task_id = ?', [taskId]);
   }
 
   forgetPerson(patientId: string): number {
     return this.db.transaction(() => {
-      this.stmts.forgetAttempts.run(patientId);
-      return this.stmts.forgetTasks.run(patientId).changes;
-    })();
+      this.db.run('DELETE FROM attempt WHERE patient_id = ?', [patientId]);
+      return this.db.run('DELETE FROM open_task WHERE patient_id = ?', [patientId]).changes;
+    });
   }
 
   sentAttempts(): AttemptRecord[] {
-    return this.stmts.sent.all().map(fromRow);
+    return this.db.all<AttemptRow>(`${SELECT} WHERE sent_at IS NOT NULL`).map(fromRow);
   }
 
   close(): void {
-    if (this.db.open) this.db.close();
+    this.db.close();
   }
 }
 

@@ -1,12 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
-import type Database from 'better-sqlite3';
 import type { AuditEvent, ResourceType } from '@medplum/fhirtypes';
+import { openStateDatabase, type StateDatabase, type StateServices } from '../state';
 import { openPrivateDatabase } from '../store/privateDatabase';
 
 /**
  * The write journal (docs/architecture.md, "One outcome per write"): an intent is written durably, in the
- * façade's own SQLite file, before a write touches the clinical store, and closed once the write's vault
+ * façade's own state (SQLite file, or PostgreSQL with STATE=postgres), before a write touches the clinical store, and closed once the write's vault
  * links and audit entry are recorded. An intent still open at start-up belongs to a write a crash (or a
  * lost answer from HAPI) interrupted; recovery (src/ingest/recovery.ts) looks the write up by its targets
  * and either completes it (vault links, audit entry) or undoes what it left (Patients created ahead).
@@ -47,30 +47,36 @@ const SCHEMA = `
 CREATE TABLE IF NOT EXISTS write_intent (
   id TEXT PRIMARY KEY,
   opened_at TEXT NOT NULL,
-  record TEXT NOT NULL
+  record TEXT NOT NULL,
+  owner TEXT NOT NULL DEFAULT ''
 );
 `;
 
 export class WriteJournal {
-  private readonly db: Database.Database;
   /** Intents of writes this process is still running: recovery leaves them alone. */
   private readonly live = new Set<string>();
-  private readonly stmts;
 
-  private constructor(file: string) {
-    // Synced at every commit: an intent must be on disk before the write it announces is sent.
-    this.db = openPrivateDatabase(file, SCHEMA);
-    this.stmts = {
-      save: this.db.prepare<[string, string, string]>(
-        'INSERT INTO write_intent (id, opened_at, record) VALUES (?, ?, ?) ON CONFLICT(id) DO UPDATE SET record = excluded.record',
-      ),
-      remove: this.db.prepare<[string]>('DELETE FROM write_intent WHERE id = ?'),
-      all: this.db.prepare<[], { record: string }>('SELECT record FROM write_intent ORDER BY opened_at'),
-    };
-  }
+  private constructor(
+    private readonly db: StateDatabase,
+    private readonly state: Pick<StateServices, 'instance' | 'gone'>,
+  ) {}
 
-  static open(dataDir: string): WriteJournal {
-    return new WriteJournal(path.join(dataDir, 'write-journal.sqlite'));
+  /**
+   * DATA_DIR/write-journal.sqlite, this process's alone; on PostgreSQL the state's table, shared by the
+   * replicas, so that a replica that dies and never comes back leaves its intents to the others.
+   */
+  static open(dataDir: string, state: Pick<StateServices, 'config' | 'instance' | 'gone'>): WriteJournal {
+    const db = openStateDatabase(state.config, () => {
+      // Synced at every commit: an intent must be on disk before the write it announces is sent.
+      const sqlite = openPrivateDatabase(path.join(dataDir, 'write-journal.sqlite'), SCHEMA);
+      const columns = sqlite.pragma('table_info(write_intent)') as { name: string }[];
+      // A journal from before intents named their process: its intents are an earlier process's.
+      if (!columns.some((c) => c.name === 'owner')) {
+        sqlite.exec("ALTER TABLE write_intent ADD COLUMN owner TEXT NOT NULL DEFAULT ''");
+      }
+      return sqlite;
+    });
+    return new WriteJournal(db, state);
   }
 
   /** A new intent for a write of this request; nothing is on disk until it plans something. */
@@ -86,22 +92,38 @@ export class WriteJournal {
     return new WriteIntent(this, record);
   }
 
-  /** Intents no write of this process is running: left by a crash, or by a write whose outcome is open. */
-  unfinished(): IntentRecord[] {
-    return this.stmts.all
-      .all()
+  /**
+   * Intents no write of this process is running: left by a crash, by a write whose outcome is open, or by
+   * a process that has stopped (another replica, an earlier start), whose intents this process takes over
+   * first — one process only, since taking them over is one UPDATE of that owner's rows.
+   */
+  async unfinished(): Promise<IntentRecord[]> {
+    const me = this.state.instance;
+    for (const { owner } of this.db.all<{ owner: string }>(
+      'SELECT DISTINCT owner FROM write_intent WHERE owner <> ?',
+      [me],
+    )) {
+      if (await this.state.gone(owner)) {
+        this.db.run('UPDATE write_intent SET owner = ? WHERE owner = ?', [me, owner]);
+      }
+    }
+    return this.db
+      .all<{ record: string }>('SELECT record FROM write_intent WHERE owner = ? ORDER BY opened_at', [me])
       .map((row) => JSON.parse(row.record) as IntentRecord)
       .filter((record) => !this.live.has(record.id));
   }
 
   /** Writes the intent durably (again, with what it now plans). */
   save(record: IntentRecord): void {
-    this.stmts.save.run(record.id, record.openedAt, JSON.stringify(record));
+    this.db.run(
+      'INSERT INTO write_intent (id, opened_at, record, owner) VALUES (?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET record = excluded.record',
+      [record.id, record.openedAt, JSON.stringify(record), this.state.instance],
+    );
   }
 
   /** The write is complete (or undone): the intent goes. */
   finish(id: string): void {
-    this.stmts.remove.run(id);
+    this.db.run('DELETE FROM write_intent WHERE id = ?', [id]);
     this.live.delete(id);
   }
 
@@ -111,9 +133,7 @@ export class WriteJournal {
   }
 
   close(): void {
-    if (this.db.open) {
-      this.db.close();
-    }
+    this.db.close();
   }
 }
 

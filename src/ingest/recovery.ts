@@ -38,7 +38,7 @@ export interface LandedTarget {
 export async function recoverWrites(deps: RecoveryDeps): Promise<{ completed: number; undone: number }> {
   let completed = 0;
   let undone = 0;
-  for (const intent of deps.journal.unfinished()) {
+  for (const intent of await deps.journal.unfinished()) {
     const stored = await landed(deps.store, intent);
     if (stored.length > 0) {
       await complete(deps, intent, stored);

@@ -42,6 +42,11 @@ export class ServeProcess {
     return `http://127.0.0.1:${this.port}`;
   }
 
+  /** The running process's id (for a benchmark's CPU accounting). */
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
   /** As the test fixtures' TestServer, for `call`. */
   get asTestServer(): TestServer {
     return { baseUrl: `${this.base}/fhir` } as TestServer;
@@ -86,7 +91,8 @@ export class ServeProcess {
   /** kill -9: no shutdown hook runs, no WAL checkpoint, in-flight requests are cut. */
   async kill(): Promise<void> {
     const child = this.child;
-    if (!child || child.exitCode !== null) return;
+    // A child killed by a signal has no exit code, only its signal: either means it is gone already.
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
     const exited = new Promise((resolve) => child.once('exit', resolve));
     child.kill('SIGKILL');
     await exited;

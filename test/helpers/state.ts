@@ -62,6 +62,13 @@ export async function postgresTestState(databaseUrl: string): Promise<TestState>
   };
 }
 
+/** The state database's URL with its tables in `schema` (what a server is given as DATABASE_URL). */
+export function schemaUrl(databaseUrl: string, schema: string): string {
+  const url = new URL(databaseUrl);
+  url.searchParams.set('options', `-c search_path=${schema}`);
+  return url.toString();
+}
+
 /** A new schema, or with `name` the one that name always gives (created if it does not exist yet). */
 export async function createTestSchema(databaseUrl: string, name?: string): Promise<string> {
   const suffix =

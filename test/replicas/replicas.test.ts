@@ -1,11 +1,8 @@
-import { spawnSync } from 'node:child_process';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { seededRandom } from '../../src/identity/synthetic';
 import { answersByTag, people, type RaceOpKind, sendRaceOp } from '../consent/fixtures';
-import { freePort, ServeProcess } from '../crash/harness';
-import { createTestSchema, dropTestSchema, stateDatabaseUrl } from '../helpers/state';
+import type { ServeProcess } from '../crash/harness';
+import { startReplicas, type Replicas } from '../helpers/replicas';
+import { stateDatabaseUrl } from '../helpers/state';
 
 /**
  * Issue 17: two `norpain serve` processes on one PostgreSQL state (STATE=postgres) and one HAPI FHIR JPA
@@ -23,7 +20,6 @@ const SEED = Number(process.env.NORPAIN_PROPERTY_SEED ?? 20261207);
 const ROUNDS = Number(process.env.REPLICA_ROUNDS ?? 14);
 const KILL_ROUND = 5;
 const PEOPLE = 16;
-const BIN = path.join(__dirname, '..', '..', 'bin', 'norpain.js');
 
 interface Op {
   kind: RaceOpKind;
@@ -43,40 +39,20 @@ if (!(hapiUrl && databaseUrl) && process.env.CI === 'true') {
 (hapiUrl && databaseUrl ? describe : describe.skip)(
   `two replicas on one PostgreSQL state${hapiUrl && databaseUrl ? '' : ' — SKIPPED, HAPI_URL and STATE_DATABASE_URL are not both set'}`,
   () => {
-    let schema: string;
     let replicas: ServeProcess[] = [];
-    let stateEnv: Record<string, string>;
-    const dirs: string[] = [];
+    let started: Replicas | undefined;
 
     beforeAll(async () => {
-      schema = await createTestSchema(databaseUrl as string);
-      const url = new URL(databaseUrl as string);
-      url.searchParams.set('options', `-c search_path=${schema}`);
-      stateEnv = { STATE: 'postgres', DATABASE_URL: url.toString() };
-      const env: Record<string, string> = {
-        ...stateEnv,
+      started = await startReplicas(databaseUrl as string, {
         STORE: 'hapi',
         HAPI_URL: hapiUrl as string,
         ...(process.env.HAPI_DATABASE_URL ? { HAPI_DATABASE_URL: process.env.HAPI_DATABASE_URL } : {}),
-      };
-      for (let i = 0; i < 2; i++) {
-        dirs.push(fs.mkdtempSync(path.join(os.tmpdir(), `norpain-replica-${i}-`)));
-      }
-      replicas = [
-        new ServeProcess(dirs[0], await freePort(), env),
-        new ServeProcess(dirs[1], await freePort(), env),
-      ];
-      // The first start makes the development keys; the second replica gets the same ones, as replicas in
-      // production get the same secrets (token key, pseudonym keys, VAULT_KEY, RESERVATION_KEY).
-      await replicas[0].start();
-      fs.cpSync(path.join(dirs[0], 'keys'), path.join(dirs[1], 'keys'), { recursive: true });
-      await replicas[1].start();
+      });
+      ({ replicas } = started);
     }, 180_000);
 
     afterAll(async () => {
-      await Promise.all(replicas.map((r) => r.kill()));
-      if (schema) await dropTestSchema(databaseUrl as string, schema);
-      for (const dir of dirs) fs.rmSync(dir, { recursive: true, force: true });
+      await started?.dispose();
     });
 
     test('the reservation race over both replicas, one killed mid-run: nothing acknowledged lost, one audit chain', async () => {
@@ -139,7 +115,7 @@ if (!(hapiUrl && databaseUrl) && process.env.CI === 'true') {
         }
         const results = await Promise.all(sent);
         if (killing) {
-          // Started again on its DATA_DIR, it completes or undoes what its write journal left open before it is ready.
+          // Started again: what it left open in the shared journal is completed or undone by a replica.
           await replicas[1].start();
         }
         for (const { o, status, answer } of results) {
@@ -205,15 +181,7 @@ if (!(hapiUrl && databaseUrl) && process.env.CI === 'true') {
       expect(reservations).toBeGreaterThan(0);
 
       // One audit chain, appended by both replicas (and the killed one's recovery): no fork, no gap.
-      const verify = spawnSync(process.execPath, [BIN, 'audit', 'verify'], {
-        env: { PATH: process.env.PATH ?? '', HOME: os.tmpdir(), DATA_DIR: dirs[0], ...stateEnv },
-        encoding: 'utf8',
-        timeout: 120_000,
-      });
-      expect({ code: verify.status, output: verify.stdout + verify.stderr }).toEqual({
-        code: 0,
-        output: expect.stringMatching(/^audit log OK: \d+ entries, head [0-9a-f]{64}\n$/),
-      });
+      started?.expectAuditVerifies();
     }, 900_000);
   },
 );

@@ -1,10 +1,12 @@
 import { execFile } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { AuditLog, auditLogPath } from '../../src/audit/log';
 import { ReservationRegister } from '../../src/consent/register';
 import { ConfigError } from '../../src/config/ConfigError';
+import { StateJobStore, type NewJob } from '../../src/export/jobs';
+import { StateDispatchLedger, type AttemptRecord } from '../../src/followup/ledger';
 import { Pseudonymiser } from '../../src/identity/pseudonym';
 import { seededRandom } from '../../src/identity/synthetic';
 import type { NationalId } from '../../src/identity/nationalId';
@@ -287,6 +289,126 @@ export function describeStateContract(name: string, open: () => Promise<TestStat
         const expired = `jkt ${randomBytes(8).toString('hex')}`;
         expect(await replica.replayCache.remember(expired, Date.now() - 1)).toBe(true);
         expect(await state.services.replayCache.remember(expired, future)).toBe(true);
+      });
+    });
+
+    describe('follow-up dispatch ledger', () => {
+      const attempt = (taskId: string, n: number, patientId: string): AttemptRecord => ({
+        idempotencyKey: `${taskId}/${n}`,
+        taskId,
+        attempt: n,
+        kind: n === 1 ? 'invitation' : 'reminder',
+        questionnaire: 'https://norpain.no/fhir/Questionnaire/norpain-baseline|1',
+        expires: '2027-01-01T00:00:00.000Z',
+        patientId,
+        recordedAt: new Date().toISOString(),
+      });
+
+      test('records once, confirms, forgets a person; a second connection sees each step', () => {
+        const ledger = StateDispatchLedger.open(state.config, state.dataDir);
+        const other = StateDispatchLedger.open(state.config, state.dataDir);
+        try {
+          const [task, patient] = [randomBytes(6).toString('hex'), randomBytes(6).toString('hex')];
+          ledger.opened(task, patient);
+          ledger.record(attempt(task, 1, patient));
+          // A second record of the same key (another replica's) changes nothing.
+          other.record({ ...attempt(task, 1, patient), recordedAt: '2000-01-01T00:00:00.000Z' });
+          expect(other.unconfirmed().filter((a) => a.taskId === task)).toEqual(
+            [attempt(task, 1, patient)].map((a) => ({ ...a, recordedAt: expect.any(String) })),
+          );
+          expect(other.attempt(`${task}/1`)?.recordedAt).not.toBe('2000-01-01T00:00:00.000Z');
+          other.markSent(`${task}/1`, new Date('2026-12-07T10:00:00Z'));
+          expect(ledger.attempt(`${task}/1`)?.sentAt).toBe('2026-12-07T10:00:00.000Z');
+          expect(ledger.unconfirmed().some((a) => a.taskId === task)).toBe(false);
+          ledger.record(attempt(task, 2, patient));
+          expect(other.attemptsOf(task).map((a) => a.attempt)).toEqual([1, 2]);
+          expect(other.sentAttempts().filter((a) => a.taskId === task)).toHaveLength(1);
+          expect(other.forgetPerson(patient)).toBe(1);
+          expect(ledger.attemptsOf(task)).toEqual([]);
+          expect(ledger.attempt(`${task}/1`)).toBeUndefined();
+          expect(ledger.forgetPerson(patient)).toBe(0);
+        } finally {
+          ledger.close();
+          other.close();
+        }
+      });
+    });
+
+    describe('bulk export jobs', () => {
+      const job = (id: string): NewJob => ({
+        id,
+        owner: 'client-a',
+        request: 'https://example.org/fhir/$export',
+        requestId: randomBytes(4).toString('hex'),
+        level: 'system',
+        types: ['Patient', 'Condition'],
+        transactionTime: new Date().toISOString(),
+        createdAt: new Date().toISOString(),
+      });
+
+      test('a job started on one replica is read, finished and cancelled on another', async () => {
+        const replica = await state.replica();
+        const a = StateJobStore.open(state.config, state.dataDir, state.services.instance);
+        const b = StateJobStore.open(state.config, state.dataDir, replica.instance);
+        try {
+          const [done, cancelled] = [randomUUID(), randomUUID()];
+          a.create(job(done));
+          a.create(job(cancelled));
+          expect(a.progress(done, 10, 1)).toBe(true);
+          expect(b.get(done)).toMatchObject({ status: 'in-progress', written: 10, typesDone: 1 });
+          expect(
+            a.finish(
+              done,
+              { status: 'completed', output: [{ type: 'Patient', name: 'Patient-1.ndjson', count: 10 }] },
+              '2000-01-01T00:00:00.000Z',
+            ),
+          ).toBe(true);
+          expect(b.get(done)).toMatchObject({
+            status: 'completed',
+            output: [{ type: 'Patient', count: 10 }],
+          });
+          expect(b.expired(new Date().toISOString()).map((j) => j.id)).toContain(done);
+          // Cancelled on B: A's next progress finds it gone and stops; finishing it changes nothing.
+          b.remove(cancelled);
+          expect(a.progress(cancelled, 20, 1)).toBe(false);
+          expect(a.finish(cancelled, { status: 'failed', error: 'x' }, new Date().toISOString())).toBe(false);
+          expect(b.get(cancelled)).toBeUndefined();
+        } finally {
+          a.close();
+          b.close();
+        }
+      });
+
+      test('only the jobs of a process that has stopped count as orphaned', async () => {
+        const mine = StateJobStore.open(state.config, state.dataDir, state.services.instance);
+        // A process before this one (a restart) or beside it (another replica).
+        const before = StateJobStore.open(state.config, state.dataDir, randomUUID());
+        const replica = await state.replica();
+        const beside = StateJobStore.open(state.config, state.dataDir, replica.instance);
+        try {
+          const [own, old, other] = [randomUUID(), randomUUID(), randomUUID()];
+          mine.create(job(own));
+          before.create(job(old));
+          beside.create(job(other));
+          const unfinished = mine.unfinished().map((j) => j.runner);
+          expect(mine.unfinished().map((j) => j.id)).toEqual(expect.arrayContaining([old]));
+          expect(mine.unfinished().map((j) => j.id)).not.toContain(own);
+          expect(await state.services.gone(state.services.instance)).toBe(false);
+          expect(await state.services.gone(mine.get(old)?.runner)).toBe(true);
+          expect(await state.services.gone(undefined)).toBe(true);
+          expect(unfinished).not.toContain(state.services.instance);
+          if (state.config.kind === 'postgres') {
+            // A running replica is not gone; once it stops (its connection closes), it is.
+            expect(mine.unfinished().map((j) => j.id)).toContain(other);
+            expect(await state.services.gone(replica.instance)).toBe(false);
+            await replica.close();
+            expect(await state.services.gone(replica.instance)).toBe(true);
+          }
+        } finally {
+          mine.close();
+          before.close();
+          beside.close();
+        }
       });
     });
 

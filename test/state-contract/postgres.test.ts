@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import pg from 'pg';
 import { loadConfig } from '../../src/config';
 import { ConfigError } from '../../src/config/ConfigError';
 import { ReservationRegister } from '../../src/consent/register';
@@ -16,6 +17,9 @@ import { IdentityVault } from '../../src/identity/vault/IdentityVault';
 import { createLogger } from '../../src/logging/logger';
 import { createServer } from '../../src/server';
 import { pgConnection } from '../../src/state';
+import { StateUnavailableError } from '../../src/state';
+import { advisoryKey } from '../../src/state/postgres/lockKey';
+import { PgPersonLocks } from '../../src/state/postgres/personLocks';
 import { migrate, MIGRATIONS } from '../../src/state/postgres/migrations';
 import { createTestSchema, dropTestSchema, postgresTestState, stateDatabaseUrl } from '../helpers/state';
 import { describeStateContract } from './contract';
@@ -162,6 +166,70 @@ const dumpUrl = stateDatabaseUrl;
     } finally {
       fs.rmSync(dataDir, { recursive: true, force: true });
       await dropTestSchema(dumpUrl as string, schema);
+    }
+  });
+});
+
+/**
+ * A replica whose liveness connection drops (src/state/postgres/liveness.ts) takes its lock again: the
+ * others find it running once more, and never take over its work for good. The connection is ended from
+ * the server side (pg_terminate_backend on this test's own connection only).
+ */
+(dumpUrl ? describe : describe.skip)('replica liveness', () => {
+  test('a dropped liveness connection is opened again and its lock taken again', async () => {
+    const state = await postgresTestState(dumpUrl as string);
+    const admin = new pg.Client(dumpUrl as string);
+    await admin.connect();
+    try {
+      const replica = await state.replica();
+      const holder = async (): Promise<number | undefined> => {
+        const { rows } = await admin.query<{ pid: number }>(
+          `SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted
+             AND ((classid::bigint << 32) | objid::bigint) = $1::bigint`,
+          [advisoryKey(`norpain replica ${replica.instance}`)],
+        );
+        return rows[0]?.pid;
+      };
+      const first = await holder();
+      expect(first).toBeDefined();
+      expect(await state.services.gone(replica.instance)).toBe(false);
+      await admin.query('SELECT pg_terminate_backend($1)', [first]);
+      let again: number | undefined;
+      for (let i = 0; i < 100 && (again === undefined || again === first); i++) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        again = await holder();
+      }
+      expect(again).toBeDefined();
+      expect(again).not.toBe(first);
+      expect(await state.services.gone(replica.instance)).toBe(false);
+    } finally {
+      await admin.end();
+      await state.dispose();
+    }
+  });
+});
+
+/** A person lock another replica holds and does not let go: the wait ends (503), it does not hang. */
+(dumpUrl ? describe : describe.skip)('a stuck person lock', () => {
+  test('an acquire gives up after its bounded wait with StateUnavailableError; once released, it is free', async () => {
+    const state = await postgresTestState(dumpUrl as string);
+    // Waits 300 ms instead of the server's 120 s, so that the test need not.
+    const impatient = new PgPersonLocks(
+      pgConnection(state.config as { databaseUrl: string }),
+      'person',
+      1,
+      300,
+    );
+    try {
+      const key = `patient:${randomBytes(4).toString('hex')}`;
+      const release = await state.services.personLocks('person').acquire([key], 'exclusive');
+      await expect(impatient.acquire([key], 'shared')).rejects.toBeInstanceOf(StateUnavailableError);
+      release();
+      // Another replica, waiting as the server does, gets it once it is released.
+      (await (await state.replica()).personLocks('person').acquire([key], 'shared'))();
+    } finally {
+      await impatient.close();
+      await state.dispose();
     }
   });
 });

@@ -123,6 +123,65 @@ CREATE UNLOGGED TABLE dpop_proof (proof_hash text PRIMARY KEY, expires_at bigint
 CREATE INDEX dpop_proof_expiry ON dpop_proof (expires_at);
 `,
   },
+  {
+    version: 5,
+    name: 'follow-up dispatch ledger',
+    sql: `
+CREATE TABLE attempt (
+  idempotency_key text PRIMARY KEY,
+  task_id text NOT NULL,
+  attempt integer NOT NULL,
+  patient_id text NOT NULL,
+  record text NOT NULL,
+  recorded_at text NOT NULL,
+  sent_at text,
+  UNIQUE (task_id, attempt)
+);
+CREATE INDEX attempt_patient ON attempt (patient_id);
+CREATE INDEX attempt_unconfirmed ON attempt (recorded_at) WHERE sent_at IS NULL;
+CREATE TABLE open_task (task_id text PRIMARY KEY, patient_id text NOT NULL);
+CREATE INDEX open_task_patient ON open_task (patient_id);
+`,
+  },
+  {
+    version: 6,
+    name: 'bulk export jobs',
+    sql: `
+CREATE TABLE export_job (
+  id text PRIMARY KEY,
+  owner text NOT NULL,
+  request text NOT NULL,
+  request_id text NOT NULL,
+  level text NOT NULL,
+  group_id text,
+  types text NOT NULL,
+  since text,
+  transaction_time text NOT NULL,
+  status text NOT NULL CHECK (status IN ('in-progress', 'completed', 'failed')),
+  written integer NOT NULL DEFAULT 0,
+  types_done integer NOT NULL DEFAULT 0,
+  output text NOT NULL DEFAULT '[]',
+  error text,
+  created_at text NOT NULL,
+  expires_at text,
+  runner text
+);
+CREATE INDEX export_job_expiry ON export_job (expires_at) WHERE expires_at IS NOT NULL;
+`,
+  },
+  {
+    version: 7,
+    name: 'write journal',
+    sql: `
+CREATE TABLE write_intent (
+  id text PRIMARY KEY,
+  opened_at text NOT NULL,
+  record text NOT NULL,
+  owner text NOT NULL
+);
+CREATE INDEX write_intent_owner ON write_intent (owner, opened_at);
+`,
+  },
 ];
 
 /**
@@ -133,7 +192,8 @@ export async function migrate(
   connection: pg.ClientConfig,
   migrations: readonly Migration[] = MIGRATIONS,
 ): Promise<number[]> {
-  const client = new pg.Client(connection);
+  // Replicas starting together wait here for the first one's migrations, however long they take.
+  const client = new pg.Client({ ...connection, lock_timeout: 0, statement_timeout: 0 });
   await client.connect();
   // Per schema, so test runs in schemas of their own do not wait for each other.
   const lock = advisoryKey(`norpain state migrations ${await currentSchema(client)}`);

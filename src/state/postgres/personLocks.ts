@@ -1,7 +1,9 @@
 import pg from 'pg';
 import { type LockMode, PersonLocks, type PersonLockService } from '../../consent/personLock';
 import { getLogger, describeError } from '../../logging/logger';
+import { stateError } from '../unavailable';
 import { advisoryKey } from './lockKey';
+import { STATE_TIMEOUTS } from './timeouts';
 
 /**
  * Person locks shared by every replica on one PostgreSQL state (DESIGN §7): a caller's keys are
@@ -23,8 +25,17 @@ export class PgPersonLocks implements PersonLockService {
     /** Names the lock family: its keys never meet another family's. */
     private readonly family: string,
     maxConnections = 10,
+    /** How long an acquire waits for another process's holder before it gives up (StateUnavailableError). */
+    waitMs = STATE_TIMEOUTS.personLockMs,
   ) {
-    this.pool = new pg.Pool({ ...connection, max: maxConnections });
+    // Waits for another holder as long as a reservation may take, then gives up (503), never forever; the
+    // statement that waits is given that long too.
+    this.pool = new pg.Pool({
+      ...connection,
+      lock_timeout: waitMs,
+      statement_timeout: waitMs + STATE_TIMEOUTS.statementMs,
+      max: maxConnections,
+    });
     // An idle connection that drops is replaced on the next acquire; nothing to do but not crash.
     this.pool.on('error', (err) =>
       getLogger().warn('person lock connection lost', { component: 'state', ...describeError(err) }),
@@ -45,7 +56,8 @@ export class PgPersonLocks implements PersonLockService {
     } catch (err) {
       client?.release(true);
       releaseLocal();
-      throw err;
+      // Also a wait past lock_timeout (a stuck holder): 503 after a bounded wait, not a hang.
+      throw stateError(err);
     }
     const held = client;
     let released = false;

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type pg from 'pg';
 import type { ReplayCache } from '../../auth/dpop';
+import { stateError } from '../unavailable';
 
 /** How often expired proofs are deleted, at most. */
 const SWEEP_INTERVAL_MS = 60_000;
@@ -17,6 +18,14 @@ export class PgReplayCache implements ReplayCache {
   constructor(private readonly pool: pg.Pool) {}
 
   async remember(key: string, expiresAtMs: number): Promise<boolean> {
+    try {
+      return await this.insert(key, expiresAtMs);
+    } catch (err) {
+      throw stateError(err);
+    }
+  }
+
+  private async insert(key: string, expiresAtMs: number): Promise<boolean> {
     const now = Date.now();
     if (now >= this.nextSweep) {
       this.nextSweep = now + SWEEP_INTERVAL_MS;

@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { MessageChannel, type MessagePort, receiveMessageOnPort, Worker } from 'node:worker_threads';
 import type pg from 'pg';
+import { stateError } from '../unavailable';
 
 /** What the worker needs: the connection settings, its end of the channel and the shared wake-up flag. */
 export interface WorkerData {
@@ -29,8 +30,9 @@ export class PgError extends Error {
   }
 }
 
-/** How long one statement may take before the state is declared unreachable. */
-const STATEMENT_TIMEOUT_MS = 30_000;
+/** How long the calling thread waits for an answer: longer than PostgreSQL's own limits (pgConnection:
+ * connect, lock and statement timeouts), so that it normally gets their error rather than a timeout. */
+const ANSWER_TIMEOUT_MS = 30_000;
 
 /**
  * One PostgreSQL connection with a synchronous interface (see src/state/database.ts for why). The
@@ -53,8 +55,7 @@ export class SyncPgClient {
     const source = path.extname(__filename) === '.ts';
     this.worker = new Worker(path.join(__dirname, `worker${path.extname(__filename)}`), {
       workerData: {
-        // PostgreSQL gives up first, so the waiting thread gets its error rather than a timeout.
-        connection: { ...connection, statement_timeout: STATEMENT_TIMEOUT_MS - 5_000 },
+        connection,
         port: port2,
         signal,
       } satisfies WorkerData,
@@ -71,9 +72,14 @@ export class SyncPgClient {
     params: readonly unknown[] = [],
     connect = false,
   ): { rows: Record<string, unknown>[]; rowCount: number } {
-    const reply = this.call({ kind: 'query', sql, params: [...params], connect });
+    let reply: WorkerReply;
+    try {
+      reply = this.call({ kind: 'query', sql, params: [...params], connect });
+    } catch (err) {
+      throw stateError(err);
+    }
     if (!reply.ok) {
-      throw new PgError(reply.message, reply.code);
+      throw stateError(new PgError(reply.message, reply.code));
     }
     return { rows: reply.rows.map(withBuffers), rowCount: reply.rowCount };
   }
@@ -97,7 +103,7 @@ export class SyncPgClient {
     Atomics.store(this.flag, 0, 0);
     this.port.postMessage(request);
     // The first call also waits for the worker to start (tsx compiling it, in development).
-    if (Atomics.wait(this.flag, 0, 0, STATEMENT_TIMEOUT_MS) === 'timed-out') {
+    if (Atomics.wait(this.flag, 0, 0, ANSWER_TIMEOUT_MS) === 'timed-out') {
       // Its late answer would be taken for the next query's: this client is done.
       this.closed = true;
       void this.worker.terminate();
