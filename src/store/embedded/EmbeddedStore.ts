@@ -23,7 +23,9 @@ import {
   compileFilters,
   compileSort,
   searchableParameter,
+  sortsOnResource,
   type Condition,
+  type IndexRead,
   type SearchContext,
   type Sql,
 } from './search';
@@ -36,11 +38,27 @@ const MAX_COUNT = 1000;
 const OPTIMIZE_EVERY = 5000;
 /** Rows per page of a scan (a bulk export's read). */
 const SCAN_PAGE = 200;
-/** How many matches of a filter are counted, at most, to judge which filter is the most selective. */
-const SELECTIVITY_PROBE = 2000;
+/** How many rows of each filter are counted, at first, to judge which filter is the most selective. */
+const SELECTIVITY_PROBE = 1000;
 /** Search statements kept prepared (a search's SQL has one text per shape of query). */
 const SEARCH_STATEMENTS = 500;
 const ID_PATTERN = /^[A-Za-z0-9\-.]{1,64}$/;
+
+/** A search's matches: `SELECT r.res FROM ${from} WHERE ${where}`, DISTINCT when `distinct`. */
+interface MatchQuery {
+  from: string;
+  where: Sql;
+  distinct: boolean;
+  /** The index filter whose table heads the FROM. */
+  driver?: IndexRead;
+}
+
+function and(conditions: readonly Sql[]): Sql {
+  return {
+    sql: conditions.map((c) => `(${c.sql})`).join(' AND '),
+    params: conditions.flatMap((c) => c.params),
+  };
+}
 
 interface ResourceRow {
   res: number;
@@ -72,6 +90,14 @@ export class EmbeddedStore implements FhirStore {
       (this.stmt.targetTypes.all(resourceType, param) as { target_type: string }[]).map((r) => r.target_type),
     dateWidth: (resourceType, param) =>
       (this.stmt.dateWidth.get(resourceType, param) as { width: number } | undefined)?.width,
+    matchingIds: (type, condition, limit) => {
+      const ids = this.searchStatement(
+        `SELECT t.id FROM resource t WHERE t.type = ? AND t.deleted = 0 AND ${condition.sql} LIMIT ?`,
+      )
+        .pluck()
+        .all(type, ...condition.params, limit + 1) as string[];
+      return ids.length > limit ? undefined : ids;
+    },
   };
   /** The last lastUpdated handed out, so every write gets a strictly later instant than the one before. */
   private lastMs = 0;
@@ -80,6 +106,8 @@ export class EmbeddedStore implements FhirStore {
   /** Search statements by SQL text (see `search`). */
   private readonly searches = new Map<string, Database.Statement>();
   private writes = 0;
+  /** The plans of the search statements run, while explainSearch records them. */
+  private plans: string[] | undefined;
 
   private constructor(readonly file: string) {
     loadFhirDefinitions();
@@ -348,20 +376,17 @@ export class EmbeddedStore implements FhirStore {
       throw errors.badRequest('_total must be none, estimate or accurate.', '_total');
     }
     const limit = Math.min(count, MAX_COUNT);
-    const where = this.where(type, request);
-    const order = compileSort(type, request.sortRules, 'r');
+    const { from, where, distinct, driver } = this.matches(type, request);
+    const order = compileSort(type, request.sortRules, 'r', driver);
     const result: SearchResult = { matches: [], included: [] };
     if (limit > 0) {
-      // The page is chosen on the resource table alone, then its content read: joined before the ORDER BY,
-      // SQLite would sort every match's content to return one page (quadratic over the pages of a large
-      // result, and memory in proportion to it).
-      const page = (
-        this.searchStatement(
-          `SELECT r.res FROM resource r WHERE ${where.sql} ORDER BY ${order.sql} LIMIT ? OFFSET ?`,
-        )
-          .pluck()
-          .all(...where.params, ...order.params, limit + 1, offset) as number[]
-      ).slice();
+      // The page is chosen on the index and resource tables alone, then its content read: joined before
+      // the ORDER BY, SQLite would sort every match's content to return one page (quadratic over the
+      // pages of a large result, and memory in proportion to it).
+      const page = this.searchRows(
+        `SELECT ${distinct ? 'DISTINCT ' : ''}r.res FROM ${from} WHERE ${where.sql} ORDER BY ${order.sql} LIMIT ? OFFSET ?`,
+        [...where.params, ...order.params, limit + 1, offset],
+      ).map((row) => row.res as number);
       if (page.length > limit) {
         page.pop();
         result.nextOffset = offset + limit;
@@ -384,17 +409,49 @@ export class EmbeddedStore implements FhirStore {
       );
     }
     if (request.total === 'accurate' || request.total === 'estimate' || limit === 0) {
-      const row = this.searchStatement(`SELECT COUNT(*) AS n FROM resource r WHERE ${where.sql}`).get(
-        ...where.params,
-      ) as {
-        n: number;
-      };
-      result.total = row.n;
-      if (limit === 0 && row.n > offset && count > 0) {
+      const [row] = this.searchRows(
+        `SELECT COUNT(${distinct ? 'DISTINCT r.res' : '*'}) AS n FROM ${from} WHERE ${where.sql}`,
+        where.params,
+      );
+      const n = row.n as number;
+      result.total = n;
+      if (limit === 0 && n > offset && count > 0) {
         result.nextOffset = offset;
       }
     }
     return result;
+  }
+
+  /**
+   * The query plans (EXPLAIN QUERY PLAN) of the statements a search runs, each after its SQL: for the
+   * benchmark's `--plans` and for reading why a search is slow.
+   */
+  explainSearch(request: SearchRequest): string[] {
+    this.plans = [];
+    try {
+      this.db.transaction(() => this.searchSync(request)).deferred();
+      return this.plans;
+    } finally {
+      this.plans = undefined;
+    }
+  }
+
+  /** Runs a search statement (see searchStatement), its plan recorded when explainSearch asks. */
+  private searchRows(sql: string, params: unknown[]): Record<string, unknown>[] {
+    if (this.plans !== undefined) {
+      const steps = this.db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...params) as {
+        id: number;
+        parent: number;
+        detail: string;
+      }[];
+      const depth = new Map<number, number>([[0, 0]]);
+      const lines = steps.map((s) => {
+        depth.set(s.id, (depth.get(s.parent) ?? 0) + 1);
+        return `${'  '.repeat(depth.get(s.id) as number)}${s.detail}`;
+      });
+      this.plans.push([sql.replace(/\s+/g, ' '), ...lines].join('\n'));
+    }
+    return this.searchStatement(sql).all(...params) as Record<string, unknown>[];
   }
 
   /**
@@ -563,35 +620,75 @@ export class EmbeddedStore implements FhirStore {
   }
 
   /**
-   * The WHERE clause of a search. With several index filters, the one that matches fewest rows (counted
-   * up to a bound) drives the query through its index and the others are probed per candidate row:
+   * The WHERE clause of a search on `resource r` (a scan's). With several index filters, the one that
+   * matches fewest rows drives the query through its index and the others are probed per candidate row:
    * SQLite would otherwise materialise every filter's full match set, which for a filter such as
    * "questionnaire=baseline" is the whole table.
    */
   private where(type: string, request: SearchRequest): Sql {
     const conditions: Condition[] = [{ sql: 'r.type = ? AND r.deleted = 0', params: [type] }];
     const filters = compileFilters(type, request.filters, 'r', this.searchContext);
-    const indexed = filters.filter((c) => c.driver && c.correlated);
-    if (indexed.length > 1) {
-      const sizes = indexed.map(
-        (c) =>
-          (
-            this.searchStatement(
-              `SELECT COUNT(*) AS n FROM (${c.driver?.sql} LIMIT ${SELECTIVITY_PROBE})`,
-            ).get(...(c.driver?.params ?? [])) as { n: number }
-          ).n,
-      );
-      const driver = indexed[sizes.indexOf(Math.min(...sizes))];
-      for (const c of filters) {
-        conditions.push(c === driver || !indexed.includes(c) ? c : (c.correlated as Sql));
-      }
-    } else {
-      conditions.push(...filters);
+    const driver = this.driver(filters);
+    for (const c of filters) {
+      conditions.push(c === driver || c.correlated === undefined ? c : c.correlated);
     }
+    return and(conditions);
+  }
+
+  /**
+   * A search's matches as `FROM … WHERE …`, with `r.res` the matching resource. With an index filter, the
+   * most selective one's index table heads the FROM (its rows already stand for current resources of the
+   * type: only those are indexed), so a page in storage order is read off that index in order, a count
+   * touches the index alone, and the other filters are probed per row. The resource table is joined only
+   * where a filter or the order reads its own columns. `distinct`: a resource may come more than once.
+   */
+  private matches(type: string, request: SearchRequest): MatchQuery {
+    const filters = compileFilters(type, request.filters, 'r', this.searchContext);
+    const driver = this.driver(filters);
+    const read = driver?.index;
+    if (read === undefined) {
+      return {
+        from: 'resource r',
+        where: and([{ sql: 'r.type = ? AND r.deleted = 0', params: [type] }, ...filters]),
+        distinct: false,
+      };
+    }
+    const joined = sortsOnResource(request.sortRules) || filters.some((c) => c.onResource);
+    const rest = filters.filter((c) => c !== driver).map((c) => c.correlated ?? c);
     return {
-      sql: conditions.map((c) => `(${c.sql})`).join(' AND '),
-      params: conditions.flatMap((c) => c.params),
+      from: joined ? `${read.table} d JOIN resource r ON r.res = d.res` : `${read.table} r`,
+      // Unqualified, the driver's columns are the index table's: the resource table shares only `res`.
+      where: and([read.row, ...rest]),
+      distinct: !read.single,
+      driver: read,
     };
+  }
+
+  /**
+   * Of the positive index filters, the one with the fewest matching rows. They are counted in rounds,
+   * each up to a bound that grows eightfold, only as far as the smallest so far and only while more than
+   * one reaches the bound: choosing costs a few index steps per row of the chosen filter's matches.
+   */
+  private driver(filters: readonly Condition[]): Condition | undefined {
+    let open = filters.filter((c) => c.index !== undefined && c.correlated !== undefined);
+    for (let bound = SELECTIVITY_PROBE; open.length > 1; bound *= 8) {
+      let best = bound;
+      const sizes = open.map((c) => {
+        const read = c.index as IndexRead;
+        const n = (
+          this.searchStatement(
+            `SELECT COUNT(*) AS n FROM (SELECT 1 FROM ${read.table} WHERE ${read.row.sql} LIMIT ?)`,
+          ).get(...read.row.params, best) as { n: number }
+        ).n;
+        best = Math.min(best, n);
+        return n;
+      });
+      if (best < bound) {
+        return open[sizes.indexOf(best)];
+      }
+      open = open.filter((_, i) => sizes[i] >= bound);
+    }
+    return open[0];
   }
 
   /** _include (targets of the page's references) and _revinclude (resources referring to the page). */

@@ -69,27 +69,63 @@ export interface SearchContext {
   targetTypes(resourceType: string, param: string): string[];
   /** The widest range (hi - lo) a value of this date parameter has had; undefined when none is stored. */
   dateWidth?(resourceType: string, param: string): number | undefined;
+  /** The ids of the current resources of `type` that meet `condition` (on alias `t`) when there are at
+   * most `limit`; undefined when there are more. */
+  matchingIds?(type: string, condition: Sql, limit: number): string[] | undefined;
 }
+
+/** Up to how many targets a chained filter is resolved to before the search (see compileChain). */
+const CHAIN_TARGETS = 20;
 
 /**
  * A compiled filter. `sql` is the condition on the resource row. A positive index condition also comes
- * as `driver` (a SELECT of matching res, to drive the query from) and `correlated` (an EXISTS probing
- * the index for one row), so the store can drive from the most selective filter and probe the rest.
+ * as `driver` (a SELECT of matching res, to drive the query from), `index` (the same as a condition on
+ * one row of one index table, columns unqualified, so that the table itself can head the query's FROM)
+ * and `correlated` (an EXISTS probing the index for one row), so the store can drive from the most
+ * selective filter and probe the rest. `onResource`: the condition reads the resource row's own columns
+ * (`id`, `lu_ms`), not only `res`.
  */
 export interface Condition extends Sql {
   driver?: Sql;
+  index?: IndexRead;
   correlated?: Sql;
+  onResource?: boolean;
 }
 
-function indexCondition(alias: string, selects: Sql[], correlated: Sql, negate = false): Condition {
+/** A filter as rows of one index table: `row` holds for the rows of the matching resources. */
+export interface IndexRead {
+  table: string;
+  /** The search parameter. */
+  param: string;
+  row: Sql;
+  /** At most one row of a resource meets `row` (a single-valued date, number or quantity). */
+  single: boolean;
+}
+
+function indexCondition(
+  alias: string,
+  [table, param]: [string, string],
+  alternatives: Sql[],
+  correlated: Sql,
+  { negate = false, single = false } = {},
+): Condition {
+  // Each alternative is its own SELECT, so every one of them can use an index; UNION ALL keeps
+  // duplicates, which IN ignores.
   const driver = {
-    sql: selects.map((x) => x.sql).join(' UNION ALL '),
-    params: selects.flatMap((x) => x.params),
+    sql: alternatives.map((a) => `SELECT res FROM ${table} WHERE ${a.sql}`).join(' UNION ALL '),
+    params: alternatives.flatMap((a) => a.params),
   };
   if (negate) {
     return { sql: `${alias}.res NOT IN (${driver.sql})`, params: driver.params };
   }
-  return { sql: `${alias}.res IN (${driver.sql})`, params: driver.params, driver, correlated };
+  const row = or(alternatives);
+  return {
+    sql: `${alias}.res IN (${driver.sql})`,
+    params: driver.params,
+    driver,
+    index: { table, param, row, single: single && alternatives.length === 1 },
+    correlated,
+  };
 }
 
 export function compileFilters(
@@ -118,19 +154,20 @@ export function compileFilters(
       rows.push(...startBound(group, context.dateWidth?.(resourceType, code)));
     }
     const where = { sql: rows.map((r) => `(${r.sql})`).join(' AND '), params: rows.flatMap((r) => r.params) };
+    const row = {
+      sql: `rtype = ? AND param = ? AND ${where.sql}`,
+      params: [resourceType, code, ...where.params],
+    };
     out.push(
       indexCondition(
         alias,
-        [
-          {
-            sql: `SELECT res FROM idx_${param.type} WHERE rtype = ? AND param = ? AND ${where.sql}`,
-            params: [resourceType, code, ...where.params],
-          },
-        ],
+        [`idx_${param.type}`, code],
+        [row],
         {
-          sql: `EXISTS (SELECT 1 FROM ${probeTable(param.type)} WHERE res = ${alias}.res AND rtype = ? AND param = ? AND ${where.sql})`,
-          params: [resourceType, code, ...where.params],
+          sql: `EXISTS (SELECT 1 FROM ${probeTable(param.type)} WHERE res = ${alias}.res AND param = ? AND ${where.sql})`,
+          params: [code, ...where.params],
         },
+        { single: true },
       ),
     );
   }
@@ -164,8 +201,8 @@ function startBound(group: readonly Filter[], width: number | undefined): Sql[] 
  * organisation looks as selective as a patient), may otherwise probe through the value index and scan
  * thousands of rows per candidate; the per-resource index always touches a handful.
  */
-function probeTable(type: string, alias = ''): string {
-  return `idx_${type} ${alias} INDEXED BY idx_${type}_res`;
+function probeTable(type: string): string {
+  return `idx_${type} INDEXED BY idx_${type}_res`;
 }
 
 const NEGATABLE = new Set(['token', 'reference', 'uri']);
@@ -196,7 +233,11 @@ function compileFilter(
       unsupported(code, operator, 'token');
     }
     const list = ids.map(() => '?').join(',');
-    return { sql: `${alias}.id ${operator === 'not' ? 'NOT ' : ''}IN (${list})`, params: ids };
+    return {
+      sql: `${alias}.id ${operator === 'not' ? 'NOT ' : ''}IN (${list})`,
+      params: ids,
+      onResource: true,
+    };
   }
   if (code === '_lastUpdated') {
     const parts = splitSearchOnComma(value).map((v) => {
@@ -206,7 +247,7 @@ function compileFilter(
       }
       return dateCondition(operator, range, `${alias}.lu_ms`, `${alias}.lu_ms`, code);
     });
-    return or(parts);
+    return { ...or(parts), onResource: true };
   }
   const param = searchableParameter(resourceType, code);
   if (UNBOUNDED_OPERATORS.has(operator)) {
@@ -226,19 +267,23 @@ function compileFilter(
     negate = true;
     op = 'eq';
   }
-  // Each alternative (comma-separated values, prefix variants, reference forms) is its own SELECT, so
-  // every one of them can use an index; UNION ALL keeps duplicates, which IN ignores.
+  // Each alternative (comma-separated values, prefix variants, reference forms) can use an index.
   const alternatives = rowAlternatives(param, op, values);
-  const selects = alternatives.map((a) => ({
-    sql: `SELECT res FROM idx_${param.type} WHERE rtype = ? AND param = ? AND ${a.sql}`,
-    params: [resourceType, code, ...a.params],
-  }));
   const any = or(alternatives);
   const correlated = {
-    sql: `EXISTS (SELECT 1 FROM ${probeTable(param.type)} WHERE res = ${alias}.res AND rtype = ? AND param = ? AND (${any.sql}))`,
-    params: [resourceType, code, ...any.params],
+    sql: `EXISTS (SELECT 1 FROM ${probeTable(param.type)} WHERE res = ${alias}.res AND param = ? AND (${any.sql}))`,
+    params: [code, ...any.params],
   };
-  return indexCondition(alias, selects, correlated, negate);
+  return indexCondition(
+    alias,
+    [`idx_${param.type}`, code],
+    alternatives.map((a) => ({
+      sql: `rtype = ? AND param = ? AND ${a.sql}`,
+      params: [resourceType, code, ...a.params],
+    })),
+    correlated,
+    { negate },
+  );
 }
 
 function or(parts: Sql[]): Sql {
@@ -457,9 +502,12 @@ function compileChain(
   }
   // Only the types the store actually holds references to are worth a subquery each.
   const present = new Set(context.targetTypes(resourceType, refCode));
-  const selects: (Sql & { probe: string })[] = targets
+  // Conditions on one reference row (columns unqualified): it points at a match of the chained filter.
+  // A chained filter that names a few resources (an identifier) becomes those references themselves, so
+  // the reference index is read in storage order; one that matches many stays a subquery.
+  const probes: Sql[] = targets
     .filter((t) => present.has(t))
-    .map((t) => {
+    .flatMap((t) => {
       const definition = getSearchParameter(t, chainedCode) as SearchParameter;
       let sub: Filter;
       try {
@@ -471,38 +519,59 @@ function compileChain(
         );
       }
       const condition = compileFilter(t, sub, 't', context);
-      const probe =
-        `x.target_type = ? AND x.target_id IN ` +
-        `(SELECT t.id FROM resource t WHERE t.type = ? AND t.deleted = 0 AND ${condition.sql})`;
-      return {
-        sql: `SELECT x.res FROM idx_reference x WHERE x.rtype = ? AND x.param = ? AND ${probe}`,
-        probe,
-        params: [resourceType, refCode, t, t, ...condition.params],
-      };
+      const ids = context.matchingIds?.(t, condition, CHAIN_TARGETS);
+      if (ids !== undefined) {
+        return ids.map((id) => ({ sql: 'target_type = ? AND target_id = ?', params: [t, id] }));
+      }
+      return [
+        {
+          sql:
+            `target_type = ? AND target_id IN ` +
+            `(SELECT t.id FROM resource t WHERE t.type = ? AND t.deleted = 0 AND ${condition.sql})`,
+          params: [t, t, ...condition.params],
+        },
+      ];
     });
-  if (selects.length === 0) {
+  if (probes.length === 0) {
     return { sql: '0', params: [] };
   }
-  const probes = selects.map((x) => ({ sql: x.probe, params: x.params.slice(2) }));
   const any = or(probes);
-  return indexCondition(alias, selects, {
-    sql: `EXISTS (SELECT 1 FROM ${probeTable('reference', 'x')} WHERE x.res = ${alias}.res AND x.rtype = ? AND x.param = ? AND (${any.sql}))`,
-    params: [resourceType, refCode, ...any.params],
-  });
+  return indexCondition(
+    alias,
+    ['idx_reference', refCode],
+    probes.map((p) => ({
+      sql: `rtype = ? AND param = ? AND ${p.sql}`,
+      params: [resourceType, refCode, ...p.params],
+    })),
+    {
+      sql: `EXISTS (SELECT 1 FROM ${probeTable('reference')} WHERE res = ${alias}.res AND param = ? AND (${any.sql}))`,
+      params: [refCode, ...any.params],
+    },
+  );
 }
 
-/** ORDER BY terms for _sort; ties fall back to insertion order. */
-export function compileSort(resourceType: string, rules: SortRule[] | undefined, alias: string): Sql {
+/** Whether a sort reads the resource row's own columns (`id`, `lu_ms`). */
+export function sortsOnResource(rules: SortRule[] | undefined): boolean {
+  return (rules ?? []).some((rule) => rule.code === '_id' || rule.code === '_lastUpdated');
+}
+
+/**
+ * ORDER BY terms for _sort; ties fall back to insertion order. When the search is read off the index
+ * rows of a single-valued parameter (`driver`) and sorts by that parameter first, the first term is the
+ * driver row's own value: then the index, already in that order, serves the sort.
+ */
+export function compileSort(
+  resourceType: string,
+  rules: SortRule[] | undefined,
+  alias: string,
+  driver?: IndexRead,
+): Sql {
   const terms: string[] = [];
   const params: unknown[] = [];
-  for (const rule of rules ?? []) {
+  for (const [i, rule] of (rules ?? []).entries()) {
     const dir = rule.descending ? 'DESC' : 'ASC';
-    if (rule.code === '_id') {
-      terms.push(`${alias}.id ${dir}`);
-      continue;
-    }
-    if (rule.code === '_lastUpdated') {
-      terms.push(`${alias}.lu_ms ${dir}`);
+    if (rule.code === '_id' || rule.code === '_lastUpdated') {
+      terms.push(`${alias}.${rule.code === '_id' ? 'id' : 'lu_ms'} ${dir}`);
       continue;
     }
     const param = searchableParameter(resourceType, rule.code);
@@ -515,6 +584,11 @@ export function compileSort(resourceType: string, rules: SortRule[] | undefined,
       uri: 'uri',
       date: rule.descending ? 'hi' : 'lo',
     };
+    if (i === 0 && driver?.single && driver.param === rule.code) {
+      // Unqualified: the driver's column (the resource table has none of these names).
+      terms.push(`${column[param.type]} ${dir}`);
+      continue;
+    }
     const agg = rule.descending ? 'MAX' : 'MIN';
     const expr = `(SELECT ${agg}(${column[param.type]}) FROM ${probeTable(param.type)} WHERE res = ${alias}.res AND param = ?)`;
     // Resources without a value sort last either way.

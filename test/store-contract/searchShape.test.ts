@@ -1,0 +1,127 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseSearchRequest } from '@medplum/core';
+import type { Condition, EpisodeOfCare, Resource } from '@medplum/fhirtypes';
+import { EmbeddedStore } from '../../src/store/embedded';
+import type { SearchResult } from '../../src/store/FhirStore';
+
+/**
+ * The embedded store reads a search's matches off the index of its most selective filter (issue 18):
+ * the index table heads the query, so what SQL could get wrong there is tested here: a resource that
+ * meets a filter in several index rows, counts, pages in storage order while the store is written between
+ * them, and which filter drives when several match many.
+ */
+let dir: string;
+let store: EmbeddedStore;
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'norpain-shape-'));
+  store = EmbeddedStore.open(join(dir, 'fhir-store.sqlite'));
+});
+afterAll(async () => {
+  await store.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const ICD10 = 'urn:oid:2.16.578.1.12.4.1.1.7110';
+const search = <T extends Resource>(query: string): Promise<SearchResult<T>> =>
+  store.search<T>(parseSearchRequest<T>(query));
+const ids = (result: SearchResult): string[] => result.matches.map((r) => r.id as string);
+
+function condition(subject: string, codes: [string, string][], recordedDate = '2024-02-01'): Condition {
+  return {
+    resourceType: 'Condition',
+    subject: { reference: `Patient/${subject}` },
+    code: { coding: codes.map(([system, code]) => ({ system, code })) },
+    recordedDate,
+  };
+}
+
+test('a resource that meets a filter in several index rows is one match and counted once', async () => {
+  // The same code in two systems: a search by the code alone meets both index rows.
+  const { resource: twice } = await store.create(
+    condition('shape-1', [
+      [ICD10, 'R52'],
+      ['https://example.org/local-codes', 'R52'],
+    ]),
+  );
+  const { resource: once } = await store.create(condition('shape-1', [[ICD10, 'R52']]));
+  for (const query of [
+    'Condition?code=R52&_total=accurate',
+    'Condition?code=R52&subject=Patient/shape-1&_total=accurate',
+    'Condition?code=R52,R52.9&_total=accurate',
+  ]) {
+    const result = await search(query);
+    expect(ids(result)).toEqual([twice.id, once.id]);
+    expect(result.total).toBe(2);
+  }
+  expect((await search('Condition?code=R52&_summary=count')).total).toBe(2);
+  // And the other way round: two codes of one coding list meet a comma search once each.
+  expect(ids(await search(`Condition?code=${ICD10}|R52,https://example.org/local-codes|R52`))).toEqual([
+    twice.id,
+    once.id,
+  ]);
+});
+
+test('pages in storage order: resources written between pages come after, none twice or missed', async () => {
+  const written: string[] = [];
+  for (let i = 0; i < 25; i++) {
+    written.push((await store.create(condition('shape-2', [[ICD10, 'M79.7']]))).resource.id as string);
+  }
+  const query = (offset: number) =>
+    `Condition?subject=Patient/shape-2&code=M79.7&_count=10&_offset=${offset}`;
+  const seen: string[] = [];
+  let offset: number | undefined = 0;
+  while (offset !== undefined) {
+    const page: SearchResult = await search(query(offset));
+    seen.push(...ids(page));
+    if (offset === 0) {
+      for (let i = 0; i < 3; i++) {
+        written.push((await store.create(condition('shape-2', [[ICD10, 'M79.7']]))).resource.id as string);
+      }
+      // A resource of the same person that does not match, and one that no longer does.
+      await store.create(condition('shape-2', [[ICD10, 'M54.5']]));
+      const changed = written[12];
+      await store.update({ ...condition('shape-2', [[ICD10, 'M54.5']]), id: changed });
+      written.splice(written.indexOf(changed), 1);
+    }
+    offset = page.nextOffset;
+  }
+  expect(seen).toEqual(written);
+  expect((await search(`${query(0)}&_total=accurate`)).total).toBe(27);
+});
+
+test('whichever filter drives, the matches are the same; a filter that matches many is probed', async () => {
+  // Filters each matching more rows than the store counts at first (1000), of different sizes.
+  const written: { id: string; i: number }[] = [];
+  store.immediate(() => {
+    for (let i = 0; i < 3000; i++) {
+      const episode: EpisodeOfCare = {
+        resourceType: 'EpisodeOfCare',
+        status: i % 5 === 0 ? 'active' : 'finished',
+        patient: { reference: `Patient/shape-3-${i % 7}` },
+        managingOrganization: { reference: `Organization/shape-${i % 2}` },
+        period: { start: `2023-${String(1 + (i % 12)).padStart(2, '0')}-01`, end: '2023-12-31' },
+      };
+      written.push({ id: store.createSync(episode).resource.id as string, i });
+    }
+  });
+  const cases: [string, (i: number) => boolean][] = [
+    ['organization=Organization/shape-1&status=finished', (i) => i % 2 === 1 && i % 5 !== 0],
+    ['status=finished&organization=Organization/shape-1', (i) => i % 2 === 1 && i % 5 !== 0],
+    ['organization=Organization/shape-0&status=active', (i) => i % 2 === 0 && i % 5 === 0],
+    ['organization=Organization/shape-1&date=ge2023-07-01', (i) => i % 2 === 1],
+    ['organization=Organization/shape-1&date=eb2023-07-01', () => false],
+    ['organization=Organization/shape-1&date=sa2023-06-30', (i) => i % 2 === 1 && i % 12 >= 6],
+    ['organization=Organization/shape-1&patient=Patient/shape-3-1', (i) => i % 2 === 1 && i % 7 === 1],
+    ['patient=Patient/shape-3-1&status=active&date=ge2023', (i) => i % 7 === 1 && i % 5 === 0],
+  ];
+  for (const [query, holds] of cases) {
+    const expected = written.filter((w) => holds(w.i)).map((w) => w.id);
+    const first = await search(`EpisodeOfCare?${query}&_count=7&_total=accurate`);
+    expect(first.total).toBe(expected.length);
+    expect(ids(first)).toEqual(expected.slice(0, 7));
+    const later = await search(`EpisodeOfCare?${query}&_count=50&_offset=100`);
+    expect(ids(later)).toEqual(expected.slice(100, 150));
+  }
+});
