@@ -40,6 +40,8 @@ const OPTIMIZE_EVERY = 5000;
 const SCAN_PAGE = 200;
 /** How many rows of each filter are counted, at first, to judge which filter is the most selective. */
 const SELECTIVITY_PROBE = 1000;
+/** The least stretch of an ordered index a page is walked along (see walkedPage). */
+const WALK_ROWS = 4000;
 /** Search statements kept prepared (a search's SQL has one text per shape of query). */
 const SEARCH_STATEMENTS = 500;
 const ID_PATTERN = /^[A-Za-z0-9\-.]{1,64}$/;
@@ -50,7 +52,13 @@ interface MatchQuery {
   where: Sql;
   distinct: boolean;
   /** The index filter whose table heads the FROM. */
-  driver?: IndexRead;
+  driver?: IndexRead & { condition: Condition };
+  /** The column of the driver's res (where a bound on it reaches the driver's index). */
+  key: string;
+  /** The driver's matching index rows, as counted to choose it (Infinity when not counted). */
+  rows: number;
+  /** Every filter, compiled. */
+  filters: Condition[];
 }
 
 function and(conditions: readonly Sql[]): Sql {
@@ -376,17 +384,20 @@ export class EmbeddedStore implements FhirStore {
       throw errors.badRequest('_total must be none, estimate or accurate.', '_total');
     }
     const limit = Math.min(count, MAX_COUNT);
-    const { from, where, distinct, driver } = this.matches(type, request);
+    const query = this.matches(type, request);
+    const { from, where, distinct, driver } = query;
     const order = compileSort(type, request.sortRules, 'r', driver);
     const result: SearchResult = { matches: [], included: [] };
     if (limit > 0) {
       // The page is chosen on the index and resource tables alone, then its content read: joined before
       // the ORDER BY, SQLite would sort every match's content to return one page (quadratic over the
       // pages of a large result, and memory in proportion to it).
-      const page = this.searchRows(
-        `SELECT ${distinct ? 'DISTINCT ' : ''}r.res FROM ${from} WHERE ${where.sql} ORDER BY ${order.sql} LIMIT ? OFFSET ?`,
-        [...where.params, ...order.params, limit + 1, offset],
-      ).map((row) => row.res as number);
+      const page =
+        this.walkedPage(type, request, query, offset + limit + 1)?.slice(offset) ??
+        this.searchRows(
+          `SELECT ${distinct ? 'DISTINCT ' : ''}r.res FROM ${from} WHERE ${where.sql} ORDER BY ${order.sql} LIMIT ? OFFSET ?`,
+          [...where.params, ...order.params, limit + 1, offset],
+        ).map((row) => row.res as number);
       if (page.length > limit) {
         page.pop();
         result.nextOffset = offset + limit;
@@ -628,7 +639,7 @@ export class EmbeddedStore implements FhirStore {
   private where(type: string, request: SearchRequest): Sql {
     const conditions: Condition[] = [{ sql: 'r.type = ? AND r.deleted = 0', params: [type] }];
     const filters = compileFilters(type, request.filters, 'r', this.searchContext);
-    const driver = this.driver(filters);
+    const driver = this.driver(filters).chosen;
     for (const c of filters) {
       conditions.push(c === driver || c.correlated === undefined ? c : c.correlated);
     }
@@ -644,32 +655,81 @@ export class EmbeddedStore implements FhirStore {
    */
   private matches(type: string, request: SearchRequest): MatchQuery {
     const filters = compileFilters(type, request.filters, 'r', this.searchContext);
-    const driver = this.driver(filters);
+    const { chosen, rows } = this.driver(filters);
+    return { ...this.drivenBy(type, filters, chosen, request.sortRules), rows, filters };
+  }
+
+  private drivenBy(
+    type: string,
+    filters: Condition[],
+    driver: Condition | undefined,
+    sortRules: SearchRequest['sortRules'],
+  ): Pick<MatchQuery, 'from' | 'where' | 'distinct' | 'driver' | 'key'> {
     const read = driver?.index;
     if (read === undefined) {
       return {
         from: 'resource r',
         where: and([{ sql: 'r.type = ? AND r.deleted = 0', params: [type] }, ...filters]),
         distinct: false,
+        key: 'r.res',
       };
     }
-    const joined = sortsOnResource(request.sortRules) || filters.some((c) => c.onResource);
+    const joined = sortsOnResource(sortRules) || filters.some((c) => c.onResource);
     const rest = filters.filter((c) => c !== driver).map((c) => c.correlated ?? c);
     return {
       from: joined ? `${read.table} d JOIN resource r ON r.res = d.res` : `${read.table} r`,
       // Unqualified, the driver's columns are the index table's: the resource table shares only `res`.
       where: and([read.row, ...rest]),
       distinct: !read.single,
-      driver: read,
+      driver: { ...read, condition: driver as Condition },
+      key: joined ? 'd.res' : 'r.res',
     };
   }
 
   /**
-   * Of the positive index filters, the one with the fewest matching rows. They are counted in rounds,
-   * each up to a bound that grows eightfold, only as far as the smallest so far and only while more than
-   * one reaches the bound: choosing costs a few index steps per row of the chosen filter's matches.
+   * A page in storage order read by walking, in that order, the index of a filter other than the most
+   * selective one, when the most selective one matches many rows in no useful order (a date window):
+   * sorting all of those to return the first few costs more than walking a stretch of an ordered index
+   * and probing the other filters per row. The stretch is bounded (the rows it may take to fill the page
+   * if about one in 16 matches); when it does not fill the page the search is answered the usual way.
    */
-  private driver(filters: readonly Condition[]): Condition | undefined {
+  private walkedPage(
+    type: string,
+    request: SearchRequest,
+    q: MatchQuery,
+    need: number,
+  ): number[] | undefined {
+    const budget = Math.max(WALK_ROWS, need * 16);
+    if (request.sortRules?.length || q.driver === undefined || q.driver.ordered || q.rows <= budget) {
+      return undefined;
+    }
+    const along = q.filters.find((c) => c.index?.ordered);
+    if (along === undefined) {
+      return undefined;
+    }
+    const read = along.index as IndexRead;
+    const [edge] = this.searchRows(
+      `SELECT res FROM ${read.table} WHERE ${read.row.sql} ORDER BY res LIMIT 1 OFFSET ?`,
+      [...read.row.params, budget - 1],
+    );
+    if (edge === undefined) {
+      return undefined;
+    }
+    const walk = this.drivenBy(type, q.filters, along, undefined);
+    const page = this.searchRows(
+      `SELECT ${walk.distinct ? 'DISTINCT ' : ''}r.res FROM ${walk.from} WHERE ${walk.where.sql} AND ${walk.key} <= ? ORDER BY ${walk.key} LIMIT ?`,
+      [...walk.where.params, edge.res, need],
+    ).map((row) => row.res as number);
+    return page.length === need ? page : undefined;
+  }
+
+  /**
+   * Of the positive index filters, the one with the fewest matching rows, and how many it matches (index
+   * rows; Infinity when it was not counted). They are counted in rounds, each up to a bound that grows
+   * eightfold, only as far as the smallest so far and only while more than one reaches the bound:
+   * choosing costs a few index steps per row of the chosen filter's matches.
+   */
+  private driver(filters: readonly Condition[]): { chosen?: Condition; rows: number } {
     let open = filters.filter((c) => c.index !== undefined && c.correlated !== undefined);
     for (let bound = SELECTIVITY_PROBE; open.length > 1; bound *= 8) {
       let best = bound;
@@ -684,11 +744,11 @@ export class EmbeddedStore implements FhirStore {
         return n;
       });
       if (best < bound) {
-        return open[sizes.indexOf(best)];
+        return { chosen: open[sizes.indexOf(best)], rows: best };
       }
       open = open.filter((_, i) => sizes[i] >= bound);
     }
-    return open[0];
+    return { chosen: open[0], rows: Number.POSITIVE_INFINITY };
   }
 
   /** _include (targets of the page's references) and _revinclude (resources referring to the page). */

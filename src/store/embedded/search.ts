@@ -100,15 +100,26 @@ export interface IndexRead {
   row: Sql;
   /** At most one row of a resource meets `row` (a single-valued date, number or quantity). */
   single: boolean;
+  /** The rows that meet `row` come in `res` order from the table's search index (every column before
+   * `res` is pinned by equality), so the matches can be walked in storage order. */
+  ordered: boolean;
 }
 
+/** A condition on one index row; `ordered` as for IndexRead. */
+type RowSql = Sql & { ordered?: boolean };
+
+/** `alternatives`: conditions on one row of `table` (any may hold) for the parameter `param` of `type`. */
 function indexCondition(
   alias: string,
-  [table, param]: [string, string],
-  alternatives: Sql[],
+  [table, type, param]: [string, string, string],
+  given: RowSql[],
   correlated: Sql,
   { negate = false, single = false } = {},
 ): Condition {
+  const alternatives = given.map((a) => ({
+    sql: `rtype = ? AND param = ? AND ${a.sql}`,
+    params: [type, param, ...a.params],
+  }));
   // Each alternative is its own SELECT, so every one of them can use an index; UNION ALL keeps
   // duplicates, which IN ignores.
   const driver = {
@@ -123,7 +134,13 @@ function indexCondition(
     sql: `${alias}.res IN (${driver.sql})`,
     params: driver.params,
     driver,
-    index: { table, param, row, single: single && alternatives.length === 1 },
+    index: {
+      table,
+      param,
+      row,
+      single: single && alternatives.length === 1,
+      ordered: given.length === 1 && given[0].ordered === true,
+    },
     correlated,
   };
 }
@@ -154,15 +171,11 @@ export function compileFilters(
       rows.push(...startBound(group, context.dateWidth?.(resourceType, code)));
     }
     const where = { sql: rows.map((r) => `(${r.sql})`).join(' AND '), params: rows.flatMap((r) => r.params) };
-    const row = {
-      sql: `rtype = ? AND param = ? AND ${where.sql}`,
-      params: [resourceType, code, ...where.params],
-    };
     out.push(
       indexCondition(
         alias,
-        [`idx_${param.type}`, code],
-        [row],
+        [`idx_${param.type}`, resourceType, code],
+        [where],
         {
           sql: `EXISTS (SELECT 1 FROM ${probeTable(param.type)} WHERE res = ${alias}.res AND param = ? AND ${where.sql})`,
           params: [code, ...where.params],
@@ -274,16 +287,9 @@ function compileFilter(
     sql: `EXISTS (SELECT 1 FROM ${probeTable(param.type)} WHERE res = ${alias}.res AND param = ? AND (${any.sql}))`,
     params: [code, ...any.params],
   };
-  return indexCondition(
-    alias,
-    [`idx_${param.type}`, code],
-    alternatives.map((a) => ({
-      sql: `rtype = ? AND param = ? AND ${a.sql}`,
-      params: [resourceType, code, ...a.params],
-    })),
-    correlated,
-    { negate },
-  );
+  return indexCondition(alias, [`idx_${param.type}`, resourceType, code], alternatives, correlated, {
+    negate,
+  });
 }
 
 function or(parts: Sql[]): Sql {
@@ -294,7 +300,7 @@ function or(parts: Sql[]): Sql {
 }
 
 /** The alternative conditions on one index row of the parameter's table (any one may match). */
-function rowAlternatives(param: IndexedParameter, op: string, values: string[]): Sql[] {
+function rowAlternatives(param: IndexedParameter, op: string, values: string[]): RowSql[] {
   const code = param.code;
   switch (param.type) {
     case 'token':
@@ -314,6 +320,7 @@ function rowAlternatives(param: IndexedParameter, op: string, values: string[]):
           return {
             sql: t.sql.replace(/\bsystem\b/g, 'id_system').replace(/\bcode\b/g, 'id_value'),
             params: t.params,
+            ordered: t.ordered,
           };
         });
       }
@@ -357,12 +364,12 @@ function rowAlternatives(param: IndexedParameter, op: string, values: string[]):
       if (op !== 'eq') {
         unsupported(code, op, 'uri');
       }
-      return values.map((v) => ({ sql: 'uri = ?', params: [v] }));
+      return values.map((v) => ({ sql: 'uri = ?', params: [v], ordered: true }));
   }
 }
 
 /** `system|code`, `|code` (no system), `system|` (any code of the system), `code` (any system). */
-function tokenCondition(value: string): Sql {
+function tokenCondition(value: string): RowSql {
   const bar = value.indexOf('|');
   if (bar < 0) {
     return { sql: 'code = ?', params: [value] };
@@ -370,12 +377,12 @@ function tokenCondition(value: string): Sql {
   const system = value.slice(0, bar);
   const code = value.slice(bar + 1);
   if (system === '') {
-    return { sql: 'system IS NULL AND code = ?', params: [code] };
+    return { sql: 'system IS NULL AND code = ?', params: [code], ordered: true };
   }
   if (code === '') {
     return { sql: 'system = ?', params: [system] };
   }
-  return { sql: 'code = ? AND system = ?', params: [code, system] };
+  return { sql: 'code = ? AND system = ?', params: [code, system], ordered: true };
 }
 
 function likeEscape(s: string): string {
@@ -394,16 +401,16 @@ function stringConditions(op: string, value: string): Sql[] {
 }
 
 /** "Type/id" (or a version of it) matches the parsed target; a bare id any type; anything else as written. */
-function referenceConditions(value: string): Sql[] {
+function referenceConditions(value: string): RowSql[] {
   const parsed = parseReference(value);
   if (parsed.ok && parsed.reference.kind === 'literal') {
     const { resourceType, id } = parsed.reference;
-    return [{ sql: 'target_type = ? AND target_id = ?', params: [resourceType, id] }];
+    return [{ sql: 'target_type = ? AND target_id = ?', params: [resourceType, id], ordered: true }];
   }
   if (isFhirId(value)) {
     return [{ sql: 'target_id = ?', params: [value] }];
   }
-  return [{ sql: 'ref = ?', params: [value] }];
+  return [{ sql: 'ref = ?', params: [value], ordered: true }];
 }
 
 /**
@@ -521,7 +528,11 @@ function compileChain(
       const condition = compileFilter(t, sub, 't', context);
       const ids = context.matchingIds?.(t, condition, CHAIN_TARGETS);
       if (ids !== undefined) {
-        return ids.map((id) => ({ sql: 'target_type = ? AND target_id = ?', params: [t, id] }));
+        return ids.map((id) => ({
+          sql: 'target_type = ? AND target_id = ?',
+          params: [t, id],
+          ordered: true,
+        }));
       }
       return [
         {
@@ -536,18 +547,10 @@ function compileChain(
     return { sql: '0', params: [] };
   }
   const any = or(probes);
-  return indexCondition(
-    alias,
-    ['idx_reference', refCode],
-    probes.map((p) => ({
-      sql: `rtype = ? AND param = ? AND ${p.sql}`,
-      params: [resourceType, refCode, ...p.params],
-    })),
-    {
-      sql: `EXISTS (SELECT 1 FROM ${probeTable('reference')} WHERE res = ${alias}.res AND param = ? AND (${any.sql}))`,
-      params: [refCode, ...any.params],
-    },
-  );
+  return indexCondition(alias, ['idx_reference', resourceType, refCode], probes, {
+    sql: `EXISTS (SELECT 1 FROM ${probeTable('reference')} WHERE res = ${alias}.res AND param = ? AND (${any.sql}))`,
+    params: [refCode, ...any.params],
+  });
 }
 
 /** Whether a sort reads the resource row's own columns (`id`, `lu_ms`). */
