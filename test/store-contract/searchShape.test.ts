@@ -189,3 +189,19 @@ test('when the walk along an ordered index falls short of a page, the page is re
   const plans = store.explainSearch(parseSearchRequest(`${query}&_count=10`));
   expect(plans.some((p) => p.includes('LIMIT 1 OFFSET'))).toBe(true); // the walk was tried
 });
+
+test('filter sizes kept from an earlier search steer the plan only: the matches follow the data', async () => {
+  const first = (await store.create(condition('shape-6a', [[ICD10, 'R51']]))).resource.id as string;
+  const query = `Condition?code=${ICD10}|R51&subject=Patient/shape-6b&_count=1000&_total=accurate`;
+  expect((await search(query)).total).toBe(0); // both sizes counted now: 1 and 0
+  const written: string[] = [];
+  store.immediate(() => {
+    for (let i = 0; i < 900; i++) {
+      written.push(store.createSync(condition('shape-6b', [[ICD10, 'R51']])).resource.id as string);
+    }
+  });
+  const result = await search(query);
+  expect(ids(result)).toEqual(written);
+  expect(result.total).toBe(900);
+  expect(ids(await search(`Condition?code=${ICD10}|R51&subject=Patient/shape-6a`))).toEqual([first]);
+});

@@ -98,15 +98,20 @@ export interface IndexRead {
   /** The search parameter. */
   param: string;
   row: Sql;
+  /** `row` as its alternatives (any may hold), each a condition an index can serve alone. */
+  alternatives: RowSql[];
   /** At most one row of a resource meets `row` (a single-valued date, number or quantity). */
   single: boolean;
-  /** The rows that meet `row` come in `res` order from the table's search index (every column before
-   * `res` is pinned by equality), so the matches can be walked in storage order. */
+  /** The rows that meet `row` come in `res` order from a search index (one alternative with `via`), so
+   * the matches can be walked in storage order. */
   ordered: boolean;
 }
 
-/** A condition on one index row; `ordered` as for IndexRead. */
-type RowSql = Sql & { ordered?: boolean };
+/**
+ * A condition on one index row. `via`: the search index whose rows meeting it come in `res` order
+ * (every column before `res` pinned by equality), which also finds one resource's rows by a seek.
+ */
+type RowSql = Sql & { via?: string };
 
 /** `alternatives`: conditions on one row of `table` (any may hold) for the parameter `param` of `type`. */
 function indexCondition(
@@ -116,9 +121,10 @@ function indexCondition(
   correlated: Sql,
   { negate = false, single = false } = {},
 ): Condition {
-  const alternatives = given.map((a) => ({
+  const alternatives: RowSql[] = given.map((a) => ({
     sql: `rtype = ? AND param = ? AND ${a.sql}`,
     params: [type, param, ...a.params],
+    via: a.via,
   }));
   // Each alternative is its own SELECT, so every one of them can use an index; UNION ALL keeps
   // duplicates, which IN ignores.
@@ -130,6 +136,17 @@ function indexCondition(
     return { sql: `${alias}.res NOT IN (${driver.sql})`, params: driver.params };
   }
   const row = or(alternatives);
+  // Probed through the search index where it serves every alternative, by value and then res: the rows
+  // of one value lie together, which a walk in storage order reads in order, where the per-resource
+  // index interleaves the rows of every parameter of every type (ten times the pages for a probe).
+  const via = new Set(alternatives.map((a) => a.via));
+  const probe =
+    via.size === 1 && !via.has(undefined)
+      ? {
+          sql: `EXISTS (SELECT 1 FROM ${table} INDEXED BY ${alternatives[0].via} WHERE (${row.sql}) AND res = ${alias}.res)`,
+          params: row.params,
+        }
+      : correlated;
   return {
     sql: `${alias}.res IN (${driver.sql})`,
     params: driver.params,
@@ -138,10 +155,11 @@ function indexCondition(
       table,
       param,
       row,
+      alternatives,
       single: single && alternatives.length === 1,
-      ordered: given.length === 1 && given[0].ordered === true,
+      ordered: given.length === 1 && given[0].via !== undefined,
     },
-    correlated,
+    correlated: probe,
   };
 }
 
@@ -320,7 +338,7 @@ function rowAlternatives(param: IndexedParameter, op: string, values: string[]):
           return {
             sql: t.sql.replace(/\bsystem\b/g, 'id_system').replace(/\bcode\b/g, 'id_value'),
             params: t.params,
-            ordered: t.ordered,
+            via: t.via && 'idx_reference_ident',
           };
         });
       }
@@ -364,7 +382,7 @@ function rowAlternatives(param: IndexedParameter, op: string, values: string[]):
       if (op !== 'eq') {
         unsupported(code, op, 'uri');
       }
-      return values.map((v) => ({ sql: 'uri = ?', params: [v], ordered: true }));
+      return values.map((v) => ({ sql: 'uri = ?', params: [v], via: 'idx_uri_search' }));
   }
 }
 
@@ -377,12 +395,12 @@ function tokenCondition(value: string): RowSql {
   const system = value.slice(0, bar);
   const code = value.slice(bar + 1);
   if (system === '') {
-    return { sql: 'system IS NULL AND code = ?', params: [code], ordered: true };
+    return { sql: 'system IS NULL AND code = ?', params: [code], via: 'idx_token_search' };
   }
   if (code === '') {
     return { sql: 'system = ?', params: [system] };
   }
-  return { sql: 'code = ? AND system = ?', params: [code, system], ordered: true };
+  return { sql: 'code = ? AND system = ?', params: [code, system], via: 'idx_token_search' };
 }
 
 function likeEscape(s: string): string {
@@ -405,12 +423,14 @@ function referenceConditions(value: string): RowSql[] {
   const parsed = parseReference(value);
   if (parsed.ok && parsed.reference.kind === 'literal') {
     const { resourceType, id } = parsed.reference;
-    return [{ sql: 'target_type = ? AND target_id = ?', params: [resourceType, id], ordered: true }];
+    return [
+      { sql: 'target_type = ? AND target_id = ?', params: [resourceType, id], via: 'idx_reference_search' },
+    ];
   }
   if (isFhirId(value)) {
     return [{ sql: 'target_id = ?', params: [value] }];
   }
-  return [{ sql: 'ref = ?', params: [value], ordered: true }];
+  return [{ sql: 'ref = ?', params: [value], via: 'idx_reference_ref' }];
 }
 
 /**
@@ -531,7 +551,7 @@ function compileChain(
         return ids.map((id) => ({
           sql: 'target_type = ? AND target_id = ?',
           params: [t, id],
-          ordered: true,
+          via: 'idx_reference_search',
         }));
       }
       return [
