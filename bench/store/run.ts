@@ -69,7 +69,10 @@ async function main(): Promise<void> {
   const dir = arg('file') ? undefined : mkdtempSync(join(tmpdir(), 'norpain-bench-'));
   const file = arg('file') ?? join(dir as string, 'fhir.db');
   const store = EmbeddedStore.open(file);
-  console.log(`embedded store bench: ${patients} patients, file ${file}`);
+  const held = process.argv.includes('--reuse')
+    ? ((await store.search(parseSearchRequest<Patient>('Patient?_summary=count'))).total ?? 0)
+    : patients;
+  console.log(`embedded store bench: ${held} patients, file ${file}`);
 
   const orgs: (Organization & { id: string })[] = [];
   for (const [i, name] of process.argv.includes('--reuse') ? [] : CLINICS.entries()) {
