@@ -5,7 +5,9 @@
  * common searches over HTTP: QuestionnaireResponses by questionnaire and authored period, and episodes by
  * unit and period, each through the study view (project pseudonyms, projection, the period clamp).
  *
- *   npx tsx bench/research/run.ts [--persons 100000] [--runs 200] [--dir path] [--keep]
+ *   npx tsx bench/research/run.ts [--persons 100000] [--runs 200] [--dir path] [--keep] [--reuse] [--plans]
+ *
+ * --reuse: search the store a run with --dir and --keep left; --plans: print the store's query plans.
  *
  * Only synthetic people: a Patient carries only a made-up registry pseudonym.
  */
@@ -20,6 +22,8 @@ import { loadConfig } from '../../src/config';
 import { newServerId } from '../../src/identity/serverId';
 import { createLogger } from '../../src/logging/logger';
 import { createServer } from '../../src/server';
+import { parseApproval, type Approval, type StudyResourceType } from '../../src/research/approval';
+import { searchFilters } from '../../src/research/scope';
 import { EmbeddedStore } from '../../src/store/embedded';
 import { loadUnits, readUnits } from '../../src/units/units';
 import { loadNorPainQuestionnaires } from '../../src/validation/questionnaire';
@@ -233,6 +237,39 @@ async function main(): Promise<void> {
   console.log(
     `researcher searches over HTTP, ${runs} runs each after 10 warm-up runs (ms; load average ${os.loadavg()[0].toFixed(1)}):`,
   );
+  if (process.argv.includes('--plans')) {
+    // The store searches the study view makes for these (its scope filters with the researcher's own),
+    // planned on a second connection to the same file.
+    const planner = EmbeddedStore.open(join(dir, 'fhir-store.sqlite'));
+    const approval = parseApproval(await planner.read<ResearchStudy>('ResearchStudy', STUDY)) as Approval;
+    for (const [label, make] of queries) {
+      const request = parseSearchRequest(make());
+      const type = request.resourceType as StudyResourceType;
+      console.log(`  ${label}: the store's query plans (EXPLAIN QUERY PLAN)`);
+      const plans = planner.explainSearch({
+        ...request,
+        filters: searchFilters(approval, type, request.filters ?? []),
+      });
+      for (const plan of plans) console.log(plan.replace(/^/gm, '      '));
+    }
+    // The store's own share of each search: the same store searches, timed without HTTP and the view.
+    for (const [label, make] of queries) {
+      const cpus: number[] = [];
+      for (let i = 0; i < runs + 10; i++) {
+        const request = parseSearchRequest(make());
+        const type = request.resourceType as StudyResourceType;
+        const c = process.cpuUsage();
+        await planner.search({ ...request, filters: searchFilters(approval, type, request.filters ?? []) });
+        const used = process.cpuUsage(c);
+        if (i >= 10) cpus.push((used.user + used.system) / 1000);
+      }
+      cpus.sort((a, b) => a - b);
+      console.log(
+        `  ${label.padEnd(68)} store alone: cpu p50 ${percentile(cpus, 50).toFixed(1)} p95 ${percentile(cpus, 95).toFixed(1)}`,
+      );
+    }
+    await planner.close();
+  }
   for (const [label, make] of queries) {
     for (let i = 0; i < 10; i++) await get(make());
     const times: number[] = [];

@@ -2,12 +2,16 @@
  * Embedded store benchmark (not a test): loads a synthetic cohort straight into an EmbeddedStore and
  * prints write throughput, search latency for typical researcher queries and erasure time per patient.
  *
- *   npx tsx bench/store/run.ts [--patients N] [--file path/to/fhir.db] [--keep]
+ *   npx tsx bench/store/run.ts [--patients N] [--runs 50] [--plans] [--no-erasure]
+ *     [--file path/to/fhir.db [--keep] [--reuse]]
+ *
+ * --plans prints each query's SQL and plan; --reuse runs the searches on a file a run with --keep left;
+ * --no-erasure leaves out the erasures.
  *
  * All people are synthetic: a Patient carries only a registry pseudonym, as in the real store.
  */
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseSearchRequest } from '@medplum/core';
 import type { EpisodeOfCare, Organization, Patient, QuestionnaireResponse } from '@medplum/fhirtypes';
@@ -65,10 +69,13 @@ async function main(): Promise<void> {
   const dir = arg('file') ? undefined : mkdtempSync(join(tmpdir(), 'norpain-bench-'));
   const file = arg('file') ?? join(dir as string, 'fhir.db');
   const store = EmbeddedStore.open(file);
-  console.log(`embedded store bench: ${patients} patients, file ${file}`);
+  const held = process.argv.includes('--reuse')
+    ? ((await store.search(parseSearchRequest<Patient>('Patient?_summary=count'))).total ?? 0)
+    : patients;
+  console.log(`embedded store bench: ${held} patients, file ${file}`);
 
   const orgs: (Organization & { id: string })[] = [];
-  for (const [i, name] of CLINICS.entries()) {
+  for (const [i, name] of process.argv.includes('--reuse') ? [] : CLINICS.entries()) {
     const { resource } = await store.create<Organization>({
       resourceType: 'Organization',
       identifier: [{ system: RESH, value: String(100000 + i) }],
@@ -79,42 +86,64 @@ async function main(): Promise<void> {
 
   const pseudonyms: string[] = [];
   const patientIds: string[] = [];
+  const reuse = process.argv.includes('--reuse');
+  if (reuse) {
+    // A file a previous run kept (--file … --keep): its cohort is read back instead of generated again.
+    for (const p of (await store.search(parseSearchRequest<Patient>(`Patient?_count=1000`))).matches) {
+      pseudonyms.push(p.identifier?.[0]?.value as string);
+      patientIds.push(p.id as string);
+    }
+    orgs.splice(
+      0,
+      orgs.length,
+      ...((await store.search(parseSearchRequest<Organization>('Organization?_count=100')))
+        .matches as (Organization & { id: string })[]),
+    );
+  }
   const started = performance.now();
   const cpuStart = process.cpuUsage();
   let writes = 0;
-  for (let n = 0; n < patients; n++) {
-    const pseudonym = `1-${n.toString(16).padStart(8, '0')}${Math.floor(random() * 1e9).toString(16)}`;
-    const { resource: patient } = await store.create<Patient>({
-      resourceType: 'Patient',
-      identifier: [{ system: PSEUDONYM, value: pseudonym }],
-      gender: pick(['female', 'male']),
-      birthDate: String(1940 + Math.floor(random() * 65)),
+  // In bulk: 500 persons per SQLite transaction (each resource still written and indexed as a create is).
+  const BATCH = 500;
+  for (let done = 0; !reuse && done < patients; done += BATCH) {
+    store.immediate(() => {
+      for (let n = done; n < Math.min(done + BATCH, patients); n++) {
+        const pseudonym = `1-${n.toString(16).padStart(8, '0')}${Math.floor(random() * 1e9).toString(16)}`;
+        const { resource: patient } = store.createSync<Patient>({
+          resourceType: 'Patient',
+          identifier: [{ system: PSEUDONYM, value: pseudonym }],
+          gender: pick(['female', 'male']),
+          birthDate: String(1940 + Math.floor(random() * 65)),
+        });
+        const org = pick(orgs);
+        const start = randomDate(2022, 3);
+        store.createSync<EpisodeOfCare>({
+          resourceType: 'EpisodeOfCare',
+          status: 'finished',
+          patient: { reference: `Patient/${patient.id}` },
+          managingOrganization: { reference: `Organization/${org.id}` },
+          period: { start, end: randomDate(Number(start.slice(0, 4)) + 1, 1) },
+        });
+        store.createSync(questionnaireResponse(patient.id as string, start));
+        writes += 3;
+        pseudonyms.push(pseudonym);
+        patientIds.push(patient.id as string);
+      }
     });
-    const org = pick(orgs);
-    const start = randomDate(2022, 3);
-    await store.create<EpisodeOfCare>({
-      resourceType: 'EpisodeOfCare',
-      status: 'finished',
-      patient: { reference: `Patient/${patient.id}` },
-      managingOrganization: { reference: `Organization/${org.id}` },
-      period: { start, end: randomDate(Number(start.slice(0, 4)) + 1, 1) },
-    });
-    await store.create(questionnaireResponse(patient.id as string, start));
-    writes += 3;
-    pseudonyms.push(pseudonym);
-    patientIds.push(patient.id as string);
-    if ((n + 1) % 5000 === 0) {
-      console.log(`  ${n + 1} patients loaded`);
+    if ((done + BATCH) % 10000 === 0) {
+      console.log(`  ${done + BATCH} patients loaded`);
     }
   }
   const seconds = (performance.now() - started) / 1000;
   const cpu = process.cpuUsage(cpuStart);
   const cpuSeconds = (cpu.user + cpu.system) / 1e6;
-  console.log(
-    `load: ${writes} resources in ${seconds.toFixed(1)} s = ${(writes / seconds).toFixed(0)} inserts/s ` +
-      `(one create per SQLite transaction; ${(writes / cpuSeconds).toFixed(0)} per CPU-second); ` +
-      `file ${(statSync(file).size / 1e6).toFixed(0)} MB`,
-  );
+  if (!reuse) {
+    console.log(
+      `load: ${writes} resources in ${seconds.toFixed(1)} s = ${(writes / seconds).toFixed(0)} inserts/s ` +
+        `(${BATCH} persons per SQLite transaction; ${(writes / cpuSeconds).toFixed(0)} per CPU-second); ` +
+        `file ${(statSync(file).size / 1e6).toFixed(0)} MB`,
+    );
+  }
 
   const queries: [string, () => string][] = [
     [
@@ -155,26 +184,41 @@ async function main(): Promise<void> {
     ],
   ];
   const runs = Number(arg('runs') ?? 50);
-  console.log(`search latency over ${runs} runs each (ms):`);
+  console.log(
+    `search latency over ${runs} runs each (ms; CPU time of this process; load average ${loadavg()[0].toFixed(1)}):`,
+  );
   for (const [label, make] of queries) {
+    if (process.argv.includes('--plans')) {
+      console.log(`  ${label}: query plans (EXPLAIN QUERY PLAN)`);
+      for (const plan of store.explainSearch(parseSearchRequest(make()))) {
+        console.log(plan.replace(/^/gm, '      '));
+      }
+    }
+    for (let i = 0; i < 3; i++) await store.search(parseSearchRequest(make())); // warm-up
     const times: number[] = [];
+    const cpus: number[] = [];
     let matches = 0;
     for (let i = 0; i < runs; i++) {
       const request = parseSearchRequest(make());
+      const c = process.cpuUsage();
       const t = performance.now();
       const result = await store.search(request);
       times.push(performance.now() - t);
+      const used = process.cpuUsage(c);
+      cpus.push((used.user + used.system) / 1000);
       matches += result.matches.length;
     }
     times.sort((a, b) => a - b);
+    cpus.sort((a, b) => a - b);
+    const f = (n: number) => n.toFixed(2).padStart(7);
     console.log(
-      `  ${label.padEnd(68)} p50 ${percentile(times, 50).toFixed(2).padStart(8)}  p95 ${percentile(times, 95)
-        .toFixed(2)
-        .padStart(8)}  (avg ${(matches / runs).toFixed(1)} matches)`,
+      `  ${label.padEnd(68)} wall p50 ${f(percentile(times, 50))} p95 ${f(percentile(times, 95))}  ` +
+        `cpu p50 ${f(percentile(cpus, 50))} p95 ${f(percentile(cpus, 95))}  (avg ${(matches / runs).toFixed(1)} matches)`,
     );
   }
 
-  const toErase = Math.min(50, patients);
+  // Each erasure looks through the whole file for left-over bytes: minutes at 100,000 persons.
+  const toErase = process.argv.includes('--no-erasure') ? 0 : Math.min(50, patients);
   const eraseTimes: number[] = [];
   for (let i = 0; i < toErase; i++) {
     const t = performance.now();
@@ -185,10 +229,11 @@ async function main(): Promise<void> {
     }
   }
   eraseTimes.sort((a, b) => a - b);
-  console.log(
-    `erasure (incl. WAL checkpoint TRUNCATE) over ${toErase} patients: p50 ${percentile(eraseTimes, 50).toFixed(1)} ms, ` +
-      `p95 ${percentile(eraseTimes, 95).toFixed(1)} ms per patient`,
-  );
+  if (toErase > 0)
+    console.log(
+      `erasure (incl. WAL checkpoint TRUNCATE) over ${toErase} patients: p50 ${percentile(eraseTimes, 50).toFixed(1)} ms, ` +
+        `p95 ${percentile(eraseTimes, 95).toFixed(1)} ms per patient`,
+    );
   await store.close();
   if (dir && !process.argv.includes('--keep')) {
     rmSync(dir, { recursive: true, force: true });

@@ -23,7 +23,9 @@ import {
   compileFilters,
   compileSort,
   searchableParameter,
+  sortsOnResource,
   type Condition,
+  type IndexRead,
   type SearchContext,
   type Sql,
 } from './search';
@@ -36,11 +38,38 @@ const MAX_COUNT = 1000;
 const OPTIMIZE_EVERY = 5000;
 /** Rows per page of a scan (a bulk export's read). */
 const SCAN_PAGE = 200;
-/** How many matches of a filter are counted, at most, to judge which filter is the most selective. */
-const SELECTIVITY_PROBE = 2000;
+/** How many rows of each filter are counted, at first, to judge which filter is the most selective. */
+const SELECTIVITY_PROBE = 1000;
+/** How many filters' sizes are kept, and for how many writes (see indexRows). */
+const SIZES_KEPT = 1000;
+const SIZES_KEPT_FOR = 1000;
+/** The least stretch of an ordered index a page is walked along (see walkedPage). */
+const WALK_ROWS = 4000;
 /** Search statements kept prepared (a search's SQL has one text per shape of query). */
 const SEARCH_STATEMENTS = 500;
 const ID_PATTERN = /^[A-Za-z0-9\-.]{1,64}$/;
+
+/** A search's matches: `SELECT r.res FROM ${from} WHERE ${where}`, DISTINCT when `distinct`. */
+interface MatchQuery {
+  from: string;
+  where: Sql;
+  distinct: boolean;
+  /** The index filter whose table heads the FROM. */
+  driver?: IndexRead & { condition: Condition };
+  /** The column of the driver's res (where a bound on it reaches the driver's index). */
+  key: string;
+  /** The driver's matching index rows, as counted to choose it (Infinity when not counted). */
+  rows: number;
+  /** Every filter, compiled. */
+  filters: Condition[];
+}
+
+function and(conditions: readonly Sql[]): Sql {
+  return {
+    sql: conditions.map((c) => `(${c.sql})`).join(' AND '),
+    params: conditions.flatMap((c) => c.params),
+  };
+}
 
 interface ResourceRow {
   res: number;
@@ -72,6 +101,14 @@ export class EmbeddedStore implements FhirStore {
       (this.stmt.targetTypes.all(resourceType, param) as { target_type: string }[]).map((r) => r.target_type),
     dateWidth: (resourceType, param) =>
       (this.stmt.dateWidth.get(resourceType, param) as { width: number } | undefined)?.width,
+    matchingIds: (type, condition, limit) => {
+      const ids = this.searchStatement(
+        `SELECT t.id FROM resource t WHERE t.type = ? AND t.deleted = 0 AND ${condition.sql} LIMIT ?`,
+      )
+        .pluck()
+        .all(type, ...condition.params, limit + 1) as string[];
+      return ids.length > limit ? undefined : ids;
+    },
   };
   /** The last lastUpdated handed out, so every write gets a strictly later instant than the one before. */
   private lastMs = 0;
@@ -80,6 +117,10 @@ export class EmbeddedStore implements FhirStore {
   /** Search statements by SQL text (see `search`). */
   private readonly searches = new Map<string, Database.Statement>();
   private writes = 0;
+  /** Filters' sizes as last counted (see indexRows). */
+  private readonly sizes = new Map<string, { n: number; bound: number; writes: number }>();
+  /** The plans of the search statements run, while explainSearch records them. */
+  private plans: string[] | undefined;
 
   private constructor(readonly file: string) {
     loadFhirDefinitions();
@@ -348,20 +389,20 @@ export class EmbeddedStore implements FhirStore {
       throw errors.badRequest('_total must be none, estimate or accurate.', '_total');
     }
     const limit = Math.min(count, MAX_COUNT);
-    const where = this.where(type, request);
-    const order = compileSort(type, request.sortRules, 'r');
+    const query = this.matches(type, request);
+    const { from, where, distinct, driver } = query;
+    const order = compileSort(type, request.sortRules, 'r', driver);
     const result: SearchResult = { matches: [], included: [] };
     if (limit > 0) {
-      // The page is chosen on the resource table alone, then its content read: joined before the ORDER BY,
-      // SQLite would sort every match's content to return one page (quadratic over the pages of a large
-      // result, and memory in proportion to it).
-      const page = (
-        this.searchStatement(
-          `SELECT r.res FROM resource r WHERE ${where.sql} ORDER BY ${order.sql} LIMIT ? OFFSET ?`,
-        )
-          .pluck()
-          .all(...where.params, ...order.params, limit + 1, offset) as number[]
-      ).slice();
+      // The page is chosen on the index and resource tables alone, then its content read: joined before
+      // the ORDER BY, SQLite would sort every match's content to return one page (quadratic over the
+      // pages of a large result, and memory in proportion to it).
+      const page =
+        this.walkedPage(type, request, query, offset + limit + 1)?.slice(offset) ??
+        this.searchRows(
+          `SELECT ${distinct ? 'DISTINCT ' : ''}r.res FROM ${from} WHERE ${where.sql} ORDER BY ${order.sql} LIMIT ? OFFSET ?`,
+          [...where.params, ...order.params, limit + 1, offset],
+        ).map((row) => row.res as number);
       if (page.length > limit) {
         page.pop();
         result.nextOffset = offset + limit;
@@ -384,17 +425,49 @@ export class EmbeddedStore implements FhirStore {
       );
     }
     if (request.total === 'accurate' || request.total === 'estimate' || limit === 0) {
-      const row = this.searchStatement(`SELECT COUNT(*) AS n FROM resource r WHERE ${where.sql}`).get(
-        ...where.params,
-      ) as {
-        n: number;
-      };
-      result.total = row.n;
-      if (limit === 0 && row.n > offset && count > 0) {
+      const [row] = this.searchRows(
+        `SELECT COUNT(${distinct ? 'DISTINCT r.res' : '*'}) AS n FROM ${from} WHERE ${where.sql}`,
+        where.params,
+      );
+      const n = row.n as number;
+      result.total = n;
+      if (limit === 0 && n > offset && count > 0) {
         result.nextOffset = offset;
       }
     }
     return result;
+  }
+
+  /**
+   * The query plans (EXPLAIN QUERY PLAN) of the statements a search runs, each after its SQL: for the
+   * benchmark's `--plans` and for reading why a search is slow.
+   */
+  explainSearch(request: SearchRequest): string[] {
+    this.plans = [];
+    try {
+      this.db.transaction(() => this.searchSync(request)).deferred();
+      return this.plans;
+    } finally {
+      this.plans = undefined;
+    }
+  }
+
+  /** Runs a search statement (see searchStatement), its plan recorded when explainSearch asks. */
+  private searchRows(sql: string, params: unknown[]): Record<string, unknown>[] {
+    if (this.plans !== undefined) {
+      const steps = this.db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...params) as {
+        id: number;
+        parent: number;
+        detail: string;
+      }[];
+      const depth = new Map<number, number>([[0, 0]]);
+      const lines = steps.map((s) => {
+        depth.set(s.id, (depth.get(s.parent) ?? 0) + 1);
+        return `${'  '.repeat(depth.get(s.id) as number)}${s.detail}`;
+      });
+      this.plans.push([sql.replace(/\s+/g, ' '), ...lines].join('\n'));
+    }
+    return this.searchStatement(sql).all(...params) as Record<string, unknown>[];
   }
 
   /**
@@ -563,34 +636,58 @@ export class EmbeddedStore implements FhirStore {
   }
 
   /**
-   * The WHERE clause of a search. With several index filters, the one that matches fewest rows (counted
-   * up to a bound) drives the query through its index and the others are probed per candidate row:
+   * The WHERE clause of a search on `resource r` (a scan's). With several index filters, the one that
+   * matches fewest rows drives the query through its index and the others are probed per candidate row:
    * SQLite would otherwise materialise every filter's full match set, which for a filter such as
    * "questionnaire=baseline" is the whole table.
    */
   private where(type: string, request: SearchRequest): Sql {
     const conditions: Condition[] = [{ sql: 'r.type = ? AND r.deleted = 0', params: [type] }];
     const filters = compileFilters(type, request.filters, 'r', this.searchContext);
-    const indexed = filters.filter((c) => c.driver && c.correlated);
-    if (indexed.length > 1) {
-      const sizes = indexed.map(
-        (c) =>
-          (
-            this.searchStatement(
-              `SELECT COUNT(*) AS n FROM (${c.driver?.sql} LIMIT ${SELECTIVITY_PROBE})`,
-            ).get(...(c.driver?.params ?? [])) as { n: number }
-          ).n,
-      );
-      const driver = indexed[sizes.indexOf(Math.min(...sizes))];
-      for (const c of filters) {
-        conditions.push(c === driver || !indexed.includes(c) ? c : (c.correlated as Sql));
-      }
-    } else {
-      conditions.push(...filters);
+    const driver = this.driver(filters).chosen;
+    for (const c of filters) {
+      conditions.push(c === driver || c.correlated === undefined ? c : c.correlated);
     }
+    return and(conditions);
+  }
+
+  /**
+   * A search's matches as `FROM … WHERE …`, with `r.res` the matching resource. With an index filter, the
+   * most selective one's index table heads the FROM (its rows already stand for current resources of the
+   * type: only those are indexed), so a page in storage order is read off that index in order, a count
+   * touches the index alone, and the other filters are probed per row. The resource table is joined only
+   * where a filter or the order reads its own columns. `distinct`: a resource may come more than once.
+   */
+  private matches(type: string, request: SearchRequest): MatchQuery {
+    const filters = compileFilters(type, request.filters, 'r', this.searchContext);
+    const { chosen, rows } = this.driver(filters);
+    return { ...this.drivenBy(type, filters, chosen, request.sortRules), rows, filters };
+  }
+
+  private drivenBy(
+    type: string,
+    filters: Condition[],
+    driver: Condition | undefined,
+    sortRules: SearchRequest['sortRules'],
+  ): Pick<MatchQuery, 'from' | 'where' | 'distinct' | 'driver' | 'key'> {
+    const read = driver?.index;
+    if (read === undefined) {
+      return {
+        from: 'resource r',
+        where: and([{ sql: 'r.type = ? AND r.deleted = 0', params: [type] }, ...filters]),
+        distinct: false,
+        key: 'r.res',
+      };
+    }
+    const joined = sortsOnResource(sortRules) || filters.some((c) => c.onResource);
+    const rest = filters.filter((c) => c !== driver).map((c) => c.correlated ?? c);
     return {
-      sql: conditions.map((c) => `(${c.sql})`).join(' AND '),
-      params: conditions.flatMap((c) => c.params),
+      from: joined ? `${read.table} d JOIN resource r ON r.res = d.res` : `${read.table} r`,
+      // Unqualified, the driver's columns are the index table's: the resource table shares only `res`.
+      where: and([read.row, ...rest]),
+      distinct: !read.single,
+      driver: { ...read, condition: driver as Condition },
+      key: joined ? 'd.res' : 'r.res',
     };
   }
 
@@ -613,6 +710,101 @@ export class EmbeddedStore implements FhirStore {
       sql: conditions.map((c) => `(${c.sql})`).join(' AND '),
       params: conditions.flatMap((c) => c.params),
     };
+  }
+
+  /**
+   * A page in storage order read by walking, in that order, the index of a filter other than the most
+   * selective one, when the most selective one matches many rows in no useful order (a date window):
+   * sorting all of those to return the first few costs more than walking a stretch of an ordered index
+   * and probing the other filters per row. The stretch is bounded (the rows it may take to fill the page
+   * if about one in 16 matches); when it does not fill the page the search is answered the usual way.
+   */
+  private walkedPage(
+    type: string,
+    request: SearchRequest,
+    q: MatchQuery,
+    need: number,
+  ): number[] | undefined {
+    const budget = Math.max(WALK_ROWS, need * 16);
+    if (request.sortRules?.length || q.driver === undefined || q.driver.ordered || q.rows <= budget) {
+      return undefined;
+    }
+    const along = q.filters.find((c) => c.index?.ordered);
+    if (along === undefined) {
+      return undefined;
+    }
+    const read = along.index as IndexRead;
+    const [edge] = this.searchRows(
+      `SELECT res FROM ${read.table} WHERE ${read.row.sql} ORDER BY res LIMIT 1 OFFSET ?`,
+      [...read.row.params, budget - 1],
+    );
+    if (edge === undefined) {
+      return undefined;
+    }
+    const walk = this.drivenBy(type, q.filters, along, undefined);
+    const page = this.searchRows(
+      `SELECT ${walk.distinct ? 'DISTINCT ' : ''}r.res FROM ${walk.from} WHERE ${walk.where.sql} AND ${walk.key} <= ? ORDER BY ${walk.key} LIMIT ?`,
+      [...walk.where.params, edge.res, need],
+    ).map((row) => row.res as number);
+    return page.length === need ? page : undefined;
+  }
+
+  /**
+   * Of the positive index filters, the one with the fewest matching rows, and how many it matches (index
+   * rows; Infinity when it was not counted). They are counted in rounds, each up to a bound that grows
+   * eightfold, only as far as the smallest so far and only while more than one reaches the bound:
+   * choosing costs a few index steps per row of the chosen filter's matches.
+   */
+  private driver(filters: readonly Condition[]): { chosen?: Condition; rows: number } {
+    // Cheapest to count first (an index range of matches only, then several, then the rest: a date
+    // window also steps over values that end before it), so that the dearer are counted only as far as
+    // the cheaper came.
+    let open = filters
+      .filter((c) => c.index !== undefined && c.correlated !== undefined)
+      .sort((a, b) => countingCost(a.index as IndexRead) - countingCost(b.index as IndexRead));
+    for (let bound = SELECTIVITY_PROBE; open.length > 1; bound *= 8) {
+      let best = bound;
+      const sizes = open.map((c) => {
+        const n = this.indexRows(c.index as IndexRead, best);
+        best = Math.min(best, n);
+        return n;
+      });
+      if (best < bound) {
+        return { chosen: open[sizes.indexOf(best)], rows: best };
+      }
+      open = open.filter((_, i) => sizes[i] >= bound);
+    }
+    return { chosen: open[0], rows: Number.POSITIVE_INFINITY };
+  }
+
+  /**
+   * How many index rows meet a filter, counted up to `bound`: each alternative on its own, so that
+   * each is a range of an index (an OR of several would be read through a set that drops repeats, ten
+   * times slower); a row two alternatives both meet is counted twice, which only overstates the size.
+   * Counts are kept (planner statistics: they steer the plan, never the answer) until the store has
+   * taken SIZES_KEPT_FOR writes since.
+   */
+  private indexRows(read: IndexRead, bound: number): number {
+    const key = `${read.table}\u0000${read.row.sql}\u0000${JSON.stringify(read.row.params)}`;
+    const kept = this.sizes.get(key);
+    if (kept !== undefined && this.writes - kept.writes < SIZES_KEPT_FOR) {
+      if (kept.n < kept.bound || bound <= kept.bound) return Math.min(kept.n, bound);
+    }
+    let n = 0;
+    for (const alternative of read.alternatives) {
+      n += (
+        this.searchStatement(
+          `SELECT COUNT(*) AS n FROM (SELECT 1 FROM ${read.table} WHERE ${alternative.sql} LIMIT ?)`,
+        ).get(...alternative.params, bound - n) as { n: number }
+      ).n;
+      if (n >= bound) {
+        n = bound;
+        break;
+      }
+    }
+    if (this.sizes.size >= SIZES_KEPT) this.sizes.clear();
+    this.sizes.set(key, { n, bound, writes: this.writes });
+    return n;
   }
 
   /** _include (targets of the page's references) and _revinclude (resources referring to the page). */
@@ -722,6 +914,12 @@ export class EmbeddedStore implements FhirStore {
     }
     return receipt;
   }
+}
+
+/** How dear a filter's index rows are to count, in rank (see driver). */
+function countingCost(read: IndexRead): number {
+  if (read.ordered) return 0;
+  return read.alternatives.every((a) => a.via !== undefined) ? 1 : 2;
 }
 
 export function parseQuery(type: string, query: string): SearchRequest {

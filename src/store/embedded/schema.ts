@@ -14,7 +14,7 @@ import { storedReferences } from '../storedReferences';
  * contained resources included), with the version that holds it. It is written in the same transaction
  * as the version, so it cannot miss one; it outlives the version only until an erasure removes both.
  */
-const SCHEMA_VERSION = 3;
+const SCHEMA_VERSION = 4;
 
 const DDL = `
 CREATE TABLE IF NOT EXISTS resource (
@@ -28,6 +28,8 @@ CREATE TABLE IF NOT EXISTS resource (
   UNIQUE (type, id)
 );
 CREATE INDEX IF NOT EXISTS resource_type_lu ON resource (type, deleted, lu_ms);
+-- A type's current resources in storage order (a search without index filters, and its count).
+CREATE INDEX IF NOT EXISTS resource_current ON resource (type) WHERE deleted = 0;
 
 CREATE TABLE IF NOT EXISTS resource_version (
   seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -46,33 +48,33 @@ CREATE TABLE IF NOT EXISTS idx_token (
   res INTEGER NOT NULL, rtype TEXT NOT NULL, param TEXT NOT NULL,
   system TEXT, code TEXT
 );
-CREATE INDEX IF NOT EXISTS idx_token_search ON idx_token (rtype, param, code, system);
-CREATE INDEX IF NOT EXISTS idx_token_res ON idx_token (res);
+CREATE INDEX IF NOT EXISTS idx_token_search ON idx_token (rtype, param, code, system, res);
+CREATE INDEX IF NOT EXISTS idx_token_res ON idx_token (res, param, code, system);
 
 CREATE TABLE IF NOT EXISTS idx_string (
   res INTEGER NOT NULL, rtype TEXT NOT NULL, param TEXT NOT NULL,
   norm TEXT NOT NULL, raw TEXT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS idx_string_search ON idx_string (rtype, param, norm);
-CREATE INDEX IF NOT EXISTS idx_string_res ON idx_string (res);
+CREATE INDEX IF NOT EXISTS idx_string_search ON idx_string (rtype, param, norm, res);
+CREATE INDEX IF NOT EXISTS idx_string_res ON idx_string (res, param, norm, raw);
 
 CREATE TABLE IF NOT EXISTS idx_reference (
   res INTEGER NOT NULL, rtype TEXT NOT NULL, param TEXT NOT NULL,
   target_type TEXT, target_id TEXT, ref TEXT, id_system TEXT, id_value TEXT
 );
 CREATE INDEX IF NOT EXISTS idx_reference_target ON idx_reference (target_id, target_type);
-CREATE INDEX IF NOT EXISTS idx_reference_search ON idx_reference (rtype, param, target_type, target_id);
-CREATE INDEX IF NOT EXISTS idx_reference_ref ON idx_reference (rtype, param, ref);
-CREATE INDEX IF NOT EXISTS idx_reference_ident ON idx_reference (rtype, param, id_value);
-CREATE INDEX IF NOT EXISTS idx_reference_res ON idx_reference (res);
+CREATE INDEX IF NOT EXISTS idx_reference_search ON idx_reference (rtype, param, target_type, target_id, res);
+CREATE INDEX IF NOT EXISTS idx_reference_ref ON idx_reference (rtype, param, ref, res);
+CREATE INDEX IF NOT EXISTS idx_reference_ident ON idx_reference (rtype, param, id_value, id_system, res);
+CREATE INDEX IF NOT EXISTS idx_reference_res ON idx_reference (res, param, target_type, target_id, ref);
 
 CREATE TABLE IF NOT EXISTS idx_date (
   res INTEGER NOT NULL, rtype TEXT NOT NULL, param TEXT NOT NULL,
   lo INTEGER NOT NULL, hi INTEGER NOT NULL
 );
-CREATE INDEX IF NOT EXISTS idx_date_search ON idx_date (rtype, param, lo, hi);
-CREATE INDEX IF NOT EXISTS idx_date_res ON idx_date (res);
-CREATE INDEX IF NOT EXISTS idx_date_hi ON idx_date (rtype, param, hi);
+CREATE INDEX IF NOT EXISTS idx_date_search ON idx_date (rtype, param, lo, hi, res);
+CREATE INDEX IF NOT EXISTS idx_date_res ON idx_date (res, param, lo, hi);
+CREATE INDEX IF NOT EXISTS idx_date_hi ON idx_date (rtype, param, hi, lo, res);
 -- The widest range (hi - lo) any value of a date parameter has had: a value that reaches a bound from
 -- below must start within that width of it, so a window search can bound lo on both sides (search.ts).
 -- Only grows (a safe bound); holds no ids.
@@ -85,22 +87,22 @@ CREATE TABLE IF NOT EXISTS idx_number (
   res INTEGER NOT NULL, rtype TEXT NOT NULL, param TEXT NOT NULL,
   value REAL NOT NULL
 );
-CREATE INDEX IF NOT EXISTS idx_number_search ON idx_number (rtype, param, value);
-CREATE INDEX IF NOT EXISTS idx_number_res ON idx_number (res);
+CREATE INDEX IF NOT EXISTS idx_number_search ON idx_number (rtype, param, value, res);
+CREATE INDEX IF NOT EXISTS idx_number_res ON idx_number (res, param, value);
 
 CREATE TABLE IF NOT EXISTS idx_quantity (
   res INTEGER NOT NULL, rtype TEXT NOT NULL, param TEXT NOT NULL,
   value REAL NOT NULL, system TEXT, code TEXT, unit TEXT
 );
-CREATE INDEX IF NOT EXISTS idx_quantity_search ON idx_quantity (rtype, param, value);
-CREATE INDEX IF NOT EXISTS idx_quantity_res ON idx_quantity (res);
+CREATE INDEX IF NOT EXISTS idx_quantity_search ON idx_quantity (rtype, param, value, res);
+CREATE INDEX IF NOT EXISTS idx_quantity_res ON idx_quantity (res, param, value, system, code, unit);
 
 CREATE TABLE IF NOT EXISTS idx_uri (
   res INTEGER NOT NULL, rtype TEXT NOT NULL, param TEXT NOT NULL,
   uri TEXT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS idx_uri_search ON idx_uri (rtype, param, uri);
-CREATE INDEX IF NOT EXISTS idx_uri_res ON idx_uri (res);
+CREATE INDEX IF NOT EXISTS idx_uri_search ON idx_uri (rtype, param, uri, res);
+CREATE INDEX IF NOT EXISTS idx_uri_res ON idx_uri (res, param, uri);
 
 CREATE TABLE IF NOT EXISTS stored_reference (
   target_type TEXT NOT NULL, target_id TEXT NOT NULL,
@@ -109,6 +111,30 @@ CREATE TABLE IF NOT EXISTS stored_reference (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS stored_reference_src ON stored_reference (src_type, src_id);
 `;
+
+/**
+ * Schema 4: every search index ends in `res` and every per-resource index holds the searched columns,
+ * so that a filter is read, counted and probed from its index alone (search.ts, EmbeddedStore.matches).
+ */
+const WIDENED_IN_4 = [
+  'idx_token_search',
+  'idx_token_res',
+  'idx_string_search',
+  'idx_string_res',
+  'idx_reference_search',
+  'idx_reference_ref',
+  'idx_reference_ident',
+  'idx_reference_res',
+  'idx_date_search',
+  'idx_date_res',
+  'idx_date_hi',
+  'idx_number_search',
+  'idx_number_res',
+  'idx_quantity_search',
+  'idx_quantity_res',
+  'idx_uri_search',
+  'idx_uri_res',
+];
 
 export const INDEX_TABLES = [
   'idx_token',
@@ -134,6 +160,10 @@ export function initialise(db: Database.Database): void {
     );
   }
   db.transaction(() => {
+    if (version >= 1 && version < 4) {
+      // Schema 4 widened the index tables' indexes (see DDL); the old ones are rebuilt under their names.
+      for (const index of WIDENED_IN_4) db.exec(`DROP INDEX IF EXISTS ${index}`);
+    }
     db.exec(DDL);
     if (version === 1) {
       migrateReferenceIndex(db);

@@ -69,27 +69,98 @@ export interface SearchContext {
   targetTypes(resourceType: string, param: string): string[];
   /** The widest range (hi - lo) a value of this date parameter has had; undefined when none is stored. */
   dateWidth?(resourceType: string, param: string): number | undefined;
+  /** The ids of the current resources of `type` that meet `condition` (on alias `t`) when there are at
+   * most `limit`; undefined when there are more. */
+  matchingIds?(type: string, condition: Sql, limit: number): string[] | undefined;
 }
+
+/** Up to how many targets a chained filter is resolved to before the search (see compileChain). */
+const CHAIN_TARGETS = 20;
 
 /**
  * A compiled filter. `sql` is the condition on the resource row. A positive index condition also comes
- * as `driver` (a SELECT of matching res, to drive the query from) and `correlated` (an EXISTS probing
- * the index for one row), so the store can drive from the most selective filter and probe the rest.
+ * as `driver` (a SELECT of matching res, to drive the query from), `index` (the same as a condition on
+ * one row of one index table, columns unqualified, so that the table itself can head the query's FROM)
+ * and `correlated` (an EXISTS probing the index for one row), so the store can drive from the most
+ * selective filter and probe the rest. `onResource`: the condition reads the resource row's own columns
+ * (`id`, `lu_ms`), not only `res`.
  */
 export interface Condition extends Sql {
   driver?: Sql;
+  index?: IndexRead;
   correlated?: Sql;
+  onResource?: boolean;
 }
 
-function indexCondition(alias: string, selects: Sql[], correlated: Sql, negate = false): Condition {
+/** A filter as rows of one index table: `row` holds for the rows of the matching resources. */
+export interface IndexRead {
+  table: string;
+  /** The search parameter. */
+  param: string;
+  row: Sql;
+  /** `row` as its alternatives (any may hold), each a condition an index can serve alone. */
+  alternatives: RowSql[];
+  /** At most one row of a resource meets `row` (a single-valued date, number or quantity). */
+  single: boolean;
+  /** The rows that meet `row` come in `res` order from a search index (one alternative with `via`), so
+   * the matches can be walked in storage order. */
+  ordered: boolean;
+}
+
+/**
+ * A condition on one index row. `via`: the search index whose rows meeting it come in `res` order
+ * (every column before `res` pinned by equality), which also finds one resource's rows by a seek.
+ */
+type RowSql = Sql & { via?: string };
+
+/** `alternatives`: conditions on one row of `table` (any may hold) for the parameter `param` of `type`. */
+function indexCondition(
+  alias: string,
+  [table, type, param]: [string, string, string],
+  given: RowSql[],
+  correlated: Sql,
+  { negate = false, single = false } = {},
+): Condition {
+  const alternatives: RowSql[] = given.map((a) => ({
+    sql: `rtype = ? AND param = ? AND ${a.sql}`,
+    params: [type, param, ...a.params],
+    via: a.via,
+  }));
+  // Each alternative is its own SELECT, so every one of them can use an index; UNION ALL keeps
+  // duplicates, which IN ignores.
   const driver = {
-    sql: selects.map((x) => x.sql).join(' UNION ALL '),
-    params: selects.flatMap((x) => x.params),
+    sql: alternatives.map((a) => `SELECT res FROM ${table} WHERE ${a.sql}`).join(' UNION ALL '),
+    params: alternatives.flatMap((a) => a.params),
   };
   if (negate) {
     return { sql: `${alias}.res NOT IN (${driver.sql})`, params: driver.params };
   }
-  return { sql: `${alias}.res IN (${driver.sql})`, params: driver.params, driver, correlated };
+  const row = or(alternatives);
+  // Probed through the search index where it serves every alternative, by value and then res: the rows
+  // of one value lie together, which a walk in storage order reads in order, where the per-resource
+  // index interleaves the rows of every parameter of every type (ten times the pages for a probe).
+  const via = new Set(alternatives.map((a) => a.via));
+  const probe =
+    via.size === 1 && !via.has(undefined)
+      ? {
+          sql: `EXISTS (SELECT 1 FROM ${table} INDEXED BY ${alternatives[0].via} WHERE (${row.sql}) AND res = ${alias}.res)`,
+          params: row.params,
+        }
+      : correlated;
+  return {
+    sql: `${alias}.res IN (${driver.sql})`,
+    params: driver.params,
+    driver,
+    index: {
+      table,
+      param,
+      row,
+      alternatives,
+      single: single && alternatives.length === 1,
+      ordered: given.length === 1 && given[0].via !== undefined,
+    },
+    correlated: probe,
+  };
 }
 
 export function compileFilters(
@@ -121,16 +192,13 @@ export function compileFilters(
     out.push(
       indexCondition(
         alias,
-        [
-          {
-            sql: `SELECT res FROM idx_${param.type} WHERE rtype = ? AND param = ? AND ${where.sql}`,
-            params: [resourceType, code, ...where.params],
-          },
-        ],
+        [`idx_${param.type}`, resourceType, code],
+        [where],
         {
-          sql: `EXISTS (SELECT 1 FROM ${probeTable(param.type)} WHERE res = ${alias}.res AND rtype = ? AND param = ? AND ${where.sql})`,
-          params: [resourceType, code, ...where.params],
+          sql: `EXISTS (SELECT 1 FROM ${probeTable(param.type)} WHERE res = ${alias}.res AND param = ? AND ${where.sql})`,
+          params: [code, ...where.params],
         },
+        { single: true },
       ),
     );
   }
@@ -164,8 +232,8 @@ function startBound(group: readonly Filter[], width: number | undefined): Sql[] 
  * organisation looks as selective as a patient), may otherwise probe through the value index and scan
  * thousands of rows per candidate; the per-resource index always touches a handful.
  */
-function probeTable(type: string, alias = ''): string {
-  return `idx_${type} ${alias} INDEXED BY idx_${type}_res`;
+function probeTable(type: string): string {
+  return `idx_${type} INDEXED BY idx_${type}_res`;
 }
 
 const NEGATABLE = new Set(['token', 'reference', 'uri']);
@@ -196,7 +264,11 @@ function compileFilter(
       unsupported(code, operator, 'token');
     }
     const list = ids.map(() => '?').join(',');
-    return { sql: `${alias}.id ${operator === 'not' ? 'NOT ' : ''}IN (${list})`, params: ids };
+    return {
+      sql: `${alias}.id ${operator === 'not' ? 'NOT ' : ''}IN (${list})`,
+      params: ids,
+      onResource: true,
+    };
   }
   if (code === '_lastUpdated') {
     const parts = splitSearchOnComma(value).map((v) => {
@@ -206,7 +278,7 @@ function compileFilter(
       }
       return dateCondition(operator, range, `${alias}.lu_ms`, `${alias}.lu_ms`, code);
     });
-    return or(parts);
+    return { ...or(parts), onResource: true };
   }
   const param = searchableParameter(resourceType, code);
   if (UNBOUNDED_OPERATORS.has(operator)) {
@@ -226,19 +298,16 @@ function compileFilter(
     negate = true;
     op = 'eq';
   }
-  // Each alternative (comma-separated values, prefix variants, reference forms) is its own SELECT, so
-  // every one of them can use an index; UNION ALL keeps duplicates, which IN ignores.
+  // Each alternative (comma-separated values, prefix variants, reference forms) can use an index.
   const alternatives = rowAlternatives(param, op, values);
-  const selects = alternatives.map((a) => ({
-    sql: `SELECT res FROM idx_${param.type} WHERE rtype = ? AND param = ? AND ${a.sql}`,
-    params: [resourceType, code, ...a.params],
-  }));
   const any = or(alternatives);
   const correlated = {
-    sql: `EXISTS (SELECT 1 FROM ${probeTable(param.type)} WHERE res = ${alias}.res AND rtype = ? AND param = ? AND (${any.sql}))`,
-    params: [resourceType, code, ...any.params],
+    sql: `EXISTS (SELECT 1 FROM ${probeTable(param.type)} WHERE res = ${alias}.res AND param = ? AND (${any.sql}))`,
+    params: [code, ...any.params],
   };
-  return indexCondition(alias, selects, correlated, negate);
+  return indexCondition(alias, [`idx_${param.type}`, resourceType, code], alternatives, correlated, {
+    negate,
+  });
 }
 
 function or(parts: Sql[]): Sql {
@@ -249,7 +318,7 @@ function or(parts: Sql[]): Sql {
 }
 
 /** The alternative conditions on one index row of the parameter's table (any one may match). */
-function rowAlternatives(param: IndexedParameter, op: string, values: string[]): Sql[] {
+function rowAlternatives(param: IndexedParameter, op: string, values: string[]): RowSql[] {
   const code = param.code;
   switch (param.type) {
     case 'token':
@@ -269,6 +338,7 @@ function rowAlternatives(param: IndexedParameter, op: string, values: string[]):
           return {
             sql: t.sql.replace(/\bsystem\b/g, 'id_system').replace(/\bcode\b/g, 'id_value'),
             params: t.params,
+            via: t.via && 'idx_reference_ident',
           };
         });
       }
@@ -312,12 +382,12 @@ function rowAlternatives(param: IndexedParameter, op: string, values: string[]):
       if (op !== 'eq') {
         unsupported(code, op, 'uri');
       }
-      return values.map((v) => ({ sql: 'uri = ?', params: [v] }));
+      return values.map((v) => ({ sql: 'uri = ?', params: [v], via: 'idx_uri_search' }));
   }
 }
 
 /** `system|code`, `|code` (no system), `system|` (any code of the system), `code` (any system). */
-function tokenCondition(value: string): Sql {
+function tokenCondition(value: string): RowSql {
   const bar = value.indexOf('|');
   if (bar < 0) {
     return { sql: 'code = ?', params: [value] };
@@ -325,12 +395,12 @@ function tokenCondition(value: string): Sql {
   const system = value.slice(0, bar);
   const code = value.slice(bar + 1);
   if (system === '') {
-    return { sql: 'system IS NULL AND code = ?', params: [code] };
+    return { sql: 'system IS NULL AND code = ?', params: [code], via: 'idx_token_search' };
   }
   if (code === '') {
     return { sql: 'system = ?', params: [system] };
   }
-  return { sql: 'code = ? AND system = ?', params: [code, system] };
+  return { sql: 'code = ? AND system = ?', params: [code, system], via: 'idx_token_search' };
 }
 
 function likeEscape(s: string): string {
@@ -349,16 +419,18 @@ function stringConditions(op: string, value: string): Sql[] {
 }
 
 /** "Type/id" (or a version of it) matches the parsed target; a bare id any type; anything else as written. */
-function referenceConditions(value: string): Sql[] {
+function referenceConditions(value: string): RowSql[] {
   const parsed = parseReference(value);
   if (parsed.ok && parsed.reference.kind === 'literal') {
     const { resourceType, id } = parsed.reference;
-    return [{ sql: 'target_type = ? AND target_id = ?', params: [resourceType, id] }];
+    return [
+      { sql: 'target_type = ? AND target_id = ?', params: [resourceType, id], via: 'idx_reference_search' },
+    ];
   }
   if (isFhirId(value)) {
     return [{ sql: 'target_id = ?', params: [value] }];
   }
-  return [{ sql: 'ref = ?', params: [value] }];
+  return [{ sql: 'ref = ?', params: [value], via: 'idx_reference_ref' }];
 }
 
 /**
@@ -457,9 +529,12 @@ function compileChain(
   }
   // Only the types the store actually holds references to are worth a subquery each.
   const present = new Set(context.targetTypes(resourceType, refCode));
-  const selects: (Sql & { probe: string })[] = targets
+  // Conditions on one reference row (columns unqualified): it points at a match of the chained filter.
+  // A chained filter that names a few resources (an identifier) becomes those references themselves, so
+  // the reference index is read in storage order; one that matches many stays a subquery.
+  const probes: Sql[] = targets
     .filter((t) => present.has(t))
-    .map((t) => {
+    .flatMap((t) => {
       const definition = getSearchParameter(t, chainedCode) as SearchParameter;
       let sub: Filter;
       try {
@@ -471,38 +546,55 @@ function compileChain(
         );
       }
       const condition = compileFilter(t, sub, 't', context);
-      const probe =
-        `x.target_type = ? AND x.target_id IN ` +
-        `(SELECT t.id FROM resource t WHERE t.type = ? AND t.deleted = 0 AND ${condition.sql})`;
-      return {
-        sql: `SELECT x.res FROM idx_reference x WHERE x.rtype = ? AND x.param = ? AND ${probe}`,
-        probe,
-        params: [resourceType, refCode, t, t, ...condition.params],
-      };
+      const ids = context.matchingIds?.(t, condition, CHAIN_TARGETS);
+      if (ids !== undefined) {
+        return ids.map((id) => ({
+          sql: 'target_type = ? AND target_id = ?',
+          params: [t, id],
+          via: 'idx_reference_search',
+        }));
+      }
+      return [
+        {
+          sql:
+            `target_type = ? AND target_id IN ` +
+            `(SELECT t.id FROM resource t WHERE t.type = ? AND t.deleted = 0 AND ${condition.sql})`,
+          params: [t, t, ...condition.params],
+        },
+      ];
     });
-  if (selects.length === 0) {
+  if (probes.length === 0) {
     return { sql: '0', params: [] };
   }
-  const probes = selects.map((x) => ({ sql: x.probe, params: x.params.slice(2) }));
   const any = or(probes);
-  return indexCondition(alias, selects, {
-    sql: `EXISTS (SELECT 1 FROM ${probeTable('reference', 'x')} WHERE x.res = ${alias}.res AND x.rtype = ? AND x.param = ? AND (${any.sql}))`,
-    params: [resourceType, refCode, ...any.params],
+  return indexCondition(alias, ['idx_reference', resourceType, refCode], probes, {
+    sql: `EXISTS (SELECT 1 FROM ${probeTable('reference')} WHERE res = ${alias}.res AND param = ? AND (${any.sql}))`,
+    params: [refCode, ...any.params],
   });
 }
 
-/** ORDER BY terms for _sort; ties fall back to insertion order. */
-export function compileSort(resourceType: string, rules: SortRule[] | undefined, alias: string): Sql {
+/** Whether a sort reads the resource row's own columns (`id`, `lu_ms`). */
+export function sortsOnResource(rules: SortRule[] | undefined): boolean {
+  return (rules ?? []).some((rule) => rule.code === '_id' || rule.code === '_lastUpdated');
+}
+
+/**
+ * ORDER BY terms for _sort; ties fall back to insertion order. When the search is read off the index
+ * rows of a single-valued parameter (`driver`) and sorts by that parameter first, the first term is the
+ * driver row's own value: then the index, already in that order, serves the sort.
+ */
+export function compileSort(
+  resourceType: string,
+  rules: SortRule[] | undefined,
+  alias: string,
+  driver?: IndexRead,
+): Sql {
   const terms: string[] = [];
   const params: unknown[] = [];
-  for (const rule of rules ?? []) {
+  for (const [i, rule] of (rules ?? []).entries()) {
     const dir = rule.descending ? 'DESC' : 'ASC';
-    if (rule.code === '_id') {
-      terms.push(`${alias}.id ${dir}`);
-      continue;
-    }
-    if (rule.code === '_lastUpdated') {
-      terms.push(`${alias}.lu_ms ${dir}`);
+    if (rule.code === '_id' || rule.code === '_lastUpdated') {
+      terms.push(`${alias}.${rule.code === '_id' ? 'id' : 'lu_ms'} ${dir}`);
       continue;
     }
     const param = searchableParameter(resourceType, rule.code);
@@ -515,6 +607,11 @@ export function compileSort(resourceType: string, rules: SortRule[] | undefined,
       uri: 'uri',
       date: rule.descending ? 'hi' : 'lo',
     };
+    if (i === 0 && driver?.single && driver.param === rule.code) {
+      // Unqualified: the driver's column (the resource table has none of these names).
+      terms.push(`${column[param.type]} ${dir}`);
+      continue;
+    }
     const agg = rule.descending ? 'MAX' : 'MIN';
     const expr = `(SELECT ${agg}(${column[param.type]}) FROM ${probeTable(param.type)} WHERE res = ${alias}.res AND param = ?)`;
     // Resources without a value sort last either way.
