@@ -172,7 +172,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     await opened.followUp?.close();
     identity.close();
     consent.close();
-    journal.close();
+    await journal.close();
     projectPseudonyms.close();
     auditLog.close();
     await state.close();

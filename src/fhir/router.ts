@@ -172,7 +172,7 @@ export function createFhirRouter(deps: FhirRouterDeps): express.Router {
       response.auditPersons,
     );
     // Only now is each write complete: stored, linked and audited (src/ingest/journal.ts).
-    intents.closeAll();
+    await intents.closeAll();
     sendFhir(req, res, response);
   });
 
@@ -185,7 +185,7 @@ export function createFhirRouter(deps: FhirRouterDeps): express.Router {
     if (fhirError) {
       try {
         await auditRequest(deps, req, res, fhirError.status, undefined, undefined);
-        intentsOf(res)?.closeAll();
+        await intentsOf(res)?.closeAll();
       } catch (auditError) {
         intentsOf(res)?.releaseAll();
         next(auditError);

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import type Database from 'better-sqlite3';
 import type { AuditEvent, ResourceType } from '@medplum/fhirtypes';
+import { GroupCommit } from '../store/groupCommit';
 import { openPrivateDatabase } from '../store/privateDatabase';
 
 /**
@@ -56,10 +57,13 @@ export class WriteJournal {
   /** Intents of writes this process is still running: recovery leaves them alone. */
   private readonly live = new Set<string>();
   private readonly stmts;
+  /** An intent must be on disk before the write it announces is sent, its removal before the answer:
+   * writes running at the same time share one sync for that, off the event loop. */
+  private readonly commits: GroupCommit;
 
   private constructor(file: string) {
-    // Synced at every commit: an intent must be on disk before the write it announces is sent.
     this.db = openPrivateDatabase(file, SCHEMA);
+    this.commits = GroupCommit.of(this.db);
     this.stmts = {
       save: this.db.prepare<[string, string, string]>(
         'INSERT INTO write_intent (id, opened_at, record) VALUES (?, ?, ?) ON CONFLICT(id) DO UPDATE SET record = excluded.record',
@@ -94,15 +98,18 @@ export class WriteJournal {
       .filter((record) => !this.live.has(record.id));
   }
 
-  /** Writes the intent durably (again, with what it now plans). */
-  save(record: IntentRecord): void {
+  /** Writes the intent durably (again, with what it now plans); resolves once it is on disk. */
+  save(record: IntentRecord): Promise<void> {
     this.stmts.save.run(record.id, record.openedAt, JSON.stringify(record));
+    return this.commits.durable();
   }
 
-  /** The write is complete (or undone): the intent goes. */
-  finish(id: string): void {
+  /** The write is complete (or undone): the intent goes; resolves once that is on disk, so that a power
+   * loss cannot bring back a settled intent (whose recovery would audit the write a second time). */
+  finish(id: string): Promise<void> {
     this.stmts.remove.run(id);
     this.live.delete(id);
+    return this.commits.durable();
   }
 
   /** Leaves the intent on disk for recovery, and no longer counts it as running here. */
@@ -110,10 +117,11 @@ export class WriteJournal {
     this.live.delete(id);
   }
 
-  close(): void {
+  async close(): Promise<void> {
     if (this.db.open) {
       this.db.close();
     }
+    await this.commits.close();
   }
 }
 
@@ -129,26 +137,26 @@ export class WriteIntent {
 
   /** Before anything of the write reaches the store: the vault links it will make, and the Patients it
    * creates ahead of the write (so that recovery can erase them if the write never lands). */
-  planLinks(sealedLinks: string | undefined, ensured: readonly string[]): void {
+  async planLinks(sealedLinks: string | undefined, ensured: readonly string[]): Promise<void> {
     if (sealedLinks === undefined && ensured.length === 0) {
       return;
     }
     this.record.sealedLinks = sealedLinks;
     this.record.ensured = [...ensured];
-    this.save();
+    await this.save();
   }
 
   /** Just before the write is sent: what it changes, and its audit entry. */
-  planWrite(targets: IntentTarget[], audit: AuditEvent | undefined): void {
+  async planWrite(targets: IntentTarget[], audit: AuditEvent | undefined): Promise<void> {
     this.record.targets = targets;
     this.record.audit = audit;
-    this.save();
+    await this.save();
   }
 
   /** The write is complete (its audit entry recorded), or did not happen: the intent goes. */
-  close(): void {
+  async close(): Promise<void> {
     if (this.saved) {
-      this.journal.finish(this.record.id);
+      await this.journal.finish(this.record.id);
     } else {
       this.journal.release(this.record.id);
     }
@@ -159,9 +167,10 @@ export class WriteIntent {
     this.journal.release(this.record.id);
   }
 
-  private save(): void {
-    this.journal.save(this.record);
+  private save(): Promise<void> {
+    const durable = this.journal.save(this.record); // committed here; on disk once `durable` resolves
     this.saved = true;
+    return durable;
   }
 }
 
@@ -173,11 +182,9 @@ export class RequestIntents {
     this.intents.push(intent);
   }
 
-  /** After the request's audit entry was recorded. */
-  closeAll(): void {
-    for (const intent of this.intents.splice(0)) {
-      intent.close();
-    }
+  /** After the request's audit entry was recorded; resolves once the removals are on disk. */
+  async closeAll(): Promise<void> {
+    await Promise.all(this.intents.splice(0).map((intent) => intent.close()));
   }
 
   /** The audit entry could not be recorded: the intents stay for recovery to record theirs. */

@@ -189,11 +189,11 @@ function journalGuard(journal: WriteJournal): WriteGuard {
       try {
         const outcome = await proceed(write, { ...ctx, intent });
         if (ctx.intents) ctx.intents.add(intent);
-        else intent.close();
+        else await intent.close();
         return outcome;
       } catch (err) {
         if (intent.stored || isUnresolvedWrite(err)) intent.release();
-        else intent.close();
+        else await intent.close();
         throw err;
       }
     },
