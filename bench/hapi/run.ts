@@ -14,8 +14,9 @@
  *
  *   scripts/ci/start-hapi.sh            # prints HAPI_URL
  *   HAPI_URL=http://127.0.0.1:8090/fhir npx tsx bench/hapi/run.ts [--writes 300] [--erasures 5]
+ *     [--resource QuestionnaireResponse] [--clients 8]
  *
- * Requests are sequential (one client), bounded in number, and go only to 127.0.0.1. All data synthetic.
+ * Requests are bounded in number and go only to 127.0.0.1. All data synthetic.
  */
 import { randomUUID } from 'node:crypto';
 import type { Encounter, Patient, QuestionnaireResponse } from '@medplum/fhirtypes';
@@ -34,6 +35,7 @@ function arg(name: string, fallback: number): number {
 const WRITES = arg('writes', 300);
 const ERASURES = arg('erasures', 5);
 const WARMUP = arg('warmup', 30);
+const CLIENTS = arg('clients', 8);
 /** Patient (default): a clinic registers a person; QuestionnaireResponse: a clinic sends a filled form. */
 const RESOURCE = process.argv.includes('--resource')
   ? process.argv[process.argv.indexOf('--resource') + 1]
@@ -169,9 +171,9 @@ async function main(): Promise<void> {
     const form = readNorPainQuestionnaires().find((q) => q.url?.endsWith('/norpain-clinician-episode'));
     if (RESOURCE === 'QuestionnaireResponse' && !form) throw new Error('clinician Questionnaire missing');
     const subject = RESOURCE === 'QuestionnaireResponse' ? await post(patient(0)) : undefined;
-    const resourceFor = (i: number): Patient | QuestionnaireResponse =>
-      form && subject
-        ? { ...fillResponse(form, {}, Math.abs(i) + 1), subject: { reference: `Patient/${subject.id}` } }
+    const resourceFor = (i: number, about: Patient | undefined = subject): Patient | QuestionnaireResponse =>
+      form && about
+        ? { ...fillResponse(form, {}, Math.abs(i) + 1), subject: { reference: `Patient/${about.id}` } }
         : patient(i);
     const throughServer = async (i: number): Promise<HapiCall[]> => {
       const [, calls] = await watch.during(() => post(resourceFor(i)));
@@ -237,6 +239,47 @@ async function main(): Promise<void> {
         `${mean(waiting).toFixed(1)} ms waiting for HAPI, server's own time p50 ` +
         `${percentile(own, 50).toFixed(1)} ms, p95 ${percentile(own, 95).toFixed(1)} ms`,
     );
+    if (CLIENTS > 1) {
+      // Each client alternates the two kinds as above; the direct writes replay the last persisting
+      // request recorded, so both sides still store the same kind of resource.
+      through.length = 0;
+      direct.length = 0;
+      const perClient = Math.ceil(WRITES / CLIENTS);
+      // A person each: writes about one person wait for each other (the person lock), as they should.
+      const subjects = subject
+        ? await Promise.all(Array.from({ length: CLIENTS }, (_, c) => post(patient(c))))
+        : [];
+      const t0 = performance.now();
+      await Promise.all(
+        Array.from({ length: CLIENTS }, async (_, c) => {
+          for (let k = 0; k < perClient; k++) {
+            const i = WRITES + c * perClient + k;
+            const timed = async (work: () => Promise<unknown>, into: number[]): Promise<void> => {
+              const start = performance.now();
+              await work();
+              into.push(performance.now() - start);
+            };
+            const viaServerOnly = () => timed(() => post(resourceFor(i, subjects[c])), through);
+            const straightOnly = () => timed(() => replay(lastCall as HapiCall), direct);
+            for (const step of k % 2 === 0 ? [viaServerOnly, straightOnly] : [straightOnly, viaServerOnly]) {
+              await step();
+            }
+          }
+        }),
+      );
+      const seconds = (performance.now() - t0) / 1000;
+      const dc = figures(direct);
+      const tc = figures(through);
+      console.log(
+        `${CLIENTS} concurrent clients, ${perClient} writes each way per client (${seconds.toFixed(1)} s):`,
+      );
+      console.log(`HAPI direct:          p50 ${dc.p50.toFixed(1)} ms, p95 ${dc.p95.toFixed(1)} ms`);
+      console.log(`through NorPain:      p50 ${tc.p50.toFixed(1)} ms, p95 ${tc.p95.toFixed(1)} ms`);
+      console.log(
+        `ratio (NorPain/HAPI): p50 ${(tc.p50 / dc.p50).toFixed(2)}, p95 ${(tc.p95 / dc.p95).toFixed(2)} ` +
+          `(goal: p95 ratio <= 1.15)`,
+      );
+    }
   } finally {
     await server.stop();
   }
