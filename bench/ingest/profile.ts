@@ -20,8 +20,9 @@ export interface CpuProfile {
 /**
  * The stages of the write path (README: authenticate → authorise → validate → exclude → pseudonymise →
  * persist → audit) by the files that do their work. A sample counts for the stage of its innermost frame
- * in one of these files (a better-sqlite3 call from the store is persist; a FHIRPath evaluation from
- * validation is validation), or for `other`. The first matching prefix wins.
+ * in one of these files (a better-sqlite3 call from the store is persist; a FHIRPath evaluation is the
+ * stage's that asked for it), or for `other`. The first matching prefix wins. Samples of the server's
+ * start-up (anything under `createServer` or the CLI's entry) count as `start-up`, whatever they run.
  */
 const STAGES: [stage: string, prefixes: string[]][] = [
   ['journal (intent, durable)', ['src/ingest/journal.ts']],
@@ -36,7 +37,6 @@ const STAGES: [stage: string, prefixes: string[]][] = [
       'src/ingest/questionnaire-stage.ts',
       'src/ingest/scope.ts',
       'src/research/approvalCheck.ts',
-      '@medplum/',
     ],
   ],
   ['references', ['src/ingest/references.ts', 'src/fhir/reference.ts', 'src/store/storedReferences.ts']],
@@ -49,6 +49,8 @@ const STAGES: [stage: string, prefixes: string[]][] = [
     ['src/fhir/', 'express/', 'body-parser/', 'raw-body/', 'node:_http', 'node:net'],
   ],
 ];
+
+const START_UP = new Set(['createServer', 'runCli']);
 
 function stageOf(file: string): string | undefined {
   return STAGES.find(([, prefixes]) => prefixes.some((prefix) => file.startsWith(prefix)))?.[0];
@@ -104,14 +106,18 @@ export function summariseCpuProfile(
     byFile.set(file, (byFile.get(file) ?? 0) + us);
     const seen = new Set<string>();
     let stage: string | undefined;
+    let startUp = false;
     for (let n: CpuProfileNode | undefined = node; n; n = byId.get(parent.get(n.id) ?? -1)) {
       stage ??= stageOf(where(n.callFrame.url, options.root));
+      startUp ||= START_UP.has(n.callFrame.functionName);
       const nk = key(n);
       if (nk === '(root)' || seen.has(nk)) continue;
       seen.add(nk);
       total.set(nk, (total.get(nk) ?? 0) + us);
     }
-    const s = stage ?? (PSEUDO.has(node.callFrame.functionName) ? node.callFrame.functionName : 'other');
+    const s = startUp
+      ? 'start-up'
+      : (stage ?? (PSEUDO.has(node.callFrame.functionName) ? node.callFrame.functionName : 'other'));
     byStage.set(s, (byStage.get(s) ?? 0) + us);
   });
   const busy = all - idle;
@@ -133,7 +139,7 @@ export function summariseCpuProfile(
   return [
     `${(all / 1e6).toFixed(1)} s profiled, ${(busy / 1e6).toFixed(1)} s busy (percentages are of busy time)`,
     [
-      `Busy time per response by stage (${options.responses} responses; start-up and enrolment included; ` +
+      `Busy time per response by stage (${options.responses} responses, enrolment and warm-up included; ` +
         'a synchronous fsync counts as busy):',
       ...perResponse,
     ].join('\n'),

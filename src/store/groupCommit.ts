@@ -67,13 +67,12 @@ export class GroupCommit {
     await handle.datasync();
   }
 
-  /** The WAL file, opened once; again if SQLite removed it (its last connection closed) and made a new one. */
+  /** The WAL file, opened once: SQLite keeps it (truncating or rewriting it, never replacing it) while
+   * the database is open here. */
   private async wal(): Promise<fs.promises.FileHandle | undefined> {
-    if (this.handle !== undefined && (await this.handle.stat()).nlink > 0) {
+    if (this.handle !== undefined) {
       return this.handle;
     }
-    await this.handle?.close();
-    this.handle = undefined;
     try {
       this.handle = await fs.promises.open(this.walFile, 'r');
     } catch (err) {
