@@ -312,7 +312,8 @@ export async function createServer(config: Config, options: ServerOptions = {}):
         journal,
         pendingAudit: createPendingAudit({
           pseudonymOfPatient: (patientId) => identity.vault.findByPatientId(patientId)?.pseudonym,
-          pseudonymOfPrincipal: (principal) => personOf(principal)?.pseudonym,
+          // As the request's own entry names the actor: recorded in its place when it is the same entry.
+          pseudonymOfPrincipal: auditPseudonymOf,
           check: (event) => auditLog.check(event),
         }),
         answeredTasks: followUp.answeredTasks,
