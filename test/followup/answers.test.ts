@@ -141,3 +141,20 @@ test('an answer authored outside the Task’s period closes nothing; basedOn the
   expect(refused.body.issue[0].details?.text).toMatch(/outside that period/);
   expect((await baselineTask(person)).status).toBe('requested');
 });
+
+test('an answer’s Task, looked up while the answer is stored, is the answering person’s own; without authored it is matched after', async () => {
+  const [a, b, c] = await Promise.all(people(4311, 3).map((person) => register(server, clinic, person)));
+  // In progress: a's Task is marked in progress, b's stays as it was.
+  ok(await call(server, clinic, 'POST', 'QuestionnaireResponse', answer(a, { status: 'in-progress' })), 201);
+  expect(await baselineTask(a)).toMatchObject({ status: 'in-progress' });
+  expect(await baselineTask(b)).toMatchObject({ status: 'requested' });
+  ok(await call(server, clinic, 'POST', 'QuestionnaireResponse', answer(a)), 201);
+  expect(await baselineTask(a)).toMatchObject({ status: 'completed' });
+  expect(await baselineTask(b)).toMatchObject({ status: 'requested' });
+  // No authored: matched by the time it was stored, which lies in the Task's period.
+  const unauthored = answer(c);
+  delete unauthored.authored;
+  ok(await call(server, clinic, 'POST', 'QuestionnaireResponse', unauthored), 201);
+  expect(await baselineTask(c)).toMatchObject({ status: 'completed' });
+  expect(await baselineTask(b)).toMatchObject({ status: 'requested' });
+});
