@@ -5,7 +5,7 @@ import { entryLocation, type IngestStage } from '../ingest/write';
 import type { FhirStore } from '../store/FhirStore';
 import { parseCanonical } from '../validation/questionnaire/canonical';
 import type { DispatchLedger } from './ledger';
-import { businessStatus, isOpen, patientOf, questionnaireOf } from './task';
+import { businessStatus, isFollowUpQuestionnaire, isOpen, patientOf, questionnaireOf } from './task';
 import { changeTask, followUpTasks, readTask } from './taskStore';
 
 /**
@@ -100,7 +100,9 @@ export class AnswerCloser {
     if (status === undefined) return;
     const answered =
       taskId ??
-      (await (lookedUp?.facts === matchFacts(response) ? lookedUp.task : this.match(response, patient)));
+      (!isFollowUpQuestionnaire(response.questionnaire)
+        ? undefined
+        : await (lookedUp?.facts === matchFacts(response) ? lookedUp.task : this.match(response, patient)));
     if (answered === undefined) return;
     const written = await changeTask(this.store, answered, (current) =>
       current && isOpen(current) && current.status !== status
@@ -137,7 +139,8 @@ export class AnswerCloser {
       patient === undefined ||
       response.questionnaire === undefined ||
       response.authored === undefined ||
-      taskStatusOf(response) === undefined
+      taskStatusOf(response) === undefined ||
+      !isFollowUpQuestionnaire(response.questionnaire)
     )
       return undefined;
     const task = this.match(response, patient);

@@ -158,3 +158,23 @@ test('an answer’s Task, looked up while the answer is stored, is the answering
   expect(await baselineTask(c)).toMatchObject({ status: 'completed' });
   expect(await baselineTask(b)).toMatchObject({ status: 'requested' });
 });
+
+test('an answer to a Questionnaire no follow-up Task asks for is stored and closes no Task', async () => {
+  const person = await register(server, clinic, people(4321, 1)[0]);
+  const form = readNorPainQuestionnaires().find((q) =>
+    q.url?.endsWith('/norpain-clinician-episode'),
+  ) as Questionnaire;
+  ok(
+    await call(server, clinic, 'POST', 'QuestionnaireResponse', {
+      ...fillResponse(form),
+      subject: { reference: `Patient/${person.patientId}` },
+      authored: new Date().toISOString(),
+    }),
+    201,
+  );
+  expect(await responsesOf(person)).toBe(1);
+  expect(await baselineTask(person)).toMatchObject({ status: 'requested' });
+  // The baseline answer still completes it.
+  ok(await call(server, clinic, 'POST', 'QuestionnaireResponse', answer(person)), 201);
+  expect(await baselineTask(person)).toMatchObject({ status: 'completed' });
+});
