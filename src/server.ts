@@ -188,7 +188,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     await opened.followUp?.close();
     identity.close();
     consent.close();
-    journal.close();
+    await journal.close();
     auditLog.close();
     await state.close();
   };
@@ -329,7 +329,8 @@ export async function createServer(config: Config, options: ServerOptions = {}):
         journal,
         pendingAudit: createPendingAudit({
           pseudonymOfPatient: (patientId) => identity.vault.findByPatientId(patientId)?.pseudonym,
-          pseudonymOfPrincipal: (principal) => personOf(principal)?.pseudonym,
+          // As the request's own entry names the actor: recorded in its place when it is the same entry.
+          pseudonymOfPrincipal: auditPseudonymOf,
           check: (event) => auditLog.check(event),
         }),
         answeredTasks: followUp.answeredTasks,

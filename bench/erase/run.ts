@@ -116,7 +116,7 @@ async function main(): Promise<void> {
     }),
     // Follow-up Tasks are not what this bench measures (erasure); their steps are left out.
     answeredTasks: { read: (write) => write, check: (write) => write },
-    followUp: async () => undefined,
+    followUp: { run: async () => undefined },
   });
   // Where the time goes: the store's erasure, the register and the identity vault, each timed around
   // the calls the reservation makes (the rest is locking, the residual search and the receipt).
@@ -202,7 +202,7 @@ async function main(): Promise<void> {
     console.log(`  of which ${key}: mean ${(ms / measured).toFixed(2)} ms`);
   }
   register.close();
-  journal.close();
+  await journal.close();
   auditLog.close();
   identity.close();
   await store.close();

@@ -14,8 +14,9 @@
  *
  *   scripts/ci/start-hapi.sh            # prints HAPI_URL
  *   HAPI_URL=http://127.0.0.1:8090/fhir npx tsx bench/hapi/run.ts [--writes 300] [--erasures 5]
+ *     [--resource QuestionnaireResponse] [--clients 8]
  *
- * Requests are sequential (one client), bounded in number, and go only to 127.0.0.1. All data synthetic.
+ * Requests are bounded in number and go only to 127.0.0.1. All data synthetic.
  */
 import { randomUUID } from 'node:crypto';
 import type { Encounter, Patient, QuestionnaireResponse } from '@medplum/fhirtypes';
@@ -34,6 +35,7 @@ function arg(name: string, fallback: number): number {
 const WRITES = arg('writes', 300);
 const ERASURES = arg('erasures', 5);
 const WARMUP = arg('warmup', 30);
+const CLIENTS = arg('clients', 8);
 /** Patient (default): a clinic registers a person; QuestionnaireResponse: a clinic sends a filled form. */
 const RESOURCE = process.argv.includes('--resource')
   ? process.argv[process.argv.indexOf('--resource') + 1]
@@ -77,7 +79,20 @@ interface HapiCall {
   url: string;
   headers: Record<string, string>;
   body?: string;
+  /** When it was sent (performance.now()) and how long it took. */
+  start: number;
   ms: number;
+}
+
+/** The time at least one of the calls was under way: calls may overlap (a look-up beside the write). */
+function timeWaiting(calls: HapiCall[]): number {
+  let total = 0;
+  let end = -Infinity;
+  for (const call of [...calls].sort((a, b) => a.start - b.start)) {
+    total += Math.max(0, call.start + call.ms - Math.max(call.start, end));
+    end = Math.max(end, call.start + call.ms);
+  }
+  return total;
 }
 
 /**
@@ -101,6 +116,7 @@ function watchHapiCalls(hapiUrl: string): { during<T>(work: () => Promise<T>): P
       url,
       headers: { ...(init?.headers as Record<string, string>) },
       body: typeof init?.body === 'string' ? init.body : undefined,
+      start: t0,
       ms: performance.now() - t0,
     });
     return new Response(text, { status: response.status, headers: response.headers });
@@ -169,9 +185,9 @@ async function main(): Promise<void> {
     const form = readNorPainQuestionnaires().find((q) => q.url?.endsWith('/norpain-clinician-episode'));
     if (RESOURCE === 'QuestionnaireResponse' && !form) throw new Error('clinician Questionnaire missing');
     const subject = RESOURCE === 'QuestionnaireResponse' ? await post(patient(0)) : undefined;
-    const resourceFor = (i: number): Patient | QuestionnaireResponse =>
-      form && subject
-        ? { ...fillResponse(form, {}, Math.abs(i) + 1), subject: { reference: `Patient/${subject.id}` } }
+    const resourceFor = (i: number, about: Patient | undefined = subject): Patient | QuestionnaireResponse =>
+      form && about
+        ? { ...fillResponse(form, {}, Math.abs(i) + 1), subject: { reference: `Patient/${about.id}` } }
         : patient(i);
     const throughServer = async (i: number): Promise<HapiCall[]> => {
       const [, calls] = await watch.during(() => post(resourceFor(i)));
@@ -199,7 +215,7 @@ async function main(): Promise<void> {
         roundTrips.push(calls.length);
         if (process.env.BENCH_TRACE && i < 2)
           console.log(calls.map((c) => `${c.method} ${c.url.slice(hapiUrl.length)} ${c.ms.toFixed(1)}ms`));
-        waiting.push(calls.reduce((sum, c) => sum + c.ms, 0));
+        waiting.push(timeWaiting(calls));
       }
       lastCall = persisting(calls);
     };
@@ -237,6 +253,47 @@ async function main(): Promise<void> {
         `${mean(waiting).toFixed(1)} ms waiting for HAPI, server's own time p50 ` +
         `${percentile(own, 50).toFixed(1)} ms, p95 ${percentile(own, 95).toFixed(1)} ms`,
     );
+    if (CLIENTS > 1) {
+      // Each client alternates the two kinds as above; the direct writes replay the last persisting
+      // request recorded, so both sides still store the same kind of resource.
+      through.length = 0;
+      direct.length = 0;
+      const perClient = Math.ceil(WRITES / CLIENTS);
+      // A person each: writes about one person wait for each other (the person lock), as they should.
+      const subjects = subject
+        ? await Promise.all(Array.from({ length: CLIENTS }, (_, c) => post(patient(c))))
+        : [];
+      const t0 = performance.now();
+      await Promise.all(
+        Array.from({ length: CLIENTS }, async (_, c) => {
+          for (let k = 0; k < perClient; k++) {
+            const i = WRITES + c * perClient + k;
+            const timed = async (work: () => Promise<unknown>, into: number[]): Promise<void> => {
+              const start = performance.now();
+              await work();
+              into.push(performance.now() - start);
+            };
+            const viaServerOnly = () => timed(() => post(resourceFor(i, subjects[c])), through);
+            const straightOnly = () => timed(() => replay(lastCall as HapiCall), direct);
+            for (const step of k % 2 === 0 ? [viaServerOnly, straightOnly] : [straightOnly, viaServerOnly]) {
+              await step();
+            }
+          }
+        }),
+      );
+      const seconds = (performance.now() - t0) / 1000;
+      const dc = figures(direct);
+      const tc = figures(through);
+      console.log(
+        `${CLIENTS} concurrent clients, ${perClient} writes each way per client (${seconds.toFixed(1)} s):`,
+      );
+      console.log(`HAPI direct:          p50 ${dc.p50.toFixed(1)} ms, p95 ${dc.p95.toFixed(1)} ms`);
+      console.log(`through NorPain:      p50 ${tc.p50.toFixed(1)} ms, p95 ${tc.p95.toFixed(1)} ms`);
+      console.log(
+        `ratio (NorPain/HAPI): p50 ${(tc.p50 / dc.p50).toFixed(2)}, p95 ${(tc.p95 / dc.p95).toFixed(2)} ` +
+          `(goal: p95 ratio <= 1.15)`,
+      );
+    }
   } finally {
     await server.stop();
   }

@@ -4,12 +4,14 @@
  * keys), enrols persons through HTTP with a clinic token from `norpain token`, then drives it with
  * autocannon at 1, 4 and 16 concurrent clients, each posting completed baseline QuestionnaireResponses
  * (98 answered items, the cohort generator's realistic answers) about the enrolled persons. Prints
- * responses/s and p50/p95/p99 per level and fails unless every response was 201 Created.
+ * responses/s, p50/p95/p99 and the server's CPU time per response (from /proc: on a loaded machine the
+ * honest figure) per level, and fails unless every response was 201 Created.
  *
  *   npx tsx bench/ingest/run.ts [--duration 10] [--persons 50] [--levels 1,4,16] [--profile]
  *
  * With --profile the server runs under `node --cpu-prof`; after the load it is stopped (SIGINT, a clean
- * shutdown) and the profile's top self-time and total-time functions, and self time by file, are printed.
+ * shutdown) and the profile's top self-time and total-time functions, self time by file and time per
+ * response by stage of the write path are printed.
  * The profile covers the whole life of the server, start-up included, so run long enough (--duration)
  * for the load to dominate. All people are synthetic (month + 80 national ids).
  */
@@ -42,7 +44,18 @@ const ORG = '999001';
 
 interface Server {
   base: string;
+  /** The server process's CPU time so far (user + system), in ms: what a response costs on a loaded machine. */
+  cpuMs(): number;
   stop(): Promise<void>;
+}
+
+/** A process's user + system CPU time from /proc/<pid>/stat (Linux), in ms. */
+function processCpuMs(pid: number): number {
+  // The command name (field 2) is in parentheses and may hold spaces: count fields after its ')'.
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // utime and stime are fields 14 and 15 of the whole line, 12 and 13 after the name, in clock ticks (100/s).
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
 }
 
 /** `npm start` as a child process, ready once /fhir/metadata answers. */
@@ -76,6 +89,7 @@ async function startServer(env: NodeJS.ProcessEnv, profileDir: string | undefine
   }
   return {
     base,
+    cpuMs: () => processCpuMs(child.pid as number),
     async stop() {
       child.kill('SIGINT');
       const code = await exited;
@@ -158,10 +172,12 @@ interface Level {
   p95: number;
   p99: number;
   total: number;
+  /** The server's CPU time per response during the level. */
+  cpuPerResponse: number;
 }
 
 async function drive(
-  base: string,
+  server: Server,
   token: string,
   bodies: readonly string[],
   clients: number,
@@ -170,7 +186,7 @@ async function drive(
   let next = 0;
   const latencies: number[] = [];
   const instance = autocannon({
-    url: `${base}/QuestionnaireResponse`,
+    url: `${server.base}/QuestionnaireResponse`,
     connections: clients,
     ...length,
     method: 'POST',
@@ -182,7 +198,9 @@ async function drive(
     ],
   });
   instance.on('response', (_client, _status, _bytes, responseTime: number) => latencies.push(responseTime));
+  const cpuBefore = server.cpuMs();
   const result = await instance;
+  const cpu = server.cpuMs() - cpuBefore;
   const seconds = result.duration;
   const statuses = Object.entries(result.statusCodeStats ?? {}).map(([code, s]) => `${code}: ${s.count}`);
   const created = Number(result.statusCodeStats?.['201']?.count ?? 0);
@@ -200,6 +218,7 @@ async function drive(
     p95: percentile(latencies, 95),
     p99: percentile(latencies, 99),
     total: created,
+    cpuPerResponse: cpu / created,
   };
 }
 
@@ -231,13 +250,14 @@ async function main(): Promise<void> {
     );
     // Warm-up (JIT, caches, the store's pages): a number of requests, not a time, so that a loaded
     // machine warms up as much; not reported.
-    await drive(server.base, token, bodies, 4, { amount: 40 });
+    let served = PERSONS + (await drive(server, token, bodies, 4, { amount: 40 })).total;
     for (const clients of LEVELS) {
-      const l = await drive(server.base, token, bodies, clients, { duration: DURATION });
+      const l = await drive(server, token, bodies, clients, { duration: DURATION });
+      served += l.total;
       console.log(
         `${String(clients).padStart(2)} clients: ${l.perSecond.toFixed(1).padStart(7)} responses/s, ` +
           `p50 ${l.p50.toFixed(1)} ms, p95 ${l.p95.toFixed(1)} ms, p99 ${l.p99.toFixed(1)} ms ` +
-          `(${l.total} responses, all 201)`,
+          `(${l.total} responses, all 201); server CPU ${l.cpuPerResponse.toFixed(2)} ms per response`,
       );
     }
     await server.stop();
@@ -247,7 +267,9 @@ async function main(): Promise<void> {
       if (!file) throw new Error('the server wrote no .cpuprofile');
       const profile = JSON.parse(fs.readFileSync(path.join(profileDir, file), 'utf8')) as CpuProfile;
       console.log(`\nCPU profile ${path.join(profileDir, file)}`);
-      console.log(summariseCpuProfile(profile, { top: Number(option('top') ?? 20), root: ROOT }));
+      console.log(
+        summariseCpuProfile(profile, { top: Number(option('top') ?? 20), root: ROOT, responses: served }),
+      );
     }
   } finally {
     if (!stopped) await server.stop().catch(() => undefined);

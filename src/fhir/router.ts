@@ -8,7 +8,7 @@ import { presentResponse, viewStore, type View } from '../auth/view';
 import { RequestIntents } from '../ingest/journal';
 import type { IngestPipeline } from '../ingest/pipeline';
 import type { FhirStore } from '../store/FhirStore';
-import type { RequestAuditor } from './audit';
+import type { RequestAuditFacts, RequestAuditor } from './audit';
 import { processBundle } from './bundles';
 import { buildCapabilityStatement } from './capability';
 import { loadFhirDefinitions } from './definitions';
@@ -170,9 +170,10 @@ export function createFhirRouter(deps: FhirRouterDeps): express.Router {
       response.body,
       response.headers.Location,
       response.auditPersons,
+      intents.soleWrite(),
     );
     // Only now is each write complete: stored, linked and audited (src/ingest/journal.ts).
-    intents.closeAll();
+    await intents.closeAll();
     sendFhir(req, res, response);
   });
 
@@ -185,7 +186,7 @@ export function createFhirRouter(deps: FhirRouterDeps): express.Router {
     if (fhirError) {
       try {
         await auditRequest(deps, req, res, fhirError.status, undefined, undefined);
-        intentsOf(res)?.closeAll();
+        await intentsOf(res)?.closeAll();
       } catch (auditError) {
         intentsOf(res)?.releaseAll();
         next(auditError);
@@ -245,6 +246,7 @@ async function auditRequest(
   body: Resource | undefined,
   location: string | undefined,
   persons?: string[],
+  write?: RequestAuditFacts['write'],
 ): Promise<void> {
   if (!deps.audit || res.locals.audited !== true) {
     return;
@@ -259,6 +261,7 @@ async function auditRequest(
     persons,
     bundleType: interaction?.kind === 'bundle' ? bundleTypeOf(req) : undefined,
     requestId: requestId(res),
+    write,
   });
 }
 

@@ -5,7 +5,7 @@ import { entryLocation, type IngestStage } from '../ingest/write';
 import type { FhirStore } from '../store/FhirStore';
 import { parseCanonical } from '../validation/questionnaire/canonical';
 import type { DispatchLedger } from './ledger';
-import { businessStatus, isOpen, patientOf, questionnaireOf } from './task';
+import { businessStatus, isFollowUpQuestionnaire, isOpen, patientOf, questionnaireOf } from './task';
 import { changeTask, followUpTasks, readTask } from './taskStore';
 
 /**
@@ -83,19 +83,26 @@ export class AnswerCloser {
     private readonly ledger: DispatchLedger,
   ) {}
 
-  /** After persist (and after recovery): the Task the stored response answers (`taskId`, from its
-   * basedOn as sent; else matched) is completed. */
-  async responseStored(response: QuestionnaireResponse, now: Date, taskId?: string): Promise<void> {
+  /**
+   * After persist (and after recovery): the Task the stored response answers (`taskId`, from its
+   * basedOn as sent; else matched) is completed. `lookedUp`: the match, looked up while the response was
+   * being stored (`lookUp`), used when the stored response is matched by the same facts.
+   */
+  async responseStored(
+    response: QuestionnaireResponse,
+    now: Date,
+    taskId?: string,
+    lookedUp?: LookedUpTask,
+  ): Promise<void> {
     const patient = subjectOf(response);
     if (response.id === undefined || patient === undefined || response.questionnaire === undefined) return;
-    const status: Task['status'] | undefined =
-      response.status === 'completed' || response.status === 'amended'
-        ? 'completed'
-        : response.status === 'in-progress'
-          ? 'in-progress'
-          : undefined;
+    const status = taskStatusOf(response);
     if (status === undefined) return;
-    const answered = taskId ?? (await this.match(response, patient));
+    const answered =
+      taskId ??
+      (!isFollowUpQuestionnaire(response.questionnaire)
+        ? undefined
+        : await (lookedUp?.facts === matchFacts(response) ? lookedUp.task : this.match(response, patient)));
     if (answered === undefined) return;
     const written = await changeTask(this.store, answered, (current) =>
       current && isOpen(current) && current.status !== status
@@ -120,6 +127,28 @@ export class AnswerCloser {
     if (written?.status === 'completed') this.ledger.closed(answered);
   }
 
+  /**
+   * The match `responseStored` will need, looked up before the response is stored: storing it changes no
+   * Task, so the answer is the one a look-up after it would give (the person lock holds off the
+   * scheduler meanwhile, and the Task is read again before it is changed). Undefined when none is needed.
+   */
+  lookUp(response: QuestionnaireResponse): LookedUpTask | undefined {
+    const patient = subjectOf(response);
+    // Without `authored` the answer is matched at the time it was stored: looked up then, not ahead.
+    if (
+      patient === undefined ||
+      response.questionnaire === undefined ||
+      response.authored === undefined ||
+      taskStatusOf(response) === undefined ||
+      !isFollowUpQuestionnaire(response.questionnaire)
+    )
+      return undefined;
+    const task = this.match(response, patient);
+    // Awaited after persist; should persist fail first, nobody awaits it.
+    task.catch(() => undefined);
+    return { facts: matchFacts(response), task };
+  }
+
   /** The person's open Task for this Questionnaire whose period holds the answer, the earliest first. */
   private async match(response: QuestionnaireResponse, patient: string): Promise<string | undefined> {
     const authored = authoredOf(response);
@@ -142,6 +171,26 @@ export class AnswerCloser {
     );
     return candidates[0]?.id;
   }
+}
+
+/** A match looked up ahead, with the facts it was matched by. */
+export interface LookedUpTask {
+  facts: string;
+  task: Promise<string | undefined>;
+}
+
+/** What a response is matched to its Task by: person, Questionnaire and when it was authored. */
+function matchFacts(response: QuestionnaireResponse): string {
+  return JSON.stringify([subjectOf(response), response.questionnaire, response.authored]);
+}
+
+/** The Task status a response of this status gives its Task, if any. */
+function taskStatusOf(response: QuestionnaireResponse): Task['status'] | undefined {
+  return response.status === 'completed' || response.status === 'amended'
+    ? 'completed'
+    : response.status === 'in-progress'
+      ? 'in-progress'
+      : undefined;
 }
 
 function taskIdOf(reference: Reference): string | undefined {

@@ -4,7 +4,8 @@ import type { PersistedStep } from '../ingest/pipeline';
 import type { LandedTarget } from '../ingest/recovery';
 import type { PersistOutcome } from '../ingest/persist';
 import type { FhirStore } from '../store/FhirStore';
-import type { AnswerCloser } from './answers';
+import type { AnswerCloser, LookedUpTask } from './answers';
+import type { Write } from '../ingest/write';
 import type { FollowUpScheduler } from './schedule';
 
 /** What follows from a stored resource: Tasks for an episode, a completed Task for an answer. */
@@ -21,15 +22,37 @@ export interface FollowUpReactions {
  * intent open: recovery runs `afterRecovery` for what the write stored.
  */
 export function followUpStep(reactions: FollowUpReactions): PersistedStep {
-  return async (write, outcome) => {
-    for (const [index, resource] of storedResources(outcome)) {
-      await resourceStored(reactions, resource, write.entries[index]?.answersTask?.taskId);
-    }
-    for (const entry of write.entries) {
-      if (entry.method === 'DELETE' && entry.resourceType === 'EpisodeOfCare' && entry.id !== undefined) {
-        await reactions.scheduler.episodeDeleted(entry.id);
+  const lookedUp = new WeakMap<Write, LookedUpTask | undefined>();
+  return {
+    // A response written on its own, as sent (not a transaction, whose references are resolved only as it
+    // is stored; not conditional, which may store nothing): its Task is looked up while it is stored.
+    ahead(write) {
+      const [entry] = write.entries;
+      if (
+        write.transaction ||
+        entry?.resource?.resourceType !== 'QuestionnaireResponse' ||
+        entry.answersTask !== undefined ||
+        entry.ifNoneExist !== undefined ||
+        entry.conditionalQuery !== undefined
+      )
+        return;
+      lookedUp.set(write, reactions.answers.lookUp(entry.resource));
+    },
+    async run(write, outcome) {
+      for (const [index, resource] of storedResources(outcome)) {
+        await resourceStored(
+          reactions,
+          resource,
+          write.entries[index]?.answersTask?.taskId,
+          lookedUp.get(write),
+        );
       }
-    }
+      for (const entry of write.entries) {
+        if (entry.method === 'DELETE' && entry.resourceType === 'EpisodeOfCare' && entry.id !== undefined) {
+          await reactions.scheduler.episodeDeleted(entry.id);
+        }
+      }
+    },
   };
 }
 
@@ -64,6 +87,7 @@ async function resourceStored(
   reactions: FollowUpReactions,
   resource: Resource,
   answersTask?: string,
+  lookedUp?: LookedUpTask,
 ): Promise<void> {
   if (resource.resourceType === 'EpisodeOfCare') {
     await reactions.scheduler.episodeStored(resource as EpisodeOfCare);
@@ -72,6 +96,7 @@ async function resourceStored(
       resource as QuestionnaireResponse,
       (reactions.now ?? (() => new Date()))(),
       answersTask,
+      lookedUp,
     );
   }
 }

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type { CodeableConcept, Task } from '@medplum/fhirtypes';
 import { parseReference } from '../fhir/reference';
 import { containsNationalId } from '../identity/nationalId';
+import { parseCanonical } from '../validation/questionnaire/canonical';
 
 /**
  * The follow-up Task (helsenorge's skjemaoppgave; docs/followup.md): one per episode and time point, written
@@ -15,6 +16,14 @@ export const FOLLOW_UP_QUESTIONNAIRES: Record<TimePoint, string> = {
   baseline: 'https://norpain.no/fhir/Questionnaire/norpain-baseline',
   '12-months': 'https://norpain.no/fhir/Questionnaire/norpain-followup-12m',
 };
+
+/** Whether a Questionnaire (canonical, any version) is one a follow-up Task asks for: Tasks are written
+ * only by the server, each for one of these, so an answer to any other completes none. */
+export function isFollowUpQuestionnaire(canonical: string): boolean {
+  return FOLLOW_UP_URLS.has(parseCanonical(canonical).url);
+}
+
+const FOLLOW_UP_URLS = new Set(Object.values(FOLLOW_UP_QUESTIONNAIRES));
 
 export const TIME_POINT_SYSTEM = 'https://norpain.no/fhir/CodeSystem/follow-up-time-point';
 export const BUSINESS_STATUS_SYSTEM = 'https://norpain.no/fhir/CodeSystem/follow-up-status';

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import type { AuditEvent, ResourceType } from '@medplum/fhirtypes';
 import { openStateDatabase, type StateDatabase, type StateServices } from '../state';
+import { GroupCommit } from '../store/groupCommit';
 import { openPrivateDatabase } from '../store/privateDatabase';
 
 /**
@@ -59,6 +60,10 @@ export class WriteJournal {
   private constructor(
     private readonly db: StateDatabase,
     private readonly state: Pick<StateServices, 'instance' | 'gone'>,
+    /** On SQLite: an intent must be on disk before the write it announces is sent, its removal before the
+     * answer, and writes running at the same time share one sync for that, off the event loop. PostgreSQL
+     * commits durably (synchronous_commit), so there is nothing to wait for. */
+    private readonly commits: GroupCommit | undefined,
   ) {}
 
   /**
@@ -66,17 +71,18 @@ export class WriteJournal {
    * replicas, so that a replica that dies and never comes back leaves its intents to the others.
    */
   static open(dataDir: string, state: Pick<StateServices, 'config' | 'instance' | 'gone'>): WriteJournal {
+    let commits: GroupCommit | undefined;
     const db = openStateDatabase(state.config, () => {
-      // Synced at every commit: an intent must be on disk before the write it announces is sent.
       const sqlite = openPrivateDatabase(path.join(dataDir, 'write-journal.sqlite'), SCHEMA);
       const columns = sqlite.pragma('table_info(write_intent)') as { name: string }[];
       // A journal from before intents named their process: its intents are an earlier process's.
       if (!columns.some((c) => c.name === 'owner')) {
         sqlite.exec("ALTER TABLE write_intent ADD COLUMN owner TEXT NOT NULL DEFAULT ''");
       }
+      commits = GroupCommit.of(sqlite);
       return sqlite;
     });
-    return new WriteJournal(db, state);
+    return new WriteJournal(db, state, commits);
   }
 
   /** A new intent for a write of this request; nothing is on disk until it plans something. */
@@ -113,18 +119,25 @@ export class WriteJournal {
       .filter((record) => !this.live.has(record.id));
   }
 
-  /** Writes the intent durably (again, with what it now plans). */
-  save(record: IntentRecord): void {
+  /** Writes the intent durably (again, with what it now plans); resolves once it is on disk. */
+  save(record: IntentRecord): Promise<void> {
     this.db.run(
       'INSERT INTO write_intent (id, opened_at, record, owner) VALUES (?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET record = excluded.record',
       [record.id, record.openedAt, JSON.stringify(record), this.state.instance],
     );
+    return this.durable();
   }
 
-  /** The write is complete (or undone): the intent goes. */
-  finish(id: string): void {
+  /** The write is complete (or undone): the intent goes; resolves once that is on disk, so that a power
+   * loss cannot bring back a settled intent (whose recovery would audit the write a second time). */
+  finish(id: string): Promise<void> {
     this.db.run('DELETE FROM write_intent WHERE id = ?', [id]);
     this.live.delete(id);
+    return this.durable();
+  }
+
+  private durable(): Promise<void> {
+    return this.commits?.durable() ?? Promise.resolve();
   }
 
   /** Leaves the intent on disk for recovery, and no longer counts it as running here. */
@@ -132,8 +145,9 @@ export class WriteJournal {
     this.live.delete(id);
   }
 
-  close(): void {
+  async close(): Promise<void> {
     this.db.close();
+    await this.commits?.close();
   }
 }
 
@@ -149,26 +163,26 @@ export class WriteIntent {
 
   /** Before anything of the write reaches the store: the vault links it will make, and the Patients it
    * creates ahead of the write (so that recovery can erase them if the write never lands). */
-  planLinks(sealedLinks: string | undefined, ensured: readonly string[]): void {
+  async planLinks(sealedLinks: string | undefined, ensured: readonly string[]): Promise<void> {
     if (sealedLinks === undefined && ensured.length === 0) {
       return;
     }
     this.record.sealedLinks = sealedLinks;
     this.record.ensured = [...ensured];
-    this.save();
+    await this.save();
   }
 
   /** Just before the write is sent: what it changes, and its audit entry. */
-  planWrite(targets: IntentTarget[], audit: AuditEvent | undefined): void {
+  async planWrite(targets: IntentTarget[], audit: AuditEvent | undefined): Promise<void> {
     this.record.targets = targets;
     this.record.audit = audit;
-    this.save();
+    await this.save();
   }
 
   /** The write is complete (its audit entry recorded), or did not happen: the intent goes. */
-  close(): void {
+  async close(): Promise<void> {
     if (this.saved) {
-      this.journal.finish(this.record.id);
+      await this.journal.finish(this.record.id);
     } else {
       this.journal.release(this.record.id);
     }
@@ -179,9 +193,10 @@ export class WriteIntent {
     this.journal.release(this.record.id);
   }
 
-  private save(): void {
-    this.journal.save(this.record);
+  private save(): Promise<void> {
+    const durable = this.journal.save(this.record); // committed here; on disk once `durable` resolves
     this.saved = true;
+    return durable;
   }
 }
 
@@ -193,11 +208,17 @@ export class RequestIntents {
     this.intents.push(intent);
   }
 
-  /** After the request's audit entry was recorded. */
-  closeAll(): void {
-    for (const intent of this.intents.splice(0)) {
-      intent.close();
-    }
+  /** The request's write when it made exactly one, with its checked audit entry (src/fhir/audit.ts). */
+  soleWrite(): { targets: IntentTarget[]; audit: AuditEvent } | undefined {
+    const record = this.intents.length === 1 ? this.intents[0].record : undefined;
+    return record?.targets !== undefined && record.audit !== undefined
+      ? { targets: record.targets, audit: record.audit }
+      : undefined;
+  }
+
+  /** After the request's audit entry was recorded; resolves once the removals are on disk. */
+  async closeAll(): Promise<void> {
+    await Promise.all(this.intents.splice(0).map((intent) => intent.close()));
   }
 
   /** The audit entry could not be recorded: the intents stay for recovery to record theirs. */

@@ -39,7 +39,7 @@ export async function persistWrite(
   const targets = targetsOf(assigned);
   const audit = journal.audit?.(assigned, targets);
   const since = new Date().toISOString();
-  journal.intent?.planWrite(targets, audit);
+  await journal.intent?.planWrite(targets, audit);
   let outcome: PersistOutcome;
   try {
     outcome = await send(store, assigned);

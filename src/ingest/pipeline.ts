@@ -49,7 +49,12 @@ type Step = { name: string; stage: IngestStage } | { name: string; guard: WriteG
  * stored write sets off in the registry's own workings. It sees what was stored; if it fails, the write is
  * stored and its intent stays open, so recovery runs the step again (src/ingest/recovery.ts).
  */
-export type PersistedStep = (write: Write, outcome: PersistOutcome, ctx: IngestContext) => Promise<void>;
+export interface PersistedStep {
+  /** Started as the write is sent: look-ups whose answer the write cannot change, so that they overlap
+   * the store's round trip instead of following it (the step checks that what was stored matches). */
+  ahead?(write: Write): void;
+  run(write: Write, outcome: PersistOutcome, ctx: IngestContext): Promise<void>;
+}
 
 export interface IngestDeps {
   store: FhirStore;
@@ -118,12 +123,13 @@ export function createIngestPipeline(deps: IngestDeps): IngestPipeline {
     { name: 'follow-up', step: deps.followUp }, // schedule Tasks for episodes; answers complete them
   ];
   const persist = async (write: Write, ctx: IngestContext): Promise<PersistOutcome> => {
+    for (const { step } of afterPersist) step.ahead?.(write);
     const outcome = await persistWrite(deps.store, write, {
       intent: ctx.intent,
       audit: (w, targets) => deps.pendingAudit(w, ctx, targets),
     });
     for (const { step } of afterPersist) {
-      await step(write, outcome, ctx);
+      await step.run(write, outcome, ctx);
     }
     return outcome;
   };
@@ -189,11 +195,11 @@ function journalGuard(journal: WriteJournal): WriteGuard {
       try {
         const outcome = await proceed(write, { ...ctx, intent });
         if (ctx.intents) ctx.intents.add(intent);
-        else intent.close();
+        else await intent.close();
         return outcome;
       } catch (err) {
         if (intent.stored || isUnresolvedWrite(err)) intent.release();
-        else intent.close();
+        else await intent.close();
         throw err;
       }
     },

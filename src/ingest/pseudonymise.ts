@@ -202,7 +202,7 @@ class WriteRun {
     const { result, links } = this.deps.vault.rehearse(() => this.pseudonymiseEntries());
     this.links = links;
     try {
-      intent?.planLinks(links.length > 0 ? this.deps.vault.sealLinks(links) : undefined, [
+      await intent?.planLinks(links.length > 0 ? this.deps.vault.sealLinks(links) : undefined, [
         ...this.ensure.keys(),
       ]);
       const entries = await Promise.all(result.map((entry) => this.withKnownPatient(entry)));

@@ -47,7 +47,7 @@ export async function recoverWrites(deps: RecoveryDeps): Promise<{ completed: nu
       await undo(deps, intent);
       undone++;
     }
-    deps.journal.finish(intent.id);
+    await deps.journal.finish(intent.id);
   }
   return { completed, undone };
 }

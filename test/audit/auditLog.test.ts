@@ -24,6 +24,19 @@ describe('audit log', () => {
     log.close();
   });
 
+  it('records a checked entry as it was checked, and refuses a national id at the check', () => {
+    const { log } = openTempLog();
+    const checked = log.check(event({ requestId: 'req-checked' }));
+    expect(Object.isFrozen(checked)).toBe(true);
+    expect(log.search().matches).toEqual([]); // checking records nothing
+    const stored = log.append(checked);
+    expect(stored).toEqual(checked);
+    expect(log.read(checked.id!)).toEqual(checked);
+    expect(() => log.check(event({ requestId: '10915596784' }))).toThrow();
+    expect(log.verifyChain()).toMatchObject({ ok: true, count: 1 });
+    log.close();
+  });
+
   it('keeps the chain across reopening and across two connections appending in turn', () => {
     const { log, file } = openTempLog();
     fill(log, 3);

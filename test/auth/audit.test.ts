@@ -1,5 +1,5 @@
 import fs from 'node:fs';
-import type { AuditEvent, Bundle, Patient } from '@medplum/fhirtypes';
+import type { AuditEvent, Bundle, Patient, Resource } from '@medplum/fhirtypes';
 import { AUDIT_SYSTEMS, patientPseudonymsOf } from '../../src/audit/auditEvent';
 import { AuditLog, auditLogPath } from '../../src/audit/log';
 import { startTestServer, type TestServer } from '../helpers/testServer';
@@ -157,6 +157,58 @@ test('every request that reads or changes data gives exactly one AuditEvent, suc
   // The capability statement holds no data and is not audited.
   await fetch(`${server.baseUrl}/metadata`, { headers: { 'x-request-id': 'audit-metadata' } });
   expect(eventsOfRequest('audit-metadata')).toEqual([]);
+});
+
+test("a write's entry, checked before the write and recorded as the request's, names who, what and whom", async () => {
+  const created = await call<Resource>(
+    server,
+    clinicA,
+    'POST',
+    'Condition',
+    condition({ reference: `Patient/${P.patient}` }),
+    { 'x-request-id': 'audit-write-create' },
+  );
+  expect(created.status).toBe(201);
+  const updated = await call<Resource>(
+    server,
+    clinicA,
+    'PUT',
+    `Condition/${created.body.id}`,
+    { ...condition({ reference: `Patient/${P.patient}` }), id: created.body.id },
+    { 'x-request-id': 'audit-write-update' },
+  );
+  expect(updated.status).toBe(200);
+  for (const [requestId, action, code] of [
+    ['audit-write-create', 'C', 'create'],
+    ['audit-write-update', 'U', 'update'],
+  ]) {
+    const events = eventsOfRequest(requestId);
+    expect([requestId, events.length]).toEqual([requestId, 1]);
+    const [entry] = events;
+    expect([entry.action, entry.outcome, entry.subtype?.[0]?.code]).toEqual([action, '0', code]);
+    expect(entry.entity?.some((e) => e.what?.reference === `Condition/${created.body.id}`)).toBe(true);
+    expect(patientPseudonymsOf(entry)).toEqual([pseudonymP]);
+    expect(entry.agent.map((a) => a.who?.identifier?.value)).toEqual(
+      expect.arrayContaining(['norpain-dev-clinic', UNIT_A, '7654321']),
+    );
+  }
+  // A refused write is audited as refused, by an entry of its own, and the chain still verifies.
+  const refused = await call(
+    server,
+    clinicA,
+    'PUT',
+    `Condition/${created.body.id}`,
+    { ...condition({ reference: `Patient/${Q.patient}` }), id: created.body.id },
+    { 'x-request-id': 'audit-write-refused' },
+  );
+  expect(refused.status).toBeGreaterThanOrEqual(400);
+  expect(eventsOfRequest('audit-write-refused').map((e) => e.outcome)).toEqual(['4']);
+  const log = AuditLog.openReadOnly(auditLogPath(server.dataDir));
+  try {
+    expect(log.verifyChain()).toMatchObject({ ok: true });
+  } finally {
+    log.close();
+  }
 });
 
 test('staff search the log; a portal token sees only the events about its own person', async () => {

@@ -141,3 +141,40 @@ test('an answer authored outside the Task’s period closes nothing; basedOn the
   expect(refused.body.issue[0].details?.text).toMatch(/outside that period/);
   expect((await baselineTask(person)).status).toBe('requested');
 });
+
+test('an answer’s Task, looked up while the answer is stored, is the answering person’s own; without authored it is matched after', async () => {
+  const [a, b, c] = await Promise.all(people(4311, 3).map((person) => register(server, clinic, person)));
+  // In progress: a's Task is marked in progress, b's stays as it was.
+  ok(await call(server, clinic, 'POST', 'QuestionnaireResponse', answer(a, { status: 'in-progress' })), 201);
+  expect(await baselineTask(a)).toMatchObject({ status: 'in-progress' });
+  expect(await baselineTask(b)).toMatchObject({ status: 'requested' });
+  ok(await call(server, clinic, 'POST', 'QuestionnaireResponse', answer(a)), 201);
+  expect(await baselineTask(a)).toMatchObject({ status: 'completed' });
+  expect(await baselineTask(b)).toMatchObject({ status: 'requested' });
+  // No authored: matched by the time it was stored, which lies in the Task's period.
+  const unauthored = answer(c);
+  delete unauthored.authored;
+  ok(await call(server, clinic, 'POST', 'QuestionnaireResponse', unauthored), 201);
+  expect(await baselineTask(c)).toMatchObject({ status: 'completed' });
+  expect(await baselineTask(b)).toMatchObject({ status: 'requested' });
+});
+
+test('an answer to a Questionnaire no follow-up Task asks for is stored and closes no Task', async () => {
+  const person = await register(server, clinic, people(4321, 1)[0]);
+  const form = readNorPainQuestionnaires().find((q) =>
+    q.url?.endsWith('/norpain-clinician-episode'),
+  ) as Questionnaire;
+  ok(
+    await call(server, clinic, 'POST', 'QuestionnaireResponse', {
+      ...fillResponse(form),
+      subject: { reference: `Patient/${person.patientId}` },
+      authored: new Date().toISOString(),
+    }),
+    201,
+  );
+  expect(await responsesOf(person)).toBe(1);
+  expect(await baselineTask(person)).toMatchObject({ status: 'requested' });
+  // The baseline answer still completes it.
+  ok(await call(server, clinic, 'POST', 'QuestionnaireResponse', answer(person)), 201);
+  expect(await baselineTask(person)).toMatchObject({ status: 'completed' });
+});
