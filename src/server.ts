@@ -208,6 +208,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
           ? studySource(await openStudyView(ctx.principal, studyViews))
           : registrySource(store, unitIds, transactionTime);
       },
+      transactionTime: () => (store.now?.() ?? new Date()).toISOString(),
     });
     opened.exports = exports;
     followUp = openFollowUp({

@@ -31,6 +31,9 @@ export interface ExportDeps {
   audit: AuditSink;
   logger: Logger;
   sourceFor(ctx: InteractionContext, transactionTime: string): Promise<ExportSource>;
+  /** The instant an export kicked off now reads up to (its manifest's `transactionTime`): at or after the
+   * `lastUpdated` of everything already written, which the Bulk Data IG says it SHALL include. */
+  transactionTime(): string;
   /** Where the jobs are kept (shared by the replicas on PostgreSQL), and who runs them. */
   state: StateServices;
 }
@@ -101,7 +104,14 @@ export function openExport(deps: ExportDeps): ExportServices {
   sweep().catch((err: unknown) => deps.logger.error('export sweep failed', describeError(err)));
 
   return {
-    operations: exportOperations({ jobs, files, engine, sourceFor: deps.sourceFor, onEnd }),
+    operations: exportOperations({
+      jobs,
+      files,
+      engine,
+      sourceFor: deps.sourceFor,
+      transactionTime: deps.transactionTime,
+      onEnd,
+    }),
     sweep,
     close: async () => {
       clearInterval(timer);

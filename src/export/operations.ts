@@ -29,6 +29,8 @@ export interface ExportOperationDeps {
   engine: ExportEngine;
   /** The export source of the caller's view at this instant (a 403 FhirError when it has none). */
   sourceFor(ctx: InteractionContext, transactionTime: string): Promise<ExportSource>;
+  /** The instant a job kicked off now reads up to (see ExportDeps). */
+  transactionTime(): string;
   /** Called when a job ends, to audit it. */
   onEnd(job: ExportJob, principal: Principal): Promise<void>;
 }
@@ -79,7 +81,7 @@ export function exportOperations(deps: ExportOperationDeps): OperationRow[] {
       if ((level === 'patient' && type !== 'Patient') || (level === 'group' && type !== 'Group')) {
         return undefined;
       }
-      const transactionTime = new Date().toISOString();
+      const transactionTime = deps.transactionTime();
       const source = await deps.sourceFor(ctx, transactionTime);
       if (level === 'group' && !source.hasGroup(id)) {
         throw errors.notFound('Group not found.');

@@ -45,6 +45,12 @@ export interface FhirStore {
    * order, with memory flat whatever the size. Stores without it are read with `search`, page by page. */
   scan?(request: SearchRequest): AsyncIterable<string>;
 
+  /** Optional: the store's clock, never behind the `lastUpdated` of anything it holds. A store that hands
+   * out strictly increasing instants runs ahead of the wall clock during a burst of writes, so "everything
+   * written so far" is up to this instant, not up to the wall clock's. Stores without it stamp with the
+   * wall clock. */
+  now?(): Date;
+
   /** Instance history (id given) or type history, newest first. Deleted versions have no resource. */
   history(type: ResourceType, id: string | undefined, options?: HistoryOptions): Promise<HistoryResult>;
 

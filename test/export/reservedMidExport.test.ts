@@ -9,6 +9,7 @@ import { reservation } from '../consent/fixtures';
 import { generateCohort, type CohortPerson } from '../generators/cohort';
 import { loadCohort } from '../generators/load';
 import { startTestServer, type TestServer } from '../helpers/testServer';
+import { awaitManifest, downloadAll, kickOff } from './bulk';
 import { approval, call, ok, projectId, putApproval, researcher } from '../research/fixtures';
 
 /**
@@ -77,6 +78,19 @@ async function idsAfterReserving(stream: AsyncIterable<Resource | string>, perso
   return { first: idOf(first.value as Resource | string), after };
 }
 
+test('a staff export kicked off right after a bulk load holds everything the load wrote', async () => {
+  const staff = await server.token('registry-admin');
+  const { manifest } = await awaitManifest(
+    await kickOff(`${server.baseUrl}/$export?_type=EpisodeOfCare`, staff),
+    staff,
+  );
+  const exported = (await downloadAll(manifest, staff)).get('EpisodeOfCare') ?? [];
+  const held = persons.flatMap((p) => p.episodes.map((e) => e.id));
+  expect(exported.map((e) => e.id).sort()).toEqual([...held].sort());
+  const newest = Math.max(...exported.map((e) => Date.parse(e.meta?.lastUpdated as string)));
+  expect(Date.parse(manifest.transactionTime)).toBeGreaterThanOrEqual(newest);
+});
+
 test("a researcher's stream hands out nothing of a person reserved while it runs", async () => {
   const [gone, kept] = [lastReservable(0), lastReservable(1)];
   const view = await openStudyView(researcher(STUDY), server.server.studyViews);
@@ -91,9 +105,10 @@ test("a researcher's stream hands out nothing of a person reserved while it runs
 test("registry staff's stream hands out nothing of a person reserved while it runs", async () => {
   const [gone, kept] = [lastReservable(2), lastReservable(3)];
   const units = readUnits(server.config.unitsFile).map((u) => u.resh);
-  // No upper bound: a bulk load runs the store's strictly increasing lastUpdated ahead of the wall clock, and
-  // what is under test here is the reservation, not the export's transactionTime.
-  const source = registrySource(server.server.store, units, '9999-12-31T23:59:59Z');
+  // Up to the store's clock, as an export kicked off now reads: the bulk load ran its lastUpdated stamps
+  // ahead of the wall clock (test/store-contract/clock.test.ts).
+  const until = (server.server.store.now?.() ?? new Date()).toISOString();
+  const source = registrySource(server.server.store, units, until);
   const { first, after } = await idsAfterReserving(source.stream('EpisodeOfCare', {}), gone);
   // Which episode comes first depends on the store's row order, not on the cohort's: the first one read,
   // before the reservation, is the only one that may be the kept person's and is never the erased one's.

@@ -606,6 +606,10 @@ export class EmbeddedStore implements FhirStore {
     );
   }
 
+  now(): Date {
+    return new Date(Math.max(Date.now(), this.lastMs));
+  }
+
   private clock(): Date {
     this.lastMs = Math.max(Date.now(), this.lastMs + 1);
     return new Date(this.lastMs);
