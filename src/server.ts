@@ -330,7 +330,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
         journal,
         pendingAudit: createPendingAudit({
           pseudonymOfPatient: (patientId) => identity.vault.findByPatientId(patientId)?.pseudonym,
-          // As the request's own entry names the actor: recorded in its place when it is the same entry.
+          // As the request's own entry names the actor, so that recovery records the same entry in its place.
           pseudonymOfPrincipal: auditPseudonymOf,
           check: (event) => auditLog.check(event),
         }),

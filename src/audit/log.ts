@@ -130,9 +130,6 @@ const ISSUED: Record<StateDialect, string> = {
 const VERIFY_BATCH = 2000;
 
 export class AuditLog implements AuditSink {
-  /** Entries that passed `check`, with the text checked: that text is what append records and hashes. */
-  private readonly checked = new WeakMap<AuditEvent, { stored: AuditEvent; text: string }>();
-
   private constructor(private readonly db: StateDatabase) {}
 
   /** Opens (creating if needed) the audit log at `file`, or with `state` PostgreSQL's, shared by replicas. */
@@ -150,7 +147,7 @@ export class AuditLog implements AuditSink {
    * AuditIdentifierError, before writing anything, when the entry carries something like a national id.
    */
   append(event: AuditEvent): AuditEvent {
-    const { stored, text } = this.checked.get(event) ?? this.prepare(event);
+    const { stored, text } = this.prepare(event);
     // One append at a time in every process sharing the log: each reads the head it extends, so the chain
     // cannot fork, and each position is the one after the last, so it has no gap.
     this.db.transaction(
@@ -187,17 +184,10 @@ export class AuditLog implements AuditSink {
     return stored;
   }
 
-  /**
-   * Throws, as append would, when the entry cannot be recorded; records nothing. A write checks its
-   * entry this way before it is stored (src/ingest/persist.ts), so that it fails closed. Returns the entry
-   * as it will be stored (frozen): appending that same object later records the text checked here,
-   * without serialising and scanning it again.
-   */
-  check(event: AuditEvent): AuditEvent {
-    const prepared = this.prepare(event);
-    Object.freeze(prepared.stored);
-    this.checked.set(prepared.stored, prepared);
-    return prepared.stored;
+  /** Throws, as append would, when the entry cannot be recorded; records nothing. A write checks its
+   * entry this way before it is stored (src/ingest/persist.ts), so that it fails closed. */
+  check(event: AuditEvent): void {
+    this.prepare(event);
   }
 
   /** Whether an entry of this request with this outcome was recorded at or after `since` (recovery). */

@@ -39,8 +39,6 @@ export interface RequestAuditFacts {
   /** The Bundle type of a POST to the base (batch or transaction). */
   bundleType?: string;
   requestId?: string;
-  /** The request's one write, with the audit entry built and checked before it was sent (`pendingAudit`). */
-  write?: { targets: readonly { type: string; id?: string }[]; audit: AuditEvent };
 }
 
 export type RequestAuditor = (facts: RequestAuditFacts) => Promise<void>;
@@ -58,10 +56,6 @@ const ID = /^[A-Za-z0-9\-.]{1,64}$/;
 export function createRequestAuditor(deps: RequestAuditDeps): RequestAuditor {
   return async (facts) => {
     const { interaction, operation } = interactionOf(facts.interaction, facts.bundleType);
-    if (facts.write !== undefined && describesRequest(facts, interaction)) {
-      await deps.sink.record(facts.write.audit);
-      return;
-    }
     const touched = touchedBy([facts.body]);
     const resources = new Set(touched.resources);
     const patientIds = new Set(touched.patientIds);
@@ -96,28 +90,6 @@ export function createRequestAuditor(deps: RequestAuditDeps): RequestAuditor {
   };
 }
 
-/**
- * Whether the write's pending entry is the entry this request would get: one resource written and
- * answered with success, by the same interaction, concerning no one beyond it. Then it is recorded as it
- * was checked, not built and checked a second time. A Patient is left out: the persons a new Patient's
- * entry names come from vault links made by the write itself, after its pending entry was built.
- */
-function describesRequest(facts: RequestAuditFacts, interaction: AuditInteraction): boolean {
-  const write = facts.write;
-  const target = write?.targets.length === 1 ? write.targets[0] : undefined;
-  const kind = facts.interaction?.kind;
-  return (
-    target?.id !== undefined &&
-    target.type !== 'Patient' &&
-    (kind === 'create' || kind === 'update' || kind === 'conditional-update') &&
-    facts.written === `${target.type}/${target.id}` &&
-    outcomeForHttpStatus(facts.status) === '0' &&
-    write?.audit.outcome === '0' &&
-    write.audit.subtype?.[0]?.code === interaction &&
-    (facts.persons ?? []).length === 0
-  );
-}
-
 /** Each entry's status code of a batch or transaction response, so the entry names every outcome. */
 function entryStatuses(body: Resource | undefined): string[] | undefined {
   const bundle = body as Bundle | undefined;
@@ -136,7 +108,7 @@ function entryStatuses(body: Resource | undefined): string[] | undefined {
  * before anything is stored. Recovery records it should the request's own entry be missing after a crash.
  */
 export function createPendingAudit(
-  deps: Omit<RequestAuditDeps, 'sink'> & { check(event: AuditEvent): AuditEvent },
+  deps: Omit<RequestAuditDeps, 'sink'> & { check(event: AuditEvent): void },
 ): NonNullable<IngestDeps['pendingAudit']> {
   return (write, ctx, targets) => {
     const touched = touchedBy(write.entries.map((entry) => entry.resource));
@@ -156,7 +128,8 @@ export function createPendingAudit(
       outcome: '0',
       requestId: ctx.requestId,
     });
-    return deps.check(event);
+    deps.check(event);
+    return event;
   };
 }
 

@@ -8,7 +8,7 @@ import { presentResponse, viewStore, type View } from '../auth/view';
 import { RequestIntents } from '../ingest/journal';
 import type { IngestPipeline } from '../ingest/pipeline';
 import type { FhirStore } from '../store/FhirStore';
-import type { RequestAuditFacts, RequestAuditor } from './audit';
+import type { RequestAuditor } from './audit';
 import { processBundle } from './bundles';
 import { buildCapabilityStatement } from './capability';
 import { loadFhirDefinitions } from './definitions';
@@ -170,7 +170,6 @@ export function createFhirRouter(deps: FhirRouterDeps): express.Router {
       response.body,
       response.headers.Location,
       response.auditPersons,
-      intents.soleWrite(),
     );
     // Only now is each write complete: stored, linked and audited (src/ingest/journal.ts).
     await intents.closeAll();
@@ -246,7 +245,6 @@ async function auditRequest(
   body: Resource | undefined,
   location: string | undefined,
   persons?: string[],
-  write?: RequestAuditFacts['write'],
 ): Promise<void> {
   if (!deps.audit || res.locals.audited !== true) {
     return;
@@ -261,7 +259,6 @@ async function auditRequest(
     persons,
     bundleType: interaction?.kind === 'bundle' ? bundleTypeOf(req) : undefined,
     requestId: requestId(res),
-    write,
   });
 }
 

@@ -208,14 +208,6 @@ export class RequestIntents {
     this.intents.push(intent);
   }
 
-  /** The request's write when it made exactly one, with its checked audit entry (src/fhir/audit.ts). */
-  soleWrite(): { targets: IntentTarget[]; audit: AuditEvent } | undefined {
-    const record = this.intents.length === 1 ? this.intents[0].record : undefined;
-    return record?.targets !== undefined && record.audit !== undefined
-      ? { targets: record.targets, audit: record.audit }
-      : undefined;
-  }
-
   /** After the request's audit entry was recorded; resolves once the removals are on disk. */
   async closeAll(): Promise<void> {
     await Promise.all(this.intents.splice(0).map((intent) => intent.close()));

@@ -24,16 +24,12 @@ describe('audit log', () => {
     log.close();
   });
 
-  it('records a checked entry as it was checked, and refuses a national id at the check', () => {
+  it('refuses a national id at the check, and a check records nothing', () => {
     const { log } = openTempLog();
-    const checked = log.check(event({ requestId: 'req-checked' }));
-    expect(Object.isFrozen(checked)).toBe(true);
+    log.check(event({ requestId: 'req-checked' }));
     expect(log.search().matches).toEqual([]); // checking records nothing
-    const stored = log.append(checked);
-    expect(stored).toEqual(checked);
-    expect(log.read(checked.id!)).toEqual(checked);
     expect(() => log.check(event({ requestId: '10915596784' }))).toThrow();
-    expect(log.verifyChain()).toMatchObject({ ok: true, count: 1 });
+    expect(log.verifyChain()).toMatchObject({ ok: true, count: 0 });
     log.close();
   });
 
