@@ -169,6 +169,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     throw err;
   }
   const journal = WriteJournal.open(config.dataDir, state);
+  consent.copies.addDatabase(journal);
   if (removeRetiredIdTable(config.dataDir)) {
     logger.info(
       'Removed the retired table of project ids (research.sqlite): project ids are now reversible',
@@ -209,8 +210,10 @@ export async function createServer(config: Config, options: ServerOptions = {}):
           : registrySource(store, unitIds, transactionTime);
       },
       transactionTime: () => (store.now?.() ?? new Date()).toISOString(),
+      projectPseudonyms,
     });
     opened.exports = exports;
+    consent.copies.add((person) => exports.withdrawHolding(person));
     followUp = openFollowUp({
       env: options.identityEnv ?? process.env,
       dataDir: config.dataDir,
@@ -223,6 +226,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
       actor: 'norpain-dispatch',
     });
     opened.followUp = followUp;
+    consent.copies.addDatabase(followUp.ledger);
     // Again, now that the stores, logs and keys exist: what they created at the umask's modes becomes private.
     makeDataDirPrivate(config.dataDir);
   } catch (err) {

@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { AuditLog, auditLogPath } from '../../src/audit/log';
 import { FollowUpCancellers } from '../../src/consent/followUps';
 import { createInclusionStage } from '../../src/consent/inclusion';
+import { PersonCopies } from '../../src/consent/personCopies';
 import { PersonLocks } from '../../src/consent/personLock';
 import { ReservationRegister } from '../../src/consent/register';
 import { ReservationService } from '../../src/consent/reservation';
@@ -150,6 +151,7 @@ async function main(): Promise<void> {
     locks,
     store: timedStore,
     followUps: new FollowUpCancellers(),
+    copies: timed(new PersonCopies([register, identity.vault, journal]), 'copies', ['remove']),
   });
   const ctx = {
     principal: {

@@ -10,6 +10,7 @@ import { everythingOperation } from '../rights/everything';
 import type { FhirStore } from '../store/FhirStore';
 import { isParticipatingUnit } from '../units/units';
 import { FollowUpCancellers } from './followUps';
+import { PersonCopies } from './personCopies';
 import { reservationOperation } from './http';
 import { createInclusionStage, loadInclusionCriteria } from './inclusion';
 import { loadReservationKey } from './keys';
@@ -32,6 +33,8 @@ export interface ConsentServices {
   operations: FhirOperation[];
   /** Where the follow-up module registers its canceller. */
   followUps: FollowUpCancellers;
+  /** Where an erasure removes copies of the person (the register and the vault; the server adds the rest). */
+  copies: PersonCopies;
   close(): void;
 }
 
@@ -64,7 +67,8 @@ export function openConsent(options: {
   });
   const locks = options.locks ?? new PersonLocks();
   const followUps = new FollowUpCancellers();
-  const reservations = new ReservationService({ register, vault, locks, store, followUps });
+  const copies = new PersonCopies([register, vault]);
+  const reservations = new ReservationService({ register, vault, locks, store, followUps, copies });
   return {
     register,
     locks,
@@ -101,6 +105,7 @@ export function openConsent(options: {
       },
     ],
     followUps,
+    copies,
     close: () => register.close(),
   };
 }

@@ -263,6 +263,11 @@ export class ReservationRegister {
     return this.db.get(SQL.isErased, [this.hashReference(kind, value)]) !== undefined;
   }
 
+  /** After an erasure: no copy of `texts` (a completed pending erasure's row) left outside the live rows. */
+  scrub(texts: readonly string[]): void {
+    this.db.scrub(texts);
+  }
+
   close(): void {
     this.db.close();
   }

@@ -5,6 +5,7 @@ import type { IdentityVault } from '../identity/vault/IdentityVault';
 import { personKey } from '../ingest/exclude';
 import type { FhirStore } from '../store/FhirStore';
 import type { FollowUpCanceller } from './followUps';
+import type { PersonCopies } from './personCopies';
 import type { PersonLockService } from './personLock';
 import type {
   ReservationChannel,
@@ -37,6 +38,8 @@ export interface ReservationDeps {
   locks: PersonLockService;
   store: FhirStore;
   followUps: FollowUpCanceller;
+  /** Where copies of the person's data live beside the clinical store, removed once their rows are gone. */
+  copies: PersonCopies;
 }
 
 /**
@@ -54,7 +57,9 @@ export interface ReservationDeps {
  *    referrer only then); if something is still left, fail with 503 and say so, before step 4, so that
  *    sending the reservation again retries the erasure;
  * 4. delete the identity vault entry, adding the hashes of every id the vault knew for the person;
- * 5. cancel pending follow-ups.
+ * 5. cancel pending follow-ups;
+ * 6. mark the erasure complete, then remove the copies beside the clinical store (personCopies.ts): no
+ *    byte of a deleted row about the person left in the façade's own databases, no export holding them.
  */
 export class ReservationService {
   constructor(private readonly deps: ReservationDeps) {}
@@ -130,7 +135,7 @@ export class ReservationService {
     actor: VaultReadContext,
     receipt: ReservationReceipt,
   ): Promise<void> {
-    const { register, vault, store, followUps } = this.deps;
+    const { register, vault, store, followUps, copies } = this.deps;
     const erase = async () => {
       const erased = await store.erasePatientCompartment(person.patientId, { texts: [person.pseudonym] });
       for (const [type, n] of Object.entries(erased.erased)) {
@@ -170,6 +175,7 @@ export class ReservationService {
     receipt.identityDeleted = true;
     receipt.followUpsCancelled = await followUps.cancelPendingFollowUps(person.patientId);
     register.erasureComplete(person.patientId);
+    await copies.remove({ ...person, nationalIds: ids.map((id) => id.value) });
   }
 
   /** Sets the person's active reservation inactive; undefined when they have none. */

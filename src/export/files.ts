@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import { once } from 'node:events';
 import path from 'node:path';
+import { fileHolds } from '../store/fileHolds';
 import type { OutputFile } from './jobs';
 
 /**
@@ -37,6 +38,18 @@ export class ExportFiles {
   /** Deletes everything of a job, partial or published. */
   remove(jobId: string): void {
     fs.rmSync(this.jobDir(jobId), { recursive: true, force: true });
+  }
+
+  /** Whether any file of a job, partial or published, holds one of `texts`. */
+  holds(jobId: string, texts: readonly string[]): boolean {
+    const dir = this.jobDir(jobId);
+    const files = fs.existsSync(dir)
+      ? fs
+          .readdirSync(dir, { recursive: true, withFileTypes: true })
+          .filter((entry) => entry.isFile())
+          .map((entry) => path.join(entry.parentPath, entry.name))
+      : [];
+    return fileHolds(files, texts);
   }
 
   /** Job folders on disk (to remove what no job record names any more). */

@@ -8,7 +8,8 @@ import { describeError, type Logger } from '../logging/logger';
 import { createExportEngine } from './engine';
 import { ExportFiles } from './files';
 import { StateJobStore, type ExportJob } from './jobs';
-import { exportOperations } from './operations';
+import { exportOperations, studyOfOwner } from './operations';
+import type { ProjectPseudonyms } from '../research/pseudonyms';
 import type { ExportSource } from './source';
 
 export { EXPORT_TYPES, registrySource, studySource, type ExportSource } from './source';
@@ -22,6 +23,12 @@ export interface ExportServices {
   operations: OperationRow[];
   /** Deletes what has expired now (the sweeper runs it on a timer too). */
   sweep(): Promise<void>;
+  /**
+   * A person was erased (a reservation): every export whose files hold them — by Patient id and pseudonym,
+   * in a study's export by the Patient's project id — is withdrawn as a cancel would, running or done, and
+   * its files deleted; its owner's next poll gets 404. Returns how many.
+   */
+  withdrawHolding(person: { patientId: string; pseudonym: string }): Promise<number>;
   close(): Promise<void>;
 }
 
@@ -36,6 +43,8 @@ export interface ExportDeps {
   transactionTime(): string;
   /** Where the jobs are kept (shared by the replicas on PostgreSQL), and who runs them. */
   state: StateServices;
+  /** How a study's export names a person (withdrawHolding). */
+  projectPseudonyms: ProjectPseudonyms;
 }
 
 /** Who did what outside a request, in the audit log. */
@@ -92,6 +101,34 @@ export function openExport(deps: ExportDeps): ExportServices {
     }
   };
 
+  const withdrawHolding = async (person: { patientId: string; pseudonym: string }): Promise<number> => {
+    let withdrawn = 0;
+    for (const id of files.jobsOnDisk()) {
+      const job = jobs.get(id);
+      const study = job === undefined ? undefined : studyOfOwner(job.owner);
+      const texts = [person.patientId, person.pseudonym];
+      if (study !== undefined) {
+        texts.push(deps.projectPseudonyms.forStudy(study).id('Patient', person.patientId));
+      }
+      if (!files.holds(id, texts)) continue;
+      await engine.cancel(id); // stops it if it runs here, and deletes its files
+      withdrawn++;
+      if (job === undefined) continue;
+      jobs.remove(id);
+      await deps.audit.record(
+        buildAuditEvent({
+          actor: ACTOR,
+          interaction: 'operation',
+          operation: '$export-withdraw',
+          resources: job.types,
+          outcome: '0',
+          requestId: job.requestId,
+        }),
+      );
+    }
+    return withdrawn;
+  };
+
   // Often enough that files outlive their expiry by at most a minute (or half the lifetime, if shorter).
   const timer = setInterval(
     () => {
@@ -113,6 +150,7 @@ export function openExport(deps: ExportDeps): ExportServices {
       onEnd,
     }),
     sweep,
+    withdrawHolding,
     close: async () => {
       clearInterval(timer);
       await engine.stop();

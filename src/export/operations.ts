@@ -49,6 +49,12 @@ export function ownerOf(principal: Principal): string {
   ]);
 }
 
+/** The study a job's owner exported the view of (a researcher's), if any. */
+export function studyOfOwner(owner: string): string | undefined {
+  const study = (JSON.parse(owner) as string[])[2];
+  return study === '' ? undefined : study;
+}
+
 export function exportOperations(deps: ExportOperationDeps): OperationRow[] {
   const statusUrl = (base: string, id: string) => `${base}/$export-poll-status?_jobId=${id}`;
   /** The caller's job named by `_jobId`, or the 404 a stranger's or unknown job gets. */

@@ -31,6 +31,8 @@ export interface DispatchLedger {
   forgetPerson(patientId: string): number;
   /** Every attempt confirmed sent, for the response-rate figures. */
   sentAttempts(): AttemptRecord[];
+  /** After a person was forgotten: no copy of `texts` left outside the live rows (StateDatabase.scrub). */
+  scrub(texts: readonly string[]): void;
   close(): void;
 }
 
@@ -143,6 +145,10 @@ export class StateDispatchLedger implements DispatchLedger {
 
   sentAttempts(): AttemptRecord[] {
     return this.db.all<AttemptRow>(`${SELECT} WHERE sent_at IS NOT NULL`).map(fromRow);
+  }
+
+  scrub(texts: readonly string[]): void {
+    this.db.scrub(texts);
   }
 
   close(): void {

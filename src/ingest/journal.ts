@@ -145,6 +145,11 @@ export class WriteJournal {
     this.live.delete(id);
   }
 
+  /** After an erasure: no copy of `texts` (in the intents of finished writes) left outside the live rows. */
+  scrub(texts: readonly string[]): void {
+    this.db.scrub(texts);
+  }
+
   async close(): Promise<void> {
     this.db.close();
     await this.commits?.close();

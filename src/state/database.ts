@@ -36,8 +36,11 @@ export interface StateDatabase {
   /** Runs fn in a transaction: committed when it returns, rolled back when it throws. Nested calls are
    * savepoints of the outer transaction. */
   transaction<T>(fn: () => T, options?: TransactionOptions): T;
-  /** After secrets were deleted: removes the copies the database keeps outside its live rows, where it can
-   * (SQLite: the WAL). */
-  scrub(): void;
+  /**
+   * After a person's rows were deleted (an erasure, DESIGN §3.2): removes the copies of their bytes the
+   * database keeps outside its live rows, so that none of `texts` (the person's Patient id, pseudonym,
+   * national ids) is left in its files. Outside a transaction.
+   */
+  scrub(texts: readonly string[]): void;
   close(): void;
 }

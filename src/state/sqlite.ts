@@ -1,5 +1,7 @@
 import Database from 'better-sqlite3';
+import { fileHolds } from '../store/fileHolds';
 import type { SqlValue, StateDatabase, TransactionOptions } from './database';
+import { StateUnavailableError } from './unavailable';
 
 /** A StateDatabase on one better-sqlite3 connection (one file per concern, as before STATE existed). */
 export class SqliteStateDatabase implements StateDatabase {
@@ -36,9 +38,28 @@ export class SqliteStateDatabase implements StateDatabase {
     return options.serialise !== undefined ? tx.immediate() : tx();
   }
 
-  scrub(): void {
-    // secure_delete zeroes the pages in the database file; the WAL still holds their old images.
-    this.db.pragma('wal_checkpoint(TRUNCATE)');
+  scrub(texts: readonly string[]): void {
+    // secure_delete (openPrivateDatabase) zeroes a deleted cell in its page, but the WAL keeps the frames
+    // written before the delete until a checkpoint, and a page's unallocated space may keep former copies
+    // of cells SQLite moved (src/store/embedded/README.md): the WAL goes, then the files are looked at, and
+    // VACUUM, which rewrites every page from the live rows, runs only when a copy is found.
+    this.checkpoint();
+    const files = [this.db.name, `${this.db.name}-wal`];
+    if (fileHolds(files, texts)) {
+      this.db.exec('VACUUM');
+      this.checkpoint();
+    }
+  }
+
+  /** Copies the WAL into the file and truncates it; another process reading the file can hold it back. */
+  private checkpoint(): void {
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const [result] = this.db.pragma('wal_checkpoint(TRUNCATE)') as { busy: number }[];
+      if (result.busy === 0) {
+        return;
+      }
+    }
+    throw new StateUnavailableError(`another process holds ${this.db.name}; its write-ahead log stays`);
   }
 
   close(): void {

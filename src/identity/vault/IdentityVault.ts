@@ -413,10 +413,11 @@ export class IdentityVault {
 
   /**
    * Deletes the person (reservation, DESIGN §3.2) and returns the ids they had, so the caller can keep
-   * the keyed hashes that keep them out. Returns undefined when the person is not in the vault.
+   * the keyed hashes that keep them out. Returns undefined when the person is not in the vault. The
+   * erasure then scrubs the vault's files (scrub, src/consent/personCopies.ts).
    */
   erase(patientId: string, ctx: VaultReadContext): NationalId[] | undefined {
-    const ids = this.db.transaction(() => {
+    return this.db.transaction(() => {
       const row = this.byPatientId(patientId);
       const found = this.readOne('erasure', row, ctx);
       if (row) {
@@ -425,10 +426,11 @@ export class IdentityVault {
       }
       return found;
     });
-    if (ids !== undefined) {
-      this.db.scrub();
-    }
-    return ids;
+  }
+
+  /** After an erasure: no copy of `texts` left outside the live rows (StateDatabase.scrub). */
+  scrub(texts: readonly string[]): void {
+    this.db.scrub(texts);
   }
 
   /**

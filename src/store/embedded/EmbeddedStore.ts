@@ -17,7 +17,7 @@ import type {
 } from '../FhirStore';
 import { storedReferences } from '../storedReferences';
 import { extractIndexRows } from './extract';
-import { fileHolds } from './fileHolds';
+import { fileHolds } from '../fileHolds';
 import { INDEX_TABLES, initialise } from './schema';
 import {
   compileFilters,
