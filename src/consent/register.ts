@@ -265,7 +265,7 @@ export class ReservationRegister {
 
   /** After an erasure: no copy of `texts` (a completed pending erasure's row) left outside the live rows. */
   scrub(texts: readonly string[]): void {
-    this.db.scrub(texts);
+    this.db.scrub(texts, ['pending_erasure']);
   }
 
   close(): void {

@@ -148,7 +148,7 @@ export class StateDispatchLedger implements DispatchLedger {
   }
 
   scrub(texts: readonly string[]): void {
-    this.db.scrub(texts);
+    this.db.scrub(texts, ['attempt', 'open_task']);
   }
 
   close(): void {

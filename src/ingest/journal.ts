@@ -147,7 +147,7 @@ export class WriteJournal {
 
   /** After an erasure: no copy of `texts` (in the intents of finished writes) left outside the live rows. */
   scrub(texts: readonly string[]): void {
-    this.db.scrub(texts);
+    this.db.scrub(texts, ['write_intent']);
   }
 
   async close(): Promise<void> {

@@ -37,10 +37,11 @@ export interface StateDatabase {
    * savepoints of the outer transaction. */
   transaction<T>(fn: () => T, options?: TransactionOptions): T;
   /**
-   * After a person's rows were deleted (an erasure, DESIGN §3.2): removes the copies of their bytes the
-   * database keeps outside its live rows, so that none of `texts` (the person's Patient id, pseudonym,
-   * national ids) is left in its files. Outside a transaction.
+   * After a person's rows were deleted from `tables` (an erasure, DESIGN §3.2): removes the copies of
+   * their bytes the database keeps outside its live rows, so that none of `texts` (the person's Patient
+   * id, pseudonym, national ids) is left in its files. Outside a transaction. SQLite works on the
+   * concern's whole file; PostgreSQL rewrites the tables (their indexes and TOAST with them).
    */
-  scrub(texts: readonly string[]): void;
+  scrub(texts: readonly string[], tables: readonly string[]): void;
   close(): void;
 }

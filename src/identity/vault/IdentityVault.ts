@@ -428,9 +428,10 @@ export class IdentityVault {
     });
   }
 
-  /** After an erasure: no copy of `texts` left outside the live rows (StateDatabase.scrub). */
+  /** After an erasure: no copy of `texts` left outside the live rows (StateDatabase.scrub). The person's
+   * row is where the Patient id and pseudonym are in clear (the ids are sealed, the aliases hashed). */
   scrub(texts: readonly string[]): void {
-    this.db.scrub(texts);
+    this.db.scrub(texts, ['person']);
   }
 
   /**

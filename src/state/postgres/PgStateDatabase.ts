@@ -59,9 +59,15 @@ export class PgStateDatabase implements StateDatabase {
     }
   }
 
-  scrub(): void {
-    // Deleted rows stay in the table's pages until VACUUM reuses them; they hold sealed records only
-    // (AES-256-GCM), and a dump (pg_dump) copies live rows alone.
+  scrub(_texts: readonly string[], tables: readonly string[]): void {
+    // A deleted row stays in its table's and its indexes' pages until the space is reused; a plain VACUUM
+    // marks it free without overwriting it (docs/hapi.md measured the same of HAPI's tables). VACUUM FULL
+    // writes each table anew from its live rows, rebuilds its indexes and TOAST, and deletes the old files.
+    // A row another session's snapshot may still see is copied too: transactions on the state are short.
+    // The write-ahead log keeps the bytes until its segments are recycled (docs/hapi.md, "What remains").
+    if (tables.length > 0) {
+      this.query(`VACUUM (FULL) ${tables.map((t) => `"${t}"`).join(', ')}`, []);
+    }
   }
 
   close(): void {

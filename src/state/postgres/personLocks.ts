@@ -51,7 +51,11 @@ export class PgPersonLocks implements PersonLockService {
       await client.query('BEGIN');
       const fn = mode === 'exclusive' ? 'pg_advisory_xact_lock' : 'pg_advisory_xact_lock_shared';
       for (const key of names.map((name) => BigInt(advisoryKey(`${this.family} ${name}`))).sort(ascending)) {
-        await client.query(`SELECT ${fn}($1::bigint)`, [key.toString()]);
+        // The key as a literal (a bigint this code computed), so the statement goes as a simple query: a
+        // parameterised one leaves its unnamed portal, and the portal's snapshot, open in the transaction
+        // until it ends, and a snapshot held for a whole write or reservation keeps every VACUUM from
+        // removing the rows deleted meanwhile, the erasure's own scrub included (StateDatabase.scrub).
+        await client.query(`SELECT ${fn}('${key.toString()}'::bigint)`);
       }
     } catch (err) {
       client?.release(true);
