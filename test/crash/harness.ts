@@ -71,12 +71,15 @@ export class ServeProcess {
     await this.waitReady();
   }
 
-  /** Waits until /readyz answers 200 (the start-up work, recovery included, has run). */
+  /** Waits until /readyz answers 200 (the start-up work, recovery included, has run), or the process
+   * has gone: killed by a signal it has no exit code, and a wait that went on polling for the rest of its
+   * minute kept Jest from exiting after a test that killed the process before it was ready. */
   async waitReady(timeoutMs = 60_000): Promise<void> {
+    const child = this.child;
     const until = Date.now() + timeoutMs;
     while (Date.now() < until) {
-      if (this.child?.exitCode !== null && this.child?.exitCode !== undefined) {
-        throw new Error(`serve exited with ${this.child.exitCode}: ${this.stderr}`);
+      if (child === undefined || child.exitCode !== null || child.signalCode !== null) {
+        throw new Error(`serve exited (${child?.exitCode ?? child?.signalCode}): ${this.stderr}`);
       }
       const status = await fetch(`${this.base}/readyz`).then(
         (r) => r.status,
