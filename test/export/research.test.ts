@@ -206,8 +206,12 @@ describe('what a researcher cannot get', () => {
     }
   });
 
-  it('a person who reserves themselves is absent from the next export', async () => {
+  it('a person who reserves themselves is absent from the next export, and one made before is withdrawn', async () => {
     const before = await runDuckDb(await exportInto('before'));
+    // An export made before the reservation holds the person by their project id alone (no registry id).
+    const made = await kickOff(`${server.baseUrl}/$export`, bearer);
+    await awaitManifest(made, bearer, { maxWaitMs: 50 });
+    expect((await fetch(made, { headers: authorised(await bearer()) })).status).toBe(200);
     const person = [...generateCohort(COHORT)].find(
       (p) => !p.reserved && p.current.kind === 'fnr' && p.episodes.some((e) => e.baseline),
     );
@@ -222,6 +226,8 @@ describe('what a researcher cannot get', () => {
       ),
       201,
     );
+    // Withdrawn as a cancel would: its owner's poll finds no job, and its files are gone.
+    expect((await fetch(made, { headers: authorised(await bearer()) })).status).toBe(404);
     const dir = await exportInto('after');
     const after = await runDuckDb(dir);
     const gone = before.filter((row) => !after.some((other) => other[0] === row[0]));
