@@ -120,6 +120,12 @@ if (!(hapiUrl && databaseUrl) && process.env.CI === 'true') {
         }
         for (const { o, status, answer } of results) {
           const p = o.person;
+          if (status === 503 && o.kind !== 'reserve' && o.kind !== 'withdraw') {
+            // Transient (a lock or HAPI wait ran out on a loaded machine): the server promises nothing was
+            // acknowledged, and it completes or undoes the write by itself, so either outcome may be held.
+            add(unknown, p, answer);
+            continue;
+          }
           if (status === 0) {
             expect(
               killing && o.replica === 1 && (o.kind === 'submit' || o.kind === 'submit-by-identifier'),
