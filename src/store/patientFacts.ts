@@ -6,6 +6,7 @@ import { isFhirError } from '../fhir/outcomes';
 import { openStateDatabase, type StateConfig, type StateDatabase } from '../state';
 import { isAmbiguousWrite } from './ambiguousWrite';
 import type { FhirStore } from './FhirStore';
+import { GroupCommit } from './groupCommit';
 import { openPrivateDatabase } from './privateDatabase';
 
 /**
@@ -86,14 +87,23 @@ type Begun = { id: string; incarnation: string }[];
 type Lookup = { units: string[] } | { ticket?: { seq: number | null; epoch: number } };
 
 export class PatientFacts {
-  private constructor(private readonly db: StateDatabase) {}
+  private constructor(
+    private readonly db: StateDatabase,
+    /** On SQLite: a write's mark is on disk before the write is sent, synced off the event loop and
+     * shared by the writes under way (src/store/groupCommit.ts); PostgreSQL commits durably. What follows
+     * a mark (its end, a reader's statement) needs no sync: lost, it leaves the Patient unknown. */
+    private readonly commits: GroupCommit | undefined,
+  ) {}
 
   /** DATA_DIR/patient-facts.sqlite, or with STATE=postgres the state's tables (migration 8). */
   static open(dataDir: string, state: StateConfig): PatientFacts {
-    // Synced at every commit: a write's mark must be on disk before the write is sent.
-    return new PatientFacts(
-      openStateDatabase(state, () => openPrivateDatabase(path.join(dataDir, 'patient-facts.sqlite'), SCHEMA)),
-    );
+    let commits: GroupCommit | undefined;
+    const db = openStateDatabase(state, () => {
+      const sqlite = openPrivateDatabase(path.join(dataDir, 'patient-facts.sqlite'), SCHEMA);
+      commits = GroupCommit.of(sqlite);
+      return sqlite;
+    });
+    return new PatientFacts(db, commits);
   }
 
   lookup(patientId: string): Lookup {
@@ -112,14 +122,16 @@ export class PatientFacts {
     else this.db.run(SQL.learn, [text, ticket.epoch, patientId, ticket.seq, ticket.epoch]);
   }
 
-  /** A write of these Patients begins; what `end` needs to end it. */
-  begin(patientIds: readonly string[]): Begun {
-    return this.db.transaction(() =>
+  /** A write of these Patients begins; resolves, once that is durable, with what `end` needs to end it. */
+  async begin(patientIds: readonly string[]): Promise<Begun> {
+    const begun = this.db.transaction(() =>
       patientIds.map((id) => {
         const row = this.db.get<{ incarnation: string }>(SQL.begin, [id, randomUUID()]);
         return { id, incarnation: row?.incarnation as string };
       }),
     );
+    await this.commits?.durable();
+    return begun;
   }
 
   /** The write ended; `units` of each Patient as the store answered it (undefined: not known). */
@@ -132,20 +144,23 @@ export class PatientFacts {
     });
   }
 
-  beginAll(): void {
+  async beginAll(): Promise<void> {
     this.db.run(SQL.beginAll);
+    await this.commits?.durable();
   }
 
   /** Ends a write that could change any Patient; `erased` Patients leave no row behind. */
-  endAll(erased: readonly string[] = []): void {
+  async endAll(erased: readonly string[] = []): Promise<void> {
     this.db.transaction(() => {
       for (const id of erased) this.db.run(SQL.forget, [id]);
       this.db.run(SQL.endAll);
     });
+    await this.commits?.durable();
   }
 
-  close(): void {
+  async close(): Promise<void> {
     this.db.close();
+    await this.commits?.close();
   }
 }
 
@@ -159,19 +174,19 @@ export interface FactfulStore extends FhirStore, StoredPatients {}
 
 /** Runs a write between `begin` and `end`; a write whose outcome is unknown stays begun. */
 async function marked<T, B>(
-  begin: () => B,
+  begin: () => Promise<B>,
   write: () => Promise<T>,
-  end: (begun: B, result?: T) => void,
+  end: (begun: B, result?: T) => void | Promise<void>,
 ): Promise<T> {
-  const begun = begin();
+  const begun = await begin();
   let result: T;
   try {
     result = await write();
   } catch (err) {
-    if (!isAmbiguousWrite(err)) end(begun);
+    if (!isAmbiguousWrite(err)) await end(begun);
     throw err;
   }
-  end(begun, result);
+  await end(begun, result);
   return result;
 }
 
@@ -281,7 +296,7 @@ export function withPatientFacts(store: FhirStore, facts: PatientFacts): Factful
       try {
         await store.close();
       } finally {
-        facts.close();
+        await facts.close();
       }
     },
   };

@@ -431,17 +431,17 @@ export function describeStateContract(name: string, open: () => Promise<TestStat
         one = PatientFacts.open(state.dataDir, state.config);
         other = PatientFacts.open(state.dataDir, state.config);
       });
-      afterAll(() => {
-        one.close();
-        other.close();
+      afterAll(async () => {
+        await one.close();
+        await other.close();
       });
 
-      test("a write's answer is known to every replica; a write under way makes it unknown", () => {
+      test("a write's answer is known to every replica; a write under way makes it unknown", async () => {
         const id = randomUUID();
         expect(known(other, id)).toBeUndefined();
-        one.end(one.begin([id]), () => ['999001']);
+        one.end(await one.begin([id]), () => ['999001']);
         expect(known(other, id)).toEqual(['999001']);
-        const begun = other.begin([id]);
+        const begun = await other.begin([id]);
         expect(known(one, id)).toBeUndefined();
         // No reader may state what it read while the write is under way.
         expect(ticket(one, id)).toBeUndefined();
@@ -449,25 +449,25 @@ export function describeStateContract(name: string, open: () => Promise<TestStat
         expect(known(one, id)).toEqual(['999001', '999002']);
       });
 
-      test('overlapping writes, and a write whose outcome is unknown, leave nothing known', () => {
+      test('overlapping writes, and a write whose outcome is unknown, leave nothing known', async () => {
         const id = randomUUID();
-        const first = one.begin([id]);
-        const second = other.begin([id]);
+        const first = await one.begin([id]);
+        const second = await other.begin([id]);
         one.end(first, () => ['999001']);
         other.end(second, () => ['999002']);
         expect(known(one, id)).toBeUndefined();
         const unanswered = randomUUID();
-        one.end(one.begin([unanswered]), () => ['999001']);
-        one.begin([unanswered]); // never ended: the store did not answer
+        one.end(await one.begin([unanswered]), () => ['999001']);
+        await one.begin([unanswered]); // never ended: the store did not answer
         expect(known(other, unanswered)).toBeUndefined();
         expect(ticket(other, unanswered)).toBeUndefined();
       });
 
-      test('a reader states what it read only if no write began since it looked', () => {
+      test('a reader states what it read only if no write began since it looked', async () => {
         const id = randomUUID();
         const looked = ticket(one, id);
         expect(looked).toBeDefined();
-        other.end(other.begin([id]), () => undefined); // e.g. a delete: nothing to state
+        other.end(await other.begin([id]), () => undefined); // e.g. a delete: nothing to state
         one.learn(id, looked as NonNullable<typeof looked>, ['999001']);
         expect(known(one, id)).toBeUndefined();
         const again = ticket(one, id);
@@ -475,15 +475,15 @@ export function describeStateContract(name: string, open: () => Promise<TestStat
         expect(known(other, id)).toEqual(['999002']);
       });
 
-      test('a write that may change any Patient makes every fact unknown; an erased Patient leaves no row', () => {
+      test('a write that may change any Patient makes every fact unknown; an erased Patient leaves no row', async () => {
         const id = randomUUID();
         const erased = randomUUID();
-        one.end(one.begin([id, erased]), (patientId) => [patientId === id ? '999001' : '999002']);
+        one.end(await one.begin([id, erased]), (patientId) => [patientId === id ? '999001' : '999002']);
         const before = ticket(other, randomUUID());
-        other.beginAll();
+        await other.beginAll();
         expect(known(one, id)).toBeUndefined();
         expect(ticket(one, id)).toBeUndefined();
-        other.endAll([erased]);
+        await other.endAll([erased]);
         expect(known(one, id)).toBeUndefined();
         expect(ticket(one, erased)).toEqual(expect.objectContaining({ seq: null }));
         // What a reader looked at before such a write is not stated after it.
