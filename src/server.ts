@@ -30,6 +30,7 @@ import { createReferenceResolution } from './ingest/references';
 import { recoverWrites } from './ingest/recovery';
 import { startMaintenance } from './maintenance';
 import { createPseudonymiseStage } from './ingest/pseudonymise';
+import { type FactfulStore, PatientFacts, withPatientFacts } from './store/patientFacts';
 import { describeError, getLogger, type Logger } from './logging/logger';
 import { requestIdOf, requestLogging } from './logging/requestLog';
 import type { Principal } from './auth/principal';
@@ -103,10 +104,12 @@ export async function createServer(config: Config, options: ServerOptions = {}):
   // The state: SQLite files under DATA_DIR, or PostgreSQL shared by every replica (docs/replicas.md).
   const state = await openState(config.state);
   const authenticate = createAuthenticator(config, logger, { replayCache: state.replayCache });
-  let store: FhirStore;
+  let store: FactfulStore;
   let auditLog: AuditLog;
   try {
-    store = options.store ?? (await openStore(config));
+    store = options.store
+      ? withPatientFacts(options.store, PatientFacts.open(config.dataDir, config.state))
+      : await openStore(config);
   } catch (err) {
     await state.close();
     throw err;
@@ -325,12 +328,17 @@ export async function createServer(config: Config, options: ServerOptions = {}):
       translateSearch: (type, params, principal) => searchTranslator.params(type, params, principal),
       ingest: createIngestPipeline({
         store,
-        references: createReferenceResolution({ store, translator: searchTranslator, ...viewDeps }),
+        references: createReferenceResolution({
+          store,
+          patients: store,
+          translator: searchTranslator,
+          ...viewDeps,
+        }),
         pseudonymise,
         exclude: consent.exclude,
         inclusion: consent.inclusion,
         respondent: createRespondentStage(viewDeps),
-        ownership: createWriteOwnershipStage({ store, ...viewDeps }),
+        ownership: createWriteOwnershipStage({ store, patients: store, ...viewDeps }),
         journal,
         pendingAudit: createPendingAudit({
           pseudonymOfPatient: (patientId) => identity.vault.findByPatientId(patientId)?.pseudonym,
@@ -467,8 +475,18 @@ export async function createServer(config: Config, options: ServerOptions = {}):
   };
 }
 
-/** The store named by config.store. */
-export async function openStore(config: Config): Promise<FhirStore> {
+/** The store named by config.store, as every process reaches it: keeping its Patients' facts. */
+export async function openStore(config: Config): Promise<FactfulStore> {
+  const store = await openBareStore(config);
+  try {
+    return withPatientFacts(store, PatientFacts.open(config.dataDir, config.state));
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
+}
+
+async function openBareStore(config: Config): Promise<FhirStore> {
   switch (config.store.kind) {
     case 'embedded': {
       return EmbeddedStore.open(path.join(config.dataDir, 'fhir-store.sqlite'));

@@ -32,6 +32,7 @@ import type { WriteEntry } from '../../src/ingest/write';
 import { createLogger } from '../../src/logging/logger';
 import { openState } from '../../src/state';
 import { EmbeddedStore } from '../../src/store/embedded';
+import { PatientFacts, withPatientFacts } from '../../src/store/patientFacts';
 import { episode } from '../../test/auth/fixtures';
 
 function arg(name: string, fallback: number): number {
@@ -83,7 +84,10 @@ async function main(): Promise<void> {
   const others = arg('others', 500);
   const dir = mkdtempSync(join(tmpdir(), 'norpain-bench-erase-'));
   const logger = createLogger({ level: 'silent', sink: () => undefined });
-  const store = EmbeddedStore.open(join(dir, 'fhir-store.sqlite'));
+  const store = withPatientFacts(
+    EmbeddedStore.open(join(dir, 'fhir-store.sqlite')),
+    PatientFacts.open(dir, { kind: 'sqlite' }),
+  );
   const identity = openIdentity({ env: {}, production: false, dataDir: dir, logger });
   const register = ReservationRegister.open({
     file: join(dir, 'reservations.sqlite'),
@@ -97,6 +101,7 @@ async function main(): Promise<void> {
     store,
     references: createReferenceResolution({
       store,
+      patients: store,
       translator: new SearchTranslator({ ...identity, production: false }),
       ...viewDeps,
     }),
@@ -109,7 +114,7 @@ async function main(): Promise<void> {
     journal,
     exclude: createExclusionGuard({ register, vault: identity.vault, locks }),
     pseudonymise: createPseudonymiseStage({ ...identity, store, production: false }),
-    ownership: createWriteOwnershipStage({ store, ...viewDeps }),
+    ownership: createWriteOwnershipStage({ store, patients: store, ...viewDeps }),
     pendingAudit: createPendingAudit({
       pseudonymOfPatient: (patientId) => identity.vault.findByPatientId(patientId)?.pseudonym,
       pseudonymOfPrincipal: () => undefined,

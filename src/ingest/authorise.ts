@@ -9,6 +9,7 @@ import { errors, isFhirError } from '../fhir/outcomes';
 import { identifierOfConditional, literalKey, parseReference } from '../fhir/reference';
 import { planSearch } from '../fhir/search';
 import type { FhirStore } from '../store/FhirStore';
+import type { StoredPatients } from '../store/patientFacts';
 import { RESH_SYSTEM } from '../units/units';
 import { personNotNamed } from './pseudonymise';
 import { entryLocation, type IngestContext, type IngestStage, type Write, type WriteEntry } from './write';
@@ -174,6 +175,8 @@ function statedUnit(resource: Resource): string | undefined {
 
 export interface OwnershipDeps extends ViewDeps {
   store: FhirStore;
+  /** A Patient's units without a store round trip when the façade knows them (src/store/patientFacts.ts). */
+  patients: StoredPatients;
 }
 
 export function createWriteOwnershipStage(deps: OwnershipDeps): IngestStage {
@@ -308,11 +311,5 @@ async function currentTarget(
 
 async function personUnits(deps: OwnershipDeps, principal: Principal): Promise<string[]> {
   const id = deps.personOf(principal);
-  if (id === undefined) return [];
-  try {
-    return unitsOf(await deps.store.read('Patient', id));
-  } catch (err) {
-    if (isFhirError(err) && (err.status === 404 || err.status === 410)) return [];
-    throw err;
-  }
+  return id === undefined ? [] : ((await deps.patients.patientUnits(id)) ?? []);
 }

@@ -15,6 +15,8 @@ import { planSearch } from '../fhir/search';
 import { isNationalIdSystem } from '../identity/nationalId';
 import type { SearchTranslator } from '../identity/searchTranslation';
 import type { FhirStore } from '../store/FhirStore';
+import type { StoredPatients } from '../store/patientFacts';
+import { withUnitLabels } from '../auth/unitLabel';
 import { entryLocation, type IngestContext, type IngestStage, type Write, type WriteEntry } from './write';
 
 /**
@@ -223,6 +225,8 @@ function isReferenceParameter(resourceType: string, name: string): boolean {
 
 export interface ReferenceResolutionDeps extends ViewDeps {
   store: FhirStore;
+  /** A Patient's units without a store round trip when the façade knows them (src/store/patientFacts.ts). */
+  patients: StoredPatients;
   /** Conditional queries are matched against what is stored (hashed identifiers, pseudonyms). */
   translator: SearchTranslator;
 }
@@ -287,7 +291,7 @@ async function requireTargets(
     const target = parsed.reference;
     if (written.has(literalKey(target))) continue;
     const text = formatReference(target);
-    const exists = known.get(text) ?? (await visibleTarget(deps.store, view, target));
+    const exists = known.get(text) ?? (await visibleTarget(deps, view, target));
     known.set(text, exists);
     if (!exists) {
       throw danglingReference(site.expression);
@@ -366,16 +370,25 @@ async function matchOne(
 
 /** Whether the literal's target (that version, if it names one) is stored and within the caller's reach. */
 async function visibleTarget(
-  store: FhirStore,
+  { store, patients }: ReferenceResolutionDeps,
   view: View,
   target: { resourceType: ResourceType; id: string; version?: string },
 ): Promise<boolean> {
+  const reach = roleReach(view.principal.role, target.resourceType, 'r');
+  if (target.resourceType === 'Patient' && target.version === undefined) {
+    // Whether a Patient is in reach depends on its id and unit labels only (src/auth/view.ts).
+    const units = await patients.patientUnits(target.id);
+    return (
+      units !== undefined &&
+      reach !== undefined &&
+      view.inReach(withUnitLabels({ resourceType: 'Patient', id: target.id }, units), reach)
+    );
+  }
   try {
     const resource =
       target.version === undefined
         ? await store.read(target.resourceType, target.id)
         : await store.vread(target.resourceType, target.id, target.version);
-    const reach = roleReach(view.principal.role, target.resourceType, 'r');
     return reach !== undefined && view.inReach(resource, reach);
   } catch (err) {
     if (isFhirError(err) && (err.status === 404 || err.status === 410)) return false;

@@ -101,9 +101,9 @@ export class ServeProcess {
     await exited;
   }
 
-  async token(role: 'clinic' | 'registry-admin'): Promise<string> {
+  async token(role: 'clinic' | 'registry-admin', org = '999001'): Promise<string> {
     const config = loadConfig({ NODE_ENV: 'development', DATA_DIR: this.dataDir });
-    return issueDevToken(config, { role, org: role === 'clinic' ? '999001' : undefined, expiresIn: '2h' });
+    return issueDevToken(config, { role, org: role === 'clinic' ? org : undefined, expiresIn: '2h' });
   }
 
   auditVerify(): { code: number | null; output: string } {

@@ -24,7 +24,7 @@ import { startTestServer, type TestServer } from '../helpers/testServer';
 let server: TestServer;
 let clinic: string;
 let admin: string;
-const ids = people(10_012, 10);
+const ids = people(10_012, 12);
 const PSEUDONYM_SYSTEM = 'https://norpain.no/fhir/NamingSystem/registry-pseudonym';
 
 beforeAll(async () => {
@@ -391,6 +391,30 @@ describe("a reference must name a resource within the caller's reach", () => {
     const shapes = answers.map((o) => JSON.stringify(o.issue));
     expect(new Set(shapes).size).toBe(1);
     expect((await answersByTag(server, admin)).get('u7')).toEqual(new Set(['u7-first']));
+  });
+
+  // The write path knows a Patient's units without asking the store (src/store/patientFacts.ts): what it
+  // knows must follow every write of that Patient at once.
+  test('a Patient another unit registers comes within its reach with that write', async () => {
+    const elsewhere = await registered(ids[10], 'u8', { unit: '999002' });
+    const before = await sendCondition<OperationOutcome>('u8', 'u8-before', `Patient/${elsewhere.id}`);
+    expect(before.status).toBe(422);
+    const patient = { resourceType: 'Patient', identifier: [{ system: FNR_SYSTEM, value: ids[10] }] };
+    expect((await call(server, clinic, 'POST', 'Patient', patient)).status).toBe(200);
+    const after = await sendCondition('u8', 'u8-after', `Patient/${elsewhere.id}`);
+    expect(after.status).toBe(201);
+    expect((await answersByTag(server, admin)).get('u8')).toEqual(new Set(['u8-first', 'u8-after']));
+  });
+
+  test('a deleted Patient is no target, however recently it was one', async () => {
+    const patient = { resourceType: 'Patient', identifier: [{ system: FNR_SYSTEM, value: ids[11] }] };
+    const created = await call<Patient>(server, clinic, 'POST', 'Patient', patient);
+    expect(created.status).toBe(201);
+    expect((await call(server, clinic, 'DELETE', `Patient/${created.body.id}`)).status).toBeLessThan(300);
+    const reply = await sendCondition<OperationOutcome>('u9', 'u9-deleted', `Patient/${created.body.id}`);
+    expect(reply.status).toBe(422);
+    expect(texts(reply.body)[0]).toMatch(/does not exist/);
+    expect((await answersByTag(server, admin)).get('u9')).toBeUndefined();
   });
 
   test('a reference to another entry of the same transaction, by fullUrl, is accepted', async () => {

@@ -1,5 +1,14 @@
 import { seededRandom } from '../../src/identity/synthetic';
-import { answersByTag, people, type RaceOpKind, sendRaceOp } from '../consent/fixtures';
+import type { Patient } from '@medplum/fhirtypes';
+import {
+  answersByTag,
+  call,
+  condition,
+  FNR_SYSTEM,
+  people,
+  type RaceOpKind,
+  sendRaceOp,
+} from '../consent/fixtures';
 import type { ServeProcess } from '../crash/harness';
 import { startReplicas, type Replicas } from '../helpers/replicas';
 import { stateDatabaseUrl } from '../helpers/state';
@@ -189,5 +198,40 @@ if (!(hapiUrl && databaseUrl) && process.env.CI === 'true') {
       // One audit chain, appended by both replicas (and the killed one's recovery): no fork, no gap.
       started?.expectAuditVerifies();
     }, 900_000);
+
+    // What the write path knows of a Patient is kept in the shared state (src/store/patientFacts.ts): a
+    // change of the Patient through one replica holds at once for a reference checked by the other.
+    test("a Patient's units and its deletion, written through one replica, hold for the other at once", async () => {
+      const [fnr, other] = people(SEED + 1, 2);
+      const first = await replicas[0].token('clinic');
+      const second = await replicas[0].token('clinic', '999002');
+      const admin = await replicas[0].token('registry-admin');
+      const [one, two] = replicas.map((r) => r.asTestServer);
+      const patient = (value: string) => ({
+        resourceType: 'Patient',
+        identifier: [{ system: FNR_SYSTEM, value }],
+      });
+      const refer = (token: string, id: string, answer: string) =>
+        call(
+          two,
+          token,
+          'POST',
+          'Condition',
+          condition(`facts-${SEED}`, answer, { reference: `Patient/${id}` }),
+        );
+
+      const registered = await call<Patient>(one, first, 'POST', 'Patient', patient(fnr));
+      expect(registered.status).toBe(201);
+      const id = registered.body.id as string;
+      expect((await refer(second, id, 'before')).status).toBe(422);
+      expect((await call(one, second, 'POST', 'Patient', patient(fnr))).status).toBe(200);
+      expect((await refer(second, id, 'after')).status).toBe(201);
+
+      const lone = await call<Patient>(one, first, 'POST', 'Patient', patient(other));
+      expect(lone.status).toBe(201);
+      expect((await call(one, first, 'DELETE', `Patient/${lone.body.id}`)).status).toBeLessThan(300);
+      expect((await refer(first, lone.body.id as string, 'deleted')).status).toBe(422);
+      expect((await answersByTag(two, admin)).get(`facts-${SEED}`)).toEqual(new Set(['after']));
+    }, 120_000);
   },
 );

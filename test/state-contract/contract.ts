@@ -13,6 +13,7 @@ import type { NationalId } from '../../src/identity/nationalId';
 import { MemoryVaultAuditSink } from '../../src/identity/vault/audit';
 import { IdentityVault, SeveralPersonsError } from '../../src/identity/vault/IdentityVault';
 import type { StateServices } from '../../src/state';
+import { PatientFacts } from '../../src/store/patientFacts';
 import { event } from '../audit/fixtures';
 import { syntheticId } from '../helpers/nationalIds';
 import type { TestState } from '../helpers/state';
@@ -409,6 +410,86 @@ export function describeStateContract(name: string, open: () => Promise<TestStat
           before.close();
           beside.close();
         }
+      });
+    });
+
+    // What the write path knows of a stored Patient (src/store/patientFacts.ts), shared by the replicas:
+    // a fact is known only from a write's answer that no other write overlapped, or from a read that no
+    // write began after; while a write is under way, or after one with an unknown outcome, nothing is.
+    describe('patient facts', () => {
+      const known = (facts: PatientFacts, id: string) => {
+        const found = facts.lookup(id);
+        return 'units' in found ? found.units : undefined;
+      };
+      const ticket = (facts: PatientFacts, id: string) => {
+        const found = facts.lookup(id);
+        return 'ticket' in found ? found.ticket : undefined;
+      };
+      let one: PatientFacts;
+      let other: PatientFacts;
+      beforeAll(() => {
+        one = PatientFacts.open(state.dataDir, state.config);
+        other = PatientFacts.open(state.dataDir, state.config);
+      });
+      afterAll(async () => {
+        await one.close();
+        await other.close();
+      });
+
+      test("a write's answer is known to every replica; a write under way makes it unknown", async () => {
+        const id = randomUUID();
+        expect(known(other, id)).toBeUndefined();
+        one.end(await one.begin([id]), () => ['999001']);
+        expect(known(other, id)).toEqual(['999001']);
+        const begun = await other.begin([id]);
+        expect(known(one, id)).toBeUndefined();
+        // No reader may state what it read while the write is under way.
+        expect(ticket(one, id)).toBeUndefined();
+        other.end(begun, () => ['999001', '999002']);
+        expect(known(one, id)).toEqual(['999001', '999002']);
+      });
+
+      test('overlapping writes, and a write whose outcome is unknown, leave nothing known', async () => {
+        const id = randomUUID();
+        const first = await one.begin([id]);
+        const second = await other.begin([id]);
+        one.end(first, () => ['999001']);
+        other.end(second, () => ['999002']);
+        expect(known(one, id)).toBeUndefined();
+        const unanswered = randomUUID();
+        one.end(await one.begin([unanswered]), () => ['999001']);
+        await one.begin([unanswered]); // never ended: the store did not answer
+        expect(known(other, unanswered)).toBeUndefined();
+        expect(ticket(other, unanswered)).toBeUndefined();
+      });
+
+      test('a reader states what it read only if no write began since it looked', async () => {
+        const id = randomUUID();
+        const looked = ticket(one, id);
+        expect(looked).toBeDefined();
+        other.end(await other.begin([id]), () => undefined); // e.g. a delete: nothing to state
+        one.learn(id, looked as NonNullable<typeof looked>, ['999001']);
+        expect(known(one, id)).toBeUndefined();
+        const again = ticket(one, id);
+        one.learn(id, again as NonNullable<typeof again>, ['999002']);
+        expect(known(other, id)).toEqual(['999002']);
+      });
+
+      test('a write that may change any Patient makes every fact unknown; an erased Patient leaves no row', async () => {
+        const id = randomUUID();
+        const erased = randomUUID();
+        one.end(await one.begin([id, erased]), (patientId) => [patientId === id ? '999001' : '999002']);
+        const before = ticket(other, randomUUID());
+        await other.beginAll();
+        expect(known(one, id)).toBeUndefined();
+        expect(ticket(one, id)).toBeUndefined();
+        await other.endAll([erased]);
+        expect(known(one, id)).toBeUndefined();
+        expect(ticket(one, erased)).toEqual(expect.objectContaining({ seq: null }));
+        // What a reader looked at before such a write is not stated after it.
+        one.learn(id, { seq: null, epoch: (before as NonNullable<typeof before>).epoch }, ['999003']);
+        one.learn(erased, { seq: null, epoch: (before as NonNullable<typeof before>).epoch }, ['999003']);
+        expect(known(one, erased)).toBeUndefined();
       });
     });
 

@@ -182,6 +182,27 @@ CREATE TABLE write_intent (
 CREATE INDEX write_intent_owner ON write_intent (owner, opened_at);
 `,
   },
+  {
+    version: 8,
+    name: 'patient facts',
+    sql: `
+CREATE TABLE patient_fact (
+  patient_id text PRIMARY KEY,
+  incarnation text NOT NULL,
+  units text,
+  writers integer NOT NULL,
+  solo integer NOT NULL,
+  seq integer NOT NULL,
+  epoch integer NOT NULL
+);
+CREATE TABLE patient_fact_epoch (
+  only_row integer PRIMARY KEY CHECK (only_row = 1),
+  epoch integer NOT NULL,
+  writers integer NOT NULL
+);
+INSERT INTO patient_fact_epoch (only_row, epoch, writers) VALUES (1, 0, 0);
+`,
+  },
 ];
 
 /**
