@@ -173,6 +173,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
   }
   const journal = WriteJournal.open(config.dataDir, state);
   consent.copies.addDatabase(journal);
+  consent.copies.addDatabase(store.facts);
   if (removeRetiredIdTable(config.dataDir)) {
     logger.info(
       'Removed the retired table of project ids (research.sqlite): project ids are now reversible',

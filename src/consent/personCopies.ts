@@ -2,8 +2,9 @@
  * Where copies of a person's data live beside the clinical store, and how an erasure removes them
  * (DESIGN §3.2: erasure is physical, in every file the server writes):
  * - the façade's own databases that keep rows naming the person: the identity vault, the reservation
- *   register (a pending erasure), the write journal (intents name Patient ids and pseudonyms) and the
- *   follow-up's dispatch ledger (open Tasks, attempts). Deleting a row does not remove every copy of its
+ *   register (a pending erasure), the write journal (intents name Patient ids and pseudonyms), the
+ *   Patient facts the reference check reads (src/store/patientFacts.ts) and the follow-up's dispatch
+ *   ledger (open Tasks, attempts). Deleting a row does not remove every copy of its
  *   bytes (SQLite's write-ahead log keeps the frames written before the delete), so each is scrubbed for
  *   the person's texts once their rows are gone (StateDatabase.scrub);
  * - the Bulk Data export's files: an export that holds the person is withdrawn (src/export).

@@ -158,6 +158,11 @@ export class PatientFacts {
     await this.commits?.durable();
   }
 
+  /** After an erasure: no copy of `texts` (an erased Patient's row) left outside the live rows. */
+  scrub(texts: readonly string[]): void {
+    this.db.scrub(texts, ['patient_fact']);
+  }
+
   async close(): Promise<void> {
     this.db.close();
     await this.commits?.close();
@@ -170,7 +175,10 @@ export interface StoredPatients {
 }
 
 /** A store whose Patients' facts are kept (see above), and read through them. */
-export interface FactfulStore extends FhirStore, StoredPatients {}
+export interface FactfulStore extends FhirStore, StoredPatients {
+  /** The facts kept (for the erasure to scrub, src/consent/personCopies.ts). */
+  readonly facts: PatientFacts;
+}
 
 /** Runs a write between `begin` and `end`; a write whose outcome is unknown stays begun. */
 async function marked<T, B>(
@@ -222,6 +230,7 @@ export function withPatientFacts(store: FhirStore, facts: PatientFacts): Factful
     );
   const isPatient = (resource: Resource | undefined) => resource?.resourceType === 'Patient';
   return {
+    facts,
     get kind() {
       return store.kind;
     },
