@@ -5,11 +5,13 @@
  * its memory is not counted).
  *
  *   npx tsx bench/export/run.ts [--persons 100000] [--data-dir DIR (reuse a loaded cohort)] [--keep] [--researcher]
+ *                               [--profile FILE.cpuprofile (the job's CPU profile, kick-off to manifest)]
  *
  * Issue 13's goal: ≥ 30,000 resources/s with RSS under 250 MB throughout, at 100,000 persons.
  */
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import inspector from 'node:inspector';
 import os from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
@@ -69,7 +71,37 @@ function arg(name: string): string | undefined {
   return i >= 0 ? process.argv[i + 1] : undefined;
 }
 
+const USAGE = `usage: npx tsx bench/export/run.ts [--persons N] [--data-dir DIR] [--keep] [--researcher] [--profile FILE]
+  --persons N       size of the cohort loaded into a new DATA_DIR (default 100000)
+  --data-dir DIR    export a cohort already loaded there (test/generators/cohort.ts); the bench writes its
+                    approval, export files and audit entries into it
+  --keep            keep the new DATA_DIR
+  --researcher      export as a researcher (the study view) instead of as registry staff
+  --profile FILE    write the CPU profile of the job (kick-off to manifest) to FILE (.cpuprofile)
+`;
+
+/** The CPU profile of what runs between start and the returned stop, written to `file`. */
+async function startProfile(file: string): Promise<() => Promise<void>> {
+  const session = new inspector.Session();
+  session.connect();
+  const post = (method: string) =>
+    new Promise<unknown>((resolve, reject) =>
+      session.post(method, (err, result) => (err ? reject(err) : resolve(result))),
+    );
+  await post('Profiler.enable');
+  await post('Profiler.start');
+  return async () => {
+    const { profile } = (await post('Profiler.stop')) as { profile: unknown };
+    fs.writeFileSync(file, JSON.stringify(profile));
+    session.disconnect();
+  };
+}
+
 async function main(): Promise<void> {
+  if (process.argv.includes('--help')) {
+    process.stdout.write(USAGE);
+    return;
+  }
   const persons = Number(arg('persons') ?? 100_000);
   const given = arg('data-dir');
   const dataDir = given ?? fs.mkdtempSync(path.join(os.tmpdir(), 'norpain-bench-export-'));
@@ -114,11 +146,14 @@ async function main(): Promise<void> {
   const bearer = async () => token;
   const rssAtStart = process.memoryUsage.rss();
 
+  const profileFile = arg('profile');
+  const stopProfile = profileFile === undefined ? undefined : await startProfile(profileFile);
   const started = performance.now();
   const cpuAtStart = process.cpuUsage();
   const manifest = await awaitManifest(await kickOff(`${base}/$export`, bearer), bearer, { maxWaitMs: 200 });
   const written = performance.now();
   const jobCpu = process.cpuUsage(cpuAtStart);
+  await stopProfile?.();
   const jobPeakRss = Math.max(peakRss, process.memoryUsage.rss());
   let resources = 0;
   let bytes = 0;
