@@ -198,5 +198,6 @@ async function main(): Promise<void> {
 
 main().catch((err: unknown) => {
   process.stderr.write(`bench/export: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-  process.exitCode = 1;
+  // Not only the exit code: the server would keep the process (and its sweeper, on DATA_DIR) alive.
+  process.exit(1);
 });
