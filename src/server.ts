@@ -210,7 +210,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
       // Staff export the pseudonymised store of every unit; a researcher exports their study view.
       sourceFor: async (ctx, transactionTime) => {
         return ctx.principal.role === 'researcher'
-          ? studySource(await openStudyView(ctx.principal, studyViews))
+          ? studySource(await openStudyView(ctx.principal, studyViews), transactionTime)
           : registrySource(store, unitIds, transactionTime);
       },
       transactionTime: () => (store.now?.() ?? new Date()).toISOString(),

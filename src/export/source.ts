@@ -57,12 +57,14 @@ export function registrySource(store: FhirStore, units: readonly string[], until
 
 /**
  * A researcher's view: their study view (src/research/view.ts), of the types its approval covers. Its one
- * group is the study's cohort (`Group/{study id}`): everyone in the view.
+ * group is the study's cohort (`Group/{study id}`): everyone in the view. Like staff's, it reads no
+ * further than `until` (the export's transactionTime).
  */
-export function studySource(view: StudyView): ExportSource {
+export function studySource(view: StudyView, until: string): ExportSource {
   return {
     types: STUDY_RESOURCE_TYPES.filter((type) => typeInView(view.study, type)),
     hasGroup: (id) => id === view.study.id,
-    stream: (type, opts) => view.stream(type as (typeof STUDY_RESOURCE_TYPES)[number], { since: opts.since }),
+    stream: (type, opts) =>
+      view.stream(type as (typeof STUDY_RESOURCE_TYPES)[number], { since: opts.since, until }),
   };
 }

@@ -27,12 +27,16 @@ export type { Approval, StudyResourceType } from './approval';
 export interface StudyView {
   readonly study: Approval;
   /** Every resource of `type` in the view, as the researcher sees it, in a stable order, read from the
-   * store page by page (memory flat whatever the size). `since`: changed after that instant;
-   * `patients`: only these persons (project pseudonyms). */
-  stream(
-    type: StudyResourceType,
-    opts?: { since?: string; patients?: readonly string[] },
-  ): AsyncIterable<Resource>;
+   * store page by page (memory flat whatever the size). `since`: changed after that instant; `until`:
+   * changed at that instant or before (an export's transactionTime); `patients`: only these persons
+   * (project pseudonyms). */
+  stream(type: StudyResourceType, opts?: StreamOptions): AsyncIterable<Resource>;
+}
+
+export interface StreamOptions {
+  since?: string;
+  until?: string;
+  patients?: readonly string[];
 }
 
 export interface StudyViewDeps {
@@ -112,14 +116,14 @@ export class Study implements StudyView {
     private readonly pseudonyms: StudyPseudonyms,
   ) {}
 
-  async *stream(
-    type: StudyResourceType,
-    opts: { since?: string; patients?: readonly string[] } = {},
-  ): AsyncIterable<Resource> {
+  async *stream(type: StudyResourceType, opts: StreamOptions = {}): AsyncIterable<Resource> {
     if (!typeInView(this.study, type)) return;
     const filters = viewFilters(this.study, type);
     if (opts.since !== undefined) {
       filters.push({ code: '_lastUpdated', operator: Operator.GREATER_THAN, value: opts.since });
+    }
+    if (opts.until !== undefined) {
+      filters.push({ code: '_lastUpdated', operator: Operator.LESS_THAN_OR_EQUALS, value: opts.until });
     }
     const groups =
       opts.patients === undefined

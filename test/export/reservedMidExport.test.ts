@@ -1,8 +1,8 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { Resource } from '@medplum/fhirtypes';
-import { registrySource } from '../../src/export/source';
+import type { Patient, Resource } from '@medplum/fhirtypes';
+import { registrySource, studySource } from '../../src/export/source';
 import { openStudyView } from '../../src/research/view';
 import { readUnits } from '../../src/units/units';
 import { reservation } from '../consent/fixtures';
@@ -116,4 +116,35 @@ test("registry staff's stream hands out nothing of a person reserved while it ru
   expect([first, ...after]).toEqual(expect.arrayContaining(kept.episodes.map((e) => e.id)));
   for (const episode of gone.episodes) expect(after).not.toContain(episode.id);
   expect(new Set([first, ...after]).size).toBe(after.length + 1);
+});
+
+test("both streams end at the export's transactionTime: what changes after it is left for the next _since export", async () => {
+  const store = server.server.store;
+  const units = readUnits(server.config.unitsFile).map((u) => u.resh);
+  const view = await openStudyView(researcher(STUDY), server.server.studyViews);
+  const idsOf = async (stream: AsyncIterable<Resource | string>) => {
+    const ids: string[] = [];
+    for await (const value of stream)
+      ids.push((typeof value === 'string' ? (JSON.parse(value) as Resource) : value).id as string);
+    return ids;
+  };
+  const staffSees = (until: string) => idsOf(registrySource(store, units, until).stream('Patient', {}));
+  const researcherSees = (until: string) => idsOf(studySource(view, until).stream('Patient', {}));
+
+  const until = (store.now?.() ?? new Date()).toISOString();
+  // A person the study sees (not everyone in the registry is in its view), untouched by the tests above.
+  const inView = new Set(await researcherSees(until));
+  const changed = persons
+    .slice(0, 100)
+    .find((p) => inView.has(projectId(server, STUDY, 'Patient', p.patientId))) as CohortPerson;
+  const projected = projectId(server, STUDY, 'Patient', changed.patientId);
+  expect(await staffSees(until)).toContain(changed.patientId);
+  // A new version of the person's Patient, written after the export's instant.
+  const patient = await store.read<Patient>('Patient', changed.patientId);
+  await store.update({ ...patient, id: changed.patientId });
+  expect(await staffSees(until)).not.toContain(changed.patientId);
+  expect(await researcherSees(until)).not.toContain(projected);
+  const later = (store.now?.() ?? new Date()).toISOString();
+  expect(await staffSees(later)).toContain(changed.patientId);
+  expect(await researcherSees(later)).toContain(projected);
 });

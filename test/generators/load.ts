@@ -1,8 +1,8 @@
+import path from 'node:path';
 import { loadConfig } from '../../src/config';
 import { ReservationRegister } from '../../src/consent';
 import { loadReservationKey } from '../../src/consent/keys';
 import { IdentityVault, loadIdentityKeys, MemoryVaultAuditSink, Pseudonymiser } from '../../src/identity';
-import { openStore } from '../../src/server';
 import { makeDataDirPrivate } from '../../src/store/dataDir';
 import { EmbeddedStore } from '../../src/store/embedded';
 import { loadUnits, readUnits } from '../../src/units/units';
@@ -51,12 +51,14 @@ export async function loadCohort(
     file: ReservationRegister.defaultFile(config.dataDir),
     key: loadReservationKey({ env: {}, production: false, dataDir: config.dataDir }),
   });
-  const store = await openStore(config);
+  if (config.store.kind !== 'embedded') {
+    throw new Error('the cohort loader writes the embedded store only');
+  }
+  // The store file itself, not the server's view of it (src/server.ts, openStore): a fresh DATA_DIR has no
+  // Patient facts (src/store/patientFacts.ts), and the server asks the store about Patients it has none of.
+  const store = EmbeddedStore.open(path.join(config.dataDir, 'fhir-store.sqlite'));
   const summary: LoadSummary = { persons: 0, reserved: 0, nationalIds: 0, resources: {}, seconds: 0 };
   try {
-    if (!(store instanceof EmbeddedStore)) {
-      throw new Error('the cohort loader writes the embedded store only');
-    }
     if (vault.count() > 0) {
       // Ids and pseudonyms are derived from the seed: a second cohort would collide with the first.
       throw new Error('the DATA_DIR already holds persons; load a cohort into a fresh DATA_DIR');
