@@ -4,6 +4,7 @@ import path from 'node:path';
 import { Client } from 'pg';
 import type { Bundle, Condition, Parameters, Patient } from '@medplum/fhirtypes';
 import { startTestServer, type TestServer } from '../helpers/testServer';
+import { bytesOf, filesUnder } from '../helpers/files';
 import { call, FNR_SYSTEM, people, reservation, submission, TAG_SYSTEM } from './fixtures';
 
 /**
@@ -19,13 +20,6 @@ const pgdata =
   process.env.HAPI_PGDATA ?? path.join(process.env.NORPAIN_CI_DIR ?? '/var/tmp/norpain-ci', 'pg', 'data');
 const runs = hapiUrl !== undefined && databaseUrl !== undefined && fs.existsSync(path.join(pgdata, 'base'));
 
-function filesUnder(dir: string): string[] {
-  return fs.readdirSync(dir, { withFileTypes: true }).flatMap((d) => {
-    const full = path.join(dir, d.name);
-    return d.isDirectory() ? filesUnder(full) : d.isFile() ? [full] : [];
-  });
-}
-
 /** Which of `needles` some table or index file of the cluster holds, after a CHECKPOINT. */
 async function foundInDataFiles(needles: string[]): Promise<string[]> {
   const client = new Client({ connectionString: databaseUrl });
@@ -37,7 +31,7 @@ async function foundInDataFiles(needles: string[]): Promise<string[]> {
   }
   const found = new Set<string>();
   for (const file of [...filesUnder(path.join(pgdata, 'base')), ...filesUnder(path.join(pgdata, 'global'))]) {
-    const bytes = fs.readFileSync(file);
+    const bytes = bytesOf(file);
     for (const needle of needles) {
       if (bytes.includes(needle)) {
         found.add(needle);

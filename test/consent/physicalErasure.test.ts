@@ -7,6 +7,7 @@ import { readNorPainQuestionnaires } from '../../src/validation/questionnaire';
 import { awaitManifest, kickOff } from '../export/bulk';
 import { DAY, startFollowUpServer, taskAt } from '../followup/fixtures';
 import { episode, submitAbout } from '../helpers/clinical';
+import { bytesOf, filesUnder } from '../helpers/files';
 import type { TestServer } from '../helpers/testServer';
 import { fillResponse } from '../validation/responses';
 import { ANSWER_SYSTEM, call, condition, ok, people, reservation } from './fixtures';
@@ -66,13 +67,6 @@ beforeAll(async () => {
 });
 afterAll(() => server.stop());
 
-function filesUnder(dir: string): string[] {
-  return fs.readdirSync(dir, { withFileTypes: true }).flatMap((d) => {
-    const full = path.join(dir, d.name);
-    return d.isDirectory() ? filesUnder(full) : d.isFile() ? [full] : [];
-  });
-}
-
 /**
  * The files of the state's relations on PostgreSQL (none on SQLite, whose files are under DATA_DIR), by
  * `state/<relation>`: every table, index and TOAST relation of the test server's schema, each with its
@@ -131,7 +125,7 @@ async function scan(needles: Record<Needle, string>): Promise<{ file: string; ne
     ...(await stateFiles()),
   ];
   return files.flatMap(({ file, full }) => {
-    const bytes = fs.readFileSync(full);
+    const bytes = bytesOf(full);
     return (Object.keys(needles) as Needle[])
       .filter((needle) => bytes.includes(needles[needle]))
       .map((needle) => ({ file, needle }));

@@ -3,6 +3,7 @@ import path from 'node:path';
 import type { Bundle, BundleEntry, Identifier, Questionnaire } from '@medplum/fhirtypes';
 import { preferredSystem } from '../../src/identity/nationalId';
 import { seededRandom, syntheticNationalId } from '../../src/identity/synthetic';
+import { bytesOf, filesUnder } from '../helpers/files';
 import { startTestServer, type TestServer } from '../helpers/testServer';
 
 /**
@@ -162,13 +163,6 @@ function transaction(p: Person, i: number): Bundle {
   return { resourceType: 'Bundle', type: 'transaction', entry };
 }
 
-function filesUnder(dir: string): string[] {
-  return fs.readdirSync(dir, { withFileTypes: true }).flatMap((d) => {
-    const full = path.join(dir, d.name);
-    return d.isDirectory() ? filesUnder(full) : [full];
-  });
-}
-
 let server: TestServer;
 beforeAll(async () => {
   server = await startTestServer();
@@ -238,9 +232,7 @@ test('a 2,000-person synthetic cohort leaves no national id, name or phone in an
     const findings: string[] = [];
     for (const file of filesUnder(server.dataDir)) {
       findings.push(
-        ...scanner
-          .find(fs.readFileSync(file))
-          .map((kind) => `${kind} in ${path.relative(server.dataDir, file)}`),
+        ...scanner.find(bytesOf(file)).map((kind) => `${kind} in ${path.relative(server.dataDir, file)}`),
       );
     }
     findings.push(

@@ -84,11 +84,3 @@ export function hapiInspector(hapiUrl: string, types: readonly string[], since: 
   };
   return { versions, files: () => [] };
 }
-
-/** Every file under a folder, recursively. */
-export function filesUnder(dir: string): string[] {
-  return fs.readdirSync(dir, { withFileTypes: true }).flatMap((d) => {
-    const full = path.join(dir, d.name);
-    return d.isDirectory() ? filesUnder(full) : [full];
-  });
-}

@@ -20,7 +20,8 @@ import {
   type ReferenceForm,
   type WritePlan,
 } from './generators';
-import { embeddedInspector, filesUnder, hapiInspector, type StoreInspector } from './inspect';
+import { bytesOf, filesUnder } from '../helpers/files';
+import { embeddedInspector, hapiInspector, type StoreInspector } from './inspect';
 import { findMarkers, MarkerMint, type Hit, type Marker } from './markers';
 
 /**
@@ -196,7 +197,7 @@ function scanDataAndLog(markers: readonly Marker[], logsFrom: number): Hit[] {
   if (!markers.length) return [];
   const hits: Hit[] = [];
   for (const file of filesUnder(server.dataDir)) {
-    hits.push(...findMarkers(fs.readFileSync(file), markers, placeOf(file)));
+    hits.push(...findMarkers(bytesOf(file), markers, placeOf(file)));
   }
   const log = server.logs.slice(logsFrom).map((l) => JSON.stringify(l));
   hits.push(...findMarkers(Buffer.from(log.join('\n')), markers, 'log'));
