@@ -33,7 +33,7 @@ export interface ConsentServices {
   operations: FhirOperation[];
   /** Where the follow-up module registers its canceller. */
   followUps: FollowUpCancellers;
-  /** Where an erasure removes copies of the person (the register and the vault; the server adds the rest). */
+  /** Where an erasure removes copies of the person (the vault; the server adds the rest). */
   copies: PersonCopies;
   close(): void;
 }
@@ -67,7 +67,8 @@ export function openConsent(options: {
   });
   const locks = options.locks ?? new PersonLocks();
   const followUps = new FollowUpCancellers();
-  const copies = new PersonCopies([register, vault]);
+  // The register is not on the list: its pending erasure is deleted, and scrubbed, last (reservation.ts).
+  const copies = new PersonCopies([vault]);
   const reservations = new ReservationService({ register, vault, locks, store, followUps, copies });
   return {
     register,

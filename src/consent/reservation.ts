@@ -58,8 +58,9 @@ export interface ReservationDeps {
  *    sending the reservation again retries the erasure;
  * 4. delete the identity vault entry, adding the hashes of every id the vault knew for the person;
  * 5. cancel pending follow-ups;
- * 6. mark the erasure complete, then remove the copies beside the clinical store (personCopies.ts): no
- *    byte of a deleted row about the person left in the façade's own databases, no export holding them.
+ * 6. remove the copies beside the clinical store (personCopies.ts): no byte of a deleted row about the
+ *    person left in the façade's own databases, no export holding them; then mark the erasure complete
+ *    and scrub the register of its pending row.
  */
 export class ReservationService {
   constructor(private readonly deps: ReservationDeps) {}
@@ -174,8 +175,12 @@ export class ReservationService {
     );
     receipt.identityDeleted = true;
     receipt.followUpsCancelled = await followUps.cancelPendingFollowUps(person.patientId);
-    register.erasureComplete(person.patientId);
+    // The copies go while the erasure is still pending: a scrub that fails (503) leaves it pending, so the
+    // background run, or the reservation sent again, removes them again. The pending erasure's own row
+    // names the person too: it goes last, and the register is scrubbed after it.
     await copies.remove({ ...person, nationalIds: ids.map((id) => id.value) });
+    register.erasureComplete(person.patientId);
+    register.scrub([person.patientId, person.pseudonym]);
   }
 
   /** Sets the person's active reservation inactive; undefined when they have none. */

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Bundle, Patient, Questionnaire, QuestionnaireResponse } from '@medplum/fhirtypes';
+import Database from 'better-sqlite3';
 import pg from 'pg';
 import { pgConnection } from '../../src/state';
 import { readNorPainQuestionnaires } from '../../src/validation/questionnaire';
@@ -198,3 +199,35 @@ test('after a reservation no file under DATA_DIR holds the person, beyond what t
   );
   expect(answers.entry).toHaveLength(1);
 });
+
+// On SQLite only: the journal is a file under DATA_DIR there, and a reader can hold its WAL.
+(process.env.TEST_STATE === 'postgres' ? test.skip : test)(
+  'a scrub that cannot finish leaves the erasure pending, and its completion removes every copy',
+  async () => {
+    const [fnr] = people(9108, 1);
+    const person = await registerPerson(fnr, 'svar-bare-denne-ga-3b8f11');
+    const leftOver = async () =>
+      (await scan(person)).filter(
+        ({ file, needle }) => !MAY_REMAIN.some((may) => may.file.test(file) && may.needles.includes(needle)),
+      );
+    // Another process reading the write journal holds its write-ahead log, which then cannot be emptied.
+    const reader = new Database(path.join(server.dataDir, 'write-journal.sqlite'), { readonly: true });
+    try {
+      reader.exec('BEGIN');
+      reader.prepare('SELECT count(*) FROM write_intent').get();
+      const held = await call(server, staff, 'POST', 'Consent', reservation(fnr, { channel: 'letter' }));
+      expect(held.status).toBe(503);
+      expect((await leftOver()).map((f) => f.file)).toContain('write-journal.sqlite-wal');
+    } finally {
+      reader.close();
+    }
+    // The erasure stayed pending: the server's background recovery (every 30 s) completes it, scrubs
+    // included, with no one sending anything again.
+    let left = await leftOver();
+    for (const until = Date.now() + 45_000; left.length > 0 && Date.now() < until; left = await leftOver()) {
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
+    }
+    expect(left).toEqual([]);
+  },
+  90_000,
+);
