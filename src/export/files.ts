@@ -58,14 +58,16 @@ export class ExportFiles {
   }
 }
 
-/** Lines are handed to the file in chunks of about this size (one write per chunk, not per line), and a
- * chunk is awaited when the file's buffer is full: a few large QuestionnaireResponses. */
+/** Lines are copied into a buffer of this size and handed to the file a buffer at a time (one write per
+ * chunk, not per line); a chunk is awaited when the file's buffer is full. */
 const CHUNK_BYTES = 256 * 1024;
+const NEWLINE = 0x0a;
 
 /**
  * Writes NDJSON, one file per resource type, starting a new file (Type-2.ndjson, …) before one would grow
- * past maxFileBytes. Lines are gathered into chunks; a chunk is awaited when the file's buffer is full
- * ('drain'), so a slow disk slows the reader instead of filling memory.
+ * past maxFileBytes. Each line is encoded once, straight into the chunk that goes to the file (a stored
+ * resource given as its bytes is only copied); a chunk is awaited when the file's buffer is full ('drain'),
+ * so a slow disk slows the reader instead of filling memory.
  */
 export class NdjsonWriter {
   private current?: {
@@ -73,9 +75,9 @@ export class NdjsonWriter {
     stream: fs.WriteStream;
     file: OutputFile;
     bytes: number;
-    chunk: string[];
-    chunkBytes: number;
   };
+  private chunk = Buffer.allocUnsafe(CHUNK_BYTES);
+  private used = 0;
   private readonly files: OutputFile[] = [];
 
   constructor(
@@ -83,23 +85,39 @@ export class NdjsonWriter {
     private readonly maxFileBytes: number,
   ) {}
 
-  /** Appends a resource, given as an object or as its JSON text (one line: JSON text has no raw newline). */
-  async write(type: string, resource: object | string): Promise<void> {
-    const line = `${typeof resource === 'string' ? resource : JSON.stringify(resource)}\n`;
-    const bytes = Buffer.byteLength(line);
+  /**
+   * Appends a resource, given as an object, as its JSON text or as the UTF-8 bytes of that text (one line:
+   * JSON text has no raw newline).
+   */
+  async write(type: string, resource: object | string | Uint8Array): Promise<void> {
+    const line =
+      resource instanceof Uint8Array || typeof resource === 'string' ? resource : JSON.stringify(resource);
+    // A string's UTF-8 length is at most three bytes a character: counted exactly only near a file's end.
+    const most = typeof line === 'string' ? line.length * 3 + 1 : line.length + 1;
+    const current = this.current;
     if (
-      this.current?.type !== type ||
-      (this.current.bytes + bytes > this.maxFileBytes && this.current.file.count > 0)
+      current?.type !== type ||
+      (current.file.count > 0 &&
+        current.bytes + most > this.maxFileBytes &&
+        current.bytes + lineBytes(line) > this.maxFileBytes)
     ) {
       await this.closeFile();
       this.open(type);
     }
-    const current = this.current as NonNullable<NdjsonWriter['current']>;
-    current.bytes += bytes;
-    current.file.count += 1;
-    current.chunk.push(line);
-    current.chunkBytes += bytes;
-    if (current.chunkBytes >= CHUNK_BYTES) await this.flush(current);
+    if (this.used + most > CHUNK_BYTES) await this.flush();
+    const open = this.current as NonNullable<NdjsonWriter['current']>;
+    let bytes: number;
+    if (most > CHUNK_BYTES) {
+      // Larger than a chunk: its own write.
+      const whole =
+        typeof line === 'string' ? Buffer.from(`${line}\n`) : Buffer.concat([line, Buffer.of(NEWLINE)]);
+      bytes = whole.length;
+      await this.send(open, whole);
+    } else {
+      bytes = this.append(line);
+    }
+    open.bytes += bytes;
+    open.file.count += 1;
   }
 
   /** Closes the last file and returns every file written, in order. */
@@ -112,6 +130,7 @@ export class NdjsonWriter {
   abort(): void {
     this.current?.stream.destroy();
     this.current = undefined;
+    this.used = 0;
   }
 
   private open(type: string): void {
@@ -123,15 +142,35 @@ export class NdjsonWriter {
       highWaterMark: CHUNK_BYTES,
     });
     this.files.push(file);
-    this.current = { type, stream, file, bytes: 0, chunk: [], chunkBytes: 0 };
+    this.current = { type, stream, file, bytes: 0 };
   }
 
-  private async flush(current: NonNullable<NdjsonWriter['current']>): Promise<void> {
-    if (current.chunk.length === 0) return;
-    const text = current.chunk.join('');
-    current.chunk = [];
-    current.chunkBytes = 0;
-    if (!current.stream.write(text)) {
+  /** Copies a line and its newline into the chunk, which has room for them; returns their bytes. */
+  private append(line: string | Uint8Array): number {
+    const start = this.used;
+    let end = start;
+    if (typeof line === 'string') {
+      end += this.chunk.write(line, start);
+    } else {
+      this.chunk.set(line, start);
+      end += line.length;
+    }
+    this.chunk[end] = NEWLINE;
+    this.used = end + 1;
+    return this.used - start;
+  }
+
+  /** Hands the chunk's lines to the current file; the stream keeps that buffer, so a new one is taken. */
+  private async flush(): Promise<void> {
+    if (this.used === 0 || this.current === undefined) return;
+    const full = this.chunk.subarray(0, this.used);
+    this.chunk = Buffer.allocUnsafe(CHUNK_BYTES);
+    this.used = 0;
+    await this.send(this.current, full);
+  }
+
+  private async send(current: NonNullable<NdjsonWriter['current']>, bytes: Buffer): Promise<void> {
+    if (!current.stream.write(bytes)) {
       await once(current.stream, 'drain');
     }
   }
@@ -139,9 +178,13 @@ export class NdjsonWriter {
   private async closeFile(): Promise<void> {
     const current = this.current;
     if (current === undefined) return;
+    await this.flush();
     this.current = undefined;
-    await this.flush(current);
     current.stream.end();
     await once(current.stream, 'close');
   }
+}
+
+function lineBytes(line: string | Uint8Array): number {
+  return (typeof line === 'string' ? Buffer.byteLength(line) : line.length) + 1;
 }

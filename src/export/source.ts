@@ -18,9 +18,10 @@ export interface ExportSource {
   /** Whether `Group/{id}/$export` names a group of this view (see groupsOf in operations.ts). */
   hasGroup(id: string): boolean;
   /** Every resource of `type` in the view: changed after `since`, of the group's persons when `group`
-   * is given. Read page by page, so memory stays flat whatever the size. A resource may come as its
-   * JSON text when that is exactly what the view shows (staff: the stored resource), to spare parsing it. */
-  stream(type: ResourceType, opts: { since?: string; group?: string }): AsyncIterable<Resource | string>;
+   * is given. Read page by page, so memory stays flat whatever the size. A resource may come as the bytes
+   * of its JSON text when that is exactly what the view shows (staff: the stored resource), to spare
+   * parsing it. */
+  stream(type: ResourceType, opts: { since?: string; group?: string }): AsyncIterable<Resource | Buffer>;
 }
 
 /** The registry's person data: the types a study view can hold, which staff export too. */

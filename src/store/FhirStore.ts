@@ -41,9 +41,10 @@ export interface FhirStore {
 
   search<T extends Resource>(request: SearchRequest<T>): Promise<SearchResult<T>>;
 
-  /** Optional, for bulk export: every match of a search's filters as the stored JSON text, in a stable
-   * order, with memory flat whatever the size. Stores without it are read with `search`, page by page. */
-  scan?(request: SearchRequest): AsyncIterable<string>;
+  /** Optional, for bulk export: every match of a search's filters as the stored JSON text in UTF-8 bytes
+   * (what a staff export writes out as it is, and a reader of the resource parses), in a stable order,
+   * with memory flat whatever the size. Stores without it are read with `search`, page by page. */
+  scan?(request: SearchRequest): AsyncIterable<Buffer>;
 
   /** Optional: the store's clock, never behind the `lastUpdated` of anything it holds. A store that hands
    * out strictly increasing instants runs ahead of the wall clock during a burst of writes, so "everything

@@ -17,7 +17,7 @@ import type { FhirStore, SearchResult } from './FhirStore';
 export function scanStored(
   store: FhirStore,
   request: SearchRequest | string,
-): AsyncIterable<Resource | string> {
+): AsyncIterable<Resource | Buffer> {
   const parsed = typeof request === 'string' ? parseSearchRequest(request) : request;
   const filtersOnly: SearchRequest = { resourceType: parsed.resourceType, filters: parsed.filters ?? [] };
   return store.scan !== undefined ? store.scan(filtersOnly) : searchPages(store, filtersOnly);
@@ -29,7 +29,7 @@ export async function* scanResources<T extends Resource = Resource>(
   request: SearchRequest | string,
 ): AsyncIterable<T> {
   for await (const item of scanStored(store, request)) {
-    yield (typeof item === 'string' ? JSON.parse(item) : item) as T;
+    yield (Buffer.isBuffer(item) ? JSON.parse(item.toString('utf8')) : item) as T;
   }
 }
 

@@ -63,11 +63,14 @@ async function reserve(person: CohortPerson): Promise<void> {
   );
 }
 
+/** The id of a resource an export source gives, as an object or as its stored bytes. */
+function idOf(value: Resource | Buffer): string {
+  return (Buffer.isBuffer(value) ? (JSON.parse(value.toString('utf8')) as Resource) : value).id as string;
+}
+
 /** Reads the first resource of the stream, reserves the person, and reads the rest: the first id, and the
  * ids read after the reservation. */
-async function idsAfterReserving(stream: AsyncIterable<Resource | string>, person: CohortPerson) {
-  const idOf = (value: Resource | string): string =>
-    (typeof value === 'string' ? (JSON.parse(value) as Resource) : value).id as string;
+async function idsAfterReserving(stream: AsyncIterable<Resource | Buffer>, person: CohortPerson) {
   const iterator = stream[Symbol.asyncIterator]();
   const first = await iterator.next();
   expect(first.done).toBe(false);
@@ -75,7 +78,7 @@ async function idsAfterReserving(stream: AsyncIterable<Resource | string>, perso
   const after: string[] = [];
   for (let next = await iterator.next(); !next.done; next = await iterator.next())
     after.push(idOf(next.value));
-  return { first: idOf(first.value as Resource | string), after };
+  return { first: idOf(first.value as Resource | Buffer), after };
 }
 
 test('a staff export kicked off right after a bulk load holds everything the load wrote', async () => {
@@ -122,10 +125,9 @@ test("both streams end at the export's transactionTime: what changes after it is
   const store = server.server.store;
   const units = readUnits(server.config.unitsFile).map((u) => u.resh);
   const view = await openStudyView(researcher(STUDY), server.server.studyViews);
-  const idsOf = async (stream: AsyncIterable<Resource | string>) => {
+  const idsOf = async (stream: AsyncIterable<Resource | Buffer>) => {
     const ids: string[] = [];
-    for await (const value of stream)
-      ids.push((typeof value === 'string' ? (JSON.parse(value) as Resource) : value).id as string);
+    for await (const value of stream) ids.push(idOf(value));
     return ids;
   };
   const staffSees = (until: string) => idsOf(registrySource(store, units, until).stream('Patient', {}));

@@ -193,15 +193,16 @@ export class EmbeddedStore implements FhirStore {
    * paging re-reads everything before the page). The rows are walked in rowid order (NOT INDEXED), which
    * the LIMIT stops after one page.
    */
-  async *scan(request: SearchRequest): AsyncIterable<string> {
+  async *scan(request: SearchRequest): AsyncIterable<Buffer> {
     const where = this.scanWhere(request.resourceType, request);
+    // As a BLOB the text comes as its stored bytes, without being decoded into a string.
     const page = this.db.prepare(
-      `SELECT r.res, v.content FROM resource r NOT INDEXED JOIN resource_version v
+      `SELECT r.res, CAST(v.content AS BLOB) AS content FROM resource r NOT INDEXED JOIN resource_version v
          ON v.type = r.type AND v.id = r.id AND v.version = r.version
        WHERE r.res > ? AND ${where.sql} ORDER BY r.res LIMIT ${SCAN_PAGE}`,
     );
     for (let after = 0; ;) {
-      const rows = page.all(after, ...where.params) as { res: number; content: string }[];
+      const rows = page.all(after, ...where.params) as { res: number; content: Buffer }[];
       for (const row of rows) yield row.content;
       if (rows.length < SCAN_PAGE) return;
       after = rows[rows.length - 1].res;
