@@ -1,10 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { Patient } from '@medplum/fhirtypes';
-import { EmbeddedStore } from '../../src/store/embedded';
 import { scanResources, scanStored } from '../../src/store/scan';
+import { temporaryEmbeddedStore } from '../helpers/embeddedStore';
 
 /**
  * The one stream every whole-registry reader uses (src/store/scan.ts) over the embedded store's keyset
@@ -13,20 +10,12 @@ import { scanResources, scanStored } from '../../src/store/scan';
  * what was deleted before its page was read does not come.
  */
 const PAGE_ROWS = 200; // EmbeddedStore's scan page
-const dir = mkdtempSync(join(tmpdir(), 'norpain-scan-'));
-let store: EmbeddedStore;
-beforeAll(() => {
-  store = EmbeddedStore.open(join(dir, 'fhir.db'));
-});
-afterAll(async () => {
-  await store.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+const store = temporaryEmbeddedStore('norpain-scan-');
 
 async function patients(system: string, n: number, from = 0): Promise<string[]> {
   const ids: string[] = [];
   for (let i = from; i < from + n; i++) {
-    const { resource } = await store.create<Patient>({
+    const { resource } = await store().create<Patient>({
       resourceType: 'Patient',
       identifier: [{ system, value: String(i) }],
       gender: 'female',
@@ -46,14 +35,14 @@ test('every matching resource exactly once while resources are created, updated 
   const updated = before[PAGE_ROWS + 10];
   const deleted = before[PAGE_ROWS + 20];
   let created: string[] = [];
-  for await (const patient of scanResources<Patient>(store, `Patient?identifier=${system}|`)) {
+  for await (const patient of scanResources<Patient>(store(), `Patient?identifier=${system}|`)) {
     seen.set(patient.id as string, [...(seen.get(patient.id as string) ?? []), patient]);
     if (!written && seen.size === 5) {
       // While the first page is being read: the writes of other requests.
       written = true;
-      const current = await store.read<Patient>('Patient', updated);
-      await store.update<Patient>({ ...current, id: updated, gender: 'male' });
-      await store.delete('Patient', deleted);
+      const current = await store().read<Patient>('Patient', updated);
+      await store().update<Patient>({ ...current, id: updated, gender: 'male' });
+      await store().delete('Patient', deleted);
       created = await patients(system, 3, 10_000);
       await patients(`${system}-other`, 3);
     }
@@ -69,12 +58,12 @@ test('the stored text is what a read returns; nothing matched, nothing comes', a
   const system = `https://norpain.no/fhir/sid/scan-${randomUUID()}`;
   const [id] = await patients(system, 1);
   const texts: (Patient | string)[] = [];
-  for await (const item of scanStored(store, `Patient?identifier=${system}|`))
+  for await (const item of scanStored(store(), `Patient?identifier=${system}|`))
     texts.push(item as Patient | string);
   expect(texts).toHaveLength(1);
   expect(typeof texts[0]).toBe('string');
-  expect(JSON.parse(texts[0] as string)).toEqual(await store.read('Patient', id));
+  expect(JSON.parse(texts[0] as string)).toEqual(await store().read('Patient', id));
   const none: unknown[] = [];
-  for await (const item of scanStored(store, `Patient?identifier=${system}-none|`)) none.push(item);
+  for await (const item of scanStored(store(), `Patient?identifier=${system}-none|`)) none.push(item);
   expect(none).toEqual([]);
 });
