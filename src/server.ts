@@ -490,7 +490,7 @@ export async function openStore(config: Config): Promise<FactfulStore> {
 async function openBareStore(config: Config): Promise<FhirStore> {
   switch (config.store.kind) {
     case 'embedded': {
-      return EmbeddedStore.open(path.join(config.dataDir, 'fhir-store.sqlite'));
+      return EmbeddedStore.open(EmbeddedStore.defaultFile(config.dataDir));
     }
     case 'hapi': {
       const definitions = registryDefinitions(readUnits(config.unitsFile).map((unit) => unit.resh));

@@ -11,6 +11,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { main } from '../../src/cli/main';
+import { EmbeddedStore } from '../../src/store/embedded';
 import { generateCohort, type CohortPerson } from '../../test/generators/cohort';
 import { loadCohort } from '../../test/generators/load';
 import { generateNprExtract } from '../../test/generators/nprExtract';
@@ -30,7 +31,7 @@ async function run(): Promise<void> {
     throw new Error('--data-dir DIR is required');
   }
   const cohort = { persons: Number(values.persons), seed: Number(values.seed), fromYear: 2021, toYear: 2024 };
-  if (!fs.existsSync(path.join(dataDir, 'fhir-store.sqlite'))) {
+  if (!fs.existsSync(EmbeddedStore.defaultFile(dataDir))) {
     const loaded = await loadCohort(dataDir, cohort);
     console.log(`loaded ${loaded.persons} persons in ${loaded.seconds.toFixed(1)} s`);
   }

@@ -85,7 +85,7 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'norpain-bench-erase-'));
   const logger = createLogger({ level: 'silent', sink: () => undefined });
   const store = withPatientFacts(
-    EmbeddedStore.open(join(dir, 'fhir-store.sqlite')),
+    EmbeddedStore.open(EmbeddedStore.defaultFile(dir)),
     PatientFacts.open(dir, { kind: 'sqlite' }),
   );
   const identity = openIdentity({ env: {}, production: false, dataDir: dir, logger });

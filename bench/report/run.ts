@@ -14,6 +14,7 @@ import { parseArgs } from 'node:util';
 import { main } from '../../src/cli/main';
 import { annualReportFile } from '../../src/reports/files';
 import { DEFAULT_CHROMIUM, printPdf } from '../../src/reports/pdf';
+import { EmbeddedStore } from '../../src/store/embedded';
 import { loadCohort } from '../../test/generators/load';
 
 async function run(): Promise<void> {
@@ -28,7 +29,7 @@ async function run(): Promise<void> {
   const persons = Number(values.persons);
   const year = Number(values.year);
   const dataDir = values['data-dir'] ?? fs.mkdtempSync(path.join(os.tmpdir(), 'norpain-bench-report-'));
-  const loaded = fs.existsSync(path.join(dataDir, 'fhir-store.sqlite'));
+  const loaded = fs.existsSync(EmbeddedStore.defaultFile(dataDir));
   if (!loaded) {
     const summary = await loadCohort(dataDir, {
       persons,

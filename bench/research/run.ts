@@ -110,7 +110,7 @@ function percentile(sorted: number[], p: number): number {
 }
 
 async function load(dir: string, persons: number): Promise<{ orgs: Map<string, string>; units: string[] }> {
-  const store = EmbeddedStore.open(join(dir, 'fhir-store.sqlite'));
+  const store = EmbeddedStore.open(EmbeddedStore.defaultFile(dir));
   const units = readUnits().map((u) => u.resh);
   await loadUnits(store, readUnits());
   await loadNorPainQuestionnaires(store);
@@ -240,7 +240,7 @@ async function main(): Promise<void> {
   if (process.argv.includes('--plans')) {
     // The store searches the study view makes for these (its scope filters with the researcher's own),
     // planned on a second connection to the same file.
-    const planner = EmbeddedStore.open(join(dir, 'fhir-store.sqlite'));
+    const planner = EmbeddedStore.open(EmbeddedStore.defaultFile(dir));
     const approval = parseApproval(await planner.read<ResearchStudy>('ResearchStudy', STUDY)) as Approval;
     for (const [label, make] of queries) {
       const request = parseSearchRequest(make());

@@ -1,12 +1,11 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Bundle, Patient, Questionnaire, QuestionnaireResponse } from '@medplum/fhirtypes';
+import type { Bundle, Patient, QuestionnaireResponse } from '@medplum/fhirtypes';
 import Database from 'better-sqlite3';
 import pg from 'pg';
 import { pgConnection } from '../../src/state';
-import { readNorPainQuestionnaires } from '../../src/validation/questionnaire';
 import { awaitManifest, kickOff } from '../export/bulk';
-import { DAY, startFollowUpServer, taskAt } from '../followup/fixtures';
+import { baselineQuestionnaire, DAY, startFollowUpServer, taskAt } from '../followup/fixtures';
 import { episode, submitAbout } from '../helpers/clinical';
 import { bytesOf, filesUnder } from '../helpers/files';
 import type { TestServer } from '../helpers/testServer';
@@ -59,9 +58,7 @@ let server: TestServer;
 let clinic: string;
 let staff: string;
 const [reserving, staying] = people(9107, 2);
-const baseline = readNorPainQuestionnaires().find((q) =>
-  q.url?.endsWith('/norpain-baseline'),
-) as Questionnaire;
+const baseline = baselineQuestionnaire();
 
 beforeAll(async () => {
   ({ server, clinic, staff } = await startFollowUpServer());

@@ -84,7 +84,7 @@ function withLatency(store: FhirStore): FhirStore {
 beforeAll(async () => {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'norpain-race-'));
   const config = loadConfig({ NODE_ENV: 'development', DATA_DIR: dataDir, LOG_LEVEL: 'silent' });
-  const store = withLatency(EmbeddedStore.open(path.join(dataDir, 'fhir-store.sqlite')));
+  const store = withLatency(EmbeddedStore.open(EmbeddedStore.defaultFile(dataDir)));
   const logger = createLogger({ level: 'silent', sink: () => undefined });
   const norpain = await createServer(config, { store, identityEnv: {}, logger });
   const listening = await norpain.listen(0, '127.0.0.1');

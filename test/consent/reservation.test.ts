@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
-import path from 'node:path';
 import type { Bundle, Consent, Condition, OperationOutcome, Parameters, Patient } from '@medplum/fhirtypes';
+import { EmbeddedStore } from '../../src/store/embedded';
 import { startTestServer, type TestServer } from '../helpers/testServer';
 import {
   ANSWER_SYSTEM,
@@ -460,7 +460,8 @@ describe('physical erasure', () => {
       }
       const pseudonym = (await call<Patient>(server, admin, 'GET', `Patient/${patientId}`)).body
         .identifier?.[0].value as string;
-      const files = ['fhir-store.sqlite', 'fhir-store.sqlite-wal'].map((f) => path.join(server.dataDir, f));
+      const storeFile = EmbeddedStore.defaultFile(server.dataDir);
+      const files = [storeFile, `${storeFile}-wal`];
       const before = files.filter(fs.existsSync).map((f) => fs.readFileSync(f));
       expect(before.some((b) => b.includes(unique) && b.includes(pseudonym))).toBe(true);
       expect(before.some((b) => b.includes(`${unique}-ext`) && b.includes(`${unique}-contained`))).toBe(true);

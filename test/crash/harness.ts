@@ -8,6 +8,7 @@ import Database from 'better-sqlite3';
 import type { AuditEvent, Bundle, Condition } from '@medplum/fhirtypes';
 import { issueDevToken } from '../../src/auth/devTokens';
 import { loadConfig } from '../../src/config';
+import { EmbeddedStore } from '../../src/store/embedded';
 import { call, STARTED, TAG_SYSTEM, type Reply } from '../consent/fixtures';
 import type { TestServer } from '../helpers/testServer';
 
@@ -179,7 +180,7 @@ export function facadeState(dataDir: string): {
 
 /** Patients (not deleted) in the embedded store's file. */
 export function embeddedPatients(dataDir: string): string[] {
-  const db = new Database(path.join(dataDir, 'fhir-store.sqlite'), { readonly: true, fileMustExist: true });
+  const db = new Database(EmbeddedStore.defaultFile(dataDir), { readonly: true, fileMustExist: true });
   try {
     return (
       db.prepare("SELECT id FROM resource WHERE type = 'Patient' AND deleted = 0").all() as { id: string }[]

@@ -8,7 +8,17 @@ import type {
 import { readNorPainQuestionnaires } from '../../src/validation/questionnaire';
 import type { TestServer } from '../helpers/testServer';
 import { fillResponse } from '../validation/responses';
-import { call, DAY, ok, people, register, type Registered, startFollowUpServer, taskAt } from './fixtures';
+import {
+  baselineQuestionnaire,
+  call,
+  DAY,
+  ok,
+  people,
+  register,
+  type Registered,
+  startFollowUpServer,
+  taskAt,
+} from './fixtures';
 
 /**
  * Closing the loop (docs/followup.md): an answer completes the Task it is basedOn, or else the person's
@@ -19,9 +29,7 @@ let server: TestServer;
 let clinic: string;
 let staff: string;
 const persons = people(4303, 4);
-const baseline = readNorPainQuestionnaires().find((q) =>
-  q.url?.endsWith('/norpain-baseline'),
-) as Questionnaire;
+const baseline = baselineQuestionnaire();
 
 beforeAll(async () => {
   ({ server, clinic, staff } = await startFollowUpServer());

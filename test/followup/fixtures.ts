@@ -1,10 +1,11 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Bundle, Task } from '@medplum/fhirtypes';
+import type { Bundle, Questionnaire, Task } from '@medplum/fhirtypes';
 import { call, ok, people } from '../consent/fixtures';
 import { episode, submitAbout, type EpisodeOptions } from '../helpers/clinical';
 import { startTestServer, type TestServer } from '../helpers/testServer';
 import type { InvitationMessage } from '../../src/followup/message';
+import { readNorPainQuestionnaires } from '../../src/validation/questionnaire';
 
 export { call, episode, ok, people };
 
@@ -60,6 +61,11 @@ export async function startFollowUpServer(
 ): Promise<{ server: TestServer; clinic: string; staff: string }> {
   const server = await startTestServer(env);
   return { server, clinic: await server.token('clinic'), staff: await server.token('registry-admin') };
+}
+
+/** The Questionnaire a baseline Task asks the person to answer. */
+export function baselineQuestionnaire(): Questionnaire {
+  return readNorPainQuestionnaires().find((q) => q.url?.endsWith('/norpain-baseline')) as Questionnaire;
 }
 
 /** The episode's Task of one time point, as registry staff read it. */

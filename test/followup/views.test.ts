@@ -1,12 +1,11 @@
 import { spawnSync } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
-import type { Bundle, Parameters, Questionnaire, Task } from '@medplum/fhirtypes';
-import { readNorPainQuestionnaires } from '../../src/validation/questionnaire';
-import { startTestServer, type TestServer } from '../helpers/testServer';
+import type { Bundle, Parameters, Task } from '@medplum/fhirtypes';
+import type { TestServer } from '../helpers/testServer';
 import { fillResponse } from '../validation/responses';
 import { STARTED } from '../consent/fixtures';
-import { call, ok, people, register, tasksOf } from './fixtures';
+import { baselineQuestionnaire, call, ok, people, register, startFollowUpServer, tasksOf } from './fixtures';
 
 /**
  * Who sees which Tasks (docs/followup.md): the portal its person's, a clinic its unit's, staff all; and the
@@ -15,17 +14,12 @@ import { call, ok, people, register, tasksOf } from './fixtures';
 let server: TestServer;
 let staff: string;
 const [p, q] = people(4606, 2);
-const baseline = readNorPainQuestionnaires().find((x) =>
-  x.url?.endsWith('/norpain-baseline'),
-) as Questionnaire;
+const baseline = baselineQuestionnaire();
 
 beforeAll(async () => {
-  server = await startTestServer();
-  staff = await server.token('registry-admin');
+  ({ server, staff } = await startFollowUpServer());
 });
-afterAll(async () => {
-  await server.stop();
-});
+afterAll(() => server.stop());
 
 test('the portal reads its own open Tasks, a clinic its unit’s; another person’s or unit’s reads as missing', async () => {
   const clinicA = await server.token('clinic', { org: '999001' });

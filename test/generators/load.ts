@@ -1,4 +1,3 @@
-import path from 'node:path';
 import { loadConfig } from '../../src/config';
 import { ReservationRegister } from '../../src/consent';
 import { loadReservationKey } from '../../src/consent/keys';
@@ -56,7 +55,7 @@ export async function loadCohort(
   }
   // The store file itself, not the server's view of it (src/server.ts, openStore): a fresh DATA_DIR has no
   // Patient facts (src/store/patientFacts.ts), and the server asks the store about Patients it has none of.
-  const store = EmbeddedStore.open(path.join(config.dataDir, 'fhir-store.sqlite'));
+  const store = EmbeddedStore.open(EmbeddedStore.defaultFile(config.dataDir));
   const summary: LoadSummary = { persons: 0, reserved: 0, nationalIds: 0, resources: {}, seconds: 0 };
   try {
     if (vault.count() > 0) {

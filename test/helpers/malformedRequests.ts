@@ -5,6 +5,7 @@ import { getResourceTypes } from '@medplum/core';
 import type { Role } from '../../src/auth/principal';
 import { loadFhirDefinitions } from '../../src/fhir/definitions';
 import { syntheticIdentifier } from '../../src/identity/synthetic';
+import { EmbeddedStore } from '../../src/store/embedded';
 import type { TestServer } from './testServer';
 
 /**
@@ -477,7 +478,7 @@ export async function tokensFor(server: TestServer): Promise<Record<Role, string
  * read through read-only connections of their own.
  */
 export function storeFingerprint(dataDir: string): { read(): string; close(): void } {
-  const store = new Database(path.join(dataDir, 'fhir-store.sqlite'), { readonly: true });
+  const store = new Database(EmbeddedStore.defaultFile(dataDir), { readonly: true });
   const register = new Database(path.join(dataDir, 'consent', 'reservations.sqlite'), { readonly: true });
   const versions = store.prepare<[], { n: number; last: number | null }>(
     'SELECT count(*) AS n, max(rowid) AS last FROM resource_version',

@@ -67,7 +67,7 @@ test('norpain rekey moves every pseudonym to the new key without losing or dupli
   const again = await run(process.execPath, [BIN, 'rekey'], { env });
   expect(again.stdout).toContain('re-keyed 0 of 25 persons');
 
-  const store = EmbeddedStore.open(path.join(server.dataDir, 'fhir-store.sqlite'));
+  const store = EmbeddedStore.open(EmbeddedStore.defaultFile(server.dataDir));
   try {
     const patients = (await store.search<Patient>(parseSearchRequest('Patient?_count=100'))).matches;
     expect(patients.map((p) => p.id).sort()).toEqual([...ids].sort());

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import type { Bundle } from '@medplum/fhirtypes';
+import { EmbeddedStore } from '../../src/store/embedded';
 
 /**
  * An independent look at the clinical store, past the server: every stored version of every resource, and
@@ -24,7 +25,7 @@ export interface StoreInspector {
 }
 
 export function embeddedInspector(dataDir: string): StoreInspector {
-  const file = path.join(dataDir, 'fhir-store.sqlite');
+  const file = EmbeddedStore.defaultFile(dataDir);
   const withDb = <T>(fn: (db: Database.Database) => T): T => {
     const db = new Database(file, { readonly: true, fileMustExist: true });
     try {
@@ -56,7 +57,7 @@ export function embeddedInspector(dataDir: string): StoreInspector {
     files: () =>
       fs
         .readdirSync(dataDir)
-        .filter((f) => f.startsWith('fhir-store.sqlite'))
+        .filter((f) => f.startsWith(path.basename(file)))
         .map((f) => path.join(dataDir, f)),
   };
 }

@@ -1,8 +1,5 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { Bundle, Patient } from '@medplum/fhirtypes';
-import { EmbeddedStore } from '../../src/store/embedded';
+import { temporaryEmbeddedStore } from '../helpers/embeddedStore';
 
 /**
  * The embedded store hands out strictly increasing `lastUpdated` instants (1 ms apart at least), so a burst
@@ -10,15 +7,7 @@ import { EmbeddedStore } from '../../src/store/embedded';
  * store's clock (`now()`), which a Bulk Data export takes as its transactionTime: with the wall clock it
  * would leave out what was written just before it was kicked off.
  */
-const dir = mkdtempSync(join(tmpdir(), 'norpain-clock-'));
-let store: EmbeddedStore;
-beforeAll(() => {
-  store = EmbeddedStore.open(join(dir, 'fhir.db'));
-});
-afterAll(async () => {
-  await store.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+const store = temporaryEmbeddedStore('norpain-clock-');
 
 test("the store's clock is never behind the lastUpdated of what it holds, after a burst that outran the wall clock", async () => {
   const burst: Bundle = {
@@ -29,9 +18,9 @@ test("the store's clock is never behind the lastUpdated of what it holds, after 
       request: { method: 'POST', url: 'Patient' },
     })),
   };
-  await store.transaction(burst);
+  await store().transaction(burst);
   const wallClock = Date.now();
-  const stored = await store.search({
+  const stored = await store().search({
     resourceType: 'Patient',
     sortRules: [{ code: '_lastUpdated', descending: true }],
     count: 1,
@@ -39,9 +28,9 @@ test("the store's clock is never behind the lastUpdated of what it holds, after 
   const newest = Date.parse(stored.matches[0]?.meta?.lastUpdated as string);
   // The premise: 3000 writes in one transaction take far less than 3 s, so the stamps ran ahead.
   expect(newest).toBeGreaterThan(wallClock);
-  expect(store.now().getTime()).toBeGreaterThanOrEqual(newest);
+  expect(store().now().getTime()).toBeGreaterThanOrEqual(newest);
   // And the clock moves on from there: the next write is stamped after it.
-  const before = store.now().getTime();
-  const { resource } = await store.create<Patient>({ resourceType: 'Patient', gender: 'other' });
+  const before = store().now().getTime();
+  const { resource } = await store().create<Patient>({ resourceType: 'Patient', gender: 'other' });
   expect(Date.parse(resource.meta?.lastUpdated as string)).toBeGreaterThan(before);
 });

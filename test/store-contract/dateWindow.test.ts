@@ -30,7 +30,7 @@ async function inWindow(store: EmbeddedStore): Promise<string[]> {
 test('a window finds a value that starts long before it, however many narrow ones there are', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'norpain-window-'));
   dirs.push(dir);
-  const file = join(dir, 'fhir-store.sqlite');
+  const file = EmbeddedStore.defaultFile(dir);
   let store = EmbeddedStore.open(file);
   for (let month = 1; month <= 12; month++) {
     const m = String(month).padStart(2, '0');
@@ -58,7 +58,7 @@ test('a window finds a value that starts long before it, however many narrow one
 test('the pages of a search whose every filter matches many are its matches in storage order', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'norpain-walk-'));
   dirs.push(dir);
-  const store = EmbeddedStore.open(join(dir, 'fhir-store.sqlite'));
+  const store = EmbeddedStore.open(EmbeddedStore.defaultFile(dir));
   const written: { id: string; code: string; day: number }[] = [];
   store.immediate(() => {
     for (let i = 0; i < 4500; i++) {

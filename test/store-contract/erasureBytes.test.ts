@@ -1,6 +1,6 @@
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import type { Condition, Observation, Patient } from '@medplum/fhirtypes';
 import { registryPseudonymSystem } from '../../src/identity/pseudonym';
 import { seededRandom } from '../../src/identity/synthetic';
@@ -27,7 +27,7 @@ interface Person {
 /** Every place in the store's files (database, WAL) where `text` stands as bytes. */
 function bytesHolding(dir: string, text: string): string[] {
   return readdirSync(dir)
-    .filter((f) => f.startsWith('fhir-store.sqlite'))
+    .filter((f) => f.startsWith(basename(EmbeddedStore.defaultFile(dir))))
     .filter((f) => readFileSync(join(dir, f)).includes(Buffer.from(text)))
     .map((f) => `${f} holds ${text}`);
 }
@@ -42,7 +42,7 @@ test.each([
   async ({ seed, perRound }) => {
     const dir = mkdtempSync(join(tmpdir(), 'norpain-erasure-bytes-'));
     dirs.push(dir);
-    const store = EmbeddedStore.open(join(dir, 'fhir-store.sqlite'));
+    const store = EmbeddedStore.open(EmbeddedStore.defaultFile(dir));
     const random = seededRandom(seed);
     const hex = (n: number) =>
       Array.from({ length: n }, () => Math.floor(random() * 16).toString(16)).join('');

@@ -25,7 +25,7 @@ let dir: string;
 let file: string;
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'norpain-migrate-'));
-  file = join(dir, 'fhir-store.sqlite');
+  file = EmbeddedStore.defaultFile(dir);
   copyFileSync(join(__dirname, 'fixtures', 'store-schema-3.sqlite'), file);
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

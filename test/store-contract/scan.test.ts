@@ -1,10 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { Patient } from '@medplum/fhirtypes';
-import { EmbeddedStore } from '../../src/store/embedded';
 import { scanResources, scanStored } from '../../src/store/scan';
+import { temporaryEmbeddedStore } from '../helpers/embeddedStore';
 
 /**
  * The one stream every whole-registry reader uses (src/store/scan.ts) over the embedded store's keyset
@@ -13,20 +10,12 @@ import { scanResources, scanStored } from '../../src/store/scan';
  * what was deleted before its page was read does not come.
  */
 const PAGE_ROWS = 200; // EmbeddedStore's scan page
-const dir = mkdtempSync(join(tmpdir(), 'norpain-scan-'));
-let store: EmbeddedStore;
-beforeAll(() => {
-  store = EmbeddedStore.open(join(dir, 'fhir.db'));
-});
-afterAll(async () => {
-  await store.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+const store = temporaryEmbeddedStore('norpain-scan-');
 
 async function patients(system: string, n: number, from = 0): Promise<string[]> {
   const ids: string[] = [];
   for (let i = from; i < from + n; i++) {
-    const { resource } = await store.create<Patient>({
+    const { resource } = await store().create<Patient>({
       resourceType: 'Patient',
       identifier: [{ system, value: String(i) }],
       gender: 'female',
@@ -46,14 +35,14 @@ test('every matching resource exactly once while resources are created, updated 
   const updated = before[PAGE_ROWS + 10];
   const deleted = before[PAGE_ROWS + 20];
   let created: string[] = [];
-  for await (const patient of scanResources<Patient>(store, `Patient?identifier=${system}|`)) {
+  for await (const patient of scanResources<Patient>(store(), `Patient?identifier=${system}|`)) {
     seen.set(patient.id as string, [...(seen.get(patient.id as string) ?? []), patient]);
     if (!written && seen.size === 5) {
       // While the first page is being read: the writes of other requests.
       written = true;
-      const current = await store.read<Patient>('Patient', updated);
-      await store.update<Patient>({ ...current, id: updated, gender: 'male' });
-      await store.delete('Patient', deleted);
+      const current = await store().read<Patient>('Patient', updated);
+      await store().update<Patient>({ ...current, id: updated, gender: 'male' });
+      await store().delete('Patient', deleted);
       created = await patients(system, 3, 10_000);
       await patients(`${system}-other`, 3);
     }
@@ -69,14 +58,18 @@ test("the stored text's bytes are what a read returns; nothing matched, nothing 
   const system = `https://norpain.no/fhir/sid/scan-${randomUUID()}`;
   // A name outside ASCII: the bytes are UTF-8, not one byte a character.
   const [id] = await patients(system, 1);
-  await store.update({ ...(await store.read<Patient>('Patient', id)), id, name: [{ family: 'Ødegård' }] });
+  await store().update({
+    ...(await store().read<Patient>('Patient', id)),
+    id,
+    name: [{ family: 'Ødegård' }],
+  });
   const items: (Patient | Buffer)[] = [];
-  for await (const item of scanStored(store, `Patient?identifier=${system}|`))
+  for await (const item of scanStored(store(), `Patient?identifier=${system}|`))
     items.push(item as Patient | Buffer);
   expect(items).toHaveLength(1);
   expect(Buffer.isBuffer(items[0])).toBe(true);
-  expect(JSON.parse((items[0] as Buffer).toString('utf8'))).toEqual(await store.read('Patient', id));
+  expect(JSON.parse((items[0] as Buffer).toString('utf8'))).toEqual(await store().read('Patient', id));
   const none: unknown[] = [];
-  for await (const item of scanStored(store, `Patient?identifier=${system}-none|`)) none.push(item);
+  for await (const item of scanStored(store(), `Patient?identifier=${system}-none|`)) none.push(item);
   expect(none).toEqual([]);
 });

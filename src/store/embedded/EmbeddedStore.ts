@@ -1,5 +1,5 @@
 import { mkdirSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { parseSearchRequest, type SearchRequest } from '@medplum/core';
 import type { Bundle, Resource, ResourceType } from '@medplum/fhirtypes';
@@ -137,6 +137,14 @@ export class EmbeddedStore implements FhirStore {
   /** Opens (creating folders, file and schema when absent) the store in `file`. */
   static open(file: string): EmbeddedStore {
     return new EmbeddedStore(file);
+  }
+
+  /**
+   * The store's file in a data folder: the one name by which the server, and the tools and tests that read
+   * what it wrote, find it.
+   */
+  static defaultFile(dataDir: string): string {
+    return join(dataDir, 'fhir-store.sqlite');
   }
 
   // ---- FhirStore ---------------------------------------------------------------------------------
