@@ -158,6 +158,8 @@ function pick(source: Record<string, unknown>, tree: Tree): Record<string, unkno
   return out;
 }
 
+const NO_ITEMS: QuestionnaireResponseItem[] = [];
+
 /** Items whose linkId is approved (with all below them), and groups on the way to one. */
 function approvedItems(
   items: QuestionnaireResponseItem[] | undefined,
@@ -169,11 +171,13 @@ function approvedItems(
       out.push(item);
       continue;
     }
-    const inner = approvedItems(item.item, linkIds);
-    const answers = (item.answer ?? []).flatMap((answer) => {
-      const below = approvedItems(answer.item, linkIds);
-      return below.length > 0 ? [{ item: below }] : [];
-    });
+    // Most items are questions with nothing below them: nothing is made for those.
+    const inner = item.item === undefined ? NO_ITEMS : approvedItems(item.item, linkIds);
+    const answers: QuestionnaireResponseItem['answer'] = [];
+    for (const answer of item.answer ?? []) {
+      const below = answer.item === undefined ? NO_ITEMS : approvedItems(answer.item, linkIds);
+      if (below.length > 0) answers.push({ item: below });
+    }
     if (inner.length > 0 || answers.length > 0) {
       out.push({
         linkId: item.linkId,
@@ -210,19 +214,26 @@ function clean(value: unknown, ctx: ProjectionContext, key: string): unknown {
   if (typeof value !== 'object' || value === null) {
     return value;
   }
+  // Walked key by key without taking the entries out first: an export cleans millions of objects.
   const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(value)) {
+  let empty = true;
+  for (const k in value) {
     if (NEVER.has(k)) continue;
+    const v = (value as Record<string, unknown>)[k];
     if (k === 'reference' && typeof v === 'string') {
       const rewritten = rewriteReference(v, ctx);
       if (rewritten === undefined) return undefined; // a reference the view cannot show: left out whole
       out.reference = rewritten;
+      empty = false;
       continue;
     }
     const cleaned = clean(v, ctx, k);
-    if (cleaned !== undefined) out[k] = cleaned;
+    if (cleaned !== undefined) {
+      out[k] = cleaned;
+      empty = false;
+    }
   }
-  return Object.keys(out).length > 0 ? out : undefined;
+  return empty ? undefined : out;
 }
 
 function rewriteReference(text: string, ctx: ProjectionContext): string | undefined {

@@ -10,7 +10,7 @@ import type { Principal } from '../auth/principal';
 import { errors, isFhirError } from '../fhir/outcomes';
 import { isFhirId, parseReference } from '../fhir/reference';
 import type { FhirStore, HistoryOptions, HistoryResult, SearchResult } from '../store/FhirStore';
-import { scanResources } from '../store/scan';
+import { scanReferences, scanResources } from '../store/scan';
 import { isStudyResourceType, parseApproval, type Approval, type StudyResourceType } from './approval';
 import { coarsenDate, projectResource } from './project';
 import type { ProjectPseudonyms, StudyPseudonyms } from './pseudonyms';
@@ -108,6 +108,7 @@ export async function openStudy(principal: Principal, deps: StudyViewDeps): Prom
 /** One study's view, for one request or one export. */
 export class Study implements StudyView {
   private readonly cohortCache = new Map<string, boolean>();
+  /** Whether cohortCache holds the whole cohort (see primeCohort): a person not in it is outside. */
   private primed = false;
 
   constructor(
@@ -283,27 +284,28 @@ export class Study implements StudyView {
   }
 
   /**
-   * Marks the persons with an episode in the view, most of the cohort, in one pass over the episodes:
-   * a stream of the whole view then looks up only the others, a few persons per store query.
+   * Reads the whole cohort, for a stream of the whole view: the persons the dated resources at the covered
+   * units in the period are about, one pass over each dated type's reference index (no resource read),
+   * instead of a few persons per store query as the stream meets them. It is the cohort as of this read,
+   * as a lazy look-up during the stream would see it.
    */
   private async primeCohort(): Promise<void> {
     if (this.primed) return;
-    const episodes: SearchRequest = {
-      resourceType: 'EpisodeOfCare',
-      filters: periodFilters(this.study, 'EpisodeOfCare'),
-    };
-    for await (const episode of scanResources(this.deps.store, episodes)) {
-      const person = personOf(episode);
-      if (person !== undefined) this.cohortCache.set(person, true);
+    for (const type of Object.keys(DATED) as StudyResourceType[]) {
+      const dated: SearchRequest = { resourceType: type, filters: periodFilters(this.study, type) };
+      for await (const target of scanReferences(this.deps.store, dated, PERSON_PARAM[type])) {
+        const person = patientIdIn(target);
+        if (person !== undefined) this.cohortCache.set(person, true);
+      }
     }
     this.primed = true;
   }
 
   /** Finds which of these persons have a dated resource in the view (the cohort), and remembers it. */
   private async fillCohort(persons: readonly string[]): Promise<void> {
+    if (this.primed) return; // everyone in the cohort is known
     let open = persons.filter((p) => !this.cohortCache.has(p));
     for (const type of Object.keys(DATED) as StudyResourceType[]) {
-      if (type === 'EpisodeOfCare' && this.primed) continue; // every person with one is known already
       for (const chunk of chunks(open, PERSONS_PER_QUERY)) {
         for (let offset: number | undefined = 0; offset !== undefined;) {
           const result: SearchResult = await this.deps.store.search({
@@ -369,8 +371,13 @@ function personOf(resource: Resource): string | undefined {
   if (resource.resourceType === 'Patient') return resource.id;
   const holder = resource as { subject?: { reference?: string }; patient?: { reference?: string } };
   const text = holder.subject?.reference ?? holder.patient?.reference;
-  const parsed = text === undefined ? undefined : parseReference(text);
-  return parsed?.ok && parsed.reference.kind === 'literal' && parsed.reference.resourceType === 'Patient'
+  return text === undefined ? undefined : patientIdIn(text);
+}
+
+/** The Patient id a reference names, when it names a Patient. */
+function patientIdIn(reference: string): string | undefined {
+  const parsed = parseReference(reference);
+  return parsed.ok && parsed.reference.kind === 'literal' && parsed.reference.resourceType === 'Patient'
     ? parsed.reference.id
     : undefined;
 }

@@ -46,6 +46,12 @@ export interface FhirStore {
    * with memory flat whatever the size. Stores without it are read with `search`, page by page. */
   scan?(request: SearchRequest): AsyncIterable<Buffer>;
 
+  /** Optional: what one reference search parameter of every match of a search's filters points at, as
+   * `Type/id` (literal references only; a match with none gives nothing, one with several gives each),
+   * read from the store's reference index without reading the resources; memory flat as for `scan`.
+   * Stores without it are read with `scan` or `search` (src/store/scan.ts). */
+  scanReferences?(request: SearchRequest, param: string): AsyncIterable<string>;
+
   /** Optional: the store's clock, never behind the `lastUpdated` of anything it holds. A store that hands
    * out strictly increasing instants runs ahead of the wall clock during a burst of writes, so "everything
    * written so far" is up to this instant, not up to the wall clock's. Stores without it stamp with the

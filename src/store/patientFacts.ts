@@ -238,6 +238,12 @@ export function withPatientFacts(store: FhirStore, facts: PatientFacts): Factful
     vread: (type, id, versionId) => store.vread(type, id, versionId),
     search: (request) => store.search(request),
     ...(store.scan ? { scan: (request) => (store.scan as NonNullable<FhirStore['scan']>)(request) } : {}),
+    ...(store.scanReferences
+      ? {
+          scanReferences: (request, param) =>
+            (store.scanReferences as NonNullable<FhirStore['scanReferences']>)(request, param),
+        }
+      : {}),
     ...(store.now ? { now: () => (store.now as NonNullable<FhirStore['now']>)() } : {}),
     history: (type, id, options) => store.history(type, id, options),
     ping: () => store.ping(),

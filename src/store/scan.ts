@@ -1,5 +1,6 @@
-import { parseSearchRequest, type SearchRequest } from '@medplum/core';
+import { evalFhirPath, getSearchParameters, parseSearchRequest, type SearchRequest } from '@medplum/core';
 import type { Resource } from '@medplum/fhirtypes';
+import { literalKeyOf } from '../fhir/reference';
 import type { FhirStore, SearchResult } from './FhirStore';
 
 /**
@@ -30,6 +31,33 @@ export async function* scanResources<T extends Resource = Resource>(
 ): AsyncIterable<T> {
   for await (const item of scanStored(store, request)) {
     yield (Buffer.isBuffer(item) ? JSON.parse(item.toString('utf8')) : item) as T;
+  }
+}
+
+/**
+ * What the reference search parameter `param` of every match points at, as `Type/id` (literal references
+ * only), for readers that want whom the matches are about rather than the matches (a study's cohort): the
+ * store's reference index where it has one, else each match read and the parameter's expression
+ * evaluated as the store indexes it.
+ */
+export async function* scanReferences(
+  store: FhirStore,
+  request: SearchRequest,
+  param: string,
+): AsyncIterable<string> {
+  const filtersOnly: SearchRequest = { resourceType: request.resourceType, filters: request.filters ?? [] };
+  if (store.scanReferences !== undefined) {
+    yield* store.scanReferences(filtersOnly, param);
+    return;
+  }
+  const expression = getSearchParameters(request.resourceType)?.[param]?.expression;
+  if (expression === undefined) throw new Error(`${request.resourceType} has no search parameter ${param}`);
+  for await (const resource of scanResources(store, filtersOnly)) {
+    for (const value of evalFhirPath(expression, resource)) {
+      const reference = (value as { reference?: unknown } | null)?.reference;
+      const key = typeof reference === 'string' ? literalKeyOf(reference) : undefined;
+      if (key !== undefined) yield key;
+    }
   }
 }
 

@@ -2,6 +2,7 @@ import type { EpisodeOfCare, Patient, QuestionnaireResponse } from '@medplum/fhi
 import { isFhirError } from '../../src/fhir/outcomes';
 import { openStudyView } from '../../src/research/view';
 import { people, RESH } from '../consent/fixtures';
+import { submitAbout } from '../helpers/clinical';
 import { startTestServer, type TestServer } from '../helpers/testServer';
 import {
   approval,
@@ -102,6 +103,36 @@ test('only persons at the covered units; unapproved types are empty', async () =
   expect(await collect(view.stream('Procedure'))).toEqual([]);
   // A registry id given as if it were a project id names nobody.
   expect(await collect(view.stream('Patient', { patients: [inView.patient] }))).toEqual([]);
+});
+
+test('the cohort is the persons with a dated resource at a covered unit in the period, read whole or person by person', async () => {
+  const clinic = await server.token('clinic', { org: UNIT_A });
+  const answer = (subject: string, authored: string): QuestionnaireResponse => ({
+    resourceType: 'QuestionnaireResponse',
+    questionnaire: `${q.url}|1`,
+    status: 'completed',
+    subject: { reference: subject },
+    authored,
+    item: [{ linkId: 'smerte', answer: [{ valueInteger: 4 }] }],
+  });
+  const [c, d] = people(1311, 2);
+  // No episode: in the cohort by an answer in the period alone; the other's answer is before it.
+  const [onlyAnswer] = await submitAbout(server, clinic, c, (p) => [answer(p, '2024-05-02T09:00:00+01:00')]);
+  const [before] = await submitAbout(server, clinic, d, (p) => [answer(p, '2019-05-02T09:00:00+01:00')]);
+  const ids = async (patients?: string[]) => {
+    const view = await openStudyView(researcher(study.id as string), server.server.studyViews);
+    return (await collect(view.stream('Patient', patients === undefined ? {} : { patients }))).map(
+      (p) => p.id,
+    );
+  };
+  const whole = await ids();
+  expect(whole).toEqual(
+    expect.arrayContaining([project('Patient', onlyAnswer), project('Patient', inView.patient)]),
+  );
+  expect(whole).not.toContain(project('Patient', before));
+  expect(whole).not.toContain(project('Patient', otherUnit.patient));
+  const few = [onlyAnswer, before, otherUnit.patient].map((id) => project('Patient', id));
+  expect(await ids(few)).toEqual([project('Patient', onlyAnswer)]);
 });
 
 test('a token of an unknown, inactive or expired study gets 403', async () => {

@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import type { Patient } from '@medplum/fhirtypes';
-import { scanResources, scanStored } from '../../src/store/scan';
+import { Operator } from '@medplum/core';
+import type { Patient, QuestionnaireResponse } from '@medplum/fhirtypes';
+import type { FhirStore } from '../../src/store/FhirStore';
+import { scanReferences, scanResources, scanStored } from '../../src/store/scan';
 import { temporaryEmbeddedStore } from '../helpers/embeddedStore';
 
 /**
@@ -72,4 +74,36 @@ test("the stored text's bytes are what a read returns; nothing matched, nothing 
   const none: unknown[] = [];
   for await (const item of scanStored(store(), `Patient?identifier=${system}-none|`)) none.push(item);
   expect(none).toEqual([]);
+});
+
+test('the targets of a reference parameter of every match: from the index as from the resources', async () => {
+  const questionnaire = `https://norpain.no/fhir/Questionnaire/scan-${randomUUID()}`;
+  const [a, b, c] = await patients(`https://norpain.no/fhir/sid/scan-${randomUUID()}`, 3);
+  const answer = (subject?: string): QuestionnaireResponse => ({
+    resourceType: 'QuestionnaireResponse',
+    questionnaire,
+    status: 'completed',
+    ...(subject === undefined ? {} : { subject: { reference: subject } }),
+  });
+  const expected: string[] = [];
+  // More matches than a page, a page's last ones among them without a subject.
+  for (let i = 0; i < PAGE_ROWS + 5; i++) {
+    const subject = i >= PAGE_ROWS - 3 && i < PAGE_ROWS ? undefined : `Patient/${[a, b, c][i % 3]}`;
+    await store().create(answer(subject));
+    if (subject !== undefined) expected.push(subject);
+  }
+  await store().create({ ...answer(`Patient/${a}`), questionnaire: `${questionnaire}-other` });
+  const targets = async (from: FhirStore) => {
+    const out: string[] = [];
+    const matches = {
+      resourceType: 'QuestionnaireResponse' as const,
+      filters: [{ code: 'questionnaire', operator: Operator.EQUALS, value: questionnaire }],
+    };
+    for await (const target of scanReferences(from, matches, 'subject')) out.push(target);
+    return out.sort();
+  };
+  // The same store without its index read: what a store without scanReferences (HAPI) is read with.
+  const withoutIndex: FhirStore = Object.create(store(), { scanReferences: { value: undefined } });
+  expect(await targets(store())).toEqual(expected.sort());
+  expect(await targets(withoutIndex)).toEqual(expected);
 });

@@ -217,6 +217,34 @@ export class EmbeddedStore implements FhirStore {
     }
   }
 
+  /**
+   * scanReferences (FhirStore): the walk of `scan`, a page of resources at a time, joined to the reference
+   * index (idx_reference_res) instead of the stored text.
+   */
+  async *scanReferences(request: SearchRequest, param: string): AsyncIterable<string> {
+    const where = this.scanWhere(request.resourceType, request);
+    const page = this.db.prepare(
+      `SELECT p.res, x.target_type, x.target_id FROM (
+         SELECT r.res FROM resource r NOT INDEXED WHERE r.res > ? AND ${where.sql} ORDER BY r.res LIMIT ${SCAN_PAGE}
+       ) p LEFT JOIN idx_reference x ON x.res = p.res AND x.param = ? AND x.target_id IS NOT NULL
+       ORDER BY p.res`,
+    );
+    for (let after = 0; ;) {
+      const rows = page.all(after, ...where.params, param) as {
+        res: number;
+        target_type: string | null;
+        target_id: string | null;
+      }[];
+      let resources = 0;
+      for (const row of rows) {
+        if (row.res !== after) resources += 1;
+        after = row.res;
+        if (row.target_type !== null && row.target_id !== null) yield `${row.target_type}/${row.target_id}`;
+      }
+      if (resources < SCAN_PAGE) return;
+    }
+  }
+
   async history(
     type: ResourceType,
     id: string | undefined,
