@@ -5,10 +5,13 @@
  * also holds other people. Runs the real components (embedded store, identity vault, reservation register,
  * person lock); people are loaded through the real ingest pipeline, every step of it.
  *
- *   npx tsx bench/erase/run.ts [--people N] [--others N]
+ *   npx tsx bench/erase/run.ts [--people N] [--others N] [--store FILE]
+ *
+ * `--store FILE`: start from a copy of a loaded store (e.g. DATA_DIR/fhir-store.sqlite of a cohort made by
+ * test/generators/cohort.ts), so the erasure runs at a registry's size; its persons are others too.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AuditLog, auditLogPath } from '../../src/audit/log';
@@ -83,6 +86,13 @@ async function main(): Promise<void> {
   const measured = arg('people', 50);
   const others = arg('others', 500);
   const dir = mkdtempSync(join(tmpdir(), 'norpain-bench-erase-'));
+  const loaded = process.argv.includes('--store')
+    ? process.argv[process.argv.indexOf('--store') + 1]
+    : undefined;
+  if (loaded !== undefined) {
+    copyFileSync(loaded, EmbeddedStore.defaultFile(dir));
+    console.log(`starting from a copy of ${loaded} (${(statSync(loaded).size / 2 ** 20).toFixed(0)} MB)`);
+  }
   const logger = createLogger({ level: 'silent', sink: () => undefined });
   const store = withPatientFacts(
     EmbeddedStore.open(EmbeddedStore.defaultFile(dir)),

@@ -1,47 +1,100 @@
 import { closeSync, openSync, readSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 
 const CHUNK = 1 << 20;
 
 /**
  * Whether any of `files` (absent ones count as empty) holds one of `texts` (UTF-8, as SQLite stores text)
  * anywhere in its bytes: live rows, free space, stale copies alike. Read in chunks that overlap by the
- * longest text less one byte, so a text across a chunk boundary is found too.
+ * longest text less one byte, so a text across a chunk boundary is found too. For the façade's small
+ * databases; a store's file of gigabytes is read with fileHoldsAsync.
  */
 export function fileHolds(files: readonly string[], texts: readonly string[]): boolean {
-  const needles = texts.filter((t) => t.length > 0).map((t) => Buffer.from(t, 'utf8'));
-  if (needles.length === 0) {
-    return false;
-  }
-  const overlap = Math.max(...needles.map((n) => n.length)) - 1;
-  const buffer = Buffer.allocUnsafe(CHUNK + overlap);
+  const scan = TextScan.of(texts);
+  if (scan === undefined) return false;
   for (const file of files) {
     let fd: number;
     try {
       fd = openSync(file, 'r');
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-        continue;
-      }
+      if (isAbsent(err)) continue;
       throw err;
     }
     try {
-      let kept = 0; // bytes carried over from the end of the previous chunk
+      scan.restart();
       for (let position = 0; ;) {
-        const read = readSync(fd, buffer, kept, CHUNK, position);
-        if (read === 0) {
-          break;
-        }
+        const read = readSync(fd, scan.buffer, scan.kept, CHUNK, position);
+        if (read === 0) break;
         position += read;
-        const window = buffer.subarray(0, kept + read);
-        if (needles.some((n) => window.includes(n))) {
-          return true;
-        }
-        kept = Math.min(overlap, window.length);
-        window.copy(buffer, 0, window.length - kept);
+        if (scan.holds(read)) return true;
       }
     } finally {
       closeSync(fd);
     }
   }
   return false;
+}
+
+/** fileHolds, reading on the thread pool: the event loop serves other requests between chunks. */
+export async function fileHoldsAsync(files: readonly string[], texts: readonly string[]): Promise<boolean> {
+  const scan = TextScan.of(texts);
+  if (scan === undefined) return false;
+  for (const file of files) {
+    let handle;
+    try {
+      handle = await open(file, 'r');
+    } catch (err) {
+      if (isAbsent(err)) continue;
+      throw err;
+    }
+    try {
+      scan.restart();
+      for (let position = 0; ;) {
+        const { bytesRead } = await handle.read(scan.buffer, scan.kept, CHUNK, position);
+        if (bytesRead === 0) break;
+        position += bytesRead;
+        if (scan.holds(bytesRead)) return true;
+      }
+    } finally {
+      await handle.close();
+    }
+  }
+  return false;
+}
+
+/** The search over one file's chunks: each chunk is read into `buffer` at `kept`, after the bytes kept
+ * from the end of the one before. */
+class TextScan {
+  readonly buffer: Buffer;
+  kept = 0;
+
+  private constructor(
+    private readonly needles: Buffer[],
+    private readonly overlap: number,
+  ) {
+    this.buffer = Buffer.allocUnsafe(CHUNK + overlap);
+  }
+
+  static of(texts: readonly string[]): TextScan | undefined {
+    const needles = texts.filter((t) => t.length > 0).map((t) => Buffer.from(t, 'utf8'));
+    if (needles.length === 0) return undefined;
+    return new TextScan(needles, Math.max(...needles.map((n) => n.length)) - 1);
+  }
+
+  restart(): void {
+    this.kept = 0;
+  }
+
+  /** Whether the chunk just read (`read` bytes), with what was kept before it, holds a text. */
+  holds(read: number): boolean {
+    const window = this.buffer.subarray(0, this.kept + read);
+    if (this.needles.some((n) => window.includes(n))) return true;
+    this.kept = Math.min(this.overlap, window.length);
+    window.copy(this.buffer, 0, window.length - this.kept);
+    return false;
+  }
+}
+
+function isAbsent(err: unknown): boolean {
+  return (err as NodeJS.ErrnoException).code === 'ENOENT';
 }

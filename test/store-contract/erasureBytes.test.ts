@@ -89,3 +89,40 @@ test.each([
   },
   60_000,
 );
+
+test('an erasure reads the stored text a page at a time: a read asked for while it runs is answered first', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'norpain-erasure-yields-'));
+  dirs.push(dir);
+  const store = EmbeddedStore.open(EmbeddedStore.defaultFile(dir));
+  try {
+    const { resource: patient } = await store.create<Patient>({ resourceType: 'Patient' });
+    const subject = { reference: `Patient/${patient.id}` };
+    const code = { coding: [{ system: 'urn:oid:2.16.578.1.12.4.1.1.7110', code: 'M79.7' }] };
+    const { resource: theirs } = await store.create<Condition>({ resourceType: 'Condition', subject, code });
+    // Someone else's versions, more than a page of the erasure's look at the stored text.
+    const { resource: someoneElse } = await store.create<Patient>({ resourceType: 'Patient' });
+    let other = '';
+    for (let i = 0; i < 1200; i++) {
+      const { resource } = await store.create<Condition>({
+        resourceType: 'Condition',
+        subject: { reference: `Patient/${someoneElse.id}` },
+        code,
+      });
+      other = resource.id as string;
+    }
+    const answered: string[] = [];
+    const erasure = store.erasePatientCompartment(patient.id as string).then((receipt) => {
+      answered.push('erasure');
+      return receipt;
+    });
+    const read = store.read('Condition', other).then(() => answered.push('read'));
+    const [receipt] = await Promise.all([erasure, read]);
+    expect(answered).toEqual(['read', 'erasure']);
+    expect(receipt.residual).toBe(0);
+    expect(receipt.erased).toEqual({ Patient: 1, Condition: 1 });
+    expect(bytesHolding(dir, patient.id as string)).toEqual([]);
+    expect(bytesHolding(dir, theirs.id as string)).toEqual([]);
+  } finally {
+    await store.close();
+  }
+});
