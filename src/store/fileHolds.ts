@@ -62,6 +62,36 @@ export async function fileHoldsAsync(files: readonly string[], texts: readonly s
   return false;
 }
 
+/**
+ * The pages of `file` (of `pageSize` bytes, numbered from 1 as SQLite numbers them) on which one of
+ * `texts` starts, read as fileHoldsAsync reads. A text across two pages counts for both.
+ */
+export async function filePagesHolding(
+  file: string,
+  texts: readonly string[],
+  pageSize: number,
+): Promise<number[]> {
+  const scan = TextScan.of(texts);
+  const pages = new Set<number>();
+  if (scan === undefined) return [];
+  const handle = await open(file, 'r');
+  try {
+    for (let position = 0; ;) {
+      const start = position - scan.kept;
+      const { bytesRead } = await handle.read(scan.buffer, scan.kept, CHUNK, position);
+      if (bytesRead === 0) break;
+      position += bytesRead;
+      for (const [offset, length] of scan.found(bytesRead)) {
+        pages.add(Math.floor((start + offset) / pageSize) + 1);
+        pages.add(Math.floor((start + offset + length - 1) / pageSize) + 1);
+      }
+    }
+  } finally {
+    await handle.close();
+  }
+  return [...pages].sort((a, b) => a - b);
+}
+
 /** The search over one file's chunks: each chunk is read into `buffer` at `kept`, after the bytes kept
  * from the end of the one before. */
 class TextScan {
@@ -89,9 +119,27 @@ class TextScan {
   holds(read: number): boolean {
     const window = this.buffer.subarray(0, this.kept + read);
     if (this.needles.some((n) => window.includes(n))) return true;
+    this.keep(window);
+    return false;
+  }
+
+  /** Where texts stand in the chunk just read, with what was kept before it: [offset, length] in that
+   * window (a text in the kept bytes alone was found with the chunk before, and is found again). */
+  found(read: number): [number, number][] {
+    const window = this.buffer.subarray(0, this.kept + read);
+    const at: [number, number][] = [];
+    for (const needle of this.needles) {
+      for (let i = window.indexOf(needle); i >= 0; i = window.indexOf(needle, i + 1)) {
+        at.push([i, needle.length]);
+      }
+    }
+    this.keep(window);
+    return at;
+  }
+
+  private keep(window: Buffer): void {
     this.kept = Math.min(this.overlap, window.length);
     window.copy(this.buffer, 0, window.length - this.kept);
-    return false;
   }
 }
 

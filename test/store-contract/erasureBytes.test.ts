@@ -14,7 +14,9 @@ import { EmbeddedStore } from '../../src/store/embedded';
  * each case lays out the same pages every time. These cases were picked (from seeds 1–12 at 25 and 40
  * persons a round) because each leaves such a copy of someone erased when nothing removes it; seen there:
  * Patient ids in idx_reference_target leaves, pseudonyms in idx_token_search leaves (and, by the privacy
- * fuzzer, a Patient id in a stored_reference leaf).
+ * fuzzer, a Patient id in a stored_reference leaf). Of these four, two leave their copy in an index's page,
+ * which the erasure rebuilds (REINDEX), and two in a table's page (resource, idx_reference), which only
+ * VACUUM reaches: both ways are walked.
  */
 const dirs: string[] = [];
 afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
