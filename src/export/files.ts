@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import { once } from 'node:events';
 import path from 'node:path';
-import { fileHolds } from '../store/fileHolds';
+import { fileHoldsAsync } from '../store/fileHolds';
 import type { OutputFile } from './jobs';
 
 /**
@@ -40,8 +40,9 @@ export class ExportFiles {
     fs.rmSync(this.jobDir(jobId), { recursive: true, force: true });
   }
 
-  /** Whether any file of a job, partial or published, holds one of `texts`. */
-  holds(jobId: string, texts: readonly string[]): boolean {
+  /** Whether any file of a job, partial or published, holds one of `texts` (read off the event loop: a
+   * staff export is gigabytes). */
+  holds(jobId: string, texts: readonly string[]): Promise<boolean> {
     const dir = this.jobDir(jobId);
     const files = fs.existsSync(dir)
       ? fs
@@ -49,7 +50,7 @@ export class ExportFiles {
           .filter((entry) => entry.isFile())
           .map((entry) => path.join(entry.parentPath, entry.name))
       : [];
-    return fileHolds(files, texts);
+    return fileHoldsAsync(files, texts);
   }
 
   /** Job folders on disk (to remove what no job record names any more). */
@@ -77,6 +78,8 @@ export class NdjsonWriter {
     bytes: number;
   };
   private chunk = Buffer.allocUnsafe(CHUNK_BYTES);
+  /** A file's error (it could not be opened or written), kept until the job's next step throws it. */
+  private failure?: Error;
   private used = 0;
   private readonly files: OutputFile[] = [];
 
@@ -90,6 +93,7 @@ export class NdjsonWriter {
    * JSON text has no raw newline).
    */
   async write(type: string, resource: object | string | Uint8Array): Promise<void> {
+    if (this.failure !== undefined) throw this.failure;
     const line =
       resource instanceof Uint8Array || typeof resource === 'string' ? resource : JSON.stringify(resource);
     // A string's UTF-8 length is at most three bytes a character: counted exactly only near a file's end.
@@ -141,6 +145,11 @@ export class NdjsonWriter {
       mode: 0o600,
       highWaterMark: CHUNK_BYTES,
     });
+    // Opened and written in the background: an error comes as an event, at any time, also after the job
+    // was cancelled and its folder removed; unheard, it would end the process.
+    stream.on('error', (err) => {
+      if (this.current?.stream === stream) this.failure ??= err;
+    });
     this.files.push(file);
     this.current = { type, stream, file, bytes: 0 };
   }
@@ -179,6 +188,7 @@ export class NdjsonWriter {
     const current = this.current;
     if (current === undefined) return;
     await this.flush();
+    if (this.failure !== undefined) throw this.failure;
     this.current = undefined;
     current.stream.end();
     await once(current.stream, 'close');

@@ -24,9 +24,9 @@ export interface ExportServices {
   /** Deletes what has expired now (the sweeper runs it on a timer too). */
   sweep(): Promise<void>;
   /**
-   * A person was erased (a reservation): every export whose files hold them — by Patient id and pseudonym,
-   * in a study's export by the Patient's project id — is withdrawn as a cancel would, running or done, and
-   * its files deleted; its owner's next poll gets 404. Returns how many.
+   * A person was erased (a reservation): every export still running, and every finished one whose files
+   * hold them — by Patient id and pseudonym, in a study's export by the Patient's project id — is
+   * withdrawn as a cancel would, and its files deleted; its owner's next poll gets 404. Returns how many.
    */
   withdrawHolding(person: { patientId: string; pseudonym: string }): Promise<number>;
   close(): Promise<void>;
@@ -110,7 +110,10 @@ export function openExport(deps: ExportDeps): ExportServices {
       if (study !== undefined) {
         texts.push(deps.projectPseudonyms.forStudy(study).id('Patient', person.patientId));
       }
-      if (!files.holds(id, texts)) continue;
+      // A running job may hold the person in what it has read and not yet written (the page of the store
+      // it is at, the chunk its file is given next): its files cannot tell, so it goes whatever they hold.
+      const running = job?.status === 'in-progress';
+      if (!running && !(await files.holds(id, texts))) continue;
       await engine.cancel(id); // stops it if it runs here, and deletes its files
       withdrawn++;
       if (job === undefined) continue;

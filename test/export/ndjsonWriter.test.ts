@@ -62,3 +62,22 @@ test('a line longer than a chunk, and one longer than the limit, are written who
   expect(files.map((f) => f.count)).toEqual([1, 1, 1, 1]);
   expect(files.flatMap((f) => lines(f.name))).toEqual(['{"id":"before"}', long, long, '{"id":"after"}']);
 });
+
+test("a job stopped before its file is open, its folder removed at once, ends quietly: the file's error is not the process's", async () => {
+  const own = fs.mkdtempSync(path.join(dir, 'job-'));
+  const writer = new NdjsonWriter(own, 1024);
+  await writer.write('Patient', { resourceType: 'Patient', id: 'a' });
+  writer.abort();
+  fs.rmSync(own, { recursive: true, force: true });
+  // The stream opens its file on the thread pool; its failure comes after this.
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  expect(fs.existsSync(own)).toBe(false);
+});
+
+test('a file that cannot be written fails the job at its next step', async () => {
+  const own = fs.mkdtempSync(path.join(dir, 'job-'));
+  const writer = new NdjsonWriter(own, 1024 * 1024);
+  fs.writeFileSync(path.join(own, 'Patient-1.ndjson'), ''); // taken: the writer opens with 'wx'
+  await writer.write('Patient', { resourceType: 'Patient', id: 'a' });
+  await expect(writer.finish()).rejects.toThrow(/EEXIST/);
+});
