@@ -94,5 +94,50 @@ async function foundInDataFiles(needles: string[]): Promise<string[]> {
 
       expect(await foundInDataFiles([...needles, fnr])).toEqual([]);
     });
+
+    test('rows an open transaction may still see leave the erasure pending, and its completion removes them', async () => {
+      const clinic = await server.token('clinic');
+      const admin = await server.token('registry-admin');
+      const fnr = people((Date.now() + 50_000) % 100_000, 1)[0];
+      const tag = `hp-${randomUUID()}`;
+      const answers = [`svar-${randomUUID()}`];
+      const submitted = await call(
+        server,
+        clinic,
+        'POST',
+        '',
+        submission([{ system: FNR_SYSTEM, value: fnr }], tag, answers),
+      );
+      expect(submitted.status).toBe(200);
+      const found = await call<Bundle<Condition>>(
+        server,
+        admin,
+        'GET',
+        `Condition?code=${TAG_SYSTEM}|${tag}`,
+      );
+      const patientId = found.body.entry?.[0]?.resource?.subject?.reference?.split('/')[1] as string;
+      const needles = [patientId, ...answers];
+      // Another client of HAPI's database in a transaction whose snapshot is older than the erasure: the
+      // rows the erasure deletes stay visible to it, so VACUUM FULL must keep them.
+      const holder = new Client({ connectionString: databaseUrl });
+      await holder.connect();
+      try {
+        await holder.query('BEGIN ISOLATION LEVEL REPEATABLE READ');
+        await holder.query('SELECT 1');
+        const held = await call(server, clinic, 'POST', 'Consent', reservation(fnr));
+        expect(held.status).toBe(503);
+        expect((await foundInDataFiles(needles)).length).toBeGreaterThan(0);
+      } finally {
+        await holder.query('ROLLBACK').catch(() => undefined);
+        await holder.end();
+      }
+      // The erasure stayed pending: the server's background recovery (every 30 s) completes it.
+      let left = await foundInDataFiles([...needles, fnr]);
+      for (const until = Date.now() + 45_000; left.length > 0 && Date.now() < until;) {
+        await new Promise((resolve) => setTimeout(resolve, 1_000));
+        left = await foundInDataFiles([...needles, fnr]);
+      }
+      expect(left).toEqual([]);
+    }, 90_000);
   },
 );

@@ -1,4 +1,5 @@
 import { Pool } from 'pg';
+import { errors } from '../../fhir/outcomes';
 
 /**
  * The façade's direct line to HAPI's PostgreSQL database (HAPI_DATABASE_URL), for what HAPI's REST API
@@ -71,15 +72,47 @@ export class HapiDatabase {
    * leaves its bytes in the file until something overwrites them (measured: the pseudonym stayed in
    * hfj_resource, hfj_res_ver, hfj_spidx_* and their indexes), so it does not erase. The price is an
    * exclusive lock on each table while it is rewritten; see docs/hapi.md.
+   *
+   * A dead row that a transaction still open elsewhere may see (HAPI's scheduled jobs open one every few
+   * seconds) is copied into the new file, not dropped: PostgreSQL says so for each table ("N dead row
+   * versions cannot be removed yet"). The vacuum is then run again, a little later each time, and if
+   * such rows outlive every try, the erasure is not complete: 503, and the background recovery erases
+   * again (src/consent/reservation.ts).
    */
   async vacuum(): Promise<void> {
-    await this.pool.query(`VACUUM (FULL) ${ERASED_TABLES.join(', ')}`);
+    const client = await this.pool.connect();
+    let kept = 0;
+    const count = (notice: { detail?: string }) => {
+      const held = /(\d+) dead row versions cannot be removed yet/.exec(notice.detail ?? '');
+      kept += held === null ? 0 : Number(held[1]);
+    };
+    client.on('notice', count);
+    try {
+      for (let attempt = 1; ; attempt++) {
+        kept = 0;
+        await client.query(`VACUUM (FULL, VERBOSE) ${ERASED_TABLES.join(', ')}`);
+        if (kept === 0) return;
+        if (attempt === VACUUM_ATTEMPTS) {
+          throw errors.serviceUnavailable(
+            "The erasure is recorded but not yet complete: HAPI's database still holds rows an open transaction may see. It completes by itself; the reservation stands.",
+            30,
+          );
+        }
+        await new Promise((resolve) => setTimeout(resolve, 200 * attempt));
+      }
+    } finally {
+      client.off('notice', count);
+      client.release();
+    }
   }
 
   async close(): Promise<void> {
     await this.pool.end();
   }
 }
+
+/** How many times an erasure's VACUUM FULL runs while rows it must drop are still visible elsewhere. */
+const VACUUM_ATTEMPTS = 8;
 
 /** HAPI 8.8's tables that hold a resource, its versions, its index rows or a search about it. */
 export const ERASED_TABLES = [
