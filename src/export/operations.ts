@@ -67,7 +67,7 @@ export function exportOperations(deps: ExportOperationDeps): OperationRow[] {
       (job.expiresAt !== undefined && job.expiresAt <= new Date().toISOString())
     ) {
       throw errors.notFound(
-        'No export job with this id is visible to this token (it may have expired or been cancelled).',
+        'No export job with this id is visible to this token. It may have expired, been cancelled, or been withdrawn because a person reserved themselves (a reservation withdraws the exports that hold the person, and any export still running); start the export again.',
       );
     }
     return job;

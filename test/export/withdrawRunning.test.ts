@@ -84,7 +84,11 @@ test('a reservation withdraws an export still running, though its files do not h
       const poll = () =>
         handle('$export-poll-status')(['$export-poll-status'], { _jobId: jobId }).then(
           (response) => response?.status,
-          (err: unknown) => (isFhirError(err) ? err.status : 500),
+          (err: unknown) => {
+            // The owner is told why a job may be gone, and to start it again.
+            if (isFhirError(err)) expect(err.message).toMatch(/reserved themselves.*start the export again/);
+            return isFhirError(err) ? err.status : 500;
+          },
         );
       return { jobId, poll };
     };
