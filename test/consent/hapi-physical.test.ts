@@ -56,51 +56,14 @@ async function foundInDataFiles(needles: string[]): Promise<string[]> {
       await server?.stop();
     });
 
-    test('no table or index file holds the pseudonym, the Patient id or an answer of the person', async () => {
+    /** A person (a national id no other run uses: the HAPI server is shared and keeps what others stored)
+     * submitted by a clinic with these answers; what the scan looks for (not the tag: the test's own
+     * search by it is in HAPI's search cache, and names no person). */
+    async function submitPerson(answers: string[], offset: number) {
       const clinic = await server.token('clinic');
       const admin = await server.token('registry-admin');
-      // A national id no other run uses: the HAPI server is shared and keeps what others stored.
-      const fnr = people(Date.now() % 100_000, 1)[0];
+      const fnr = people((Date.now() + offset) % 100_000, 1)[0];
       const tag = `hp-${randomUUID()}`;
-      const answers = [`svar-${randomUUID()}`, `svar-${randomUUID()}`];
-      expect(
-        (
-          await call(
-            server,
-            clinic,
-            'POST',
-            '',
-            submission([{ system: FNR_SYSTEM, value: fnr }], tag, answers),
-          )
-        ).status,
-      ).toBe(200);
-      const found = await call<Bundle<Condition>>(
-        server,
-        admin,
-        'GET',
-        `Condition?code=${TAG_SYSTEM}|${tag}`,
-      );
-      const patientId = found.body.entry?.[0]?.resource?.subject?.reference?.split('/')[1] as string;
-      const pseudonym = (await call<Patient>(server, admin, 'GET', `Patient/${patientId}`)).body
-        .identifier?.[0].value as string;
-      // Not the tag: the test's own search by it is in HAPI's search cache, and names no person.
-      const needles = [pseudonym, patientId, ...answers];
-      // The scan sees them before: it can fail.
-      expect((await foundInDataFiles(needles)).sort()).toEqual([...needles].sort());
-
-      const reply = await call<Parameters>(server, clinic, 'POST', 'Consent', reservation(fnr));
-      expect(reply.status).toBe(201);
-      expect(reply.body.parameter?.find((p) => p.name === 'residual')?.valueInteger).toBe(0);
-
-      expect(await foundInDataFiles([...needles, fnr])).toEqual([]);
-    });
-
-    test('rows an open transaction may still see leave the erasure pending, and its completion removes them', async () => {
-      const clinic = await server.token('clinic');
-      const admin = await server.token('registry-admin');
-      const fnr = people((Date.now() + 50_000) % 100_000, 1)[0];
-      const tag = `hp-${randomUUID()}`;
-      const answers = [`svar-${randomUUID()}`];
       const submitted = await call(
         server,
         clinic,
@@ -116,7 +79,28 @@ async function foundInDataFiles(needles: string[]): Promise<string[]> {
         `Condition?code=${TAG_SYSTEM}|${tag}`,
       );
       const patientId = found.body.entry?.[0]?.resource?.subject?.reference?.split('/')[1] as string;
-      const needles = [patientId, ...answers];
+      const pseudonym = (await call<Patient>(server, admin, 'GET', `Patient/${patientId}`)).body
+        .identifier?.[0].value as string;
+      return { clinic, fnr, needles: [pseudonym, patientId, ...answers] };
+    }
+
+    test('no table or index file holds the pseudonym, the Patient id or an answer of the person', async () => {
+      const { clinic, fnr, needles } = await submitPerson(
+        [`svar-${randomUUID()}`, `svar-${randomUUID()}`],
+        0,
+      );
+      // The scan sees them before: it can fail.
+      expect((await foundInDataFiles(needles)).sort()).toEqual([...needles].sort());
+
+      const reply = await call<Parameters>(server, clinic, 'POST', 'Consent', reservation(fnr));
+      expect(reply.status).toBe(201);
+      expect(reply.body.parameter?.find((p) => p.name === 'residual')?.valueInteger).toBe(0);
+
+      expect(await foundInDataFiles([...needles, fnr])).toEqual([]);
+    });
+
+    test('rows an open transaction may still see leave the erasure pending, and its completion removes them', async () => {
+      const { clinic, fnr, needles } = await submitPerson([`svar-${randomUUID()}`], 50_000);
       // Another client of HAPI's database in a transaction whose snapshot is older than the erasure: the
       // rows the erasure deletes stay visible to it, so VACUUM FULL must keep them.
       const holder = new Client({ connectionString: databaseUrl });
