@@ -40,23 +40,8 @@ export async function fileHoldsAsync(files: readonly string[], texts: readonly s
   const scan = TextScan.of(texts);
   if (scan === undefined) return false;
   for (const file of files) {
-    let handle;
-    try {
-      handle = await open(file, 'r');
-    } catch (err) {
-      if (isAbsent(err)) continue;
-      throw err;
-    }
-    try {
-      scan.restart();
-      for (let position = 0; ;) {
-        const { bytesRead } = await handle.read(scan.buffer, scan.kept, CHUNK, position);
-        if (bytesRead === 0) break;
-        position += bytesRead;
-        if (scan.holds(bytesRead)) return true;
-      }
-    } finally {
-      await handle.close();
+    for await (const { read } of chunksOf(file, scan)) {
+      if (scan.holds(read)) return true;
     }
   }
   return false;
@@ -74,22 +59,39 @@ export async function filePagesHolding(
   const scan = TextScan.of(texts);
   const pages = new Set<number>();
   if (scan === undefined) return [];
-  const handle = await open(file, 'r');
+  for await (const { start, read } of chunksOf(file, scan)) {
+    for (const [offset, length] of scan.found(read)) {
+      pages.add(Math.floor((start + offset) / pageSize) + 1);
+      pages.add(Math.floor((start + offset + length - 1) / pageSize) + 1);
+    }
+  }
+  return [...pages].sort((a, b) => a - b);
+}
+
+/**
+ * Reads `file` (absent: nothing) chunk by chunk on the thread pool into `scan`'s buffer, after the bytes it
+ * kept; each chunk as `read` bytes, with `start` the file offset of the buffer's first byte.
+ */
+async function* chunksOf(file: string, scan: TextScan): AsyncIterable<{ start: number; read: number }> {
+  let handle;
   try {
+    handle = await open(file, 'r');
+  } catch (err) {
+    if (isAbsent(err)) return;
+    throw err;
+  }
+  try {
+    scan.restart();
     for (let position = 0; ;) {
       const start = position - scan.kept;
       const { bytesRead } = await handle.read(scan.buffer, scan.kept, CHUNK, position);
-      if (bytesRead === 0) break;
+      if (bytesRead === 0) return;
       position += bytesRead;
-      for (const [offset, length] of scan.found(bytesRead)) {
-        pages.add(Math.floor((start + offset) / pageSize) + 1);
-        pages.add(Math.floor((start + offset + length - 1) / pageSize) + 1);
-      }
+      yield { start, read: bytesRead };
     }
   } finally {
     await handle.close();
   }
-  return [...pages].sort((a, b) => a - b);
 }
 
 /** The search over one file's chunks: each chunk is read into `buffer` at `kept`, after the bytes kept
