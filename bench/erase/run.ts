@@ -100,7 +100,7 @@ async function main(): Promise<void> {
   );
   const identity = openIdentity({ env: {}, production: false, dataDir: dir, logger });
   const register = ReservationRegister.open({
-    file: join(dir, 'reservations.sqlite'),
+    file: ReservationRegister.defaultFile(dir),
     key: Buffer.alloc(32, 7),
   });
   const locks = new PersonLocks();

@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import path from 'node:path';
 import { parseSearchRequest } from '@medplum/core';
 import { vaultAuditSink } from '../../src/audit/vaultSink';
 import { searchAuditEvents } from '../../src/audit/search';
@@ -21,7 +20,7 @@ describe('identity vault reads in the audit log', () => {
   it('records each read with its purpose, findable by the person and free of national ids', () => {
     const { log, dataDir } = openTempLog();
     const vault: IdentityVault = IdentityVault.open({
-      file: path.join(dataDir, 'identity', 'vault.sqlite'),
+      file: IdentityVault.defaultFile(dataDir),
       vaultKey: randomBytes(32),
       pseudonymiser: new Pseudonymiser({ current: 1, keys: new Map([[1, randomBytes(32)]]) }),
       audit: vaultAuditSink(log, (patientId) => vault.findByPatientId(patientId)?.pseudonym),

@@ -6,8 +6,11 @@ import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import type { AuditEvent, Bundle, Condition } from '@medplum/fhirtypes';
+import { auditLogPath } from '../../src/audit/log';
 import { issueDevToken } from '../../src/auth/devTokens';
 import { loadConfig } from '../../src/config';
+import { ReservationRegister } from '../../src/consent/register';
+import { IdentityVault } from '../../src/identity/vault/IdentityVault';
 import { EmbeddedStore } from '../../src/store/embedded';
 import { call, STARTED, TAG_SYSTEM, type Reply } from '../consent/fixtures';
 import type { TestServer } from '../helpers/testServer';
@@ -149,7 +152,7 @@ export function facadeState(dataDir: string): {
   audited: Set<string>;
 } {
   const read = <T>(file: string, sql: string): T[] => {
-    const db = new Database(path.join(dataDir, file), { readonly: true, fileMustExist: true });
+    const db = new Database(file, { readonly: true, fileMustExist: true });
     try {
       return db.prepare(sql).all() as T[];
     } finally {
@@ -157,18 +160,20 @@ export function facadeState(dataDir: string): {
     }
   };
   const vaultPatients = new Set(
-    read<{ patient_id: string }>('identity/vault.sqlite', 'SELECT patient_id FROM person').map(
+    read<{ patient_id: string }>(IdentityVault.defaultFile(dataDir), 'SELECT patient_id FROM person').map(
       (r) => r.patient_id,
     ),
   );
   const pendingErasures = read<{ n: number }>(
-    'consent/reservations.sqlite',
+    ReservationRegister.defaultFile(dataDir),
     'SELECT count(*) AS n FROM pending_erasure',
   )[0].n;
-  const openIntents = read<{ n: number }>('write-journal.sqlite', 'SELECT count(*) AS n FROM write_intent')[0]
-    .n;
+  const openIntents = read<{ n: number }>(
+    path.join(dataDir, 'write-journal.sqlite'),
+    'SELECT count(*) AS n FROM write_intent',
+  )[0].n;
   const audited = new Set<string>();
-  for (const { event } of read<{ event: string }>('audit.sqlite', 'SELECT event FROM audit_event')) {
+  for (const { event } of read<{ event: string }>(auditLogPath(dataDir), 'SELECT event FROM audit_event')) {
     const parsed = JSON.parse(event) as AuditEvent;
     if (parsed.outcome !== '0') continue;
     for (const entity of parsed.entity ?? []) {

@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { EmbeddedStore } from '../../src/store/embedded';
 
 /**
  * Reading the files a running server or database writes, for the physical-erasure scans: the files come
@@ -33,4 +34,10 @@ export function bytesOf(file: string): Buffer {
     if (gone(err)) return Buffer.alloc(0);
     throw err;
   }
+}
+
+/** The files of the clinical store in `dataDir` (the database, its WAL and shared memory), as they are now. */
+export function storeFiles(dataDir: string): string[] {
+  const database = EmbeddedStore.defaultFile(dataDir);
+  return filesUnder(path.dirname(database)).filter((f) => f.startsWith(database));
 }

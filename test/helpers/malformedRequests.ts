@@ -1,8 +1,8 @@
-import path from 'node:path';
 import Database from 'better-sqlite3';
 import fc from 'fast-check';
 import { getResourceTypes } from '@medplum/core';
 import type { Role } from '../../src/auth/principal';
+import { ReservationRegister } from '../../src/consent/register';
 import { loadFhirDefinitions } from '../../src/fhir/definitions';
 import { syntheticIdentifier } from '../../src/identity/synthetic';
 import { EmbeddedStore } from '../../src/store/embedded';
@@ -479,7 +479,7 @@ export async function tokensFor(server: TestServer): Promise<Record<Role, string
  */
 export function storeFingerprint(dataDir: string): { read(): string; close(): void } {
   const store = new Database(EmbeddedStore.defaultFile(dataDir), { readonly: true });
-  const register = new Database(path.join(dataDir, 'consent', 'reservations.sqlite'), { readonly: true });
+  const register = new Database(ReservationRegister.defaultFile(dataDir), { readonly: true });
   const versions = store.prepare<[], { n: number; last: number | null }>(
     'SELECT count(*) AS n, max(rowid) AS last FROM resource_version',
   );

@@ -18,6 +18,7 @@ import { MemoryVaultAuditSink } from '../../src/identity/vault/audit';
 import { IdentityVault } from '../../src/identity/vault/IdentityVault';
 import { seededRandom, syntheticNationalId } from '../../src/identity/synthetic';
 import { call, reservation, type Reply } from '../consent/fixtures';
+import { bytesOf, storeFiles } from '../helpers/files';
 import { startTestServer, type TestServer } from '../helpers/testServer';
 
 /**
@@ -81,9 +82,9 @@ function episode(patient: EpisodeOfCare['patient'], unit = '999001'): EpisodeOfC
 
 /** Every file the clinical store wrote (database, WAL, shared memory), as one buffer. */
 function storeBytes(): Buffer {
-  const files = fs.readdirSync(server.dataDir).filter((f) => f.startsWith('fhir-store'));
+  const files = storeFiles(server.dataDir);
   expect(files.length).toBeGreaterThan(0);
-  return Buffer.concat(files.map((f) => fs.readFileSync(path.join(server.dataDir, f))));
+  return Buffer.concat(files.map(bytesOf));
 }
 
 async function patientFor(system: string, value: string): Promise<Patient[]> {

@@ -4,6 +4,7 @@ import type { Bundle, EpisodeOfCare, OperationOutcome, Patient, Resource } from 
 import { preferredSystem } from '../../src/identity/nationalId';
 import { registryPseudonymSystem } from '../../src/identity/pseudonym';
 import { seededRandom, syntheticNationalId } from '../../src/identity/synthetic';
+import { bytesOf, storeFiles } from '../helpers/files';
 import { startTestServer, type TestServer } from '../helpers/testServer';
 
 /** Every write path through real HTTP: the client never gets a national id or name back. */
@@ -196,9 +197,9 @@ describe('every write path pseudonymises', () => {
   test('nothing identifying in the clinical store files or the log', async () => {
     const fnr = syntheticNationalId('fnr', { random });
     expect((await call('POST', 'Patient', patient(fnr))).status).toBe(201);
-    const files = fs.readdirSync(server.dataDir).filter((f) => f.startsWith('fhir-store'));
+    const files = storeFiles(server.dataDir);
     expect(files.length).toBeGreaterThan(0);
-    const bytes = Buffer.concat(files.map((f) => fs.readFileSync(path.join(server.dataDir, f))));
+    const bytes = Buffer.concat(files.map(bytesOf));
     for (const secret of [fnr, 'Testesen', '40404040', 'Fjellveien']) {
       expect(bytes.includes(Buffer.from(secret))).toBe(false);
     }

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import fc from 'fast-check';
 import type { Bundle, Resource } from '@medplum/fhirtypes';
+import { EmbeddedStore } from '../../src/store/embedded';
 import { startTestServer, type TestServer } from '../helpers/testServer';
 import { reservation } from '../consent/fixtures';
 import {
@@ -185,8 +186,8 @@ function locations(reply: Reply): string[] {
 
 /** The class of a place where bytes were found. */
 function placeOf(file: string): string {
+  if (file.startsWith(EmbeddedStore.defaultFile(server.dataDir))) return 'store';
   const name = path.relative(server.dataDir, file);
-  if (name.startsWith('fhir-store')) return 'store';
   if (/vault|identity/.test(name)) return 'vault';
   if (/audit/.test(name)) return 'audit';
   return name.replace(/\.sqlite.*$/, '');
