@@ -7,7 +7,11 @@
  * responses/s, p50/p95/p99 and the server's CPU time per response (from /proc: on a loaded machine the
  * honest figure) per level, and fails unless every response was 201 Created.
  *
- *   npx tsx bench/ingest/run.ts [--duration 10] [--persons 50] [--levels 1,4,16] [--profile]
+ *   npx tsx bench/ingest/run.ts [--duration 10] [--persons 50] [--levels 1,4,16] [--profile] [--servers 1]
+ *
+ * `--servers 2` starts that many independent servers, each with its own DATA_DIR and store, and splits
+ * every level's clients between them. That is not a deployment (two registries that know nothing of each
+ * other); it is the most a second core could give, with nothing shared between the processes to wait on.
  *
  * With --profile the server runs under `node --cpu-prof`; after the load it is stopped (SIGINT, a clean
  * shutdown) and the profile's top self-time and total-time functions, self time by file and time per
@@ -40,6 +44,7 @@ const DURATION = Number(option('duration') ?? 10);
 const PERSONS = Number(option('persons') ?? 50);
 const LEVELS = (option('levels') ?? '1,4,16').split(',').map(Number);
 const PROFILE = process.argv.includes('--profile');
+const SERVERS = Number(option('servers') ?? 1);
 const ORG = '999001';
 
 interface Server {
@@ -176,44 +181,65 @@ interface Level {
   cpuPerResponse: number;
 }
 
+/** A started server with its clinic token and the bodies to post about its enrolled persons. */
+interface Target {
+  server: Server;
+  token: string;
+  bodies: readonly string[];
+}
+
+/** One level: `clients` connections split evenly between the targets (as many as get one), all at once. */
 async function drive(
-  server: Server,
-  token: string,
-  bodies: readonly string[],
+  all: readonly Target[],
   clients: number,
   length: { duration: number } | { amount: number },
 ): Promise<Level> {
-  let next = 0;
+  const targets = all.slice(0, Math.min(clients, all.length));
   const latencies: number[] = [];
-  const instance = autocannon({
-    url: `${server.base}/QuestionnaireResponse`,
-    connections: clients,
-    ...length,
-    method: 'POST',
-    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/fhir+json' },
-    requests: [
-      {
-        setupRequest: (request) => ({ ...request, body: bodies[next++ % bodies.length] }),
-      },
-    ],
-  });
-  instance.on('response', (_client, _status, _bytes, responseTime: number) => latencies.push(responseTime));
-  const cpuBefore = server.cpuMs();
-  const result = await instance;
-  const cpu = server.cpuMs() - cpuBefore;
-  const seconds = result.duration;
-  const statuses = Object.entries(result.statusCodeStats ?? {}).map(([code, s]) => `${code}: ${s.count}`);
-  const created = Number(result.statusCodeStats?.['201']?.count ?? 0);
-  if (result.errors > 0 || result.timeouts > 0 || created !== latencies.length || created === 0) {
-    throw new Error(
-      `${clients} clients: not every response was 201 (${statuses.join(', ')}; ${result.errors} errors, ` +
-        `${result.timeouts} timeouts)`,
-    );
+  const cpuBefore = targets.map((t) => t.server.cpuMs());
+  const results = await Promise.all(
+    targets.map((target, i) => {
+      let next = 0;
+      const instance = autocannon({
+        url: `${target.server.base}/QuestionnaireResponse`,
+        connections: Math.floor(clients / targets.length) + (i < clients % targets.length ? 1 : 0),
+        ...('amount' in length ? { amount: Math.ceil(length.amount / targets.length) } : length),
+        method: 'POST',
+        headers: { authorization: `Bearer ${target.token}`, 'content-type': 'application/fhir+json' },
+        requests: [
+          {
+            setupRequest: (request) => ({ ...request, body: target.bodies[next++ % target.bodies.length] }),
+          },
+        ],
+      });
+      instance.on('response', (_client, _status, _bytes, responseTime: number) =>
+        latencies.push(responseTime),
+      );
+      return instance;
+    }),
+  );
+  const cpu = targets.reduce((sum, t, i) => sum + t.server.cpuMs() - cpuBefore[i], 0);
+  let created = 0;
+  let perSecond = 0;
+  for (const result of results) {
+    const statuses = Object.entries(result.statusCodeStats ?? {}).map(([code, s]) => `${code}: ${s.count}`);
+    const ok = Number(result.statusCodeStats?.['201']?.count ?? 0);
+    if (result.errors > 0 || result.timeouts > 0 || ok === 0) {
+      throw new Error(
+        `${clients} clients: not every response was 201 (${statuses.join(', ')}; ${result.errors} errors, ` +
+          `${result.timeouts} timeouts)`,
+      );
+    }
+    created += ok;
+    perSecond += ok / result.duration;
+  }
+  if (created !== latencies.length) {
+    throw new Error(`${clients} clients: ${latencies.length - created} of the responses were not 201`);
   }
   latencies.sort((a, b) => a - b);
   return {
     clients,
-    perSecond: created / seconds,
+    perSecond,
     p50: percentile(latencies, 50),
     p95: percentile(latencies, 95),
     p99: percentile(latencies, 99),
@@ -222,37 +248,48 @@ async function drive(
   };
 }
 
-async function main(): Promise<void> {
-  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'norpain-bench-ingest-'));
-  const profileDir = PROFILE
-    ? fs.mkdtempSync(path.join(os.tmpdir(), 'norpain-bench-ingest-prof-'))
-    : undefined;
+/** A fresh DATA_DIR and the environment `npm start` gets in development, for one server. */
+function serverEnv(): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     NODE_ENV: 'development',
-    DATA_DIR: dataDir,
+    DATA_DIR: fs.mkdtempSync(path.join(os.tmpdir(), 'norpain-bench-ingest-')),
     STORE: 'embedded',
     LOG_LEVEL: 'warn',
     // The rate limiter would turn the load into 429s: it protects production, it is not what is measured.
     RATE_LIMIT_PER_MINUTE: '0',
   };
   delete env.STATE;
-  const server = await startServer(env, profileDir);
+  return env;
+}
+
+async function main(): Promise<void> {
+  if (PROFILE && SERVERS !== 1) throw new Error('--profile profiles one server: leave out --servers');
+  const profileDir = PROFILE
+    ? fs.mkdtempSync(path.join(os.tmpdir(), 'norpain-bench-ingest-prof-'))
+    : undefined;
+  const envs = Array.from({ length: SERVERS }, serverEnv);
+  const servers: Server[] = [];
   let stopped = false;
   try {
-    const token = clinicToken(env);
-    const patientIds = await enrol(server.base, token, PERSONS);
-    const bodies = baselineBodies(patientIds);
+    for (const env of envs) servers.push(await startServer(env, profileDir));
+    const targets: Target[] = [];
+    for (const [i, server] of servers.entries()) {
+      const token = clinicToken(envs[i]);
+      targets.push({ server, token, bodies: baselineBodies(await enrol(server.base, token, PERSONS)) });
+    }
+    const body = targets[0].bodies[0];
     console.log(
-      `${os.cpus().length} cores, load average ${os.loadavg()[0].toFixed(1)}; ${PERSONS} persons enrolled; ` +
-        `baseline QuestionnaireResponse of ${countAnswered(bodies[0])} answered items, ` +
-        `${Buffer.byteLength(bodies[0])} bytes; ${DURATION} s per level${PROFILE ? ', under --cpu-prof' : ''}`,
+      `${os.cpus().length} cores, load average ${os.loadavg()[0].toFixed(1)}; ` +
+        `${SERVERS > 1 ? `${SERVERS} independent servers, ` : ''}${PERSONS} persons enrolled` +
+        `${SERVERS > 1 ? ' in each' : ''}; baseline QuestionnaireResponse of ${countAnswered(body)} answered items, ` +
+        `${Buffer.byteLength(body)} bytes; ${DURATION} s per level${PROFILE ? ', under --cpu-prof' : ''}`,
     );
     // Warm-up (JIT, caches, the store's pages): a number of requests, not a time, so that a loaded
     // machine warms up as much; not reported.
-    let served = PERSONS + (await drive(server, token, bodies, 4, { amount: 40 })).total;
+    let served = SERVERS * PERSONS + (await drive(targets, 4 * SERVERS, { amount: 40 * SERVERS })).total;
     for (const clients of LEVELS) {
-      const l = await drive(server, token, bodies, clients, { duration: DURATION });
+      const l = await drive(targets, clients, { duration: DURATION });
       served += l.total;
       console.log(
         `${String(clients).padStart(2)} clients: ${l.perSecond.toFixed(1).padStart(7)} responses/s, ` +
@@ -260,7 +297,7 @@ async function main(): Promise<void> {
           `(${l.total} responses, all 201); server CPU ${l.cpuPerResponse.toFixed(2)} ms per response`,
       );
     }
-    await server.stop();
+    await Promise.all(servers.map((server) => server.stop()));
     stopped = true;
     if (profileDir) {
       const file = fs.readdirSync(profileDir).find((f) => f.endsWith('.cpuprofile'));
@@ -272,8 +309,8 @@ async function main(): Promise<void> {
       );
     }
   } finally {
-    if (!stopped) await server.stop().catch(() => undefined);
-    fs.rmSync(dataDir, { recursive: true, force: true });
+    if (!stopped) await Promise.all(servers.map((server) => server.stop().catch(() => undefined)));
+    for (const env of envs) fs.rmSync(env.DATA_DIR as string, { recursive: true, force: true });
   }
 }
 
