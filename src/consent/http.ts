@@ -18,7 +18,6 @@ import {
   nationalIdKindOf,
   parseNationalIdValue,
   type NationalId,
-  type NationalIdKind,
 } from '../identity/nationalId';
 import type { Pseudonymiser } from '../identity/pseudonym';
 import type { IdentityVault } from '../identity/vault/IdentityVault';
@@ -275,12 +274,6 @@ function nationalIdOf(consent: Consent, production: boolean): NationalId {
     throw invalidNationalId(kind, parsed.problem, 'Consent.patient.identifier');
   }
   return parsed.id;
-}
-
-/** The kind of a bare national id as a portal token carries it (first digit: 0–3 FNR, 4–7 D, 8–9 FH). */
-export function kindOfBareId(value: string): NationalIdKind {
-  const first = Number(value[0]);
-  return first <= 3 ? 'fnr' : first <= 7 ? 'dnr' : 'fhn';
 }
 
 function samePerson(pid: string | undefined, id: NationalId): boolean {

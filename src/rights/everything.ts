@@ -1,8 +1,7 @@
 import type { Bundle } from '@medplum/fhirtypes';
-import { kindOfBareId } from '../consent/http';
 import { errors } from '../fhir/outcomes';
 import type { CustomOperation } from '../fhir/router';
-import { parseNationalIdValue } from '../identity/nationalId';
+import { nationalIdOfPid } from '../identity/nationalId';
 import type { IdentityVault } from '../identity/vault/IdentityVault';
 import { compartmentResources } from './compartment';
 
@@ -18,7 +17,7 @@ export function everythingOperation(deps: { vault: IdentityVault; production: bo
     if (pid === undefined) {
       throw errors.forbidden('Patient/$everything is for the portal, acting for the person in its token.');
     }
-    const parsed = parseNationalIdValue(kindOfBareId(pid), pid, { production: deps.production });
+    const parsed = nationalIdOfPid(pid, { production: deps.production });
     if (!parsed.ok) {
       throw errors.forbidden('The token does not name a valid national id.');
     }
