@@ -12,6 +12,7 @@ import type { Principal } from '../auth/principal';
 import type { FhirResponse } from '../fhir/http';
 import type { InteractionContext } from '../fhir/interactions';
 import { errors, type FhirError, isFhirError, issue } from '../fhir/outcomes';
+import { isFhirId } from '../fhir/reference';
 import type { CustomOperation } from '../fhir/router';
 import {
   invalidNationalId,
@@ -205,7 +206,7 @@ async function search(
 
 async function read(deps: ReservationHttpDeps, ctx: InteractionContext, id: string): Promise<FhirResponse> {
   requireStaff(ctx.principal);
-  const record = /^[A-Za-z0-9-]{1,64}$/.test(id) ? deps.register.read(id) : undefined;
+  const record = isFhirId(id) ? deps.register.read(id) : undefined;
   if (!record) {
     throw errors.notFound('No reservation has this id.');
   }
