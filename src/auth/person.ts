@@ -26,8 +26,9 @@ export function personResolver(
   };
 }
 
-/** The national id a portal token acts for, when it holds a valid one. */
-function nationalIdOfPrincipal(principal: Principal, production: boolean): NationalId | undefined {
+/** The national id a portal token acts for; authentication has refused a portal token whose pid names
+ * nobody (src/auth/claims.ts). */
+export function nationalIdOfPrincipal(principal: Principal, production: boolean): NationalId | undefined {
   if (principal.role !== 'portal' || principal.pid === undefined) {
     return undefined;
   }

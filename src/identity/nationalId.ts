@@ -406,6 +406,11 @@ export function describeNationalIdProblem(kind: NationalIdKind, problem: Nationa
   return `a valid ${kindNames[kind]}: ${problemTexts[problem]}`;
 }
 
+/** Why a token's pid names nobody, for the refusal; never the value. */
+export function describePidProblem(problem: NationalIdProblem): string {
+  return `a valid fødselsnummer, D-number or felles hjelpenummer: ${problemTexts[problem]}`;
+}
+
 export function invalidNationalId(kind: NationalIdKind, problem: NationalIdProblem, expression: string) {
   return errors.unprocessable([
     issue(

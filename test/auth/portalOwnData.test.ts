@@ -183,4 +183,24 @@ describe('a pid as the token writes it names the same person, or nobody, on ever
       );
     },
   );
+
+  const odd: [string, (id: string) => string][] = [
+    ['with a hyphen after the date', (id) => `${id.slice(0, 6)}-${id.slice(6)}`],
+    ['with a letter', (id) => `${id}x`],
+    ['one digit short', (id) => id.slice(1)],
+    ['with a wrong check digit', (id) => id.slice(0, 10) + String((Number(id[10]) + 1) % 10)],
+    ['in full-width digits', (id) => id.replace(/\d/g, (d) => String.fromCharCode(0xff10 + Number(d)))],
+  ];
+
+  test.each(odd)('a pid %s names nobody: reads and $everything refuse it alike', async (_name, pid) => {
+    const portal = await server.token('portal', { pid: pid(D.fnr) });
+    const read = await call<OperationOutcome>(server, portal, 'GET', `Patient/${D.patient}`);
+    const search = await call<OperationOutcome>(server, portal, 'GET', 'Condition?_count=100');
+    const everything = await call<OperationOutcome>(server, portal, 'GET', 'Patient/$everything');
+    expect(read.status).toBe(401);
+    expect(read.body.issue[0].details?.text).toContain('helseid://claims/identity/pid must be a valid');
+    expect([search.status, search.text]).toEqual([read.status, read.text]);
+    expect([everything.status, everything.text]).toEqual([read.status, read.text]);
+    expect(read.text).not.toContain(D.fnr);
+  });
 });
