@@ -15,7 +15,8 @@ import {
   type AuditSink,
 } from './auditEvent';
 import { newServerId } from '../identity/serverId';
-import { assertNoNationalId, mayContainNationalId } from './nationalIdGuard';
+import { mayContainNationalId } from '../identity/nationalId';
+import { assertNoNationalId } from './nationalIdGuard';
 import { openStateDatabase, type StateConfig, type StateDatabase, type StateDialect } from '../state';
 import { SqliteStateDatabase } from '../state/sqlite';
 

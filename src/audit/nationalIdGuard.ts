@@ -8,14 +8,6 @@ import { containsNationalId, redactNationalIdsWith } from '../identity/nationalI
  * `findNationalIds` in src/identity/nationalId.ts.
  */
 
-/**
- * A fast over-approximation for serialised JSON: false means no string or number in it can contain a
- * national id (JSON escapes neither digits, spaces nor hyphens, so every candidate survives serialising).
- */
-export function mayContainNationalId(json: string): boolean {
-  return /\d{6}[ -]?\d{5}/.test(json);
-}
-
 /** A value a client chose (a token claim, a request id), as an audit entry may hold it. */
 export function redactedForAudit(value: string): string {
   return redactNationalIdsWith(value);

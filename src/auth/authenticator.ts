@@ -56,6 +56,7 @@ export function createAuthenticator(
   const key = resolveKey(config, logger, options.jwksCooldownMs ?? 30_000);
   const { issuer, audience, algorithms, clockToleranceSeconds } = config.auth;
   const replay = options.replayCache ?? new MemoryReplayCache();
+  const production = config.mode === 'production';
   const verifiedTokens = new VerifiedTokens();
   const verify = async (token: string): Promise<JWTPayload> => {
     try {
@@ -104,7 +105,7 @@ export function createAuthenticator(
       throw dpopError('This server accepts only DPoP-bound access tokens (cnf.jkt) with a DPoP proof.');
     }
     try {
-      return principalFromClaims(payload, audience);
+      return principalFromClaims(payload, audience, production);
     } catch (err) {
       if (err instanceof ClaimError) {
         throw errors.unauthorized(`Token rejected: ${err.message}`);

@@ -1,4 +1,5 @@
 import type { JWTPayload } from 'jose';
+import { describePidProblem, nationalIdOfPid } from '../identity/nationalId';
 import { ROLES, type Principal, type Role } from './principal';
 
 /**
@@ -23,8 +24,13 @@ export class ClaimError extends Error {
 /**
  * Maps verified claims to a Principal, or throws a ClaimError saying which claim is missing or wrong.
  * HelseID names API scopes `<audience>/<scope>`; that prefix is removed for this server's audience.
+ * `production` refuses a portal token whose pid is a synthetic test number.
  */
-export function principalFromClaims(payload: JWTPayload, audience?: string): Principal {
+export function principalFromClaims(
+  payload: JWTPayload,
+  audience: string | undefined,
+  production: boolean,
+): Principal {
   const role = stringClaim(payload, CLAIMS.role);
   if (role === undefined || !(ROLES as readonly string[]).includes(role)) {
     throw new ClaimError(`token claim ${CLAIMS.role} must be one of ${ROLES.join(', ')}`);
@@ -53,6 +59,14 @@ export function principalFromClaims(payload: JWTPayload, audience?: string): Pri
   const need = needed[principal.role];
   if (need !== undefined && principal[need[0]] === undefined) {
     throw new ClaimError(`a ${principal.role} token needs the ${need[1]} claim`);
+  }
+  // Refused here, once: a pid that names nobody would otherwise read as a person without data on some
+  // paths and be refused on others.
+  if (principal.role === 'portal' && principal.pid !== undefined) {
+    const parsed = nationalIdOfPid(principal.pid, { production });
+    if (!parsed.ok) {
+      throw new ClaimError(`token claim ${CLAIMS.pid} must be ${describePidProblem(parsed.problem)}`);
+    }
   }
   return principal;
 }

@@ -1,5 +1,4 @@
-import { kindOfBareId } from '../consent/http';
-import { canonicalNationalId, parseNationalIdValue, type NationalId } from '../identity/nationalId';
+import { canonicalNationalId, nationalIdOfPid, type NationalId } from '../identity/nationalId';
 import type { Pseudonymiser } from '../identity/pseudonym';
 import type { IdentityVault, VaultPerson } from '../identity/vault/IdentityVault';
 import type { Principal } from './principal';
@@ -27,13 +26,13 @@ export function personResolver(
   };
 }
 
-/** The national id a portal token acts for, when it holds a valid one. */
-function nationalIdOfPrincipal(principal: Principal, production: boolean): NationalId | undefined {
-  const pid = principal.pid?.replace(/\s+/g, '');
-  if (principal.role !== 'portal' || pid === undefined || !/^\d{11}$/.test(pid)) {
+/** The national id a portal token acts for; authentication has refused a portal token whose pid names
+ * nobody (src/auth/claims.ts). */
+export function nationalIdOfPrincipal(principal: Principal, production: boolean): NationalId | undefined {
+  if (principal.role !== 'portal' || principal.pid === undefined) {
     return undefined;
   }
-  const parsed = parseNationalIdValue(kindOfBareId(pid), pid, { production });
+  const parsed = nationalIdOfPid(principal.pid, { production });
   return parsed.ok ? parsed.id : undefined;
 }
 

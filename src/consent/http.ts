@@ -12,13 +12,13 @@ import type { Principal } from '../auth/principal';
 import type { FhirResponse } from '../fhir/http';
 import type { InteractionContext } from '../fhir/interactions';
 import { errors, type FhirError, isFhirError, issue } from '../fhir/outcomes';
+import { isFhirId } from '../fhir/reference';
 import type { CustomOperation } from '../fhir/router';
 import {
   invalidNationalId,
   nationalIdKindOf,
   parseNationalIdValue,
   type NationalId,
-  type NationalIdKind,
 } from '../identity/nationalId';
 import type { Pseudonymiser } from '../identity/pseudonym';
 import type { IdentityVault } from '../identity/vault/IdentityVault';
@@ -206,7 +206,7 @@ async function search(
 
 async function read(deps: ReservationHttpDeps, ctx: InteractionContext, id: string): Promise<FhirResponse> {
   requireStaff(ctx.principal);
-  const record = /^[A-Za-z0-9-]{1,64}$/.test(id) ? deps.register.read(id) : undefined;
+  const record = isFhirId(id) ? deps.register.read(id) : undefined;
   if (!record) {
     throw errors.notFound('No reservation has this id.');
   }
@@ -275,12 +275,6 @@ function nationalIdOf(consent: Consent, production: boolean): NationalId {
     throw invalidNationalId(kind, parsed.problem, 'Consent.patient.identifier');
   }
   return parsed.id;
-}
-
-/** The kind of a bare national id as a portal token carries it (first digit: 0–3 FNR, 4–7 D, 8–9 FH). */
-export function kindOfBareId(value: string): NationalIdKind {
-  const first = Number(value[0]);
-  return first <= 3 ? 'fnr' : first <= 7 ? 'dnr' : 'fhn';
 }
 
 function samePerson(pid: string | undefined, id: NationalId): boolean {

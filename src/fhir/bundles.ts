@@ -7,10 +7,10 @@ import { parseETag, type FhirResponse, type ReturnPreference } from './http';
 import { checkEntryShape } from './bodyGuard';
 import { classify } from './classify';
 import { errors, FhirError, fhirErrorOfState, isFhirError, issue, operationOutcome } from './outcomes';
-import { isId, perform, searchQuery, type InteractionContext } from './interactions';
+import { perform, searchQuery, type InteractionContext } from './interactions';
 import { authorise } from '../auth/matrix';
 import { checkQueryLimits } from './queryLimits';
-import { parseReference } from './reference';
+import { isFhirId, parseReference } from './reference';
 import { isResourceTypeName, planSearch } from './search';
 
 /**
@@ -182,7 +182,12 @@ function transactionEntry(ctx: InteractionContext, entry: BundleEntry, index: nu
   const where = `Bundle.entry[${index}]`;
   const { method, segments, params } = entryTarget(ctx, entry, index);
   const [type, id, ...rest] = segments;
-  if (type === undefined || !isResourceTypeName(type) || rest.length > 0 || (id !== undefined && !isId(id))) {
+  if (
+    type === undefined ||
+    !isResourceTypeName(type) ||
+    rest.length > 0 ||
+    (id !== undefined && !isFhirId(id))
+  ) {
     throw errors.badRequest('request.url must be Type, Type/id or Type?query.', `${where}.request.url`);
   }
   // Every transaction entry carries a fullUrl, so that references to it can be resolved.

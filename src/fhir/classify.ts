@@ -3,6 +3,7 @@ import type { Role } from '../auth/principal';
 import type { Permission } from '../auth/scopes';
 import type { FhirResponse } from './http';
 import type { InteractionContext } from './interactions';
+import { isFhirId } from './reference';
 import { isResourceTypeName } from './search';
 
 /**
@@ -88,13 +89,6 @@ export function isOperationRow(row: FhirOperation): row is OperationRow {
   return 'name' in row;
 }
 
-const ID = /^[A-Za-z0-9\-.]{1,64}$/;
-
-/** A FHIR logical id (or version id). */
-export function isId(value: string): boolean {
-  return ID.test(value);
-}
-
 /** The one classification of a request: method and decoded path segments below the base. */
 export function classify(
   method: string,
@@ -160,7 +154,7 @@ export function classify(
       ? { kind: 'history', type }
       : methodNotAllowed('History is read with GET.', ['GET'], type);
   }
-  if (!isId(second)) {
+  if (!isFhirId(second)) {
     return unknown(`That is not a valid resource id or operation of ${type}.`, type);
   }
   const id = second;
@@ -188,7 +182,7 @@ export function classify(
   if (fourth === undefined) {
     return { kind: 'history', type, id };
   }
-  return isId(fourth)
+  return isFhirId(fourth)
     ? { kind: 'vread', type, id, versionId: fourth }
     : unknown('That is not a valid version id.', type);
 }
@@ -210,7 +204,7 @@ function classifyOperation(
           ? 'instance'
           : undefined;
   const type = segments.length > 1 && isResourceTypeName(first) ? first : undefined;
-  const id = level === 'instance' && isId(second) ? second : undefined;
+  const id = level === 'instance' && isFhirId(second) ? second : undefined;
   const row = operations.filter(isOperationRow).find((r) => r.name === name);
   if (
     row === undefined ||

@@ -37,8 +37,6 @@ export interface InteractionContext {
   intents?: RequestIntents;
 }
 
-export { isId } from './classify';
-
 /** One request to the FHIR API, however it arrived (HTTP or batch entry), with its classification. */
 export interface Interaction {
   what: FhirInteraction;

@@ -111,6 +111,11 @@ export interface NationalIdSpan {
   digits: string;
 }
 
+/** A national id's digits as written: 11 in a row, or "DDMMYY NNNNN", or "DDMMYY-NNNNN". */
+const DIGITS = String.raw`(\d{6})[ -]?(\d{5})`;
+const CANDIDATE = new RegExp(String.raw`(?<!\d)${DIGITS}(?!\d)`, 'g');
+const DIGITS_ANYWHERE = new RegExp(DIGITS);
+
 /**
  * THE national-id detector (DESIGN §3.1, §3.4): the pseudonymisation policy, the audit guard, the log
  * and search translation all ask this one function. A national id is an 11-digit run, also written
@@ -120,8 +125,6 @@ export interface NationalIdSpan {
  * `abc01818040071` holds one. Server-assigned ids never look like one (src/identity/serverId.ts);
  * callers that handle ids they know to be ids (search by reference) decide not to ask.
  */
-const CANDIDATE = /(?<!\d)(\d{6})[ -]?(\d{5})(?!\d)/g;
-
 export function findNationalIds(text: string): NationalIdSpan[] {
   if (!/\d{5}/.test(text)) {
     return []; // fast path: most strings hold no long digit run
@@ -138,6 +141,17 @@ export function findNationalIds(text: string): NationalIdSpan[] {
 
 export function containsNationalId(text: string): boolean {
   return findNationalIds(text).length > 0;
+}
+
+/**
+ * A fast over-approximation of `containsNationalId` for a text that values were written into, such as
+ * serialised JSON: false means no value written into it holds a national id, as long as writing kept
+ * digits, spaces and hyphens as they were. The candidate's guard against longer runs of digits is left
+ * out, because writing can put digits next to a national id: JSON writes a control character as
+ * `\u0000`, whose hex digits then run on into the number.
+ */
+export function mayContainNationalId(text: string): boolean {
+  return DIGITS_ANYWHERE.test(text);
 }
 
 /** What logs and audit entries show where a national id was. */
@@ -306,6 +320,19 @@ export function parseNationalIdValue(
   return { ok: true, id };
 }
 
+/**
+ * The national id a token's `pid` claim names. The claim holds the bare number, without a system, so
+ * its kind is read from its first digit (0–3 fødselsnummer, 4–7 D-number, 8–9 felles hjelpenummer);
+ * with no issuer it cannot be a local H-number. White space is removed before the kind is read, as it
+ * is from any identifier's value. Every reader of the claim asks this function, so a token names the
+ * same person, or nobody, wherever it is used.
+ */
+export function nationalIdOfPid(pid: string, options: ParseOptions): ParseResult {
+  const value = pid.replace(/\s+/g, '');
+  const first = value.charAt(0);
+  return parseNationalIdValue(first <= '3' ? 'fnr' : first <= '7' ? 'dnr' : 'fhn', value, options);
+}
+
 const daysInMonth = [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
 
 /** The century is unknown (and must stay so), so 29 February is valid whenever some century makes YY a leap year. */
@@ -377,6 +404,11 @@ export function extractNationalIds(
 /** "a valid fødselsnummer: its check digits do not match (mod 11)", for messages other than a resource's. */
 export function describeNationalIdProblem(kind: NationalIdKind, problem: NationalIdProblem): string {
   return `a valid ${kindNames[kind]}: ${problemTexts[problem]}`;
+}
+
+/** Why a token's pid names nobody, for the refusal; never the value. */
+export function describePidProblem(problem: NationalIdProblem): string {
+  return `a valid fødselsnummer, D-number or felles hjelpenummer: ${problemTexts[problem]}`;
 }
 
 export function invalidNationalId(kind: NationalIdKind, problem: NationalIdProblem, expression: string) {

@@ -1,8 +1,7 @@
 import type { Bundle } from '@medplum/fhirtypes';
-import { kindOfBareId } from '../consent/http';
+import { nationalIdOfPrincipal } from '../auth/person';
 import { errors } from '../fhir/outcomes';
 import type { CustomOperation } from '../fhir/router';
-import { parseNationalIdValue } from '../identity/nationalId';
 import type { IdentityVault } from '../identity/vault/IdentityVault';
 import { compartmentResources } from './compartment';
 
@@ -14,15 +13,11 @@ import { compartmentResources } from './compartment';
  */
 export function everythingOperation(deps: { vault: IdentityVault; production: boolean }): CustomOperation {
   return async (ctx) => {
-    const pid = ctx.principal.pid;
-    if (pid === undefined) {
+    const id = nationalIdOfPrincipal(ctx.principal, deps.production);
+    if (id === undefined) {
       throw errors.forbidden('Patient/$everything is for the portal, acting for the person in its token.');
     }
-    const parsed = parseNationalIdValue(kindOfBareId(pid), pid, { production: deps.production });
-    if (!parsed.ok) {
-      throw errors.forbidden('The token does not name a valid national id.');
-    }
-    const person = deps.vault.forAccessRequest(parsed.id, {
+    const person = deps.vault.forAccessRequest(id, {
       actor: ctx.principal.clientId,
       requestId: ctx.requestId,
     });

@@ -49,17 +49,22 @@ export interface PersonData {
   condition: string;
 }
 
-/** A clinic's transaction for one person: Patient (national id), an episode at `unit`, a Condition. */
+/** A clinic's transaction for one person: Patient (national id, a fødselsnummer unless `system` says
+ * otherwise), an episode at `unit`, a Condition. */
 export async function submitPerson(
   server: TestServer,
   token: string,
   fnr: string,
   unit: string,
+  system = FNR_SYSTEM,
 ): Promise<PersonData> {
-  const [patient, episodeId, conditionId] = await submitAbout(server, token, fnr, (p) => [
-    episode(p, { unit }),
-    condition({ reference: p }),
-  ]);
+  const [patient, episodeId, conditionId] = await submitAbout(
+    server,
+    token,
+    fnr,
+    (p) => [episode(p, { unit }), condition({ reference: p })],
+    { identifier: [{ system, value: fnr }] },
+  );
   return { fnr, patient, episode: episodeId, condition: conditionId };
 }
 

@@ -1,5 +1,5 @@
 import type { Bundle, OperationOutcome, Procedure } from '@medplum/fhirtypes';
-import { FNR_SYSTEM, people } from '../consent/fixtures';
+import { DNR_SYSTEM, FNR_SYSTEM, people } from '../consent/fixtures';
 import { startTestServer, type TestServer } from '../helpers/testServer';
 import * as fixtures from './fixtures';
 
@@ -144,5 +144,63 @@ describe('author and source of a portal response', () => {
       author: { identifier: { system: 'urn:oid:2.16.578.1.12.4.1.4.4', value: '9144900' } },
     });
     expect(reply.status).toBe(201);
+  });
+});
+
+/**
+ * A portal token's pid is read one way wherever it is used: the person's own reads and
+ * `Patient/$everything` both give the person's data, or both refuse the token the same way. A D-number
+ * shows the difference a second reading made: its kind is read from the first digit, where white
+ * space in the claim would stand.
+ */
+describe('a pid as the token writes it names the same person, or nobody, on every path', () => {
+  let D: PersonData;
+
+  beforeAll(async () => {
+    const [dnr] = people(11033, 1, 'dnr');
+    D = await submitPerson(server, clinic, dnr, UNIT_A, DNR_SYSTEM);
+  });
+
+  const spaced: [string, (id: string) => string][] = [
+    ['as issued', (id) => id],
+    ['after a space', (id) => ` ${id}`],
+    ['between a tab and a newline', (id) => `\t${id}\n`],
+    ['before a space', (id) => `${id} `],
+    ['split after the date', (id) => `${id.slice(0, 6)} ${id.slice(6)}`],
+  ];
+
+  test.each(spaced)(
+    'a pid %s: its person reads their data and gets it from $everything',
+    async (_name, pid) => {
+      const portal = await server.token('portal', { pid: pid(D.fnr) });
+      expect((await call(server, portal, 'GET', `Patient/${D.patient}`)).status).toBe(200);
+      const search = await call<Bundle>(server, portal, 'GET', 'Condition?_count=100');
+      expect(idsIn(search.body)).toEqual([`Condition/${D.condition}`]);
+      const everything = await call<Bundle>(server, portal, 'GET', 'Patient/$everything');
+      expect(everything.status).toBe(200);
+      expect(idsIn(everything.body)).toEqual(
+        expect.arrayContaining([`Patient/${D.patient}`, `Condition/${D.condition}`]),
+      );
+    },
+  );
+
+  const odd: [string, (id: string) => string][] = [
+    ['with a hyphen after the date', (id) => `${id.slice(0, 6)}-${id.slice(6)}`],
+    ['with a letter', (id) => `${id}x`],
+    ['one digit short', (id) => id.slice(1)],
+    ['with a wrong check digit', (id) => id.slice(0, 10) + String((Number(id[10]) + 1) % 10)],
+    ['in full-width digits', (id) => id.replace(/\d/g, (d) => String.fromCharCode(0xff10 + Number(d)))],
+  ];
+
+  test.each(odd)('a pid %s names nobody: reads and $everything refuse it alike', async (_name, pid) => {
+    const portal = await server.token('portal', { pid: pid(D.fnr) });
+    const read = await call<OperationOutcome>(server, portal, 'GET', `Patient/${D.patient}`);
+    const search = await call<OperationOutcome>(server, portal, 'GET', 'Condition?_count=100');
+    const everything = await call<OperationOutcome>(server, portal, 'GET', 'Patient/$everything');
+    expect(read.status).toBe(401);
+    expect(read.body.issue[0].details?.text).toContain('helseid://claims/identity/pid must be a valid');
+    expect([search.status, search.text]).toEqual([read.status, read.text]);
+    expect([everything.status, everything.text]).toEqual([read.status, read.text]);
+    expect(read.text).not.toContain(D.fnr);
   });
 });

@@ -11,6 +11,7 @@ import { ensureDevSigningKey } from '../../src/auth/devKey';
 import { issueDevToken } from '../../src/auth/devTokens';
 import { loadConfig, type Config } from '../../src/config';
 import { FhirError } from '../../src/fhir/outcomes';
+import { syntheticNationalId } from '../../src/identity/synthetic';
 import { createLogger } from '../../src/logging/logger';
 
 const quiet = createLogger({ level: 'silent' });
@@ -246,6 +247,11 @@ describe('development key and tokens', () => {
       'a portal token needs the helseid://claims/identity/pid claim',
     ],
     [
+      'a portal whose pid is no national id',
+      { [CLAIMS.role]: 'portal', [CLAIMS.pid]: '0181804007' },
+      'token claim helseid://claims/identity/pid must be a valid fødselsnummer, D-number or felles hjelpenummer: must be exactly 11 digits',
+    ],
+    [
       'a researcher without study',
       { [CLAIMS.role]: 'researcher' },
       'a researcher token needs the norpain_study claim',
@@ -285,6 +291,21 @@ describe('configured keys (production style)', () => {
       role: 'registry-admin',
       clientId: 'registry-ui',
     });
+    // Production has no synthetic people: a portal token for one names nobody.
+    const synthetic = await new SignJWT({
+      ...claims,
+      [CLAIMS.role]: 'portal',
+      [CLAIMS.pid]: syntheticNationalId(),
+    })
+      .setProtectedHeader({ alg: 'RS256' })
+      .setIssuer('https://helseid-sts.test.nhn.no')
+      .setAudience('nhn:norpain')
+      .setExpirationTime('5m')
+      .sign(privateKey);
+    expect(await rejection(authenticate, `Bearer ${synthetic}`)).toEqual([
+      401,
+      'Token rejected: token claim helseid://claims/identity/pid must be a valid fødselsnummer, D-number or felles hjelpenummer: it is a synthetic test number, which production does not accept',
+    ]);
     const other = await generateKeyPair('RS256');
     const foreign = await new SignJWT(claims)
       .setProtectedHeader({ alg: 'RS256' })

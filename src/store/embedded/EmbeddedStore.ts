@@ -5,6 +5,7 @@ import { parseSearchRequest, type SearchRequest } from '@medplum/core';
 import type { Bundle, Resource, ResourceType } from '@medplum/fhirtypes';
 import { loadFhirDefinitions } from '../../fhir/definitions';
 import { errors, FhirError } from '../../fhir/outcomes';
+import { isFhirId } from '../../fhir/reference';
 import type {
   ErasureOptions,
   ErasureReceipt,
@@ -49,7 +50,6 @@ const SIZES_KEPT_FOR = 1000;
 const WALK_ROWS = 4000;
 /** Search statements kept prepared (a search's SQL has one text per shape of query). */
 const SEARCH_STATEMENTS = 500;
-const ID_PATTERN = /^[A-Za-z0-9\-.]{1,64}$/;
 
 /** A search's matches: `SELECT r.res FROM ${from} WHERE ${where}`, DISTINCT when `distinct`. */
 interface MatchQuery {
@@ -393,7 +393,7 @@ export class EmbeddedStore implements FhirStore {
   }
 
   updateSync<T extends Resource>(resource: T & { id: string }, ifMatch?: string): WriteResult<T> {
-    if (!resource.id || !ID_PATTERN.test(resource.id)) {
+    if (!resource.id || !isFhirId(resource.id)) {
       throw errors.badRequest('The resource id must be 1-64 letters, digits, "-" or ".".', 'id');
     }
     const row = this.stmt.current.get(resource.resourceType, resource.id) as ResourceRow | undefined;
@@ -622,7 +622,7 @@ export class EmbeddedStore implements FhirStore {
 
   /** Writes a new version with the store's meta and re-indexes the resource. */
   private put<T extends Resource>(input: T, id: string, method: 'POST' | 'PUT'): T {
-    if (!ID_PATTERN.test(id)) {
+    if (!isFhirId(id)) {
       throw errors.badRequest('The resource id must be 1-64 letters, digits, "-" or ".".', 'id');
     }
     const type = input.resourceType;
