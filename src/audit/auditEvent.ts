@@ -1,6 +1,7 @@
 import type { AuditEvent, AuditEventAgent, AuditEventEntity, Coding, ResourceType } from '@medplum/fhirtypes';
 import type { Principal } from '../auth/principal';
 import { registryPseudonymSystem } from '../identity/pseudonym';
+import { parseLiteralKey } from '../fhir/reference';
 import { newServerId } from '../identity/serverId';
 import { redactedForAudit } from './nationalIdGuard';
 
@@ -275,8 +276,8 @@ export function agentIdentifiersOf(event: AuditEvent): string[] {
 export function resourceTypesOf(event: AuditEvent): string[] {
   const types = (event.entity ?? [])
     .filter((e) => e.type?.code === '2' && e.type.system === AUDIT_SYSTEMS.entityType)
-    .map((e) => e.what?.type ?? e.what?.reference?.split('/')[0])
-    .filter((v): v is string => v !== undefined);
+    .map((e) => e.what?.type ?? parseLiteralKey(e.what?.reference ?? '')?.resourceType)
+    .filter((v): v is ResourceType => v !== undefined);
   return unique(types);
 }
 

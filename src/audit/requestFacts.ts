@@ -1,5 +1,5 @@
 import type { Bundle, Reference, Resource } from '@medplum/fhirtypes';
-import { literalKeyOf, parseReference } from '../fhir/reference';
+import { literalKey, literalOf, parseReference } from '../fhir/reference';
 import type { AuditInteraction } from './auditEvent';
 import { AUDIT_SYSTEMS } from './auditEvent';
 import type { FhirInteraction } from '../fhir/classify';
@@ -66,10 +66,10 @@ export function touchedBy(items: readonly (Resource | undefined)[]): Touched {
       for (const entry of (resource as Bundle).entry ?? []) {
         visit(entry.resource);
         const location = entry.response?.location;
-        const written = location === undefined ? undefined : literalKeyOf(location);
+        const written = location === undefined ? undefined : literalOf(location);
         if (written !== undefined) {
-          resources.add(written);
-          if (written.startsWith('Patient/')) patientIds.add(written.slice('Patient/'.length));
+          resources.add(literalKey(written));
+          if (written.resourceType === 'Patient') patientIds.add(written.id);
         }
       }
       return;

@@ -1,6 +1,7 @@
 import { Operator, type SearchRequest } from '@medplum/core';
-import type { AuditEvent, AuditEventEntity, ResourceType } from '@medplum/fhirtypes';
+import type { AuditEvent, AuditEventEntity } from '@medplum/fhirtypes';
 import { errors } from '../fhir/outcomes';
+import { parseLiteralKey } from '../fhir/reference';
 import type { SearchResult } from '../store/FhirStore';
 import { AUDIT_SYSTEMS, patientPseudonymsOf, type AuditAction, type AuditOutcome } from './auditEvent';
 import type { AuditLog, AuditSearch } from './log';
@@ -100,9 +101,12 @@ export function viewForPerson(event: AuditEvent, pseudonym: string): AuditEvent 
       return e.what?.identifier?.value === pseudonym ? [e] : [];
     }
     const reference = e.what?.reference;
-    return reference === undefined
-      ? [e]
-      : [{ ...e, what: { type: reference.split('/')[0] as ResourceType } }];
+    if (reference === undefined) {
+      return [e];
+    }
+    // A reference that is no `Type/id` cannot be reduced to its type; it is left out rather than shown.
+    const type = parseLiteralKey(reference)?.resourceType;
+    return type === undefined ? [] : [{ ...e, what: { type } }];
   });
   const seen = new Set<string>();
   return {

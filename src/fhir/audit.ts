@@ -17,6 +17,8 @@ import type { Principal } from '../auth/principal';
 import type { FhirInteraction } from './classify';
 import type { IngestDeps } from '../ingest/pipeline';
 import { errors } from './outcomes';
+import { isFhirId, literalKey, parseLiteralKey } from './reference';
+import { isResourceTypeName } from './search';
 import type { CustomOperation } from './router';
 
 /**
@@ -51,17 +53,16 @@ export interface RequestAuditDeps {
   pseudonymOfPrincipal(principal: Principal): string | undefined;
 }
 
-const ID = /^[A-Za-z0-9\-.]{1,64}$/;
-
 export function createRequestAuditor(deps: RequestAuditDeps): RequestAuditor {
   return async (facts) => {
     const { interaction, operation } = interactionOf(facts.interaction, facts.bundleType);
     const touched = touchedBy([facts.body]);
     const resources = new Set(touched.resources);
     const patientIds = new Set(touched.patientIds);
-    if (facts.written !== undefined) {
-      resources.add(facts.written);
-      if (facts.written.startsWith('Patient/')) patientIds.add(facts.written.slice('Patient/'.length));
+    const written = facts.written === undefined ? undefined : parseLiteralKey(facts.written);
+    if (written !== undefined) {
+      resources.add(literalKey(written));
+      if (written.resourceType === 'Patient') patientIds.add(written.id);
     }
     const what = facts.interaction;
     const type = what !== undefined && 'type' in what ? what.type : undefined;
@@ -153,26 +154,37 @@ function auditEventOf(
     const pseudonym = deps.pseudonymOfPatient(patientId);
     if (pseudonym !== undefined) patients.add(pseudonym);
   }
-  // A client can choose ids and request ids; anything that looks like a national id is left out
-  // (by type only), so that it never reaches the log and cannot make auditing fail.
+  // A client can choose ids and request ids; anything that looks like a national id is left out (a
+  // resource is named by its type only, see loggedAs), so that it never reaches the log and cannot make
+  // auditing fail.
   const safe = (value: string) => !containsNationalId(value);
-  // A chosen id of person data is refused, and not kept in the log either (src/dictionary isStorableId).
-  const storable = (resource: string) => {
-    const [type, id] = resource.split('/');
-    return id === undefined || isStorableId(dataDictionary, type, id);
-  };
   const principal = parts.principal;
   return buildAuditEvent({
     principal,
     interaction: parts.interaction,
     operation: parts.operation,
-    resources: [...parts.resources].map((r) => (safe(r) && storable(r) ? r : r.split('/')[0])),
+    resources: [...parts.resources].flatMap(loggedAs),
     patients: [...patients].filter(safe),
     actorPseudonym: principal?.role === 'portal' ? deps.pseudonymOfPrincipal(principal) : undefined,
     outcome: parts.outcome,
     entryOutcomes: parts.entryOutcomes,
     requestId: parts.requestId !== undefined && safe(parts.requestId) ? parts.requestId : undefined,
   });
+}
+
+/**
+ * How the log names a resource: as `Type/id`, or by its type alone when the id looks like a national id
+ * or is a chosen id of person data, which is refused and not kept in the log either (src/dictionary
+ * isStorableId). A type stands for itself; anything else names no resource and is left out.
+ */
+function loggedAs(resource: string): string[] {
+  const key = parseLiteralKey(resource);
+  if (key === undefined) {
+    return isResourceTypeName(resource) ? [resource] : [];
+  }
+  return !containsNationalId(resource) && isStorableId(dataDictionary, key.resourceType, key.id)
+    ? [resource]
+    : [key.resourceType];
 }
 
 /**
@@ -198,7 +210,7 @@ export function auditEventOperation(deps: {
     }
     const scope = auditScope(ctx.principal, deps.pseudonymOfPrincipal);
     if (id !== undefined) {
-      const event = ID.test(id) ? deps.log.read(id) : undefined;
+      const event = isFhirId(id) ? deps.log.read(id) : undefined;
       if (
         event === undefined ||
         (scope.kind === 'person' && !patientPseudonymsOf(event).includes(scope.pseudonym))

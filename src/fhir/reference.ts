@@ -159,12 +159,49 @@ export function literalKey(reference: { resourceType: string; id: string }): str
   return `${reference.resourceType}/${reference.id}`;
 }
 
-/** `Type/id` of a canonical literal reference text (any version of it); undefined for every other. For
- * references already through the door (stored, or inside the pipeline), which are canonical, and for this
- * server's own Location URLs (with `ownBase`). */
-export function literalKeyOf(reference: string, ownBase?: string): string | undefined {
+export type LiteralReference = Extract<ParsedReference, { kind: 'literal' }>;
+
+/** The literal a canonical reference text names (with its version, if any); undefined for every other.
+ * For references already through the door (stored, or inside the pipeline), which are canonical, for
+ * the stores' Location URLs (relative) and for this server's own (with `ownBase`). */
+export function literalOf(reference: string, ownBase?: string): LiteralReference | undefined {
   const parsed = parseReference(reference, ownBase === undefined ? {} : { ownBases: [ownBase] });
-  return parsed.ok && parsed.reference.kind === 'literal' ? literalKey(parsed.reference) : undefined;
+  return parsed.ok && parsed.reference.kind === 'literal' ? parsed.reference : undefined;
+}
+
+/** The inverse of `literalKey`: type and id of a `Type/id` key, by the rules of `parseReference`;
+ * undefined for any other text (a version, a type alone, an id FHIR does not allow), which names no
+ * resource a store can hold. */
+export function parseLiteralKey(key: string): { resourceType: ResourceType; id: string } | undefined {
+  const literal = literalOf(key);
+  return literal === undefined || literal.version !== undefined
+    ? undefined
+    : { resourceType: literal.resourceType, id: literal.id };
+}
+
+/**
+ * The target of a transaction entry's `request.url` as the write path writes it (src/ingest/persist.ts):
+ * `Type`, `Type/id` or `Type?query`, type and id by the rules of `parseLiteralKey`; undefined for any
+ * other. The query is the stores' to read; it is not checked here.
+ */
+export function parseEntryUrl(
+  url: string,
+): { resourceType: ResourceType; id?: string; query?: string } | undefined {
+  const question = url.indexOf('?');
+  if (question >= 0) {
+    const type = url.slice(0, question);
+    return isResourceType(type)
+      ? { resourceType: type as ResourceType, query: url.slice(question + 1) }
+      : undefined;
+  }
+  return isResourceType(url) ? { resourceType: url as ResourceType } : parseLiteralKey(url);
+}
+
+/** `Type/id` of a canonical literal reference text (any version of it); undefined for every other (see
+ * `literalOf`). */
+export function literalKeyOf(reference: string, ownBase?: string): string | undefined {
+  const literal = literalOf(reference, ownBase);
+  return literal === undefined ? undefined : literalKey(literal);
 }
 
 function typeMessage(type: string): string {

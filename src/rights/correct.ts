@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Parameters, Provenance, Reference, Resource } from '@medplum/fhirtypes';
-import { literalKeyOf, referenceSites } from '../fhir/reference';
-import { errors, issue } from '../fhir/outcomes';
+import { literalKey, literalOf, referenceSites } from '../fhir/reference';
+import { errors } from '../fhir/outcomes';
 import type { CustomOperation } from '../fhir/router';
 
 /**
@@ -90,17 +90,16 @@ export function correctOperation(): CustomOperation {
     if (outcome.kind !== 'transaction') {
       throw new Error('a correction is a transaction');
     }
-    const provenanceId = /Provenance\/([^/]+)/.exec(outcome.bundle.entry?.[1]?.response?.location ?? '')?.[1];
-    if (!provenanceId) {
-      throw errors.unprocessable([
-        issue('exception', 'The correction was stored but its Provenance was not found.'),
-      ]);
+    const stored = literalOf(outcome.bundle.entry?.[1]?.response?.location ?? '');
+    if (stored?.resourceType !== 'Provenance') {
+      // The correction has been committed; what is missing is the store's, not the client's (a 500).
+      throw new Error("a committed correction has no Provenance location in the store's answer");
     }
     const parameters: Parameters = {
       resourceType: 'Parameters',
       parameter: [
         { name: 'resource', resource: await ctx.store.read(type, id) },
-        { name: 'provenance', resource: await ctx.store.read('Provenance', provenanceId) },
+        { name: 'provenance', resource: await ctx.store.read('Provenance', stored.id) },
       ],
     };
     return { status: 200, body: parameters, headers: {} };
@@ -114,9 +113,9 @@ function patientReferences(type: string, id: string, resource: Resource): Refere
     found.add(`Patient/${id}`);
   }
   for (const site of referenceSites(resource, type)) {
-    const key = literalKeyOf(site.node.reference as string);
-    if (key?.startsWith('Patient/')) {
-      found.add(key);
+    const literal = literalOf(site.node.reference as string);
+    if (literal?.resourceType === 'Patient') {
+      found.add(literalKey(literal));
     }
   }
   found.delete(`${type}/${id}`);

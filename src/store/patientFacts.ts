@@ -3,6 +3,7 @@ import path from 'node:path';
 import type { Bundle, Patient, Resource, ResourceType } from '@medplum/fhirtypes';
 import { unitsOf } from '../auth/unitLabel';
 import { isFhirError } from '../fhir/outcomes';
+import { parseEntryUrl } from '../fhir/reference';
 import { openStateDatabase, type StateConfig, type StateDatabase } from '../state';
 import { isAmbiguousWrite } from './ambiguousWrite';
 import type { FhirStore } from './FhirStore';
@@ -198,19 +199,18 @@ async function marked<T, B>(
   return result;
 }
 
-/** The Patients a transaction names by id, or 'all' when one of its Patient entries names none. */
+/** The Patients a transaction names by id, or 'all' when one of its Patient entries names none, or an
+ * entry's URL does not say what it changes. */
 function patientsOf(bundle: Bundle): string[] | 'all' {
   const ids = new Set<string>();
   for (const entry of bundle.entry ?? []) {
-    const url = entry.request?.url ?? '';
-    const type = url.split(/[/?]/)[0];
-    if (type !== 'Patient') continue;
-    const method = entry.request?.method;
+    const target = parseEntryUrl(entry.request?.url ?? '');
+    if (target === undefined) return 'all';
+    if (target.resourceType !== 'Patient') continue;
     // A create without an id makes a new Patient (new facts), or matches one and changes nothing.
-    if (method === 'POST') continue;
-    const match = /^Patient\/([^/?]+)$/.exec(url);
-    if (match === null) return 'all';
-    ids.add(decodeURIComponent(match[1]));
+    if (entry.request?.method === 'POST') continue;
+    if (target.id === undefined) return 'all';
+    ids.add(target.id);
   }
   return [...ids];
 }

@@ -19,8 +19,11 @@ test('verify passes on a log another process is appending to', async () => {
       '--import',
       'tsx',
       '-e',
+      // Like the server, the writer has the FHIR definitions loaded (at start-up) before it writes: an
+      // entry's index keys name resource types by the reference parser, which knows types from them.
       `const { AuditLog } = require('./src/audit/log');
        const { buildAuditEvent } = require('./src/audit/auditEvent');
+       require('./src/fhir/definitions').loadFhirDefinitions();
        const log = AuditLog.open(${JSON.stringify(file)});
        const principal = { role: 'registry-admin', clientId: 'writer', scopes: [] };
        process.stdout.write('ready\\n');

@@ -116,3 +116,37 @@ test('staff correct a resource with $correct; the correction keeps a Provenance 
   expect(erasedTypes).toContain('Provenance');
   expect((await call<Bundle>(server, admin, 'GET', 'Provenance')).body.entry).toBeUndefined();
 });
+
+test("a committed correction whose Provenance the store's answer does not name is a 500 without detail, not the client's fault", async () => {
+  const before = await observationOf('else');
+  // The store commits the transaction but answers without the entries' locations (a store or proxy
+  // that leaves them out): the correction is stored, the client did nothing wrong.
+  const store = server.server.store;
+  const transaction = store.transaction;
+  store.transaction = async (bundle) => {
+    const answer = await transaction(bundle);
+    return {
+      ...answer,
+      entry: answer.entry?.map(({ response, ...entry }) => ({
+        ...entry,
+        response: { status: response?.status ?? '200 OK' },
+      })),
+    };
+  };
+  try {
+    const reply = await call<OperationOutcome>(server, admin, 'POST', `Condition/${before.id}/$correct`, {
+      resourceType: 'Parameters',
+      parameter: [
+        { name: 'resource', resource: { ...before, recordedDate: '2024-07-08' } },
+        { name: 'reason', valueString: 'The date was entered wrong' },
+      ],
+    });
+    expect(reply.status).toBe(500);
+    expect(reply.body.resourceType).toBe('OperationOutcome');
+    expect(reply.text).not.toMatch(/Provenance|stored|location/i);
+  } finally {
+    store.transaction = transaction;
+  }
+  const after = await observationOf('else');
+  expect(after.recordedDate).toBe('2024-07-08');
+});

@@ -1,11 +1,16 @@
 import {
   formatReference,
   identifierOfConditional,
+  literalKey,
   literalKeyOf,
+  literalOf,
+  parseEntryUrl,
+  parseLiteralKey,
   parseReference,
   type ParsedReference,
   referenceSites,
 } from '../../src/fhir/reference';
+import { syntheticNationalId } from '../../src/identity/synthetic';
 
 const BASE = 'https://norpain.example.no/fhir';
 
@@ -103,6 +108,96 @@ describe('identifierOfConditional and literalKeyOf', () => {
     expect(literalKeyOf('#c1')).toBeUndefined();
     expect(literalKeyOf('patient/p1')).toBeUndefined();
     expect(literalKeyOf('Patient?identifier=a|b')).toBeUndefined();
+  });
+});
+
+describe('literalOf, parseLiteralKey and parseEntryUrl: parsing again by the same rules', () => {
+  test('literalOf: a literal with its version; a Location of this server with its base', () => {
+    expect(literalOf('Provenance/p1/_history/2')).toEqual({
+      kind: 'literal',
+      resourceType: 'Provenance',
+      id: 'p1',
+      version: '2',
+    });
+    expect(literalOf(`${BASE}/Patient/p1/_history/1`, BASE)).toMatchObject({
+      resourceType: 'Patient',
+      id: 'p1',
+    });
+    expect(literalOf(`${BASE}/Patient/p1`)).toBeUndefined(); // an absolute URL only with its base
+    expect(literalOf('Patient?identifier=a|b')).toBeUndefined();
+    expect(literalOf('#c1')).toBeUndefined();
+  });
+
+  test('parseLiteralKey is the inverse of literalKey', () => {
+    for (const key of ['Patient/p1', 'Condition/abc-1.2', `Encounter/${'x'.repeat(64)}`]) {
+      const parts = parseLiteralKey(key);
+      expect(parts).toBeDefined();
+      expect(literalKey(parts as NonNullable<typeof parts>)).toBe(key);
+    }
+    expect(parseLiteralKey('Patient/p1')).toEqual({ resourceType: 'Patient', id: 'p1' });
+  });
+
+  // An id shaped like a national id is a FHIR id like any other: keeping it out of logs and answers is
+  // the caller's rule (src/fhir/audit.ts), not the parser's.
+  test('a national-id-shaped id parses like any other id', () => {
+    const fnr = syntheticNationalId('fnr');
+    expect(parseLiteralKey(`Patient/${fnr}`)).toEqual({ resourceType: 'Patient', id: fnr });
+  });
+
+  test.each([
+    'Patient/',
+    '/x',
+    '/',
+    '',
+    'Patient',
+    'patient/1',
+    'PATIENT/1',
+    'Nonsense/1',
+    'Patient/1/2',
+    'Patient/1/',
+    'Patient//1',
+    'Patient/1/_history/2',
+    `Patient/${'x'.repeat(65)}`,
+    'Patient/a b',
+    'Patient/a%20b',
+    'Patient/a_b',
+    ' Patient/1',
+    'Patient/1\n',
+    '#p1',
+    'Patient?_id=1',
+    'urn:uuid:6d1f7c2a-5b8e-4f0a-a1c3-2e9b7d4c8f00',
+    `${BASE}/Patient/1`,
+  ])('parseLiteralKey refuses %j', (key) => {
+    expect(parseLiteralKey(key)).toBeUndefined();
+  });
+
+  test('parseEntryUrl: Type, Type/id or Type?query, as the write path writes them', () => {
+    expect(parseEntryUrl('Patient')).toEqual({ resourceType: 'Patient' });
+    expect(parseEntryUrl('Patient/p1')).toEqual({ resourceType: 'Patient', id: 'p1' });
+    expect(parseEntryUrl('Patient?identifier=a|b&_id=x')).toEqual({
+      resourceType: 'Patient',
+      query: 'identifier=a|b&_id=x',
+    });
+    // The query is the store's to read, however long or odd.
+    const long = `name=${'a b'.repeat(3000)}`;
+    expect(parseEntryUrl(`Condition?${long}`)).toEqual({ resourceType: 'Condition', query: long });
+  });
+
+  test.each([
+    '',
+    '?_id=1',
+    'patient',
+    'patient?_id=1',
+    'Patient/',
+    'Patient/p1/',
+    'Patient/p1?_id=p1',
+    'Patient/p1/_history/1',
+    'Patient/p1/$everything',
+    'Patient/a b',
+    `Patient/${'x'.repeat(65)}`,
+    `${BASE}/Patient/p1`,
+  ])('parseEntryUrl refuses %j', (url) => {
+    expect(parseEntryUrl(url)).toBeUndefined();
   });
 });
 

@@ -45,6 +45,63 @@ describe("HAPI's links, written with its own address", () => {
     expect(relativeTo(base, 'http://hapi:8080/other/Patient/1')).toBe('http://hapi:8080/other/Patient/1');
     expect(relativeTo(base, 'http://hapi:8080/fhirx/Patient/1')).toBe('http://hapi:8080/fhirx/Patient/1');
   });
+  test("a history's delete is named by its request.url, absolute with HAPI's own address", async () => {
+    // HAPI writes a history entry's request.url with its own base; a delete has no resource, so that URL
+    // is all that says which version of what was deleted. A server on 127.0.0.1 answers as HAPI would.
+    const hapi = 'http://hapi:8080/fhir';
+    const history = {
+      resourceType: 'Bundle',
+      type: 'history',
+      total: 2,
+      entry: [
+        {
+          fullUrl: `${hapi}/Condition/c1`,
+          request: { method: 'DELETE', url: `${hapi}/Condition/c1/_history/2` },
+          response: { status: '204 No Content', lastModified: '2025-01-02T00:00:00.000Z' },
+        },
+        {
+          fullUrl: `${hapi}/Condition/c1`,
+          resource: {
+            resourceType: 'Condition',
+            id: 'c1',
+            meta: { versionId: '1', lastUpdated: '2025-01-01T00:00:00.000Z' },
+          },
+          request: { method: 'POST', url: `${hapi}/Condition/c1/_history/1` },
+          response: { status: '201 Created', etag: 'W/"1"' },
+        },
+      ],
+    };
+    const { createServer } = await import('node:http');
+    const server = createServer((_request, response) => {
+      response.writeHead(200, { 'content-type': 'application/fhir+json' });
+      response.end(JSON.stringify(history));
+    });
+    const port = await new Promise<number>((resolve) =>
+      server.listen(0, '127.0.0.1', () => resolve((server.address() as { port: number }).port)),
+    );
+    try {
+      const store = new HapiStore(`http://127.0.0.1:${port}/fhir`, registryDefinitions([]), { attempts: 1 });
+      const { entries } = await store.history('Condition', 'c1');
+      expect(entries.map(({ resource: _r, ...entry }) => entry)).toEqual([
+        {
+          resourceType: 'Condition',
+          id: 'c1',
+          versionId: '2',
+          lastUpdated: '2025-01-02T00:00:00.000Z',
+          method: 'DELETE',
+        },
+        {
+          resourceType: 'Condition',
+          id: 'c1',
+          versionId: '1',
+          lastUpdated: '2025-01-01T00:00:00.000Z',
+          method: 'POST',
+        },
+      ]);
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
 });
 
 describe('HapiStore when HAPI is unreachable', () => {

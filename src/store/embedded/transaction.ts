@@ -1,5 +1,6 @@
 import type { Bundle, BundleEntry, BundleEntryResponse, Resource } from '@medplum/fhirtypes';
 import { errors } from '../../fhir/outcomes';
+import { parseEntryUrl } from '../../fhir/reference';
 import type { EmbeddedStore } from './EmbeddedStore';
 import { newServerId } from '../../identity/serverId';
 
@@ -137,14 +138,14 @@ function plan(entry: BundleEntry, index: number): Planned {
       `Bundle.entry[${index}].request.method`,
     );
   }
-  const [path, query] = splitUrl(request.url);
-  const [type, id, ...rest] = path.split('/');
-  if (!type || rest.length > 0) {
+  const target = parseEntryUrl(request.url);
+  if (target === undefined) {
     throw errors.badRequest(
       `Entry ${index}: request.url must be Type, Type/id or Type?query.`,
       `Bundle.entry[${index}].request.url`,
     );
   }
+  const { resourceType: type, id, query } = target;
   if ((method === 'POST' || method === 'PUT') && entry.resource?.resourceType !== type) {
     throw errors.badRequest(
       `Entry ${index}: the resource type does not match request.url.`,
@@ -171,12 +172,7 @@ function plan(entry: BundleEntry, index: number): Planned {
       `Bundle.entry[${index}].request.url`,
     );
   }
-  return { index, entry, method, target: [type, id || undefined], query };
-}
-
-function splitUrl(url: string): [string, string | undefined] {
-  const q = url.indexOf('?');
-  return q < 0 ? [url, undefined] : [url.slice(0, q), url.slice(q + 1)];
+  return { index, entry, method, target: [type, id], query };
 }
 
 /** FHIR forbids two entries acting on the same resource in one transaction. */

@@ -2,6 +2,7 @@ import { formatSearchQuery, type SearchRequest } from '@medplum/core';
 import type { Bundle, Resource, ResourceType } from '@medplum/fhirtypes';
 import { loadFhirDefinitions } from '../../fhir/definitions';
 import { errors } from '../../fhir/outcomes';
+import { literalOf } from '../../fhir/reference';
 import type {
   ErasureOptions,
   ErasureReceipt,
@@ -12,7 +13,7 @@ import type {
   SearchResult,
   WriteResult,
 } from '../FhirStore';
-import { cleanEntries, nextOffset, withoutRequestSource } from './bundles';
+import { cleanEntries, nextOffset, relativeTo, withoutRequestSource } from './bundles';
 import { HapiClient, hapiError, type HapiClientOptions, type HapiResponse } from './client';
 import { HapiDatabase } from './database';
 import { eraseCompartment, eraseResource } from './erasure';
@@ -215,7 +216,9 @@ export class HapiStore implements FhirStore {
     const path = id === undefined ? `${type}/_history` : `${type}/${enc(id)}/_history`;
     const response = await this.client.send({ method: 'GET', path: `${path}?${params}`, idempotent: true });
     const bundle = this.expect<Bundle>(response, [200], describe(type, id ?? '', response.status));
-    const entries = cleanEntries(this.client.base, bundle.entry).map((entry) => toHistoryEntry(entry));
+    const entries = cleanEntries(this.client.base, bundle.entry).map((entry) =>
+      toHistoryEntry(this.client.base, entry),
+    );
     for (const entry of entries) {
       if (entry.method === 'DELETE' && entry.lastUpdated === '') {
         entry.lastUpdated = await this.deletedAt(entry);
@@ -362,16 +365,17 @@ function describe(type: string, id: string, status: number): string {
   return `Could not read ${type}/${id}`;
 }
 
-function toHistoryEntry(entry: NonNullable<Bundle['entry']>[number]): HistoryEntry {
-  const url = entry.request?.url ?? entry.response?.location ?? entry.fullUrl ?? '';
-  const match = /([A-Z][A-Za-z]+)\/([^/]+)\/_history\/([^/?]+)/.exec(url);
+function toHistoryEntry(base: string, entry: NonNullable<Bundle['entry']>[number]): HistoryEntry {
+  // A delete has no resource: only its URL (HAPI's absolute `…/Type/id/_history/vid`) names what was deleted.
+  const url = entry.request?.url ?? entry.response?.location ?? entry.fullUrl;
+  const named = literalOf(relativeTo(base, url) ?? '');
   const resource = entry.resource;
   const method = entry.request?.method;
   const etagVersion = /W\/"([^"]+)"/.exec(entry.response?.etag ?? '')?.[1];
   return {
-    resourceType: (resource?.resourceType ?? match?.[1]) as ResourceType,
-    id: resource?.id ?? match?.[2] ?? '',
-    versionId: resource?.meta?.versionId ?? match?.[3] ?? etagVersion ?? '',
+    resourceType: (resource?.resourceType ?? named?.resourceType) as ResourceType,
+    id: resource?.id ?? named?.id ?? '',
+    versionId: resource?.meta?.versionId ?? named?.version ?? etagVersion ?? '',
     lastUpdated: resource?.meta?.lastUpdated ?? entry.response?.lastModified ?? '',
     ...(resource ? { resource } : {}),
     method: method === 'DELETE' ? 'DELETE' : method === 'POST' ? 'POST' : 'PUT',

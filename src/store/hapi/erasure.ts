@@ -1,5 +1,5 @@
-import type { Bundle, Parameters, Resource } from '@medplum/fhirtypes';
-import { literalKey } from '../../fhir/reference';
+import type { Bundle, Parameters, Resource, ResourceType } from '@medplum/fhirtypes';
+import { literalKey, parseLiteralKey } from '../../fhir/reference';
 import type { ErasureOptions, ErasureReceipt } from '../FhirStore';
 import { storedReferences } from '../storedReferences';
 import { relativeTo } from './bundles';
@@ -47,7 +47,7 @@ export async function eraseCompartment(
       : await eraseFound(client, patientKey, patientHistory);
   receipt.residual += database ? await database.traces(texts) : await tracesByHistory(client, texts);
   if (database) {
-    await database.forgetSearches([...texts, ...[...receipt.members].map((key) => key.split('/')[1])]);
+    await database.forgetSearches([...texts, ...[...receipt.members].map((key) => partsOf(key).id)]);
     await database.vacuum();
   }
   const { members: _members, ...result } = receipt;
@@ -73,7 +73,7 @@ async function eraseFound(
     if (versions === undefined) {
       continue; // already gone (expunged by an earlier, interrupted erasure)
     }
-    const type = key.split('/')[0];
+    const type = partsOf(key).resourceType;
     erased[type] = (erased[type] ?? 0) + 1;
     versionsErased += versions.count;
   }
@@ -109,6 +109,7 @@ async function eraseFound(
 
 /** One resource, every version, nothing that refers to it: delete, then `$expunge` (DESIGN §7). */
 export async function eraseResource(client: HapiClient, key: string): Promise<ErasureReceipt> {
+  const type = partsOf(key).resourceType;
   const versions = await versionsOf(client, key);
   if (versions === undefined) {
     return { erased: {}, versionsErased: 0, residual: 0 };
@@ -129,10 +130,20 @@ export async function eraseResource(client: HapiClient, key: string): Promise<Er
   }
   const left = await versionsOf(client, key);
   return {
-    erased: { [key.split('/')[0]]: 1 },
+    erased: { [type]: 1 },
     versionsErased: versions.count,
     residual: left === undefined ? 0 : 1,
   };
+}
+
+/** Type and id of a member's key. Every key here is `Type/id` of what HAPI holds or was asked to erase; one
+ * that is not is a defect, and the erasure stops before it deletes anything rather than guess at it. */
+function partsOf(key: string): { resourceType: ResourceType; id: string } {
+  const parts = parseLiteralKey(key);
+  if (parts === undefined) {
+    throw new Error('erasure was given a resource key that is not Type/id');
+  }
+  return parts;
 }
 
 interface Versions {
@@ -252,10 +263,10 @@ async function growByReferences(
 
 /** "Type/id" of every current resource that refers to `key`, through any search parameter. */
 async function currentReferrers(client: HapiClient, key: string): Promise<string[]> {
-  const [type, id] = key.split('/');
+  const { resourceType, id } = partsOf(key);
   const response = await client.send({
     method: 'GET',
-    path: `${type}?_id=${encodeURIComponent(id)}&_revinclude=*&_count=1`,
+    path: `${resourceType}?_id=${encodeURIComponent(id)}&_revinclude=*&_count=1`,
     idempotent: true,
     timeoutMs: LONG,
   });
