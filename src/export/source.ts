@@ -1,6 +1,6 @@
 import { Operator, type Filter } from '@medplum/core';
 import type { Resource, ResourceType } from '@medplum/fhirtypes';
-import { UNIT_LABEL_SYSTEM } from '../auth/unitLabel';
+import { unitsFilter } from '../auth/unitLabel';
 import { STUDY_RESOURCE_TYPES } from '../research/approval';
 import { typeInView } from '../research/scope';
 import type { StudyView } from '../research/view';
@@ -45,11 +45,7 @@ export function registrySource(store: FhirStore, units: readonly string[], until
         filters.push({ code: '_lastUpdated', operator: Operator.GREATER_THAN, value: opts.since });
       }
       if (opts.group !== undefined) {
-        filters.push({
-          code: '_security',
-          operator: Operator.EQUALS,
-          value: `${UNIT_LABEL_SYSTEM}|${opts.group}`,
-        });
+        filters.push(unitsFilter([opts.group]));
       }
       yield* scanStored(store, { resourceType: type, filters });
     },
