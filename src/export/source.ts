@@ -25,7 +25,7 @@ export interface ExportSource {
 }
 
 /** The registry's person data: the types a study view can hold, which staff export too. */
-export const EXPORT_TYPES: readonly ResourceType[] = STUDY_RESOURCE_TYPES;
+const EXPORT_TYPES: readonly ResourceType[] = STUDY_RESOURCE_TYPES;
 
 /**
  * Registry staff's view: every unit's pseudonymised data as stored (read from the clinical store itself:

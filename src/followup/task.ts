@@ -25,8 +25,8 @@ export function isFollowUpQuestionnaire(canonical: string): boolean {
 
 const FOLLOW_UP_URLS = new Set(Object.values(FOLLOW_UP_QUESTIONNAIRES));
 
-export const TIME_POINT_SYSTEM = 'https://norpain.no/fhir/CodeSystem/follow-up-time-point';
-export const BUSINESS_STATUS_SYSTEM = 'https://norpain.no/fhir/CodeSystem/follow-up-status';
+const TIME_POINT_SYSTEM = 'https://norpain.no/fhir/CodeSystem/follow-up-time-point';
+const BUSINESS_STATUS_SYSTEM = 'https://norpain.no/fhir/CodeSystem/follow-up-status';
 export const TASK_IDENTIFIER_SYSTEM = 'https://norpain.no/fhir/NamingSystem/follow-up-task';
 /** SDC's code for the Questionnaire a Task asks to be filled in (Task.input). */
 const SDC_TEMP = 'http://hl7.org/fhir/uv/sdc/CodeSystem/temp';

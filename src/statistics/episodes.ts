@@ -17,8 +17,8 @@ import { RESH_SYSTEM } from '../units/units';
  * Questionnaires that belong to it. Read from any stream of stored or study-view resources.
  */
 
-export const REFERRAL_DATE_URL = 'https://norpain.no/fhir/StructureDefinition/referral-date';
-export const RIGHT_TO_CARE_URL = 'https://norpain.no/fhir/StructureDefinition/right-to-care';
+const REFERRAL_DATE_URL = 'https://norpain.no/fhir/StructureDefinition/referral-date';
+const RIGHT_TO_CARE_URL = 'https://norpain.no/fhir/StructureDefinition/right-to-care';
 export const FOLLOW_UP_QUESTIONNAIRE = 'https://norpain.no/fhir/Questionnaire/norpain-followup-12m';
 
 /** Sex as published: 'other' holds other and unknown (and a view without sex), too few to show apart. */
@@ -171,7 +171,7 @@ function episodeOf(episode: EpisodeOfCare, persons: ReadonlyMap<string, Person>)
 }
 
 /** Age in whole years at `at`, from a birth date held to the month (the day is not stored). */
-export function ageBandOf(birth: string | undefined, at: string | undefined): string | undefined {
+function ageBandOf(birth: string | undefined, at: string | undefined): string | undefined {
   if (birth === undefined || at === undefined || birth.length < 7 || at.length < 7) return undefined;
   const months =
     (Number(at.slice(0, 4)) - Number(birth.slice(0, 4))) * 12 +

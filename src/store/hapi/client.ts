@@ -148,7 +148,7 @@ function pause(attempt: number): Promise<void> {
 const INTERNALS = /\b(SQL|JDBC|Exception|org\.[a-z]+\.|java\.|hfj_|HFJ_|constraint)\b/;
 
 /** HAPI's diagnostics without its "HAPI-0524: " codes, or undefined when they leak internals. */
-export function cleanDiagnostics(text: string | undefined): string | undefined {
+function cleanDiagnostics(text: string | undefined): string | undefined {
   if (text === undefined) {
     return undefined;
   }
@@ -157,7 +157,7 @@ export function cleanDiagnostics(text: string | undefined): string | undefined {
 }
 
 /** The error issues of HAPI's OperationOutcome, cleaned; empty when there were none worth passing on. */
-export function hapiIssues(body: unknown): OperationOutcomeIssue[] {
+function hapiIssues(body: unknown): OperationOutcomeIssue[] {
   const outcome = body as OperationOutcome | undefined;
   if (outcome?.resourceType !== 'OperationOutcome') {
     return [];
