@@ -1,7 +1,8 @@
 import type { Observation } from '../statistics/cube';
-import { FOLLOW_UP_QUESTIONNAIRE, type Episode } from '../statistics/episodes';
+import type { Episode } from '../statistics/episodes';
 import { cellAt, publishTable, type PublishedCell, type PublishedTable } from '../statistics/publish';
 import type { Unit } from '../units/units';
+import { NORPAIN_QUESTIONNAIRE_URLS } from '../validation/questionnaire';
 import type { Coverage } from './coverage';
 
 /**
@@ -14,7 +15,8 @@ import type { Coverage } from './coverage';
  * 12-month follow-up, those that ended the year before (their follow-up falls due in the year).
  */
 
-const BASELINE_QUESTIONNAIRE = 'https://norpain.no/fhir/Questionnaire/norpain-baseline';
+const BASELINE_QUESTIONNAIRE = NORPAIN_QUESTIONNAIRE_URLS.baseline;
+const FOLLOW_UP_QUESTIONNAIRE = NORPAIN_QUESTIONNAIRE_URLS.followUp12m;
 const base = (linkId: string) => `${BASELINE_QUESTIONNAIRE}#${linkId}`;
 const follow = (linkId: string) => `${FOLLOW_UP_QUESTIONNAIRE}#${linkId}`;
 
