@@ -168,7 +168,8 @@ function episodeOf(episode: EpisodeOfCare, persons: ReadonlyMap<string, Person>)
   };
 }
 
-/** Age in whole years at `at`, from a birth date held to the month (the day is not stored). */
+/** The AGE_BANDS band of the whole years at `at`, from a birth date held to the month (the day is not
+ * stored); none under 18, where no band holds the age. */
 function ageBandOf(birth: string | undefined, at: string | undefined): string | undefined {
   if (birth === undefined || at === undefined || birth.length < 7 || at.length < 7) return undefined;
   const months =
