@@ -12,21 +12,19 @@ import { uriProblem } from '../uri';
 import { expandValueSet } from '../valuesets';
 
 /** The value[x] property names an answer can carry in R4. */
-const ANSWER_VALUE_KEYS = [
-  'valueBoolean',
-  'valueDecimal',
-  'valueInteger',
-  'valueDate',
-  'valueDateTime',
-  'valueTime',
-  'valueString',
-  'valueUri',
-  'valueAttachment',
-  'valueCoding',
-  'valueQuantity',
-  'valueReference',
-] as const;
-export type AnswerValueKey = (typeof ANSWER_VALUE_KEYS)[number];
+export type AnswerValueKey =
+  | 'valueBoolean'
+  | 'valueDecimal'
+  | 'valueInteger'
+  | 'valueDate'
+  | 'valueDateTime'
+  | 'valueTime'
+  | 'valueString'
+  | 'valueUri'
+  | 'valueAttachment'
+  | 'valueCoding'
+  | 'valueQuantity'
+  | 'valueReference';
 
 /** Which value[x] each R4 item type takes (choice and open-choice also depend on their answerOptions). */
 const VALUE_KEY_BY_TYPE: Partial<Record<QuestionnaireItem['type'], AnswerValueKey>> = {
