@@ -26,10 +26,10 @@ import { parseApproval, type Approval, type StudyResourceType } from '../../src/
 import { searchFilters } from '../../src/research/scope';
 import { EmbeddedStore } from '../../src/store/embedded';
 import { loadUnits, readUnits } from '../../src/units/units';
-import { loadNorPainQuestionnaires } from '../../src/validation/questionnaire';
+import { loadNorPainQuestionnaires, NORPAIN_QUESTIONNAIRE_URLS } from '../../src/validation/questionnaire';
 
-const BASELINE = 'https://norpain.no/fhir/Questionnaire/norpain-baseline';
-const FOLLOW_UP = 'https://norpain.no/fhir/Questionnaire/norpain-followup-12m';
+const BASELINE = NORPAIN_QUESTIONNAIRE_URLS.baseline;
+const FOLLOW_UP = NORPAIN_QUESTIONNAIRE_URLS.followUp12m;
 const PSEUDONYM = 'https://norpain.no/fhir/NamingSystem/registry-pseudonym';
 const EXT = 'https://norpain.no/fhir/StructureDefinition/';
 const RESH = 'urn:oid:2.16.578.1.12.4.1.4.102';

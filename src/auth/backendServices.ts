@@ -17,10 +17,10 @@ import { parseScopes, scopesAllow, type Permission } from './scopes';
  * (`.well-known/smart-configuration`) says so.
  */
 
-export const TOKEN_PATH = '/auth/token';
-export const ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
+const TOKEN_PATH = '/auth/token';
+const ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
 /** The algorithms SMART Backend Services names for client assertions. */
-export const ASSERTION_ALGORITHMS = ['RS384', 'ES384'];
+const ASSERTION_ALGORITHMS = ['RS384', 'ES384'];
 /** An assertion may live at most this long (SMART: exp no more than five minutes in the future). */
 const MAX_ASSERTION_SECONDS = 300;
 const CLOCK_SKEW_SECONDS = 5;

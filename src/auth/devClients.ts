@@ -25,7 +25,7 @@ export function devClientsPath(dataDir: string): string {
 }
 
 /** Reasons a registration file is unusable, in words an operator can act on (never key material). */
-export class DevClientsError extends Error {
+class DevClientsError extends Error {
   override name = 'DevClientsError';
 }
 

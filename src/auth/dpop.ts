@@ -13,9 +13,9 @@ import { FhirError, issue, operationOutcome } from '../fhir/outcomes';
  */
 
 /** How old a proof may be; NHN's sample API allows about a second plus skew, clients retry with a new one. */
-export const DPOP_MAX_AGE_SECONDS = 10;
+const DPOP_MAX_AGE_SECONDS = 10;
 /** Clock difference tolerated between the client and this server. */
-export const DPOP_CLOCK_SKEW_SECONDS = 5;
+const DPOP_CLOCK_SKEW_SECONDS = 5;
 
 /** Remembers proof ids until they are too old to be accepted anyway. */
 export interface ReplayCache {
@@ -65,7 +65,7 @@ export interface DpopRequest {
   jkt: string;
 }
 
-export const DPOP_ALGORITHMS: string[] = [...ASYMMETRIC_ALGORITHMS];
+const DPOP_ALGORITHMS: string[] = [...ASYMMETRIC_ALGORITHMS];
 
 /** A 401 whose challenge tells the client its proof was the problem (RFC 9449 §7.1). */
 export function dpopError(text: string): FhirError {
@@ -128,7 +128,7 @@ export async function verifyDpopProof(request: DpopRequest, replay: ReplayCache)
 
 /** RFC 9449 §4.3: compare without query and fragment, after URL normalisation (case of scheme and host,
  * default ports, percent-encoding), ignoring a trailing slash. */
-export function normaliseUrl(value: string): string | undefined {
+function normaliseUrl(value: string): string | undefined {
   try {
     const url = new URL(value);
     // POST to the base may be addressed as …/fhir or …/fhir/; the trailing slash carries no meaning here.

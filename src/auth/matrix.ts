@@ -43,7 +43,7 @@ export type Rights = Partial<Record<Permission, Reach>>;
 const CRUDS_ALL: Rights = { c: 'all', r: 'all', u: 'all', d: 'all', s: 'all' };
 const READ_ALL: Rights = { r: 'all', s: 'all' };
 
-export const MATRIX: Record<Role, Partial<Record<Category, Rights>>> = {
+const MATRIX: Record<Role, Partial<Record<Category, Rights>>> = {
   clinic: {
     clinical: { c: 'own-unit', r: 'own-unit', u: 'own-unit', d: 'own-unit', s: 'own-unit' },
     response: { c: 'own-unit', r: 'own-unit', u: 'own-unit', d: 'own-unit', s: 'own-unit' },
@@ -169,11 +169,7 @@ export function roleReach(role: Role, type: string, permission: Permission): Rea
 }
 
 /** Decides a `$name` operation call: a role its row names, and its permission on the type if it has one. */
-export function decideOperation(
-  principal: Principal,
-  operation: OperationRow,
-  type: string | undefined,
-): Decision {
+function decideOperation(principal: Principal, operation: OperationRow, type: string | undefined): Decision {
   if (!operation.roles.includes(principal.role)) {
     return { allowed: false, reason: `A ${principal.role} token may not call ${operation.name}.` };
   }
@@ -189,10 +185,7 @@ export type ReservationAction = 'reserve' | 'withdraw';
  * registers or has registered (own-unit: the person's Patient carries the clinic's unit label). Only the
  * person and staff may withdraw: a clinic could otherwise undo what the person asked for.
  */
-export const RESERVATION_RIGHTS: Record<
-  Role,
-  Partial<Record<ReservationAction, Exclude<Reach, 'own-study'>>>
-> = {
+const RESERVATION_RIGHTS: Record<Role, Partial<Record<ReservationAction, Exclude<Reach, 'own-study'>>>> = {
   clinic: { reserve: 'own-unit' },
   portal: { reserve: 'own-person', withdraw: 'own-person' },
   'registry-admin': { reserve: 'all', withdraw: 'all' },

@@ -1,3 +1,4 @@
+import { Operator, type Filter } from '@medplum/core';
 import type { Coding, Resource } from '@medplum/fhirtypes';
 
 /**
@@ -42,7 +43,11 @@ export function withUnitLabels<T extends Resource>(resource: T, units: Iterable<
   return { ...clean, meta: { ...clean.meta, security: [...(clean.meta?.security ?? []), ...labels] } };
 }
 
-/** The search parameter that restricts a search to one unit's resources. */
-export function unitSearchParam(resh: string): [string, string] {
-  return ['_security', `${UNIT_LABEL_SYSTEM}|${resh}`];
+/** The store filter that restricts a search to the resources of any of these units. */
+export function unitsFilter(units: readonly string[]): Filter {
+  return {
+    code: '_security',
+    operator: Operator.EQUALS,
+    value: units.map((resh) => `${UNIT_LABEL_SYSTEM}|${resh}`).join(','),
+  };
 }

@@ -7,7 +7,7 @@ import type { FhirStore, HistoryOptions, HistoryResult, SearchResult } from '../
 import { readOnlyStore } from '../store/readOnly';
 import { decide, type Reach } from './matrix';
 import type { Principal } from './principal';
-import { UNIT_LABEL_SYSTEM, unitsOf, withUnitLabels } from './unitLabel';
+import { unitsFilter, unitsOf, withUnitLabels } from './unitLabel';
 
 /**
  * The view (DESIGN §5): what one principal sees of the clinical store, decided in this one place for
@@ -72,13 +72,7 @@ export function createView(principal: Principal, deps: ViewDeps): View {
     if (reach === 'all') return 'all';
     if (reach === 'own-study') return 'none';
     if (reach === 'own-unit') {
-      return principal.organization === undefined
-        ? 'none'
-        : {
-            code: '_security',
-            operator: Operator.EQUALS,
-            value: `${UNIT_LABEL_SYSTEM}|${principal.organization}`,
-          };
+      return principal.organization === undefined ? 'none' : unitsFilter([principal.organization]);
     }
     const id = personId();
     if (id === undefined) return 'none';

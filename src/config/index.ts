@@ -11,7 +11,7 @@ export type Mode = 'development' | 'production';
 export type StoreKind = 'embedded' | 'hapi';
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
 
-export const LOG_LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error', 'silent'];
+const LOG_LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error', 'silent'];
 
 /**
  * Asymmetric signature algorithms a token may use. Symmetric HS* would let anyone who knows the

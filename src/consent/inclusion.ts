@@ -190,7 +190,7 @@ function sameSubject(entry: WriteEntry, reference: Reference, target: ParsedRefe
 }
 
 /** Whole years from a FHIR date (YYYY, YYYY-MM or YYYY-MM-DD; missing parts read as the first) to a date. */
-export function ageAt(birthDate: string, at: string): number {
+function ageAt(birthDate: string, at: string): number {
   const [by, bm = 1, bd = 1] = birthDate.slice(0, 10).split('-').map(Number);
   const [ay, am = 1, ad = 1] = at.slice(0, 10).split('-').map(Number);
   let age = ay - by;

@@ -112,4 +112,3 @@ export function openConsent(options: {
 }
 
 export { ReservationRegister } from './register';
-export type { FollowUpCanceller } from './followUps';

@@ -7,7 +7,6 @@ import { openStateDatabase, type StateConfig, type StateDatabase } from '../stat
 
 /** How a reservation reached the registry (DESIGN §1). */
 export type ReservationChannel = 'portal' | 'clinic' | 'letter' | 'e-mail';
-export const RESERVATION_CHANNELS: readonly ReservationChannel[] = ['portal', 'clinic', 'letter', 'e-mail'];
 
 export type ReservationScope = 'patient-privacy' | 'research';
 

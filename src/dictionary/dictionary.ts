@@ -14,6 +14,13 @@ import { type CodeSystemEntry, terminology as t } from './terminology';
  * FHIR R4 element.
  */
 
+/** The NorPain EpisodeOfCare profile's extensions (profiles/), which the statistics, the follow-up and the
+ * Nordic dataset read. */
+export const EPISODE_EXTENSIONS = {
+  referralDate: 'https://norpain.no/fhir/StructureDefinition/referral-date',
+  rightToCare: 'https://norpain.no/fhir/StructureDefinition/right-to-care',
+} as const;
+
 /** How an element is changed on its way into the store; an element without one is stored as sent. */
 export type Transform =
   /** Patient.identifier: the national ids become the one registry pseudonym. */
@@ -106,11 +113,11 @@ const entries = {
       extension: {
         why: 'the NorPain profile’s extensions',
         extensions: {
-          'https://norpain.no/fhir/StructureDefinition/referral-date': {
+          [EPISODE_EXTENSIONS.referralDate]: {
             why: 'when the referral came: the start of the waiting time',
             value: 'valueDate',
           },
-          'https://norpain.no/fhir/StructureDefinition/right-to-care': {
+          [EPISODE_EXTENSIONS.rightToCare]: {
             why: 'the right-to-care assessment (pasient- og brukerrettighetsloven § 2-1 b): a quality indicator',
             extensions: {
               decision: { why: 'granted or not', value: 'valueCoding', codes: [t.rightToCare] },

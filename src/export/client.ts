@@ -56,7 +56,7 @@ export async function kickOff(url: string, bearer: Bearer): Promise<string> {
 }
 
 /** X-Progress as this server writes it ("N resources written; k of T types done"), if it is that. */
-export function parseProgress(header: string | null): Progress | undefined {
+function parseProgress(header: string | null): Progress | undefined {
   const match = /^(\d+) resources written; (\d+) of (\d+) types done$/.exec(header ?? '');
   return match
     ? { resources: Number(match[1]), typesDone: Number(match[2]), types: Number(match[3]) }

@@ -12,7 +12,7 @@ import { exportOperations, studyOfOwner } from './operations';
 import type { ProjectPseudonyms } from '../research/pseudonyms';
 import type { ExportSource } from './source';
 
-export { EXPORT_TYPES, registrySource, studySource, type ExportSource } from './source';
+export { registrySource, studySource, type ExportSource } from './source';
 
 /**
  * Bulk Data export (DESIGN §6, issue 13): the job store, the engine, the HTTP operations and the sweeper

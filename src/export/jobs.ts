@@ -17,7 +17,7 @@ export interface OutputFile {
 
 export interface ExportJob {
   id: string;
-  /** Who may poll, download and cancel (src/export/owner.ts): nobody else sees the job. */
+  /** Who may poll, download and cancel (`ownerOf` in src/export/operations.ts): nobody else sees the job. */
   owner: string;
   /** The kick-off URL as the client sent it (the manifest's `request`). */
   request: string;

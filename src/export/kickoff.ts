@@ -16,7 +16,7 @@ export interface KickOff {
   since?: string;
 }
 
-export const NDJSON_FORMATS = ['application/fhir+ndjson', 'application/ndjson', 'ndjson'];
+const NDJSON_FORMATS = ['application/fhir+ndjson', 'application/ndjson', 'ndjson'];
 
 const UNSUPPORTED = ['_elements', 'patient', '_typeFilter', 'includeAssociatedData', 'organizeOutputBy'];
 const IGNORED = new Set(['_format', '_pretty']);

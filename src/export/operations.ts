@@ -39,7 +39,7 @@ const ROLES: OperationRow['roles'] = ['registry-admin', 'researcher'];
 const RETRY_AFTER_SECONDS = 2;
 
 /** The owner of a job: the same client, acting for the same person, unit and study. */
-export function ownerOf(principal: Principal): string {
+function ownerOf(principal: Principal): string {
   return JSON.stringify([
     principal.role,
     principal.clientId,

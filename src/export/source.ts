@@ -1,6 +1,6 @@
 import { Operator, type Filter } from '@medplum/core';
 import type { Resource, ResourceType } from '@medplum/fhirtypes';
-import { UNIT_LABEL_SYSTEM } from '../auth/unitLabel';
+import { unitsFilter } from '../auth/unitLabel';
 import { STUDY_RESOURCE_TYPES } from '../research/approval';
 import { typeInView } from '../research/scope';
 import type { StudyView } from '../research/view';
@@ -15,7 +15,7 @@ import { scanStored } from '../store/scan';
 export interface ExportSource {
   /** The resource types this view can export, in the order an export without `_type` writes them. */
   readonly types: readonly ResourceType[];
-  /** Whether `Group/{id}/$export` names a group of this view (see groupsOf in operations.ts). */
+  /** Whether `Group/{id}/$export` names a group of this view (each source below says what its groups are). */
   hasGroup(id: string): boolean;
   /** Every resource of `type` in the view: changed after `since`, of the group's persons when `group`
    * is given. Read page by page, so memory stays flat whatever the size. A resource may come as the bytes
@@ -25,13 +25,14 @@ export interface ExportSource {
 }
 
 /** The registry's person data: the types a study view can hold, which staff export too. */
-export const EXPORT_TYPES: readonly ResourceType[] = STUDY_RESOURCE_TYPES;
+const EXPORT_TYPES: readonly ResourceType[] = STUDY_RESOURCE_TYPES;
 
 /**
  * Registry staff's view: every unit's pseudonymised data as stored (read from the clinical store itself:
- * staff see every resource of these types as it is, which the store's scan gives as stored text). Its groups are the participating
- * units (`Group/{RESH}`: what carries that unit's label). Reads no further than `until` (the export's
- * transactionTime), so a resource changed during the export is left for the next `_since` export.
+ * staff see every resource of these types as it is, which the store's scan gives as stored text). Its
+ * groups are the participating units (`Group/{RESH}`: what carries that unit's label). Reads no further
+ * than `until` (the export's transactionTime), so a resource changed during the export is left for the
+ * next `_since` export.
  */
 export function registrySource(store: FhirStore, units: readonly string[], until: string): ExportSource {
   return {
@@ -45,11 +46,7 @@ export function registrySource(store: FhirStore, units: readonly string[], until
         filters.push({ code: '_lastUpdated', operator: Operator.GREATER_THAN, value: opts.since });
       }
       if (opts.group !== undefined) {
-        filters.push({
-          code: '_security',
-          operator: Operator.EQUALS,
-          value: `${UNIT_LABEL_SYSTEM}|${opts.group}`,
-        });
+        filters.push(unitsFilter([opts.group]));
       }
       yield* scanStored(store, { resourceType: type, filters });
     },

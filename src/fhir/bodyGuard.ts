@@ -19,7 +19,7 @@ import { isResourceTypeName } from './search';
  */
 
 /** Deepest nesting of objects and arrays a body may have; FHIR resources need well under 30. */
-export const MAX_DEPTH = 64;
+const MAX_DEPTH = 64;
 
 /** 400 when the JSON text nests deeper than MAX_DEPTH; linear, and never recursive. */
 export function checkNesting(text: string): void {

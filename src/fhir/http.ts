@@ -9,7 +9,7 @@ import { errors } from './outcomes';
 
 /** HTTP plumbing of the FHIR REST layer: media types, body decoding, preferences and the response. */
 
-export const FHIR_JSON = 'application/fhir+json; charset=utf-8';
+const FHIR_JSON = 'application/fhir+json; charset=utf-8';
 
 const JSON_TYPES = new Set(['application/fhir+json', 'application/json', 'application/json+fhir']);
 const FORMAT_VALUES = new Set(['json', ...JSON_TYPES]);

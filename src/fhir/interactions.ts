@@ -125,7 +125,7 @@ function withSubsetting(resource: Resource, type: string, params: URLSearchParam
   return subsetting ? subsetResource(resource, subsetting) : resource;
 }
 
-export function resourceResponse(status: number, resource: Resource, location?: string): FhirResponse {
+function resourceResponse(status: number, resource: Resource, location?: string): FhirResponse {
   const headers: Record<string, string> = {};
   const tag = etag(resource.meta?.versionId);
   const modified = httpDate(resource.meta?.lastUpdated);

@@ -7,11 +7,11 @@ import { errors } from './outcomes';
  */
 
 /** Distinct parameter names in one request. */
-export const MAX_PARAMETERS = 64;
+const MAX_PARAMETERS = 64;
 /** Values of one parameter, counting repeats (`a=1&a=2`) and comma-separated alternatives (`a=1,2`). */
-export const MAX_VALUES_PER_PARAMETER = 100;
+const MAX_VALUES_PER_PARAMETER = 100;
 /** Characters of one parameter name or value. */
-export const MAX_PARAMETER_LENGTH = 2048;
+const MAX_PARAMETER_LENGTH = 2048;
 
 /** 400 OperationOutcome naming the limit a request's parameters exceed. */
 export function checkQueryLimits(params: URLSearchParams): void {

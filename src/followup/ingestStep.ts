@@ -17,9 +17,10 @@ export interface FollowUpReactions {
 
 /**
  * The follow-up's step after persist (src/ingest/pipeline.ts): a stored EpisodeOfCare gets its Tasks as it
- * now stands, a deleted one has them cancelled, a stored QuestionnaireResponse completes the Task it answers. It runs inside the write's person lock and journal intent,
- * so a reservation cannot come between the episode and its Task, and a crash before it ran leaves the
- * intent open: recovery runs `afterRecovery` for what the write stored.
+ * now stands, a deleted one has them cancelled, a stored QuestionnaireResponse completes the Task it
+ * answers. It runs inside the write's person lock and journal intent, so a reservation cannot come between
+ * the episode and its Task, and a crash before it ran leaves the intent open: recovery runs
+ * `followUpRecovery` for what the write stored.
  */
 export function followUpStep(reactions: FollowUpReactions): PersistedStep {
   const lookedUp = new WeakMap<Write, LookedUpTask | undefined>();

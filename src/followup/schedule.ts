@@ -1,5 +1,7 @@
 import type { EpisodeOfCare, Questionnaire, Task } from '@medplum/fhirtypes';
 import { unitsOf, withUnitLabels } from '../auth/unitLabel';
+import { EPISODE_EXTENSIONS } from '../dictionary/dictionary';
+import { terminology } from '../dictionary/terminology';
 import { parseReference } from '../fhir/reference';
 import type { FhirStore } from '../store/FhirStore';
 import { compareVersions } from '../validation/questionnaire/canonical';
@@ -18,9 +20,6 @@ import {
   type TimePoint,
 } from './task';
 import { changeTask, readTask } from './taskStore';
-
-const RIGHT_TO_CARE = 'https://norpain.no/fhir/StructureDefinition/right-to-care';
-const RIGHT_TO_CARE_DECISION = 'https://norpain.no/fhir/CodeSystem/right-to-care-decision';
 
 export interface SchedulerDeps {
   store: FhirStore;
@@ -75,9 +74,9 @@ export class FollowUpScheduler {
 
   private wantedBaseline(episode: EpisodeOfCare, episodeId: string): Wanted | Promise<Wanted> {
     const decision = episode.extension
-      ?.find((e) => e.url === RIGHT_TO_CARE)
+      ?.find((e) => e.url === EPISODE_EXTENSIONS.rightToCare)
       ?.extension?.find((e) => e.url === 'decision')?.valueCoding;
-    if (decision?.system !== RIGHT_TO_CARE_DECISION || decision.code !== 'granted') {
+    if (decision?.system !== terminology.rightToCare.url || decision.code !== 'granted') {
       return { none: 'Right to care is not granted for the episode.' };
     }
     // Due from when the grant was first registered: a Task already scheduled keeps its period.

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { CodeableConcept, Task } from '@medplum/fhirtypes';
 import { parseReference } from '../fhir/reference';
 import { containsNationalId } from '../identity/nationalId';
-import { parseCanonical } from '../validation/questionnaire/canonical';
+import { NORPAIN_QUESTIONNAIRE_URLS, parseCanonical } from '../validation/questionnaire';
 
 /**
  * The follow-up Task (helsenorge's skjemaoppgave; docs/followup.md): one per episode and time point, written
@@ -13,8 +13,8 @@ import { parseCanonical } from '../validation/questionnaire/canonical';
 export type TimePoint = 'baseline' | '12-months';
 
 export const FOLLOW_UP_QUESTIONNAIRES: Record<TimePoint, string> = {
-  baseline: 'https://norpain.no/fhir/Questionnaire/norpain-baseline',
-  '12-months': 'https://norpain.no/fhir/Questionnaire/norpain-followup-12m',
+  baseline: NORPAIN_QUESTIONNAIRE_URLS.baseline,
+  '12-months': NORPAIN_QUESTIONNAIRE_URLS.followUp12m,
 };
 
 /** Whether a Questionnaire (canonical, any version) is one a follow-up Task asks for: Tasks are written
@@ -25,8 +25,8 @@ export function isFollowUpQuestionnaire(canonical: string): boolean {
 
 const FOLLOW_UP_URLS = new Set(Object.values(FOLLOW_UP_QUESTIONNAIRES));
 
-export const TIME_POINT_SYSTEM = 'https://norpain.no/fhir/CodeSystem/follow-up-time-point';
-export const BUSINESS_STATUS_SYSTEM = 'https://norpain.no/fhir/CodeSystem/follow-up-status';
+const TIME_POINT_SYSTEM = 'https://norpain.no/fhir/CodeSystem/follow-up-time-point';
+const BUSINESS_STATUS_SYSTEM = 'https://norpain.no/fhir/CodeSystem/follow-up-status';
 export const TASK_IDENTIFIER_SYSTEM = 'https://norpain.no/fhir/NamingSystem/follow-up-task';
 /** SDC's code for the Questionnaire a Task asks to be filled in (Task.input). */
 const SDC_TEMP = 'http://hl7.org/fhir/uv/sdc/CodeSystem/temp';

@@ -7,13 +7,6 @@ export * from './nationalId';
 export * from './synthetic';
 export * from './pseudonym';
 export * from './keys';
-export { pseudonymIdentifier, movePatientData, applyRekeyToStore } from './relink';
-export {
-  IdentityVault,
-  type VaultPerson,
-  type LinkResult,
-  type PlannedLink,
-  type IdentifiedPerson,
-} from './vault/IdentityVault';
+export { IdentityVault } from './vault/IdentityVault';
 export * from './vault/audit';
-export { openIdentity, type IdentityServices } from './service';
+export { openIdentity } from './service';

@@ -67,7 +67,7 @@ export function loadIdentityKeys(options: LoadKeysOptions): IdentityKeys {
   return { pseudonym, vault };
 }
 
-export function newKey(): string {
+function newKey(): string {
   return randomBytes(32).toString('base64');
 }
 
@@ -100,7 +100,7 @@ function readOrCreateDevKey(
   return fs.readFileSync(file, 'utf8');
 }
 
-export function parseKeyring(text: string, currentText: string | undefined): PseudonymKeyring {
+function parseKeyring(text: string, currentText: string | undefined): PseudonymKeyring {
   const keys = new Map<number, Buffer>();
   for (const part of text.split(/[,\n]/)) {
     const entry = part.trim();

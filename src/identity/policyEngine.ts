@@ -588,7 +588,7 @@ function generaliseYearMonth(value: unknown): unknown {
 }
 
 /** Blanks every 11-digit run (also "DDMMYY NNNNN") whose check digits make it a possible national id. */
-export function redactNationalIds(text: string): string {
+function redactNationalIds(text: string): string {
   return redactNationalIdsWith(text, redactedNationalIdText);
 }
 

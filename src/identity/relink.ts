@@ -105,7 +105,7 @@ export function mergePseudonymousPatient(known: readonly Patient[], incoming: Pa
 }
 
 /** A deep copy with every `reference` to `from` ("Type/id", any version of it) set to `to`. */
-export function replaceReferences<T>(value: T, from: string, to: string): T {
+function replaceReferences<T>(value: T, from: string, to: string): T {
   if (Array.isArray(value)) {
     return value.map((item) => replaceReferences(item, from, to)) as T;
   }

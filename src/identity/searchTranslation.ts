@@ -49,7 +49,7 @@ export interface SearchTranslationDeps {
 }
 
 /** Stands for a person the vault does not know: no Patient id or pseudonym can have this form. */
-export const UNKNOWN_PERSON = 'unknown-person';
+const UNKNOWN_PERSON = 'unknown-person';
 
 /**
  * - `search`: a search; bad values are 400, naming the parameter.

@@ -86,7 +86,7 @@ function namesAnotherPerson(resource: Resource, pid: string | undefined, base: s
  * acts for, or be left out (DESIGN §5): the portal speaks for that one citizen, so a response it sends in
  * someone else's name — another patient, a practitioner, a relative — is not its to make. 403, like a
  * subject naming someone else, and before pseudonymisation, so that the other person is never registered.
- * A literal Patient reference is checked once conditional references are resolved (`respondentStage`).
+ * A literal Patient reference is checked once conditional references are resolved (`createRespondentStage`).
  */
 const RESPONDENT_ELEMENTS = ['author', 'source'] as const;
 const RESPONDENT_REFUSAL =

@@ -171,7 +171,7 @@ async function resolveAmbiguous(
 }
 
 /** Rebuilds the transaction Bundle from the (possibly rewritten) write entries, in their order. */
-export function toTransactionBundle(write: Write): Bundle {
+function toTransactionBundle(write: Write): Bundle {
   return {
     resourceType: 'Bundle',
     type: 'transaction',

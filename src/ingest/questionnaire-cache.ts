@@ -3,7 +3,7 @@ import type { QuestionnaireSource } from '../validation/questionnaire';
 import type { Write } from './write';
 
 /** How long a looked-up Questionnaire is trusted without asking the store again (see below). */
-export const QUESTIONNAIRE_CACHE_MS = 30_000;
+const QUESTIONNAIRE_CACHE_MS = 30_000;
 
 export interface CachedQuestionnaireSource extends QuestionnaireSource {
   /** Forgets everything: call after any write that touches a Questionnaire. */

@@ -41,7 +41,7 @@ const bands =
     return `under ${edges[0]}`;
   };
 
-export const AGE_LEVELS: readonly AgeLevel[] = [
+const AGE_LEVELS: readonly AgeLevel[] = [
   { name: '10-year bands from 18, 70 and over in one', band: bands([18, 30, 40, 50, 60, 70]) },
   { name: '20-year bands from 18, 60 and over in one', band: bands([18, 40, 60]) },
   { name: 'one band, 18 and over', band: bands([18]) },

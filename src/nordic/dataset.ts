@@ -4,6 +4,7 @@ import type {
   QuestionnaireResponse,
   QuestionnaireResponseItem,
 } from '@medplum/fhirtypes';
+import { EPISODE_EXTENSIONS } from '../dictionary/dictionary';
 import { parseReference } from '../fhir/reference';
 import type { FhirStore } from '../store/FhirStore';
 import { scanResources } from '../store/scan';
@@ -85,7 +86,8 @@ export async function nordicRows(
     const start = episode.period?.start?.slice(0, 10);
     const patient = patientId(episode.patient?.reference);
     if (unit !== undefined && regionOf.has(unit) && start?.startsWith(`${year}-`) && patient !== undefined) {
-      const referral = episode.extension?.find((e) => e.url.endsWith('/referral-date'))?.valueDate ?? start;
+      const referral =
+        episode.extension?.find((e) => e.url === EPISODE_EXTENSIONS.referralDate)?.valueDate ?? start;
       episodes.push({ patient, unit, referral, start, end: episode.period?.end?.slice(0, 10) });
     }
   }

@@ -1,7 +1,8 @@
 import type { Observation } from '../statistics/cube';
-import { FOLLOW_UP_QUESTIONNAIRE, type Episode } from '../statistics/episodes';
+import type { Episode } from '../statistics/episodes';
 import { cellAt, publishTable, type PublishedCell, type PublishedTable } from '../statistics/publish';
 import type { Unit } from '../units/units';
+import { NORPAIN_QUESTIONNAIRE_URLS } from '../validation/questionnaire';
 import type { Coverage } from './coverage';
 
 /**
@@ -14,7 +15,8 @@ import type { Coverage } from './coverage';
  * 12-month follow-up, those that ended the year before (their follow-up falls due in the year).
  */
 
-export const BASELINE_QUESTIONNAIRE = 'https://norpain.no/fhir/Questionnaire/norpain-baseline';
+const BASELINE_QUESTIONNAIRE = NORPAIN_QUESTIONNAIRE_URLS.baseline;
+const FOLLOW_UP_QUESTIONNAIRE = NORPAIN_QUESTIONNAIRE_URLS.followUp12m;
 const base = (linkId: string) => `${BASELINE_QUESTIONNAIRE}#${linkId}`;
 const follow = (linkId: string) => `${FOLLOW_UP_QUESTIONNAIRE}#${linkId}`;
 
@@ -151,13 +153,13 @@ export const REPORT_VARIABLES: readonly string[] = [
 export const REPORT_FORMS: readonly string[] = [BASELINE_QUESTIONNAIRE, FOLLOW_UP_QUESTIONNAIRE];
 
 /** Days between two dates (YYYY-MM-DD). */
-export function daysBetween(from: string, to: string): number {
+function daysBetween(from: string, to: string): number {
   return Math.round((Date.parse(to.slice(0, 10)) - Date.parse(from.slice(0, 10))) / 86_400_000);
 }
 
 /** Working days (Monday-Friday) after `from` up to and including `to`. Public holidays are not counted
  * out: the reference gives no calendar, so a few deadlines around Easter and Christmas read as met late. */
-export function workingDaysBetween(from: string, to: string): number {
+function workingDaysBetween(from: string, to: string): number {
   let count = 0;
   const day = new Date(`${from.slice(0, 10)}T00:00:00Z`);
   const end = Date.parse(`${to.slice(0, 10)}T00:00:00Z`);
@@ -170,7 +172,7 @@ export function workingDaysBetween(from: string, to: string): number {
 }
 
 /** pasient- og brukerrettighetsloven § 2-2: a referral is assessed within 10 working days. */
-export const ASSESSMENT_DEADLINE_WORKING_DAYS = 10;
+const ASSESSMENT_DEADLINE_WORKING_DAYS = 10;
 
 export function buildAnnualReport(input: {
   year: number;

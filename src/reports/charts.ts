@@ -11,7 +11,7 @@ import { distributionCell, shareOf, unitCell, type DistributionTable, type Stati
  */
 
 export const NATIONAL_LABEL = 'Nasjonalt';
-export const HIDDEN_LABEL = 'skjult';
+const HIDDEN_LABEL = 'skjult';
 
 async function render(spec: TopLevelSpec): Promise<string> {
   const view = new vega.View(vega.parse(compile(spec).spec), { renderer: 'none' });

@@ -18,7 +18,7 @@ export interface Coverage {
   national: CoverageCounts;
 }
 
-export function coverageFile(dataDir: string, year: number): string {
+function coverageFile(dataDir: string, year: number): string {
   return path.join(dataDir, 'reports', `coverage-${year}.json`);
 }
 

@@ -7,7 +7,7 @@ import { distributionCell, rateOf, unitCell, type AnnualReport } from './annual'
  * with no value).
  */
 
-export const CSV_COLUMNS = [
+const CSV_COLUMNS = [
   'year',
   'section',
   'table',

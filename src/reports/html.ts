@@ -21,7 +21,7 @@ import { distributionChart, NATIONAL_LABEL, statisticChart } from './charts';
  * cell carries data attributes (unit, category, statistic, value) so that tools can read the figures.
  */
 
-export const SUPPRESSION_MARK = ':';
+const SUPPRESSION_MARK = ':';
 
 const number = new Intl.NumberFormat('nb-NO', { maximumFractionDigits: 1 });
 const percent = new Intl.NumberFormat('nb-NO', { style: 'percent', maximumFractionDigits: 0 });

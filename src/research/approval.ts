@@ -18,7 +18,7 @@ export function isStudyResourceType(type: string): type is StudyResourceType {
 }
 
 const EXTENSION = 'https://norpain.no/fhir/StructureDefinition/';
-export const APPROVAL_EXTENSIONS = {
+const APPROVAL_EXTENSIONS = {
   variable: `${EXTENSION}approved-variable`,
   datePrecision: `${EXTENSION}date-precision`,
   ageBand: `${EXTENSION}age-band`,

@@ -5,7 +5,7 @@ import {
   type Filter,
   type SearchRequest,
 } from '@medplum/core';
-import { UNIT_LABEL_SYSTEM } from '../auth/unitLabel';
+import { unitsFilter } from '../auth/unitLabel';
 import { errors } from '../fhir/outcomes';
 import { parseCanonical } from '../validation/questionnaire';
 import type { Approval, StudyResourceType } from './approval';
@@ -54,13 +54,7 @@ export function viewFilters(approval: Approval, type: StudyResourceType): Filter
 
 /** Data at the covered units in the period (what makes a person part of the study's cohort). */
 export function periodFilters(approval: Approval, type: StudyResourceType): Filter[] {
-  const filters: Filter[] = [
-    {
-      code: '_security',
-      operator: Operator.EQUALS,
-      value: approval.units.map((unit) => `${UNIT_LABEL_SYSTEM}|${unit}`).join(','),
-    },
-  ];
+  const filters: Filter[] = [unitsFilter(approval.units)];
   const dated = DATED[type];
   if (dated !== undefined) {
     filters.push(

@@ -14,8 +14,8 @@ import { PgReplayCache } from './postgres/replayCache';
 import { STATE_TIMEOUTS } from './postgres/timeouts';
 import { SqliteStateDatabase } from './sqlite';
 
-export type { SqlValue, StateDatabase, StateDialect, TransactionOptions } from './database';
-export { isStateUnavailable, StateUnavailableError } from './unavailable';
+export type { StateDatabase, StateDialect } from './database';
+export { StateUnavailableError } from './unavailable';
 
 /**
  * Where the façade keeps its state (STATE): SQLite files under DATA_DIR, one process; or one PostgreSQL

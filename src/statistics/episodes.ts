@@ -6,9 +6,11 @@ import type {
   QuestionnaireResponseItem,
   Resource,
 } from '@medplum/fhirtypes';
+import { EPISODE_EXTENSIONS } from '../dictionary/dictionary';
 import { parseReference } from '../fhir/reference';
 import { AGE_BAND_URL } from '../research/project';
 import { RESH_SYSTEM } from '../units/units';
+import { NORPAIN_QUESTIONNAIRE_URLS } from '../validation/questionnaire';
 
 /**
  * The registry's unit of analysis, the episode (a course of treatment at a pain clinic), with what the
@@ -16,10 +18,6 @@ import { RESH_SYSTEM } from '../units/units';
  * the unit, the waiting-time dates, the person's sex and age band, and the answers of the
  * Questionnaires that belong to it. Read from any stream of stored or study-view resources.
  */
-
-export const REFERRAL_DATE_URL = 'https://norpain.no/fhir/StructureDefinition/referral-date';
-export const RIGHT_TO_CARE_URL = 'https://norpain.no/fhir/StructureDefinition/right-to-care';
-export const FOLLOW_UP_QUESTIONNAIRE = 'https://norpain.no/fhir/Questionnaire/norpain-followup-12m';
 
 /** Sex as published: 'other' holds other and unknown (and a view without sex), too few to show apart. */
 export const SEXES = ['female', 'male', 'other'] as const;
@@ -147,11 +145,11 @@ function episodeOf(episode: EpisodeOfCare, persons: ReadonlyMap<string, Person>)
   const person = personOf(episode.patient?.reference);
   const identifier = episode.managingOrganization?.identifier;
   const unit = (identifier?.system === RESH_SYSTEM ? identifier.value : undefined) ?? UNKNOWN;
-  const referral = valueOf(episode.extension, REFERRAL_DATE_URL)?.valueDate;
+  const referral = valueOf(episode.extension, EPISODE_EXTENSIONS.referralDate)?.valueDate;
   const year = Number((referral ?? episode.period?.start ?? '').slice(0, 4));
   if (person === undefined || !Number.isInteger(year) || year === 0) return undefined;
   const known = persons.get(person);
-  const right = valueOf(episode.extension, RIGHT_TO_CARE_URL)?.extension;
+  const right = valueOf(episode.extension, EPISODE_EXTENSIONS.rightToCare)?.extension;
   const decision = valueOf(right, 'decision')?.valueCoding?.code;
   return {
     person,
@@ -170,8 +168,9 @@ function episodeOf(episode: EpisodeOfCare, persons: ReadonlyMap<string, Person>)
   };
 }
 
-/** Age in whole years at `at`, from a birth date held to the month (the day is not stored). */
-export function ageBandOf(birth: string | undefined, at: string | undefined): string | undefined {
+/** The AGE_BANDS band of the whole years at `at`, from a birth date held to the month (the day is not
+ * stored); none under 18, where no band holds the age. */
+function ageBandOf(birth: string | undefined, at: string | undefined): string | undefined {
   if (birth === undefined || at === undefined || birth.length < 7 || at.length < 7) return undefined;
   const months =
     (Number(at.slice(0, 4)) - Number(birth.slice(0, 4))) * 12 +
@@ -195,7 +194,7 @@ function episodeFor(
 ): Episode | undefined {
   if (episodes === undefined || authored === undefined) return undefined;
   const day = authored.slice(0, 10);
-  const followUp = questionnaire === FOLLOW_UP_QUESTIONNAIRE;
+  const followUp = questionnaire === NORPAIN_QUESTIONNAIRE_URLS.followUp12m;
   let found: Episode | undefined;
   let foundFrom = '';
   for (const episode of episodes) {

@@ -62,7 +62,7 @@ export function statsOperation(deps: StatsDeps): OperationHandler {
 }
 
 /** The parameters, from the query string (GET) or a Parameters body (POST). */
-export function parseQuery(request: OperationRequest): StatsQuery {
+function parseQuery(request: OperationRequest): StatsQuery {
   const pairs: [string, string][] = [];
   if (request.method === 'POST') {
     const body = request.body() as Parameters;

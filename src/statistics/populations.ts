@@ -14,7 +14,7 @@ import type { Grouping, Population, StatsQuery } from './operation';
  */
 
 /** Registry staff: every episode at every participating unit. */
-export function staffPopulation(store: FhirStore, units: readonly string[]): Population {
+function staffPopulation(store: FhirStore, units: readonly string[]): Population {
   return {
     label: 'registry',
     dimensions: [
@@ -35,7 +35,7 @@ const GROUPING_NEEDS: Record<Grouping, string> = {
 };
 
 /** A researcher: the study's view, its covered units, and the age bands of its approval. */
-export function studyPopulation(view: StudyView): Population {
+function studyPopulation(view: StudyView): Population {
   const study = view.study;
   const approvedElement = (type: 'Patient' | 'EpisodeOfCare', path: string) =>
     (study.elements.get(type) ?? []).some((p) => p === path || path.startsWith(`${p}.`));

@@ -102,7 +102,7 @@ function protectLines(
  * vector lies in the row space of the equations restricted to the hidden cells (a row of the reduced
  * row echelon form with a single non-zero entry).
  */
-export function determinedCells(lines: readonly Line[], hidden: readonly boolean[]): number[] {
+function determinedCells(lines: readonly Line[], hidden: readonly boolean[]): number[] {
   const unknowns = hidden.flatMap((h, cell) => (h ? [cell] : []));
   const column = new Map(unknowns.map((cell, i) => [cell, i]));
   const rows: Float64Array[] = [];

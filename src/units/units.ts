@@ -54,7 +54,7 @@ export function readUnits(file: string = DEFAULT_UNITS_FILE): Unit[] {
 }
 
 /** The unit as the Organization the store holds (no-basis-Organization style RESH identifier). */
-export function unitOrganization(unit: Unit): Organization {
+function unitOrganization(unit: Unit): Organization {
   const organization: Organization = {
     resourceType: 'Organization',
     identifier: [{ use: 'official', system: RESH_SYSTEM, value: unit.resh }],

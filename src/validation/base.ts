@@ -61,14 +61,6 @@ export function baseIssues(resource: Resource): OperationOutcomeIssue[] {
   return issues;
 }
 
-/** Throws a 422 FhirError carrying every issue, with FHIRPath `expression`s, when the resource is invalid. */
-export function validateBaseResource(resource: Resource): void {
-  const issues = baseValidationIssues(resource);
-  if (issues.length > 0) {
-    throw errors.unprocessable(issues);
-  }
-}
-
 /** How to check one property of a type: its element type, and the required ValueSet if it has one. */
 interface PropertyRule {
   type: string;

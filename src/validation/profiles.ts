@@ -23,7 +23,7 @@ import { parseCanonical } from './questionnaire/canonical';
  *   logical by identifier).
  */
 
-export const NORPAIN_CANONICAL = 'https://norpain.no/fhir';
+const NORPAIN_CANONICAL = 'https://norpain.no/fhir';
 
 /** The profile each resource type is held to, by canonical URL. */
 export const NORPAIN_PROFILES = {
@@ -229,14 +229,14 @@ export function validateAgainstProfile(resource: Resource): void {
 }
 
 /** Types whose NorPain profile applies to the resource as received (the validate stage). */
-export const PROFILED_AS_RECEIVED: readonly ProfiledType[] = [
+const PROFILED_AS_RECEIVED: readonly ProfiledType[] = [
   'EpisodeOfCare',
   'QuestionnaireResponse',
   'Consent',
   'ResearchStudy',
 ];
 /** Types whose NorPain profile applies to what the pseudonymise stage produced. */
-export const PROFILED_AFTER_PSEUDONYMISATION: readonly ProfiledType[] = ['Patient'];
+const PROFILED_AFTER_PSEUDONYMISATION: readonly ProfiledType[] = ['Patient'];
 
 /**
  * An ingest check of the entries of the given types against their NorPain profiles, all entries at once
@@ -244,7 +244,7 @@ export const PROFILED_AFTER_PSEUDONYMISATION: readonly ProfiledType[] = ['Patien
  * are anchored at the Bundle entry (`Bundle.entry[2].resource.period`). A profile nominated to `$validate`
  * takes the place of the type's own; a nominated base definition adds nothing to base validation.
  */
-export function profileCheck(types: readonly ProfiledType[]): IngestCheck {
+function profileCheck(types: readonly ProfiledType[]): IngestCheck {
   const wanted = new Set<string>(types);
   return (write, _ctx, options) => {
     loadNorPainProfiles();

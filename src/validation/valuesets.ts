@@ -115,7 +115,7 @@ function findConcept(concepts: CodeSystemConcept[], code: string): CodeSystemCon
   return undefined;
 }
 
-export function codeKey(system: string | undefined, code: string): string {
+function codeKey(system: string | undefined, code: string): string {
   return `${system ?? ''}|${code}`;
 }
 

@@ -43,6 +43,6 @@ export function recoverableCells(lines: readonly LineEquation[], hidden: readonl
     .filter((row) => row.some((v) => v !== 0n));
   const base = rank(equations);
   return unknowns.filter(
-    (u, i) => rank([...equations, unknowns.map((_, k) => (k === i ? 1n : 0n))]) === base,
+    (_unknown, i) => rank([...equations, unknowns.map((_, k) => (k === i ? 1n : 0n))]) === base,
   );
 }

@@ -20,7 +20,7 @@ export type WorkerReply =
   | { ok: false; message: string; code?: string };
 
 /** An error PostgreSQL answered with; `code` is its SQLSTATE. */
-export class PgError extends Error {
+class PgError extends Error {
   constructor(
     message: string,
     readonly code: string | undefined,

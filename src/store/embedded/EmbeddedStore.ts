@@ -710,22 +710,6 @@ export class EmbeddedStore implements FhirStore {
   }
 
   /**
-   * The WHERE clause of a search on `resource r` (a scan's). With several index filters, the one that
-   * matches fewest rows drives the query through its index and the others are probed per candidate row:
-   * SQLite would otherwise materialise every filter's full match set, which for a filter such as
-   * "questionnaire=baseline" is the whole table.
-   */
-  private where(type: string, request: SearchRequest): Sql {
-    const conditions: Condition[] = [{ sql: 'r.type = ? AND r.deleted = 0', params: [type] }];
-    const filters = compileFilters(type, request.filters, 'r', this.searchContext);
-    const driver = this.driver(filters).chosen;
-    for (const c of filters) {
-      conditions.push(c === driver || c.correlated === undefined ? c : c.correlated);
-    }
-    return and(conditions);
-  }
-
-  /**
    * A search's matches as `FROM … WHERE …`, with `r.res` the matching resource. With an index filter, the
    * most selective one's index table heads the FROM (its rows already stand for current resources of the
    * type: only those are indexed), so a page in storage order is read off that index in order, a count

@@ -1,2 +1,2 @@
 export { EmbeddedStore } from './EmbeddedStore';
-export { normaliseForSearch, searchPrefixes } from './normalise';
+export { normaliseForSearch } from './normalise';

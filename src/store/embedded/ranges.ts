@@ -10,7 +10,7 @@ export interface Range {
 }
 
 /** Beyond any real instant; stands for an open end of a Period. */
-export const MIN_TIME = -8.64e15;
+const MIN_TIME = -8.64e15;
 export const MAX_TIME = 8.64e15;
 
 const DATE_PATTERN =

@@ -66,7 +66,6 @@ export class HapiClient {
       throw new Error('The HAPI store has been closed');
     }
     const url = request.path.startsWith(this.base) ? request.path : `${this.base}/${request.path}`;
-    let lastProblem = 'no attempt made';
     // A write that may have reached HAPI (no answer, or a gateway's 502/504) is not "nothing changed".
     let maybeSent = false;
     for (let attempt = 1; attempt <= this.attempts; attempt++) {
@@ -86,7 +85,6 @@ export class HapiClient {
         });
       } catch (err) {
         const code = networkErrorCode(err);
-        lastProblem = code;
         maybeSent ||= !CONNECTION_REFUSED.has(code);
         if ((request.idempotent || CONNECTION_REFUSED.has(code)) && attempt < this.attempts) {
           await pause(attempt);
@@ -98,7 +96,6 @@ export class HapiClient {
       if (response.status < 500) {
         return { status: response.status, headers: response.headers, body };
       }
-      lastProblem = `HTTP ${response.status}`;
       maybeSent ||= response.status === 502 || response.status === 504;
       if ([502, 503, 504].includes(response.status) && request.idempotent && attempt < this.attempts) {
         await pause(attempt);
@@ -113,7 +110,6 @@ export class HapiClient {
       }
       break;
     }
-    void lastProblem; // kept for debugging in a debugger; never logged (it can name hosts)
     if (maybeSent && request.method !== 'GET') {
       throw new AmbiguousWriteError(this.retryAfterSeconds);
     }
@@ -152,7 +148,7 @@ function pause(attempt: number): Promise<void> {
 const INTERNALS = /\b(SQL|JDBC|Exception|org\.[a-z]+\.|java\.|hfj_|HFJ_|constraint)\b/;
 
 /** HAPI's diagnostics without its "HAPI-0524: " codes, or undefined when they leak internals. */
-export function cleanDiagnostics(text: string | undefined): string | undefined {
+function cleanDiagnostics(text: string | undefined): string | undefined {
   if (text === undefined) {
     return undefined;
   }
@@ -161,7 +157,7 @@ export function cleanDiagnostics(text: string | undefined): string | undefined {
 }
 
 /** The error issues of HAPI's OperationOutcome, cleaned; empty when there were none worth passing on. */
-export function hapiIssues(body: unknown): OperationOutcomeIssue[] {
+function hapiIssues(body: unknown): OperationOutcomeIssue[] {
   const outcome = body as OperationOutcome | undefined;
   if (outcome?.resourceType !== 'OperationOutcome') {
     return [];

@@ -115,7 +115,7 @@ export class HapiDatabase {
 const VACUUM_ATTEMPTS = 8;
 
 /** HAPI 8.8's tables that hold a resource, its versions, its index rows or a search about it. */
-export const ERASED_TABLES = [
+const ERASED_TABLES = [
   'hfj_resource',
   'hfj_res_ver',
   'hfj_res_ver_prov',

@@ -1,3 +1,2 @@
 export { HapiStore } from './HapiStore';
-export { HapiClient, type HapiClientOptions } from './client';
-export { registryDefinitions, type SharedDefinitions } from './sharedDefinitions';
+export { registryDefinitions } from './sharedDefinitions';

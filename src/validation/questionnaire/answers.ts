@@ -12,21 +12,19 @@ import { uriProblem } from '../uri';
 import { expandValueSet } from '../valuesets';
 
 /** The value[x] property names an answer can carry in R4. */
-export const ANSWER_VALUE_KEYS = [
-  'valueBoolean',
-  'valueDecimal',
-  'valueInteger',
-  'valueDate',
-  'valueDateTime',
-  'valueTime',
-  'valueString',
-  'valueUri',
-  'valueAttachment',
-  'valueCoding',
-  'valueQuantity',
-  'valueReference',
-] as const;
-export type AnswerValueKey = (typeof ANSWER_VALUE_KEYS)[number];
+export type AnswerValueKey =
+  | 'valueBoolean'
+  | 'valueDecimal'
+  | 'valueInteger'
+  | 'valueDate'
+  | 'valueDateTime'
+  | 'valueTime'
+  | 'valueString'
+  | 'valueUri'
+  | 'valueAttachment'
+  | 'valueCoding'
+  | 'valueQuantity'
+  | 'valueReference';
 
 /** Which value[x] each R4 item type takes (choice and open-choice also depend on their answerOptions). */
 const VALUE_KEY_BY_TYPE: Partial<Record<QuestionnaireItem['type'], AnswerValueKey>> = {
@@ -117,7 +115,7 @@ export interface OptionSet {
   readonly exclusive?: OptionSet;
 }
 
-export function optionKey(key: AnswerValueKey, value: unknown): string {
+function optionKey(key: AnswerValueKey, value: unknown): string {
   if (key === 'valueCoding') {
     const coding = value as { system?: string; code?: string };
     return `${coding.system ?? ''}|${coding.code ?? ''}`;
@@ -321,7 +319,7 @@ export function compileChecks(item: QuestionnaireItem): AnswerCheck[] {
  * The decimal places of a number as JSON gave it: `0.0000001` prints as `1e-7` in JavaScript, which has
  * seven places, not none. (Trailing zeros the sender wrote, as in `2.50`, are lost in parsing.)
  */
-export function decimalPlaces(value: number): number {
+function decimalPlaces(value: number): number {
   const [mantissa, exponent] = String(value).toLowerCase().split('e');
   const fraction = mantissa.split('.')[1]?.length ?? 0;
   return Math.max(0, fraction - Number(exponent ?? 0));

@@ -138,7 +138,7 @@ function textual(
 }
 
 /** Codings match on code, and on system when both name one (renderers sometimes drop the system). */
-export function sameCoding(a: Coding, b: Coding): boolean {
+function sameCoding(a: Coding, b: Coding): boolean {
   return a.code === b.code && (a.system === undefined || b.system === undefined || a.system === b.system);
 }
 

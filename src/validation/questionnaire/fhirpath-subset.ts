@@ -45,7 +45,7 @@ export interface Bindings {
 export type SubsetExpression = (input: Value, bindings: Bindings | undefined) => Value[];
 
 /** Thrown when the subset cannot give the reference result for this input; evaluate with fhirpath instead. */
-export class NotCovered extends Error {
+class NotCovered extends Error {
   constructor(what: string) {
     super(`not covered by the FHIRPath subset: ${what}`);
   }

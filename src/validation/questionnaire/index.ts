@@ -1,13 +1,13 @@
-export { compareVersions, formatCanonical, parseCanonical, type Canonical } from './canonical';
+export { parseCanonical } from './canonical';
 export { compileQuestionnaire, type CompiledItem, type CompiledQuestionnaire } from './compile';
 export { validateQuestionnaireResponse } from './validate';
 export { mergeRepeatedAnswers } from './repeated-answers';
-export { applyScores, type ScoreOptions, type ScoredResponse } from './scoring';
+export { applyScores } from './scoring';
 export {
   listQuestionnaireSource,
   QuestionnaireRegistry,
   storeQuestionnaireSource,
   type QuestionnaireSource,
 } from './registry';
-export { checkQuestionnaireResponse, type QuestionnaireCheck } from './check';
+export { checkQuestionnaireResponse } from './check';
 export { loadNorPainQuestionnaires, NORPAIN_QUESTIONNAIRE_URLS, readNorPainQuestionnaires } from './norpain';

@@ -5,7 +5,7 @@ import type { FhirStore } from '../../store/FhirStore';
 import { storeQuestionnaireSource } from './registry';
 
 /** The repository's questionnaires/ folder; the same depth from src/ and from the built dist/. */
-export const NORPAIN_QUESTIONNAIRE_DIR = resolve(__dirname, '../../../questionnaires');
+const NORPAIN_QUESTIONNAIRE_DIR = resolve(__dirname, '../../../questionnaires');
 
 /** The canonical URLs of the shipped Questionnaires: the patient's two time points and the clinician's form. */
 export const NORPAIN_QUESTIONNAIRE_URLS = {

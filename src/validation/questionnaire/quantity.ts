@@ -3,7 +3,7 @@ import { UcumLhcUtils } from '@lhncbc/ucum-lhc';
 import { expandValueSet, expansionContains } from '../valuesets';
 import { EXT, extensionsOf, type AnswerCheck } from './answers';
 
-export const UCUM = 'http://unitsofmeasure.org';
+const UCUM = 'http://unitsofmeasure.org';
 
 /**
  * The checks of a quantity item's answers, as the HL7 validator makes them: within the SDC
