@@ -1,4 +1,5 @@
 import type { OperationOutcome, OperationOutcomeIssue } from '@medplum/fhirtypes';
+import { redactNationalIdsWith } from '../identity/nationalId';
 import { isStateUnavailable } from '../state/unavailable';
 
 /**
@@ -32,8 +33,26 @@ export function issue(
   return result;
 }
 
+/**
+ * Every OperationOutcome the server sends is built here, and here no national id gets into one (DESIGN
+ * §3): issues quote what the client sent (a search parameter's name, a Content-Type, a canonical URL, a
+ * property the validator did not know), and whatever in their texts and paths is a national id to the one
+ * detector (src/identity/nationalId.ts) is replaced.
+ */
 export function operationOutcome(issues: OperationOutcomeIssue[]): OperationOutcome {
-  return { resourceType: 'OperationOutcome', issue: issues };
+  return { resourceType: 'OperationOutcome', issue: issues.map(withoutNationalIds) };
+}
+
+function withoutNationalIds(found: OperationOutcomeIssue): OperationOutcomeIssue {
+  const { details, diagnostics, expression, location } = found;
+  const redact = (text: string): string => redactNationalIdsWith(text);
+  return {
+    ...found,
+    ...(details?.text !== undefined && { details: { ...details, text: redact(details.text) } }),
+    ...(diagnostics !== undefined && { diagnostics: redact(diagnostics) }),
+    ...(expression !== undefined && { expression: expression.map(redact) }),
+    ...(location !== undefined && { location: location.map(redact) }),
+  };
 }
 
 function fail(status: number, code: IssueCode, text: string, expression?: string | string[]): FhirError {
