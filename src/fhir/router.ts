@@ -24,7 +24,7 @@ import {
 } from './http';
 import { classify, routeOf, type FhirInteraction, type FhirOperation } from './classify';
 import { perform, type InteractionContext } from './interactions';
-import { errors, FhirError, fhirErrorOfState, isFhirError, issue, operationOutcome } from './outcomes';
+import { errors, fhirErrorOf, issue, operationOutcome, URL_NOT_ENCODED } from './outcomes';
 import { checkQueryLimits } from './queryLimits';
 import { validateOperation } from './validateOperation';
 import { newServerId } from '../identity/serverId';
@@ -181,7 +181,7 @@ export function createFhirRouter(deps: FhirRouterDeps): express.Router {
       next(err);
       return;
     }
-    const fhirError = isFhirError(err) ? err : (fromBodyParser(err) ?? fhirErrorOfState(err));
+    const fhirError = fhirErrorOf(err);
     if (fhirError) {
       try {
         await auditRequest(deps, req, res, fhirError.status, undefined, undefined);
@@ -233,7 +233,7 @@ function segmentsOf(req: Request): string[] {
   try {
     return req.path.split('/').filter(Boolean).map(decodeURIComponent);
   } catch {
-    throw errors.badRequest('The URL is not validly encoded.');
+    throw errors.badRequest(URL_NOT_ENCODED);
   }
 }
 
@@ -311,27 +311,6 @@ function conditionalQuery(header: string | undefined): string | undefined {
     throw errors.badRequest('If-None-Exist must carry a search query such as identifier=system|value.');
   }
   return query.trim();
-}
-
-/** Maps body-parser errors (size limit, encoding, aborted) to FHIR errors. */
-function fromBodyParser(err: unknown): FhirError | undefined {
-  const type = (err as { type?: unknown } | null)?.type;
-  switch (type) {
-    case 'entity.too.large':
-      return errors.payloadTooLarge('The request body exceeds the maximum size this server accepts.');
-    case 'encoding.unsupported':
-      return errors.unsupportedMediaType(
-        'Content-Encoding is not supported on request bodies; send the body uncompressed.',
-      );
-    case 'charset.unsupported':
-      return errors.unsupportedMediaType('The request body encoding is not supported; send UTF-8.');
-    case 'request.aborted':
-    case 'request.size.invalid':
-    case 'stream.encoding.set':
-      return errors.badRequest('The request body could not be read completely.');
-    default:
-      return undefined;
-  }
 }
 
 /**
