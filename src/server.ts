@@ -416,14 +416,12 @@ export async function createServer(config: Config, options: ServerOptions = {}):
       ],
       publicBaseUrl: config.publicBaseUrl,
       version: VERSION,
-      // Class and where it was thrown; the router already leaves out messages (they may quote data).
       logError: (event) =>
         logger.error('unhandled error', {
           requestId: event.requestId,
           method: event.method,
           route: event.route,
-          errorType: event.error,
-          errorAt: event.frames[0]?.replace(/^at\s+/, ''),
+          ...event.error,
         }),
     }),
   );

@@ -28,6 +28,7 @@ import { errors, fhirErrorOf, issue, operationOutcome, URL_NOT_ENCODED } from '.
 import { checkQueryLimits } from './queryLimits';
 import { validateOperation } from './validateOperation';
 import { newServerId } from '../identity/serverId';
+import { describeError, type LogFields } from '../logging/logger';
 import { literalKeyOf } from './reference';
 
 export interface FhirRouterDeps {
@@ -54,24 +55,22 @@ export interface FhirRouterDeps {
   ingest: IngestPipeline;
   /** The FHIR base as clients see it (e.g. https://norpain.example/fhir); else the socket's own address. */
   publicBaseUrl?: string;
-  /** Called for unexpected (500) errors, with no request body or identifiers. Default: stderr. */
-  logError?: (event: UnexpectedError) => void;
+  /** Called for unexpected (500) errors, with no request body or identifiers. */
+  logError: (event: UnexpectedError) => void;
   /** Software version for the CapabilityStatement. */
   version?: string;
   /** The operation table beyond $validate (src/fhir/classify.ts): `$name` operations and type handlers. */
   operations?: FhirOperation[];
 }
 
-export type { OperationHandler as CustomOperation, OperationRequest } from './classify';
-
-/** What is logged about an unexpected error: where, and the error's class and stack frames (not its message,
- * which may quote data). */
+/** What is logged about an unexpected error: the request it failed, and the error as describeError
+ * (src/logging/logger.ts) gives it: its class, code and where it was thrown; not its message, which may
+ * quote data, nor its stack. */
 export interface UnexpectedError {
   requestId: string;
   method: string;
   route: string;
-  error: string;
-  frames: string[];
+  error: LogFields;
 }
 
 const METHODS_WITH_BODY = new Set(['POST', 'PUT', 'PATCH']);
@@ -81,8 +80,6 @@ export function createFhirRouter(deps: FhirRouterDeps): express.Router {
   loadFhirDefinitions();
   const capability = buildCapabilityStatement(deps.store.kind, deps.version ?? '0.0.0');
   const router = express.Router();
-  const logError =
-    deps.logError ?? ((event) => process.stderr.write(`${JSON.stringify({ level: 'error', ...event })}\n`));
 
   const operations: FhirOperation[] = [validateOperation, ...(deps.operations ?? [])];
   // Classified once (src/fhir/classify.ts); the matrix, the handler, the audit and the log use this.
@@ -128,7 +125,7 @@ export function createFhirRouter(deps: FhirRouterDeps): express.Router {
     router.use(deps.rateLimit);
   }
   // Role and scope, before a body is read (src/auth/matrix.ts); batch entries are checked one by one.
-  router.use((req, res, next) => {
+  router.use((_req, res, next) => {
     authorise(res.locals.principal as Principal, res.locals.interaction as FhirInteraction);
     next();
   });
@@ -202,18 +199,11 @@ export function createFhirRouter(deps: FhirRouterDeps): express.Router {
     } catch {
       // The failure is logged below.
     }
-    logError({
+    deps.logError({
       requestId: requestId(res),
       method: req.method,
       route: (res.locals.route as string | undefined) ?? req.baseUrl,
-      error: err instanceof Error ? err.name : typeof err,
-      frames:
-        err instanceof Error
-          ? (err.stack ?? '')
-              .split('\n')
-              .slice(1, 8)
-              .map((line) => line.trim())
-          : [],
+      error: describeError(err),
     });
     sendFhir(req, res, {
       status: 500,

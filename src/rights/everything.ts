@@ -1,7 +1,7 @@
 import type { Bundle } from '@medplum/fhirtypes';
 import { kindOfBareId } from '../consent/http';
 import { errors } from '../fhir/outcomes';
-import type { CustomOperation } from '../fhir/router';
+import type { OperationHandler } from '../fhir/classify';
 import { parseNationalIdValue } from '../identity/nationalId';
 import type { IdentityVault } from '../identity/vault/IdentityVault';
 import { compartmentResources } from './compartment';
@@ -12,7 +12,7 @@ import { compartmentResources } from './compartment';
  * searchset Bundle of the pseudonymous Patient and its compartment. A person the registry does not hold
  * gets an empty Bundle. Other roles use search; the instance form `Patient/<id>/$everything` is not offered.
  */
-export function everythingOperation(deps: { vault: IdentityVault; production: boolean }): CustomOperation {
+export function everythingOperation(deps: { vault: IdentityVault; production: boolean }): OperationHandler {
   return async (ctx) => {
     const pid = ctx.principal.pid;
     if (pid === undefined) {
