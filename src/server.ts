@@ -18,7 +18,7 @@ import { openExport, registrySource, studySource, type ExportServices } from './
 import { createRequestMetrics } from './metrics';
 import { createFhirRouter } from './fhir/router';
 import { fhirJson } from './fhir/http';
-import { errors, FhirError, fhirErrorOfState, issue, operationOutcome } from './fhir/outcomes';
+import { errors, fhirErrorOf, issue, operationOutcome } from './fhir/outcomes';
 import { SearchTranslator } from './identity/searchTranslation';
 import { openIdentity, type IdentityServices } from './identity/service';
 import { openFollowUp, startDispatchTimer, type FollowUpServices } from './followup';
@@ -416,14 +416,12 @@ export async function createServer(config: Config, options: ServerOptions = {}):
       ],
       publicBaseUrl: config.publicBaseUrl,
       version: VERSION,
-      // Class and where it was thrown; the router already leaves out messages (they may quote data).
       logError: (event) =>
         logger.error('unhandled error', {
           requestId: event.requestId,
           method: event.method,
           route: event.route,
-          errorType: event.error,
-          errorAt: event.frames[0]?.replace(/^at\s+/, ''),
+          ...event.error,
         }),
     }),
   );
@@ -499,14 +497,15 @@ async function openBareStore(config: Config): Promise<FhirStore> {
   }
 }
 
-/** Last resort: FhirErrors become their OperationOutcome; anything else is a 500 without internals. */
+/** Last resort: FhirErrors, and client errors Express raised, become their OperationOutcome (fhirErrorOf);
+ * anything else is a 500 without internals. */
 function errorHandler(logger: Logger) {
   return (err: unknown, _req: Request, res: Response, _next: NextFunction): void => {
     const requestId = requestIdOf(res);
     let status: number;
     let body;
     // The audit of a failed request may fail for the same reason (the state database is gone): still 503.
-    const fhirError = err instanceof FhirError ? err : fhirErrorOfState(err);
+    const fhirError = fhirErrorOf(err);
     if (fhirError) {
       status = fhirError.status;
       body = fhirError.outcome;

@@ -1,7 +1,8 @@
-import express, { type Request, type Response } from 'express';
+import express, { type NextFunction, type Request, type Response } from 'express';
 import { createLocalJWKSet, decodeJwt, errors as joseErrors, jwtVerify } from 'jose';
 import type { Config } from '../config';
 import { serverOrigin } from '../fhir/http';
+import { fhirErrorOfHttp } from '../fhir/outcomes';
 import { describeError, type Logger } from '../logging/logger';
 import { findDevClient, type DevClient } from './devClients';
 import { issueDevToken } from './devTokens';
@@ -102,6 +103,15 @@ export function backendServices(
       logger.error('token endpoint failed', describeError(err));
       res.status(500).json({ error: 'server_error', error_description: 'The token could not be issued.' });
     }
+  });
+  // A form the parser refused (too large, another charset, cut short) is answered as an OAuth error too.
+  router.use(TOKEN_PATH, (err: unknown, _req: Request, res: Response, next: NextFunction) => {
+    const refused = fhirErrorOfHttp(err);
+    if (refused === undefined) {
+      next(err);
+      return;
+    }
+    res.status(refused.status).json({ error: 'invalid_request', error_description: refused.message });
   });
   router.all(TOKEN_PATH, (_req, res) => {
     res

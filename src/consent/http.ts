@@ -13,7 +13,7 @@ import type { FhirResponse } from '../fhir/http';
 import type { InteractionContext } from '../fhir/interactions';
 import { errors, type FhirError, isFhirError, issue } from '../fhir/outcomes';
 import { isFhirId } from '../fhir/reference';
-import type { CustomOperation } from '../fhir/router';
+import type { OperationHandler } from '../fhir/classify';
 import {
   invalidNationalId,
   nationalIdKindOf,
@@ -66,7 +66,7 @@ export interface ReservationHttpDeps {
   pseudonymiser: Pseudonymiser;
 }
 
-export function reservationOperation(deps: ReservationHttpDeps): CustomOperation {
+export function reservationOperation(deps: ReservationHttpDeps): OperationHandler {
   return async (ctx, request) => {
     if (request.segments[0] !== 'Consent') {
       return undefined;

@@ -14,12 +14,11 @@ import { containsNationalId } from '../identity/nationalId';
 import { interactionOf, touchedBy } from '../audit/requestFacts';
 import { searchAuditEvents, viewForPerson, type AuditScope } from '../audit/search';
 import type { Principal } from '../auth/principal';
-import type { FhirInteraction } from './classify';
+import type { FhirInteraction, OperationHandler } from './classify';
 import type { IngestDeps } from '../ingest/pipeline';
 import { errors } from './outcomes';
 import { isFhirId, literalKey, parseLiteralKey } from './reference';
 import { isResourceTypeName } from './search';
-import type { CustomOperation } from './router';
 
 /**
  * One AuditEvent per FHIR request that reads or changes data, success or failure (DESIGN §3.4), built
@@ -196,7 +195,7 @@ function loggedAs(resource: string): string[] {
 export function auditEventOperation(deps: {
   log: AuditLog;
   pseudonymOfPrincipal(principal: Principal): string | undefined;
-}): CustomOperation {
+}): OperationHandler {
   return async (ctx, request) => {
     const [type, id, ...rest] = request.segments;
     if (type !== 'AuditEvent') {

@@ -1,4 +1,5 @@
 import type { OperationOutcome, OperationOutcomeIssue } from '@medplum/fhirtypes';
+import { redactNationalIdsWith } from '../identity/nationalId';
 import { isStateUnavailable } from '../state/unavailable';
 
 /**
@@ -32,8 +33,26 @@ export function issue(
   return result;
 }
 
+/**
+ * Every OperationOutcome the server sends is built here, and here no national id gets into one (DESIGN
+ * §3): issues quote what the client sent (a search parameter's name, a Content-Type, a canonical URL, a
+ * property the validator did not know), and whatever in their texts and paths is a national id to the one
+ * detector (src/identity/nationalId.ts) is replaced.
+ */
 export function operationOutcome(issues: OperationOutcomeIssue[]): OperationOutcome {
-  return { resourceType: 'OperationOutcome', issue: issues };
+  return { resourceType: 'OperationOutcome', issue: issues.map(withoutNationalIds) };
+}
+
+function withoutNationalIds(found: OperationOutcomeIssue): OperationOutcomeIssue {
+  const { details, diagnostics, expression, location } = found;
+  const redact = (text: string): string => redactNationalIdsWith(text);
+  return {
+    ...found,
+    ...(details?.text !== undefined && { details: { ...details, text: redact(details.text) } }),
+    ...(diagnostics !== undefined && { diagnostics: redact(diagnostics) }),
+    ...(expression !== undefined && { expression: expression.map(redact) }),
+    ...(location !== undefined && { location: location.map(redact) }),
+  };
 }
 
 function fail(status: number, code: IssueCode, text: string, expression?: string | string[]): FhirError {
@@ -67,6 +86,52 @@ export const errors = {
 
 export function isFhirError(err: unknown): err is FhirError {
   return err instanceof FhirError;
+}
+
+/**
+ * The FhirError an error that reached an error handler stands for: itself if it is one, the client error
+ * Express or body-parser raised (fhirErrorOfHttp), the 503 of an unavailable state database
+ * (fhirErrorOfState); undefined for an internal error.
+ */
+export function fhirErrorOf(err: unknown): FhirError | undefined {
+  return isFhirError(err) ? err : (fhirErrorOfHttp(err) ?? fhirErrorOfState(err));
+}
+
+/** Why a URL whose path does not decode is refused. */
+export const URL_NOT_ENCODED = 'The URL is not validly percent-encoded.';
+
+/**
+ * The FhirError for a client error that Express or body-parser raised before a handler of ours ran: they
+ * mark theirs with a 4xx `status`, and body-parser names what went wrong in `type`. Their messages are not
+ * passed on: they quote the request (a path parameter, a charset). Undefined for any other error.
+ */
+export function fhirErrorOfHttp(err: unknown): FhirError | undefined {
+  const { status, type } = (err ?? {}) as { status?: unknown; type?: unknown };
+  if (typeof status !== 'number' || status < 400 || status > 499) {
+    return undefined;
+  }
+  switch (type) {
+    case 'entity.too.large':
+      return errors.payloadTooLarge('The request body exceeds the maximum size this server accepts.');
+    case 'parameters.too.many':
+      return errors.payloadTooLarge('The form has more parameters than this server accepts.');
+    case 'encoding.unsupported':
+      return errors.unsupportedMediaType(
+        'Content-Encoding is not supported on request bodies; send the body uncompressed.',
+      );
+    case 'charset.unsupported':
+      return errors.unsupportedMediaType('The request body encoding is not supported; send UTF-8.');
+    case 'entity.parse.failed':
+    case 'querystring.parse.rangeError':
+      return errors.badRequest('The request body could not be parsed as the type its Content-Type names.');
+    case 'request.aborted':
+    case 'request.size.invalid':
+      return errors.badRequest('The request body could not be read completely.');
+  }
+  // Express's router: a path parameter that is not validly percent-encoded.
+  return err instanceof URIError
+    ? errors.badRequest(URL_NOT_ENCODED)
+    : fail(status, 'invalid', 'The request could not be read as sent; check its URL, headers and body.');
 }
 
 /** How long a client is asked to wait when the façade's state database is unavailable. */

@@ -56,7 +56,7 @@ export function parseReference(text: string, options: ReferenceParseOptions = {}
     const id = text.slice(1);
     return ID.test(id)
       ? accept({ kind: 'contained', id })
-      : refuse(`"#${id}" is not a contained resource id`);
+      : refuse('the id after "#" is not a valid contained resource id (1-64 of A-Z, a-z, 0-9, "-", ".")');
   }
   if (text.startsWith('urn:uuid:')) {
     const uuid = text.slice('urn:uuid:'.length);
@@ -108,7 +108,7 @@ function parseRelative(text: string): ReferenceParse {
     return refuse(typeMessage(type));
   }
   if (!ID.test(id)) {
-    return refuse(`"${clip(id)}" is not a valid resource id (1-64 of A-Z, a-z, 0-9, "-", ".")`);
+    return refuse('its id is not a valid resource id (1-64 of A-Z, a-z, 0-9, "-", ".")');
   }
   if (version !== undefined && !ID.test(version)) {
     return refuse('the version after _history/ is not a valid version id');
@@ -204,22 +204,18 @@ export function literalKeyOf(reference: string, ownBase?: string): string | unde
   return literal === undefined ? undefined : literalKey(literal);
 }
 
+/** Why the type part is refused. The text names only a type FHIR has, never what was sent (which may be
+ * anything, a national id too). */
 function typeMessage(type: string): string {
   const proper = type.length > 0 ? properCaseOf(type) : undefined;
   return proper !== undefined && proper !== type
-    ? `"${clip(type)}" is not a FHIR resource type; resource types are case-sensitive (did you mean "${proper}"?)`
-    : `"${clip(type)}" is not a FHIR R4 resource type`;
+    ? `its type is not a FHIR resource type; resource types are case-sensitive (did you mean "${proper}"?)`
+    : 'its type (before "/" or "?") is not a FHIR R4 resource type';
 }
 
 function properCaseOf(type: string): string | undefined {
   const candidate = type.charAt(0).toUpperCase() + type.slice(1);
   return isResourceType(candidate) ? candidate : undefined;
-}
-
-/** Keeps messages short; a reference never carries a national id into a message unclipped, and the
- * outcome layer's national-id guard redacts what remains. */
-function clip(text: string): string {
-  return text.length > 40 ? `${text.slice(0, 40)}…` : text;
 }
 
 function accept(reference: ParsedReference): ReferenceParse {

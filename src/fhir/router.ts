@@ -24,10 +24,11 @@ import {
 } from './http';
 import { classify, routeOf, type FhirInteraction, type FhirOperation } from './classify';
 import { perform, type InteractionContext } from './interactions';
-import { errors, FhirError, fhirErrorOfState, isFhirError, issue, operationOutcome } from './outcomes';
+import { errors, fhirErrorOf, issue, operationOutcome, URL_NOT_ENCODED } from './outcomes';
 import { checkQueryLimits } from './queryLimits';
 import { validateOperation } from './validateOperation';
 import { newServerId } from '../identity/serverId';
+import { describeError, type LogFields } from '../logging/logger';
 import { literalKeyOf } from './reference';
 
 export interface FhirRouterDeps {
@@ -54,24 +55,22 @@ export interface FhirRouterDeps {
   ingest: IngestPipeline;
   /** The FHIR base as clients see it (e.g. https://norpain.example/fhir); else the socket's own address. */
   publicBaseUrl?: string;
-  /** Called for unexpected (500) errors, with no request body or identifiers. Default: stderr. */
-  logError?: (event: UnexpectedError) => void;
+  /** Called for unexpected (500) errors, with no request body or identifiers. */
+  logError: (event: UnexpectedError) => void;
   /** Software version for the CapabilityStatement. */
   version?: string;
   /** The operation table beyond $validate (src/fhir/classify.ts): `$name` operations and type handlers. */
   operations?: FhirOperation[];
 }
 
-export type { OperationHandler as CustomOperation, OperationRequest } from './classify';
-
-/** What is logged about an unexpected error: where, and the error's class and stack frames (not its message,
- * which may quote data). */
+/** What is logged about an unexpected error: the request it failed, and the error as describeError
+ * (src/logging/logger.ts) gives it: its class, code and where it was thrown; not its message, which may
+ * quote data, nor its stack. */
 export interface UnexpectedError {
   requestId: string;
   method: string;
   route: string;
-  error: string;
-  frames: string[];
+  error: LogFields;
 }
 
 const METHODS_WITH_BODY = new Set(['POST', 'PUT', 'PATCH']);
@@ -81,8 +80,6 @@ export function createFhirRouter(deps: FhirRouterDeps): express.Router {
   loadFhirDefinitions();
   const capability = buildCapabilityStatement(deps.store.kind, deps.version ?? '0.0.0');
   const router = express.Router();
-  const logError =
-    deps.logError ?? ((event) => process.stderr.write(`${JSON.stringify({ level: 'error', ...event })}\n`));
 
   const operations: FhirOperation[] = [validateOperation, ...(deps.operations ?? [])];
   // Classified once (src/fhir/classify.ts); the matrix, the handler, the audit and the log use this.
@@ -128,7 +125,7 @@ export function createFhirRouter(deps: FhirRouterDeps): express.Router {
     router.use(deps.rateLimit);
   }
   // Role and scope, before a body is read (src/auth/matrix.ts); batch entries are checked one by one.
-  router.use((req, res, next) => {
+  router.use((_req, res, next) => {
     authorise(res.locals.principal as Principal, res.locals.interaction as FhirInteraction);
     next();
   });
@@ -181,7 +178,7 @@ export function createFhirRouter(deps: FhirRouterDeps): express.Router {
       next(err);
       return;
     }
-    const fhirError = isFhirError(err) ? err : (fromBodyParser(err) ?? fhirErrorOfState(err));
+    const fhirError = fhirErrorOf(err);
     if (fhirError) {
       try {
         await auditRequest(deps, req, res, fhirError.status, undefined, undefined);
@@ -202,18 +199,11 @@ export function createFhirRouter(deps: FhirRouterDeps): express.Router {
     } catch {
       // The failure is logged below.
     }
-    logError({
+    deps.logError({
       requestId: requestId(res),
       method: req.method,
       route: (res.locals.route as string | undefined) ?? req.baseUrl,
-      error: err instanceof Error ? err.name : typeof err,
-      frames:
-        err instanceof Error
-          ? (err.stack ?? '')
-              .split('\n')
-              .slice(1, 8)
-              .map((line) => line.trim())
-          : [],
+      error: describeError(err),
     });
     sendFhir(req, res, {
       status: 500,
@@ -233,7 +223,7 @@ function segmentsOf(req: Request): string[] {
   try {
     return req.path.split('/').filter(Boolean).map(decodeURIComponent);
   } catch {
-    throw errors.badRequest('The URL is not validly encoded.');
+    throw errors.badRequest(URL_NOT_ENCODED);
   }
 }
 
@@ -311,27 +301,6 @@ function conditionalQuery(header: string | undefined): string | undefined {
     throw errors.badRequest('If-None-Exist must carry a search query such as identifier=system|value.');
   }
   return query.trim();
-}
-
-/** Maps body-parser errors (size limit, encoding, aborted) to FHIR errors. */
-function fromBodyParser(err: unknown): FhirError | undefined {
-  const type = (err as { type?: unknown } | null)?.type;
-  switch (type) {
-    case 'entity.too.large':
-      return errors.payloadTooLarge('The request body exceeds the maximum size this server accepts.');
-    case 'encoding.unsupported':
-      return errors.unsupportedMediaType(
-        'Content-Encoding is not supported on request bodies; send the body uncompressed.',
-      );
-    case 'charset.unsupported':
-      return errors.unsupportedMediaType('The request body encoding is not supported; send UTF-8.');
-    case 'request.aborted':
-    case 'request.size.invalid':
-    case 'stream.encoding.set':
-      return errors.badRequest('The request body could not be read completely.');
-    default:
-      return undefined;
-  }
 }
 
 /**

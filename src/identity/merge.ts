@@ -12,7 +12,7 @@ import type { PersonLockService } from '../consent/personLock';
 import type { ReservationRegister } from '../consent/register';
 import { errors, FhirError, issue, operationOutcome } from '../fhir/outcomes';
 import { parseReference } from '../fhir/reference';
-import type { CustomOperation } from '../fhir/router';
+import type { OperationHandler } from '../fhir/classify';
 import { personKey } from '../ingest/exclude';
 import { persistWrite } from '../ingest/persist';
 import type { WriteEntry } from '../ingest/write';
@@ -58,7 +58,7 @@ export interface MergeDeps {
 
 type Side = 'source' | 'target';
 
-export function mergeOperation(deps: MergeDeps): CustomOperation {
+export function mergeOperation(deps: MergeDeps): OperationHandler {
   return async (ctx, request) => {
     const body = request.body() as Parameters;
     if (body?.resourceType !== 'Parameters') {

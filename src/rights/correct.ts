@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Parameters, Provenance, Reference, Resource } from '@medplum/fhirtypes';
 import { literalKey, literalOf, referenceSites } from '../fhir/reference';
 import { errors } from '../fhir/outcomes';
-import type { CustomOperation } from '../fhir/router';
+import type { OperationHandler } from '../fhir/classify';
 
 /**
  * Correction (retting, DESIGN §1 and reference §4): `POST /fhir/<Type>/<id>/$correct` by registry staff
@@ -18,7 +18,7 @@ import type { CustomOperation } from '../fhir/router';
  * A pseudonymous Patient cannot be corrected this way: a Patient write must carry the national id, which
  * staff do not have; Patient corrections come from the clinic's EPR.
  */
-export function correctOperation(): CustomOperation {
+export function correctOperation(): OperationHandler {
   return async (ctx, request) => {
     const [type, id] = request.segments;
     const body = request.body() as Parameters;

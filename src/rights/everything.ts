@@ -1,7 +1,7 @@
 import type { Bundle } from '@medplum/fhirtypes';
 import { nationalIdOfPrincipal } from '../auth/person';
 import { errors } from '../fhir/outcomes';
-import type { CustomOperation } from '../fhir/router';
+import type { OperationHandler } from '../fhir/classify';
 import type { IdentityVault } from '../identity/vault/IdentityVault';
 import { compartmentResources } from './compartment';
 
@@ -11,7 +11,7 @@ import { compartmentResources } from './compartment';
  * searchset Bundle of the pseudonymous Patient and its compartment. A person the registry does not hold
  * gets an empty Bundle. Other roles use search; the instance form `Patient/<id>/$everything` is not offered.
  */
-export function everythingOperation(deps: { vault: IdentityVault; production: boolean }): CustomOperation {
+export function everythingOperation(deps: { vault: IdentityVault; production: boolean }): OperationHandler {
   return async (ctx) => {
     const id = nationalIdOfPrincipal(ctx.principal, deps.production);
     if (id === undefined) {

@@ -175,6 +175,28 @@ describe('what the token endpoint refuses', () => {
     expect(missing.body.error).toBe('invalid_request');
   });
 
+  it('a form the parser refuses: over 64 kB (413), in a charset other than UTF-8 (415)', async () => {
+    const refused = async (body: string, contentType: string) => {
+      const response = await fetch(tokenUrl, {
+        method: 'POST',
+        headers: { 'content-type': contentType },
+        body,
+      });
+      return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+    };
+    const urlencoded = 'application/x-www-form-urlencoded';
+    const large = await refused(`client_assertion=${'x'.repeat(70_000)}`, urlencoded);
+    expect(large).toEqual({
+      status: 413,
+      body: { error: 'invalid_request', error_description: expect.stringMatching(/maximum size/) },
+    });
+    const latin1 = await refused('grant_type=client_credentials', `${urlencoded}; charset=latin1`);
+    expect(latin1).toEqual({
+      status: 415,
+      body: { error: 'invalid_request', error_description: expect.stringMatching(/UTF-8/) },
+    });
+  });
+
   it('any method but POST (405)', async () => {
     expect((await fetch(tokenUrl, { method: 'GET' })).status).toBe(405);
   });

@@ -191,6 +191,23 @@ describe('CapabilityStatement', () => {
   });
 });
 
+describe('client errors that Express raises before a handler of ours', () => {
+  test('a path that is not validly percent-encoded is a 400 OperationOutcome, not an internal error', async () => {
+    const logsBefore = server.logs.length;
+    const reply = await fetch(`${server.origin}/public/annual/%E0`);
+    expect(reply.status).toBe(400);
+    expect(reply.headers.get('content-type')).toBe(FHIR_JSON);
+    const outcome = (await reply.json()) as OperationOutcome;
+    expect(outcome.issue).toEqual([
+      expect.objectContaining({
+        code: 'invalid',
+        details: { text: 'The URL is not validly percent-encoded.' },
+      }),
+    ]);
+    expect(server.logs.slice(logsBefore).filter((line) => line.level === 'error')).toEqual([]);
+  });
+});
+
 describe('unexpected errors', () => {
   test('become a 500 OperationOutcome without internals', async () => {
     const broken = await startTestServer();
@@ -204,6 +221,12 @@ describe('unexpected errors', () => {
       expect(reply.body.resourceType).toBe('OperationOutcome');
       expect(reply.body.issue[0].code).toBe('exception');
       expect(reply.text).not.toMatch(/sqlite|database|\.ts|at /i);
+      // Logged once, by the server's logger, without a stack.
+      const logged = broken.logs.filter((line) => line.msg === 'unhandled error');
+      expect(logged).toEqual([
+        expect.objectContaining({ method: 'GET', route: '/fhir/Patient', errorType: expect.any(String) }),
+      ]);
+      expect(JSON.stringify(logged)).not.toMatch(/\\n|\bat /);
     } finally {
       await broken.stop().catch(() => undefined);
     }

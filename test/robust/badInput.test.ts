@@ -159,6 +159,22 @@ describe('odd shapes', () => {
     expect(reply.status).toBeLessThan(500);
   });
 
+  test.each([
+    ['_gender', ['x'], 'Patient._gender'],
+    ['name', [{ family: 'Nordmann', _family: true }], 'Patient.name[0]._family'],
+  ])(
+    'a malformed primitive extension (%s) is a 422 saying what "_" elements hold, not the validator\'s words',
+    async (key, value, expression) => {
+      const reply = await clinic.post<OperationOutcome>('Patient', { ...patient(), [key]: value });
+      expect(reply.status).toBe(422);
+      expect(reply.body.issue).toEqual([
+        expect.objectContaining({ code: 'structure', expression: [expression] }),
+      ]);
+      expect(diagnostics(reply.body)).toMatch(/holds the id and extensions of the primitive value/);
+      expect(reply.text).not.toMatch(/Cannot assign|read only|must be an object|TypeError/);
+    },
+  );
+
   test('a Consent whose extension is an object is a 4xx', async () => {
     const reply = await clinic.post('Consent', {
       resourceType: 'Consent',

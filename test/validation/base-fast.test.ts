@@ -192,11 +192,15 @@ describe('a corpus of broken item trees: rejected, at the expression of the full
     expectAtLeastMedplum(resource);
   });
 
-  test('content that makes the full validator throw is a rejection at the resource, not a crash', () => {
+  test('content that makes the full validator throw is a rejection at the element, not a crash', () => {
     const resource = response([{ linkId: 'a', _linkId: true }]);
     expect(() => validateResource(resource)).toThrow('Primitive extension must be an object');
     expect(baseValidationIssues(resource)).toEqual([
-      expect.objectContaining({ severity: 'error', expression: ['QuestionnaireResponse'] }),
+      expect.objectContaining({
+        severity: 'error',
+        code: 'structure',
+        expression: ['QuestionnaireResponse.item[0]._linkId'],
+      }),
     ]);
   });
 

@@ -34,14 +34,58 @@ function medplumIssues(resource: Resource, type: string): OperationOutcomeIssue[
     if (err instanceof OperationOutcomeError) {
       return err.outcome.issue ?? [];
     }
-    // Some malformed content makes the validator throw instead of reporting (e.g. `"_linkId": true`:
-    // "Primitive extension must be an object"). It is still the client's content that is wrong.
+    // A malformed primitive extension makes the validator throw instead of reporting (`"_family": true`:
+    // "Primitive extension must be an object"; `"_gender": ["x"]`: a TypeError). Anything else it throws
+    // is not the client's doing: a 500, its message unseen.
+    const misplaced = malformedPrimitiveExtension(resource, resource.resourceType);
+    if (misplaced === undefined) {
+      throw err;
+    }
     return [
       issue(
         'structure',
-        `The resource is malformed: ${err instanceof Error ? err.message : 'not valid FHIR JSON'}`,
-        resource.resourceType,
+        'An element whose name begins with "_" holds the id and extensions of the primitive value of the same name: an object with only id and extension, or for a repeating element an array of such objects and nulls.',
+        misplaced,
       ),
     ];
   }
+}
+
+/** Where a `_name` element is not a primitive extension as FHIR JSON has it (R4 §2.6.2.7), or undefined. */
+function malformedPrimitiveExtension(value: unknown, path: string): string | undefined {
+  if (Array.isArray(value)) {
+    for (const [i, item] of value.entries()) {
+      const found = malformedPrimitiveExtension(item, `${path}[${i}]`);
+      if (found !== undefined) return found;
+    }
+    return undefined;
+  }
+  if (value === null || typeof value !== 'object') {
+    return undefined;
+  }
+  const element = value as Record<string, unknown>;
+  for (const [key, child] of Object.entries(element)) {
+    if (key.length > 1 && key.startsWith('_') && !isPrimitiveExtensionOf(element[key.slice(1)], child)) {
+      return `${path}.${key}`;
+    }
+    const found = malformedPrimitiveExtension(child, `${path}.${key}`);
+    if (found !== undefined) return found;
+  }
+  return undefined;
+}
+
+function isPrimitiveExtensionOf(primitive: unknown, extension: unknown): boolean {
+  const repeating = Array.isArray(primitive) || (primitive === undefined && Array.isArray(extension));
+  return repeating
+    ? Array.isArray(extension) && extension.every((item) => item === null || isIdAndExtensions(item))
+    : isIdAndExtensions(extension);
+}
+
+function isIdAndExtensions(value: unknown): boolean {
+  return (
+    value !== null &&
+    typeof value === 'object' &&
+    !Array.isArray(value) &&
+    Object.keys(value).every((key) => key === 'id' || key === 'extension')
+  );
 }
