@@ -1,3 +1,4 @@
+import { types } from 'node:util';
 import type { LogLevel } from '../config';
 import { redactNationalIdsWith } from '../identity/nationalId';
 
@@ -74,7 +75,8 @@ function levelFromEnv(): LogLevel {
  * which may quote input (identifiers), and not the stack, which does not belong in logs.
  */
 export function describeError(err: unknown): LogFields {
-  if (!(err instanceof Error)) {
+  // An error made in another realm (a native module's, a test runner's sandbox) is no `instanceof Error`.
+  if (!(err instanceof Error) && !types.isNativeError(err)) {
     return { errorType: typeof err };
   }
   const frame = err.stack

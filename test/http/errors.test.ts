@@ -221,10 +221,15 @@ describe('unexpected errors', () => {
       expect(reply.body.resourceType).toBe('OperationOutcome');
       expect(reply.body.issue[0].code).toBe('exception');
       expect(reply.text).not.toMatch(/sqlite|database|\.ts|at /i);
-      // Logged once, by the server's logger, without a stack.
+      // Logged once, by the server's logger, without a stack: the error's class and where it was thrown.
       const logged = broken.logs.filter((line) => line.msg === 'unhandled error');
       expect(logged).toEqual([
-        expect.objectContaining({ method: 'GET', route: '/fhir/Patient', errorType: expect.any(String) }),
+        expect.objectContaining({
+          method: 'GET',
+          route: '/fhir/Patient',
+          errorType: expect.stringMatching(/Error$/),
+          errorAt: expect.any(String),
+        }),
       ]);
       expect(JSON.stringify(logged)).not.toMatch(/\\n|\bat /);
     } finally {
