@@ -12,8 +12,7 @@ import type { Principal } from '../auth/principal';
 import type { FhirResponse } from '../fhir/http';
 import type { InteractionContext } from '../fhir/interactions';
 import { errors, type FhirError, isFhirError, issue } from '../fhir/outcomes';
-import { isFhirId } from '../fhir/reference';
-import type { OperationHandler } from '../fhir/classify';
+import type { TypeHandler } from '../fhir/classify';
 import {
   invalidNationalId,
   nationalIdKindOf,
@@ -46,9 +45,11 @@ import type { ReservationReceipt, ReservationService } from './reservation';
  *   resource type: `type`, `count`), `versionsErased`, `residual` (resources of the person a search of
  *   the store still finds; always 0, else the request fails with 503), `identityDeleted`,
  *   `followUpsCancelled`. `Location` names `Consent/<reservation id>`.
- * - `GET /fhir/Consent?patient.identifier=system|value` (staff): the person's reservations, the id
- *   hashed on the way in; never a listing, and never with an identifier.
+ * - `GET /fhir/Consent?patient.identifier=system|value` (staff), or `POST /fhir/Consent/_search` with
+ *   it in the form, as any search: the person's reservations, the id hashed on the way in; never a
+ *   listing, and never with an identifier.
  * - `GET /fhir/Consent/<id>` (staff): one reservation by its id.
+ * Every other interaction on Consent (an update, a delete, history) is refused with 405.
  *
  * The Consent is never stored in the clinical store (any other Consent write is refused by the
  * exclusion stage).
@@ -66,20 +67,15 @@ export interface ReservationHttpDeps {
   pseudonymiser: Pseudonymiser;
 }
 
-export function reservationOperation(deps: ReservationHttpDeps): OperationHandler {
-  return async (ctx, request) => {
-    if (request.segments[0] !== 'Consent') {
-      return undefined;
-    }
-    const [, id, ...rest] = request.segments;
-    if (request.method === 'POST' && id === undefined) {
-      return submit(deps, ctx, request.body());
-    }
-    if (request.method === 'GET' && id === undefined) {
-      return search(deps, ctx, request.params);
-    }
-    if (request.method === 'GET' && id !== undefined && rest.length === 0) {
-      return read(deps, ctx, id);
+export function reservationOperation(deps: ReservationHttpDeps): TypeHandler {
+  return async (ctx, { what, params, body }) => {
+    switch (what.kind) {
+      case 'create':
+        return submit(deps, ctx, body());
+      case 'search':
+        return search(deps, ctx, params);
+      case 'read':
+        return read(deps, ctx, what.id);
     }
     throw errors.methodNotAllowed(
       'Reservations are registered with POST /fhir/Consent (status active to reserve, inactive to withdraw) and looked up with GET /fhir/Consent?patient.identifier=system|value.',
@@ -206,7 +202,7 @@ async function search(
 
 async function read(deps: ReservationHttpDeps, ctx: InteractionContext, id: string): Promise<FhirResponse> {
   requireStaff(ctx.principal);
-  const record = isFhirId(id) ? deps.register.read(id) : undefined;
+  const record = deps.register.read(id);
   if (!record) {
     throw errors.notFound('No reservation has this id.');
   }

@@ -81,26 +81,31 @@ export function exportOperations(deps: ExportOperationDeps): OperationRow[] {
     roles: ROLES,
     permission: 'r',
     handle: async (ctx, request) => {
-      const [type, id] = request.segments;
-      const level =
-        request.segments.length === 1 ? 'system' : request.segments.length === 2 ? 'patient' : 'group';
-      if ((level === 'patient' && type !== 'Patient') || (level === 'group' && type !== 'Group')) {
+      const { what } = request;
+      // Only Patient/$export and Group/{id}/$export: the row's types and levels admit Group/$export and
+      // Patient/{id}/$export too.
+      if (
+        (what.level === 'type' && what.type !== 'Patient') ||
+        (what.level === 'instance' && what.type !== 'Group')
+      ) {
         return undefined;
       }
+      const groupId = what.level === 'instance' ? what.id : undefined;
       const transactionTime = deps.transactionTime();
       const source = await deps.sourceFor(ctx, transactionTime);
-      if (level === 'group' && !source.hasGroup(id)) {
+      if (groupId !== undefined && !source.hasGroup(groupId)) {
         throw errors.notFound('Group not found.');
       }
       const { types, since } = parseKickOff(request, ctx.principal, source.types);
+      const path = [what.type, what.id, what.operation.name].filter((part) => part !== undefined).join('/');
       const query = request.params.toString();
       const job: ExportJob = {
         id: newServerId(),
         owner: ownerOf(ctx.principal),
-        request: `${ctx.base}/${request.segments.join('/')}${query === '' ? '' : `?${query}`}`,
+        request: `${ctx.base}/${path}${query === '' ? '' : `?${query}`}`,
         requestId: ctx.requestId,
-        level,
-        groupId: level === 'group' ? id : undefined,
+        level: what.level === 'system' ? 'system' : what.level === 'type' ? 'patient' : 'group',
+        groupId,
         types,
         since,
         transactionTime,
@@ -136,7 +141,7 @@ export function exportOperations(deps: ExportOperationDeps): OperationRow[] {
     permission: 'r',
     handle: async (ctx, request): Promise<FhirResponse> => {
       const job = ownJob(ctx, request);
-      if (request.method === 'DELETE') {
+      if (request.what.method === 'DELETE') {
         await deps.engine.cancel(job.id);
         deps.jobs.remove(job.id);
         return {

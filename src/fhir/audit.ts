@@ -14,10 +14,10 @@ import { containsNationalId } from '../identity/nationalId';
 import { interactionOf, touchedBy } from '../audit/requestFacts';
 import { searchAuditEvents, viewForPerson, type AuditScope } from '../audit/search';
 import type { Principal } from '../auth/principal';
-import type { FhirInteraction, OperationHandler } from './classify';
+import type { FhirInteraction, TypeHandler } from './classify';
 import type { IngestDeps } from '../ingest/pipeline';
 import { errors } from './outcomes';
-import { isFhirId, literalKey, parseLiteralKey } from './reference';
+import { literalKey, parseLiteralKey } from './reference';
 import { isResourceType } from './resourceTypes';
 
 /**
@@ -187,29 +187,26 @@ function loggedAs(resource: string): string[] {
 }
 
 /**
- * `GET /fhir/AuditEvent?…` and `GET /fhir/AuditEvent/{id}` over the audit log (src/audit/search.ts):
- * registry staff see every entry; a portal token sees the entries about its own person (by the registry
- * pseudonym of the token's pid), each reduced so that others' pseudonyms and resource ids do not show.
- * The matrix (src/auth/matrix.ts) has already refused every other role.
+ * `GET /fhir/AuditEvent?…` (or `POST …/_search`) and `GET /fhir/AuditEvent/{id}` over the audit log
+ * (src/audit/search.ts): registry staff see every entry; a portal token sees the entries about its own
+ * person (by the registry pseudonym of the token's pid), each reduced so that others' pseudonyms and
+ * resource ids do not show. The matrix (src/auth/matrix.ts) has already refused every other role. The
+ * log is read-only: every other interaction on AuditEvent is refused with 405.
  */
 export function auditEventOperation(deps: {
   log: AuditLog;
   pseudonymOfPrincipal(principal: Principal): string | undefined;
-}): OperationHandler {
-  return async (ctx, request) => {
-    const [type, id, ...rest] = request.segments;
-    if (type !== 'AuditEvent') {
-      return undefined;
-    }
-    if (request.method !== 'GET' || rest.length > 0) {
+}): TypeHandler {
+  return async (ctx, { what, params: given }) => {
+    if (what.kind !== 'read' && what.kind !== 'search') {
       throw errors.methodNotAllowed(
         'The audit log is read-only: GET /fhir/AuditEvent or /fhir/AuditEvent/{id}.',
         ['GET'],
       );
     }
     const scope = auditScope(ctx.principal, deps.pseudonymOfPrincipal);
-    if (id !== undefined) {
-      const event = isFhirId(id) ? deps.log.read(id) : undefined;
+    if (what.kind === 'read') {
+      const event = deps.log.read(what.id);
       if (
         event === undefined ||
         (scope.kind === 'person' && !patientPseudonymsOf(event).includes(scope.pseudonym))
@@ -223,7 +220,7 @@ export function auditEventOperation(deps: {
       };
     }
     const params = new URLSearchParams();
-    for (const [key, value] of request.params) {
+    for (const [key, value] of given) {
       if (key !== '_format' && key !== '_pretty' && value !== '') params.append(key, value);
     }
     let search;

@@ -123,8 +123,7 @@ async function batch(ctx: InteractionContext, bundle: Bundle, prefer: ReturnPref
       const what = classify(target.method, target.segments, ctx.operations ?? []);
       authorise(ctx.principal, what);
       const response = await perform(ctx, {
-        what,
-        request: { ...target, header: () => undefined, body: () => entry.resource },
+        request: { what, params: target.params, header: () => undefined, body: () => entry.resource },
         ifMatch: entry.request?.ifMatch ? parseETag(entry.request.ifMatch, 'request.ifMatch') : undefined,
         ifNoneExist: entry.request?.ifNoneExist,
         prefer: prefer === 'minimal' ? 'minimal' : 'representation',

@@ -9,7 +9,8 @@ import { isResourceType } from './resourceTypes';
 /**
  * Every request under /fhir (and every batch entry) is classified once, here, into one typed
  * interaction that the authorisation matrix (src/auth/matrix.ts), the handler (router.ts,
- * interactions.ts, bundles.ts), the audit (audit.ts) and the request log all use: none of them looks at
+ * interactions.ts, bundles.ts, and the operation and type handlers, which get it as
+ * `OperationRequest.what`), the audit (audit.ts) and the request log all use: none of them looks at
  * the method and path again, so they cannot disagree about what a request is.
  *
  * Operations are one table (`FhirOperation[]`, assembled in src/server.ts): a `$name` row says where the
@@ -31,7 +32,9 @@ export type FhirInteraction =
   | { kind: 'history'; type?: ResourceType; id?: string }
   /** A batch or transaction Bundle posted to the base; its entries are classified one by one. */
   | { kind: 'bundle' }
-  | { kind: 'operation'; operation: OperationRow; type?: ResourceType; id?: string }
+  /** `method`: which of the row's `methods` it was called with, for a handler that answers them
+   * differently ($stats takes a POST's parameters from its body; a DELETE cancels an export). */
+  | ({ kind: 'operation'; operation: OperationRow; method: string } & OperationTarget)
   /** A path or method that names no interaction: answered 404/405 (`status`) with `reason`. `operation`:
    * a known operation called where it is not offered (the matrix still refuses roles it is not for). */
   | {
@@ -43,24 +46,44 @@ export type FhirInteraction =
       operation?: OperationRow;
     };
 
-/** What an operation's handler sees of the request. */
-export interface OperationRequest {
-  method: string;
-  /** Path segments below the base, e.g. ["Patient", "$everything"]. */
-  segments: string[];
+/** Where a `$name` operation is called: on the system, on a type, or on an instance of a type. */
+export type OperationTarget =
+  | { level: 'system'; type?: undefined; id?: undefined }
+  | { level: 'type'; type: ResourceType; id?: undefined }
+  | { level: 'instance'; type: ResourceType; id: string };
+
+export type Level = OperationTarget['level'];
+
+/** A call of a `$name` operation, as classified. */
+export type OperationCall = Extract<FhirInteraction, { kind: 'operation' }>;
+
+/** An interaction on one resource type, as a type handler gets it. */
+export type TypeInteraction = Exclude<
+  FhirInteraction,
+  { kind: 'capabilities' | 'bundle' | 'operation' | 'unknown' }
+>;
+
+/** What a handler sees of the request: its classification, and what it carries besides the path. */
+export interface OperationRequest<What extends FhirInteraction = FhirInteraction> {
+  /** The request's one classification (`classify`): handlers switch on it, never on method or path. */
+  what: What;
   params: URLSearchParams;
   header(name: string): string | undefined;
   /** The decoded JSON body (415/400 FhirError when it is not one). */
   body(): unknown;
 }
 
-/** Answers the request; `undefined` leaves it to the RESTful interactions (404/405 if none applies). */
+/** Answers an operation call; `undefined` when the handler does not offer it there (404). */
 export type OperationHandler = (
   ctx: InteractionContext,
-  request: OperationRequest,
+  request: OperationRequest<OperationCall>,
 ) => Promise<FhirResponse | undefined>;
 
-export type Level = 'system' | 'type' | 'instance';
+/** Answers every interaction on its type, refusing (405) those it does not offer. */
+export type TypeHandler = (
+  ctx: InteractionContext,
+  request: OperationRequest<TypeInteraction>,
+) => Promise<FhirResponse>;
 
 /** A `$name` operation: where it is called, who may call it and what it needs of the matrix. */
 export interface OperationRow {
@@ -80,7 +103,7 @@ export interface OperationRow {
 /** A handler that answers every interaction on one resource type instead of the clinical store. */
 export interface TypeHandlerRow {
   type: ResourceType;
-  handle: OperationHandler;
+  handle: TypeHandler;
 }
 
 export type FhirOperation = OperationRow | TypeHandlerRow;
@@ -195,23 +218,22 @@ function classifyOperation(
 ): FhirInteraction {
   const name = segments[segments.length - 1];
   const [first, second] = segments;
-  const level: Level | undefined =
-    segments.length === 1
-      ? 'system'
-      : segments.length === 2
-        ? 'type'
-        : segments.length === 3
-          ? 'instance'
-          : undefined;
   const type = segments.length > 1 && isResourceType(first) ? first : undefined;
-  const id = level === 'instance' && isFhirId(second) ? second : undefined;
+  const target: OperationTarget | undefined =
+    segments.length === 1
+      ? { level: 'system' }
+      : type === undefined
+        ? undefined
+        : segments.length === 2
+          ? { level: 'type', type }
+          : segments.length === 3 && isFhirId(second)
+            ? { level: 'instance', type, id: second }
+            : undefined;
   const row = operations.filter(isOperationRow).find((r) => r.name === name);
   if (
     row === undefined ||
-    level === undefined ||
-    !row.levels.includes(level) ||
-    (level !== 'system' && type === undefined) ||
-    (level === 'instance' && id === undefined) ||
+    target === undefined ||
+    !row.levels.includes(target.level) ||
     (type !== undefined && row.types !== undefined && !row.types.includes(type))
   ) {
     return {
@@ -232,7 +254,7 @@ function classifyOperation(
       operation: row,
     };
   }
-  return { kind: 'operation', operation: row, type, id };
+  return { kind: 'operation', operation: row, method, ...target };
 }
 
 /** The handler that answers every interaction on a type instead of the store, if the table has one. */

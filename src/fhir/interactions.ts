@@ -6,7 +6,7 @@ import type { IngestPipeline } from '../ingest/pipeline';
 import type { PersistOutcome } from '../ingest/persist';
 import type { WriteEntry } from '../ingest/write';
 import type { FhirStore } from '../store/FhirStore';
-import { typeHandlerOf, type FhirInteraction, type FhirOperation, type OperationRequest } from './classify';
+import { typeHandlerOf, type FhirOperation, type OperationRequest } from './classify';
 import { errors, issue, operationOutcome } from './outcomes';
 import { etag, httpDate, type FhirResponse, type ReturnPreference } from './http';
 import { pageUrl, planSearch, DEFAULT_COUNT, MAX_COUNT } from './search';
@@ -39,7 +39,6 @@ export interface InteractionContext {
 
 /** One request to the FHIR API, however it arrived (HTTP or batch entry), with its classification. */
 export interface Interaction {
-  what: FhirInteraction;
   request: OperationRequest;
   ifMatch?: string;
   ifNoneExist?: string;
@@ -48,15 +47,15 @@ export interface Interaction {
 
 /** Answers a classified interaction: an operation or type handler from the table, else the store. */
 export async function perform(ctx: InteractionContext, interaction: Interaction): Promise<FhirResponse> {
-  const { what, request } = interaction;
-  const { params } = request;
+  const { request } = interaction;
+  const { what, params } = request;
   switch (what.kind) {
     case 'unknown':
       throw what.status === 405
         ? errors.methodNotAllowed(what.reason, what.allow ?? [])
         : errors.notFound(what.reason);
     case 'operation': {
-      const response = await what.operation.handle(ctx, request);
+      const response = await what.operation.handle(ctx, { ...request, what });
       if (response === undefined) throw errors.notFound('No such operation on this endpoint.');
       return response;
     }
@@ -67,9 +66,8 @@ export async function perform(ctx: InteractionContext, interaction: Interaction)
       if (what.type === undefined) throw errors.notFound('System-level history is not supported.');
   }
   const handler = typeHandlerOf(ctx.operations ?? [], what.type);
-  const handled = handler ? await handler.handle(ctx, request) : undefined;
-  if (handled !== undefined) {
-    return handled;
+  if (handler) {
+    return handler.handle(ctx, { ...request, what });
   }
   switch (what.kind) {
     case 'search':

@@ -153,7 +153,7 @@ export function createFhirRouter(deps: FhirRouterDeps): express.Router {
       operations,
       intents,
     };
-    const response = await handle(ctx, req, res.locals.interaction as FhirInteraction);
+    const response = await handle(ctx, req, res);
     if (view) {
       // Every answer as this principal may see it: others' unit labels and what a transaction wrote
       // outside the view left out (reads and searches are already held to the view by its store).
@@ -247,23 +247,13 @@ async function auditRequest(
     body,
     written: location === undefined ? undefined : literalKeyOf(location, baseUrl(deps, req)),
     persons,
-    bundleType: interaction?.kind === 'bundle' ? bundleTypeOf(req) : undefined,
+    bundleType: res.locals.bundleType as string | undefined,
     requestId: requestId(res),
   });
 }
 
-/** The type of a Bundle posted to the base, read from the raw body without trusting it further. */
-function bundleTypeOf(req: Request): string | undefined {
-  if (!Buffer.isBuffer(req.body)) return undefined;
-  try {
-    const type = (JSON.parse(req.body.toString('utf8')) as { type?: unknown }).type;
-    return typeof type === 'string' ? type : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-async function handle(ctx: InteractionContext, req: Request, what: FhirInteraction): Promise<FhirResponse> {
+async function handle(ctx: InteractionContext, req: Request, res: Response): Promise<FhirResponse> {
+  const what = res.locals.interaction as FhirInteraction;
   const url = new URL(req.originalUrl, 'http://x');
   checkQueryLimits(url.searchParams);
   const prefer = returnPreference(req.get('prefer'));
@@ -274,13 +264,16 @@ async function handle(ctx: InteractionContext, req: Request, what: FhirInteracti
     checkQueryLimits(params);
   }
   if (what.kind === 'bundle') {
-    return processBundle(ctx, readJsonBody(req, { bundleEntriesEach: true }), prefer);
+    const bundle = readJsonBody(req, { bundleEntriesEach: true });
+    // The audit names a batch by this type (anything else posted here is a transaction), taken from the
+    // body as read once, through the body guard: a body the guard refused is not parsed again for it.
+    const { type } = bundle as { type?: unknown };
+    res.locals.bundleType = typeof type === 'string' ? type : undefined;
+    return processBundle(ctx, bundle, prefer);
   }
   return perform(ctx, {
-    what,
     request: {
-      method: req.method,
-      segments: segmentsOf(req),
+      what,
       params,
       header: (name) => req.get(name),
       body: () => readJsonBody(req),

@@ -25,7 +25,12 @@ export const validateOperation: OperationRow = {
   roles: ['clinic', 'portal', 'registry-admin'],
   permission: 'c',
   handle: async (ctx, request) => {
-    const type = request.segments[0] as Resource['resourceType'];
+    const { what } = request;
+    // Its row offers it at type level only (404 elsewhere); this gives the call its type.
+    if (what.level !== 'type') {
+      return undefined;
+    }
+    const { type } = what;
     const body = request.body();
     const parameters =
       (body as Resource).resourceType === 'Parameters' && type !== 'Parameters'

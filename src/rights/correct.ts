@@ -20,7 +20,12 @@ import type { OperationHandler } from '../fhir/classify';
  */
 export function correctOperation(): OperationHandler {
   return async (ctx, request) => {
-    const [type, id] = request.segments;
+    const { what } = request;
+    // Its row offers it at instance level only (404 elsewhere); this gives the call its type and id.
+    if (what.level !== 'instance') {
+      return undefined;
+    }
+    const { type, id } = what;
     const body = request.body() as Parameters;
     const resource = body.parameter?.find((p) => p.name === 'resource')?.resource;
     const given = body.parameter?.find((p) => p.name === 'reason')?.valueString as unknown;

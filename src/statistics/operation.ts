@@ -1,5 +1,5 @@
 import type { Parameters, ParametersParameter } from '@medplum/fhirtypes';
-import type { OperationHandler, OperationRequest } from '../fhir/classify';
+import type { OperationCall, OperationHandler, OperationRequest } from '../fhir/classify';
 import type { InteractionContext } from '../fhir/interactions';
 import { errors, issue } from '../fhir/outcomes';
 import type { Dimension, Observation } from './cube';
@@ -62,9 +62,9 @@ export function statsOperation(deps: StatsDeps): OperationHandler {
 }
 
 /** The parameters, from the query string (GET) or a Parameters body (POST). */
-function parseQuery(request: OperationRequest): StatsQuery {
+function parseQuery(request: OperationRequest<OperationCall>): StatsQuery {
   const pairs: [string, string][] = [];
-  if (request.method === 'POST') {
+  if (request.what.method === 'POST') {
     const body = request.body() as Parameters;
     if (body?.resourceType !== 'Parameters') {
       throw errors.badRequest('$stats takes a Parameters resource when POSTed.', 'Parameters');

@@ -132,15 +132,14 @@ export const STATS_OPERATION_DEFINITION: OperationDefinition = {
   ],
 };
 
-/** Answers reads of OperationDefinition: the one this server defines. */
+/** Answers reads and searches of OperationDefinition: the one this server defines. */
 export const operationDefinitions: TypeHandlerRow = {
   type: 'OperationDefinition',
-  handle: async (ctx, request) => {
-    const [, id, ...rest] = request.segments;
-    if (request.method !== 'GET' || rest.length > 0) {
+  handle: async (ctx, { what }) => {
+    if (what.kind !== 'read' && what.kind !== 'search') {
       throw errors.methodNotAllowed('OperationDefinitions are read with GET.', ['GET']);
     }
-    if (id === undefined) {
+    if (what.kind === 'search') {
       return {
         status: 200,
         body: {
@@ -159,7 +158,7 @@ export const operationDefinitions: TypeHandlerRow = {
         headers: {},
       };
     }
-    if (id !== STATS_OPERATION_DEFINITION.id) {
+    if (what.id !== STATS_OPERATION_DEFINITION.id) {
       throw errors.notFound(
         'No OperationDefinition with this id; this server defines OperationDefinition/stats.',
       );

@@ -5,7 +5,12 @@ import type { Patient } from '@medplum/fhirtypes';
 import { AuditLog, auditLogPath } from '../../src/audit/log';
 import type { Principal } from '../../src/auth/principal';
 import { openExport, type ExportServices, type ExportSource } from '../../src/export';
-import type { OperationRequest } from '../../src/fhir/classify';
+import {
+  classify,
+  type FhirOperation,
+  type OperationCall,
+  type OperationRequest,
+} from '../../src/fhir/classify';
 import type { InteractionContext } from '../../src/fhir/interactions';
 import { isFhirError } from '../../src/fhir/outcomes';
 import { createLogger } from '../../src/logging/logger';
@@ -44,12 +49,18 @@ function gatedSource() {
   return { source, release, waiting };
 }
 
-function request(segments: string[], params: Record<string, string> = {}): OperationRequest {
+/** `GET [base]/<name>?<params>`, classified as the router classifies it. */
+function request(
+  name: string,
+  operations: readonly FhirOperation[],
+  params: Record<string, string> = {},
+): OperationRequest<OperationCall> {
+  const what = classify('GET', [name], operations);
+  if (what.kind !== 'operation') throw new Error(`GET ${name} is not an operation call`);
   return {
-    method: 'GET',
-    segments,
+    what,
     params: new URLSearchParams(params),
-    header: (name) => (name.toLowerCase() === 'prefer' ? 'respond-async' : undefined),
+    header: (header) => (header.toLowerCase() === 'prefer' ? 'respond-async' : undefined),
     body: () => undefined,
   };
 }
@@ -72,17 +83,17 @@ test('a reservation withdraws an export still running, though its files do not h
     const handle = (name: string) => {
       const row = exports.operations.find((op) => op.name === name);
       if (row === undefined) throw new Error(`no ${name}`);
-      return (segments: string[], params?: Record<string, string>) =>
-        row.handle(ctx as InteractionContext, request(segments, params));
+      return (params?: Record<string, string>) =>
+        row.handle(ctx as InteractionContext, request(name, exports.operations, params));
     };
     /** Kicks off an export; its poll gives the status, or that of the 404 a withdrawn job gets. */
     const kickOff = async () => {
-      const kickedOff = await handle('$export')(['$export']);
+      const kickedOff = await handle('$export')();
       expect(kickedOff?.status).toBe(202);
       const location = new URL(String(kickedOff?.headers?.['Content-Location']));
       const jobId = location.searchParams.get('_jobId') as string;
       const poll = () =>
-        handle('$export-poll-status')(['$export-poll-status'], { _jobId: jobId }).then(
+        handle('$export-poll-status')({ _jobId: jobId }).then(
           (response) => response?.status,
           (err: unknown) => {
             // The owner is told why a job may be gone, and to start it again.
