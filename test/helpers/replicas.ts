@@ -6,6 +6,8 @@ import { freePort, ServeProcess } from '../crash/harness';
 import { createTestSchema, dropTestSchema, schemaUrl } from './state';
 
 const BIN = path.join(__dirname, '..', '..', 'bin', 'norpain.js');
+/** Where each replica's log is kept after the test (CI keeps test-output/): a 500 says only a request id. */
+const LOGS = path.join(__dirname, '..', '..', 'test-output', 'replicas');
 
 /** Replicas of `norpain serve` on one PostgreSQL state, as behind a load balancer. */
 export interface Replicas {
@@ -36,6 +38,8 @@ export async function startReplicas(
   for (const dir of dirs) replicas.push(new ServeProcess(dir, await freePort(), { ...stateEnv, ...env }));
   const dispose = async (): Promise<void> => {
     await Promise.all(replicas.map((r) => r.kill()));
+    fs.mkdirSync(LOGS, { recursive: true });
+    replicas.forEach((r, i) => fs.writeFileSync(path.join(LOGS, `${schema}-${i}.log`), r.stderr));
     await dropTestSchema(databaseUrl, schema);
     for (const dir of dirs) fs.rmSync(dir, { recursive: true, force: true });
   };
