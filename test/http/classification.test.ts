@@ -15,6 +15,8 @@ import { clientFor, type Client, type FhirReply } from './client';
 let server: TestServer;
 let fhir: Client;
 let clinic: string;
+/** The server's audit log, wherever its state keeps it (a file, or PostgreSQL in .ci/run's state pass). */
+let auditLog: AuditLog;
 let requests = 0;
 
 const random = seededRandom(4711);
@@ -26,8 +28,10 @@ beforeAll(async () => {
   server = await startTestServer();
   fhir = await clientFor(server);
   clinic = await server.token('clinic');
+  auditLog = AuditLog.open(auditLogPath(server.dataDir), server.server.config.state);
 });
 afterAll(async () => {
+  auditLog.close();
   await server.stop();
 });
 
@@ -52,13 +56,7 @@ async function send<T = Bundle>(
       ...rest.headers,
     },
   });
-  const log = AuditLog.openReadOnly(auditLogPath(server.dataDir));
-  let events: AuditEvent[];
-  try {
-    events = log.search({ requestId, count: 10 }).matches;
-  } finally {
-    log.close();
-  }
+  const events: AuditEvent[] = auditLog.search({ requestId, count: 10 }).matches;
   expect([method, path, events.length]).toEqual([method, path, 1]);
   return { ...reply, audited: (events[0].subtype ?? []).map((coding) => coding.code as string) };
 }
