@@ -79,7 +79,7 @@ const ACTION: Record<AuditInteraction, AuditAction> = {
   operation: 'E',
 };
 
-export function actionFor(interaction: AuditInteraction): AuditAction {
+function actionFor(interaction: AuditInteraction): AuditAction {
   return ACTION[interaction];
 }
 

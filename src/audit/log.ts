@@ -44,7 +44,7 @@ import { SqliteStateDatabase } from '../state/sqlite';
  * remove a prefix and re-anchor the chain, never single entries.
  */
 
-export const AUDIT_LOG_FILE = 'audit.sqlite';
+const AUDIT_LOG_FILE = 'audit.sqlite';
 
 const GENESIS = '0'.repeat(64);
 const DEFAULT_COUNT = 50;

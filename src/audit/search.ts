@@ -20,7 +20,7 @@ import type { AuditLog, AuditSearch } from './log';
 /** Whose events the caller may see. The HTTP layer decides it from the principal (matrix in src/auth). */
 export type AuditScope = { kind: 'all' } | { kind: 'person'; pseudonym: string };
 
-export const AUDIT_SEARCH_PARAMETERS = ['patient', 'agent', 'date', 'action', 'outcome'] as const;
+const AUDIT_SEARCH_PARAMETERS = ['patient', 'agent', 'date', 'action', 'outcome'] as const;
 
 const ACTIONS: readonly AuditAction[] = ['C', 'R', 'U', 'D', 'E'];
 const OUTCOMES: readonly AuditOutcome[] = ['0', '4', '8', '12'];
@@ -46,7 +46,7 @@ export function searchAuditEvents(
   return result;
 }
 
-export function auditSearchFromRequest(request: SearchRequest): AuditSearch {
+function auditSearchFromRequest(request: SearchRequest): AuditSearch {
   const params: AuditSearch = {};
   for (const filter of request.filters ?? []) {
     const expression =

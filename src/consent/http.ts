@@ -54,8 +54,8 @@ import type { ReservationReceipt, ReservationService } from './reservation';
  * The Consent is never stored in the clinical store (any other Consent write is refused by the
  * exclusion stage).
  */
-export const CHANNEL_EXTENSION = 'https://norpain.no/fhir/StructureDefinition/reservation-channel';
-export const WITHDRAWN_EXTENSION = 'https://norpain.no/fhir/StructureDefinition/reservation-withdrawn';
+const CHANNEL_EXTENSION = 'https://norpain.no/fhir/StructureDefinition/reservation-channel';
+const WITHDRAWN_EXTENSION = 'https://norpain.no/fhir/StructureDefinition/reservation-withdrawn';
 const CONSENT_SCOPE_SYSTEM = 'http://terminology.hl7.org/CodeSystem/consentscope';
 
 export interface ReservationHttpDeps {
@@ -283,7 +283,7 @@ function scopeOf(consent: Consent): ReservationScope {
 }
 
 /** A reservation as a Consent: what was recorded, without the person. */
-export function asConsent(record: ReservationRecord): Consent {
+function asConsent(record: ReservationRecord): Consent {
   const extension: Extension[] = [{ url: CHANNEL_EXTENSION, valueCode: record.channel }];
   if (record.withdrawnAt) {
     extension.push({

@@ -108,7 +108,7 @@ export interface TypeHandlerRow {
 
 export type FhirOperation = OperationRow | TypeHandlerRow;
 
-export function isOperationRow(row: FhirOperation): row is OperationRow {
+function isOperationRow(row: FhirOperation): row is OperationRow {
   return 'name' in row;
 }
 

@@ -44,9 +44,9 @@ export const hnrTypeCode = 'HNR';
  * URL stays as sent (paths are case-sensitive). Without this, `URN:OID:2.16.578.1.12.4.1.4.1` would
  * not be taken for a fødselsnummer system: the number would escape exclusion and make a second person.
  */
-export function canonicalSystem(system: string): string;
-export function canonicalSystem(system: string | undefined): string | undefined;
-export function canonicalSystem(system: string | undefined): string | undefined {
+function canonicalSystem(system: string): string;
+function canonicalSystem(system: string | undefined): string | undefined;
+function canonicalSystem(system: string | undefined): string | undefined {
   if (system === undefined) {
     return undefined;
   }
@@ -125,7 +125,7 @@ const DIGITS_ANYWHERE = new RegExp(DIGITS);
  * `abc01818040071` holds one. Server-assigned ids never look like one (src/identity/serverId.ts);
  * callers that handle ids they know to be ids (search by reference) decide not to ask.
  */
-export function findNationalIds(text: string): NationalIdSpan[] {
+function findNationalIds(text: string): NationalIdSpan[] {
   if (!/\d{5}/.test(text)) {
     return []; // fast path: most strings hold no long digit run
   }
@@ -155,7 +155,7 @@ export function mayContainNationalId(text: string): boolean {
 }
 
 /** What logs and audit entries show where a national id was. */
-export const nationalIdRemoved = '[national id removed]';
+const nationalIdRemoved = '[national id removed]';
 
 /** The text with every national id replaced. */
 export function redactNationalIdsWith(text: string, replacement = nationalIdRemoved): string {
@@ -207,7 +207,7 @@ export function computeK2(digits: readonly number[]): number | undefined {
   return k2 === 10 ? undefined : k2;
 }
 
-export function checkDigitsValid(value: string): boolean {
+function checkDigitsValid(value: string): boolean {
   const digits = toDigits(value);
   return validK1(digits).includes(digits[9]) && computeK2(digits) === digits[10];
 }

@@ -980,7 +980,7 @@ function countingCost(read: IndexRead): number {
   return read.alternatives.every((a) => a.via !== undefined) ? 1 : 2;
 }
 
-export function parseQuery(type: string, query: string): SearchRequest {
+function parseQuery(type: string, query: string): SearchRequest {
   const q = query.startsWith('?') ? query.slice(1) : query.slice(query.indexOf('?') + 1);
   if (!q) {
     return { resourceType: type as ResourceType };
