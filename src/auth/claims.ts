@@ -43,7 +43,8 @@ export function principalFromClaims(
     role: role as Role,
     clientId,
     organization: stringClaim(payload, CLAIMS.organization),
-    pid: stringClaim(payload, CLAIMS.pid),
+    // Without white space, as a national id is read: every later reader compares these digits as they are.
+    pid: stringClaim(payload, CLAIMS.pid)?.replace(/\s+/g, ''),
     hpr: stringClaim(payload, CLAIMS.hpr),
     study: stringClaim(payload, CLAIMS.study),
     scopes: scopesOf(payload).map((scope) =>

@@ -9,7 +9,8 @@ export interface Principal {
   clientId: string;
   /** RESH id of the organisation the client acts for (clinic tokens). */
   organization?: string;
-  /** National id of the person the portal acts for. Never logged, never stored. */
+  /** National id of the person the portal acts for, white space removed (src/auth/claims.ts). Never logged,
+   * never stored. */
   pid?: string;
   /** HPR number of the health professional, when the token names one. */
   hpr?: string;

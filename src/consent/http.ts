@@ -274,7 +274,7 @@ function nationalIdOf(consent: Consent, production: boolean): NationalId {
 }
 
 function samePerson(pid: string | undefined, id: NationalId): boolean {
-  return pid !== undefined && pid.replace(/\s+/g, '') === id.value;
+  return pid !== undefined && pid === id.value;
 }
 
 function scopeOf(consent: Consent): ReservationScope {

@@ -147,8 +147,7 @@ function byNationalId(
   pid: string | undefined,
   base: string,
 ): 'self' | 'other' | undefined {
-  const own = pid?.replace(/\s+/g, '');
-  const same = (value: string): 'self' | 'other' => (value.replace(/\s+/g, '') === own ? 'self' : 'other');
+  const same = (value: string): 'self' | 'other' => (value.replace(/\s+/g, '') === pid ? 'self' : 'other');
   const byIdentifier = reference.identifier?.value;
   if (byIdentifier !== undefined) return same(byIdentifier);
   const parsed =
@@ -185,7 +184,7 @@ export function createWriteOwnershipStage(deps: OwnershipDeps): IngestStage {
     // after persist: the pseudonymise stage tells who that is.
     const personOf = (principal: Principal): string | undefined =>
       deps.personOf(principal) ??
-      (principal.pid === undefined ? undefined : ctx.patientIdInWrite?.(principal.pid.replace(/\s+/g, '')));
+      (principal.pid === undefined ? undefined : ctx.patientIdInWrite?.(principal.pid));
     const ownDeps: OwnershipDeps = { ...deps, personOf };
     const view = createView(ctx.principal, ownDeps);
     const entries: WriteEntry[] = [];
